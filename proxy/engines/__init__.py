@@ -1,0 +1,1 @@
+"""Provider engines behind one interface (see ``base.Engine``)."""

@@ -1,0 +1,155 @@
+"""The one small interface every provider engine implements, and the events it yields.
+
+An engine turns one user message into a stream of neutral events. It speaks its provider's wire
+format, runs the function-call loop through the tool registry, and never knows about HTTP clients
+of ours, SSE or tenants' origins. The turn runner (``proxy.turns``) wraps these events with
+``run.started`` / ``run.completed`` / ``error`` / ``done`` and their SSE ids.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from proxy.tools.registry import ToolContext, ToolSet
+
+
+# -- events an engine yields ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    message_id: str
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolStarted:
+    call_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFinished:
+    call_id: str
+    name: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCompleted:
+    message_id: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    """Always the engine's last event when the turn succeeded."""
+
+    usage: Usage = field(default_factory=Usage)
+
+
+EngineEvent = TextDelta | ToolStarted | ToolFinished | MessageCompleted | TurnFinished
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+ErrorCode = Literal[
+    "upstream_auth",  # provider rejected the key (401/403)
+    "upstream_not_found",  # model, assistant or conversation unknown to the provider (404)
+    "upstream_rate_limited",  # 429 rate limit: retry later
+    "upstream_quota",  # 429 insufficient_quota: retrying will not help
+    "upstream_bad_request",  # provider said 400 to what we sent
+    "upstream_unavailable",  # 5xx, connection refused, DNS, TLS
+    "upstream_timeout",  # no answer within the time limit
+    "upstream_stream_cut",  # the stream ended without its terminal event
+    "upstream_failed",  # the provider reported the run/response as failed
+    "turn_timeout",  # our own server-side limit for a whole turn
+    "tool_rounds_exceeded",  # the model kept calling tools past the bound
+    "cancelled",  # the visitor pressed Stop
+    "internal",  # a bug of ours
+]
+
+
+class EngineError(Exception):
+    """A failure that ends the turn; becomes an ``error`` event (or a JSON error before streaming)."""
+
+    def __init__(self, code: ErrorCode, message: str, *, retryable: bool = False, status: int = 502) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+
+
+# -- what a turn needs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryMessage:
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(slots=True)
+class Turn:
+    """Everything an engine needs for one user message."""
+
+    conversation_id: str | None  # the provider's id (conversation / thread); None for the chat engine
+    user_text: str
+    tools: ToolSet  # the tenant's enabled tools, bound to dispatch
+    tool_context: ToolContext
+    history: Sequence[HistoryMessage] = ()  # earlier messages, oldest first (chat engine only)
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantProfile:
+    """The tenant's assistant as it lives in our config (not in a provider-side object)."""
+
+    model: str
+    instructions: str = ""
+    assistant_id: str | None = None  # assistants engine: an existing provider assistant, optional
+    max_tool_rounds: int = 8
+    history_window: int = 20  # chat engine: how many earlier messages are sent
+    temperature: float | None = None
+
+
+class Engine(ABC):
+    """Adapter between one provider protocol and our neutral events."""
+
+    name: str
+
+    @abstractmethod
+    async def create_conversation(self) -> str | None:
+        """Create the provider-side conversation; ``None`` when the provider keeps no state."""
+
+    @abstractmethod
+    async def delete_conversation(self, conversation_id: str | None) -> None:
+        """Delete the provider-side conversation; missing ones are not an error."""
+
+    @abstractmethod
+    def stream_turn(self, turn: Turn) -> AsyncIterator[EngineEvent]:
+        """Yield the events of one turn, ending with ``TurnFinished``, or raise ``EngineError``.
+
+        Closing the iterator early (the visitor left or pressed Stop) must stop the provider's
+        work: implementations cancel the run/response in a shielded ``finally``.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release clients held by the engine."""

@@ -1,0 +1,71 @@
+"""Provider failures (openai SDK exceptions, httpx2 errors) -> our ``EngineError``."""
+
+from __future__ import annotations
+
+import httpx2
+import openai
+
+from proxy.engines.base import EngineError
+
+
+def _provider_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return exc.message
+
+
+def _provider_code(exc: openai.APIStatusError) -> str | None:
+    code = getattr(exc, "code", None)
+    if code:
+        return str(code)
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return inner.get("code") or inner.get("type")
+    return None
+
+
+def from_provider_exception(exc: BaseException) -> EngineError:
+    """Map anything the SDK raises to an error the visitor and the operator can act on."""
+    if isinstance(exc, EngineError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):
+        return EngineError("upstream_timeout", "The AI provider did not answer in time.", retryable=True, status=504)
+    if isinstance(exc, openai.APIConnectionError):
+        return EngineError("upstream_unavailable", "The AI provider cannot be reached.", retryable=True, status=502)
+    if isinstance(exc, openai.APIStatusError):
+        message = _provider_message(exc)
+        status = exc.status_code
+        if status in (401, 403):
+            return EngineError("upstream_auth", f"The AI provider refused this site's key: {message}", status=502)
+        if status == 404:
+            return EngineError("upstream_not_found", f"The AI provider does not know it: {message}", status=502)
+        if status == 429:
+            if _provider_code(exc) == "insufficient_quota":
+                return EngineError("upstream_quota", f"The AI provider's quota is used up: {message}", status=503)
+            return EngineError("upstream_rate_limited", "The AI provider is rate limiting; try again shortly.",
+                               retryable=True, status=429)
+        if status >= 500:
+            return EngineError("upstream_unavailable", f"The AI provider failed ({status}).", retryable=True)
+        return EngineError("upstream_bad_request", f"The AI provider rejected the request: {message}")
+    if isinstance(exc, (httpx2.RemoteProtocolError, httpx2.ReadError)):
+        return EngineError("upstream_stream_cut", "The AI provider's stream broke off.", retryable=True)
+    if isinstance(exc, httpx2.TimeoutException):
+        return EngineError("upstream_timeout", "The AI provider did not answer in time.", retryable=True, status=504)
+    if isinstance(exc, httpx2.HTTPError):
+        return EngineError("upstream_unavailable", "The AI provider cannot be reached.", retryable=True)
+    return EngineError("internal", "The assistant failed unexpectedly.", retryable=True, status=500)
+
+
+def failed_run(code: str | None, message: str | None) -> EngineError:
+    """A run/response the provider itself reports as failed (rate limits included)."""
+    text = message or "The AI provider could not complete the reply."
+    if code == "rate_limit_exceeded":
+        return EngineError("upstream_rate_limited", text, retryable=True, status=429)
+    if code == "insufficient_quota":
+        return EngineError("upstream_quota", text, status=503)
+    return EngineError("upstream_failed", text, retryable=code in (None, "server_error"))
