@@ -10,11 +10,15 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from proxy.visitors import Visitor
+
+if TYPE_CHECKING:
+    from proxy.store.db import Database
+    from proxy.tenants import TenantConfig
 
 logger = logging.getLogger(__name__)
 
@@ -25,14 +29,26 @@ class ToolError(Exception):
     """Raised by a tool to tell the model something went wrong, in words it can act on."""
 
 
+def _no_emit(event: str, data: dict[str, Any]) -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ToolContext:
-    """What a tool may know about the call: whose shop, which thread, which visitor."""
+    """What a tool may know about the call: whose shop, which thread, which visitor.
+
+    ``emit(event, data)`` adds an event of the tool's own (e.g. ``handoff``) to the visitor's
+    stream. ``services`` carries process-wide objects other than the database (e.g. the outbox).
+    """
 
     tenant: str
     thread_id: str
     visitor: Visitor = field(default_factory=Visitor)
-    services: Mapping[str, Any] = field(default_factory=dict)  # db, outbox, ... (set by the app)
+    tenant_config: TenantConfig | None = None
+    db: Database | None = None
+    run_id: str | None = None
+    emit: Callable[[str, dict[str, Any]], None] = _no_emit
+    services: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

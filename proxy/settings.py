@@ -1,0 +1,98 @@
+"""Process-wide settings from the environment and `.env` (the old NestJS names included).
+
+Tenants are not configured here but in the tenants file (``PROXY_TENANTS_FILE``) or, for
+existing deployments, in the old parallel JSON arrays (``DOMAINS``, ``OPENAI_API_KEYS``,
+``ASSISTANT_IDS``, ``EMAIL_TO``), which this class reads so that ``proxy.tenants`` can turn them
+into tenants.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+EngineName = Literal["responses", "assistants", "chat"]
+
+
+def _json_array(value: Any, *, allow_scalar: bool = False) -> list[str]:
+    """Parse the old form: a JSON array in an env var (``EMAIL_TO`` may also be one address)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    text = str(value).strip()
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        if allow_scalar:
+            return [text]
+        raise ValueError(f"must be a JSON array such as [\"a\", \"b\"], got {text[:60]!r}") from None
+    if isinstance(parsed, str) and allow_scalar:
+        return [parsed]
+    if not isinstance(parsed, list):
+        raise ValueError("must be a JSON array")
+    return [str(v) for v in parsed]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # where things live
+    tenants_file: Path | None = Field(None, validation_alias="PROXY_TENANTS_FILE")
+    data_dir: Path = Field(Path(".data"), validation_alias="PROXY_DATA_DIR")
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    db_pool_min: int = Field(1, validation_alias="PROXY_DB_POOL_MIN")
+    db_pool_max: int = Field(10, validation_alias="PROXY_DB_POOL_MAX")
+
+    # providers
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    provider_connect_timeout: float = Field(10.0, validation_alias="PROXY_PROVIDER_CONNECT_TIMEOUT")
+    provider_read_timeout: float = Field(60.0, validation_alias="PROXY_PROVIDER_READ_TIMEOUT")
+    provider_max_retries: int = Field(2, validation_alias="PROXY_PROVIDER_MAX_RETRIES")
+
+    # the old environment form of tenants
+    legacy_domains: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="DOMAINS")
+    legacy_api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="OPENAI_API_KEYS")
+    legacy_assistant_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="ASSISTANT_IDS"
+    )
+    legacy_email_to: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="EMAIL_TO")
+    legacy_engine: EngineName = Field("responses", validation_alias="PROXY_LEGACY_ENGINE")
+    default_model: str = Field("gpt-4.1-mini", validation_alias="PROXY_DEFAULT_MODEL")
+    default_instructions: str = Field(
+        "You are a helpful shop assistant. Answer briefly and truthfully.",
+        validation_alias="PROXY_DEFAULT_INSTRUCTIONS",
+    )
+
+    # turns and streams
+    max_body_bytes: int = Field(64 * 1024, validation_alias="PROXY_MAX_BODY_BYTES")
+    max_message_chars: int = Field(8000, validation_alias="PROXY_MAX_MESSAGE_CHARS")
+    turn_timeout: float = Field(120.0, validation_alias="PROXY_TURN_TIMEOUT")
+    heartbeat_interval: float = Field(15.0, validation_alias="PROXY_HEARTBEAT_INTERVAL")
+    disconnect_grace: float = Field(0.0, validation_alias="PROXY_DISCONNECT_GRACE")
+
+    # serving
+    host: str = Field("127.0.0.1", validation_alias="PROXY_HOST")
+    port: int = Field(8000, validation_alias=AliasChoices("PROXY_PORT", "PORT"))
+    log_level: str = Field("info", validation_alias="PROXY_LOG_LEVEL")
+
+    # set by `demo` (and tests): tenants without a key talk to this OpenAI-protocol simulator
+    simulator_url: str | None = Field(None, validation_alias="PROXY_SIMULATOR_URL")
+
+    @field_validator("legacy_domains", "legacy_api_keys", "legacy_assistant_ids", mode="before")
+    @classmethod
+    def _parse_array(cls, value: Any) -> list[str]:
+        return _json_array(value)
+
+    @field_validator("legacy_email_to", mode="before")
+    @classmethod
+    def _parse_email_to(cls, value: Any) -> list[str]:
+        return _json_array(value, allow_scalar=True)
+
+    @property
+    def embedded_database_dir(self) -> Path:
+        return self.data_dir / "postgres"

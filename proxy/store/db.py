@@ -1,0 +1,97 @@
+"""The database: an async psycopg pool on ``DATABASE_URL``, or on an embedded Postgres.
+
+With no ``DATABASE_URL`` the service starts PostgreSQL + pgvector from the ``pgserver`` package,
+keeping its data under ``PROXY_DATA_DIR``. Nothing outside this module knows which of the two runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from proxy.store.migrate import apply_migrations
+
+logger = logging.getLogger(__name__)
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or join) the embedded server for ``data_dir`` and return its URI.
+
+    pgserver reference-counts the processes using one data folder and stops the server when the
+    last one exits, so several workers and a CLI command can share it.
+    """
+    import pgserver  # imported lazily: production deployments with DATABASE_URL never need it
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    return server.get_uri()
+
+
+async def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
+    if database_url:
+        return database_url
+    uri = await anyio.to_thread.run_sync(start_embedded_postgres, data_dir)
+    logger.info("embedded postgres running", extra={"data_dir": str(data_dir)})
+    return uri
+
+
+class Database:
+    """Owns the connection pool. ``async with Database.connect(...)`` opens, migrates and closes."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls, url: str, *, min_size: int = 1, max_size: int = 10, migrate: bool = True
+    ) -> AsyncIterator[Database]:
+        pool = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            open=False,
+        )
+        await pool.open(wait=True, timeout=30)
+        try:
+            db = cls(pool)
+            if migrate:
+                async with pool.connection() as conn:
+                    await apply_migrations(conn)
+            yield db
+        finally:
+            await pool.close()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        async with self.pool.connection() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection[Any]]:
+        async with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    async def fetch_one(self, query: str, params: Any = None) -> dict[str, Any] | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchone()
+
+    async def fetch_all(self, query: str, params: Any = None) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchall()
+
+    async def execute(self, query: str, params: Any = None) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return cur.rowcount

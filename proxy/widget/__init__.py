@@ -1,0 +1,1 @@
+"""Serving the embeddable widget, its per-tenant configuration and the demo page."""

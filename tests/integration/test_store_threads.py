@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from proxy.store.db import Database
+from proxy.store.threads import ThreadStore
+
+
+async def test_thread_is_bound_to_tenant_and_visitor(database: Database) -> None:
+    store = ThreadStore(database)
+    thread = await store.create(tenant="t-bind", visitor="v1", engine="chat")
+    assert await store.get(thread.id, tenant="t-bind", visitor="v1") is not None
+    assert await store.get(thread.id, tenant="t-bind", visitor="v2") is None
+    assert await store.get(thread.id, tenant="other", visitor="v1") is None
+
+
+async def test_unbound_thread_is_open_to_its_tenant_only(database: Database) -> None:
+    store = ThreadStore(database)
+    thread = await store.create(tenant="t-open", visitor=None, engine="chat")
+    assert await store.get(thread.id, tenant="t-open", visitor="anyone") is not None
+    assert await store.get(thread.id, tenant="t-other", visitor=None) is None
+
+
+async def test_lock_is_exclusive_until_released(database: Database) -> None:
+    store = ThreadStore(database)
+    thread = await store.create(tenant="t-lock", visitor=None, engine="chat")
+    first, _ = await store.lock(thread.id, tenant="t-lock", visitor=None, run_id="run_a", lease_seconds=60)
+    second, _ = await store.lock(thread.id, tenant="t-lock", visitor=None, run_id="run_b", lease_seconds=60)
+    assert (first, second) == ("acquired", "busy")
+    await store.finish_turn(thread.id, "run_a", "the reply")
+    third, _ = await store.lock(thread.id, tenant="t-lock", visitor=None, run_id="run_c", lease_seconds=60)
+    assert third == "acquired"
+    missing, _ = await store.lock("thr_nope", tenant="t-lock", visitor=None, run_id="run_d", lease_seconds=60)
+    assert missing == "missing"
+
+
+async def test_expired_lease_can_be_taken_over(database: Database) -> None:
+    store = ThreadStore(database)
+    thread = await store.create(tenant="t-lease", visitor=None, engine="chat")
+    await store.lock(thread.id, tenant="t-lease", visitor=None, run_id="run_dead", lease_seconds=-1)
+    result, _ = await store.lock(thread.id, tenant="t-lease", visitor=None, run_id="run_new", lease_seconds=60)
+    assert result == "acquired"
+    # the dead run's late release must not free the new run's lock
+    await store.unlock(thread.id, "run_dead")
+    assert await store.active_run(thread.id) == "run_new"
+
+
+async def test_history_oldest_first_and_window(database: Database) -> None:
+    store = ThreadStore(database)
+    thread = await store.create(tenant="t-hist", visitor=None, engine="chat")
+    for i in range(5):
+        await store.add_message(thread.id, "user", f"q{i}")
+    assert [m.content for m in await store.messages(thread.id)] == ["q0", "q1", "q2", "q3", "q4"]
+    assert [m.content for m in await store.messages(thread.id, limit=2)] == ["q3", "q4"]
+    assert [m.content for m in await store.messages(thread.id, newest_first=True, limit=2)] == ["q4", "q3"]
