@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from proxy.store.db import Database
+from proxy.visitors import Visitor
 
 
 def new_id(prefix: str) -> str:
@@ -27,10 +28,21 @@ class ThreadRecord:
     engine: str
     provider_id: str | None
     created_at: datetime
+    visitor_kind: str = "anonymous"
+    visitor_user_id: str | None = None
+    visitor_email: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ThreadRecord:
-        return cls(row["id"], row["tenant"], row["visitor"], row["engine"], row["provider_id"], row["created_at"])
+        return cls(
+            row["id"], row["tenant"], row["visitor"], row["engine"], row["provider_id"], row["created_at"],
+            row["visitor_kind"], row["visitor_user_id"], row["visitor_email"],
+        )
+
+    @property
+    def owner(self) -> Visitor:
+        """The visitor the thread was created for, as verified then."""
+        return Visitor(self.visitor, self.visitor_kind, self.visitor_user_id, self.visitor_email)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +56,18 @@ class StoredMessage:
 
 LockResult = Literal["acquired", "busy", "missing"]
 
-_COLUMNS = "id, tenant, visitor, engine, provider_id, created_at"
+_COLUMNS = "id, tenant, visitor, engine, provider_id, created_at, visitor_kind, visitor_user_id, visitor_email"
 
 
 class ThreadStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, *, tenant: str, visitor: str | None, engine: str) -> ThreadRecord:
+    async def create(self, *, tenant: str, visitor: Visitor, engine: str) -> ThreadRecord:
         row = await self.db.fetch_one(
-            f"insert into threads (id, tenant, visitor, engine) values (%s, %s, %s, %s) returning {_COLUMNS}",
-            (new_id("thr"), tenant, visitor, engine),
+            "insert into threads (id, tenant, visitor, visitor_kind, visitor_user_id, visitor_email, engine)"
+            f" values (%s, %s, %s, %s, %s, %s, %s) returning {_COLUMNS}",
+            (new_id("thr"), tenant, visitor.binding, visitor.kind, visitor.user_id, visitor.email, engine),
         )
         assert row is not None
         return ThreadRecord.from_row(row)

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from proxy.store.db import Database
 from proxy.store.threads import ThreadStore
+from proxy.visitors import Visitor
 
 
 async def test_thread_is_bound_to_tenant_and_visitor(database: Database) -> None:
     store = ThreadStore(database)
-    thread = await store.create(tenant="t-bind", visitor="v1", engine="chat")
+    thread = await store.create(tenant="t-bind", visitor=Visitor("v1"), engine="chat")
     assert await store.get(thread.id, tenant="t-bind", visitor="v1") is not None
     assert await store.get(thread.id, tenant="t-bind", visitor="v2") is None
     assert await store.get(thread.id, tenant="other", visitor="v1") is None
@@ -14,14 +15,14 @@ async def test_thread_is_bound_to_tenant_and_visitor(database: Database) -> None
 
 async def test_unbound_thread_is_open_to_its_tenant_only(database: Database) -> None:
     store = ThreadStore(database)
-    thread = await store.create(tenant="t-open", visitor=None, engine="chat")
+    thread = await store.create(tenant="t-open", visitor=Visitor(), engine="chat")
     assert await store.get(thread.id, tenant="t-open", visitor="anyone") is not None
     assert await store.get(thread.id, tenant="t-other", visitor=None) is None
 
 
 async def test_lock_is_exclusive_until_released(database: Database) -> None:
     store = ThreadStore(database)
-    thread = await store.create(tenant="t-lock", visitor=None, engine="chat")
+    thread = await store.create(tenant="t-lock", visitor=Visitor(), engine="chat")
     first, _ = await store.lock(thread.id, tenant="t-lock", visitor=None, run_id="run_a", lease_seconds=60)
     second, _ = await store.lock(thread.id, tenant="t-lock", visitor=None, run_id="run_b", lease_seconds=60)
     assert (first, second) == ("acquired", "busy")
@@ -34,7 +35,7 @@ async def test_lock_is_exclusive_until_released(database: Database) -> None:
 
 async def test_expired_lease_can_be_taken_over(database: Database) -> None:
     store = ThreadStore(database)
-    thread = await store.create(tenant="t-lease", visitor=None, engine="chat")
+    thread = await store.create(tenant="t-lease", visitor=Visitor(), engine="chat")
     await store.lock(thread.id, tenant="t-lease", visitor=None, run_id="run_dead", lease_seconds=-1)
     result, _ = await store.lock(thread.id, tenant="t-lease", visitor=None, run_id="run_new", lease_seconds=60)
     assert result == "acquired"
@@ -45,7 +46,7 @@ async def test_expired_lease_can_be_taken_over(database: Database) -> None:
 
 async def test_history_oldest_first_and_window(database: Database) -> None:
     store = ThreadStore(database)
-    thread = await store.create(tenant="t-hist", visitor=None, engine="chat")
+    thread = await store.create(tenant="t-hist", visitor=Visitor(), engine="chat")
     for i in range(5):
         await store.add_message(thread.id, "user", f"q{i}")
     assert [m.content for m in await store.messages(thread.id)] == ["q0", "q1", "q2", "q3", "q4"]
