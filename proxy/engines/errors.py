@@ -51,7 +51,13 @@ def from_provider_exception(exc: BaseException) -> EngineError:
                                retryable=True, status=429)
         if status >= 500:
             return EngineError("upstream_unavailable", f"The AI provider failed ({status}).", retryable=True)
+        if status == 400 and _provider_code(exc) == "conversation_locked":
+            return EngineError("upstream_bad_request", "Another reply is still running in this conversation; "
+                               "try again when it has finished.", retryable=True, status=409)
         return EngineError("upstream_bad_request", f"The AI provider rejected the request: {message}")
+    if isinstance(exc, openai.APIError):
+        # an error payload inside an otherwise successful stream
+        return failed_run(exc.code, exc.message)
     if isinstance(exc, (httpx2.RemoteProtocolError, httpx2.ReadError)):
         return EngineError("upstream_stream_cut", "The AI provider's stream broke off.", retryable=True)
     if isinstance(exc, httpx2.TimeoutException):
@@ -59,6 +65,17 @@ def from_provider_exception(exc: BaseException) -> EngineError:
     if isinstance(exc, httpx2.HTTPError):
         return EngineError("upstream_unavailable", "The AI provider cannot be reached.", retryable=True)
     return EngineError("internal", "The assistant failed unexpectedly.", retryable=True, status=500)
+
+
+def from_stream_exception(exc: BaseException) -> EngineError:
+    """Like :func:`from_provider_exception`, for failures while a stream was being read.
+
+    The SDK wraps a broken body (peer reset, truncated chunk) in ``APIConnectionError``; once the
+    provider has answered, that means the stream was cut, not that the provider is unreachable.
+    """
+    if isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError):
+        return EngineError("upstream_stream_cut", "The AI provider's stream broke off.", retryable=True)
+    return from_provider_exception(exc)
 
 
 def failed_run(code: str | None, message: str | None) -> EngineError:

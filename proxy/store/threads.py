@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from proxy.engines.base import HistoryMessage
 from proxy.store.db import Database
 from proxy.visitors import Visitor
 
@@ -144,3 +145,7 @@ class ThreadStore:
         if not newest_first:
             rows.reverse()
         return [StoredMessage(r["id"], r["role"], r["content"], r["run_id"], r["created_at"]) for r in rows]
+
+    async def history(self, thread_id: str, *, limit: int) -> list[HistoryMessage]:
+        """The last ``limit`` messages as the chat engine sends them, oldest first."""
+        return [HistoryMessage(m.role, m.content) for m in await self.messages(thread_id, limit=limit)]

@@ -1,0 +1,105 @@
+"""Command line: ``python -m proxy serve | demo | migrate | simulate``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from proxy.settings import Settings
+from proxy.tenants import ConfigError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from proxy.app import create_app
+
+    settings = Settings()
+    try:
+        create_app(settings)  # fail here, with a clear message, rather than in every worker
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "proxy.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from proxy.runtime import open_runtime
+    from proxy.store.migrate import apply_migrations
+
+    async def run() -> list[str]:
+        async with open_runtime() as runtime, runtime.db.connection() as conn:
+            return await apply_migrations(conn)
+
+    try:
+        applied = anyio.run(run)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    print("database is up to date" + (f" (applied at start-up)" if not applied else f" (applied {', '.join(applied)})"))
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from proxy.simulator import SimulatorConfig, run_simulator
+
+    config = SimulatorConfig(ttft_ms=args.ttft_ms, token_gap_ms=args.gap_ms, reply_tokens=args.tokens)
+    run_simulator(args.host, args.port, config)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from proxy.demo import run_demo
+
+    return run_demo(host=args.host, port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m proxy", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service (uvicorn)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=_serve)
+
+    demo = commands.add_parser("demo", help="run everything locally: embedded Postgres, simulator, demo shop")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(handler=_demo)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(handler=_migrate)
+
+    simulate = commands.add_parser("simulate", help="run the local OpenAI-protocol simulator")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8100)
+    simulate.add_argument("--ttft-ms", type=int, default=200)
+    simulate.add_argument("--gap-ms", type=int, default=20)
+    simulate.add_argument("--tokens", type=int, default=40)
+    simulate.set_defaults(handler=_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

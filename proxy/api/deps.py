@@ -1,0 +1,65 @@
+"""Who is calling: the tenant (by origin or client key) and the visitor, fail-closed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+
+from proxy.api.errors import ApiError
+from proxy.services import Services
+from proxy.tenants import Tenant, normalize_host
+from proxy.visitors import Visitor
+
+_VISITOR_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    tenant: Tenant
+    visitor: Visitor
+    via_client_key: bool
+
+
+def _bearer(request: Request[Any, Any, Any]) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _visitor(request: Request[Any, Any, Any]) -> Visitor:
+    raw = request.headers.get("x-visitor-id")
+    if raw is None:
+        return Visitor()
+    if not _VISITOR_ID.match(raw):
+        raise ApiError(400, "invalid_visitor_id", "X-Visitor-Id must be 8-128 letters, digits or -_.:")
+    return Visitor(id=f"v:{raw}")
+
+
+def resolve_caller(request: Request[Any, Any, Any], services: Services) -> Caller:
+    """Origin (else Referer) picks the tenant; without either, a client key must."""
+    tenants = services.tenants
+    key = _bearer(request)
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if source and source != "null":
+        host = normalize_host(source)
+        tenant = tenants.by_host(host) if host else None
+        if tenant is None:
+            raise ApiError(403, "unknown_origin", f"Origin {host or source!r} is not a configured site.")
+        return Caller(tenant, _visitor(request), via_client_key=bool(key and tenant.accepts_client_key(key)))
+    if key is None:
+        raise ApiError(401, "unauthenticated", "Send an Origin header from a configured site, or a client key.")
+    tenant = tenants.by_client_key(key)
+    if tenant is None:
+        raise ApiError(401, "invalid_client_key", "The client key is not valid.")
+    return Caller(tenant, _visitor(request), via_client_key=True)
+
+
+async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+    return resolve_caller(request, request.app.state.services)
+
+
+async def provide_services(request: Request[Any, Any, Any]) -> Services:
+    return request.app.state.services

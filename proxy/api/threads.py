@@ -1,0 +1,132 @@
+"""The v1 client API: threads, messages streamed as SSE, history, cancel, delete."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Annotated, Any
+
+from litestar import Controller, delete, get, post
+from litestar.params import Body
+from litestar.response import ServerSentEvent
+from pydantic import BaseModel, ConfigDict, Field
+
+from proxy.api.deps import Caller
+from proxy.api.errors import ApiError
+from proxy.api.sse import v1_events
+from proxy.api.turns import begin_turn
+from proxy.services import Services
+from proxy.store.threads import ThreadRecord
+from proxy.visitors import Visitor
+
+logger = logging.getLogger(__name__)
+
+
+class CreateThreadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    identity_token: str | None = Field(None, max_length=4096, description="HS256 token from the host site")
+
+
+class ThreadOut(BaseModel):
+    thread_id: str
+    created_at: int
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(description="The visitor's message")
+
+
+class MessageOut(BaseModel):
+    id: str
+    role: str
+    content: str
+    created_at: int
+
+
+class HistoryOut(BaseModel):
+    thread_id: str
+    messages: list[MessageOut]
+
+
+def identify(caller: Caller, token: str | None) -> Visitor:
+    """The visitor as the host site vouches for it, bound to the widget's visitor id."""
+    if not token:
+        return caller.visitor
+    secret = caller.tenant.identity_secret
+    if secret is None:
+        raise ApiError(400, "identity_not_enabled", "This site does not accept identity tokens.")
+    from proxy.identity import IdentityError, verify_identity_token
+
+    try:
+        verified = verify_identity_token(token, secret=secret, tenant=caller.tenant.name)
+    except IdentityError as exc:
+        raise ApiError(401, "invalid_identity_token", str(exc)) from None
+    return dataclasses.replace(verified, id=caller.visitor.id)
+
+
+async def owned_thread(services: Services, caller: Caller, thread_id: str) -> ThreadRecord:
+    thread = await services.threads.get(thread_id, tenant=caller.tenant.name, visitor=caller.visitor.binding)
+    if thread is None:
+        raise ApiError(404, "thread_not_found", "No such thread.")
+    return thread
+
+
+class ThreadController(Controller):
+    path = "/v1/threads"
+    tags = ["threads"]
+
+    @post("/", status_code=201, summary="Start a conversation")
+    async def create_thread(
+        self, caller: Caller, services: Services, data: CreateThreadIn | None = None
+    ) -> ThreadOut:
+        visitor = identify(caller, data.identity_token if data else None)
+        thread = await services.threads.create(
+            tenant=caller.tenant.name, visitor=visitor, engine=caller.tenant.config.engine
+        )
+        return ThreadOut(thread_id=thread.id, created_at=int(thread.created_at.timestamp()))
+
+    @post(
+        "/{thread_id:str}/messages",
+        status_code=200,
+        media_type="text/event-stream",
+        summary="Send a message; the reply streams back as server-sent events",
+    )
+    async def post_message(
+        self, thread_id: str, caller: Caller, services: Services, data: Annotated[MessageIn, Body()]
+    ) -> ServerSentEvent:
+        run = await begin_turn(services, caller, thread_id, data.content)
+        events = v1_events(run, services.turns, heartbeat=services.settings.heartbeat_interval)
+        return ServerSentEvent(events)
+
+    @get("/{thread_id:str}/messages", summary="The conversation so far, oldest first")
+    async def list_messages(self, thread_id: str, caller: Caller, services: Services) -> HistoryOut:
+        thread = await owned_thread(services, caller, thread_id)
+        messages = await services.threads.messages(thread.id)
+        return HistoryOut(
+            thread_id=thread.id,
+            messages=[
+                MessageOut(id=f"msg_{m.id}", role=m.role, content=m.content, created_at=int(m.created_at.timestamp()))
+                for m in messages
+            ],
+        )
+
+    @post("/{thread_id:str}/runs/{run_id:str}/cancel", status_code=202, summary="Stop a running reply")
+    async def cancel_run(self, thread_id: str, run_id: str, caller: Caller, services: Services) -> dict[str, Any]:
+        await owned_thread(services, caller, thread_id)
+        if not services.turns.cancel(run_id, thread_id=thread_id):
+            raise ApiError(404, "run_not_found", "No such running reply.")
+        return {"run_id": run_id, "status": "cancelling"}
+
+    @delete("/{thread_id:str}", status_code=204, summary="Delete a conversation")
+    async def delete_thread(self, thread_id: str, caller: Caller, services: Services) -> None:
+        thread = await owned_thread(services, caller, thread_id)
+        if await services.threads.active_run(thread.id):
+            raise ApiError(409, "thread_busy", "A reply is still being written in this thread; stop it first.")
+        try:
+            await services.engine_for(caller.tenant).delete_conversation(thread.provider_id)
+        except Exception:  # the provider's copy is best effort; ours goes regardless
+            logger.warning("could not delete the provider conversation", extra={"thread_id": thread.id})
+        await services.threads.delete(thread.id)

@@ -1,0 +1,49 @@
+"""Starting a turn from a request: check the thread, take its lock, hand the job to the manager."""
+
+from __future__ import annotations
+
+from proxy.api.deps import Caller
+from proxy.api.errors import ApiError
+from proxy.services import Services
+from proxy.store.threads import new_id
+from proxy.turns.runner import ActiveRun, TurnJob
+
+
+def check_message(text: str, limit: int) -> str:
+    text = text.strip()
+    if not text:
+        raise ApiError(400, "empty_message", "The message is empty.")
+    if len(text) > limit:
+        raise ApiError(413, "message_too_long", f"The message is longer than {limit} characters.", limit=limit)
+    return text
+
+
+async def begin_turn(services: Services, caller: Caller, thread_id: str, text: str) -> ActiveRun:
+    """Lock the thread for a new run and start it; 404 if not the caller's, 409 if busy."""
+    text = check_message(text, services.settings.max_message_chars)
+    run_id = new_id("run")
+    # the lease outlives the turn timeout a little, so only a dead process leaves it to expire
+    lease = services.settings.turn_timeout + 30
+    result, thread = await services.threads.lock(
+        thread_id, tenant=caller.tenant.name, visitor=caller.visitor.binding, run_id=run_id, lease_seconds=lease
+    )
+    if result == "missing" or thread is None:
+        raise ApiError(404, "thread_not_found", "No such thread.")
+    if result == "busy":
+        raise ApiError(409, "thread_busy", "A reply is still being written in this thread; wait or stop it.")
+    tenant = caller.tenant
+    job = TurnJob(
+        tenant=tenant.name,
+        thread=thread,
+        run_id=run_id,
+        user_text=text,
+        visitor=thread.owner,
+        engine=services.engine_for(tenant),
+        tools=services.tools_for(tenant),
+        store=services.threads,
+        timeout=services.settings.turn_timeout,
+        history_window=tenant.config.history_window,
+        tool_services=services.tool_services,
+        tenant_config=tenant.config,
+    )
+    return services.turns.start(job)

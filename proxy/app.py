@@ -1,0 +1,98 @@
+"""``create_app(settings)`` -> the Litestar application: routes, CORS, errors, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import anyio
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from proxy import __version__
+from proxy.api.compat import CompatController
+from proxy.api.deps import provide_caller, provide_services
+from proxy.api.errors import exception_handlers
+from proxy.api.health import healthz, readyz
+from proxy.api.threads import ThreadController
+from proxy.engines.factory import build_engine, shared_http_client
+from proxy.runtime import open_runtime
+from proxy.services import Services
+from proxy.settings import Settings
+from proxy.store.threads import ThreadStore
+from proxy.tenants import ConfigError, TenantDirectory, load_tenants
+from proxy.tools.registry import ToolRegistry
+from proxy.turns.manager import TurnManager
+
+ToolInstaller = Callable[[ToolRegistry], None]
+
+
+def default_tools() -> ToolRegistry:
+    """Every tool the product ships; tenants enable the ones they want."""
+    return ToolRegistry()
+
+
+def check_tools(tenants: TenantDirectory, tools: ToolRegistry) -> None:
+    for tenant in tenants:
+        unknown = [name for name in tenant.config.tools if name not in tools]
+        if unknown:
+            raise ConfigError(
+                f"tenant {tenant.name!r}: field 'tools': unknown {', '.join(unknown)}"
+                f" (available: {', '.join(tools.names) or 'none'})"
+            )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    tenants: TenantDirectory | None = None,
+    tools: ToolRegistry | None = None,
+) -> Litestar:
+    settings = settings or Settings()
+    tenants = tenants or load_tenants(settings)
+    tools = tools or default_tools()
+    check_tools(tenants, tools)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            runtime = await stack.enter_async_context(open_runtime(settings, tenants=tenants))
+            http_client = await stack.enter_async_context(shared_http_client(settings))
+            engines = {tenant.name: build_engine(tenant, http_client, settings) for tenant in tenants}
+            task_group = await stack.enter_async_context(anyio.create_task_group())
+            turns = TurnManager(task_group, disconnect_grace=settings.disconnect_grace)
+            app.state.services = Services(
+                settings=settings,
+                tenants=tenants,
+                db=runtime.db,
+                threads=ThreadStore(runtime.db),
+                tools=tools,
+                engines=engines,
+                toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},
+                turns=turns,
+            )
+            try:
+                yield
+            finally:
+                turns.cancel_all()
+
+    origin_regex = tenants.cors_origin_regex()
+    cors = CORSConfig(
+        allow_origins=[],
+        allow_origin_regex=f"(?i){origin_regex}" if origin_regex else r"^$",
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Content-Type", "Authorization", "X-Visitor-Id", "Last-Event-ID"],
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )
+    return Litestar(
+        route_handlers=[ThreadController, CompatController, healthz, readyz],
+        dependencies={"caller": Provide(provide_caller), "services": Provide(provide_services)},
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        cors_config=cors,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="assistant-proxy", version=__version__, path="/schema"),
+        lifespan=[lifespan],
+    )

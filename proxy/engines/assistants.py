@@ -1,0 +1,261 @@
+"""Engine for the Assistants protocol (threads and runs): Azure OpenAI and compatible servers.
+
+One turn is one run on the visitor's thread. The run streams ``thread.*`` events; when it stops in
+``requires_action`` we run every requested tool, submit all outputs in one request and keep reading
+the stream that request opens. Model, instructions and tools come from our config on every run, so
+a provider-side assistant is only an id to run against.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import anyio
+import httpx2
+import openai
+from openai.types.beta.assistant_stream_event import AssistantStreamEvent
+from openai.types.beta.threads import Message, MessageDeltaEvent, Run
+
+from proxy.engines.base import (
+    AssistantProfile,
+    Engine,
+    EngineError,
+    EngineEvent,
+    MessageCompleted,
+    TextDelta,
+    Turn,
+    TurnFinished,
+    Usage,
+)
+from proxy.engines.errors import failed_run, from_provider_exception, from_stream_exception
+from proxy.engines.toolcalls import ToolCall, dispatch_all
+from proxy.tools.registry import ToolOutcome, ToolSet
+
+# Every beta.threads/beta.assistants call warns synchronously, attributed to its caller. A filter on
+# this exact message is process-wide but narrow, costs nothing per call and, unlike
+# ``warnings.catch_warnings``, does not swap the global filter list under other tasks and threads.
+warnings.filterwarnings("ignore", message="The Assistants API is deprecated", category=DeprecationWarning)
+
+logger = logging.getLogger(__name__)
+
+_CLEANUP_SECONDS = 5.0
+_RUN_EVENTS = frozenset({
+    "thread.run.created", "thread.run.queued", "thread.run.in_progress", "thread.run.requires_action",
+    "thread.run.cancelling", "thread.run.completed", "thread.run.failed", "thread.run.cancelled",
+    "thread.run.expired", "thread.run.incomplete",
+})
+_TERMINAL = frozenset({"completed", "failed", "cancelled", "expired", "incomplete"})
+_RUN_ACTIVE_HINTS = ("while a run", "already has an active run")
+
+RunStream = openai.AsyncStream[AssistantStreamEvent]
+
+
+@dataclass(slots=True)
+class _RunState:
+    """What the turn knows about its run; read by the cleanup to decide whether to cancel it."""
+
+    thread_id: str
+    stream: RunStream | None = None
+    run: Run | None = None
+    reading: bool = False
+
+    @property
+    def status(self) -> str | None:
+        return self.run.status if self.run is not None else None
+
+    @property
+    def active(self) -> bool:
+        return self.run is not None and self.run.status not in _TERMINAL
+
+
+class AssistantsEngine(Engine):
+    name = "assistants"
+
+    def __init__(self, client: openai.AsyncOpenAI, profile: AssistantProfile) -> None:
+        self._client = client
+        self._profile = profile
+        self._assistant_id = profile.assistant_id
+        self._assistant_lock = anyio.Lock()
+
+    # -- conversations ---------------------------------------------------------------------------
+
+    async def create_conversation(self) -> str:
+        try:
+            thread = await self._client.beta.threads.create()
+        except (openai.OpenAIError, httpx2.HTTPError) as exc:
+            raise from_provider_exception(exc) from exc
+        return thread.id
+
+    async def delete_conversation(self, conversation_id: str | None) -> None:
+        if not conversation_id:
+            return
+        try:
+            await self._client.beta.threads.delete(conversation_id)
+        except openai.NotFoundError:
+            pass
+        except (openai.OpenAIError, httpx2.HTTPError) as exc:
+            raise from_provider_exception(exc) from exc
+
+    # -- one turn --------------------------------------------------------------------------------
+
+    async def stream_turn(self, turn: Turn) -> AsyncIterator[EngineEvent]:
+        if not turn.conversation_id:
+            raise EngineError("internal", "The assistants engine needs a thread id.", status=500)
+        state = _RunState(turn.conversation_id)
+        rounds = 0
+        try:
+            assistant_id = await self._ensure_assistant(turn.tools)
+            await self._client.beta.threads.messages.create(state.thread_id, role="user", content=turn.user_text)
+            state.stream = await self._start_run(state.thread_id, assistant_id, turn.tools)
+            while True:
+                state.reading = True
+                async for event in state.stream:
+                    mapped = _translate(event, state)
+                    if mapped is not None:
+                        yield mapped
+                state.reading = False
+                if state.status == "completed":
+                    yield TurnFinished(_usage(state.run))
+                    return
+                if state.status != "requires_action":
+                    raise _stop_error(state.run)
+                rounds += 1
+                if rounds > self._profile.max_tool_rounds:
+                    raise EngineError(
+                        "tool_rounds_exceeded",
+                        f"The assistant kept calling tools after {self._profile.max_tool_rounds} rounds.",
+                    )
+                calls = _tool_calls(state.run)
+                for call in calls:
+                    yield call.started()
+                outcomes = await dispatch_all(calls, turn.tools, turn.tool_context)
+                for call, outcome in zip(calls, outcomes, strict=True):
+                    yield call.finished(outcome)
+                state.stream = await self._submit(state, calls, outcomes)
+        except (openai.OpenAIError, httpx2.HTTPError) as exc:
+            raise _map_error(exc, reading=state.reading) from exc
+        finally:
+            with anyio.move_on_after(_CLEANUP_SECONDS, shield=True):
+                await self._cleanup(state)
+
+    async def _ensure_assistant(self, tools: ToolSet) -> str:
+        """The configured assistant id, or one created from the profile on first use."""
+        if self._assistant_id is not None:
+            return self._assistant_id
+        async with self._assistant_lock:
+            if self._assistant_id is None:
+                profile = self._profile
+                created = await self._client.beta.assistants.create(
+                    model=profile.model, instructions=profile.instructions, tools=tools.function_schemas()
+                )
+                self._assistant_id = created.id
+        return self._assistant_id
+
+    async def _start_run(self, thread_id: str, assistant_id: str, tools: ToolSet) -> RunStream:
+        profile = self._profile
+        return await self._client.beta.threads.runs.create(
+            thread_id,
+            assistant_id=assistant_id,
+            model=profile.model,
+            instructions=profile.instructions,
+            tools=tools.function_schemas(),
+            temperature=openai.omit if profile.temperature is None else profile.temperature,
+            stream=True,
+        )
+
+    async def _submit(
+        self, state: _RunState, calls: Sequence[ToolCall], outcomes: Sequence[ToolOutcome]
+    ) -> RunStream:
+        assert state.run is not None
+        outputs = [{"tool_call_id": c.call_id, "output": o.output} for c, o in zip(calls, outcomes, strict=True)]
+        return await self._client.beta.threads.runs.submit_tool_outputs(
+            state.run.id, thread_id=state.thread_id, tool_outputs=outputs, stream=True
+        )
+
+    async def _cleanup(self, state: _RunState) -> None:
+        """Close the stream and, when the turn ends before its run did, cancel the run."""
+        if state.stream is not None:
+            try:
+                await state.stream.close()
+            except Exception:
+                logger.debug("closing the run stream failed", exc_info=True)
+        if state.active:
+            assert state.run is not None
+            try:
+                await self._client.beta.threads.runs.cancel(state.run.id, thread_id=state.thread_id)
+            except Exception:
+                logger.debug("cancelling run %s failed", state.run.id, exc_info=True)
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+
+def _translate(event: AssistantStreamEvent, state: _RunState) -> EngineEvent | None:
+    """One provider event -> at most one neutral event; run events only update ``state``."""
+    kind = event.event
+    if kind == "thread.message.delta":
+        text = _delta_text(event.data)  # type: ignore[arg-type]
+        return TextDelta(event.data.id, text) if text else None
+    if kind == "thread.message.completed":
+        message: Message = event.data  # type: ignore[assignment]
+        return MessageCompleted(message.id, _message_text(message)) if message.role == "assistant" else None
+    if kind in _RUN_EVENTS:
+        state.run = event.data  # type: ignore[assignment]
+    elif kind == "error":
+        raise failed_run(event.data.code, event.data.message)  # type: ignore[union-attr]
+    return None
+
+
+def _delta_text(delta: MessageDeltaEvent) -> str:
+    parts = delta.delta.content or ()
+    return "".join(p.text.value for p in parts if p.type == "text" and p.text is not None and p.text.value)
+
+
+def _message_text(message: Message) -> str:
+    return "".join(part.text.value for part in message.content if part.type == "text")
+
+
+def _usage(run: Run | None) -> Usage:
+    """The terminal run's usage already covers every tool round of the run."""
+    if run is None or run.usage is None:
+        return Usage()
+    return Usage(run.usage.prompt_tokens, run.usage.completion_tokens)
+
+
+def _tool_calls(run: Run | None) -> list[ToolCall]:
+    action = run.required_action if run is not None else None
+    if action is None:
+        return []
+    return [ToolCall(c.id, c.function.name, c.function.arguments) for c in action.submit_tool_outputs.tool_calls]
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def _stop_error(run: Run | None) -> EngineError:
+    """Why a run stream ended without completing."""
+    status = run.status if run is not None else None
+    if status == "failed":
+        error = run.last_error  # type: ignore[union-attr]
+        return failed_run(error.code if error else None, error.message if error else None)
+    if status == "cancelled":
+        return EngineError("cancelled", "The reply was cancelled before it finished.", status=409)
+    if status == "expired":
+        return EngineError("upstream_timeout", "The AI provider's run expired before it finished.",
+                           retryable=True, status=504)
+    if status == "incomplete":
+        details = run.incomplete_details  # type: ignore[union-attr]
+        reason = f" ({details.reason})" if details and details.reason else ""
+        return EngineError("upstream_failed", f"The AI provider stopped the reply early{reason}.")
+    return EngineError("upstream_stream_cut", "The AI provider's stream ended before the reply finished.",
+                       retryable=True)
+
+
+def _map_error(exc: Exception, *, reading: bool) -> EngineError:
+    if isinstance(exc, openai.BadRequestError) and any(hint in exc.message for hint in _RUN_ACTIVE_HINTS):
+        return EngineError("upstream_bad_request", "Another reply is still running in this conversation; "
+                           "try again when it has finished.", retryable=True, status=409)
+    return from_stream_exception(exc) if reading else from_provider_exception(exc)

@@ -1,0 +1,33 @@
+"""The process-wide objects a request or a turn may use, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxy.engines.base import Engine
+from proxy.settings import Settings
+from proxy.store.db import Database
+from proxy.store.threads import ThreadStore
+from proxy.tenants import Tenant, TenantDirectory
+from proxy.tools.registry import ToolRegistry, ToolSet
+from proxy.turns.manager import TurnManager
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    tenants: TenantDirectory
+    db: Database
+    threads: ThreadStore
+    tools: ToolRegistry
+    engines: dict[str, Engine]  # by tenant name
+    toolsets: dict[str, ToolSet]  # by tenant name: the tools each tenant enabled
+    turns: TurnManager
+    tool_services: dict[str, Any] = field(default_factory=dict)  # e.g. the outbox, for tools
+
+    def engine_for(self, tenant: Tenant) -> Engine:
+        return self.engines[tenant.name]
+
+    def tools_for(self, tenant: Tenant) -> ToolSet:
+        return self.toolsets[tenant.name]

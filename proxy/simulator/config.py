@@ -1,0 +1,34 @@
+"""Settings of one simulator instance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ("SimulatorConfig",)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    """How the simulated model paces and sizes its replies, and how much the server remembers.
+
+    The pacing defaults are zero so tests run at full speed; the ``demo`` command and benchmarks
+    set realistic values. A ``[[pace:...]]`` directive overrides them for one request.
+    """
+
+    ttft_ms: int = 0
+    """Pause before the first token of a streamed reply."""
+    token_gap_ms: int = 0
+    """Pause between two streamed tokens (text words or fragments of tool-call arguments)."""
+    reply_tokens: int = 40
+    """Length, in words, the default echo reply is padded up to with filler words."""
+    retry_after_ms: int | None = 10
+    """Sent as ``retry-after-ms`` with 429 and 5xx errors so the SDK retries without its long back-off."""
+    request_log_size: int = 1000
+    """How many requests ``GET /_sim/requests`` keeps, newest last."""
+    store_size: int = 10_000
+    """How many conversations, responses, threads and runs each are kept before the oldest go."""
+
+    def __post_init__(self) -> None:
+        for name in ("ttft_ms", "token_gap_ms", "reply_tokens", "request_log_size", "store_size"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")

@@ -1,0 +1,142 @@
+"""Runs one turn in its own task: engine events in, neutral events out, history and lock kept.
+
+The turn is decoupled from the HTTP response that shows it: the response only follows the run's
+channel. Stopping the turn (the visitor's Stop, a dropped connection, the turn timeout) cancels
+this task's scope; the engine then cancels the provider's run, and the shielded epilogue saves
+the finished part of the reply, releases the thread's lock and closes the stream with ``done``.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from proxy.engines.base import Engine, EngineError, MessageCompleted, TextDelta, Turn
+from proxy.store.threads import ThreadRecord, ThreadStore
+from proxy.tools.registry import ToolContext, ToolSet
+from proxy.turns.channel import RunChannel
+from proxy.turns.events import Event, engine_event_payload
+from proxy.visitors import Visitor
+
+logger = logging.getLogger(__name__)
+
+CANCELLED = EngineError("cancelled", "The reply was stopped.", retryable=True, status=409)
+
+
+@dataclass(slots=True)
+class TurnJob:
+    """Everything one turn needs, gathered by the API before streaming starts."""
+
+    tenant: str
+    thread: ThreadRecord
+    run_id: str
+    user_text: str
+    visitor: Visitor
+    engine: Engine
+    tools: ToolSet
+    store: ThreadStore
+    timeout: float
+    history_window: int = 20
+    tool_services: dict[str, Any] = field(default_factory=dict)
+    tenant_config: Any = None
+
+
+class ActiveRun:
+    """One running turn: its channel, its cancel scope, and what it has said so far."""
+
+    def __init__(self, job: TurnJob) -> None:
+        self.job = job
+        self.run_id = job.run_id
+        self.thread_id = job.thread.id
+        self.channel = RunChannel()
+        self.scope = anyio.CancelScope()
+        self._seq = 0
+        self._completed: list[str] = []
+        self._partial: list[str] = []
+
+    # -- publishing ------------------------------------------------------------------------------
+
+    def publish(self, name: str, data: dict[str, Any]) -> None:
+        self._seq += 1
+        self.channel.publish(Event.make(self.run_id, self._seq, name, data))
+
+    def cancel(self) -> None:
+        self.scope.cancel()
+
+    @property
+    def finished(self) -> bool:
+        return self.channel.closed
+
+    async def channel_closed(self) -> None:
+        async for _ in self.channel.follow(len(self.channel.events)):
+            pass
+
+    # -- the turn --------------------------------------------------------------------------------
+
+    async def execute(self) -> None:
+        self.publish("run.started", {"thread_id": self.thread_id, "run_id": self.run_id})
+        try:
+            with self.scope:
+                try:
+                    with anyio.fail_after(self.job.timeout):
+                        await self._stream()
+                except EngineError as exc:
+                    self._fail(exc)
+                except TimeoutError:
+                    self._fail(EngineError("turn_timeout", "The reply took too long and was stopped.", retryable=True))
+                except Exception:
+                    logger.exception("turn failed", extra={"run_id": self.run_id, "thread_id": self.thread_id})
+                    self._fail(EngineError("internal", "The assistant failed unexpectedly.", retryable=True))
+            if self.scope.cancelled_caught:
+                self._fail(CANCELLED)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._epilogue()
+
+    async def _stream(self) -> None:
+        job = self.job
+        conversation_id = job.thread.provider_id
+        if conversation_id is None:
+            conversation_id = await job.engine.create_conversation()
+            if conversation_id is not None:
+                await job.store.set_provider_id(self.thread_id, conversation_id)
+        history = ()
+        if job.engine.name == "chat" and job.history_window:
+            history = tuple(await job.store.history(self.thread_id, limit=job.history_window))
+        await job.store.add_message(self.thread_id, "user", job.user_text, self.run_id)
+        context = ToolContext(
+            tenant=job.tenant,
+            thread_id=self.thread_id,
+            visitor=job.visitor,
+            tenant_config=job.tenant_config,
+            db=job.store.db,
+            run_id=self.run_id,
+            emit=self.publish,
+            services=job.tool_services,
+        )
+        turn = Turn(conversation_id, job.user_text, job.tools, context, history)
+        async with aclosing(job.engine.stream_turn(turn)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    self._partial.append(event.delta)
+                elif isinstance(event, MessageCompleted):
+                    self._completed.append(event.content)
+                    self._partial.clear()
+                name, data = engine_event_payload(self.run_id, event)
+                self.publish(name, data)
+
+    def _fail(self, error: EngineError) -> None:
+        self.publish("error", error.as_dict())
+
+    async def _epilogue(self) -> None:
+        reply = "\n\n".join([*self._completed, "".join(self._partial)] if self._partial else self._completed)
+        try:
+            await self.job.store.finish_turn(self.thread_id, self.run_id, reply)
+        except Exception:  # the lease expires on its own; never leave the stream without `done`
+            logger.exception("could not save the end of a turn", extra={"run_id": self.run_id})
+        self.publish("done", {})
+        self.channel.close()
