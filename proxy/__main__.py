@@ -49,7 +49,7 @@ def _migrate(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    print("database is up to date" + (f" (applied at start-up)" if not applied else f" (applied {', '.join(applied)})"))
+    print("database is up to date" + (" (applied at start-up)" if not applied else f" (applied {', '.join(applied)})"))
     return 0
 
 

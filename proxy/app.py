@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
+import httpx2
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
@@ -17,16 +18,17 @@ from proxy.api.deps import provide_caller, provide_services
 from proxy.api.errors import exception_handlers
 from proxy.api.health import healthz, readyz
 from proxy.api.threads import ThreadController
+from proxy.engines.base import Engine
 from proxy.engines.factory import build_engine, shared_http_client
 from proxy.runtime import open_runtime
 from proxy.services import Services
 from proxy.settings import Settings
 from proxy.store.threads import ThreadStore
-from proxy.tenants import ConfigError, TenantDirectory, load_tenants
+from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry
 from proxy.turns.manager import TurnManager
 
-ToolInstaller = Callable[[ToolRegistry], None]
+EngineFactory = Callable[[Tenant, httpx2.AsyncClient, Settings], Engine]
 
 
 def default_tools() -> ToolRegistry:
@@ -49,6 +51,7 @@ def create_app(
     *,
     tenants: TenantDirectory | None = None,
     tools: ToolRegistry | None = None,
+    engine_factory: EngineFactory = build_engine,
 ) -> Litestar:
     settings = settings or Settings()
     tenants = tenants or load_tenants(settings)
@@ -60,7 +63,7 @@ def create_app(
         async with AsyncExitStack() as stack:
             runtime = await stack.enter_async_context(open_runtime(settings, tenants=tenants))
             http_client = await stack.enter_async_context(shared_http_client(settings))
-            engines = {tenant.name: build_engine(tenant, http_client, settings) for tenant in tenants}
+            engines = {tenant.name: engine_factory(tenant, http_client, settings) for tenant in tenants}
             task_group = await stack.enter_async_context(anyio.create_task_group())
             turns = TurnManager(task_group, disconnect_grace=settings.disconnect_grace)
             app.state.services = Services(

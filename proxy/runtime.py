@@ -22,7 +22,9 @@ class Runtime:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings | None = None, *, tenants: TenantDirectory | None = None) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings | None = None, *, tenants: TenantDirectory | None = None
+) -> AsyncIterator[Runtime]:
     """Load tenants (raising ``ConfigError`` early), start/open the database, apply migrations."""
     settings = settings or Settings()
     tenants = tenants or load_tenants(settings)

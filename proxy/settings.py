@@ -30,7 +30,7 @@ def _json_array(value: Any, *, allow_scalar: bool = False) -> list[str]:
     except json.JSONDecodeError:
         if allow_scalar:
             return [text]
-        raise ValueError(f"must be a JSON array such as [\"a\", \"b\"], got {text[:60]!r}") from None
+        raise ValueError(f'must be a JSON array such as ["a", "b"], got {text[:60]!r}') from None
     if isinstance(parsed, str) and allow_scalar:
         return [parsed]
     if not isinstance(parsed, list):
@@ -39,7 +39,7 @@ def _json_array(value: Any, *, allow_scalar: bool = False) -> list[str]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
     # where things live
     tenants_file: Path | None = Field(None, validation_alias="PROXY_TENANTS_FILE")
@@ -57,9 +57,7 @@ class Settings(BaseSettings):
     # the old environment form of tenants
     legacy_domains: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="DOMAINS")
     legacy_api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="OPENAI_API_KEYS")
-    legacy_assistant_ids: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias="ASSISTANT_IDS"
-    )
+    legacy_assistant_ids: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="ASSISTANT_IDS")
     legacy_email_to: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="EMAIL_TO")
     legacy_engine: EngineName = Field("responses", validation_alias="PROXY_LEGACY_ENGINE")
     default_model: str = Field("gpt-4.1-mini", validation_alias="PROXY_DEFAULT_MODEL")

@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get, post
+from litestar.params import JSONBody
 from litestar.response import ServerSentEvent
 from pydantic import BaseModel, Field
 
-from proxy.api.deps import Caller
+from proxy.api.deps import CallerDep, ServicesDep
 from proxy.api.sse import compat_events
 from proxy.api.turns import begin_turn
-from proxy.services import Services
 
 
 class ProcessMessageIn(BaseModel):
-    threadId: str = Field(min_length=1, max_length=200)  # noqa: N815 - the old wire names
+    threadId: str = Field(min_length=1, max_length=200)
     message: str
 
 
@@ -25,7 +25,7 @@ class CompatController(Controller):
     include_in_schema = True
 
     @get("/create-thread", summary="Old route: create a thread (answers a thread object)")
-    async def create_thread(self, caller: Caller, services: Services) -> dict[str, Any]:
+    async def create_thread(self, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
         thread = await services.threads.create(
             tenant=caller.tenant.name, visitor=caller.visitor, engine=caller.tenant.config.engine
         )
@@ -33,7 +33,9 @@ class CompatController(Controller):
         return {"id": thread.id, "object": "thread", "created_at": created, "metadata": {}, "tool_resources": {}}
 
     @post("/process-message", status_code=200, media_type="text/event-stream", summary="Old route: send a message")
-    async def process_message(self, caller: Caller, services: Services, data: ProcessMessageIn) -> ServerSentEvent:
+    async def process_message(
+        self, caller: CallerDep, services: ServicesDep, data: JSONBody[ProcessMessageIn]
+    ) -> ServerSentEvent:
         run = await begin_turn(services, caller, data.threadId, data.message)
         return ServerSentEvent(
             compat_events(run, services.turns, services.threads), headers={"Connection": "keep-alive"}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
+from litestar.di import NamedDependency
 
 from proxy.api.errors import ApiError
 from proxy.services import Services
@@ -63,3 +64,7 @@ async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
 
 async def provide_services(request: Request[Any, Any, Any]) -> Services:
     return request.app.state.services
+
+
+CallerDep = NamedDependency[Caller]
+ServicesDep = NamedDependency[Services]

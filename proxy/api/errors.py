@@ -53,9 +53,7 @@ def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Res
     message = exc.detail or "Request failed"
     if status == 413:
         message = "The request body is too large."
-    return Response(
-        _body(code, message, exc.extra), status_code=status, media_type=MediaType.JSON, headers=exc.headers
-    )
+    return Response(_body(code, message, exc.extra), status_code=status, media_type=MediaType.JSON, headers=exc.headers)
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import get
 from litestar.exceptions import HTTPException
 
-from proxy.services import Services
+from proxy.api.deps import ServicesDep
 
 
 @get("/healthz", summary="The process is alive", include_in_schema=False)
@@ -16,7 +16,7 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", summary="Database and configuration are ready", include_in_schema=False)
-async def readyz(services: Services) -> dict[str, Any]:
+async def readyz(services: ServicesDep) -> dict[str, Any]:
     try:
         await services.db.fetch_one("select 1")
     except Exception as exc:

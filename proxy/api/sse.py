@@ -58,7 +58,9 @@ def _frame(payload: dict[str, Any]) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=_dumps(payload), sep="\n")
 
 
-async def compat_events(run: ActiveRun, turns: TurnManager, store: ThreadStore) -> AsyncIterator[ServerSentEventMessage]:
+async def compat_events(
+    run: ActiveRun, turns: TurnManager, store: ThreadStore
+) -> AsyncIterator[ServerSentEventMessage]:
     """The old frames: ``{event, status, content, delta}``, ending with ``{"event":"end","messages"}``.
 
     No heartbeat comments: the old widget parsed every chunk as one JSON frame.
@@ -81,7 +83,9 @@ async def compat_events(run: ActiveRun, turns: TurnManager, store: ThreadStore) 
                 delta = {"content": [{"index": 0, "type": "text", "text": {"value": data["delta"], "annotations": []}}]}
                 yield _frame({"event": "thread.message.delta", "delta": delta})
             elif name == "message.completed":
-                yield _frame({"event": "thread.message.completed", "status": "completed", "content": _text(data["content"])})
+                yield _frame(
+                    {"event": "thread.message.completed", "status": "completed", "content": _text(data["content"])}
+                )
             elif name == "run.completed":
                 yield _frame({"event": "thread.run.completed", "status": "completed"})
             elif name == "error":

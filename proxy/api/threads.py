@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, delete, get, post
-from litestar.params import Body
+from litestar.params import FromPath, JSONBody
 from litestar.response import ServerSentEvent
 from pydantic import BaseModel, ConfigDict, Field
 
-from proxy.api.deps import Caller
+from proxy.api.deps import Caller, CallerDep, ServicesDep
 from proxy.api.errors import ApiError
 from proxy.api.sse import v1_events
 from proxy.api.turns import begin_turn
@@ -80,7 +80,7 @@ class ThreadController(Controller):
 
     @post("/", status_code=201, summary="Start a conversation")
     async def create_thread(
-        self, caller: Caller, services: Services, data: CreateThreadIn | None = None
+        self, caller: CallerDep, services: ServicesDep, data: JSONBody[CreateThreadIn | None] = None
     ) -> ThreadOut:
         visitor = identify(caller, data.identity_token if data else None)
         thread = await services.threads.create(
@@ -95,14 +95,14 @@ class ThreadController(Controller):
         summary="Send a message; the reply streams back as server-sent events",
     )
     async def post_message(
-        self, thread_id: str, caller: Caller, services: Services, data: Annotated[MessageIn, Body()]
+        self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep, data: JSONBody[MessageIn]
     ) -> ServerSentEvent:
         run = await begin_turn(services, caller, thread_id, data.content)
         events = v1_events(run, services.turns, heartbeat=services.settings.heartbeat_interval)
         return ServerSentEvent(events)
 
     @get("/{thread_id:str}/messages", summary="The conversation so far, oldest first")
-    async def list_messages(self, thread_id: str, caller: Caller, services: Services) -> HistoryOut:
+    async def list_messages(self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep) -> HistoryOut:
         thread = await owned_thread(services, caller, thread_id)
         messages = await services.threads.messages(thread.id)
         return HistoryOut(
@@ -114,14 +114,16 @@ class ThreadController(Controller):
         )
 
     @post("/{thread_id:str}/runs/{run_id:str}/cancel", status_code=202, summary="Stop a running reply")
-    async def cancel_run(self, thread_id: str, run_id: str, caller: Caller, services: Services) -> dict[str, Any]:
+    async def cancel_run(
+        self, thread_id: FromPath[str], run_id: FromPath[str], caller: CallerDep, services: ServicesDep
+    ) -> dict[str, Any]:
         await owned_thread(services, caller, thread_id)
         if not services.turns.cancel(run_id, thread_id=thread_id):
             raise ApiError(404, "run_not_found", "No such running reply.")
         return {"run_id": run_id, "status": "cancelling"}
 
     @delete("/{thread_id:str}", status_code=204, summary="Delete a conversation")
-    async def delete_thread(self, thread_id: str, caller: Caller, services: Services) -> None:
+    async def delete_thread(self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep) -> None:
         thread = await owned_thread(services, caller, thread_id)
         if await services.threads.active_run(thread.id):
             raise ApiError(409, "thread_busy", "A reply is still being written in this thread; stop it first.")

@@ -9,6 +9,7 @@ a provider-side assistant is only an id to run against.
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -34,9 +35,11 @@ from proxy.engines.errors import failed_run, from_provider_exception, from_strea
 from proxy.engines.toolcalls import ToolCall, dispatch_all
 from proxy.tools.registry import ToolOutcome, ToolSet
 
-# Every beta.threads/beta.assistants call warns synchronously, attributed to its caller. A filter on
-# this exact message is process-wide but narrow, costs nothing per call and, unlike
-# ``warnings.catch_warnings``, does not swap the global filter list under other tasks and threads.
+# Every beta.threads / beta.assistants method warns DeprecationWarning when called: once attributed
+# to our call site, and for some methods once more to the SDK's argument checker. Filters on this
+# module and on the SDK's message are narrow, cost nothing per call and, unlike
+# ``warnings.catch_warnings``, never swap the process-wide filter list under other tasks or threads.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=rf"{re.escape(__name__)}\Z")
 warnings.filterwarnings("ignore", message="The Assistants API is deprecated", category=DeprecationWarning)
 
 logger = logging.getLogger(__name__)

@@ -36,8 +36,15 @@ class ThreadRecord:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ThreadRecord:
         return cls(
-            row["id"], row["tenant"], row["visitor"], row["engine"], row["provider_id"], row["created_at"],
-            row["visitor_kind"], row["visitor_user_id"], row["visitor_email"],
+            row["id"],
+            row["tenant"],
+            row["visitor"],
+            row["engine"],
+            row["provider_id"],
+            row["created_at"],
+            row["visitor_kind"],
+            row["visitor_user_id"],
+            row["visitor_email"],
         )
 
     @property
@@ -138,8 +145,7 @@ class ThreadStore:
     async def messages(self, thread_id: str, *, limit: int = 200, newest_first: bool = False) -> list[StoredMessage]:
         """The last ``limit`` messages, oldest first unless ``newest_first``."""
         rows = await self.db.fetch_all(
-            "select id, role, content, run_id, created_at from messages where thread_id = %s"
-            " order by id desc limit %s",
+            "select id, role, content, run_id, created_at from messages where thread_id = %s order by id desc limit %s",
             (thread_id, limit),
         )
         if not newest_first:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx2
 import openai
 import pytest
@@ -45,6 +46,7 @@ class Body(httpx2.AsyncByteStream):
             await anyio.Event().wait()
 
     async def aclose(self) -> None:
+        await anyio.lowlevel.checkpoint()  # like a real close: cancellable unless shielded
         self.closed = True
 
 

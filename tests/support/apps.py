@@ -1,0 +1,60 @@
+"""Building the real app for tests: real Postgres, tenants given in code, a chosen engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from proxy.settings import Settings
+from proxy.tenants import Tenant, TenantConfig, TenantDirectory
+
+
+def make_settings(pg_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    return Settings(_env_file=None, database_url=pg_url, data_dir=data_dir, **overrides)  # type: ignore[call-arg]
+
+
+def make_tenant(
+    name: str,
+    domains: list[str],
+    *,
+    engine: str = "responses",
+    client_keys: tuple[str, ...] = (),
+    base_url: str | None = None,
+    api_key: str = "sk-test",
+    identity_secret: str | None = None,
+    **config: Any,
+) -> Tenant:
+    return Tenant(
+        config=TenantConfig(name=name, domains=domains, engine=engine, **config),  # type: ignore[arg-type]
+        api_key=api_key,
+        client_keys=client_keys,
+        base_url=base_url,
+        identity_secret=identity_secret,
+    )
+
+
+def directory(*tenants: Tenant) -> TenantDirectory:
+    return TenantDirectory(tenants)
+
+
+def sse_events(body: str) -> list[tuple[str, dict[str, Any], str | None]]:
+    """Parse a v1 SSE body into (event, data, id) triples; comments are dropped."""
+    import json
+
+    events = []
+    for block in body.replace("\r\n", "\n").split("\n\n"):
+        name, data, event_id = None, [], None
+        for line in block.split("\n"):
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line.startswith("id: "):
+                event_id = line[4:]
+        if name:
+            events.append((name, json.loads("\n".join(data)), event_id))
+    return events
+
+
+EngineFactory = Callable[..., Any]

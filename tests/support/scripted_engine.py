@@ -1,0 +1,81 @@
+"""A provider-free engine for API and turn tests: its behaviour is read from the user's text.
+
+- ``say:TEXT`` streams TEXT word by word;
+- ``tool:NAME {json}`` calls one tool through the tenant's ToolSet, then says what it returned;
+- ``wait`` streams one delta, then waits until cancelled (records the cancellation);
+- ``fail:CODE`` raises an EngineError with that code after one delta;
+- ``crash`` raises a plain exception (a bug).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import anyio
+
+from proxy.engines.base import (
+    AssistantProfile,
+    Engine,
+    EngineError,
+    EngineEvent,
+    MessageCompleted,
+    TextDelta,
+    ToolFinished,
+    ToolStarted,
+    Turn,
+    TurnFinished,
+    Usage,
+)
+
+
+class ScriptedEngine(Engine):
+    name = "scripted"
+
+    def __init__(self, profile: AssistantProfile | None = None) -> None:
+        self.profile = profile
+        self.turns: list[Turn] = []
+        self.cancelled: list[str] = []
+        self.waiting = anyio.Event()
+        self._count = 0
+
+    async def create_conversation(self) -> str | None:
+        self._count += 1
+        return f"conv_{self._count}"
+
+    async def delete_conversation(self, conversation_id: str | None) -> None:
+        return None
+
+    async def stream_turn(self, turn: Turn) -> AsyncIterator[EngineEvent]:
+        self.turns.append(turn)
+        text = turn.user_text
+        message_id = f"msg_{len(self.turns)}"
+        if text.startswith("tool:"):
+            name, _, args = text[5:].partition(" ")
+            yield ToolStarted("call_1", name)
+            outcome = await turn.tools.dispatch(name, args or "{}", turn.tool_context)
+            yield ToolFinished("call_1", name, outcome.ok)
+            text = f"say:{name} said {outcome.output}"
+        if text.startswith("say:"):
+            words = text[4:].split(" ")
+            parts = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+            for part in parts:
+                yield TextDelta(message_id, part)
+            yield MessageCompleted(message_id, "".join(parts))
+            yield TurnFinished(Usage(len(turn.user_text.split()), len(parts)))
+            return
+        if text == "wait":
+            yield TextDelta(message_id, "partial ")
+            try:
+                self.waiting.set()
+                await anyio.sleep_forever()
+            finally:
+                self.cancelled.append(turn.tool_context.run_id or "")
+        if text.startswith("fail:"):
+            yield TextDelta(message_id, "partial ")
+            raise EngineError(text[5:], f"scripted failure {text[5:]}", retryable=True)  # type: ignore[arg-type]
+        if text == "crash":
+            raise RuntimeError("a bug")
+        yield TextDelta(message_id, json.dumps(text))
+        yield MessageCompleted(message_id, json.dumps(text))
+        yield TurnFinished()
