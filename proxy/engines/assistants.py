@@ -58,20 +58,18 @@ RunStream = openai.AsyncStream[AssistantStreamEvent]
 
 @dataclass(slots=True)
 class _RunState:
-    """What the turn knows about its run; read by the cleanup to decide whether to cancel it."""
+    """What the turn knows about its run; the clean-up reads it to decide what to cancel."""
 
     thread_id: str
     stream: RunStream | None = None
     run: Run | None = None
-    reading: bool = False
+    started: bool = False  # runs.create was sent
+    reading: bool = False  # inside a run stream
+    interrupted: bool = False  # the consumer closed the turn or was cancelled
 
     @property
     def status(self) -> str | None:
         return self.run.status if self.run is not None else None
-
-    @property
-    def active(self) -> bool:
-        return self.run is not None and self.run.status not in _TERMINAL
 
 
 class AssistantsEngine(Engine):
@@ -112,6 +110,7 @@ class AssistantsEngine(Engine):
         try:
             assistant_id = await self._ensure_assistant(turn.tools)
             await self._client.beta.threads.messages.create(state.thread_id, role="user", content=turn.user_text)
+            state.started = True
             state.stream = await self._start_run(state.thread_id, assistant_id, turn.tools)
             while True:
                 state.reading = True
@@ -140,6 +139,9 @@ class AssistantsEngine(Engine):
                 state.stream = await self._submit(state, calls, outcomes)
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
             raise _map_error(exc, reading=state.reading) from exc
+        except (GeneratorExit, anyio.get_cancelled_exc_class()):
+            state.interrupted = True
+            raise
         finally:
             with anyio.move_on_after(_CLEANUP_SECONDS, shield=True):
                 await self._cleanup(state)
@@ -185,12 +187,22 @@ class AssistantsEngine(Engine):
                 await state.stream.close()
             except Exception:
                 logger.debug("closing the run stream failed", exc_info=True)
-        if state.active:
-            assert state.run is not None
-            try:
-                await self._client.beta.threads.runs.cancel(state.run.id, thread_id=state.thread_id)
-            except Exception:
-                logger.debug("cancelling run %s failed", state.run.id, exc_info=True)
+        try:
+            run_id = await self._unfinished_run(state)
+            if run_id is not None:
+                await self._client.beta.threads.runs.cancel(run_id, thread_id=state.thread_id)
+        except Exception:
+            logger.debug("cancelling the run on thread %s failed", state.thread_id, exc_info=True)
+
+    async def _unfinished_run(self, state: _RunState) -> str | None:
+        if state.run is not None:
+            return state.run.id if state.run.status not in _TERMINAL else None
+        if not (state.started and state.interrupted):
+            return None
+        # Stopped before the run announced itself: the thread's newest run is ours (one turn at a time).
+        page = await self._client.beta.threads.runs.list(state.thread_id, limit=1, order="desc")
+        latest = page.data[0] if page.data else None
+        return latest.id if latest is not None and latest.status not in _TERMINAL else None
 
 
 # -- events ---------------------------------------------------------------------------------------

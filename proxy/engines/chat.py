@@ -195,7 +195,9 @@ class ChatEngine(Engine):
                 yield TurnFinished(usage)
                 return
             if round_no == max_rounds:
-                raise EngineError("tool_rounds_exceeded", f"The assistant kept calling tools after {max_rounds} rounds.")
+                raise EngineError(
+                    "tool_rounds_exceeded", f"The assistant kept calling tools after {max_rounds} rounds."
+                )
             for call in calls:
                 yield call.started()
             outcomes = await dispatch_all(calls, turn.tools, turn.tool_context)

@@ -53,20 +53,19 @@ class _Round:
         self.usage = Usage()
 
     def on_event(self, event: ResponseStreamEvent) -> EngineEvent | None:
-        kind = event.type
-        if kind == "response.output_text.delta" or kind == "response.refusal.delta":
-            return TextDelta(event.item_id, event.delta)  # type: ignore[union-attr]
-        if kind == "response.output_item.done":
-            return self._item_done(event.item)  # type: ignore[union-attr]
-        if kind == "response.completed":
-            self._completed(event.response)  # type: ignore[union-attr]
-        elif kind == "response.failed":
-            error = event.response.error  # type: ignore[union-attr]
+        if event.type == "response.output_text.delta" or event.type == "response.refusal.delta":
+            return TextDelta(event.item_id, event.delta)
+        if event.type == "response.output_item.done":
+            return self._item_done(event.item)
+        if event.type == "response.completed":
+            self._completed(event.response)
+        elif event.type == "response.failed":
+            error = event.response.error
             raise failed_run(error.code if error else None, error.message if error else None)
-        elif kind == "response.incomplete":
-            raise _incomplete(event.response)  # type: ignore[union-attr]
-        elif kind == "error":
-            raise failed_run(event.code, event.message)  # type: ignore[union-attr]
+        elif event.type == "response.incomplete":
+            raise _incomplete(event.response)
+        elif event.type == "error":
+            raise failed_run(event.code, event.message)
         return None
 
     def _item_done(self, item: Any) -> MessageCompleted | None:
@@ -170,7 +169,9 @@ class ResponsesEngine(Engine):
                     return
                 pending, outputs = state.calls, {}
                 if round_no == max_rounds:
-                    raise EngineError("tool_rounds_exceeded", f"The assistant kept calling tools after {max_rounds} rounds.")
+                    raise EngineError(
+                        "tool_rounds_exceeded", f"The assistant kept calling tools after {max_rounds} rounds."
+                    )
                 for call in pending:
                     yield call.started()
                 outcomes = await dispatch_all(pending, turn.tools, turn.tool_context)
@@ -208,6 +209,6 @@ class ResponsesEngine(Engine):
             try:
                 for start in range(0, len(items), _ITEMS_PER_REQUEST):
                     chunk = items[start : start + _ITEMS_PER_REQUEST]
-                    await self._client.conversations.items.create(conversation_id, items=chunk)  # type: ignore[arg-type]
+                    await self._client.conversations.items.create(conversation_id, items=chunk)  # type: ignore
             except Exception as exc:
                 logger.warning("could not answer open tool calls in %s: %s", conversation_id, exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 
@@ -27,6 +28,7 @@ from proxy.engines.base import (
     TurnFinished,
     Usage,
 )
+from proxy.tools.registry import ToolContext, ToolError, ToolRegistry
 
 
 class ScriptedEngine(Engine):
@@ -79,3 +81,26 @@ class ScriptedEngine(Engine):
         yield TextDelta(message_id, json.dumps(text))
         yield MessageCompleted(message_id, json.dumps(text))
         yield TurnFinished()
+
+
+def scripted_tools() -> ToolRegistry:
+    registry = ToolRegistry()
+
+    @registry.tool(
+        name="lookup",
+        description="Look a word up",
+        parameters={"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]},
+    )
+    async def lookup(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("word") == "boom":
+            raise ToolError("the dictionary is closed")
+        return {"word": args.get("word"), "tenant": ctx.tenant, "visitor": ctx.visitor.kind}
+
+    return registry
+
+
+class Engines(dict[str, ScriptedEngine]):
+    def factory(self, tenant: Any, http_client: Any, settings: Any) -> ScriptedEngine:
+        engine = ScriptedEngine(tenant.config.profile())
+        self[tenant.name] = engine
+        return engine

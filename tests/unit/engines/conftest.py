@@ -96,7 +96,8 @@ class Provider:
         self.script.append(httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=body))
         return body
 
-    def error(self, status: int, message: str, *, code: str | None = None, type_: str = "invalid_request_error") -> None:
+    def error(self, status: int, message: str, *, code: str | None = None,
+              type_: str = "invalid_request_error") -> None:
         payload = {"error": {"message": message, "type": type_, "code": code, "param": None}}
         self.script.append(httpx2.Response(status, json=payload))
 
@@ -174,13 +175,14 @@ class ResponsesEvents:
         ]
 
     def call_events(self, call: dict[str, Any], index: int = 0) -> list[dict[str, Any]]:
-        args = call["arguments"]
+        args, where = call["arguments"], {"item_id": call["id"], "output_index": index}
         half = len(args) // 2
         return [
-            self._ev("response.output_item.added", output_index=index, item=dict(call, arguments="", status="in_progress")),
-            self._ev("response.function_call_arguments.delta", item_id=call["id"], output_index=index, delta=args[:half]),
-            self._ev("response.function_call_arguments.delta", item_id=call["id"], output_index=index, delta=args[half:]),
-            self._ev("response.function_call_arguments.done", item_id=call["id"], output_index=index, arguments=args),
+            self._ev("response.output_item.added", output_index=index,
+                     item={**call, "arguments": "", "status": "in_progress"}),
+            self._ev("response.function_call_arguments.delta", **where, delta=args[:half]),
+            self._ev("response.function_call_arguments.delta", **where, delta=args[half:]),
+            self._ev("response.function_call_arguments.done", **where, arguments=args),
             self._ev("response.output_item.done", output_index=index, item=call),
         ]
 

@@ -137,6 +137,9 @@ class Provider:
             return self.assistants or httpx2.Response(200, json=assistant_obj("asst_new"))
         if path.endswith("/messages"):
             return self.messages or httpx2.Response(200, json={"id": "msg_user", "object": "thread.message"})
+        if method == "GET" and path.endswith("/runs"):
+            return httpx2.Response(200, json={"object": "list", "data": [run_obj("in_progress", run_id="run_7")],
+                                              "first_id": "run_7", "last_id": "run_7", "has_more": False})
         if path.endswith("/cancel"):
             return self.cancel or httpx2.Response(200, json=run_obj("cancelling"))
         if path.endswith("/runs") or path.endswith("/submit_tool_outputs"):
@@ -493,6 +496,31 @@ async def test_cancelling_the_consumer_cancels_the_run() -> None:
     assert answered == [f"/v1/threads/{THREAD}/runs/{RUN}/cancel"]
 
 
+async def test_stopped_before_the_run_announced_itself_cancels_the_newest_run() -> None:
+    run_requested = anyio.Event()
+
+    async def stuck_run(request: httpx2.Request) -> httpx2.Response:
+        run_requested.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    provider = Provider(runs=[stuck_run])
+    engine = make_engine(provider)
+    async with anyio.create_task_group() as group:
+        group.start_soon(collect, engine)
+        await run_requested.wait()
+        group.cancel_scope.cancel()
+
+    assert ("GET", f"/threads/{THREAD}/runs") in [(m, p) for m, p, _ in provider.requests]
+    assert provider.cancelled() == [f"/threads/{THREAD}/runs/run_7/cancel"]
+
+
+async def test_refused_run_is_not_looked_up() -> None:
+    provider = Provider(runs=[api_error(500, "boom")])
+    await failure(make_engine(provider))
+    assert [m for m, _, _ in provider.requests] == ["POST", "POST"]  # the message, the run
+
+
 async def test_failed_cancel_does_not_mask_the_ending() -> None:
     provider = Provider(runs=[endless()])
     provider._route = _failing_cancel(provider._route)  # type: ignore[method-assign]
@@ -505,6 +533,9 @@ async def test_failed_cancel_does_not_mask_the_ending() -> None:
 
 def _failing_cancel(route: Callable[[str, str], Answer]) -> Callable[[str, str], Answer]:
     def patched(method: str, path: str) -> Answer:
+        if method == "GET" and path.endswith("/runs"):
+            return httpx2.Response(200, json={"object": "list", "data": [run_obj("in_progress", run_id="run_7")],
+                                              "first_id": "run_7", "last_id": "run_7", "has_more": False})
         if path.endswith("/cancel"):
             return api_error(500, "cancel failed")
         return route(method, path)

@@ -1,0 +1,346 @@
+"""ChatEngine against a scripted OpenAI-compatible server streaming chat.completion.chunk SSE."""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+
+from proxy.engines.base import (
+    AssistantProfile,
+    EngineError,
+    EngineEvent,
+    HistoryMessage,
+    MessageCompleted,
+    TextDelta,
+    ToolFinished,
+    ToolStarted,
+    TurnFinished,
+    Usage,
+)
+from proxy.engines.chat import ChatEngine
+
+ORDER_OUTPUT = '{"order":"A1","status":"shipped"}'
+HISTORY = (
+    HistoryMessage("user", "one"),
+    HistoryMessage("assistant", "two"),
+    HistoryMessage("user", "three"),
+    HistoryMessage("assistant", "four"),
+)
+
+
+def engine(client: Any, **profile: Any) -> ChatEngine:
+    return ChatEngine(client, AssistantProfile(**{"model": "llama-test", "instructions": "Be brief.", **profile}))
+
+
+async def run(eng: ChatEngine, turn: Any) -> tuple[list[EngineEvent], EngineError | None]:
+    events: list[EngineEvent] = []
+    try:
+        async for event in eng.stream_turn(turn):
+            events.append(event)
+    except EngineError as exc:
+        return events, exc
+    return events, None
+
+
+# -- text and history ------------------------------------------------------------------------------
+
+
+async def test_text_turn_yields_deltas_message_and_usage(client, provider, cx, make_turn) -> None:
+    provider.stream(cx.text(["Hel", "lo!"], id="chatcmpl-9", usage=(12, 3)), done=True)
+
+    events, error = await run(engine(client), make_turn("Hi there", conversation_id=None))
+
+    assert error is None
+    assert events == [
+        TextDelta("chatcmpl-9", "Hel"),
+        TextDelta("chatcmpl-9", "lo!"),
+        MessageCompleted("chatcmpl-9", "Hello!"),
+        TurnFinished(Usage(12, 3)),
+    ]
+    [body] = provider.bodies("/chat/completions")
+    assert body["model"] == "llama-test"
+    assert body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}]
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert [t["function"]["name"] for t in body["tools"]] == ["lookup_order", "broken", "meet_a", "meet_b"]
+    assert "tool_choice" not in body and "temperature" not in body
+
+
+async def test_history_window_keeps_the_latest_messages(client, provider, cx, make_turn) -> None:
+    provider.stream(cx.text(["ok"]), done=True)
+
+    await run(engine(client, history_window=2), make_turn("five", history=HISTORY))
+
+    [body] = provider.bodies("/chat/completions")
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "three"},
+        {"role": "assistant", "content": "four"},
+        {"role": "user", "content": "five"},
+    ]
+
+
+async def test_zero_window_and_no_instructions_send_only_the_message(client, provider, cx, make_turn) -> None:
+    provider.stream(cx.text(["ok"]), done=True)
+
+    await run(engine(client, history_window=0, instructions="", temperature=0.3), make_turn("five", history=HISTORY))
+
+    [body] = provider.bodies("/chat/completions")
+    assert body["messages"] == [{"role": "user", "content": "five"}]
+    assert body["temperature"] == 0.3
+
+
+async def test_no_tools_omits_tools(client, provider, cx, make_turn) -> None:
+    provider.stream(cx.text(["ok"]), done=True)
+
+    await run(engine(client), make_turn(tools=()))
+
+    [body] = provider.bodies("/chat/completions")
+    assert "tools" not in body and "tool_choice" not in body
+
+
+async def test_missing_usage_counts_zero(client, provider, cx, make_turn) -> None:
+    provider.stream(cx.text(["ok"], usage=None), done=True)
+
+    events, _ = await run(engine(client), make_turn())
+
+    assert events[-1] == TurnFinished(Usage(0, 0))
+
+
+async def test_the_provider_keeps_no_conversation(client, provider) -> None:
+    eng = engine(client)
+
+    assert await eng.create_conversation() is None
+    await eng.delete_conversation(None)
+    assert provider.seen == []
+
+
+# -- tools -----------------------------------------------------------------------------------------
+
+
+async def test_one_tool_round_accumulates_fragments(client, provider, cx, make_turn) -> None:
+    provider.stream(cx.calls(("call_1", "lookup_order", '{"order":"A1"}'), usage=(20, 7)), done=True)
+    provider.stream(cx.text(["Shipped."], id="chatcmpl-2", usage=(30, 4)), done=True)
+
+    events, error = await run(engine(client), make_turn("Where is A1?"))
+
+    assert error is None
+    assert events == [
+        ToolStarted("call_1", "lookup_order"),
+        ToolFinished("call_1", "lookup_order", True),
+        TextDelta("chatcmpl-2", "Shipped."),
+        MessageCompleted("chatcmpl-2", "Shipped."),
+        TurnFinished(Usage(50, 11)),
+    ]
+    first, second = provider.bodies("/chat/completions")
+    assert second["messages"][:2] == first["messages"]
+    assert second["messages"][2:] == [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "lookup_order", "arguments": '{"order":"A1"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": ORDER_OUTPUT},
+    ]
+    assert len(second["tools"]) == 4 and "tool_choice" not in second
+
+
+async def test_parallel_calls_with_interleaved_fragments(client, provider, cx, make_turn) -> None:
+    chunks = [
+        cx.chunk(role="assistant"),
+        cx.chunk(tool_calls=[cx.call_start(0, "call_a", "meet_a"), cx.call_start(1, "call_b", "meet_b")]),
+        cx.chunk(tool_calls=[cx.call_args(0, "{"), cx.call_args(1, '{"x"')]),
+        cx.chunk(tool_calls=[cx.call_args(1, ":1}")]),
+        cx.chunk(tool_calls=[cx.call_args(0, "}")]),
+        cx.chunk(finish="tool_calls"),
+    ]
+    provider.stream(chunks, done=True)
+    provider.stream(cx.text(["Both done."], id="chatcmpl-2"), done=True)
+
+    events, error = await run(engine(client), make_turn())
+
+    assert error is None
+    assert events[:4] == [
+        ToolStarted("call_a", "meet_a"),
+        ToolStarted("call_b", "meet_b"),
+        ToolFinished("call_a", "meet_a", True),
+        ToolFinished("call_b", "meet_b", True),
+    ]
+    messages = provider.bodies("/chat/completions")[1]["messages"]
+    assert [c["function"]["arguments"] for c in messages[2]["tool_calls"]] == ["{}", '{"x":1}']
+    assert messages[3:] == [
+        {"role": "tool", "tool_call_id": "call_a", "content": "met b"},
+        {"role": "tool", "tool_call_id": "call_b", "content": "met a"},
+    ]
+
+
+async def test_calls_all_numbered_zero_are_kept_apart(client, provider, cx, make_turn) -> None:
+    provider.stream([
+        cx.chunk(tool_calls=[dict(cx.call_start(0, "call_a", "lookup_order"), function={
+            "name": "lookup_order", "arguments": '{"order":"A1"}'})]),
+        cx.chunk(tool_calls=[dict(cx.call_start(0, "call_b", "broken"), function={
+            "name": "broken", "arguments": "{}"})]),
+        cx.chunk(finish="stop"),  # some servers say "stop" even when they call tools
+    ], done=True)
+    provider.stream(cx.text(["ok"], id="chatcmpl-2"), done=True)
+
+    events, error = await run(engine(client), make_turn())
+
+    assert error is None
+    assert events[:4] == [
+        ToolStarted("call_a", "lookup_order"),
+        ToolStarted("call_b", "broken"),
+        ToolFinished("call_a", "lookup_order", True),
+        ToolFinished("call_b", "broken", False),
+    ]
+
+
+async def test_failing_tool_reports_not_ok_and_sends_the_error_text(client, provider, cx, make_turn) -> None:
+    provider.stream(cx.calls(("call_1", "broken", "{}")), done=True)
+    provider.stream(cx.text(["Sorry."], id="chatcmpl-2"), done=True)
+
+    events, _ = await run(engine(client), make_turn())
+
+    assert ToolFinished("call_1", "broken", False) in events
+    tool_message = provider.bodies("/chat/completions")[1]["messages"][-1]
+    assert tool_message == {"role": "tool", "tool_call_id": "call_1", "content": "Error: the order system is down"}
+
+
+async def test_text_before_calls_is_its_own_message_with_a_distinct_id(client, provider, cx, make_turn) -> None:
+    chunks = [cx.chunk("Let me check."), *cx.calls(("call_1", "lookup_order", '{"order":"A1"}'))]
+    provider.stream(chunks, done=True)
+    provider.stream(cx.text(["Shipped."]), done=True)  # same chunk id as the first completion
+
+    events, _ = await run(engine(client), make_turn())
+
+    completed = [e for e in events if isinstance(e, MessageCompleted)]
+    assert [c.content for c in completed] == ["Let me check.", "Shipped."]
+    assert completed[0].message_id == "chatcmpl-1" and completed[1].message_id != "chatcmpl-1"
+    assert provider.bodies("/chat/completions")[1]["messages"][2]["content"] == "Let me check."
+
+
+async def test_last_allowed_round_forbids_tools(client, provider, cx, make_turn) -> None:
+    provider.stream(cx.calls(("call_1", "lookup_order", '{"order":"A1"}')), done=True)
+    provider.stream(cx.text(["Shipped."], id="chatcmpl-2"), done=True)
+
+    events, error = await run(engine(client, max_tool_rounds=1), make_turn())
+
+    assert error is None and isinstance(events[-1], TurnFinished)
+    first, second = provider.bodies("/chat/completions")
+    assert "tool_choice" not in first and second["tool_choice"] == "none"
+
+
+async def test_calls_past_the_bound_fail(client, provider, cx, make_turn) -> None:
+    provider.stream(cx.calls(("call_1", "lookup_order", '{"order":"A1"}')), done=True)
+    provider.stream(cx.calls(("call_2", "lookup_order", '{"order":"A2"}'), id="chatcmpl-2"), done=True)
+
+    events, error = await run(engine(client, max_tool_rounds=1), make_turn())
+
+    assert error is not None and error.code == "tool_rounds_exceeded"
+    assert ToolStarted("call_2", "lookup_order") not in events
+
+
+# -- how replies end -------------------------------------------------------------------------------
+
+
+async def test_length_keeps_the_text_then_fails(client, provider, cx, make_turn) -> None:
+    provider.stream(cx.text(["Long ans"], finish="length"), done=True)
+
+    events, error = await run(engine(client), make_turn())
+
+    assert events[-1] == MessageCompleted("chatcmpl-1", "Long ans")
+    assert error is not None and error.code == "upstream_failed" and "length limit" in error.message
+
+
+async def test_content_filter_fails_without_completing_the_message(client, provider, cx, make_turn) -> None:
+    provider.stream(cx.text(["Well"], finish="content_filter"), done=True)
+
+    events, error = await run(engine(client), make_turn())
+
+    assert events == [TextDelta("chatcmpl-1", "Well")]
+    assert error is not None and error.code == "upstream_failed" and "content filter" in error.message
+
+
+async def test_stream_ending_without_finish_reason_is_a_cut(client, provider, cx, make_turn) -> None:
+    provider.stream(cx.text(["Hel", "lo"])[:2], done=True)
+
+    events, error = await run(engine(client), make_turn())
+
+    assert events == [TextDelta("chatcmpl-1", "Hel")]
+    assert error is not None and (error.code, error.retryable) == ("upstream_stream_cut", True)
+
+
+async def test_stream_broken_mid_way_is_a_cut(client, provider, cx, make_turn) -> None:
+    body = provider.stream(cx.text(["Hel", "lo"])[:2], error=httpx2.RemoteProtocolError("peer closed connection"))
+
+    _, error = await run(engine(client), make_turn())
+
+    assert error is not None and error.code == "upstream_stream_cut"
+    assert body.closed
+
+
+async def test_error_payload_inside_the_stream_is_mapped(client, provider, cx, make_turn) -> None:
+    error_payload = {"error": {"message": "overloaded", "type": "server_error", "code": "server_error"}}
+    provider.stream([cx.chunk("Hel"), error_payload])
+
+    _, error = await run(engine(client), make_turn())
+
+    assert error is not None and (error.code, error.retryable, error.message) == ("upstream_failed", True, "overloaded")
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "type_", "expected", "retryable"),
+    [
+        (401, "invalid_api_key", "invalid_request_error", "upstream_auth", False),
+        (404, "model_not_found", "invalid_request_error", "upstream_not_found", False),
+        (429, "rate_limit_exceeded", "requests", "upstream_rate_limited", True),
+        (429, "insufficient_quota", "insufficient_quota", "upstream_quota", False),
+        (500, None, "server_error", "upstream_unavailable", True),
+    ],
+)
+async def test_http_errors_are_mapped(client, provider, make_turn, status, code, type_, expected, retryable) -> None:
+    provider.error(status, "provider says no", code=code, type_=type_)
+
+    events, error = await run(engine(client), make_turn())
+
+    assert events == []
+    assert error is not None and (error.code, error.retryable) == (expected, retryable)
+
+
+async def test_connection_error_is_unavailable(client, provider, make_turn) -> None:
+    provider.raise_(httpx2.ConnectError("connection refused"))
+
+    _, error = await run(engine(client), make_turn())
+
+    assert error is not None and (error.code, error.retryable) == ("upstream_unavailable", True)
+
+
+# -- stopping early --------------------------------------------------------------------------------
+
+
+async def test_closing_the_generator_closes_the_http_stream(client, provider, cx, make_turn) -> None:
+    body = provider.stream(cx.text(["Hel", "lo"])[:2], hang=True)
+    turn_events = engine(client).stream_turn(make_turn())
+
+    assert await anext(turn_events) == TextDelta("chatcmpl-1", "Hel")
+    await turn_events.aclose()
+
+    assert body.closed
+
+
+async def test_cancelled_consumer_still_closes_the_http_stream(client, provider, cx, make_turn) -> None:
+    body = provider.stream(cx.text(["Hel", "lo"])[:2], hang=True)
+    first = anyio.Event()
+
+    async def consume() -> None:
+        async with aclosing(engine(client).stream_turn(make_turn())) as events:
+            async for _ in events:
+                first.set()
+                await anyio.Event().wait()  # busy forwarding the event when the visitor leaves
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        await first.wait()
+        tg.cancel_scope.cancel()
+
+    assert body.closed
