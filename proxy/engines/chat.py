@@ -164,6 +164,7 @@ class ChatEngine(Engine):
         messages = self._messages(turn)
         taken_ids: set[str] = set()
         usage = Usage()
+        # one generator for the whole turn, so closing it reaches the open HTTP stream directly
         for round_no in range(max_rounds + 1):
             stream = await self._open(messages, tools, last=round_no == max_rounds)
             state = _Round(taken_ids)

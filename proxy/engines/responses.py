@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import openai
 from openai import AsyncStream
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import Response, ResponseOutputItem, ResponseOutputMessage, ResponseStreamEvent
 
 from proxy.engines.base import (
     AssistantProfile,
@@ -68,7 +68,7 @@ class _Round:
             raise failed_run(event.code, event.message)
         return None
 
-    def _item_done(self, item: Any) -> MessageCompleted | None:
+    def _item_done(self, item: ResponseOutputItem) -> MessageCompleted | None:
         if item.type == "message":
             return MessageCompleted(item.id, _message_text(item))
         if item.type == "function_call":
@@ -87,9 +87,8 @@ class _Round:
             ]
 
 
-def _message_text(item: Any) -> str:
-    parts = item.content or ()
-    return "".join((p.text if p.type == "output_text" else getattr(p, "refusal", None)) or "" for p in parts)
+def _message_text(item: ResponseOutputMessage) -> str:
+    return "".join((p.text if p.type == "output_text" else p.refusal) or "" for p in item.content or ())
 
 
 def _incomplete(response: Response) -> EngineError:
@@ -136,6 +135,8 @@ class ResponsesEngine(Engine):
             raise from_provider_exception(exc) from exc
 
     async def stream_turn(self, turn: Turn) -> AsyncIterator[EngineEvent]:
+        # One generator for the whole turn, on purpose: a nested generator per round would not be
+        # closed when the consumer closes this one, leaving its HTTP stream open until collected.
         max_rounds = max(0, self._profile.max_tool_rounds)
         tools = turn.tools.responses_schemas()
         items: list[dict[str, str]] = [{"type": "message", "role": "user", "content": turn.user_text}]

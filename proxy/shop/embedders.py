@@ -55,12 +55,18 @@ def _word_features(word: str, dims: int) -> tuple[tuple[int, float], ...]:
     idx, sign = _bucket("w:" + stem, dims)
     feats = [(idx, sign * 1.0)]
     padded = f"<{stem}>"
-    if len(padded) > 3:
+    if len(padded) > 3 and not stem.isdigit():  # numbers match exactly or not at all
         weight = 0.5 / math.sqrt(len(padded) - 2)  # trigrams together weigh about half a word
         for i in range(len(padded) - 2):
             t_idx, t_sign = _bucket("t:" + padded[i : i + 3], dims)
             feats.append((t_idx, t_sign * weight))
     return tuple(feats)
+
+
+@lru_cache(maxsize=200_000)
+def _pair_feature(first: str, second: str, dims: int) -> tuple[int, float]:
+    idx, sign = _bucket(f"b:{_stem(first)} {_stem(second)}", dims)
+    return idx, 0.5 * sign
 
 
 def hash_embedding(text: str, dims: int = 256) -> list[float]:
@@ -71,9 +77,9 @@ def hash_embedding(text: str, dims: int = 256) -> list[float]:
         for idx, value in _word_features(word, dims):
             vec[idx] += value
     for first, second in zip(words, words[1:], strict=False):
-        idx, sign = _bucket(f"b:{_stem(first)} {_stem(second)}", dims)
-        vec[idx] += 0.5 * sign
-    norm = math.sqrt(sum(v * v for v in vec))
+        idx, value = _pair_feature(first, second, dims)
+        vec[idx] += value
+    norm = math.hypot(*vec)
     if norm == 0.0:
         vec[0] = 1.0  # an empty text still gets a valid (and meaningless) direction
         return vec

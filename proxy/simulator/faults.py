@@ -77,13 +77,13 @@ _RATE_LIMITED: Final = RunFailure(
 )
 
 
+_CUT: Final = RunFailure("server_error", "The response stream was interrupted.")
+_FAILURES: Final = {"failed": _SERVER_ERROR, "run_rate_limit": _RATE_LIMITED, "cut": _CUT}
+
+
 def run_failure(kind: str | None) -> RunFailure | None:
-    """What a ``failed`` or ``run_rate_limit`` fault reports inside the stream."""
-    if kind == "failed":
-        return _SERVER_ERROR
-    if kind == "run_rate_limit":
-        return _RATE_LIMITED
-    return None
+    """How a ``failed``, ``run_rate_limit`` or ``cut`` fault leaves the response or run it hits."""
+    return _FAILURES.get(kind) if kind else None
 
 
 class FaultQueue:

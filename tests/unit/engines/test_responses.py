@@ -268,6 +268,15 @@ async def test_error_event_is_mapped(client, provider, rx, make_turn) -> None:
     assert error is not None and error.code == "upstream_quota"
 
 
+async def test_error_event_with_a_nested_error_is_mapped(client, provider, rx, make_turn) -> None:
+    nested = {"type": "error", "error": {"type": "requests", "code": "rate_limit_exceeded", "message": "Slow down."}}
+    provider.stream([rx.created("resp_1"), nested])
+
+    _, error = await run(engine(client), make_turn())
+
+    assert error is not None and (error.code, error.message) == ("upstream_rate_limited", "Slow down.")
+
+
 async def test_failure_in_the_follow_up_request_answers_the_open_calls(client, provider, rx, make_turn) -> None:
     provider.stream(rx.calls(rx.call("call_1", "lookup_order", '{"order":"A1"}')))
     provider.error(500, "overloaded", type_="server_error")

@@ -1,0 +1,929 @@
+/* The chat widget: launcher, panel, streaming turns, history, JS API.
+ *
+ * The proxy serves this file inside one bundle, after the string catalogue (CATALOGUE), the styles
+ * (STYLES), sse.js (createSSEParser, readSSE) and markdown.js (renderMarkdown, safeUrl).
+ * No text from the model or the visitor ever goes through innerHTML: the whole widget is built with
+ * createElement/textContent.
+ */
+
+var WIDGET_VERSION = "1";
+var DEFAULT_IDLE_TIMEOUT = 45; // seconds without a byte (heartbeats included) before a turn is given up
+var SVG_NS = "http://www.w3.org/2000/svg";
+var ICONS = {
+  chat: "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2Z",
+  close: "M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4Z",
+  fresh: "M17.7 6.3A8 8 0 1 0 20 12h-2a6 6 0 1 1-1.8-4.2L13 11h7V4l-2.3 2.3Z",
+  send: "M3 20.5 21 12 3 3.5 3 10l12 2-12 2z",
+  stop: "M5 5h14v14H5z",
+};
+
+function boot() {
+  if (window.AssistantProxy && window.AssistantProxy.version) return; // loaded twice
+
+  var script = document.currentScript || document.querySelector('script[src*="widget.js"]');
+  var attrs = (script && script.dataset) || {};
+  var scriptUrl = script && script.src ? new URL(script.src, location.href) : new URL(location.href);
+  var apiBase = (attrs.api || scriptUrl.origin).replace(/\/+$/, "");
+  var idleTimeout = Math.max(1, parseFloat(attrs.idleTimeout) || DEFAULT_IDLE_TIMEOUT) * 1000;
+
+  // -- storage (localStorage may be missing or throw: private modes, sandboxed frames) ----------
+  var memory = {};
+  function storage(kind) {
+    try {
+      var s = window[kind];
+      var probe = "__ap_probe__";
+      s.setItem(probe, "1");
+      s.removeItem(probe);
+      return s;
+    } catch (e) {
+      return {
+        getItem: function (k) {
+          return Object.prototype.hasOwnProperty.call(memory, kind + k) ? memory[kind + k] : null;
+        },
+        setItem: function (k, v) {
+          memory[kind + k] = String(v);
+        },
+        removeItem: function (k) {
+          delete memory[kind + k];
+        },
+      };
+    }
+  }
+  var local = storage("localStorage");
+  var session = storage("sessionStorage");
+
+  function randomId() {
+    if (window.crypto && crypto.randomUUID) {
+      try {
+        return crypto.randomUUID();
+      } catch (e) {
+        /* not a secure context */
+      }
+    }
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map
+      .call(bytes, function (b) {
+        return (b + 256).toString(16).slice(1);
+      })
+      .join("");
+  }
+
+  /** Short non-reversible tag of an identity token: tells "same visitor?" without storing it. */
+  function fingerprint(token) {
+    if (!token) return "";
+    var h = 0x811c9dc5;
+    for (var i = 0; i < token.length; i++) {
+      h ^= token.charCodeAt(i);
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    return h.toString(36);
+  }
+
+  var visitorKey = "assistant-proxy:" + apiBase + ":visitor";
+  var visitorId = local.getItem(visitorKey);
+  if (!visitorId || !/^[A-Za-z0-9_-]{8,128}$/.test(visitorId)) {
+    visitorId = randomId();
+    local.setItem(visitorKey, visitorId);
+  }
+
+  // -- state ------------------------------------------------------------------------------------
+  var S = {
+    ready: false,
+    config: null,
+    strings: CATALOGUE.en,
+    locale: "en",
+    scope: "", // storage scope: proxy + tenant
+    identityToken: attrs.identityToken || null,
+    threadId: null,
+    isOpen: false,
+    loaded: false, // history fetched for the current thread
+    turn: null, // the running turn
+    lastText: "",
+    messages: 0, // shown messages of the conversation (greeting excluded)
+  };
+  var ui = {};
+  var queue = [];
+
+  function t(key, vars) {
+    var s = S.strings[key] != null ? S.strings[key] : CATALOGUE.en[key] != null ? CATALOGUE.en[key] : key;
+    if (vars) {
+      s = s.replace(/\{(\w+)\}/g, function (m, name) {
+        return vars[name] != null ? String(vars[name]) : m;
+      });
+    }
+    return s;
+  }
+
+  function pickLocale(wanted) {
+    for (var i = 0; i < wanted.length; i++) {
+      var w = String(wanted[i] || "").toLowerCase();
+      if (!w) continue;
+      if (CATALOGUE[w]) return w;
+      var primary = w.split(/[-_]/)[0];
+      if (CATALOGUE[primary]) return primary;
+    }
+    return "en";
+  }
+
+  // -- DOM helpers ------------------------------------------------------------------------------
+  function h(tag, props, children) {
+    var el = document.createElement(tag);
+    if (props) {
+      for (var k in props) {
+        if (!Object.prototype.hasOwnProperty.call(props, k) || props[k] == null || props[k] === false) continue;
+        if (k === "text") el.textContent = props[k];
+        else if (k === "className") el.className = props[k];
+        else if (k.slice(0, 2) === "on") el.addEventListener(k.slice(2), props[k]);
+        else el.setAttribute(k, props[k] === true ? "" : props[k]);
+      }
+    }
+    (children || []).forEach(function (c) {
+      if (c) el.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    });
+    return el;
+  }
+
+  function icon(name) {
+    var svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", ICONS[name]);
+    svg.appendChild(path);
+    return svg;
+  }
+
+  var COLOUR = /^#(?:[0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i;
+
+  // -- building the UI --------------------------------------------------------------------------
+  function build() {
+    var cfg = S.config;
+    var host = document.createElement("assistant-proxy-widget");
+    host.setAttribute("style", "all: initial !important;");
+    var shadow = host.attachShadow({ mode: "open" });
+    if (shadow.adoptedStyleSheets !== undefined && window.CSSStyleSheet) {
+      try {
+        var sheet = new CSSStyleSheet();
+        sheet.replaceSync(STYLES);
+        shadow.adoptedStyleSheets = [sheet];
+      } catch (e) {
+        shadow.appendChild(h("style", { text: STYLES }));
+      }
+    } else {
+      shadow.appendChild(h("style", { text: STYLES }));
+    }
+
+    var position = { left: "bottom-left", right: "bottom-right" }[attrs.position] || attrs.position;
+    if (position !== "bottom-left" && position !== "bottom-right") position = cfg.position || "bottom-right";
+
+    var root = h("div", {
+      className: "root",
+      dir: t("dir") === "rtl" ? "rtl" : "ltr",
+      lang: S.locale,
+      "data-position": position,
+      "data-open": "false",
+    });
+    [
+      ["--ap-primary", cfg.primary_color],
+      ["--ap-on-primary", cfg.primary_text_color],
+      ["--ap-bg", cfg.background_color],
+      ["--ap-fg", cfg.text_color],
+    ].forEach(function (pair) {
+      if (typeof pair[1] === "string" && COLOUR.test(pair[1])) root.style.setProperty(pair[0], pair[1]);
+    });
+
+    var title = cfg.title || t("title");
+    ui.launcher = h(
+      "button",
+      {
+        type: "button",
+        className: "launcher",
+        "aria-label": t("openChat"),
+        "aria-expanded": "false",
+        "aria-controls": "ap-panel",
+        onclick: function () {
+          S.isOpen ? close() : open();
+        },
+      },
+      [icon("chat")]
+    );
+
+    var avatar = null;
+    var avatarUrl = cfg.avatar_url ? safeUrl(cfg.avatar_url, location.href) : null;
+    if (avatarUrl && /^https?:/.test(avatarUrl)) {
+      avatar = h("img", { className: "avatar", src: avatarUrl, alt: "", width: "36", height: "36" });
+      avatar.referrerPolicy = "no-referrer";
+      avatar.addEventListener("error", function () {
+        avatar.hidden = true;
+      });
+    }
+    ui.newButton = h(
+      "button",
+      { type: "button", className: "icon-button new", title: t("newConversation"), onclick: onNewConversation },
+      [icon("fresh"), h("span", { className: "sr", text: t("newConversation") })]
+    );
+    ui.closeButton = h(
+      "button",
+      { type: "button", className: "icon-button close", title: t("closeChat"), onclick: function () { close(); } },
+      [icon("close"), h("span", { className: "sr", text: t("closeChat") })]
+    );
+    var header = h("div", { className: "header" }, [
+      avatar,
+      h("div", { className: "heading" }, [
+        h("h2", { className: "title", id: "ap-title", text: title }),
+        cfg.subtitle ? h("p", { className: "subtitle", text: cfg.subtitle }) : null,
+      ]),
+      ui.newButton,
+      ui.closeButton,
+    ]);
+
+    ui.log = h("div", {
+      className: "log",
+      role: "log",
+      "aria-live": "off", // replies are announced once, when finished, by the announcer below
+      "aria-label": t("conversation"),
+      tabindex: "0",
+    });
+    ui.suggestions = h("div", { className: "suggestions", role: "group", "aria-label": t("suggestions") });
+    ui.status = h("div", { className: "status", hidden: true });
+    ui.input = h("textarea", {
+      id: "ap-input",
+      className: "input",
+      rows: "1",
+      placeholder: cfg.placeholder || t("placeholder"),
+      "aria-label": t("inputLabel"),
+      autocomplete: "off",
+      enterkeyhint: "send",
+      maxlength: "8000",
+      dir: "auto",
+    });
+    ui.input.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+        e.preventDefault();
+        submit();
+      }
+    });
+    ui.input.addEventListener("input", autosize);
+    ui.send = h("button", { type: "submit", className: "send", "aria-label": t("send"), title: t("send") }, [icon("send")]);
+    ui.stop = h("button", { type: "button", className: "stop", hidden: true, onclick: stop }, [
+      icon("stop"),
+      h("span", { text: t("stop") }),
+    ]);
+    var form = h("form", { className: "composer", onsubmit: function (e) { e.preventDefault(); submit(); } }, [
+      ui.input,
+      ui.send,
+      ui.stop,
+    ]);
+    ui.announcer = h("div", { className: "sr announcer", "aria-live": "polite", "aria-atomic": "true" });
+
+    ui.panel = h(
+      "div",
+      { id: "ap-panel", className: "panel", role: "dialog", "aria-labelledby": "ap-title", hidden: true },
+      [header, ui.log, ui.suggestions, ui.status, form, ui.announcer]
+    );
+    ui.panel.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" && !e.defaultPrevented) {
+        e.preventDefault();
+        close();
+      }
+    });
+
+    root.appendChild(ui.launcher);
+    root.appendChild(ui.panel);
+    shadow.appendChild(root);
+    ui.root = root;
+    ui.shadow = shadow;
+    ui.host = host;
+    (document.body || document.documentElement).appendChild(host);
+  }
+
+  function autosize() {
+    ui.input.style.height = "auto";
+    ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 130) + "px";
+  }
+
+  // -- conversation view ------------------------------------------------------------------------
+  function nearBottom() {
+    return ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 80;
+  }
+
+  function scrollDown(force) {
+    if (force || S.stick) ui.log.scrollTop = ui.log.scrollHeight;
+  }
+
+  function addMessage(kind, opts) {
+    opts = opts || {};
+    S.stick = nearBottom();
+    var bubble = h("div", { className: "bubble", dir: "auto" });
+    var label = kind === "user" ? t("you") : kind === "assistant" ? t("assistant") : null;
+    var msg = h("div", { className: "msg " + kind, "data-role": kind }, [label ? h("span", { className: "sr", text: label + ": " }) : null, bubble]);
+    if (opts.id) msg.setAttribute("data-message-id", opts.id);
+    if (kind === "user" || kind === "system") bubble.textContent = opts.text || "";
+    else if (opts.text) renderMarkdown(bubble, opts.text, location.href);
+    ui.log.appendChild(msg);
+    if (kind === "user" || kind === "assistant") {
+      S.messages++;
+      ui.suggestions.hidden = true;
+    }
+    scrollDown(kind === "user");
+    return { el: msg, bubble: bubble, text: opts.text || "" };
+  }
+
+  function addNote(message, text) {
+    message.el.appendChild(h("div", { className: "note", text: text }));
+  }
+
+  function showEmptyState() {
+    while (ui.log.firstChild) ui.log.removeChild(ui.log.firstChild);
+    while (ui.suggestions.firstChild) ui.suggestions.removeChild(ui.suggestions.firstChild);
+    S.messages = 0;
+    if (S.config.greeting) {
+      var g = addMessage("assistant", { text: S.config.greeting });
+      g.el.classList.add("greeting");
+      g.el.setAttribute("data-role", "greeting");
+    }
+    (S.config.suggested_questions || []).forEach(function (q) {
+      ui.suggestions.appendChild(
+        h("button", {
+          type: "button",
+          className: "chip",
+          text: q,
+          onclick: function () {
+            ui.input.focus();
+            send(q);
+          },
+        })
+      );
+    });
+    ui.suggestions.hidden = !ui.suggestions.firstChild;
+  }
+
+  function setStatus(kind, text) {
+    while (ui.status.firstChild) ui.status.removeChild(ui.status.firstChild);
+    if (!kind) {
+      ui.status.hidden = true;
+      ui.status.removeAttribute("data-kind");
+      return;
+    }
+    ui.status.setAttribute("data-kind", kind);
+    ui.status.appendChild(h("span", { className: "dots", "aria-hidden": "true" }, [h("i"), h("i"), h("i")]));
+    ui.status.appendChild(h("span", { className: "status-text", text: text }));
+    ui.status.hidden = false;
+  }
+
+  function toolLabel(name) {
+    var labels = S.config.tool_labels || {};
+    if (typeof labels[name] === "string") return labels[name];
+    var n = String(name || "").toLowerCase();
+    if (/search|product|catalog|find/.test(n)) return t("toolSearching");
+    if (/lead|contact|email|mail/.test(n)) return t("toolLead");
+    if (/handoff|human|agent|escalat/.test(n)) return t("toolHandoff");
+    return t("toolWorking");
+  }
+
+  var announceTimer = null;
+  function announce(text) {
+    // cleared first so the same text twice is still read; one update per finished reply
+    ui.announcer.textContent = "";
+    clearTimeout(announceTimer);
+    announceTimer = setTimeout(function () {
+      ui.announcer.textContent = text;
+    }, 60);
+  }
+
+  function plain(markdown) {
+    return String(markdown)
+      .replace(/```[^\n]*\n?/g, "")
+      .replace(/\[([^\]]*)\]\([^)]*\)/g, "$1")
+      .replace(/[*_`#>]+/g, "")
+      .replace(/\s+/g, " ")
+      .trim();
+  }
+
+  // -- open / close -----------------------------------------------------------------------------
+  function open(focus) {
+    if (!S.ready) return;
+    var wasOpen = S.isOpen;
+    S.isOpen = true;
+    ui.panel.hidden = false;
+    ui.root.setAttribute("data-open", "true");
+    ui.launcher.setAttribute("aria-expanded", "true");
+    ui.launcher.setAttribute("aria-label", t("closeChat"));
+    session.setItem(S.scope + ":open", "1");
+    if (!S.loaded) restore();
+    scrollDown(true);
+    if (!wasOpen && focus !== false) ui.input.focus();
+  }
+
+  function close() {
+    if (!S.ready || !S.isOpen) return;
+    var hadFocus = ui.shadow.activeElement && ui.panel.contains(ui.shadow.activeElement);
+    S.isOpen = false;
+    ui.panel.hidden = true;
+    ui.root.setAttribute("data-open", "false");
+    ui.launcher.setAttribute("aria-expanded", "false");
+    ui.launcher.setAttribute("aria-label", t("openChat"));
+    session.removeItem(S.scope + ":open");
+    if (hadFocus) ui.launcher.focus();
+  }
+
+  // -- HTTP -------------------------------------------------------------------------------------
+  function request(method, path, body, signal, accept) {
+    var headers = { "X-Visitor-Id": visitorId, Accept: accept || "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    return fetch(apiBase + path, {
+      method: method,
+      headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: signal,
+      credentials: "omit",
+      cache: "no-store",
+      mode: "cors",
+    });
+  }
+
+  function HttpError(status, code, message, retryAfter) {
+    this.status = status;
+    this.code = code;
+    this.message = message;
+    this.retryAfter = retryAfter;
+  }
+
+  async function httpError(res) {
+    var code = "http_" + res.status;
+    var message = "";
+    try {
+      var body = await res.json();
+      if (body && body.error) {
+        code = body.error.code || code;
+        message = body.error.message || "";
+      }
+    } catch (e) {
+      /* not JSON */
+    }
+    var retryAfter = parseInt(res.headers.get("Retry-After") || "", 10);
+    return new HttpError(res.status, code, message, isNaN(retryAfter) ? null : retryAfter);
+  }
+
+  var threadKey = function () {
+    return S.scope + ":thread";
+  };
+
+  function saveThread(id) {
+    S.threadId = id;
+    if (id) local.setItem(threadKey(), JSON.stringify({ id: id, idf: fingerprint(S.identityToken) }));
+    else local.removeItem(threadKey());
+  }
+
+  function loadThread() {
+    try {
+      var saved = JSON.parse(local.getItem(threadKey()) || "null");
+      if (saved && typeof saved.id === "string" && saved.idf === fingerprint(S.identityToken)) return saved.id;
+    } catch (e) {
+      /* unreadable: start over */
+    }
+    local.removeItem(threadKey());
+    return null;
+  }
+
+  async function ensureThread(signal) {
+    if (S.threadId) return S.threadId;
+    var body = S.identityToken ? { identity_token: S.identityToken } : {};
+    var res = await request("POST", "/v1/threads", body, signal);
+    if (!res.ok) throw await httpError(res);
+    var data = await res.json();
+    saveThread(data.thread_id);
+    S.loaded = true;
+    return data.thread_id;
+  }
+
+  async function restore() {
+    S.loaded = true;
+    showEmptyState();
+    var id = S.threadId;
+    if (!id) return;
+    ui.log.setAttribute("aria-busy", "true");
+    setStatus("loading", t("loading"));
+    try {
+      var res = await request("GET", "/v1/threads/" + encodeURIComponent(id) + "/messages");
+      if (S.threadId !== id) return; // reset meanwhile
+      if (res.status === 404) {
+        saveThread(null);
+        return;
+      }
+      if (!res.ok) throw await httpError(res);
+      var data = await res.json();
+      if (S.threadId !== id) return;
+      (data.messages || []).forEach(function (m) {
+        if (m.role !== "user" && m.role !== "assistant") return;
+        addMessage(m.role, { text: String(m.content || ""), id: m.id });
+      });
+      scrollDown(true);
+    } catch (e) {
+      S.loaded = false; // try again at the next open
+      addMessage("error", { text: t("errorNetwork") });
+    } finally {
+      ui.log.removeAttribute("aria-busy");
+      if (!S.turn) setStatus(null);
+    }
+  }
+
+  // -- a turn -----------------------------------------------------------------------------------
+  function setBusy(busy) {
+    var focusOnSend = ui.shadow.activeElement === ui.send;
+    var focusOnStop = ui.shadow.activeElement === ui.stop;
+    ui.send.hidden = busy;
+    ui.stop.hidden = !busy;
+    ui.stop.disabled = false;
+    ui.stop.lastChild.textContent = t("stop");
+    if (busy && focusOnSend) ui.stop.focus();
+    if (!busy && focusOnStop) ui.input.focus();
+    ui.log.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  function submit() {
+    var text = ui.input.value;
+    if (!text.trim() || S.turn) return;
+    ui.input.value = "";
+    autosize();
+    send(text);
+  }
+
+  function send(text, retry) {
+    text = String(text || "").trim();
+    if (!text || S.turn || !S.ready) return;
+    if (!S.isOpen) open();
+    if (!retry) addMessage("user", { text: text });
+    S.lastText = text;
+    runTurn(text, 0);
+  }
+
+  function errorText(err) {
+    var code = err.code || "";
+    if (err.status === 429 || code === "rate_limited" || code === "upstream_rate_limited") {
+      return err.retryAfter ? t("errorRateLimited", { seconds: err.retryAfter }) : t("errorRateLimitedSoon");
+    }
+    if (err.status === 409 || code === "thread_busy") return t("errorBusy");
+    if (err.status === 413 || /too_long|too_large/.test(code)) return t("errorTooLong");
+    if (err.status === 403 || code === "upstream_quota" || code === "upstream_auth" || code === "forbidden") {
+      return t("errorUnavailable");
+    }
+    if (/^upstream_/.test(code) || err.status >= 500) return t("errorUnavailable");
+    if (code === "network" || code === "stalled") return t("errorNetwork");
+    return t("errorGeneric");
+  }
+
+  function showError(err, retryable) {
+    var m = addMessage("error", {});
+    m.el.setAttribute("role", "alert");
+    m.bubble.appendChild(h("span", { className: "error-text", text: errorText(err) }));
+    if (retryable) {
+      m.bubble.appendChild(
+        h("button", {
+          type: "button",
+          className: "retry",
+          text: t("retry"),
+          onclick: function () {
+            if (S.turn) return;
+            m.el.remove();
+            ui.input.focus();
+            send(S.lastText, true);
+          },
+        })
+      );
+    }
+    scrollDown(true);
+  }
+
+  function cancelRun(turn) {
+    if (!turn.runId || turn.cancelSent) return;
+    turn.cancelSent = true;
+    var path =
+      "/v1/threads/" + encodeURIComponent(turn.threadId) + "/runs/" + encodeURIComponent(turn.runId) + "/cancel";
+    request("POST", path, {}).then(
+      function (res) {
+        if (!res.ok && res.status !== 404 && res.status !== 409) turn.controller.abort();
+      },
+      function () {
+        turn.controller.abort();
+      }
+    );
+  }
+
+  function stop() {
+    var turn = S.turn;
+    if (!turn || turn.stopRequested) return;
+    turn.stopRequested = true;
+    ui.stop.disabled = true;
+    ui.stop.lastChild.textContent = t("stopping");
+    if (turn.runId) cancelRun(turn);
+    else if (!turn.threadId) turn.controller.abort(); // nothing started on the server yet
+    // the server ends the stream with error(cancelled) + done; if it does not, stop waiting
+    turn.stopTimer = setTimeout(function () {
+      turn.controller.abort();
+    }, 4000);
+    ui.input.focus();
+  }
+
+  function assistantMessage(turn, id) {
+    var m = turn.messages[id];
+    if (!m) {
+      m = turn.messages[id] = addMessage("assistant", { id: id });
+      m.el.setAttribute("data-state", "streaming");
+      turn.last = m;
+    }
+    return m;
+  }
+
+  function renderSoon(turn, m) {
+    if (m.pending) return;
+    m.pending = true;
+    var run = function () {
+      m.pending = false;
+      S.stick = nearBottom();
+      renderMarkdown(m.bubble, m.text, location.href);
+      scrollDown();
+    };
+    if (document.hidden) setTimeout(run, 50);
+    else requestAnimationFrame(run);
+  }
+
+  function handleEvent(turn, ev) {
+    if (S.turn !== turn) return; // a stale stream (the conversation was reset)
+    var data = {};
+    try {
+      data = ev.data ? JSON.parse(ev.data) : {};
+    } catch (e) {
+      return;
+    }
+    var m;
+    switch (ev.event) {
+      case "run.started":
+        turn.runId = data.run_id;
+        if (turn.stopRequested) cancelRun(turn);
+        break;
+      case "message.delta":
+        if (turn.tools === 0) setStatus(null);
+        m = assistantMessage(turn, data.message_id);
+        m.text += String(data.delta || "");
+        renderSoon(turn, m);
+        break;
+      case "tool.started":
+        turn.tools++;
+        setStatus("tool", toolLabel(data.name));
+        ui.status.setAttribute("data-tool", String(data.name || ""));
+        break;
+      case "tool.finished":
+        turn.tools = Math.max(0, turn.tools - 1);
+        if (turn.tools === 0) setStatus("typing", t("typing"));
+        break;
+      case "message.completed":
+        m = assistantMessage(turn, data.message_id);
+        if (typeof data.content === "string") m.text = data.content;
+        S.stick = nearBottom();
+        renderMarkdown(m.bubble, m.text, location.href);
+        m.el.setAttribute("data-state", "done");
+        m.done = true;
+        scrollDown();
+        if (m.text) announce(t("announceReply", { text: plain(m.text) }));
+        break;
+      case "handoff":
+        addMessage("system", { text: t("handoff") }).el.setAttribute("data-event", "handoff");
+        announce(t("handoff"));
+        break;
+      case "lead.captured":
+        addMessage("system", { text: t("leadCaptured") }).el.setAttribute("data-event", "lead");
+        announce(t("leadCaptured"));
+        break;
+      case "error":
+        turn.error = data;
+        break;
+      case "done":
+        turn.done = true;
+        break;
+    }
+  }
+
+  function markStopped(turn) {
+    var m = turn.last;
+    if (m && !m.done) {
+      renderMarkdown(m.bubble, m.text, location.href);
+      m.el.setAttribute("data-state", "stopped");
+      addNote(m, t("stopped"));
+    } else {
+      addMessage("system", { text: t("stopped") }).el.setAttribute("data-event", "stopped");
+    }
+  }
+
+  async function runTurn(text, attempt) {
+    var turn = {
+      controller: new AbortController(),
+      messages: {},
+      last: null,
+      tools: 0,
+      runId: null,
+      threadId: null,
+      done: false,
+      error: null,
+      stopRequested: false,
+    };
+    S.turn = turn;
+    setBusy(true);
+    setStatus("typing", t("typing"));
+    var idle = null;
+    var stalled = false;
+    function kick() {
+      clearTimeout(idle);
+      idle = setTimeout(function () {
+        stalled = true;
+        turn.controller.abort();
+      }, idleTimeout);
+    }
+    var failure = null;
+    var retryable = true;
+    var again = false;
+    kick();
+    try {
+      turn.threadId = await ensureThread(turn.controller.signal);
+      var path = "/v1/threads/" + encodeURIComponent(turn.threadId) + "/messages";
+      var res = await request("POST", path, { content: text }, turn.controller.signal, "text/event-stream");
+      if (res.status === 404 && attempt === 0 && !turn.stopRequested) {
+        saveThread(null); // the thread is gone (expired, deleted): start a new one
+        again = true;
+      } else if (!res.ok) {
+        failure = await httpError(res);
+        retryable = !(failure.status === 400 || failure.status === 403 || failure.status === 413 || failure.status === 422);
+      } else {
+        kick();
+        await readSSE(
+          res.body,
+          function (ev) {
+            handleEvent(turn, ev);
+          },
+          { onActivity: kick }
+        );
+        if (turn.error && turn.error.code === "cancelled") {
+          failure = "stopped";
+        } else if (turn.error) {
+          failure = { code: turn.error.code, message: turn.error.message };
+          retryable = turn.error.retryable !== false;
+        } else if (!turn.done) {
+          failure = turn.stopRequested ? "stopped" : { code: "network" };
+        }
+      }
+    } catch (e) {
+      if (e instanceof HttpError) {
+        failure = e;
+        retryable = e.status !== 403 && e.status !== 400;
+      } else if (turn.stopRequested && !stalled) {
+        failure = "stopped";
+      } else {
+        failure = { code: stalled ? "stalled" : "network" };
+      }
+    } finally {
+      clearTimeout(idle);
+      clearTimeout(turn.stopTimer);
+    }
+    if (S.turn !== turn) return; // reset while running: nothing more to show
+    S.turn = null;
+    setStatus(null);
+    setBusy(false);
+    Object.keys(turn.messages).forEach(function (id) {
+      var m = turn.messages[id];
+      if (!m.done && failure !== "stopped") {
+        renderMarkdown(m.bubble, m.text, location.href);
+        m.el.setAttribute("data-state", "incomplete");
+      }
+    });
+    if (again) return runTurn(text, attempt + 1);
+    if (failure === "stopped") markStopped(turn);
+    else if (failure) {
+      showError(failure, retryable);
+      announce(errorText(failure));
+    }
+  }
+
+  // -- new conversation, identity ---------------------------------------------------------------
+  function discardTurn() {
+    var turn = S.turn;
+    if (!turn) return;
+    S.turn = null;
+    turn.stopRequested = true;
+    cancelRun(turn);
+    turn.controller.abort();
+    setStatus(null);
+    setBusy(false);
+  }
+
+  function startOver(deleteOnServer) {
+    var old = S.threadId;
+    discardTurn();
+    saveThread(null);
+    if (old && deleteOnServer) {
+      request("DELETE", "/v1/threads/" + encodeURIComponent(old)).catch(function () {});
+    }
+    S.loaded = true;
+    showEmptyState();
+  }
+
+  function onNewConversation() {
+    startOver(true);
+    announce(t("conversationCleared"));
+    ui.input.focus();
+  }
+
+  function identify(token) {
+    token = token ? String(token) : null;
+    if (token === S.identityToken) return;
+    var sameVisitor = fingerprint(token) === fingerprint(S.identityToken);
+    S.identityToken = token;
+    if (!sameVisitor && S.threadId) startOver(false); // the old thread belongs to the other identity
+  }
+
+  // -- start ------------------------------------------------------------------------------------
+  async function start() {
+    var res;
+    try {
+      res = await fetch(apiBase + "/v1/widget-config", { credentials: "omit", mode: "cors" });
+    } catch (e) {
+      console.warn("[assistant-proxy] the chat is unavailable: cannot reach " + apiBase);
+      return;
+    }
+    if (!res.ok) {
+      console.warn("[assistant-proxy] the chat is not enabled for this site (HTTP " + res.status + ")");
+      return;
+    }
+    var cfg = await res.json();
+    S.config = cfg;
+    S.locale = pickLocale([attrs.locale, cfg.locale].concat(navigator.languages || [navigator.language]));
+    S.strings = CATALOGUE[S.locale] || CATALOGUE.en;
+    S.scope = "assistant-proxy:" + apiBase + ":" + (cfg.tenant || "default");
+    S.threadId = loadThread();
+    build();
+    S.ready = true;
+    var small = window.matchMedia && window.matchMedia("(max-width: 480px)").matches;
+    var wantOpen =
+      session.getItem(S.scope + ":open") === "1" ||
+      attrs.open === "true" ||
+      attrs.open === "" ||
+      (cfg.open_on_load && !small);
+    if (wantOpen) open(false);
+    var pending = queue;
+    queue = [];
+    pending.forEach(function (call) {
+      api[call[0]].apply(null, call[1]);
+    });
+    window.dispatchEvent(new CustomEvent("assistant-proxy:ready"));
+  }
+
+  function deferred(name, fn) {
+    return function () {
+      if (!S.ready) {
+        if (name === "identify") identify.apply(null, arguments); // applies before the first thread
+        else queue.push([name, Array.prototype.slice.call(arguments)]);
+        return;
+      }
+      return fn.apply(null, arguments);
+    };
+  }
+
+  var api = {
+    version: WIDGET_VERSION,
+    open: deferred("open", function () {
+      open();
+    }),
+    close: deferred("close", close),
+    toggle: deferred("toggle", function () {
+      S.isOpen ? close() : open();
+    }),
+    identify: deferred("identify", identify),
+    reset: deferred("reset", function () {
+      startOver(true);
+    }),
+    send: deferred("send", function (text) {
+      send(text);
+    }),
+    isOpen: function () {
+      return S.isOpen;
+    },
+  };
+
+  var early = window.AssistantProxy;
+  window.AssistantProxy = api;
+  // calls made before the script loaded: window.AssistantProxy = [["identify", token], ["open"]]
+  if (Array.isArray(early)) {
+    early.forEach(function (call) {
+      if (call && api[call[0]] && typeof api[call[0]] === "function") api[call[0]].apply(null, call.slice(1));
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start, { once: true });
+  } else {
+    start();
+  }
+}
+
+boot();
