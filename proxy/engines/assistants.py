@@ -13,12 +13,15 @@ import re
 import warnings
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import anyio
 import httpx2
 import openai
 from openai.types.beta.assistant_stream_event import AssistantStreamEvent
+from openai.types.beta.function_tool_param import FunctionToolParam
 from openai.types.beta.threads import Message, MessageDeltaEvent, Run
+from openai.types.beta.threads.run_submit_tool_outputs_params import ToolOutput
 
 from proxy.engines.base import (
     AssistantProfile,
@@ -45,12 +48,10 @@ warnings.filterwarnings("ignore", message="The Assistants API is deprecated", ca
 logger = logging.getLogger(__name__)
 
 _CLEANUP_SECONDS = 5.0
-_RUN_EVENTS = frozenset({
-    "thread.run.created", "thread.run.queued", "thread.run.in_progress", "thread.run.requires_action",
-    "thread.run.cancelling", "thread.run.completed", "thread.run.failed", "thread.run.cancelled",
-    "thread.run.expired", "thread.run.incomplete",
-})
 _TERMINAL = frozenset({"completed", "failed", "cancelled", "expired", "incomplete"})
+_RUN_EVENTS = frozenset(  # thread.run.* events carry the Run; thread.run.step.* events are not needed
+    f"thread.run.{name}" for name in ("created", "queued", "in_progress", "requires_action", "cancelling", *_TERMINAL)
+)
 _RUN_ACTIVE_HINTS = ("while a run", "already has an active run")
 
 RunStream = openai.AsyncStream[AssistantStreamEvent]
@@ -73,6 +74,8 @@ class _RunState:
 
 
 class AssistantsEngine(Engine):
+    """One tenant's assistant on an Assistants-compatible provider; the client is not owned."""
+
     name = "assistants"
 
     def __init__(self, client: openai.AsyncOpenAI, profile: AssistantProfile) -> None:
@@ -154,31 +157,34 @@ class AssistantsEngine(Engine):
             if self._assistant_id is None:
                 profile = self._profile
                 created = await self._client.beta.assistants.create(
-                    model=profile.model, instructions=profile.instructions, tools=tools.function_schemas()
+                    model=profile.model, instructions=profile.instructions, tools=_tool_params(tools)
                 )
                 self._assistant_id = created.id
         return self._assistant_id
 
     async def _start_run(self, thread_id: str, assistant_id: str, tools: ToolSet) -> RunStream:
         profile = self._profile
-        return await self._client.beta.threads.runs.create(
+        stream = await self._client.beta.threads.runs.create(
             thread_id,
             assistant_id=assistant_id,
             model=profile.model,
             instructions=profile.instructions,
-            tools=tools.function_schemas(),
+            tools=_tool_params(tools),
             temperature=openai.omit if profile.temperature is None else profile.temperature,
             stream=True,
         )
+        return cast(RunStream, stream)
 
-    async def _submit(
-        self, state: _RunState, calls: Sequence[ToolCall], outcomes: Sequence[ToolOutcome]
-    ) -> RunStream:
+    async def _submit(self, state: _RunState, calls: Sequence[ToolCall], outcomes: Sequence[ToolOutcome]) -> RunStream:
         assert state.run is not None
-        outputs = [{"tool_call_id": c.call_id, "output": o.output} for c, o in zip(calls, outcomes, strict=True)]
-        return await self._client.beta.threads.runs.submit_tool_outputs(
+        outputs: list[ToolOutput] = [
+            {"tool_call_id": call.call_id, "output": outcome.output}
+            for call, outcome in zip(calls, outcomes, strict=True)
+        ]
+        stream = await self._client.beta.threads.runs.submit_tool_outputs(
             state.run.id, thread_id=state.thread_id, tool_outputs=outputs, stream=True
         )
+        return cast(RunStream, stream)
 
     async def _cleanup(self, state: _RunState) -> None:
         """Close the stream and, when the turn ends before its run did, cancel the run."""
@@ -212,8 +218,9 @@ def _translate(event: AssistantStreamEvent, state: _RunState) -> EngineEvent | N
     """One provider event -> at most one neutral event; run events only update ``state``."""
     kind = event.event
     if kind == "thread.message.delta":
-        text = _delta_text(event.data)  # type: ignore[arg-type]
-        return TextDelta(event.data.id, text) if text else None
+        delta: MessageDeltaEvent = event.data  # type: ignore[assignment]
+        text = _delta_text(delta)
+        return TextDelta(delta.id, text) if text else None
     if kind == "thread.message.completed":
         message: Message = event.data  # type: ignore[assignment]
         return MessageCompleted(message.id, _message_text(message)) if message.role == "assistant" else None
@@ -240,6 +247,10 @@ def _usage(run: Run | None) -> Usage:
     return Usage(run.usage.prompt_tokens, run.usage.completion_tokens)
 
 
+def _tool_params(tools: ToolSet) -> list[FunctionToolParam]:
+    return cast("list[FunctionToolParam]", tools.function_schemas())
+
+
 def _tool_calls(run: Run | None) -> list[ToolCall]:
     action = run.required_action if run is not None else None
     if action is None:
@@ -259,18 +270,24 @@ def _stop_error(run: Run | None) -> EngineError:
     if status == "cancelled":
         return EngineError("cancelled", "The reply was cancelled before it finished.", status=409)
     if status == "expired":
-        return EngineError("upstream_timeout", "The AI provider's run expired before it finished.",
-                           retryable=True, status=504)
+        return EngineError(
+            "upstream_timeout", "The AI provider's run expired before it finished.", retryable=True, status=504
+        )
     if status == "incomplete":
         details = run.incomplete_details  # type: ignore[union-attr]
         reason = f" ({details.reason})" if details and details.reason else ""
         return EngineError("upstream_failed", f"The AI provider stopped the reply early{reason}.")
-    return EngineError("upstream_stream_cut", "The AI provider's stream ended before the reply finished.",
-                       retryable=True)
+    return EngineError(
+        "upstream_stream_cut", "The AI provider's stream ended before the reply finished.", retryable=True
+    )
 
 
 def _map_error(exc: Exception, *, reading: bool) -> EngineError:
     if isinstance(exc, openai.BadRequestError) and any(hint in exc.message for hint in _RUN_ACTIVE_HINTS):
-        return EngineError("upstream_bad_request", "Another reply is still running in this conversation; "
-                           "try again when it has finished.", retryable=True, status=409)
+        return EngineError(
+            "upstream_bad_request",
+            "Another reply is still running in this conversation; try again when it has finished.",
+            retryable=True,
+            status=409,
+        )
     return from_stream_exception(exc) if reading else from_provider_exception(exc)

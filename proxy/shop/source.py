@@ -44,17 +44,17 @@ class ShopData(Protocol):
 
 def _native(tenant: sql.Literal) -> sql.Composable:
     return sql.SQL(
-        "with products as (select id, name, description, active, metadata->>'category' as category, created"
+        "with products as not materialized (select id, name, description, active, metadata->>'category' as category, created"
         " from shop_products where tenant = {t} and not deleted),"
-        " prices as (select id, product_id, currency, unit_amount, active, recurring"
+        " prices as not materialized (select id, product_id, currency, unit_amount, active, recurring"
         " from shop_prices where tenant = {t}),"
-        " customers as (select id, email, name, created, metadata->>'user_id' as user_id"
+        " customers as not materialized (select id, email, name, created, metadata->>'user_id' as user_id"
         " from shop_customers where tenant = {t} and not deleted),"
-        " invoices as (select id, number, customer_id, currency, status, total, created"
+        " invoices as not materialized (select id, number, customer_id, currency, status, total, created"
         " from shop_invoices where tenant = {t}),"
-        " lines as (select invoice_id, id, position, product_id, quantity, amount, currency, description"
+        " lines as not materialized (select invoice_id, id, position, product_id, quantity, amount, currency, description"
         " from shop_invoice_lines where tenant = {t}),"
-        " product_text as (select record_id as id, fts from shop_documents where tenant = {t} and kind = 'product')"
+        " product_text as not materialized (select record_id as id, fts from shop_documents where tenant = {t} and kind = 'product')"
     ).format(t=tenant)
 
 

@@ -128,3 +128,11 @@ async def replace_lines(
         "delete from shop_invoice_lines where tenant = %s and invoice_id = any(%s)", (tenant, list(invoice_ids))
     )
     await copy_rows(conn, "shop_invoice_lines", LINE_COLUMNS, lines)
+
+
+async def analyze(conn_or_db: Any) -> None:
+    """Refresh planner statistics after bulk writes: without them the insight queries' joins are
+    planned for a handful of rows and can take seconds instead of milliseconds."""
+    await conn_or_db.execute(
+        "analyze shop_customers, shop_products, shop_prices, shop_invoices, shop_invoice_lines, shop_documents"
+    )

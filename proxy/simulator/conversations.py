@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from proxy.simulator.errors import APIError, invalid_request, not_found
@@ -60,7 +62,7 @@ class ConversationController(Controller):
     path = "/conversations"
 
     @post("/", status_code=HTTP_200_OK)
-    async def create(self, sim: SimulatorState, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def create(self, sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any] | None] = None) -> dict[str, Any]:
         data = data or {}
         metadata = data.get("metadata") or {}
         if not isinstance(metadata, dict):
@@ -71,11 +73,11 @@ class ConversationController(Controller):
         return conversation.as_dict()
 
     @get("/{conversation_id:str}")
-    async def retrieve(self, sim: SimulatorState, conversation_id: str) -> dict[str, Any]:
+    async def retrieve(self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str]) -> dict[str, Any]:
         return get_conversation(sim, conversation_id).as_dict()
 
     @post("/{conversation_id:str}", status_code=HTTP_200_OK)
-    async def update(self, sim: SimulatorState, conversation_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def update(self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         conversation = get_conversation(sim, conversation_id)
         metadata = data.get("metadata")
         if not isinstance(metadata, dict):
@@ -84,7 +86,7 @@ class ConversationController(Controller):
         return conversation.as_dict()
 
     @delete("/{conversation_id:str}", status_code=HTTP_200_OK)
-    async def remove(self, sim: SimulatorState, conversation_id: str) -> dict[str, Any]:
+    async def remove(self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str]) -> dict[str, Any]:
         get_conversation(sim, conversation_id)
         del sim.conversations[conversation_id]
         return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
@@ -92,17 +94,17 @@ class ConversationController(Controller):
     @get("/{conversation_id:str}/items")
     async def list_items(
         self,
-        sim: SimulatorState,
-        conversation_id: str,
-        limit: int = 20,
-        order: str = "desc",
-        after: str | None = None,
+        sim: NamedDependency[SimulatorState],
+        conversation_id: FromPath[str],
+        limit: FromQuery[int] = 20,
+        order: FromQuery[str] = "desc",
+        after: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         conversation = get_conversation(sim, conversation_id)
         return cursor_page(conversation.items, order=order, limit=limit, after=after)
 
     @post("/{conversation_id:str}/items", status_code=HTTP_200_OK)
-    async def add_items(self, sim: SimulatorState, conversation_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def add_items(self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         conversation = get_conversation(sim, conversation_id)
         if conversation.locked_by is not None:
             raise locked_error()
@@ -111,7 +113,7 @@ class ConversationController(Controller):
         return cursor_page(items, order="asc", limit=100)
 
     @get("/{conversation_id:str}/items/{item_id:str}")
-    async def retrieve_item(self, sim: SimulatorState, conversation_id: str, item_id: str) -> dict[str, Any]:
+    async def retrieve_item(self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str], item_id: FromPath[str]) -> dict[str, Any]:
         conversation = get_conversation(sim, conversation_id)
         for item in conversation.items:
             if item["id"] == item_id:
@@ -119,7 +121,7 @@ class ConversationController(Controller):
         raise not_found(f"Item with id '{item_id}' not found.")
 
     @delete("/{conversation_id:str}/items/{item_id:str}", status_code=HTTP_200_OK)
-    async def remove_item(self, sim: SimulatorState, conversation_id: str, item_id: str) -> dict[str, Any]:
+    async def remove_item(self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str], item_id: FromPath[str]) -> dict[str, Any]:
         conversation = get_conversation(sim, conversation_id)
         kept = [item for item in conversation.items if item["id"] != item_id]
         if len(kept) == len(conversation.items):

@@ -79,8 +79,14 @@ def api_error_handler(request: Request[Any, Any, Any], exc: APIError) -> Respons
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     """Litestar's own errors: unknown URL, wrong method, a body that is not a JSON object."""
+    if exc.status_code in (400, 415) and not isinstance(exc, ValidationException):
+        return _render(request, APIError(400, _BAD_JSON))  # a body that does not parse
     if isinstance(exc, ValidationException):
-        return _render(request, APIError(400, _BAD_JSON))
+        problem = exc.extra[0] if isinstance(exc.extra, list) and exc.extra else {}
+        if not isinstance(problem, dict) or problem.get("source") in (None, "body"):
+            return _render(request, APIError(400, _BAD_JSON))
+        key = problem.get("key")
+        return _render(request, APIError(400, f"Invalid value for '{key}': {problem.get('message')}.", param=key))
     if exc.status_code in (404, 405):
         return _render(request, APIError(404, f"Invalid URL ({request.method} {request.url.path})"))
     return _render(request, APIError(exc.status_code, exc.detail))

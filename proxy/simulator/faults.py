@@ -25,8 +25,11 @@ from typing import Final
 from proxy.simulator.errors import APIError
 
 __all__ = (
+    "CUT_FAILURE",
     "FAULT_AFTER_DELTAS",
     "FAULT_KINDS",
+    "RATE_LIMITED",
+    "SERVER_ERROR",
     "FaultQueue",
     "RunFailure",
     "http_fault",
@@ -71,14 +74,14 @@ class RunFailure:
     message: str
 
 
-_SERVER_ERROR: Final = RunFailure("server_error", "Sorry, something went wrong.")
-_RATE_LIMITED: Final = RunFailure(
+SERVER_ERROR: Final = RunFailure("server_error", "Sorry, something went wrong.")
+RATE_LIMITED: Final = RunFailure(
     "rate_limit_exceeded", "Rate limit reached for tokens per min (TPM). Please try again in 20s."
 )
 
 
-_CUT: Final = RunFailure("server_error", "The response stream was interrupted.")
-_FAILURES: Final = {"failed": _SERVER_ERROR, "run_rate_limit": _RATE_LIMITED, "cut": _CUT}
+CUT_FAILURE: Final = RunFailure("server_error", "The response stream was interrupted.")
+_FAILURES: Final = {"failed": SERVER_ERROR, "run_rate_limit": RATE_LIMITED, "cut": CUT_FAILURE}
 
 
 def run_failure(kind: str | None) -> RunFailure | None:

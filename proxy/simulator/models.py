@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from litestar import Controller, get
+from litestar.params import FromPath
 
 from proxy.simulator.errors import APIError, missing_parameter, not_found
 
@@ -59,5 +60,5 @@ class ModelController(Controller):
         return {"object": "list", "data": [_model(model) for model in MODELS]}
 
     @get("/{model:str}")
-    async def retrieve(self, model: str) -> dict[str, Any]:
+    async def retrieve(self, model: FromPath[str]) -> dict[str, Any]:
         return _model(check_model(model))

@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from proxy.simulator import sse
-from proxy.simulator.faults import FAULT_AFTER_DELTAS, RunFailure, run_failure
-from proxy.simulator.streaming import CUT, STALL, Program, StreamCancelled
+from proxy.simulator.faults import CUT_FAILURE, RATE_LIMITED, SERVER_ERROR, RunFailure
+from proxy.simulator.pacing import Ended, Pacer
+from proxy.simulator.streaming import Program, StreamCancelled
 
 if TYPE_CHECKING:
     from proxy.simulator.responses import ResponseRecord
@@ -58,75 +59,56 @@ def output_items(reply: Reply, new_id: Callable[[str], str]) -> list[dict[str, A
     return [{"id": new_id("msg_"), "type": "message", "status": "completed", "role": "assistant", "content": [part]}]
 
 
-class _Ended(Exception):
-    """A fault ended the program early."""
-
-
 def response_program(record: ResponseRecord, reply: Reply, items: list[dict[str, Any]], input_tokens: int) -> Program:
     body = record.body
     numbers = itertools.count()
-    fault = reply.fault
-    pace = reply.pace
-    sent = 0  # deltas so far
 
     def emit(kind: str, **fields: Any) -> bytes:
         return sse.event(kind, {"type": kind, "sequence_number": next(numbers), **fields})
 
-    def fail(failure: RunFailure) -> bytes:
+    def failed(failure: RunFailure) -> Iterator[bytes]:
         record.fail(failure)
-        return emit("response.failed", response=body)
+        yield emit("response.failed", response=body)
 
-    def delta(kind: str, item_id: str, index: int, extra: dict[str, Any]) -> Iterator[bytes | float]:
-        """One delta, after the gap, or the mid-stream fault once enough deltas went out."""
-        nonlocal sent
-        if sent and pace.gap:
-            yield pace.gap
-        if sent == FAULT_AFTER_DELTAS and fault in ("cut", "stall", "failed"):
-            yield from interrupt()
-        sent += 1
-        yield emit(kind, item_id=item_id, output_index=index, **extra)
-
-    def interrupt() -> Iterator[Any]:
-        if fault == "stall":
-            yield STALL
-        elif fault == "cut":
-            record.fail(run_failure("cut"))  # type: ignore[arg-type]
-            yield CUT
-        else:
-            yield fail(run_failure("failed"))  # type: ignore[arg-type]
-        raise _Ended
-
+    pacer = Pacer(
+        reply.pace,
+        reply.fault,
+        on_cut=lambda: record.fail(CUT_FAILURE),
+        on_failed=lambda: failed(SERVER_ERROR),
+    )
     try:
         yield emit("response.created", response=body)
         yield emit("response.in_progress", response=body)
-        if pace.ttft:
-            yield pace.ttft
-        if fault == "run_rate_limit":
-            yield fail(run_failure(fault))  # type: ignore[arg-type]
+        if reply.pace.ttft:
+            yield reply.pace.ttft
+        if reply.fault == "run_rate_limit":
+            yield from failed(RATE_LIMITED)
             return
         for index, item in enumerate(items):
             item_id = item["id"]
+            where = {"item_id": item_id, "output_index": index}
             if item["type"] == "function_call":
-                yield emit("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "arguments": ""})
+                added = {**item, "status": "in_progress", "arguments": ""}
+                yield emit("response.output_item.added", output_index=index, item=added)
                 for fragment in reply.tool_calls[index].fragments:
-                    yield from delta("response.function_call_arguments.delta", item_id, index, {"delta": fragment})
-                yield emit("response.function_call_arguments.done", item_id=item_id, output_index=index, arguments=item["arguments"])
+                    yield from pacer.before_delta()
+                    yield emit("response.function_call_arguments.delta", **where, delta=fragment)
+                yield emit("response.function_call_arguments.done", **where, arguments=item["arguments"])
             else:
                 part = item["content"][0]
-                empty = {**part, "text": ""}
-                position = {"item_id": item_id, "output_index": index, "content_index": 0}
+                where["content_index"] = 0
                 yield emit("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "content": []})
-                yield emit("response.content_part.added", **position, part=empty)
+                yield emit("response.content_part.added", **where, part={**part, "text": ""})
                 for token in reply.tokens:
-                    yield from delta("response.output_text.delta", item_id, index, {"content_index": 0, "delta": token, "logprobs": []})
-                yield emit("response.output_text.done", **position, text=part["text"], logprobs=[])
-                yield emit("response.content_part.done", **position, part=part)
+                    yield from pacer.before_delta()
+                    yield emit("response.output_text.delta", **where, delta=token, logprobs=[])
+                yield emit("response.output_text.done", **where, text=part["text"], logprobs=[])
+                yield emit("response.content_part.done", **where, part=part)
             yield emit("response.output_item.done", output_index=index, item=item)
-        if sent < FAULT_AFTER_DELTAS and fault in ("cut", "stall", "failed"):
-            yield from interrupt()
+        yield from pacer.before_end()
         record.complete(items, usage(input_tokens, reply.output_tokens))
         yield emit("response.completed", response=body)
-    except _Ended:
+    except Ended:
         return
     except StreamCancelled:
         yield emit("response.incomplete", response=body)

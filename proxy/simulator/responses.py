@@ -8,16 +8,18 @@ disconnects mid-stream ends ``cancelled`` and unlocks its conversation.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
+from proxy.simulator import sse
 from proxy.simulator.conversations import Conversation, get_conversation, locked_error
-from proxy.simulator.errors import invalid_request, missing_parameter, not_found
+from proxy.simulator.errors import invalid_request, not_found
 from proxy.simulator.faults import http_fault, run_failure
 from proxy.simulator.items import check_tool_pairing, normalize_items, to_entries
 from proxy.simulator.listing import cursor_page
@@ -26,6 +28,7 @@ from proxy.simulator.response_events import output_items, response_program, usag
 from proxy.simulator.script import ModelInput, decide
 from proxy.simulator.state import SimulatorState, now
 from proxy.simulator.streaming import CUT, STALL, Program
+from proxy.simulator.tools import flat_function_tools
 
 if TYPE_CHECKING:
     from anyio import CancelScope
@@ -43,6 +46,8 @@ class ResponseRecord:
     """The Response object as the API returns it."""
     input_items: list[dict[str, Any]]
     conversation: Conversation | None = None
+    history_count: int = 0
+    """How many conversation items the response saw before its input."""
     previous: ResponseRecord | None = None
     stream_scope: CancelScope | None = None
 
@@ -51,13 +56,14 @@ class ResponseRecord:
         return self.body["status"] in _TERMINAL
 
     def transcript(self) -> list[dict[str, Any]]:
-        """Input and output items of the ``previous_response_id`` chain ending here, oldest first."""
+        """What a response chained to this one sees before its own input, oldest first."""
         chain: list[ResponseRecord] = []
         record: ResponseRecord | None = self
         while record is not None:
             chain.append(record)
             record = record.previous
-        items: list[dict[str, Any]] = []
+        root = chain[-1]
+        items = root.conversation.items[: root.history_count] if root.conversation is not None else []
         for record in reversed(chain):
             items.extend(record.input_items)
             items.extend(record.body["output"])
@@ -90,33 +96,6 @@ class ResponseRecord:
             self.stream_scope.cancel()
 
 
-def _tools(raw: Any) -> tuple[list[dict[str, Any]], list[str]]:
-    """The echoed tools and the names of the function tools, in the Responses API's flat shape."""
-    if raw is None:
-        return [], []
-    if not isinstance(raw, list):
-        raise invalid_request("Invalid type for 'tools': expected an array.", param="tools")
-    echoed: list[dict[str, Any]] = []
-    names: list[str] = []
-    for index, tool in enumerate(raw):
-        if not isinstance(tool, dict) or tool.get("type") != "function":
-            echoed.append(tool)
-            continue
-        if not isinstance(tool.get("name"), str):
-            raise missing_parameter(f"tools[{index}].name")
-        names.append(tool["name"])
-        echoed.append(
-            {
-                "type": "function",
-                "name": tool["name"],
-                "description": tool.get("description"),
-                "parameters": tool.get("parameters"),
-                "strict": tool.get("strict", True),
-            }
-        )
-    return echoed, names
-
-
 def _conversation_id(raw: Any) -> str | None:
     if raw is None or isinstance(raw, str):
         return raw
@@ -140,7 +119,7 @@ def _stalled(record: ResponseRecord) -> Program:
 
 
 def _cut(payload: dict[str, Any]) -> Program:
-    body = json.dumps(payload).encode()
+    body = sse.dumps(payload)
     yield body[: len(body) // 2]
     yield CUT
 
@@ -149,7 +128,7 @@ class ResponseController(Controller):
     path = "/responses"
 
     @post("/", status_code=HTTP_200_OK)
-    async def create(self, request: Request[Any, Any, Any], sim: SimulatorState, data: dict[str, Any]) -> Response[Any]:
+    async def create(self, request: Request[Any, Any, Any], sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any]]) -> Response[Any]:
         model = check_model(data.get("model"))
         conversation_id = _conversation_id(data.get("conversation"))
         previous_id = data.get("previous_response_id")
@@ -169,7 +148,7 @@ class ResponseController(Controller):
                     param="previous_response_id",
                     code="previous_response_not_found",
                 )
-        tools, names = _tools(data.get("tools"))
+        tools, names = flat_function_tools(data.get("tools"))
         input_items = normalize_items(data.get("input", []), "input", sim.new_id)
         history = conversation.items if conversation else previous.transcript() if previous else []
         visible = [*history, *input_items]
@@ -221,7 +200,7 @@ class ResponseController(Controller):
             "usage": None,
             "user": None,
         }
-        record = ResponseRecord(body, input_items, conversation, previous)
+        record = ResponseRecord(body, input_items, conversation, len(history) if conversation else 0, previous)
         sim.responses.add(response_id, record)
         if conversation is not None:
             conversation.locked_by = response_id
@@ -245,11 +224,11 @@ class ResponseController(Controller):
         return Response(body)
 
     @get("/{response_id:str}")
-    async def retrieve(self, sim: SimulatorState, response_id: str) -> dict[str, Any]:
+    async def retrieve(self, sim: NamedDependency[SimulatorState], response_id: FromPath[str]) -> dict[str, Any]:
         return _get(sim, response_id).body
 
     @post("/{response_id:str}/cancel", status_code=HTTP_200_OK)
-    async def cancel(self, sim: SimulatorState, response_id: str) -> dict[str, Any]:
+    async def cancel(self, sim: NamedDependency[SimulatorState], response_id: FromPath[str]) -> dict[str, Any]:
         record = _get(sim, response_id)
         if record.terminal:
             raise invalid_request(f"Cannot cancel a response with status '{record.body['status']}'.")
@@ -257,13 +236,13 @@ class ResponseController(Controller):
         return record.body
 
     @delete("/{response_id:str}", status_code=HTTP_200_OK)
-    async def remove(self, sim: SimulatorState, response_id: str) -> dict[str, Any]:
+    async def remove(self, sim: NamedDependency[SimulatorState], response_id: FromPath[str]) -> dict[str, Any]:
         _get(sim, response_id)
         del sim.responses[response_id]
         return {"id": response_id, "object": "response", "deleted": True}
 
     @get("/{response_id:str}/input_items")
     async def input_items(
-        self, sim: SimulatorState, response_id: str, limit: int = 20, order: str = "desc", after: str | None = None
+        self, sim: NamedDependency[SimulatorState], response_id: FromPath[str], limit: FromQuery[int] = 20, order: FromQuery[str] = "desc", after: FromQuery[str | None] = None
     ) -> dict[str, Any]:
         return cursor_page(_get(sim, response_id).input_items, order=order, limit=limit, after=after)

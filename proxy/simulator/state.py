@@ -91,7 +91,7 @@ class LoggedRequest:
 
 
 class RequestLog:
-    """The last requests to ``/v1``; waiters are woken whenever a stream ends."""
+    """The last requests to ``/v1``; waiters are woken when one comes in or a stream ends."""
 
     def __init__(self, size: int) -> None:
         self._entries: deque[LoggedRequest] = deque(maxlen=size)
@@ -101,6 +101,8 @@ class RequestLog:
     def add(self, method: str, path: str, body: Any, api_key: str | None) -> LoggedRequest:
         entry = LoggedRequest(next(self._seq), method, path, body, api_key)
         self._entries.append(entry)
+        if self._waiters:
+            self.notify()
         return entry
 
     def entries(self) -> list[LoggedRequest]:

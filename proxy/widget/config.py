@@ -35,7 +35,7 @@ class WidgetConfig(BaseModel):
     greeting: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
     suggested_questions: list[Question] = Field(default_factory=list, max_length=6)
     placeholder: ShortText | None = None  # composer placeholder; default from the catalogue
-    avatar_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    avatar_url: Annotated[str, StringConstraints(max_length=2000)] | None = None  # http(s), or a path on the proxy
 
     primary_color: Colour = "#2563eb"  # launcher, header, visitor bubbles, buttons
     primary_text_color: Colour = "#ffffff"  # text on primary_color

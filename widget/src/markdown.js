@@ -136,6 +136,15 @@ function parseInline(s, inLink) {
         }
       }
     }
+    if (c === "*" && s.slice(i, i + 3) === "***" && !isSpace(s.charAt(i + 3))) {
+      var end3 = s.indexOf("***", i + 3);
+      if (end3 > i + 3 && !isSpace(s.charAt(end3 - 1))) {
+        flush();
+        out.push({ type: "em", children: [{ type: "strong", children: parseInline(s.slice(i + 3, end3), inLink) }] });
+        i = end3 + 3;
+        continue;
+      }
+    }
     if ((c === "*" || c === "_") && s.charAt(i + 1) === c && !isSpace(s.charAt(i + 2))) {
       var delim2 = c + c;
       var end2 = findClosing(s, delim2, i + 2);

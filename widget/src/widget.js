@@ -211,7 +211,7 @@ function boot() {
     );
 
     var avatar = null;
-    var avatarUrl = cfg.avatar_url ? safeUrl(cfg.avatar_url, location.href) : null;
+    var avatarUrl = cfg.avatar_url ? safeUrl(cfg.avatar_url, apiBase + "/") : null; // paths: on the proxy
     if (avatarUrl && /^https?:/.test(avatarUrl)) {
       avatar = h("img", { className: "avatar", src: avatarUrl, alt: "", width: "36", height: "36" });
       avatar.referrerPolicy = "no-referrer";
@@ -322,8 +322,9 @@ function boot() {
     if (opts.id) msg.setAttribute("data-message-id", opts.id);
     if (kind === "user" || kind === "system") bubble.textContent = opts.text || "";
     else if (opts.text) renderMarkdown(bubble, opts.text, location.href);
-    ui.log.appendChild(msg);
-    if (kind === "user" || kind === "assistant") {
+    if (opts.before !== undefined) ui.log.insertBefore(msg, opts.before);
+    else ui.log.appendChild(msg);
+    if ((kind === "user" || kind === "assistant") && !opts.greeting) {
       S.messages++;
       ui.suggestions.hidden = true;
     }
@@ -340,7 +341,7 @@ function boot() {
     while (ui.suggestions.firstChild) ui.suggestions.removeChild(ui.suggestions.firstChild);
     S.messages = 0;
     if (S.config.greeting) {
-      var g = addMessage("assistant", { text: S.config.greeting });
+      var g = addMessage("assistant", { text: S.config.greeting, greeting: true });
       g.el.classList.add("greeting");
       g.el.setAttribute("data-role", "greeting");
     }
@@ -411,6 +412,7 @@ function boot() {
     ui.root.setAttribute("data-open", "true");
     ui.launcher.setAttribute("aria-expanded", "true");
     ui.launcher.setAttribute("aria-label", t("closeChat"));
+    ui.launcher.replaceChildren(icon("close"));
     session.setItem(S.scope + ":open", "1");
     if (!S.loaded) restore();
     scrollDown(true);
@@ -425,6 +427,7 @@ function boot() {
     ui.root.setAttribute("data-open", "false");
     ui.launcher.setAttribute("aria-expanded", "false");
     ui.launcher.setAttribute("aria-label", t("openChat"));
+    ui.launcher.replaceChildren(icon("chat"));
     session.removeItem(S.scope + ":open");
     if (hadFocus) ui.launcher.focus();
   }
@@ -504,6 +507,10 @@ function boot() {
     showEmptyState();
     var id = S.threadId;
     if (!id) return;
+    // history goes above anything said meanwhile (a message sent before it arrived)
+    var before = ui.log.lastChild ? ui.log.lastChild.nextSibling : ui.log.firstChild;
+    var anchor = h("div", { hidden: true });
+    ui.log.insertBefore(anchor, before);
     ui.log.setAttribute("aria-busy", "true");
     setStatus("loading", t("loading"));
     try {
@@ -518,14 +525,15 @@ function boot() {
       if (S.threadId !== id) return;
       (data.messages || []).forEach(function (m) {
         if (m.role !== "user" && m.role !== "assistant") return;
-        addMessage(m.role, { text: String(m.content || ""), id: m.id });
+        addMessage(m.role, { text: String(m.content || ""), id: m.id, before: anchor });
       });
       scrollDown(true);
     } catch (e) {
       S.loaded = false; // try again at the next open
       addMessage("error", { text: t("errorNetwork") });
     } finally {
-      ui.log.removeAttribute("aria-busy");
+      anchor.remove();
+      if (!S.turn) ui.log.removeAttribute("aria-busy");
       if (!S.turn) setStatus(null);
     }
   }
@@ -665,7 +673,7 @@ function boot() {
         if (turn.stopRequested) cancelRun(turn);
         break;
       case "message.delta":
-        if (turn.tools === 0) setStatus(null);
+        if (turn.tools === 0 && !ui.status.hidden) setStatus(null);
         m = assistantMessage(turn, data.message_id);
         m.text += String(data.delta || "");
         renderSoon(turn, m);

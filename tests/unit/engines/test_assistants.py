@@ -49,9 +49,21 @@ DONE = b"event: done\ndata: [DONE]\n\n"
 
 def run_obj(status: str, *, run_id: str = RUN, **extra: Any) -> dict[str, Any]:
     return {
-        "id": run_id, "object": "thread.run", "created_at": 1, "assistant_id": "asst_cfg", "thread_id": THREAD,
-        "status": status, "model": "gpt-test", "instructions": "", "tools": [], "parallel_tool_calls": True,
-        "usage": None, "last_error": None, "required_action": None, "incomplete_details": None, **extra,
+        "id": run_id,
+        "object": "thread.run",
+        "created_at": 1,
+        "assistant_id": "asst_cfg",
+        "thread_id": THREAD,
+        "status": status,
+        "model": "gpt-test",
+        "instructions": "",
+        "tools": [],
+        "parallel_tool_calls": True,
+        "usage": None,
+        "last_error": None,
+        "required_action": None,
+        "incomplete_details": None,
+        **extra,
     }
 
 
@@ -61,16 +73,26 @@ def run_event(status: str, **extra: Any) -> bytes:
 
 def delta(text: str, msg_id: str = "msg_1") -> bytes:
     body = {"index": 0, "type": "text", "text": {"value": text, "annotations": []}}
-    return sse("thread.message.delta",
-               {"id": msg_id, "object": "thread.message.delta", "delta": {"content": [body]}})
+    return sse("thread.message.delta", {"id": msg_id, "object": "thread.message.delta", "delta": {"content": [body]}})
 
 
 def message_completed(text: str, msg_id: str = "msg_1") -> bytes:
-    return sse("thread.message.completed", {
-        "id": msg_id, "object": "thread.message", "created_at": 1, "thread_id": THREAD, "run_id": RUN,
-        "role": "assistant", "status": "completed", "assistant_id": "asst_cfg", "attachments": [], "metadata": {},
-        "content": [{"type": "text", "text": {"value": text, "annotations": []}}],
-    })
+    return sse(
+        "thread.message.completed",
+        {
+            "id": msg_id,
+            "object": "thread.message",
+            "created_at": 1,
+            "thread_id": THREAD,
+            "run_id": RUN,
+            "role": "assistant",
+            "status": "completed",
+            "assistant_id": "asst_cfg",
+            "attachments": [],
+            "metadata": {},
+            "content": [{"type": "text", "text": {"value": text, "annotations": []}}],
+        },
+    )
 
 
 def completed(prompt: int = 12, completion: int = 5) -> bytes:
@@ -90,15 +112,23 @@ def requires_action(*calls: tuple[str, str, dict[str, Any]]) -> bytes:
 def reply(*parts: str) -> bytes:
     """A whole successful run stream writing ``parts``."""
     deltas = b"".join(delta(p) for p in parts)
-    return run_event("created") + run_event("in_progress") + deltas + message_completed("".join(parts)) \
-        + completed() + DONE
+    return (
+        run_event("created")
+        + run_event("in_progress")
+        + deltas
+        + message_completed("".join(parts))
+        + completed()
+        + DONE
+    )
 
 
 def stream(body: bytes) -> httpx2.Response:
     return httpx2.Response(200, content=body, headers={"content-type": "text/event-stream"})
 
 
-def api_error(status: int, message: str, code: str | None = None, kind: str = "invalid_request_error") -> httpx2.Response:
+def api_error(
+    status: int, message: str, code: str | None = None, kind: str = "invalid_request_error"
+) -> httpx2.Response:
     return httpx2.Response(status, json={"error": {"message": message, "type": kind, "code": code, "param": None}})
 
 
@@ -115,6 +145,7 @@ class Provider:
     messages: Answer | None = None
     assistants: Answer | None = None
     cancel: Answer | None = None
+    threads: Answer | None = None  # creating and deleting threads
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
 
     async def __call__(self, request: httpx2.Request) -> httpx2.Response:
@@ -129,6 +160,8 @@ class Provider:
         return answer
 
     def _route(self, method: str, path: str) -> Answer:
+        if self.threads is not None and (path == "/threads" or method == "DELETE"):
+            return self.threads
         if method == "POST" and path == "/threads":
             return httpx2.Response(200, json={"id": THREAD, "object": "thread", "created_at": 1, "metadata": {}})
         if method == "DELETE" and path.startswith("/threads/"):
@@ -138,8 +171,16 @@ class Provider:
         if path.endswith("/messages"):
             return self.messages or httpx2.Response(200, json={"id": "msg_user", "object": "thread.message"})
         if method == "GET" and path.endswith("/runs"):
-            return httpx2.Response(200, json={"object": "list", "data": [run_obj("in_progress", run_id="run_7")],
-                                              "first_id": "run_7", "last_id": "run_7", "has_more": False})
+            return httpx2.Response(
+                200,
+                json={
+                    "object": "list",
+                    "data": [run_obj("in_progress", run_id="run_7")],
+                    "first_id": "run_7",
+                    "last_id": "run_7",
+                    "has_more": False,
+                },
+            )
         if path.endswith("/cancel"):
             return self.cancel or httpx2.Response(200, json=run_obj("cancelling"))
         if path.endswith("/runs") or path.endswith("/submit_tool_outputs"):
@@ -160,7 +201,9 @@ def assistant_obj(assistant_id: str) -> dict[str, Any]:
 def make_engine(provider: Provider, **profile: Any) -> AssistantsEngine:
     client = openai.AsyncOpenAI(
         http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(provider)),
-        max_retries=0, api_key="sk-test", base_url="http://provider.test/v1",
+        max_retries=0,
+        api_key="sk-test",
+        base_url="http://provider.test/v1",
     )
     settings = {"model": "gpt-test", "instructions": "Be brief.", "assistant_id": "asst_cfg", **profile}
     return AssistantsEngine(client, AssistantProfile(**settings))
@@ -187,9 +230,13 @@ async def reserve(ctx: ToolContext, args: dict[str, Any]) -> Any:
     raise ToolError("out of stock")
 
 
-def make_turn(text: str = "Hello", tools: Iterable[str] = ("get_weather", "lookup_order", "reserve"),
-              tool_set: ToolSet | None = None) -> Turn:
-    return Turn(THREAD, text, tool_set or registry.subset(tools), ToolContext(tenant="shop", thread_id="t1"))
+def make_turn(
+    text: str = "Hello",
+    tools: Iterable[str] = ("get_weather", "lookup_order", "reserve"),
+    tool_set: ToolSet | None = None,
+) -> Turn:
+    tool_set = registry.subset(tools) if tool_set is None else tool_set
+    return Turn(THREAD, text, tool_set, ToolContext(tenant="shop", thread_id="t1"))
 
 
 async def collect(engine: AssistantsEngine, turn: Turn | None = None) -> list[Any]:
@@ -229,8 +276,12 @@ async def test_run_sends_overrides_from_config() -> None:
     assert body["model"] == "gpt-test"
     assert body["instructions"] == "Be brief."
     assert body["temperature"] == 0.3
-    assert body["tools"] == [{"type": "function", "function": {
-        "name": "get_weather", "description": "Weather for a city.", "parameters": OBJECT}}]
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {"name": "get_weather", "description": "Weather for a city.", "parameters": OBJECT},
+        }
+    ]
 
 
 async def test_run_without_temperature_leaves_it_out() -> None:
@@ -254,10 +305,13 @@ async def test_assistant_is_created_once_from_profile_when_no_id() -> None:
         group.start_soon(collect, engine, make_turn(tools=["get_weather"]))
         group.start_soon(collect, engine, make_turn(tools=["get_weather"]))
 
-    assert provider.bodies("/assistants") == [{
-        "model": "gpt-test", "instructions": "Be brief.",
-        "tools": [registry.subset(["get_weather"]).function_schemas()[0]],
-    }]
+    assert provider.bodies("/assistants") == [
+        {
+            "model": "gpt-test",
+            "instructions": "Be brief.",
+            "tools": [registry.subset(["get_weather"]).function_schemas()[0]],
+        }
+    ]
     assert [body["assistant_id"] for body in provider.bodies("/runs")] == ["asst_new", "asst_new"]
     await collect(engine, make_turn())  # later turns reuse the cached id
     assert len(provider.bodies("/assistants")) == 1
@@ -267,8 +321,11 @@ async def test_assistant_is_created_once_from_profile_when_no_id() -> None:
 
 
 async def test_two_tool_calls_are_submitted_together() -> None:
-    first = run_event("created") + requires_action(
-        ("call_a", "get_weather", {"city": "Oslo"}), ("call_b", "lookup_order", {"id": 7})) + DONE
+    first = (
+        run_event("created")
+        + requires_action(("call_a", "get_weather", {"city": "Oslo"}), ("call_b", "lookup_order", {"id": 7}))
+        + DONE
+    )
     provider = Provider(runs=[stream(first), stream(reply("Sunny, and shipped."))])
     events = await collect(make_engine(provider))
 
@@ -283,13 +340,15 @@ async def test_two_tool_calls_are_submitted_together() -> None:
         MessageCompleted("msg_1", "Sunny, and shipped."),
         TurnFinished(Usage(12, 5)),
     ]
-    assert provider.bodies(f"/threads/{THREAD}/runs/{RUN}/submit_tool_outputs") == [{
-        "stream": True,
-        "tool_outputs": [
-            {"tool_call_id": "call_a", "output": '{"city":"Oslo","sky":"clear"}'},
-            {"tool_call_id": "call_b", "output": "order 7 shipped"},
-        ],
-    }]
+    assert provider.bodies(f"/threads/{THREAD}/runs/{RUN}/submit_tool_outputs") == [
+        {
+            "stream": True,
+            "tool_outputs": [
+                {"tool_call_id": "call_a", "output": '{"city":"Oslo","sky":"clear"}'},
+                {"tool_call_id": "call_b", "output": "order 7 shipped"},
+            ],
+        }
+    ]
 
 
 async def test_tool_calls_of_one_round_run_concurrently() -> None:
@@ -318,7 +377,9 @@ async def test_tool_failure_is_reported_and_sent_back_to_the_model() -> None:
     events = await collect(make_engine(provider))
 
     assert [e for e in events if isinstance(e, ToolFinished)] == [
-        ToolFinished("call_r", "reserve", False), ToolFinished("call_x", "no_such_tool", False)]
+        ToolFinished("call_r", "reserve", False),
+        ToolFinished("call_x", "no_such_tool", False),
+    ]
     [body] = provider.bodies("/submit_tool_outputs")
     outputs = {o["tool_call_id"]: o["output"] for o in body["tool_outputs"]}
     assert outputs["call_r"] == "Error: out of stock"
@@ -348,14 +409,17 @@ async def test_run_failed_with_rate_limit_is_retryable() -> None:
     assert not provider.cancelled()
 
 
-@pytest.mark.parametrize(("terminal", "code", "retryable"), [
-    (run_event("failed", last_error={"code": "server_error", "message": "boom"}), "upstream_failed", True),
-    (run_event("failed", last_error={"code": "invalid_prompt", "message": "no"}), "upstream_failed", False),
-    (run_event("failed"), "upstream_failed", True),
-    (run_event("cancelled"), "cancelled", False),
-    (run_event("expired"), "upstream_timeout", True),
-    (run_event("incomplete", incomplete_details={"reason": "max_completion_tokens"}), "upstream_failed", False),
-])
+@pytest.mark.parametrize(
+    ("terminal", "code", "retryable"),
+    [
+        (run_event("failed", last_error={"code": "server_error", "message": "boom"}), "upstream_failed", True),
+        (run_event("failed", last_error={"code": "invalid_prompt", "message": "no"}), "upstream_failed", False),
+        (run_event("failed"), "upstream_failed", True),
+        (run_event("cancelled"), "cancelled", False),
+        (run_event("expired"), "upstream_timeout", True),
+        (run_event("incomplete", incomplete_details={"reason": "max_completion_tokens"}), "upstream_failed", False),
+    ],
+)
 async def test_runs_ending_without_completion(terminal: bytes, code: str, retryable: bool) -> None:
     provider = Provider(runs=[stream(run_event("created") + delta("par") + terminal + DONE)])
     events: list[Any] = []
@@ -374,10 +438,13 @@ async def test_incomplete_run_names_the_reason() -> None:
     assert "max_prompt_tokens" in error.message
 
 
-@pytest.mark.parametrize("payload", [
-    {"code": "server_error", "message": "The server had an error.", "type": "server_error"},
-    {"error": {"code": "server_error", "message": "The server had an error.", "type": "server_error"}},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"code": "server_error", "message": "The server had an error.", "type": "server_error"},
+        {"error": {"code": "server_error", "message": "The server had an error.", "type": "server_error"}},
+    ],
+)
 async def test_error_event_in_the_stream(payload: dict[str, Any]) -> None:
     provider = Provider(runs=[stream(run_event("created") + sse("error", payload) + DONE)])
     error = await failure(make_engine(provider))
@@ -393,14 +460,17 @@ def refuse(request: httpx2.Request) -> httpx2.Response:
     raise httpx2.ConnectError("connection refused", request=request)
 
 
-@pytest.mark.parametrize(("answer", "code", "retryable"), [
-    (api_error(401, "Incorrect API key provided.", "invalid_api_key"), "upstream_auth", False),
-    (api_error(404, "No assistant found with id 'asst_cfg'."), "upstream_not_found", False),
-    (api_error(429, "Rate limit reached.", "rate_limit_exceeded", "requests"), "upstream_rate_limited", True),
-    (api_error(429, "You exceeded your current quota.", "insufficient_quota"), "upstream_quota", False),
-    (api_error(500, "The server had an error.", None, "server_error"), "upstream_unavailable", True),
-    (refuse, "upstream_unavailable", True),
-])
+@pytest.mark.parametrize(
+    ("answer", "code", "retryable"),
+    [
+        (api_error(401, "Incorrect API key provided.", "invalid_api_key"), "upstream_auth", False),
+        (api_error(404, "No assistant found with id 'asst_cfg'."), "upstream_not_found", False),
+        (api_error(429, "Rate limit reached.", "rate_limit_exceeded", "requests"), "upstream_rate_limited", True),
+        (api_error(429, "You exceeded your current quota.", "insufficient_quota"), "upstream_quota", False),
+        (api_error(500, "The server had an error.", None, "server_error"), "upstream_unavailable", True),
+        (refuse, "upstream_unavailable", True),
+    ],
+)
 async def test_failures_when_starting_the_run(answer: Answer, code: str, retryable: bool) -> None:
     provider = Provider(runs=[answer])
     error = await failure(make_engine(provider))
@@ -429,10 +499,13 @@ async def test_other_bad_requests_carry_the_provider_message() -> None:
 # -- broken streams and early endings ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", [
-    run_event("created") + delta("Hal"),  # connection closed mid-run
-    run_event("created") + delta("Hal") + DONE,  # [DONE] without a terminal run event
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        run_event("created") + delta("Hal"),  # connection closed mid-run
+        run_event("created") + delta("Hal") + DONE,  # [DONE] without a terminal run event
+    ],
+)
 async def test_stream_cut_is_retryable_and_the_run_cancelled(body: bytes) -> None:
     provider = Provider(runs=[stream(body)])
     error = await failure(make_engine(provider))
@@ -522,25 +595,12 @@ async def test_refused_run_is_not_looked_up() -> None:
 
 
 async def test_failed_cancel_does_not_mask_the_ending() -> None:
-    provider = Provider(runs=[endless()])
-    provider._route = _failing_cancel(provider._route)  # type: ignore[method-assign]
+    provider = Provider(runs=[endless()], cancel=api_error(500, "cancel failed"))
     turn = make_engine(provider).stream_turn(make_turn())
 
     await anext(turn)
     await turn.aclose()  # no exception escapes
     assert len(provider.cancelled()) == 1
-
-
-def _failing_cancel(route: Callable[[str, str], Answer]) -> Callable[[str, str], Answer]:
-    def patched(method: str, path: str) -> Answer:
-        if method == "GET" and path.endswith("/runs"):
-            return httpx2.Response(200, json={"object": "list", "data": [run_obj("in_progress", run_id="run_7")],
-                                              "first_id": "run_7", "last_id": "run_7", "has_more": False})
-        if path.endswith("/cancel"):
-            return api_error(500, "cancel failed")
-        return route(method, path)
-
-    return patched
 
 
 # -- conversations -----------------------------------------------------------------------------
@@ -557,15 +617,12 @@ async def test_create_and_delete_conversation() -> None:
 
 
 async def test_deleting_a_missing_thread_is_not_an_error() -> None:
-    provider = Provider()
-    provider._route = lambda method, path: api_error(404, "No thread found.")  # type: ignore[method-assign]
+    provider = Provider(threads=api_error(404, "No thread found."))
     await make_engine(provider).delete_conversation("thread_gone")
 
 
 async def test_create_conversation_failure_is_mapped() -> None:
-    provider = Provider()
-    provider._route = lambda method, path: api_error(401, "bad key")  # type: ignore[method-assign]
+    provider = Provider(threads=api_error(401, "bad key"))
     with pytest.raises(EngineError) as caught:
         await make_engine(provider).create_conversation()
     assert caught.value.code == "upstream_auth"
-

@@ -1,0 +1,78 @@
+"""SMTP and outbox settings from the environment and `.env`.
+
+The old NestJS names keep working unchanged (``SMTP_HOST``, ``SMTP_PORT`` with implicit TLS on
+465, ``SMTP_USER``, ``SMTP_PASS``); the new ones only add what the old service could not say
+(forced STARTTLS, a from-address, the outbox's retry policy).
+"""
+
+from __future__ import annotations
+
+import random
+from email.utils import parseaddr
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MailSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+
+    # SMTP (old names first)
+    host: str | None = Field(None, validation_alias=AliasChoices("SMTP_HOST", "PROXY_SMTP_HOST"))
+    port: int | None = Field(None, validation_alias=AliasChoices("SMTP_PORT", "PROXY_SMTP_PORT"))
+    user: str | None = Field(None, validation_alias=AliasChoices("SMTP_USER", "PROXY_SMTP_USER"))
+    password: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SMTP_PASS", "SMTP_PASSWORD", "PROXY_SMTP_PASSWORD")
+    )
+    # None: implicit TLS exactly when the port is 465, as before
+    implicit_tls: bool | None = Field(None, validation_alias=AliasChoices("SMTP_TLS", "SMTP_SSL", "PROXY_SMTP_TLS"))
+    # None: upgrade when the server offers STARTTLS; True: refuse to send without it; False: never
+    starttls: bool | None = Field(None, validation_alias=AliasChoices("SMTP_STARTTLS", "PROXY_SMTP_STARTTLS"))
+    validate_certs: bool = Field(
+        True, validation_alias=AliasChoices("SMTP_VALIDATE_CERTS", "PROXY_SMTP_VALIDATE_CERTS")
+    )
+    from_address: str | None = Field(None, validation_alias=AliasChoices("SMTP_FROM", "PROXY_MAIL_FROM"))
+    timeout: float = Field(30.0, validation_alias=AliasChoices("SMTP_TIMEOUT", "PROXY_SMTP_TIMEOUT"))
+
+    # outbox
+    max_attempts: int = Field(8, ge=1, validation_alias="PROXY_OUTBOX_MAX_ATTEMPTS")
+    backoff_base: float = Field(30.0, ge=0, validation_alias="PROXY_OUTBOX_BACKOFF_BASE")
+    backoff_max: float = Field(3600.0, ge=0, validation_alias="PROXY_OUTBOX_BACKOFF_MAX")
+    lease_seconds: float = Field(120.0, gt=0, validation_alias="PROXY_OUTBOX_LEASE_SECONDS")
+    poll_interval: float = Field(15.0, gt=0, validation_alias="PROXY_OUTBOX_POLL_INTERVAL")
+    batch_size: int = Field(20, ge=1, validation_alias="PROXY_OUTBOX_BATCH_SIZE")  # rows per pass at most
+    concurrency: int = Field(4, ge=1, validation_alias="PROXY_OUTBOX_CONCURRENCY")  # deliveries at once
+    webhook_timeout: float = Field(10.0, gt=0, validation_alias="PROXY_WEBHOOK_TIMEOUT")
+
+    @property
+    def configured(self) -> bool:
+        """Without a host mails stay queued (never dropped) until SMTP is set up."""
+        return bool(self.host)
+
+    @property
+    def use_tls(self) -> bool:
+        return self.implicit_tls if self.implicit_tls is not None else self.port == 465
+
+    @property
+    def effective_port(self) -> int:
+        if self.port:
+            return self.port
+        if self.use_tls:
+            return 465
+        return 587 if self.user else 25
+
+    def default_from(self) -> str:
+        """``SMTP_FROM``, else the old ``AI Bot <SMTP_USER>``, else a local placeholder."""
+        if self.from_address:
+            return self.from_address
+        if self.user and "@" in parseaddr(self.user)[1]:
+            return f"AI Bot <{self.user}>"
+        return "AI Bot <assistant-proxy@localhost>"
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before attempt ``attempts + 1``: exponential, capped, with +-10 % jitter so that
+        many mails failing together (an SMTP outage) do not retry in lockstep."""
+        if self.backoff_base <= 0:
+            return 0.0
+        delay = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
+        return delay * random.uniform(0.9, 1.1)

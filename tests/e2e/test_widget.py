@@ -1,0 +1,335 @@
+"""The widget in a real Chromium against the real proxy: what a visitor sees and can do."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from proxy.server_thread import ServerThread
+from tests.e2e.conftest import ROOT, Site, shot
+from tests.e2e.directive_engine import DirectiveEngine
+from tests.e2e.widget_page import Widget
+from tests.support.waiting import eventually
+
+
+async def test_open_send_and_watch_the_reply_stream_in(page: Page, site: Site) -> None:
+    await site.open(page)
+    w = Widget(page)
+    await expect(w.launcher).to_have_attribute("aria-expanded", "false")
+    await w.open()
+    await expect(w.launcher).to_have_attribute("aria-expanded", "true")
+    await expect(w.host.locator(".title")).to_have_text("Harbor & Pine")
+    await expect(w.messages("greeting")).to_contain_text("Harbor & Pine assistant")
+    await expect(w.suggestions).to_have_count(2)
+    await expect(w.host.locator("img.avatar")).to_have_js_property("complete", True)
+    await page.screenshot(path=shot("01-open"))
+    await w.record(".announcer", "announced")
+
+    words = " ".join(f"word{i}" for i in range(1, 25))
+    await w.send(f"[[reply:{words}]] [[pace:ttft=200,gap=120]]")
+    await expect(w.user().locator(".bubble")).to_have_text(re.compile(r"\[\[reply:word1"))
+    await expect(w.status).to_contain_text("The assistant is typing")
+    reply = w.assistant()
+    # part of the text is on screen while the rest is still coming
+    await expect(reply).to_contain_text("word3")
+    await expect(reply).to_have_attribute("data-state", "streaming")
+    assert "word24" not in await reply.inner_text()
+    await expect(w.stop_button).to_be_visible()
+    await page.screenshot(path=shot("02-streaming"))
+
+    await w.reply_done()
+    await expect(reply.locator(".bubble")).to_have_text(words)
+    await expect(w.send_button).to_be_visible()
+    await expect(w.status).to_be_hidden()
+    await expect(w.suggestions.first).to_be_hidden()
+    # the live region said the finished reply once, never the tokens as they came
+    await expect(w.announcer).to_contain_text("word24")
+    announced = await w.recorded("announced")
+    assert announced == [f"The assistant replied: {words}"]
+
+
+async def test_tool_activity_shows_as_a_status_then_lead_confirmation(page: Page, site: Site) -> None:
+    await site.open(page)
+    w = Widget(page)
+    await w.open()
+    await w.record(".status", "statuses")
+    await w.send('[[tool:search_products {"query": "pour-over"}]] [[pace:ttft=400]] [[reply:We have **two** drippers.]]')
+    await expect(w.status).to_contain_text("Searching products…")
+    await expect(w.status).to_have_attribute("data-tool", "search_products")
+    await page.screenshot(path=shot("03-tool-status"))
+    reply = await w.reply_done()
+    await expect(reply.locator("strong")).to_have_text("two")
+    await expect(w.status).to_be_hidden()
+    assert "Searching products…" in await w.recorded("statuses")
+
+    # a tenant's own label for a tool, and a tool that captures a lead
+    await w.send("[[tool:track_order {}]] [[pace:ttft=300]] [[reply:It ships tomorrow.]]")
+    await expect(w.status).to_contain_text("Looking up your order…")
+    await w.reply_done()
+    await w.send('[[tool:capture_lead {"email": "ana@example.com"}]] [[reply:Noted.]]')
+    await w.reply_done()
+    lead = w.log.locator('.msg[data-event="lead"]')
+    await expect(lead).to_have_text("Thanks! We have your details and will get back to you.")
+    await w.send('[[tool:request_handoff {"reason": "refund"}]] [[reply:Passing you on.]]')
+    await w.reply_done()
+    await expect(w.log.locator('.msg[data-event="handoff"]')).to_have_text("A member of our team will take it from here.")
+
+
+async def test_stop_cancels_the_turn_on_the_server(page: Page, site: Site, engine: DirectiveEngine) -> None:
+    await site.open(page)
+    w = Widget(page)
+    await w.open()
+    # three words, then the "model" goes silent until cancelled (heartbeats keep the stream open)
+    await w.send("[[reply:Let me think about that for a moment]] [[fault:stall]]")
+    reply = w.assistant()
+    await expect(reply).to_contain_text("Let me think")
+    await expect(reply).to_have_attribute("data-state", "streaming")
+    cancelled_before = len(engine.cancelled)
+    await w.stop_button.click()
+
+    await expect(reply).to_have_attribute("data-state", "stopped")
+    await expect(reply.locator(".note")).to_have_text("Stopped.")
+    await expect(w.stop_button).to_be_hidden()
+    await expect(w.send_button).to_be_visible()
+    await expect(w.log.locator(".msg.error")).to_have_count(0)
+    await page.screenshot(path=shot("04-stopped"))
+
+    async def provider_run_cancelled() -> bool:
+        return len(engine.cancelled) > cancelled_before
+
+    await eventually(provider_run_cancelled)
+    # the thread is free again at once
+    await w.send("[[reply:Back again.]]")
+    await expect((await w.reply_done()).locator(".bubble")).to_have_text("Back again.")
+
+
+async def test_a_failed_turn_offers_retry(page: Page, site: Site, engine: DirectiveEngine) -> None:
+    await site.open(page)
+    w = Widget(page)
+    await w.open()
+    engine.queue_fault("failed")  # the next turn fails after a few words; the one after succeeds
+    await w.send("[[reply:This works the second time round]]")
+    error = w.log.locator(".msg.error")
+    await expect(error).to_contain_text("The assistant is not available right now.")
+    await expect(error).to_have_attribute("role", "alert")
+    await expect(w.assistant()).to_have_attribute("data-state", "incomplete")
+    await page.screenshot(path=shot("05-error-retry"))
+    await error.get_by_role("button", name="Retry").click()
+    await expect(error).to_have_count(0)
+    await expect((await w.reply_done()).locator(".bubble")).to_have_text("This works the second time round")
+    await expect(w.messages("user")).to_have_count(1)  # Retry does not repeat the visitor's bubble
+
+
+async def test_reload_restores_the_conversation_and_new_conversation_starts_over(
+    page: Page, site: Site, proxy_server: ServerThread
+) -> None:
+    await site.open(page)
+    w = Widget(page)
+    await w.open()
+    await w.send("[[reply:Our **Harbour Dark Roast** suits a French press.]]")
+    await w.reply_done()
+    thread_id = await page.evaluate(
+        "() => JSON.parse(Object.entries(localStorage).find(([k]) => k.endsWith(':harbor:thread'))[1]).id"
+    )
+
+    await page.reload()
+    await expect(w.panel).to_be_visible()  # it was open: it opens again, without stealing focus
+    await expect(w.user().locator(".bubble")).to_have_text("[[reply:Our **Harbour Dark Roast** suits a French press.]]")
+    await expect(w.assistant().locator("strong")).to_have_text("Harbour Dark Roast")
+    await expect(w.messages("assistant")).to_have_count(1)
+    await expect(w.suggestions.first).to_be_hidden()
+
+    await w.new_button.click()
+    await expect(w.messages("user")).to_have_count(0)
+    await expect(w.messages("greeting")).to_be_visible()
+    await expect(w.suggestions).to_have_count(2)
+    await expect(w.announcer).to_have_text("New conversation started.")
+    assert (await w.active_element())["tag"] == "textarea"
+    stored = await page.evaluate("() => Object.keys(localStorage).filter(k => k.endsWith(':thread'))")
+    assert stored == []
+
+    visitor = await page.evaluate("() => Object.entries(localStorage).find(([k]) => k.endsWith(':visitor'))[1]")
+    headers = {"Origin": site.url, "X-Visitor-Id": visitor}
+
+    async def deleted_on_server() -> bool:
+        async with httpx.AsyncClient(base_url=proxy_server.url, headers=headers) as http:
+            return (await http.get(f"/v1/threads/{thread_id}/messages")).status_code == 404
+
+    await eventually(deleted_on_server)
+    await page.reload()
+    await expect(w.panel).to_be_visible()
+    await expect(w.messages("user")).to_have_count(0)
+
+
+XSS_REPLY = (
+    '<img src=x onerror="window.__xss = 1"> **bold** <script>window.__xss = 2</script> '
+    "[click me](javascript:window.__xss=3) [docs](https://example.com/docs) "
+    "[sneaky](JaVaScRiPt:window.__xss=4) <a href=javascript:window.__xss=5>raw</a>"
+)
+
+
+async def test_html_in_replies_and_in_visitor_messages_stays_inert(page: Page, site: Site) -> None:
+    await site.open(page)
+    w = Widget(page)
+    await w.open()
+    await w.send(f"[[reply:{XSS_REPLY}]]")
+    reply = await w.reply_done()
+    bubble = reply.locator(".bubble")
+    await expect(bubble).to_contain_text('<img src=x onerror="window.__xss = 1">')
+    await expect(bubble).to_contain_text("<script>window.__xss = 2</script>")
+    await expect(bubble.locator("strong")).to_have_text("bold")
+    await expect(bubble.locator("img, script, iframe")).to_have_count(0)
+    links = bubble.locator("a")
+    await expect(links).to_have_count(1)  # only the https one survives as a link
+    await expect(links).to_have_attribute("href", "https://example.com/docs")
+    await expect(links).to_have_attribute("rel", "noopener noreferrer")
+    await expect(links).to_have_attribute("target", "_blank")
+    await expect(bubble).to_contain_text("click me")  # the text of a dropped link stays
+
+    visitor_payload = '<img src=x onerror="window.__xss = 6"><b>hi</b> **not markdown**'
+    await w.send(visitor_payload)
+    await w.reply_done()
+    mine = w.user().locator(".bubble")
+    await expect(mine).to_have_text(visitor_payload)
+    await expect(mine.locator("*")).to_have_count(0)
+    await expect(w.assistant().locator("img")).to_have_count(0)  # the echo is inert too
+    assert await page.evaluate("() => window.__xss") is None
+    await page.screenshot(path=shot("06-xss-inert"))
+
+
+async def test_keyboard_only(page: Page, site: Site) -> None:
+    await site.open(page)
+    w = Widget(page)
+    await expect(w.launcher).to_be_visible()
+    await page.keyboard.press("Tab")
+    focused = await w.active_element()
+    assert focused["inWidget"] and "launcher" in focused["cls"]
+    outline = await w.launcher.evaluate("el => getComputedStyle(el).outlineStyle")
+    assert outline != "none"  # focus is visible
+
+    await page.keyboard.press("Enter")
+    await expect(w.panel).to_be_visible()
+    assert (await w.active_element())["tag"] == "textarea"  # focus moved into the panel
+    await page.keyboard.type("[[reply:Typed with keys only.]]")
+    await page.keyboard.press("Enter")
+    await expect((await w.reply_done()).locator(".bubble")).to_have_text("Typed with keys only.")
+    assert (await w.active_element())["tag"] == "textarea"
+
+    # Shift+Enter is a new line, not a send
+    await page.keyboard.type("line one")
+    await page.keyboard.press("Shift+Enter")
+    await page.keyboard.type("line two")
+    await expect(w.input).to_have_value("line one\nline two")
+    await w.input.fill("")
+
+    # backwards: the conversation log (scrollable, so focusable), then the header's buttons
+    await page.keyboard.press("Shift+Tab")
+    assert "log" in (await w.active_element())["cls"]
+    await page.keyboard.press("Shift+Tab")
+    assert "close" in (await w.active_element())["cls"]
+    await page.keyboard.press("Shift+Tab")
+    focused = await w.active_element()
+    assert "new" in focused["cls"], focused
+    await page.keyboard.press("Enter")
+    await expect(w.suggestions).to_have_count(2)
+    assert (await w.active_element())["tag"] == "textarea"
+    await page.keyboard.press("Shift+Tab")
+    assert "chip" in (await w.active_element())["cls"]
+    await page.keyboard.press("Enter")  # a suggested question is sent
+    await expect(w.user().locator(".bubble")).to_have_text("Do you ship to Norway?")
+    await w.reply_done()
+
+    await page.keyboard.press("Escape")
+    await expect(w.panel).to_be_hidden()
+    focused = await w.active_element()
+    assert focused["inWidget"] and "launcher" in focused["cls"]  # focus returns to the launcher
+
+
+async def test_right_to_left_layout(page: Page, site: Site) -> None:
+    await site.open(page, locale="ar")
+    w = Widget(page)
+    await w.open()
+    await expect(w.root).to_have_attribute("dir", "rtl")
+    await expect(w.root).to_have_attribute("lang", "ar")
+    await expect(w.input).to_have_attribute("placeholder", "اكتب رسالتك…")
+    await w.send("[[reply:مرحبًا! كيف يمكنني مساعدتك اليوم؟]]")
+    await w.reply_done()
+    await expect(w.send_button).to_have_attribute("aria-label", "إرسال")
+
+    user = await w.user().bounding_box()
+    reply = await w.assistant().bounding_box()
+    log = await w.log.bounding_box()
+    field = await w.input.bounding_box()
+    send = await w.send_button.bounding_box()
+    assert user and reply and log and field and send
+    # mirrored: the visitor's bubbles hug the left edge, the assistant's the right; Send sits left
+    assert user["x"] - log["x"] < 30
+    assert (log["x"] + log["width"]) - (reply["x"] + reply["width"]) < 30
+    assert send["x"] + send["width"] <= field["x"]
+    await page.screenshot(path=shot("07-rtl-arabic"))
+
+
+@pytest.fixture
+def phone(browser: Browser) -> dict[str, Any]:
+    return {"viewport": {"width": 390, "height": 780}, "is_mobile": True, "has_touch": True, "locale": "en-US"}
+
+
+async def test_mobile_layout_is_full_screen(browser: Browser, site: Site, phone: dict[str, Any]) -> None:
+    context = await browser.new_context(**phone)
+    try:
+        page = await context.new_page()
+        await site.open(page)
+        w = Widget(page)
+        await w.open()
+        box = await w.panel.bounding_box()
+        assert box == {"x": 0, "y": 0, "width": 390, "height": 780}
+        await expect(w.launcher).to_be_hidden()
+        await w.send("[[reply:Here is a list:\n\n- Dark roast\n- Filter blend]]")
+        reply = await w.reply_done()
+        await expect(reply.locator("li")).to_have_count(2)
+        await page.screenshot(path=shot("08-mobile"))
+        await w.host.locator("button.close").click()
+        await expect(w.launcher).to_be_visible()
+    finally:
+        await context.close()
+
+
+async def test_reduced_motion_is_respected(page: Page, site: Site) -> None:
+    await page.emulate_media(reduced_motion="reduce")
+    await site.open(page)
+    w = Widget(page)
+    await w.open()
+    animation = await w.panel.evaluate("el => getComputedStyle(el).animationName")
+    assert animation == "none"
+
+
+async def test_demo_shop_page(page: Page, proxy_server: ServerThread) -> None:
+    """The proxy's own /demo page: same origin as the API, the host's CSS kept out of the widget."""
+    await page.goto(f"{proxy_server.url}/demo")
+    w = Widget(page)
+    await expect(page.get_by_role("heading", name="Small-batch coffee")).to_be_visible()
+    await page.get_by_role("button", name="Ask a question").click()  # the page calls AssistantProxy.open()
+    await expect(w.panel).to_be_visible()
+    # the shop styles every button (serif, uppercase, square): the widget's buttons are untouched
+    styles = await w.host.locator(".chip").first.evaluate(
+        "el => { const s = getComputedStyle(el); return [s.textTransform, s.fontFamily, s.borderRadius]; }"
+    )
+    assert styles[0] == "none" and "Georgia" not in styles[1] and styles[2] != "0px"
+
+    await w.suggestions.first.click()
+    await w.reply_done()
+    await w.send(
+        "[[reply:For a pour-over I'd pick the **Lighthouse Filter Blend**:\n\n"
+        "- light roast, apricot and black tea\n- grind medium-fine, 15 g per 250 ml\n\n"
+        "See [our brewing guide](https://example.com/brew).]]"
+    )
+    reply = await w.reply_done()
+    await expect(reply.locator("li")).to_have_count(2)
+    await page.screenshot(path=shot("09-demo"))
+    (ROOT / "docs").mkdir(exist_ok=True)
+    await page.screenshot(path=str(Path(ROOT / "docs" / "widget.png")))

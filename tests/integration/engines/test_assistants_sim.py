@@ -1,0 +1,180 @@
+"""AssistantsEngine against the simulator over real HTTP: threads, runs, tool rounds, cancels."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+
+from proxy.engines.assistants import AssistantsEngine
+from proxy.engines.base import (
+    AssistantProfile,
+    EngineError,
+    MessageCompleted,
+    TextDelta,
+    ToolFinished,
+    ToolStarted,
+    Turn,
+    TurnFinished,
+)
+from proxy.simulator import SimulatorServer
+from proxy.tools.registry import ToolContext, ToolRegistry
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:proxy.engines.assistants"),
+    pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning"),
+]
+
+registry = ToolRegistry()
+
+
+@registry.tool(name="lookup_order", description="An order's status.", parameters={"type": "object"})
+async def lookup_order(ctx: ToolContext, args: dict[str, Any]) -> str:
+    return f"order {args.get('id')} shipped"
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimulatorServer]:
+    with SimulatorServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def client(sim: SimulatorServer) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with httpx2.AsyncClient() as http:
+        await http.post(f"{sim.root_url}/_sim/reset")
+    async with openai.AsyncOpenAI(base_url=sim.base_url, api_key="sk-test", max_retries=0) as client:
+        yield client
+
+
+@pytest.fixture
+def engine(client: openai.AsyncOpenAI) -> AssistantsEngine:
+    return AssistantsEngine(
+        client, AssistantProfile(model="gpt-4o-mini", instructions="Be helpful.", max_tool_rounds=3)
+    )
+
+
+def turn(thread_id: str, text: str) -> Turn:
+    return Turn(thread_id, text, registry.subset(["lookup_order"]), ToolContext(tenant="shop", thread_id="t1"))
+
+
+async def collect(engine: AssistantsEngine, thread_id: str, text: str) -> list[Any]:
+    return [event async for event in engine.stream_turn(turn(thread_id, text))]
+
+
+def reply_text(events: list[Any]) -> str:
+    [message] = [e for e in events if isinstance(e, MessageCompleted)]
+    assert "".join(e.delta for e in events if isinstance(e, TextDelta)) == message.content
+    return message.content
+
+
+async def logged(sim: SimulatorServer, **wait: int) -> list[dict[str, Any]]:
+    async with httpx2.AsyncClient() as http:
+        answer = await http.get(f"{sim.root_url}/_sim/requests", params=wait)
+    return answer.json()["requests"]  # type: ignore[no-any-return]
+
+
+async def test_text_turn(engine: AssistantsEngine) -> None:
+    thread_id = await engine.create_conversation()
+    events = await collect(engine, thread_id, "Hello simulator")
+
+    assert reply_text(events).startswith("Echo: Hello simulator. This is message 1 of this conversation.")
+    finished = events[-1]
+    assert isinstance(finished, TurnFinished)
+    assert finished.usage.input_tokens > 0 and finished.usage.output_tokens > 0
+
+
+async def test_tool_round_trip(engine: AssistantsEngine, sim: SimulatorServer) -> None:
+    thread_id = await engine.create_conversation()
+    events = await collect(engine, thread_id, 'Where is it? [[tool:lookup_order {"id": 42}]]')
+
+    tool_events = [e for e in events if isinstance(e, ToolStarted | ToolFinished)]
+    assert [type(e) for e in tool_events] == [ToolStarted, ToolFinished]
+    assert tool_events[1].ok and tool_events[1].name == "lookup_order"
+    assert reply_text(events) == "lookup_order returned: order 42 shipped"
+    submits = [r for r in await logged(sim) if r["path"].endswith("/submit_tool_outputs")]
+    assert len(submits) == 1
+
+
+async def test_two_turns_share_the_thread(engine: AssistantsEngine) -> None:
+    thread_id = await engine.create_conversation()
+    await collect(engine, thread_id, "First")
+    events = await collect(engine, thread_id, "Second")
+
+    assert reply_text(events).startswith("Echo: Second. This is message 2 of this conversation.")
+
+
+async def test_closing_a_stalled_turn_cancels_the_run(engine: AssistantsEngine, client: openai.AsyncOpenAI) -> None:
+    thread_id = await engine.create_conversation()
+    stream = engine.stream_turn(turn(thread_id, "Take your time [[fault:stall]]"))
+    assert isinstance(await anext(stream), TextDelta)
+    await stream.aclose()
+
+    [listed] = (await client.beta.threads.runs.list(thread_id)).data
+    run = await client.beta.threads.runs.retrieve(listed.id, thread_id=thread_id)
+    assert run.status == "cancelled"
+    events = await collect(engine, thread_id, "Still there?")  # the thread is free again
+    assert reply_text(events).startswith("Echo: Still there?. This is message 2")
+
+
+async def test_rate_limit_inside_the_run(engine: AssistantsEngine) -> None:
+    thread_id = await engine.create_conversation()
+    with pytest.raises(EngineError) as caught:
+        await collect(engine, thread_id, "Hi [[fault:run_rate_limit]]")
+
+    assert (caught.value.code, caught.value.retryable) == ("upstream_rate_limited", True)
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ("429", "upstream_rate_limited"),
+        ("quota", "upstream_quota"),
+        ("500", "upstream_unavailable"),
+        ("401", "upstream_auth"),
+        ("cut", "upstream_stream_cut"),
+        ("failed", "upstream_failed"),
+    ],
+)
+async def test_faults_end_the_turn_and_free_the_thread(engine: AssistantsEngine, fault: str, code: str) -> None:
+    thread_id = await engine.create_conversation()
+    with pytest.raises(EngineError) as caught:
+        await collect(engine, thread_id, f"Hi [[fault:{fault}]]")
+    assert caught.value.code == code
+
+    events = await collect(engine, thread_id, "Again")
+    assert isinstance(events[-1], TurnFinished)
+
+
+async def test_endless_tool_loop_is_bounded(engine: AssistantsEngine, sim: SimulatorServer) -> None:
+    thread_id = await engine.create_conversation()
+    with pytest.raises(EngineError) as caught:
+        await collect(engine, thread_id, "Go [[tool-loop:lookup_order]]")
+    assert caught.value.code == "tool_rounds_exceeded"
+
+    submits = [r for r in await logged(sim) if r["path"].endswith("/submit_tool_outputs")]
+    assert len(submits) == 3
+    events = await collect(engine, thread_id, "Done?")  # the looping run was cancelled
+    assert isinstance(events[-1], TurnFinished)
+
+
+async def test_assistant_is_created_once_per_engine(engine: AssistantsEngine, sim: SimulatorServer) -> None:
+    for _ in range(2):
+        await collect(engine, await engine.create_conversation(), "Hi")
+
+    created = [r for r in await logged(sim) if r["method"] == "POST" and r["path"] == "/v1/assistants"]
+    assert len(created) == 1
+
+
+async def test_deleted_thread_is_gone_and_deleting_again_is_fine(
+    engine: AssistantsEngine, client: openai.AsyncOpenAI
+) -> None:
+    thread_id = await engine.create_conversation()
+    await engine.delete_conversation(thread_id)
+    await engine.delete_conversation(thread_id)
+    with pytest.raises(openai.NotFoundError):
+        await client.beta.threads.retrieve(thread_id)

@@ -1,0 +1,192 @@
+"""ResponsesEngine against the simulator over real HTTP (Responses + Conversations APIs)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
+from typing import Any
+
+import anyio
+import httpx2
+import openai
+import pytest
+
+from proxy.engines.base import (
+    AssistantProfile,
+    EngineError,
+    EngineEvent,
+    MessageCompleted,
+    TextDelta,
+    ToolFinished,
+    ToolStarted,
+    Turn,
+    TurnFinished,
+)
+from proxy.engines.responses import ResponsesEngine
+from proxy.simulator import SimulatorServer
+from proxy.tools.registry import Tool, ToolContext, ToolRegistry
+
+pytestmark = pytest.mark.integration
+
+ORDER_SCHEMA = {"type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}
+
+
+async def lookup_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    return {"order": args.get("order"), "status": "shipped"}
+
+
+REGISTRY = ToolRegistry()
+REGISTRY.register(Tool("lookup_order", "Look an order up by its number.", ORDER_SCHEMA, lookup_order))
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[SimulatorServer]:
+    with SimulatorServer() as sim:
+        yield sim
+
+
+@pytest.fixture
+async def client(simulator: SimulatorServer) -> AsyncIterator[openai.AsyncOpenAI]:
+    sdk = openai.AsyncOpenAI(base_url=simulator.base_url, api_key="sk-sim", max_retries=0)
+    yield sdk
+    await sdk.close()
+
+
+@pytest.fixture
+async def control(simulator: SimulatorServer) -> AsyncIterator[httpx2.AsyncClient]:
+    """The simulator's ``/_sim`` side door, its request log reset for this test."""
+    async with httpx2.AsyncClient(base_url=f"{simulator.root_url}/_sim") as http:
+        (await http.post("/reset")).raise_for_status()
+        yield http
+
+
+def engine(client: openai.AsyncOpenAI, **profile: Any) -> ResponsesEngine:
+    return ResponsesEngine(client, AssistantProfile(**{"model": "gpt-4o-mini", "instructions": "Be brief.", **profile}))
+
+
+def turn(text: str, conversation_id: str | None) -> Turn:
+    ctx = ToolContext(tenant="t1", thread_id="th_1")
+    return Turn(conversation_id, text, REGISTRY.subset(["lookup_order"]), ctx)
+
+
+async def run(eng: ResponsesEngine, t: Turn) -> list[EngineEvent]:
+    return [event async for event in eng.stream_turn(t)]
+
+
+def reply_text(events: list[EngineEvent]) -> str:
+    [message] = [e for e in events if isinstance(e, MessageCompleted)]
+    assert message.content == "".join(e.delta for e in events if isinstance(e, TextDelta))
+    return message.content
+
+
+async def test_text_turns_continue_the_conversation(client) -> None:
+    eng = engine(client)
+    conversation_id = await eng.create_conversation()
+
+    first = await run(eng, turn("Hello", conversation_id))
+    second = await run(eng, turn("Again", conversation_id))
+
+    assert reply_text(first).startswith("Echo: Hello. This is message 1 of this conversation.")
+    assert reply_text(second).startswith("Echo: Again. This is message 2 of this conversation.")
+    finished = first[-1]
+    assert isinstance(finished, TurnFinished) and finished.usage.output_tokens > 0
+
+
+async def test_tool_round_trip(client, control) -> None:
+    eng = engine(client)
+    conversation_id = await eng.create_conversation()
+
+    events = await run(eng, turn('[[tool:lookup_order {"order": "A1"}]] Where is A1?', conversation_id))
+
+    started = [e for e in events if isinstance(e, ToolStarted)]
+    assert [s.name for s in started] == ["lookup_order"]
+    assert ToolFinished(started[0].call_id, "lookup_order", True) in events
+    assert 'lookup_order returned: {"order":"A1","status":"shipped"}' in reply_text(events)
+    log = (await control.get("/requests")).json()["requests"]
+    bodies = [r["body"] for r in log if r["path"].endswith("/responses")]
+    assert bodies[1]["input"][0]["type"] == "function_call_output"
+    assert all(b["instructions"] == "Be brief." and b["conversation"] == conversation_id for b in bodies)
+
+
+async def test_tool_loop_is_bounded_by_the_profile(client, control) -> None:
+    eng = engine(client, max_tool_rounds=2)
+    conversation_id = await eng.create_conversation()
+
+    events = await run(eng, turn("[[tool-loop:lookup_order]] Keep looking.", conversation_id))
+    after = await run(eng, turn("Still there?", conversation_id))
+
+    assert sum(isinstance(e, ToolFinished) for e in events) == 2
+    assert isinstance(events[-1], TurnFinished)
+    log = (await control.get("/requests")).json()["requests"]
+    bodies = [r["body"] for r in log if r["path"].endswith("/responses")]
+    assert [b.get("tool_choice") for b in bodies[:3]] == [None, None, "none"]
+    assert "This is message 2 of this conversation." in reply_text(after)
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "retryable"),
+    [
+        ("429", "upstream_rate_limited", True),
+        ("quota", "upstream_quota", False),
+        ("500", "upstream_unavailable", True),
+        ("401", "upstream_auth", False),
+        ("cut", "upstream_stream_cut", True),
+        ("failed", "upstream_failed", True),
+        ("run_rate_limit", "upstream_rate_limited", True),
+    ],
+)
+async def test_faults_are_mapped(client, fault, code, retryable) -> None:
+    eng = engine(client)
+    conversation_id = await eng.create_conversation()
+
+    with pytest.raises(EngineError) as caught:
+        await run(eng, turn(f"[[fault:{fault}]] Hello", conversation_id))
+
+    assert (caught.value.code, caught.value.retryable) == (code, retryable)
+
+
+async def test_closing_early_disconnects_the_stream(client, control) -> None:
+    eng = engine(client)
+    conversation_id = await eng.create_conversation()
+
+    async with aclosing(eng.stream_turn(turn("[[fault:stall]] Hello", conversation_id))) as events:
+        assert isinstance(await anext(events), TextDelta)
+
+    log = (await control.get("/requests", params={"min_disconnected": 1})).json()
+    assert log["satisfied"]
+
+
+async def test_stopping_during_a_tool_call_leaves_the_conversation_usable(client) -> None:
+    eng = engine(client)
+    conversation_id = await eng.create_conversation()
+
+    async with aclosing(eng.stream_turn(turn("[[tool:lookup_order {}]] Where?", conversation_id))) as events:
+        assert isinstance(await anext(events), ToolStarted)  # the visitor leaves here
+
+    after = await run(eng, turn("Hello again", conversation_id))
+
+    assert "This is message 2 of this conversation." in reply_text(after)
+
+
+async def test_a_second_turn_while_one_runs_is_refused_as_retryable(client) -> None:
+    eng = engine(client)
+    conversation_id = await eng.create_conversation()
+
+    async with aclosing(eng.stream_turn(turn("[[fault:stall]] First", conversation_id))) as running:
+        await anext(running)
+        with pytest.raises(EngineError) as caught:
+            await run(eng, turn("Second", conversation_id))
+
+    assert (caught.value.code, caught.value.retryable, caught.value.status) == ("upstream_bad_request", True, 409)
+
+
+async def test_conversations_are_created_and_deleted(client) -> None:
+    eng = engine(client)
+    conversation_id = await eng.create_conversation()
+
+    await eng.delete_conversation(conversation_id)
+    await eng.delete_conversation(conversation_id)  # already gone: not an error
+
+    with anyio.fail_after(10), pytest.raises(EngineError) as caught:
+        await run(eng, turn("Hello", conversation_id))
+    assert caught.value.code == "upstream_not_found"

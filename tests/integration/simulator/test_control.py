@@ -1,0 +1,57 @@
+"""The ``/_sim`` side door: request log, reset."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from tests.integration.simulator.conftest import Control
+
+pytestmark = pytest.mark.integration
+
+
+async def test_the_log_keeps_method_path_body_key_and_stream_outcome(
+    client: openai.AsyncOpenAI, control: Control
+) -> None:
+    await client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    stream = await client.responses.create(model="gpt-4o", input="streamed", stream=True)
+    async for _ in stream:
+        pass
+
+    log = await control.requests(min_ended=1)
+    assert [(e["method"], e["path"], e["api_key"], e["stream"]) for e in log] == [
+        ("POST", "/v1/chat/completions", "sk-test", False),
+        ("POST", "/v1/responses", "sk-test", True),
+    ]
+    assert log[0]["body"]["messages"] == [{"role": "user", "content": "hi"}]
+    assert log[0]["disconnected"] is None
+    assert log[1]["body"]["input"] == "streamed"
+    assert (log[1]["outcome"], log[1]["disconnected"]) == ("completed", False)
+
+
+async def test_rejected_requests_are_logged_too(simulator: object, control: Control) -> None:
+    response = await control.http.post("/v1/chat/completions", json={"model": "gpt-4o"})
+    assert response.status_code == 401
+    assert (await control.requests())[-1]["api_key"] is None
+
+    response = await control.http.post(
+        "/v1/chat/completions", content=b"{not json", headers={"Authorization": "Bearer sk-test"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert (await control.requests())[-1]["body"] == "{not json"
+
+
+async def test_reset_forgets_objects_and_the_log(client: openai.AsyncOpenAI, control: Control) -> None:
+    conversation = await client.conversations.create()
+    await control.queue("500")
+    await control.reset()
+    assert await control.requests() == []
+    assert (await control.http.get("/_sim/faults")).json() == {"pending": []}
+    with pytest.raises(openai.NotFoundError):
+        await client.conversations.retrieve(conversation.id)
+
+
+async def test_waiting_for_the_log_times_out_honestly(control: Control) -> None:
+    response = await control.http.get("/_sim/requests", params={"min_count": 1, "timeout": 0.01})
+    assert response.json() == {"requests": [], "satisfied": False}
