@@ -10,11 +10,11 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from proxy.api.deps import Caller, CallerDep
 from proxy.api.errors import ApiError
@@ -157,9 +157,14 @@ class LeadsAdminController(Controller):
 
     @get("/outbox", summary="Notifications by state, e.g. ?state=dead")
     async def list_outbox(
-        self, caller: CallerDep, db: DbDep, state: FromQuery[str | None] = None, limit: FromQuery[int] = 100
+        self,
+        caller: CallerDep,
+        db: DbDep,
+        state_filter: Annotated[str | None, QueryParameter(name="state")] = None,  # `state` is reserved
+        limit: FromQuery[int] = 100,
     ) -> dict[str, Any]:
         require_client_key(caller)
+        state = state_filter
         if state is not None and state not in ("pending", "sending", "sent", "dead"):
             raise ApiError(400, "invalid_state", "state must be one of pending, sending, sent, dead.")
         rows = await db.fetch_all(

@@ -124,7 +124,9 @@ def message_object(
     role = data.get("role")
     if role not in ("user", "assistant"):
         raise invalid_request(
-            f"Invalid value: '{role}'. Supported values are: 'user' and 'assistant'.", param="role", code="invalid_value"
+            f"Invalid value: '{role}'. Supported values are: 'user' and 'assistant'.",
+            param="role",
+            code="invalid_value",
         )
     created = now()
     return {
@@ -164,7 +166,9 @@ class AssistantController(Controller):
         return get_assistant(sim, assistant_id)
 
     @post("/{assistant_id:str}", status_code=HTTP_200_OK)
-    async def update(self, sim: NamedDependency[SimulatorState], assistant_id: FromPath[str], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    async def update(
+        self, sim: NamedDependency[SimulatorState], assistant_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
         current = get_assistant(sim, assistant_id)
         assistant = _assistant(assistant_id, {**current, **data}, current["created_at"])
         return sim.assistants.add(assistant_id, assistant)
@@ -180,7 +184,9 @@ class ThreadController(Controller):
     path = "/threads"
 
     @post("/", status_code=HTTP_200_OK)
-    async def create(self, sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any] | None] = None) -> dict[str, Any]:
+    async def create(
+        self, sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any] | None] = None
+    ) -> dict[str, Any]:
         data = data or {}
         thread = ThreadRecord(sim.new_id("thread_"), now(), data.get("metadata") or {})
         for index, message in enumerate(data.get("messages") or ()):
@@ -194,7 +200,9 @@ class ThreadController(Controller):
         return get_thread(sim, thread_id).as_dict()
 
     @post("/{thread_id:str}", status_code=HTTP_200_OK)
-    async def update(self, sim: NamedDependency[SimulatorState], thread_id: FromPath[str], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    async def update(
+        self, sim: NamedDependency[SimulatorState], thread_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
         thread = get_thread(sim, thread_id)
         if isinstance(data.get("metadata"), dict):
             thread.metadata = data["metadata"]
@@ -207,7 +215,9 @@ class ThreadController(Controller):
         return {"id": thread_id, "object": "thread.deleted", "deleted": True}
 
     @post("/{thread_id:str}/messages", status_code=HTTP_200_OK)
-    async def add_message(self, sim: NamedDependency[SimulatorState], thread_id: FromPath[str], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    async def add_message(
+        self, sim: NamedDependency[SimulatorState], thread_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
         thread = get_thread(sim, thread_id)
         if (run := thread.active_run) is not None:
             raise invalid_request(f"Can't add messages to {thread.id} while a run {run.id} is active.")
@@ -232,7 +242,9 @@ class ThreadController(Controller):
         return cursor_page(messages, order=order, limit=limit, after=after, before=before)
 
     @get("/{thread_id:str}/messages/{message_id:str}")
-    async def retrieve_message(self, sim: NamedDependency[SimulatorState], thread_id: FromPath[str], message_id: FromPath[str]) -> dict[str, Any]:
+    async def retrieve_message(
+        self, sim: NamedDependency[SimulatorState], thread_id: FromPath[str], message_id: FromPath[str]
+    ) -> dict[str, Any]:
         for message in get_thread(sim, thread_id).messages:
             if message["id"] == message_id:
                 return message

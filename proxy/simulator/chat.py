@@ -47,7 +47,9 @@ def _transcript(messages: Any) -> tuple[list[Entry], str]:
     if messages is None:
         raise missing_parameter("messages")
     if not isinstance(messages, list) or not messages:
-        raise invalid_request("Invalid 'messages': empty array. Expected an array with minimum length 1.", param="messages")
+        raise invalid_request(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1.", param="messages"
+        )
     entries: list[Entry] = []
     instructions: list[str] = []
     group: dict[str, str] = {}  # the last assistant message's calls: id -> name
@@ -57,7 +59,8 @@ def _transcript(messages: Any) -> tuple[list[Entry], str]:
         role = message.get("role") if isinstance(message, dict) else None
         if role not in _ROLES:
             raise invalid_request(
-                f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'tool', and 'developer'.",
+                f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'tool', "
+                "and 'developer'.",
                 param=f"messages[{index}].role",
                 code="invalid_value",
             )
@@ -135,8 +138,17 @@ def _chunks(
             return
         if calls:
             for index, (call_id, call) in enumerate(calls):
-                opening = {"index": index, "id": call_id, "type": "function", "function": {"name": call.name, "arguments": ""}}
-                yield chunk({"role": "assistant", "content": None, "tool_calls": [opening]} if index == 0 else {"tool_calls": [opening]})
+                opening = {
+                    "index": index,
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": ""},
+                }
+                yield chunk(
+                    {"role": "assistant", "content": None, "tool_calls": [opening]}
+                    if index == 0
+                    else {"tool_calls": [opening]}
+                )
                 for fragment in call.fragments:
                     yield from pacer.before_delta()
                     yield chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
@@ -178,7 +190,9 @@ class ChatController(Controller):
     path = "/chat/completions"
 
     @post("/", status_code=HTTP_200_OK)
-    async def create(self, request: Request[Any, Any, Any], sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any]]) -> Response[Any]:
+    async def create(
+        self, request: Request[Any, Any, Any], sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any]]
+    ) -> Response[Any]:
         model = check_model(data.get("model"))
         entries, instructions = _transcript(data.get("messages"))
         _, names = nested_function_tools(data.get("tools"))

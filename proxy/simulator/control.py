@@ -28,7 +28,9 @@ class ControlController(Controller):
     path = "/_sim"
 
     @post("/faults", status_code=HTTP_200_OK)
-    async def queue_faults(self, sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    async def queue_faults(
+        self, sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
         kinds = data.get("next")
         if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
             raise invalid_request("'next' must be a list of fault kinds.", param="next")

@@ -62,7 +62,9 @@ class ConversationController(Controller):
     path = "/conversations"
 
     @post("/", status_code=HTTP_200_OK)
-    async def create(self, sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any] | None] = None) -> dict[str, Any]:
+    async def create(
+        self, sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any] | None] = None
+    ) -> dict[str, Any]:
         data = data or {}
         metadata = data.get("metadata") or {}
         if not isinstance(metadata, dict):
@@ -77,7 +79,9 @@ class ConversationController(Controller):
         return get_conversation(sim, conversation_id).as_dict()
 
     @post("/{conversation_id:str}", status_code=HTTP_200_OK)
-    async def update(self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    async def update(
+        self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
         conversation = get_conversation(sim, conversation_id)
         metadata = data.get("metadata")
         if not isinstance(metadata, dict):
@@ -104,7 +108,9 @@ class ConversationController(Controller):
         return cursor_page(conversation.items, order=order, limit=limit, after=after)
 
     @post("/{conversation_id:str}/items", status_code=HTTP_200_OK)
-    async def add_items(self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    async def add_items(
+        self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
         conversation = get_conversation(sim, conversation_id)
         if conversation.locked_by is not None:
             raise locked_error()
@@ -113,7 +119,9 @@ class ConversationController(Controller):
         return cursor_page(items, order="asc", limit=100)
 
     @get("/{conversation_id:str}/items/{item_id:str}")
-    async def retrieve_item(self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str], item_id: FromPath[str]) -> dict[str, Any]:
+    async def retrieve_item(
+        self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str], item_id: FromPath[str]
+    ) -> dict[str, Any]:
         conversation = get_conversation(sim, conversation_id)
         for item in conversation.items:
             if item["id"] == item_id:
@@ -121,7 +129,9 @@ class ConversationController(Controller):
         raise not_found(f"Item with id '{item_id}' not found.")
 
     @delete("/{conversation_id:str}/items/{item_id:str}", status_code=HTTP_200_OK)
-    async def remove_item(self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str], item_id: FromPath[str]) -> dict[str, Any]:
+    async def remove_item(
+        self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str], item_id: FromPath[str]
+    ) -> dict[str, Any]:
         conversation = get_conversation(sim, conversation_id)
         kept = [item for item in conversation.items if item["id"] != item_id]
         if len(kept) == len(conversation.items):

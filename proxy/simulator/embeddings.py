@@ -85,9 +85,7 @@ def _dimensions(model: str, requested: Any) -> int:
     if model == "text-embedding-ada-002":
         raise invalid_request("This model does not support specifying dimensions.", param="dimensions")
     if not isinstance(requested, int) or not 1 <= requested <= native:
-        raise invalid_request(
-            f"Invalid 'dimensions': expected an integer between 1 and {native}.", param="dimensions"
-        )
+        raise invalid_request(f"Invalid 'dimensions': expected an integer between 1 and {native}.", param="dimensions")
     return requested
 
 

@@ -39,9 +39,11 @@ def _message(raw: dict[str, Any], param: str, new_id: Callable[[str], str]) -> d
     if content is None:
         raise missing_parameter(f"{param}.content")
     if isinstance(content, str):
-        content = [{"type": "output_text", "text": content, "annotations": []}] if role == "assistant" else [
-            {"type": "input_text", "text": content}
-        ]
+        content = (
+            [{"type": "output_text", "text": content, "annotations": []}]
+            if role == "assistant"
+            else [{"type": "input_text", "text": content}]
+        )
     elif not isinstance(content, list):
         raise invalid_request(f"Invalid type for '{param}.content': expected a string or an array.", param=param)
     return {

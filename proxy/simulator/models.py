@@ -34,9 +34,7 @@ _CREATED: Final = 1_715_367_049
 
 
 def _model_not_found(model: str) -> APIError:
-    return not_found(
-        f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"
-    )
+    return not_found(f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found")
 
 
 def check_model(model: Any) -> str:

@@ -6,11 +6,10 @@ from collections.abc import Callable, Iterator
 
 from proxy.simulator.faults import FAULT_AFTER_DELTAS
 from proxy.simulator.script import Pace
-from proxy.simulator.streaming import CUT, STALL
+from proxy.simulator.streaming import CUT, STALL, Step
 
-__all__ = ("MID_STREAM_FAULTS", "Ended", "Pacer", "Step")
+__all__ = ("MID_STREAM_FAULTS", "Ended", "Pacer")
 
-Step = bytes | float | object
 MID_STREAM_FAULTS = frozenset({"cut", "stall", "failed"})
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ("output_items", "response_program", "usage")
 
+
 def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
     return {
         "input_tokens": input_tokens,
@@ -97,7 +98,11 @@ def response_program(record: ResponseRecord, reply: Reply, items: list[dict[str,
             else:
                 part = item["content"][0]
                 where["content_index"] = 0
-                yield emit("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "content": []})
+                yield emit(
+                    "response.output_item.added",
+                    output_index=index,
+                    item={**item, "status": "in_progress", "content": []},
+                )
                 yield emit("response.content_part.added", **where, part={**part, "text": ""})
                 for token in reply.tokens:
                     yield from pacer.before_delta()

@@ -100,7 +100,7 @@ def _conversation_id(raw: Any) -> str | None:
     if raw is None or isinstance(raw, str):
         return raw
     if isinstance(raw, dict) and isinstance(raw.get("id"), str):
-        return raw["id"]
+        return str(raw["id"])
     raise invalid_request("Invalid type for 'conversation': expected a string or an object.", param="conversation")
 
 
@@ -128,7 +128,9 @@ class ResponseController(Controller):
     path = "/responses"
 
     @post("/", status_code=HTTP_200_OK)
-    async def create(self, request: Request[Any, Any, Any], sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any]]) -> Response[Any]:
+    async def create(
+        self, request: Request[Any, Any, Any], sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any]]
+    ) -> Response[Any]:
         model = check_model(data.get("model"))
         conversation_id = _conversation_id(data.get("conversation"))
         previous_id = data.get("previous_response_id")
@@ -243,6 +245,11 @@ class ResponseController(Controller):
 
     @get("/{response_id:str}/input_items")
     async def input_items(
-        self, sim: NamedDependency[SimulatorState], response_id: FromPath[str], limit: FromQuery[int] = 20, order: FromQuery[str] = "desc", after: FromQuery[str | None] = None
+        self,
+        sim: NamedDependency[SimulatorState],
+        response_id: FromPath[str],
+        limit: FromQuery[int] = 20,
+        order: FromQuery[str] = "desc",
+        after: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         return cursor_page(_get(sim, response_id).input_items, order=order, limit=limit, after=after)

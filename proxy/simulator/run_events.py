@@ -57,11 +57,19 @@ def _tool_calls(run: RunRecord, reply: Reply, pacer: Pacer) -> Iterator[Any]:
     yield _emit("thread.run.step.created", step)
     yield _emit("thread.run.step.in_progress", step)
     for index, (call_id, call) in enumerate(calls):
-        opening = {"index": index, "id": call_id, "type": "function", "function": {"name": call.name, "arguments": "", "output": None}}
+        opening = {
+            "index": index,
+            "id": call_id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": "", "output": None},
+        }
         yield _emit("thread.run.step.delta", _step_delta(step, opening))
         for fragment in call.fragments:
             yield from pacer.before_delta()
-            yield _emit("thread.run.step.delta", _step_delta(step, {"index": index, "type": "function", "function": {"arguments": fragment}}))
+            yield _emit(
+                "thread.run.step.delta",
+                _step_delta(step, {"index": index, "type": "function", "function": {"arguments": fragment}}),
+            )
     yield from pacer.before_end()
     run.require_action(calls, step)
     yield _emit("thread.run.requires_action", run.body)
@@ -77,7 +85,9 @@ def _step_delta(step: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
 
 def _message(run: RunRecord, reply: Reply, pacer: Pacer) -> Iterator[Any]:
     message = run.open_message()
-    step = run.new_step("message_creation", {"type": "message_creation", "message_creation": {"message_id": message["id"]}})
+    step = run.new_step(
+        "message_creation", {"type": "message_creation", "message_creation": {"message_id": message["id"]}}
+    )
     yield _emit("thread.run.step.created", step)
     yield _emit("thread.run.step.in_progress", step)
     yield _emit("thread.message.created", message)
@@ -85,7 +95,10 @@ def _message(run: RunRecord, reply: Reply, pacer: Pacer) -> Iterator[Any]:
     for token in reply.tokens:
         yield from pacer.before_delta()
         block = {"index": 0, "type": "text", "text": {"value": token, "annotations": []}}
-        yield _emit("thread.message.delta", {"id": message["id"], "object": "thread.message.delta", "delta": {"content": [block]}})
+        yield _emit(
+            "thread.message.delta",
+            {"id": message["id"], "object": "thread.message.delta", "delta": {"content": [block]}},
+        )
     yield from pacer.before_end()
     run.close_message(message, reply.text)
     yield _emit("thread.message.completed", message)

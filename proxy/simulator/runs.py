@@ -107,12 +107,17 @@ class RunRecord:
         step.update(status="completed", completed_at=now(), usage=self._usage())
 
     def require_action(self, calls: Sequence[tuple[str, ToolCall]], step: dict[str, Any]) -> None:
-        functions = [
+        functions: list[dict[str, Any]] = [
             {"id": call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
             for call_id, call in calls
         ]
         step["step_details"]["tool_calls"] = [
-            {"id": f["id"], "type": "function", "function": {**f["function"], "output": None}} for f in functions
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments, "output": None},
+            }
+            for call_id, call in calls
         ]
         self.tool_step = step
         self.body.update(
@@ -212,8 +217,9 @@ def _get_run(sim: SimulatorState, thread: ThreadRecord, run_id: str) -> RunRecor
     return run
 
 
-def _play(sim: SimulatorState, request: Request[Any, Any, Any], run: RunRecord, reply: Reply, *, stream: bool,
-          resumed: bool) -> Response[Any]:
+def _play(
+    sim: SimulatorState, request: Request[Any, Any, Any], run: RunRecord, reply: Reply, *, stream: bool, resumed: bool
+) -> Response[Any]:
     program = run_program(run, reply, resumed=resumed)
     if stream:
         return sim.stream(request, program, owner=run)
@@ -227,7 +233,11 @@ class RunController(Controller):
 
     @post("/", status_code=HTTP_200_OK)
     async def create(
-        self, request: Request[Any, Any, Any], sim: NamedDependency[SimulatorState], thread_id: FromPath[str], data: JSONBody[dict[str, Any]]
+        self,
+        request: Request[Any, Any, Any],
+        sim: NamedDependency[SimulatorState],
+        thread_id: FromPath[str],
+        data: JSONBody[dict[str, Any]],
     ) -> Response[Any]:
         thread = get_thread(sim, thread_id)
         assistant_id = data.get("assistant_id")
@@ -299,12 +309,19 @@ class RunController(Controller):
         return cursor_page(runs, order=order, limit=limit, after=after, before=before)
 
     @get("/{run_id:str}")
-    async def retrieve(self, sim: NamedDependency[SimulatorState], thread_id: FromPath[str], run_id: FromPath[str]) -> dict[str, Any]:
+    async def retrieve(
+        self, sim: NamedDependency[SimulatorState], thread_id: FromPath[str], run_id: FromPath[str]
+    ) -> dict[str, Any]:
         return _get_run(sim, get_thread(sim, thread_id), run_id).body
 
     @post("/{run_id:str}/submit_tool_outputs", status_code=HTTP_200_OK)
     async def submit_tool_outputs(
-        self, request: Request[Any, Any, Any], sim: NamedDependency[SimulatorState], thread_id: FromPath[str], run_id: FromPath[str], data: JSONBody[dict[str, Any]]
+        self,
+        request: Request[Any, Any, Any],
+        sim: NamedDependency[SimulatorState],
+        thread_id: FromPath[str],
+        run_id: FromPath[str],
+        data: JSONBody[dict[str, Any]],
     ) -> Response[Any]:
         run = _get_run(sim, get_thread(sim, thread_id), run_id)
         status = run.body["status"]
@@ -328,7 +345,9 @@ class RunController(Controller):
         return _play(sim, request, run, reply, stream=bool(data.get("stream")), resumed=True)
 
     @post("/{run_id:str}/cancel", status_code=HTTP_200_OK)
-    async def cancel(self, sim: NamedDependency[SimulatorState], thread_id: FromPath[str], run_id: FromPath[str]) -> dict[str, Any]:
+    async def cancel(
+        self, sim: NamedDependency[SimulatorState], thread_id: FromPath[str], run_id: FromPath[str]
+    ) -> dict[str, Any]:
         run = _get_run(sim, get_thread(sim, thread_id), run_id)
         if run.terminal:
             raise invalid_request(f"Cannot cancel run with status '{run.body['status']}'.")

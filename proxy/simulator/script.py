@@ -41,9 +41,34 @@ _QUOTE_LIMIT = 300
 _ECHO_LIMIT = 60
 _INSTRUCTIONS_LIMIT = 40
 _FILLER = (
-    "The simulator pads its replies with these filler words so that pacing, token counts and long "
-    "streams can be exercised without a real model behind the proxy."
-).split()
+    "The",
+    "simulator",
+    "pads",
+    "its",
+    "replies",
+    "with",
+    "these",
+    "filler",
+    "words",
+    "so",
+    "that",
+    "pacing,",
+    "token",
+    "counts",
+    "and",
+    "long",
+    "streams",
+    "can",
+    "be",
+    "exercised",
+    "without",
+    "a",
+    "real",
+    "model",
+    "behind",
+    "the",
+    "proxy.",
+)
 
 _PRODUCT_WORDS = re.compile(r"\b(?:products?|prices?|pricing|buy|sell|recommend\w*|looking\s+for)\b", re.IGNORECASE)
 _LEAD_WORDS = re.compile(r"\b(?:contact|call\s+me|reach\s+me|reach\s+out|quote)\b", re.IGNORECASE)
@@ -197,7 +222,9 @@ def _demo_call(message: str, tools: frozenset[str]) -> RequestedCall | None:
         arguments = {"name": _lead_name(message, email.group()), "email": email.group(), "message": message}
         return RequestedCall("capture_lead", json.dumps(arguments, ensure_ascii=False, separators=(",", ":")))
     if "search_products" in tools and _PRODUCT_WORDS.search(message):
-        return RequestedCall("search_products", json.dumps({"query": message}, ensure_ascii=False, separators=(",", ":")))
+        return RequestedCall(
+            "search_products", json.dumps({"query": message}, ensure_ascii=False, separators=(",", ":"))
+        )
     return None
 
 

@@ -14,7 +14,7 @@ from proxy.simulator.app import create_simulator_app
 from proxy.simulator.config import SimulatorConfig
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
     from proxy.simulator.state import SimulatorState
 
@@ -136,7 +136,9 @@ class SimulatorServer:
         return f"<SimulatorServer {where}>"
 
 
-async def serve(host: str = "127.0.0.1", port: int = 8787, config: SimulatorConfig | None = None, **uvicorn_options: Any) -> None:
+async def serve(
+    host: str = "127.0.0.1", port: int = 8787, config: SimulatorConfig | None = None, **uvicorn_options: Any
+) -> None:
     """Serve the simulator in the running event loop until the process is told to stop."""
     options: dict[str, Any] = {"access_log": False, "timeout_graceful_shutdown": 2, "lifespan": "on"}
     options.update(uvicorn_options)

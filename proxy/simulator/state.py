@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from proxy.simulator.assistants import ThreadRecord
     from proxy.simulator.config import SimulatorConfig
     from proxy.simulator.conversations import Conversation
+    from proxy.simulator.responses import ResponseRecord
     from proxy.simulator.runs import RunRecord
 
 __all__ = ("LoggedRequest", "RequestLog", "SimulatorState", "Store", "now")
@@ -139,7 +140,7 @@ class SimulatorState:
         self.log = RequestLog(config.request_log_size)
         size = config.store_size
         self.conversations: Store[Conversation] = Store(size)
-        self.responses: Store[Any] = Store(size)
+        self.responses: Store[ResponseRecord] = Store(size)
         self.assistants: Store[dict[str, Any]] = Store(size)
         self.threads: Store[ThreadRecord] = Store(size)
         self.runs: Store[RunRecord] = Store(size)

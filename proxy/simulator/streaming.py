@@ -40,6 +40,7 @@ __all__ = (
     "STALL",
     "EventStream",
     "Program",
+    "Step",
     "StreamCancelled",
     "StreamCut",
     "StreamOwner",
@@ -55,7 +56,8 @@ class _Marker(enum.Enum):
 STALL: Final = _Marker.STALL
 CUT: Final = _Marker.CUT
 
-Program = Generator["bytes | float | _Marker", None, None]
+Step = bytes | float | _Marker
+Program = Generator[Step, None, None]
 Outcome = Literal["completed", "cut", "disconnected", "cancelled"]
 
 
@@ -141,8 +143,8 @@ class _ASGIEventStream(ASGIResponse):
     async def _play(self) -> Outcome:
         chunks: list[bytes] = []
         for step in self._program:
-            if step.__class__ is bytes:
-                chunks.append(step)  # type: ignore[arg-type]
+            if isinstance(step, bytes):
+                chunks.append(step)
                 continue
             if chunks or (step is CUT and not self._started):
                 await self._write(b"".join(chunks))
@@ -162,8 +164,8 @@ class _ASGIEventStream(ASGIResponse):
         try:
             step = self._program.throw(StreamCancelled())
             while True:
-                if step.__class__ is bytes:
-                    chunks.append(step)  # type: ignore[arg-type]
+                if isinstance(step, bytes):
+                    chunks.append(step)
                 step = next(self._program)
         except (StopIteration, StreamCancelled):
             pass
@@ -195,8 +197,5 @@ class EventStream(Response[None]):
         self._on_end = on_end
 
     def to_asgi_response(self, app: Litestar | None, request: Request[Any, Any, Any], **kwargs: Any) -> ASGIResponse:
-        if self.media_type is None:
-            headers = sse.HEADERS
-        else:
-            headers = [(b"content-type", str(self.media_type).encode())]
+        headers = sse.HEADERS if self.media_type is None else [(b"content-type", str(self.media_type).encode())]
         return _ASGIEventStream(self._program, headers, self._owner, self._on_end)

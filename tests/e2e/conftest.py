@@ -1,13 +1,17 @@
 """Browser tests of the widget: one headless Chromium per run, the real proxy on 127.0.0.1.
 
-The proxy is ``proxy.app.create_app`` over the test Postgres, served by uvicorn in a thread. Its
-engine is ``DirectiveEngine``, which obeys the simulator's ``[[...]]`` directives in-process (see
-``directive_engine.py``); pointing the tenant at the simulator instead is a change to the
-``proxy_server`` fixture only.
+The proxy is ``proxy.app.create_app`` over the test Postgres, served by uvicorn in a thread, with
+the real engines talking to ``SimulatorServer`` (OpenAI's protocol; ``[[reply:...]]``,
+``[[tool:...]]``, ``[[pace:...]]``, ``[[fault:...]]`` in a message steer it) and real tools
+dispatched by the turn runner (the lead tools, plus a few shop stand-ins defined here).
 
-Pages: ``site.open(page, **data_attributes)`` serves a plain host page from a second little server
-(a real cross-origin embed: the page's origin differs from the proxy's), and ``/demo`` is the
-proxy's own demo shop (same origin).
+Two tenants:
+
+- ``harbor`` (origin host ``127.0.0.1``): the simulator. Host pages for it come from a second
+  little server, ``site.open(page, **data_attributes)``: a real cross-origin embed.
+- ``showcase`` (origin host ``localhost``): the proxy's own ``/demo`` page, opened same-origin at
+  ``http://localhost:<port>/demo``, answered by ``ScriptedEngine`` from canned replies so the README
+  screenshot shows a natural conversation rather than directives.
 """
 
 from __future__ import annotations
@@ -20,15 +24,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx2
 import pytest
 from litestar import Litestar, get
 from litestar.exceptions import NotFoundException
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from proxy.app import create_app
+from proxy.engines.base import Engine
+from proxy.engines.factory import build_engine
+from proxy.leads.tools import register_lead_tools
 from proxy.server_thread import ServerThread
+from proxy.settings import Settings
+from proxy.simulator import SimulatorServer
+from proxy.tenants import Tenant
+from proxy.tools.registry import ToolContext, ToolRegistry
 from proxy.widget.config import WidgetConfig
-from tests.e2e.directive_engine import DirectiveEngine, DirectiveEngines
+from tests.e2e.scripted_engine import ScriptedEngine
 from tests.support.apps import directory, make_settings, make_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +57,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-DEMO_WIDGET = WidgetConfig(
+WIDGET = WidgetConfig(
     title="Harbor & Pine",
     subtitle="Usually replies in a few seconds",
     greeting="Hi! I'm the **Harbor & Pine** assistant. Ask me about coffee, brewing or your order.",
@@ -53,6 +66,31 @@ DEMO_WIDGET = WidgetConfig(
     avatar_url="/demo/avatar.svg",
     tool_labels={"track_order": "Looking up your order…"},
 )
+TOOLS = ["search_products", "track_order", "save_contact", "capture_lead", "escalate_to_human"]
+
+
+def e2e_tools() -> ToolRegistry:
+    """The product's lead tools, and stand-ins for shop tools that would need a catalogue."""
+    registry = ToolRegistry()
+    register_lead_tools(registry)
+    any_args = {"type": "object", "properties": {}, "additionalProperties": True}
+
+    @registry.tool(name="search_products", description="Search the catalogue", parameters=any_args)
+    async def search_products(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+        await anyio.sleep(0.8)  # a catalogue search takes a moment (long enough for a screenshot)
+        return {"products": [{"name": "Stoneware Pour-over Dripper", "price": "€32.00"}]}
+
+    @registry.tool(name="track_order", description="Where is an order", parameters=any_args)
+    async def track_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+        await anyio.sleep(0.4)
+        return {"status": "shipped"}
+
+    @registry.tool(name="save_contact", description="Save the visitor's contact details", parameters=any_args)
+    async def save_contact(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+        ctx.emit("lead.captured", {"lead_id": "lead_e2e", "email": args.get("email")})
+        return {"status": "saved"}
+
+    return registry
 
 
 def chromium_path() -> str:
@@ -63,30 +101,44 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def engines() -> DirectiveEngines:
-    return DirectiveEngines()
+def simulator() -> Iterator[SimulatorServer]:
+    with SimulatorServer() as running:
+        yield running
+
+
+@dataclass
+class Proxy:
+    server: ServerThread
+    simulator: SimulatorServer
+    showcase: ScriptedEngine
+
+    @property
+    def url(self) -> str:
+        return self.server.url
 
 
 @pytest.fixture(scope="session")
-def proxy_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory, engines: DirectiveEngines) -> Iterator[ServerThread]:
+def proxy(pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: SimulatorServer) -> Iterator[Proxy]:
     tenants = directory(
-        make_tenant("harbor", ["127.0.0.1", "localhost"], widget=DEMO_WIDGET),
+        make_tenant(
+            "harbor", ["127.0.0.1"], base_url=simulator.base_url, api_key="sk-sim", tools=TOOLS, widget=WIDGET
+        ),
+        make_tenant("showcase", ["localhost"], widget=WIDGET),
     )
+    showcase = ScriptedEngine()
+
+    def engines(tenant: Tenant, http_client: httpx2.AsyncClient, settings: Settings) -> Engine:
+        return showcase if tenant.name == "showcase" else build_engine(tenant, http_client, settings)
+
     settings = make_settings(pg_url, tmp_path_factory.mktemp("e2e"), heartbeat_interval=0.5)
-    app = create_app(settings, tenants=tenants, engine_factory=engines.factory)
-    registered = {route.path for route in app.routes}
-    if "/widget.js" not in registered:  # until the app factory mounts the widget's routes itself
+    app = create_app(settings, tenants=tenants, tools=e2e_tools(), engine_factory=engines)
+    if "/widget.js" not in {route.path for route in app.routes}:  # until the app factory mounts them
         from proxy.widget.routes import widget_routes
 
         for handler in widget_routes:
             app.register(handler)
     with ServerThread(app) as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def engine(proxy_server: ServerThread, engines: DirectiveEngines) -> DirectiveEngine:
-    return engines["harbor"]
+        yield Proxy(running, simulator, showcase)
 
 
 @pytest.fixture(scope="session")
@@ -133,18 +185,17 @@ HOST_PAGE = """<!doctype html>
 class Site:
     """Host pages the widget is embedded in, served by their own little server.
 
-    The page's origin (``http://localhost:<port>``) differs from the proxy's
-    (``http://127.0.0.1:<port>``), as on a real customer site: the widget's calls are cross-origin,
-    carry ``Origin`` and go through CORS.
+    The page's origin (``http://127.0.0.1:<its port>``) differs from the proxy's, as on a real
+    customer site: the widget's calls are cross-origin, carry ``Origin`` and go through CORS.
     """
 
     server: ServerThread
-    proxy: ServerThread
+    proxy: Proxy
     pages: dict[str, str]
 
     @property
     def url(self) -> str:
-        return f"http://localhost:{self.server.port}"
+        return self.server.url
 
     async def open(self, page: Page, *, css: str = "", **data: str) -> None:
         attrs = " ".join(f'data-{key.replace("_", "-")}="{html.escape(value)}"' for key, value in data.items())
@@ -154,7 +205,7 @@ class Site:
 
 
 @pytest.fixture(scope="session")
-def host_site(proxy_server: ServerThread) -> Iterator[Site]:
+def host_site(proxy: Proxy) -> Iterator[Site]:
     pages: dict[str, str] = {}
 
     @get("/{name:str}", media_type="text/html; charset=utf-8", sync_to_thread=False)
@@ -164,7 +215,7 @@ def host_site(proxy_server: ServerThread) -> Iterator[Site]:
         return pages[name]
 
     with ServerThread(Litestar([host_page])) as running:
-        yield Site(running, proxy_server, pages)
+        yield Site(running, proxy, pages)
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from proxy.server_thread import ServerThread
-from tests.e2e.conftest import ROOT, Site, shot
-from tests.e2e.directive_engine import DirectiveEngine
+from tests.e2e.conftest import ROOT, Proxy, Site, shot
 from tests.e2e.widget_page import Widget
 from tests.support.waiting import eventually
 
@@ -59,7 +57,7 @@ async def test_tool_activity_shows_as_a_status_then_lead_confirmation(page: Page
     await w.open()
     await w.record(".status", "statuses")
     await w.send('[[tool:search_products {"query": "pour-over"}]] [[pace:ttft=400]] [[reply:We have **two** drippers.]]')
-    await expect(w.status).to_contain_text("Searching products…")
+    await w.wait_for_status("Searching products…")
     await expect(w.status).to_have_attribute("data-tool", "search_products")
     await page.screenshot(path=shot("03-tool-status"))
     reply = await w.reply_done()
@@ -68,28 +66,35 @@ async def test_tool_activity_shows_as_a_status_then_lead_confirmation(page: Page
     assert "Searching products…" in await w.recorded("statuses")
 
     # a tenant's own label for a tool, and a tool that captures a lead
-    await w.send("[[tool:track_order {}]] [[pace:ttft=300]] [[reply:It ships tomorrow.]]")
-    await expect(w.status).to_contain_text("Looking up your order…")
+    await w.send("[[tool:track_order {}]] [[reply:It ships tomorrow.]]")
+    await w.wait_for_status("Looking up your order…")
     await w.reply_done()
-    await w.send('[[tool:capture_lead {"email": "ana@example.com"}]] [[reply:Noted.]]')
+    assert "Looking up your order…" in await w.recorded("statuses")
+    await w.send('[[tool:save_contact {"email": "ana@example.com"}]] [[reply:Noted.]]')
     await w.reply_done()
     lead = w.log.locator('.msg[data-event="lead"]')
     await expect(lead).to_have_text("Thanks! We have your details and will get back to you.")
-    await w.send('[[tool:request_handoff {"reason": "refund"}]] [[reply:Passing you on.]]')
+    # the product's real handoff tool: its event carries the tenant's message for the visitor
+    await w.send('[[tool:escalate_to_human {"reason": "wants a refund"}]] [[reply:Passing you on.]]')
     await w.reply_done()
-    await expect(w.log.locator('.msg[data-event="handoff"]')).to_have_text("A member of our team will take it from here.")
+    handoff = w.log.locator('.msg[data-event="handoff"]')
+    await expect(handoff).to_contain_text("I've asked a member of our team to take over.")
 
 
-async def test_stop_cancels_the_turn_on_the_server(page: Page, site: Site, engine: DirectiveEngine) -> None:
+def stalled_streams(proxy: Proxy) -> list[Any]:
+    return [entry for entry in proxy.simulator.state.log.entries() if entry.fault == "stall"]
+
+
+async def test_stop_cancels_the_turn_on_the_server(page: Page, site: Site, proxy: Proxy) -> None:
     await site.open(page)
     w = Widget(page)
     await w.open()
     # three words, then the "model" goes silent until cancelled (heartbeats keep the stream open)
+    stalled_before = len(stalled_streams(proxy))
     await w.send("[[reply:Let me think about that for a moment]] [[fault:stall]]")
     reply = w.assistant()
     await expect(reply).to_contain_text("Let me think")
     await expect(reply).to_have_attribute("data-state", "streaming")
-    cancelled_before = len(engine.cancelled)
     await w.stop_button.click()
 
     await expect(reply).to_have_attribute("data-state", "stopped")
@@ -99,20 +104,22 @@ async def test_stop_cancels_the_turn_on_the_server(page: Page, site: Site, engin
     await expect(w.log.locator(".msg.error")).to_have_count(0)
     await page.screenshot(path=shot("04-stopped"))
 
-    async def provider_run_cancelled() -> bool:
-        return len(engine.cancelled) > cancelled_before
+    async def provider_stream_closed() -> bool:
+        streams = stalled_streams(proxy)
+        return len(streams) > stalled_before and streams[-1].outcome is not None
 
-    await eventually(provider_run_cancelled)
+    await eventually(provider_stream_closed)  # the proxy stopped the provider's run too
     # the thread is free again at once
     await w.send("[[reply:Back again.]]")
     await expect((await w.reply_done()).locator(".bubble")).to_have_text("Back again.")
 
 
-async def test_a_failed_turn_offers_retry(page: Page, site: Site, engine: DirectiveEngine) -> None:
+async def test_a_failed_turn_offers_retry(page: Page, site: Site, proxy: Proxy) -> None:
     await site.open(page)
     w = Widget(page)
     await w.open()
-    engine.queue_fault("failed")  # the next turn fails after a few words; the one after succeeds
+    # the next model call fails after a few words (response.failed); the one after succeeds
+    proxy.simulator.state.faults.push(["failed"])
     await w.send("[[reply:This works the second time round]]")
     error = w.log.locator(".msg.error")
     await expect(error).to_contain_text("The assistant is not available right now.")
@@ -126,7 +133,7 @@ async def test_a_failed_turn_offers_retry(page: Page, site: Site, engine: Direct
 
 
 async def test_reload_restores_the_conversation_and_new_conversation_starts_over(
-    page: Page, site: Site, proxy_server: ServerThread
+    page: Page, site: Site, proxy: Proxy
 ) -> None:
     await site.open(page)
     w = Widget(page)
@@ -157,7 +164,7 @@ async def test_reload_restores_the_conversation_and_new_conversation_starts_over
     headers = {"Origin": site.url, "X-Visitor-Id": visitor}
 
     async def deleted_on_server() -> bool:
-        async with httpx.AsyncClient(base_url=proxy_server.url, headers=headers) as http:
+        async with httpx.AsyncClient(base_url=proxy.url, headers=headers) as http:
             return (await http.get(f"/v1/threads/{thread_id}/messages")).status_code == 404
 
     await eventually(deleted_on_server)
@@ -308,9 +315,19 @@ async def test_reduced_motion_is_respected(page: Page, site: Site) -> None:
     assert animation == "none"
 
 
-async def test_demo_shop_page(page: Page, proxy_server: ServerThread) -> None:
+SHOWCASE = {
+    "Which roast suits a pour-over?": (
+        "For a pour-over I'd pick the **Lighthouse Filter Blend**:\n\n"
+        "- light roast, apricot and black tea\n- grind medium-fine, 15 g per 250 ml\n\n"
+        "See [our brewing guide](https://example.com/brew)."
+    ),
+}
+
+
+async def test_demo_shop_page(page: Page, proxy: Proxy) -> None:
     """The proxy's own /demo page: same origin as the API, the host's CSS kept out of the widget."""
-    await page.goto(f"{proxy_server.url}/demo")
+    proxy.showcase.replies.update(SHOWCASE)
+    await page.goto(proxy.url.replace("127.0.0.1", "localhost") + "/demo")
     w = Widget(page)
     await expect(page.get_by_role("heading", name="Small-batch coffee")).to_be_visible()
     await page.get_by_role("button", name="Ask a question").click()  # the page calls AssistantProxy.open()
@@ -322,14 +339,9 @@ async def test_demo_shop_page(page: Page, proxy_server: ServerThread) -> None:
     assert styles[0] == "none" and "Georgia" not in styles[1] and styles[2] != "0px"
 
     await w.suggestions.first.click()
-    await w.reply_done()
-    await w.send(
-        "[[reply:For a pour-over I'd pick the **Lighthouse Filter Blend**:\n\n"
-        "- light roast, apricot and black tea\n- grind medium-fine, 15 g per 250 ml\n\n"
-        "See [our brewing guide](https://example.com/brew).]]"
-    )
     reply = await w.reply_done()
     await expect(reply.locator("li")).to_have_count(2)
+    await expect(reply.locator("a")).to_have_attribute("href", "https://example.com/brew")
     await page.screenshot(path=shot("09-demo"))
     (ROOT / "docs").mkdir(exist_ok=True)
     await page.screenshot(path=str(Path(ROOT / "docs" / "widget.png")))

@@ -66,6 +66,17 @@ class Widget:
         await expect(self.stop_button).to_be_hidden()
         return reply
 
+    async def wait_for_status(self, text: str) -> None:
+        """Wait (checking every animation frame) until the status line shows ``text``."""
+        await self.page.wait_for_function(
+            """(text) => {
+              const status = document.querySelector("assistant-proxy-widget").shadowRoot.querySelector(".status");
+              return !status.hidden && status.textContent.includes(text);
+            }""",
+            arg=text,
+            polling="raf",
+        )
+
     async def record(self, selector: str, name: str) -> None:
         await self.page.evaluate(RECORDER, [selector, name])
 

@@ -222,3 +222,32 @@ async def queue_lead(db: Database, config: TenantConfig, *, name: str = "Lee", e
 
 async def outbox_rows(db: Database, tenant: str) -> list[dict[str, Any]]:
     return await db.fetch_all("select * from outbox where tenant = %s order by id", (tenant,))
+
+
+class WebhookReceiver:
+    """A plain ASGI app recording each POST; answers the statuses queued in ``plan`` (then 200)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, str], bytes]] = []
+        self.plan: list[int] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.calls.append((headers, body))
+        status = self.plan.pop(0) if self.plan else 200
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"ok" if status < 300 else b"try again"})

@@ -13,7 +13,7 @@ from tests.integration.simulator.conftest import Control
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # the SDK deprecates the Assistants API
 ]
 
 TOOLS: list[Any] = [
@@ -91,14 +91,17 @@ async def test_tool_round_trip_with_requires_action_and_submit(client: openai.As
         await client.beta.threads.runs.submit_tool_outputs(
             run.id,
             thread_id=thread.id,
-            tool_outputs=[{"tool_call_id": calls[0].id, "output": "found"}, {"tool_call_id": calls[1].id, "output": "rain"}],
+            tool_outputs=[
+                {"tool_call_id": calls[0].id, "output": "found"},
+                {"tool_call_id": calls[1].id, "output": "rain"},
+            ],
             stream=True,
         )
     )
     assert resumed[0].event == "thread.run.step.completed"
     assert [o.function.output for o in resumed[0].data.step_details.tool_calls] == ["found", "rain"]
     assert last_run(resumed).status == "completed"
-    message = [e.data for e in resumed if e.event == "thread.message.completed"][0]
+    message = next(e.data for e in resumed if e.event == "thread.message.completed")
     assert message.content[0].text.value == "lookup returned: found\nweather returned: rain"
     assert (await client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status == "completed"
 

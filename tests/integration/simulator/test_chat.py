@@ -18,7 +18,12 @@ TOOLS: list[Any] = [
 async def test_streamed_tool_calls_then_usage_then_done(client: openai.AsyncOpenAI) -> None:
     stream = await client.chat.completions.create(
         model="gpt-4o",
-        messages=[{"role": "user", "content": '[[tool:search_products {"query": "red running shoes"}]] [[tool:capture_lead {}]]'}],
+        messages=[
+            {
+                "role": "user",
+                "content": '[[tool:search_products {"query": "red running shoes"}]] [[tool:capture_lead {}]]',
+            }
+        ],
         tools=TOOLS,
         stream=True,
         stream_options={"include_usage": True},
@@ -66,7 +71,9 @@ async def test_tool_messages_are_quoted_and_history_counted(client: openai.Async
     assert second.choices[0].message.content == 'search_products returned: [{"name": "Runner 2"}]'
     assert second.choices[0].finish_reason == "stop"
 
-    plain = await client.chat.completions.create(model="gpt-4o", messages=messages[:4] + [{"role": "user", "content": "ok"}])
+    plain = await client.chat.completions.create(
+        model="gpt-4o", messages=[*messages[:4], {"role": "user", "content": "ok"}]
+    )
     assert plain.choices[0].message.content.startswith("Echo: ok. This is message 3 of this conversation.")
 
 
@@ -89,7 +96,10 @@ async def test_message_order_is_checked_like_the_api(client: openai.AsyncOpenAI)
 
     unanswered: list[Any] = [
         {"role": "user", "content": "hi"},
-        {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        },
         {"role": "user", "content": "hello?"},
     ]
     with pytest.raises(openai.BadRequestError) as missing:

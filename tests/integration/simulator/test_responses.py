@@ -86,7 +86,7 @@ async def test_function_call_round_trip_through_a_conversation(client: openai.As
     final = await client.responses.create(
         model="gpt-4o", input=outputs, conversation=conversation.id, tools=TOOLS, stream=True
     )
-    answer = [e for e in await collect(final) if e.type == "response.completed"][0].response
+    answer = next(e for e in await collect(final) if e.type == "response.completed").response
     assert answer.output_text == "lookup returned: 3 pairs of shoes\nweather returned: sunny"
     assert answer.conversation is not None and answer.conversation.id == conversation.id
 
