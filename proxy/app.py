@@ -14,26 +14,35 @@ from litestar.openapi import OpenAPIConfig
 
 from proxy import __version__
 from proxy.api.compat import CompatController
-from proxy.api.deps import provide_caller, provide_services
+from proxy.api.deps import provide_caller, provide_db, provide_services
 from proxy.api.errors import exception_handlers
 from proxy.api.health import healthz, readyz
 from proxy.api.threads import ThreadController
 from proxy.engines.base import Engine
 from proxy.engines.factory import build_engine, shared_http_client
+from proxy.leads.admin import LeadsAdminController
+from proxy.leads.tools import register_lead_tools
+from proxy.leads.worker import run_outbox_worker
+from proxy.mail.settings import MailSettings
 from proxy.runtime import open_runtime
 from proxy.services import Services
 from proxy.settings import Settings
+from proxy.shop.tools import register_shop_tools
 from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry
 from proxy.turns.manager import TurnManager
+from proxy.widget.routes import widget_routes
 
 EngineFactory = Callable[[Tenant, httpx2.AsyncClient, Settings], Engine]
 
 
 def default_tools() -> ToolRegistry:
     """Every tool the product ships; tenants enable the ones they want."""
-    return ToolRegistry()
+    registry = ToolRegistry()
+    register_shop_tools(registry)
+    register_lead_tools(registry)
+    return registry
 
 
 def check_tools(tenants: TenantDirectory, tools: ToolRegistry) -> None:
@@ -52,8 +61,10 @@ def create_app(
     tenants: TenantDirectory | None = None,
     tools: ToolRegistry | None = None,
     engine_factory: EngineFactory = build_engine,
+    mail_settings: MailSettings | None = None,
 ) -> Litestar:
     settings = settings or Settings()
+    mail_settings = mail_settings or MailSettings()
     tenants = tenants or load_tenants(settings)
     tools = tools or default_tools()
     check_tools(tenants, tools)
@@ -64,6 +75,7 @@ def create_app(
             runtime = await stack.enter_async_context(open_runtime(settings, tenants=tenants))
             http_client = await stack.enter_async_context(shared_http_client(settings))
             engines = {tenant.name: engine_factory(tenant, http_client, settings) for tenant in tenants}
+            outbox = await stack.enter_async_context(run_outbox_worker(runtime.db, mail_settings))
             task_group = await stack.enter_async_context(anyio.create_task_group())
             turns = TurnManager(task_group, disconnect_grace=settings.disconnect_grace)
             app.state.services = Services(
@@ -75,6 +87,7 @@ def create_app(
                 engines=engines,
                 toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},
                 turns=turns,
+                tool_services={"outbox": outbox},
             )
             try:
                 yield
@@ -91,8 +104,12 @@ def create_app(
         max_age=600,
     )
     return Litestar(
-        route_handlers=[ThreadController, CompatController, healthz, readyz],
-        dependencies={"caller": Provide(provide_caller), "services": Provide(provide_services)},
+        route_handlers=[ThreadController, CompatController, LeadsAdminController, *widget_routes, healthz, readyz],
+        dependencies={
+            "caller": Provide(provide_caller),
+            "services": Provide(provide_services),
+            "db": Provide(provide_db),
+        },
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         cors_config=cors,
         request_max_body_size=settings.max_body_bytes,

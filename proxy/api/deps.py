@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 
 from proxy.api.errors import ApiError
 from proxy.services import Services
+from proxy.store.db import Database
 from proxy.tenants import Tenant, normalize_host
 from proxy.visitors import Visitor
 
@@ -64,6 +65,10 @@ async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
 
 async def provide_services(request: Request[Any, Any, Any]) -> Services:
     return request.app.state.services
+
+
+async def provide_db(request: Request[Any, Any, Any]) -> Database:
+    return request.app.state.services.db
 
 
 CallerDep = NamedDependency[Caller]

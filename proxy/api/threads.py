@@ -37,6 +37,7 @@ class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     content: str = Field(description="The visitor's message")
+    page_url: str | None = Field(None, max_length=2000, description="The page the visitor is on")
 
 
 class MessageOut(BaseModel):
@@ -97,7 +98,7 @@ class ThreadController(Controller):
     async def post_message(
         self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep, data: JSONBody[MessageIn]
     ) -> ServerSentEvent:
-        run = await begin_turn(services, caller, thread_id, data.content)
+        run = await begin_turn(services, caller, thread_id, data.content, page_url=data.page_url)
         events = v1_events(run, services.turns, heartbeat=services.settings.heartbeat_interval)
         return ServerSentEvent(events)
 

@@ -18,7 +18,9 @@ def check_message(text: str, limit: int) -> str:
     return text
 
 
-async def begin_turn(services: Services, caller: Caller, thread_id: str, text: str) -> ActiveRun:
+async def begin_turn(
+    services: Services, caller: Caller, thread_id: str, text: str, *, page_url: str | None = None
+) -> ActiveRun:
     """Lock the thread for a new run and start it; 404 if not the caller's, 409 if busy."""
     text = check_message(text, services.settings.max_message_chars)
     run_id = new_id("run")
@@ -45,5 +47,6 @@ async def begin_turn(services: Services, caller: Caller, thread_id: str, text: s
         history_window=tenant.config.history_window,
         tool_services=services.tool_services,
         tenant_config=tenant.config,
+        page_url=page_url,
     )
     return services.turns.start(job)

@@ -45,11 +45,11 @@ async def dispatch_all(calls: Sequence[ToolCall], tools: ToolSet, ctx: ToolConte
     """Run every call concurrently; outcomes in the order of ``calls``. Never raises for a tool."""
     if len(calls) == 1:
         call = calls[0]
-        return [await tools.dispatch(call.name, call.arguments, ctx)]
+        return [await tools.dispatch(call.name, call.arguments, ctx, call_id=call.call_id)]
     outcomes: list[ToolOutcome | None] = [None] * len(calls)
 
     async def run(index: int, call: ToolCall) -> None:
-        outcomes[index] = await tools.dispatch(call.name, call.arguments, ctx)
+        outcomes[index] = await tools.dispatch(call.name, call.arguments, ctx, call_id=call.call_id)
 
     async with anyio.create_task_group() as tg:
         for index, call in enumerate(calls):

@@ -86,7 +86,7 @@ def leads_csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        mail = next((d for d in row["deliveries"] if d["kind"] == "email"), {})
+        mail: dict[str, Any] = next((d for d in row["deliveries"] if d["kind"] == "email"), {})
         flat = {
             **row,
             "email_state": mail.get("state"),

@@ -14,18 +14,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 WebhookEvent = Literal["lead", "handoff"]
 
 
+def _all_events() -> list[WebhookEvent]:
+    return ["lead", "handoff"]
+
+
 class LeadsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # the mail
     from_address: str | None = None  # "Shop <leads@shop.com>"; else SMTP_FROM, else "AI Bot <SMTP_USER>"
     subject_prefix: str = ""  # e.g. "[shop.com] "
-    transcript_messages: int = Field(12, ge=0, le=100)  # the last messages of the chat shown in the mail
+    transcript_messages: int = Field(default=12, ge=0, le=100)  # the last messages of the chat shown in the mail
 
     # the webhook (optional); signed with HMAC-SHA256 when a secret variable is named
     webhook_url: str | None = None
     webhook_secret_env: str | None = None
-    webhook_events: list[WebhookEvent] = Field(default_factory=lambda: ["lead", "handoff"])
+    webhook_events: list[WebhookEvent] = Field(default_factory=_all_events)
 
     # capture_lead
     require_consent: bool = False  # refuse to store contact details the visitor did not agree to share
@@ -33,7 +37,7 @@ class LeadsConfig(BaseModel):
     # human handoff
     handoff_keywords: list[str] = Field(default_factory=list)  # phrases that hand the chat over, any case
     handoff_on_request: bool = True  # "can I talk to a human?" hands over too
-    handoff_cooldown_minutes: int = Field(30, ge=0)  # one handoff per thread in this window: no mail storms
+    handoff_cooldown_minutes: int = Field(default=30, ge=0)  # one handoff per thread in this window: no mail storms
     handoff_message: str = "I've asked a member of our team to take over. They will get back to you by email."
 
     @field_validator("webhook_url")

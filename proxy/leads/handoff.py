@@ -126,15 +126,16 @@ async def record_handoff(
             " order by id desc limit 1",
             (tenant, thread_id, call_id, config.handoff_cooldown_minutes),
         )
-        existing = await cur.fetchone()
+        existing: dict[str, Any] | None = await cur.fetchone()
         if existing is None:
             cur = await conn.execute(
                 "insert into handoffs (tenant, thread_id, visitor, call_id, reason, source, contact_email)"
                 f" values (%s, %s, %s, %s, %s, %s, %s) returning {HANDOFF_COLUMNS}",
                 (tenant, thread_id, visitor_id, call_id, reason, source, contact),
             )
-            row = await cur.fetchone()
-            assert row is not None
+            inserted: dict[str, Any] | None = await cur.fetchone()
+            assert inserted is not None
+            row = inserted
             mail = handoff_mail(
                 tenant=tenant,
                 config=config,

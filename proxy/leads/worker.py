@@ -180,6 +180,8 @@ class OutboxWorker:
         while not self._stopping:
             try:
                 conninfo = self.db.pool.conninfo
+                if not isinstance(conninfo, str):  # a pool with a conninfo callable: poll only
+                    return
                 async with await AsyncConnection.connect(conninfo, autocommit=True) as conn:
                     await conn.execute(f"listen {outbox.NOTIFY_CHANNEL}")
                     delay = 1.0

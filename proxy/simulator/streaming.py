@@ -154,7 +154,7 @@ class _ASGIEventStream(ASGIResponse):
             if step is STALL:
                 await anyio.sleep_forever()
             else:
-                await anyio.sleep(step)  # type: ignore[arg-type]
+                await anyio.sleep(step)
         self._finished = True
         await self._write(b"".join(chunks), more_body=False)
         return "completed"

@@ -6,6 +6,7 @@ timeouts all come back as a truthful error text for the model (``ToolOutcome.ok 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -47,6 +48,8 @@ class ToolContext:
     tenant_config: TenantConfig | None = None
     db: Database | None = None
     run_id: str | None = None
+    call_id: str | None = None  # the model's id for this call: makes retried calls idempotent
+    page_url: str | None = None  # the page the visitor is chatting on, when the browser said
     emit: Callable[[str, dict[str, Any]], None] = _no_emit
     services: Mapping[str, Any] = field(default_factory=dict)
 
@@ -129,6 +132,9 @@ class ToolSet:
     def __bool__(self) -> bool:
         return bool(self._tools)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._tools.values())
 
@@ -138,7 +144,11 @@ class ToolSet:
     def function_schemas(self) -> list[dict[str, Any]]:
         return [t.function_schema() for t in self._tools.values()]
 
-    async def dispatch(self, name: str, raw_arguments: str | None, ctx: ToolContext) -> ToolOutcome:
+    async def dispatch(
+        self, name: str, raw_arguments: str | None, ctx: ToolContext, *, call_id: str | None = None
+    ) -> ToolOutcome:
+        if call_id is not None:
+            ctx = dataclasses.replace(ctx, call_id=call_id)
         tool = self._tools.get(name)
         if tool is None:
             return ToolOutcome(False, f"Error: unknown tool {name!r}. Available: {', '.join(self._tools) or 'none'}.")

@@ -16,7 +16,9 @@ from typing import Any
 import anyio
 
 from proxy.engines.base import Engine, EngineError, MessageCompleted, TextDelta, Turn
+from proxy.leads.handoff import handoff_event, handoff_requested, record_handoff, source_of
 from proxy.store.threads import ThreadRecord, ThreadStore
+from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolContext, ToolSet
 from proxy.turns.channel import RunChannel
 from proxy.turns.events import Event, engine_event_payload
@@ -42,7 +44,8 @@ class TurnJob:
     timeout: float
     history_window: int = 20
     tool_services: dict[str, Any] = field(default_factory=dict)
-    tenant_config: Any = None
+    tenant_config: TenantConfig | None = None
+    page_url: str | None = None
 
 
 class ActiveRun:
@@ -116,8 +119,10 @@ class ActiveRun:
             db=job.store.db,
             run_id=self.run_id,
             emit=self.publish,
+            page_url=job.page_url,
             services=job.tool_services,
         )
+        await self._handoff_if_asked(context)
         turn = Turn(conversation_id, job.user_text, job.tools, context, history)
         async with aclosing(job.engine.stream_turn(turn)) as events:
             async for event in events:
@@ -128,6 +133,27 @@ class ActiveRun:
                     self._partial.clear()
                 name, data = engine_event_payload(self.run_id, event)
                 self.publish(name, data)
+
+    async def _handoff_if_asked(self, context: ToolContext) -> None:
+        """A tenant that offers handoffs hands over on its keywords or a plain request for a human."""
+        config = self.job.tenant_config
+        if config is None or "escalate_to_human" not in self.job.tools:
+            return
+        reason = handoff_requested(
+            self.job.user_text, config.leads.handoff_keywords, explicit=config.leads.handoff_on_request
+        )
+        if reason is None:
+            return
+        record = await record_handoff(
+            self.job.store.db,
+            tenant=self.job.tenant,
+            tenant_config=config,
+            thread_id=self.thread_id,
+            visitor=self.job.visitor,
+            reason=reason,
+            source=source_of(reason),
+        )
+        self.publish("handoff", handoff_event(record))
 
     def _fail(self, error: EngineError) -> None:
         self.publish("error", error.as_dict())

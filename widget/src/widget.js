@@ -698,12 +698,12 @@ function boot() {
         if (m.text) announce(t("announceReply", { text: plain(m.text) }));
         break;
       case "handoff":
-        addMessage("system", { text: t("handoff") }).el.setAttribute("data-event", "handoff");
-        announce(t("handoff"));
-        break;
       case "lead.captured":
-        addMessage("system", { text: t("leadCaptured") }).el.setAttribute("data-event", "lead");
-        announce(t("leadCaptured"));
+        // the tenant's own words for the visitor when the event has them, else the catalogue's
+        var note = typeof data.message === "string" && data.message.trim() ? data.message.trim() : null;
+        note = note || t(ev.event === "handoff" ? "handoff" : "leadCaptured");
+        addMessage("system", { text: note }).el.setAttribute("data-event", ev.event === "handoff" ? "handoff" : "lead");
+        announce(note);
         break;
       case "error":
         turn.error = data;

@@ -22,7 +22,9 @@ async def main(url: str, tenant: str, mode: str) -> None:
         lead_id = await queue_lead(db, tenant_config(tenant))
         claimed = []
         if mode == "claim":
-            claimed = await outbox.claim(db, owner="child", lease_seconds=600, limit=5, kinds=["email"], tenants=[tenant])
+            claimed = await outbox.claim(
+                db, owner="child", lease_seconds=600, limit=5, kinds=["email"], tenants=[tenant]
+            )
         print(json.dumps({"lead_id": lead_id, "claimed": [item.id for item in claimed]}), flush=True)
         await anyio.sleep_forever()  # the parent sends SIGKILL here
 

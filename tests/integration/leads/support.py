@@ -105,7 +105,9 @@ async def smtp_server(
     def factory() -> SMTP:
         options: dict[str, Any] = {"hostname": "smtp.test"}
         if auth is not None:
-            options.update(authenticator=_authenticator(auth == "accept", handler), auth_require_tls=starttls is not None)
+            options.update(
+                authenticator=_authenticator(auth == "accept", handler), auth_require_tls=starttls is not None
+            )
         if starttls is not None:
             options.update(tls_context=starttls, require_starttls=True)
         return SMTP(handler, **options)
@@ -215,7 +217,9 @@ def verify_signature(secret: str, body: bytes, header: str) -> bool:
 async def queue_lead(db: Database, config: TenantConfig, *, name: str = "Lee", email: str = "lee@example.com") -> int:
     """Capture a lead through the tool, as the model would; return the lead id."""
     thread_id = await new_thread(db, config.name, ("user", f"I am {name}, write to {email}"))
-    outcome = await lead_tools().dispatch("capture_lead", args(name=name, email=email), tool_context(db, config, thread_id))
+    outcome = await lead_tools().dispatch(
+        "capture_lead", args(name=name, email=email), tool_context(db, config, thread_id)
+    )
     assert outcome.ok, outcome.output
     return int(json.loads(outcome.output)["lead_id"])
 

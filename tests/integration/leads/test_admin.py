@@ -122,8 +122,13 @@ async def test_csv_export(client: AsyncTestClient, db: Database) -> None:
 async def test_handoffs_listed(client: AsyncTestClient, db: Database) -> None:
     thread_id = await new_thread(db, "admin-a")
     record = await record_handoff(
-        db, tenant="admin-a", tenant_config=TENANTS["admin-a"].config, thread_id=thread_id, visitor=None,
-        reason="wants a call back", source="tool",
+        db,
+        tenant="admin-a",
+        tenant_config=TENANTS["admin-a"].config,
+        thread_id=thread_id,
+        visitor=None,
+        reason="wants a call back",
+        source="tool",
     )
     body = (await client.get("/v1/admin/handoffs", headers=owner("admin-a"))).json()
     [listed] = [h for h in body["handoffs"] if h["id"] == record["id"]]

@@ -43,7 +43,13 @@ async def test_lead_is_stored_and_mailed_with_transcript(db: Database) -> None:
     ctx = tool_context(db, config, thread_id, call_id="call_1", page_url="https://lead-deliver.test/pricing")
     outcome = await TOOLS.dispatch(
         "capture_lead",
-        args(name="Åsa Berg", email="asa@example.no", message="Quote for 40 chairs", phone="+47 22 33 44 55", consent=True),
+        args(
+            name="Åsa Berg",
+            email="asa@example.no",
+            message="Quote for 40 chairs",
+            phone="+47 22 33 44 55",
+            consent=True,
+        ),
         ctx,
     )
     assert outcome.ok, outcome.output
@@ -53,7 +59,10 @@ async def test_lead_is_stored_and_mailed_with_transcript(db: Database) -> None:
 
     [lead] = await _leads(db, tenant)
     assert (lead["name"], lead["email"], lead["phone"], lead["consent"]) == (
-        "Åsa Berg", "asa@example.no", "+47 22 33 44 55", True,
+        "Åsa Berg",
+        "asa@example.no",
+        "+47 22 33 44 55",
+        True,
     )
     assert (lead["thread_id"], lead["visitor"], lead["call_id"]) == (thread_id, "v:visitor-0001", "call_1")
     assert lead["page_url"] == "https://lead-deliver.test/pricing"

@@ -65,7 +65,9 @@ async def test_escalate_tool_records_notifies_and_emits(db: Database, receiver: 
 
     [handoff] = await db.fetch_all("select * from handoffs where tenant = %s", (tenant,))
     assert (handoff["reason"], handoff["source"], handoff["call_id"]) == (
-        "Damaged delivery, wants a replacement", "tool", "call_h1",
+        "Damaged delivery, wants a replacement",
+        "tool",
+        "call_h1",
     )
     # the same call delivered again: one handoff, nothing new queued
     again = await TOOLS.dispatch("escalate_to_human", args(reason="Damaged delivery, wants a replacement"), ctx)
@@ -81,8 +83,9 @@ async def test_escalate_tool_records_notifies_and_emits(db: Database, receiver: 
     assert "My order arrived broken" in text and "My order arrived broken" in html
     assert "no email on file" in text
 
-    [(headers, body)] = [c for c in hook.calls if c[0].get("x-proxy-event") == "handoff.created"
-                         and json.loads(c[1])["tenant"] == tenant]
+    [(headers, body)] = [
+        c for c in hook.calls if c[0].get("x-proxy-event") == "handoff.created" and json.loads(c[1])["tenant"] == tenant
+    ]
     assert verify_signature(ENV[SECRET_ENV], body, headers["x-proxy-signature"])
     assert not verify_signature("another secret", body, headers["x-proxy-signature"])
     payload = json.loads(body)
@@ -100,8 +103,13 @@ async def test_keyword_handoff_once_per_cooldown_with_known_contact(db: Database
     reason = handoff_requested("Please CANCEL my   order today", config.leads.handoff_keywords)
     assert reason == 'the visitor wrote the keyword "cancel my order"'
     first = await record_handoff(
-        db, tenant=tenant, tenant_config=config, thread_id=thread_id, visitor=Visitor("v:visitor-0001"),
-        reason=reason, source=source_of(reason),
+        db,
+        tenant=tenant,
+        tenant_config=config,
+        thread_id=thread_id,
+        visitor=Visitor("v:visitor-0001"),
+        reason=reason,
+        source=source_of(reason),
     )
     assert first["duplicate"] is False and first["contact_email"] == "ida@example.com"
     assert first["needs_contact"] is False and first["source"] == "keyword"
@@ -110,8 +118,13 @@ async def test_keyword_handoff_once_per_cooldown_with_known_contact(db: Database
     reason = handoff_requested("can I talk to a real person?", config.leads.handoff_keywords)
     assert reason is not None and source_of(reason) == "request"
     second = await record_handoff(
-        db, tenant=tenant, tenant_config=config, thread_id=thread_id, visitor="v:visitor-0001",
-        reason=reason, source="request",
+        db,
+        tenant=tenant,
+        tenant_config=config,
+        thread_id=thread_id,
+        visitor="v:visitor-0001",
+        reason=reason,
+        source="request",
     )
     assert second["duplicate"] is True and second["id"] == first["id"]
     assert len(await db.fetch_all("select id from handoffs where tenant = %s", (tenant,))) == 1
@@ -129,8 +142,13 @@ async def test_webhook_is_retried_through_the_outbox(db: Database, receiver: tup
     tenant = "handoff-hookretry"
     config = tenant_config(tenant, [], **_webhook(url, "retry"))
     await record_handoff(
-        db, tenant=tenant, tenant_config=config, thread_id=await new_thread(db, tenant), visitor=None,
-        reason="visitor asked", source="request",
+        db,
+        tenant=tenant,
+        tenant_config=config,
+        thread_id=await new_thread(db, tenant),
+        visitor=None,
+        reason="visitor asked",
+        source="request",
     )
     hook.plan[:] = [503]
     before = len(hook.calls)
@@ -153,8 +171,13 @@ async def test_webhook_refusal_and_missing_secret(db: Database, receiver: tuple[
     config = tenant_config(tenant, [], **_webhook(url, "refuse"))
     for i in range(2):
         await record_handoff(
-            db, tenant=tenant, tenant_config=config, thread_id=await new_thread(db, tenant), visitor=None,
-            reason=f"case {i}", source="tool",
+            db,
+            tenant=tenant,
+            tenant_config=config,
+            thread_id=await new_thread(db, tenant),
+            visitor=None,
+            reason=f"case {i}",
+            source="tool",
         )
     await deliver_due(db, mail_settings(0), tenants=[tenant], env={})  # the secret variable is not set
     rows = await outbox_rows(db, tenant)

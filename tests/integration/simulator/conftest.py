@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import openai
 import pytest
 
 from proxy.simulator import SimulatorServer
-
-
-class Control:
-    """The ``/_sim`` endpoints."""
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def reset(self) -> None:
-        (await self.http.post("/_sim/reset")).raise_for_status()
-
-    async def queue(self, *kinds: str) -> None:
-        (await self.http.post("/_sim/faults", json={"next": list(kinds)})).raise_for_status()
-
-    async def requests(self, **wait_for: int) -> list[dict[str, Any]]:
-        response = await self.http.get("/_sim/requests", params=wait_for)
-        response.raise_for_status()
-        payload = response.json()
-        assert payload["satisfied"], f"the simulator log never reached {wait_for}"
-        return payload["requests"]  # type: ignore[no-any-return]
+from tests.integration.simulator.support import Control
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from proxy.simulator import SimulatorServer
-from tests.integration.simulator.conftest import Control
+from tests.integration.simulator.support import Control
 
 pytestmark = [
     pytest.mark.integration,

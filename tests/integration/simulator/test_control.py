@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.integration.simulator.conftest import Control
+from tests.integration.simulator.support import Control
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.integration.simulator.conftest import Control
+from tests.integration.simulator.support import Control
 
 pytestmark = pytest.mark.integration
 
