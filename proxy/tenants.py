@@ -21,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from proxy.engines.base import AssistantProfile
 from proxy.leads.config import LeadsConfig
+from proxy.limits.config import LimitsConfig
 from proxy.settings import EngineName, Settings
 from proxy.shop.config import ShopConfig
+from proxy.usage.config import BudgetConfig
 from proxy.widget.config import WidgetConfig
 
 _HOST_RE = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
@@ -72,6 +74,8 @@ class TenantConfig(BaseModel):
     shop: ShopConfig = Field(default_factory=ShopConfig)
     leads: LeadsConfig = Field(default_factory=LeadsConfig)
     widget: WidgetConfig = Field(default_factory=WidgetConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
 
     @field_validator("domains")
     @classmethod

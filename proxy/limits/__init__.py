@@ -1,0 +1,1 @@
+"""Abuse limits: requests per tenant, visitor and client IP, in memory or in Redis."""
