@@ -28,6 +28,7 @@ from proxy.runtime import open_runtime
 from proxy.services import Services
 from proxy.settings import Settings
 from proxy.shop.tools import register_shop_tools
+from proxy.store.event_log import EventLog
 from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry
@@ -77,7 +78,9 @@ def create_app(
             engines = {tenant.name: engine_factory(tenant, http_client, settings) for tenant in tenants}
             outbox = await stack.enter_async_context(run_outbox_worker(runtime.db, mail_settings))
             task_group = await stack.enter_async_context(anyio.create_task_group())
-            turns = TurnManager(task_group, disconnect_grace=settings.disconnect_grace)
+            event_log = EventLog(runtime.db)
+            await event_log.prune()
+            turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace)
             app.state.services = Services(
                 settings=settings,
                 tenants=tenants,
@@ -88,11 +91,12 @@ def create_app(
                 toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},
                 turns=turns,
                 tool_services={"outbox": outbox},
+                event_log=event_log,
             )
             try:
                 yield
             finally:
-                turns.cancel_all()
+                await turns.drain(settings.shutdown_grace)
 
     origin_regex = tenants.cors_origin_regex()
     cors = CORSConfig(

@@ -8,6 +8,7 @@ from typing import Any
 from proxy.engines.base import Engine
 from proxy.settings import Settings
 from proxy.store.db import Database
+from proxy.store.event_log import EventLog
 from proxy.store.threads import ThreadStore
 from proxy.tenants import Tenant, TenantDirectory
 from proxy.tools.registry import ToolRegistry, ToolSet
@@ -24,6 +25,7 @@ class Services:
     engines: dict[str, Engine]  # by tenant name
     toolsets: dict[str, ToolSet]  # by tenant name: the tools each tenant enabled
     turns: TurnManager
+    event_log: EventLog
     tool_services: dict[str, Any] = field(default_factory=dict)  # e.g. the outbox, for tools
 
     def engine_for(self, tenant: Tenant) -> Engine:

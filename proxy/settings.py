@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(8000, validation_alias="PROXY_MAX_MESSAGE_CHARS")
     turn_timeout: float = Field(120.0, validation_alias="PROXY_TURN_TIMEOUT")
     heartbeat_interval: float = Field(15.0, validation_alias="PROXY_HEARTBEAT_INTERVAL")
-    disconnect_grace: float = Field(0.0, validation_alias="PROXY_DISCONNECT_GRACE")
+    disconnect_grace: float = Field(10.0, validation_alias="PROXY_DISCONNECT_GRACE")
+    shutdown_grace: float = Field(20.0, validation_alias="PROXY_SHUTDOWN_GRACE")
 
     # serving
     host: str = Field("127.0.0.1", validation_alias="PROXY_HOST")

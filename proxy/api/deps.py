@@ -32,7 +32,8 @@ def _bearer(request: Request[Any, Any, Any]) -> str | None:
 
 
 def _visitor(request: Request[Any, Any, Any]) -> Visitor:
-    raw = request.headers.get("x-visitor-id")
+    # a query parameter too, for EventSource, which cannot send headers
+    raw = request.headers.get("x-visitor-id") or request.query_params.get("visitor_id")
     if raw is None:
         return Visitor()
     if not _VISITOR_ID.match(raw):

@@ -6,8 +6,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from litestar.response import ServerSentEventMessage
 
+from proxy.store.event_log import EventLog
 from proxy.store.threads import StoredMessage, ThreadStore
 from proxy.turns.channel import PING
 from proxy.turns.manager import TurnManager
@@ -21,14 +23,17 @@ async def v1_events(
     run: ActiveRun, turns: TurnManager, *, heartbeat: float, start: int = 0
 ) -> AsyncIterator[ServerSentEventMessage]:
     """Follow the run; if the client goes away first, let the manager decide the run's fate."""
+    turns.attach(run)
+    saw_done = False
     try:
         async for event in run.channel.follow(start, heartbeat=heartbeat):
             if event is PING:
                 yield _PING
             else:
                 yield ServerSentEventMessage(data=event.json, event=event.name, id=event.id)
+                saw_done = event.name == "done"
     finally:
-        turns.detach(run)
+        turns.detach(run, saw_done=saw_done)
 
 
 # -- the old protocol ----------------------------------------------------------------------------
@@ -66,6 +71,8 @@ async def compat_events(
     No heartbeat comments: the old widget parsed every chunk as one JSON frame.
     """
     in_tools = False
+    saw_done = False
+    turns.attach(run)
     try:
         async for event in run.channel.follow():
             if event is PING:
@@ -93,5 +100,55 @@ async def compat_events(
             elif name == "done":
                 messages = await store.messages(run.thread_id, newest_first=True, limit=100)
                 yield _frame({"event": "end", "messages": [compat_message(m, run.thread_id) for m in messages]})
+                saw_done = True
     finally:
-        turns.detach(run)
+        turns.detach(run, saw_done=saw_done)
+
+
+async def logged_events(
+    log: EventLog,
+    run_id: str,
+    *,
+    after: int,
+    heartbeat: float,
+    poll_interval: float = 0.25,
+    settle: float = 3.0,
+) -> AsyncIterator[ServerSentEventMessage]:
+    """Resume a run served by another worker from the event log, until its ``done``.
+
+    The run's worker starts writing the log only once it notices the lost connection, which may
+    be after the reconnect arrives here (even after the run ended): until then this waits while
+    the run is live, and for ``settle`` seconds after.
+    """
+    quiet = 0.0
+    waited_gone = 0.0
+    while True:
+        events, state = await log.read(run_id, after)
+        for event in events:
+            after = event.seq
+            yield ServerSentEventMessage(data=event.json, event=event.name, id=event.id)
+        if events:
+            quiet = 0.0
+            if events[-1].name == "done":
+                return
+        elif state == "finished":
+            return
+        elif state == "gone" and waited_gone >= settle:
+            yield ServerSentEventMessage(data=_dumps(_NOT_RESUMABLE), event="error")
+            yield ServerSentEventMessage(data="{}", event="done")
+            return
+        if state == "gone":
+            waited_gone += poll_interval
+        await log.touch_reader(run_id)
+        await anyio.sleep(poll_interval)
+        quiet += poll_interval
+        if quiet >= heartbeat:
+            quiet = 0.0
+            yield _PING
+
+
+_NOT_RESUMABLE = {
+    "code": "not_resumable",
+    "message": "This reply finished without being kept for resuming; read the thread's messages.",
+    "retryable": False,
+}

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import ServerSentEvent
 from pydantic import BaseModel, ConfigDict, Field
 
 from proxy.api.deps import Caller, CallerDep, ServicesDep
 from proxy.api.errors import ApiError
-from proxy.api.sse import v1_events
+from proxy.api.sse import logged_events, v1_events
 from proxy.api.turns import begin_turn
 from proxy.services import Services
 from proxy.store.threads import ThreadRecord
+from proxy.turns.events import parse_event_id
 from proxy.visitors import Visitor
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,33 @@ class ThreadController(Controller):
         if not services.turns.cancel(run_id, thread_id=thread_id):
             raise ApiError(404, "run_not_found", "No such running reply.")
         return {"run_id": run_id, "status": "cancelling"}
+
+    @get(
+        "/{thread_id:str}/runs/{run_id:str}/events",
+        media_type="text/event-stream",
+        summary="Resume a reply's stream after a lost connection (Last-Event-ID)",
+    )
+    async def resume_run(
+        self,
+        thread_id: FromPath[str],
+        run_id: FromPath[str],
+        caller: CallerDep,
+        services: ServicesDep,
+        last_event_id: Annotated[str | None, Parameter(header="Last-Event-ID")] = None,
+        after: Annotated[str | None, Parameter(query="last_event_id")] = None,
+    ) -> ServerSentEvent:
+        thread = await owned_thread(services, caller, thread_id)
+        try:
+            seq = parse_event_id(last_event_id or after, run_id)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_event_id", str(exc)) from None
+        heartbeat = services.settings.heartbeat_interval
+        run = services.turns.get(run_id)
+        if run is not None and run.thread_id == thread.id:
+            return ServerSentEvent(v1_events(run, services.turns, heartbeat=heartbeat, start=seq))
+        if await services.event_log.wait_for_run(run_id, settle=2.0) != thread.id:
+            raise ApiError(404, "run_not_found", "No such reply to resume; read the thread's messages instead.")
+        return ServerSentEvent(logged_events(services.event_log, run_id, after=seq, heartbeat=heartbeat))
 
     @delete("/{thread_id:str}", status_code=204, summary="Delete a conversation")
     async def delete_thread(self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep) -> None:

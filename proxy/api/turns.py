@@ -23,6 +23,8 @@ async def begin_turn(
 ) -> ActiveRun:
     """Lock the thread for a new run and start it; 404 if not the caller's, 409 if busy."""
     text = check_message(text, services.settings.max_message_chars)
+    if not services.turns.accepting:
+        raise ApiError(503, "shutting_down", "The server is restarting; send the message again in a moment.")
     run_id = new_id("run")
     # the lease outlives the turn timeout a little, so only a dead process leaves it to expire
     lease = services.settings.turn_timeout + 30

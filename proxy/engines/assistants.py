@@ -114,7 +114,7 @@ class AssistantsEngine(Engine):
             assistant_id = await self._ensure_assistant(turn.tools)
             await self._client.beta.threads.messages.create(state.thread_id, role="user", content=turn.user_text)
             state.started = True
-            state.stream = await self._start_run(state.thread_id, assistant_id, turn.tools)
+            state.stream = await self._start_run(state.thread_id, assistant_id, turn.tools, turn.model)
             while True:
                 state.reading = True
                 async for event in state.stream:
@@ -162,12 +162,14 @@ class AssistantsEngine(Engine):
                 self._assistant_id = created.id
         return self._assistant_id
 
-    async def _start_run(self, thread_id: str, assistant_id: str, tools: ToolSet) -> RunStream:
+    async def _start_run(
+        self, thread_id: str, assistant_id: str, tools: ToolSet, model: str | None = None
+    ) -> RunStream:
         profile = self._profile
         stream = await self._client.beta.threads.runs.create(
             thread_id,
             assistant_id=assistant_id,
-            model=profile.model,
+            model=model or profile.model,
             instructions=profile.instructions,
             tools=_tool_params(tools),
             temperature=openai.omit if profile.temperature is None else profile.temperature,

@@ -116,6 +116,7 @@ class Turn:
     tools: ToolSet  # the tenant's enabled tools, bound to dispatch
     tool_context: ToolContext
     history: Sequence[HistoryMessage] = ()  # earlier messages, oldest first (chat engine only)
+    model: str | None = None  # overrides the profile's model for this turn (e.g. a budget fallback)
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,7 +166,7 @@ class ChatEngine(Engine):
         usage = Usage()
         # one generator for the whole turn, so closing it reaches the open HTTP stream directly
         for round_no in range(max_rounds + 1):
-            stream = await self._open(messages, tools, last=round_no == max_rounds)
+            stream = await self._open(messages, tools, last=round_no == max_rounds, model=turn.model)
             state = _Round(taken_ids)
             try:
                 async for chunk in stream:
@@ -208,11 +208,11 @@ class ChatEngine(Engine):
                 yield call.finished(outcome)
 
     async def _open(
-        self, messages: list[Message], tools: list[dict[str, Any]], *, last: bool
+        self, messages: list[Message], tools: list[dict[str, Any]], *, last: bool, model: str | None = None
     ) -> AsyncStream[ChatCompletionChunk]:
         profile = self._profile
         params: dict[str, Any] = {
-            "model": profile.model,
+            "model": model or profile.model,
             "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},

@@ -188,7 +188,7 @@ class ResponsesEngine(Engine):
         self, turn: Turn, items: list[dict[str, str]], tools: list[dict[str, Any]], *, last: bool
     ) -> AsyncStream[ResponseStreamEvent]:
         profile = self._profile
-        params: dict[str, Any] = {"model": profile.model, "input": items, "stream": True}
+        params: dict[str, Any] = {"model": turn.model or profile.model, "input": items, "stream": True}
         if profile.instructions:
             params["instructions"] = profile.instructions
         if turn.conversation_id:

@@ -168,6 +168,32 @@ async def record_handoff(
     }
 
 
+async def handoff_for_message(
+    db: Database,
+    *,
+    tenant: str,
+    tenant_config: TenantConfig | None,
+    thread_id: str,
+    visitor: Visitor | str | None,
+    text: str,
+) -> dict[str, Any] | None:
+    """For the turn runner, before the engine runs: record a handoff if the visitor's message
+    calls for one under the tenant's settings; None otherwise. Emitting the event is the caller's."""
+    config = tenant_config.leads if tenant_config is not None else LeadsConfig()
+    reason = handoff_requested(text, config.handoff_keywords, explicit=config.handoff_on_request)
+    if reason is None:
+        return None
+    return await record_handoff(
+        db,
+        tenant=tenant,
+        tenant_config=tenant_config,
+        thread_id=thread_id,
+        visitor=visitor,
+        reason=reason,
+        source=source_of(reason),
+    )
+
+
 def handoff_event(record: dict[str, Any]) -> dict[str, Any]:
     """The ``handoff`` stream event's data: what the widget tells the visitor.
 

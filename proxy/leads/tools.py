@@ -89,9 +89,9 @@ async def _store(ctx: ToolContext, fields: LeadFields, source: str) -> tuple[Sav
         recipients=recipients,
         thread_id=ctx.thread_id,
         visitor=ctx.visitor.binding,
-        call_id=getattr(ctx, "call_id", None),
+        call_id=ctx.call_id,
         fields=fields,
-        page_url=clean_page_url(ctx.services.get("page_url")),
+        page_url=clean_page_url(ctx.page_url or ctx.services.get("page_url")),
         source=source,
     )
     channels = saved.channels if saved.created else await queued_channels(db, lead_id=saved.row["id"])
@@ -133,7 +133,7 @@ async def escalate_to_human(ctx: ToolContext, args: dict[str, Any]) -> dict[str,
         visitor=ctx.visitor,
         reason=reason,
         source="tool",
-        call_id=getattr(ctx, "call_id", None),
+        call_id=ctx.call_id,
     )
     ctx.emit("handoff", handoff_event(record))
     answer: dict[str, Any] = {

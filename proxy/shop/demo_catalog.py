@@ -201,17 +201,8 @@ COMPANIONS: dict[str, list[str]] = {
     "Building Blocks Set": ["Marble Run", "Plush Bear"],
 }
 
-FIRST_NAMES = (
-    "Anna Ben Clara David Emma Felix Greta Hugo Ida Jonas Klara Leon Mia Noah Olivia Paul Quinn Rosa Samuel Tara "
-    "Ulrich Vera William Xenia Yusuf Zoe Amelie Bruno Chloe Daniel Elena Finn Hannah Isaac Julia Karl Lena Marco "
-    "Nina Oscar Pia Rafael Sofia Theo Una Valentin Wanda Lars Ines Mateo"
-).split()
-LAST_NAMES = (
-    "Schmidt Muller Dubois Rossi Jansen Novak Garcia Smith Johnson Weber Fischer Moreau Bianchi Visser Kowalski "
-    "Lopez Brown Taylor Wagner Becker Laurent Romano Bakker Nowak Martin Wilson Hoffmann Schulz Girard Greco "
-    "Dekker Wojcik Sanchez Clark Lewis Koch Richter Bernard Colombo Smit Lewandowski Perez Walker Hall Klein Wolf "
-    "Roux Ricci Meijer Berg"
-).split()
+FIRST_NAMES = ["Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hugo", "Ida", "Jonas", "Klara", "Leon", "Mia", "Noah", "Olivia", "Paul", "Quinn", "Rosa", "Samuel", "Tara", "Ulrich", "Vera", "William", "Xenia", "Yusuf", "Zoe", "Amelie", "Bruno", "Chloe", "Daniel", "Elena", "Finn", "Hannah", "Isaac", "Julia", "Karl", "Lena", "Marco", "Nina", "Oscar", "Pia", "Rafael", "Sofia", "Theo", "Una", "Valentin", "Wanda", "Lars", "Ines", "Mateo"]
+LAST_NAMES = ["Schmidt", "Muller", "Dubois", "Rossi", "Jansen", "Novak", "Garcia", "Smith", "Johnson", "Weber", "Fischer", "Moreau", "Bianchi", "Visser", "Kowalski", "Lopez", "Brown", "Taylor", "Wagner", "Becker", "Laurent", "Romano", "Bakker", "Nowak", "Martin", "Wilson", "Hoffmann", "Schulz", "Girard", "Greco", "Dekker", "Wojcik", "Sanchez", "Clark", "Lewis", "Koch", "Richter", "Bernard", "Colombo", "Smit", "Lewandowski", "Perez", "Walker", "Hall", "Klein", "Wolf", "Roux", "Ricci", "Meijer", "Berg"]
 CITIES_EUR = ["Berlin", "Hamburg", "Munich", "Paris", "Lyon", "Amsterdam", "Utrecht", "Milan", "Rome", "Vienna", "Madrid", "Lisbon"]
 CITIES_USD = ["New York", "Chicago", "Seattle", "Austin", "Boston", "Denver"]
 EMAIL_DOMAINS = ["example.com", "example.org", "example.net"]

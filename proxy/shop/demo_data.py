@@ -184,7 +184,6 @@ async def seed_demo(
         await upsert_records(conn, "shop_customers", shop.customers)
         await upsert_records(conn, "shop_invoices", shop.invoices)
         await replace_lines(conn, tenant, [row[1] for row in shop.invoices], shop.lines)
-    await analyze(db)
     stats = await refresh_documents(db, tenant, embedder)
     await analyze(db)
     info = {"version": DEMO_VERSION, "seed": seed, "size": [size.products, size.customers, size.invoices]}

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pgvector import Vector
+from pgvector.psycopg import register_vector_async
 from psycopg import sql
 
 from proxy.shop.embedders import Embedder, EmbeddingError
@@ -108,8 +110,8 @@ def _hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def _vector_text(vector: list[float]) -> str:
-    return ("[" + ",".join(["%.6g"] * len(vector)) + "]") % tuple(vector)
+DOC_TYPES = ("text", "text", "text", "text", "text", "text", "int4", "vector")
+INDEXED_KINDS = ("product",)  # the kinds searched by vector; the others are embedded, not indexed
 
 
 async def _embed_kind(
@@ -130,7 +132,7 @@ async def _embed_kind(
         )
     todo = [(rid, text, _hash(text)) for rid, text in sorted(rendered.items())]
     todo = [t for t in todo if existing.get(t[0]) != (t[2], embedder.name)]
-    if len(todo) > 2000:  # a bulk write is much faster without the HNSW index; it is rebuilt after
+    if len(todo) > 2000 and kind in INDEXED_KINDS:  # a bulk write is faster without the HNSW index; rebuilt after
         await drop_stale_indexes(db, tenant, {n for n in await _tenant_indexes(db, tenant) if f"_{kind}_" not in n})
     step = max(embedder.batch_size, 1)
     for start in range(0, len(todo), step * 8):  # one write per few embedding calls
@@ -146,11 +148,13 @@ async def _embed_kind(
             )
         stats.dims = dims.pop()
         rows = [
-            (tenant, kind, rid, text, digest, embedder.name, stats.dims, _vector_text(vec))
+            (tenant, kind, rid, text, digest, embedder.name, stats.dims, Vector(vec))
             for (rid, text, digest), vec in zip(chunk, vectors, strict=True)
         ]
         async with db.transaction() as conn:
-            await upsert(conn, "shop_documents", DOC_COLUMNS, ("tenant", "kind", "record_id"), rows, touch="updated_at")
+            await register_vector_async(conn)
+            await upsert(conn, "shop_documents", DOC_COLUMNS, ("tenant", "kind", "record_id"), rows, touch="updated_at",
+                         binary_types=DOC_TYPES)
         stats.embedded += len(rows)
         if progress:
             progress(kind, start + len(chunk))
@@ -177,9 +181,9 @@ async def refresh_documents(
         " on conflict (tenant) do update set embedder = excluded.embedder, dims = excluded.dims, updated_at = now()",
         (tenant, embedder.name, stats.dims),
     )
-    for kind in KINDS:
+    for kind in INDEXED_KINDS:
         await ensure_hnsw_index(db, tenant, kind, stats.dims)
-    await drop_stale_indexes(db, tenant, {index_name(tenant, kind, stats.dims) for kind in KINDS})
+    await drop_stale_indexes(db, tenant, {index_name(tenant, kind, stats.dims) for kind in INDEXED_KINDS})
     return stats
 
 

@@ -58,9 +58,11 @@ def fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
 
 async def candidates(
     db: Database, data: ShopData, embedder: Embedder, query: str, *, currency: str | None = None,
-    min_price: float | None = None, max_price: float | None = None, n: int = CANDIDATES,
+    min_price: float | None = None, max_price: float | None = None, n: int = CANDIDATES, ef_search: int | None = None,
+    exact: bool = False,
 ) -> tuple[list[str], list[str]]:
-    """(vector ranking, full-text ranking) of product ids."""
+    """(vector ranking, full-text ranking) of product ids; ``exact`` compares every vector
+    instead of walking the HNSW graph (for measuring recall)."""
     dims = await data.vector_dims(db, embedder)
     vector = await query_embedding(embedder, query, dims)
     params: dict[str, Any] = {
@@ -77,7 +79,9 @@ async def candidates(
         " where c.fts @@ q and {flt} group by c.id order by 2 desc, 1 limit %(n)s"
     ).format(rel=data.relations(), flt=flt)
     async with db.transaction() as conn:
-        await conn.execute("select set_config('hnsw.ef_search', %s, true)", (str(max(n, 40)),))
+        await conn.execute("select set_config('hnsw.ef_search', %s, true)", (str(ef_search or max(n, 40)),))
+        if exact:
+            await conn.execute("set local enable_indexscan = off")
         by_vector = [r["id"] for r in await (await conn.execute(ann, params)).fetchall()]
         by_text = [r["id"] for r in await (await conn.execute(fts, params)).fetchall()] if params["tsq"] else []
     return by_vector, by_text

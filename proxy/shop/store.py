@@ -53,12 +53,20 @@ def _adapt(value: Any) -> Any:
 
 
 async def copy_rows(
-    conn: AsyncConnection[Any], table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    conn: AsyncConnection[Any],
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    binary_types: Sequence[str] | None = None,
 ) -> None:
-    statement = sql.SQL("copy {} ({}) from stdin").format(
+    """COPY rows in; ``binary_types`` switches to the binary format (vectors travel as floats,
+    not as text the server must parse)."""
+    statement = sql.SQL("copy {} ({}) from stdin" + (" (format binary)" if binary_types else "")).format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
     async with conn.cursor() as cur, cur.copy(statement) as copy:
+        if binary_types:
+            copy.set_types(list(binary_types))
         for row in rows:
             await copy.write_row([_adapt(v) for v in row])
 
@@ -71,6 +79,7 @@ async def upsert(
     rows: Sequence[Sequence[Any]],
     *,
     touch: str | None = "synced_at",
+    binary_types: Sequence[str] | None = None,
 ) -> UpsertCounts:
     """Insert or update ``rows`` (tuples in ``columns`` order); call inside a transaction."""
     if not rows:
@@ -85,7 +94,7 @@ async def upsert(
             sql.Identifier(stage), cols, sql.Identifier(table)
         )
     )
-    await copy_rows(conn, stage, columns, unique.values())
+    await copy_rows(conn, stage, columns, unique.values(), binary_types)
     values = [c for c in columns if c not in key]
     sets = [sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in values]
     if touch:

@@ -78,7 +78,7 @@ class StripeClient:
             except ValueError:
                 pass
         ceiling = min(self.backoff_base * 2**attempt, self.backoff_max)
-        return ceiling * random.uniform(0.5, 1.0)  # noqa: S311  # jitter, not cryptography
+        return ceiling * random.uniform(0.5, 1.0)  # jitter, not cryptography
 
     def _should_retry(self, response: httpx.Response) -> bool:
         flag = response.headers.get("Stripe-Should-Retry")

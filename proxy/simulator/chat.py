@@ -126,6 +126,10 @@ def _chunks(
             payload["usage"] = None
         return sse.data(payload)
 
+    def template(delta: dict[str, Any]) -> sse.Template:
+        """For the deltas: the chunk encoded once, with a slot for the text or the fragment."""
+        return sse.Template(chunk(delta))
+
     def failed() -> Any:
         yield _error(SERVER_ERROR)
 
@@ -149,14 +153,16 @@ def _chunks(
                     if index == 0
                     else {"tool_calls": [opening]}
                 )
+                fragment_chunk = template({"tool_calls": [{"index": index, "function": {"arguments": sse.SLOT}}]})
                 for fragment in call.fragments:
                     yield from pacer.before_delta()
-                    yield chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
+                    yield fragment_chunk(fragment)
         else:
             yield chunk({"role": "assistant", "content": "", "refusal": None})
+            token_chunk = template({"content": sse.SLOT})
             for token in reply.tokens:
                 yield from pacer.before_delta()
-                yield chunk({"content": token})
+                yield token_chunk(token)
         yield from pacer.before_end()
         yield chunk({}, "tool_calls" if calls else "stop")
         if usage is not None:

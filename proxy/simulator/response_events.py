@@ -67,6 +67,10 @@ def response_program(record: ResponseRecord, reply: Reply, items: list[dict[str,
     def emit(kind: str, **fields: Any) -> bytes:
         return sse.event(kind, {"type": kind, "sequence_number": next(numbers), **fields})
 
+    def template(kind: str, **fields: Any) -> sse.Template:
+        """For the deltas: the event encoded once, then numbered and filled per delta."""
+        return sse.Template(sse.event(kind, {"type": kind, "sequence_number": sse.SLOT, **fields}))
+
     def failed(failure: RunFailure) -> Iterator[bytes]:
         record.fail(failure)
         yield emit("response.failed", response=body)
@@ -91,9 +95,10 @@ def response_program(record: ResponseRecord, reply: Reply, items: list[dict[str,
             if item["type"] == "function_call":
                 added = {**item, "status": "in_progress", "arguments": ""}
                 yield emit("response.output_item.added", output_index=index, item=added)
+                delta = template("response.function_call_arguments.delta", **where, delta=sse.SLOT)
                 for fragment in reply.tool_calls[index].fragments:
                     yield from pacer.before_delta()
-                    yield emit("response.function_call_arguments.delta", **where, delta=fragment)
+                    yield delta(next(numbers), fragment)
                 yield emit("response.function_call_arguments.done", **where, arguments=item["arguments"])
             else:
                 part = item["content"][0]
@@ -104,9 +109,10 @@ def response_program(record: ResponseRecord, reply: Reply, items: list[dict[str,
                     item={**item, "status": "in_progress", "content": []},
                 )
                 yield emit("response.content_part.added", **where, part={**part, "text": ""})
+                delta = template("response.output_text.delta", **where, delta=sse.SLOT, logprobs=[])
                 for token in reply.tokens:
                     yield from pacer.before_delta()
-                    yield emit("response.output_text.delta", **where, delta=token, logprobs=[])
+                    yield delta(next(numbers), token)
                 yield emit("response.output_text.done", **where, text=part["text"], logprobs=[])
                 yield emit("response.content_part.done", **where, part=part)
             yield emit("response.output_item.done", output_index=index, item=item)

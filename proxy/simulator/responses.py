@@ -27,7 +27,7 @@ from proxy.simulator.models import check_model
 from proxy.simulator.response_events import output_items, response_program, usage
 from proxy.simulator.script import ModelInput, decide
 from proxy.simulator.state import SimulatorState, now
-from proxy.simulator.streaming import CUT, STALL, Program
+from proxy.simulator.streaming import CUT, STALL, Program, StreamCancelled
 from proxy.simulator.tools import flat_function_tools
 
 if TYPE_CHECKING:
@@ -75,6 +75,8 @@ class ResponseRecord:
             self.conversation.locked_by = None
 
     def complete(self, output: list[dict[str, Any]], usage: dict[str, Any]) -> None:
+        if self.terminal:  # cancelled meanwhile
+            return
         self.body.update(output=output, usage=usage, completed_at=now())
         if self.conversation is not None:
             self.conversation.items.extend(self.input_items)
@@ -82,6 +84,8 @@ class ResponseRecord:
         self._finish("completed")
 
     def fail(self, failure: RunFailure) -> None:
+        if self.terminal:
+            return
         self.body["error"] = {"code": failure.code, "message": failure.message}
         self._finish("failed")
 
@@ -104,6 +108,42 @@ def _conversation_id(raw: Any) -> str | None:
     raise invalid_request("Invalid type for 'conversation': expected a string or an object.", param="conversation")
 
 
+def _response_object(
+    response_id: str, data: dict[str, Any], model: str, tools: list[Any], conversation: Conversation | None
+) -> dict[str, Any]:
+    """A new Response object, in progress; what the request set is echoed back."""
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": now(),
+        "status": "in_progress",
+        "background": False,
+        "completed_at": None,
+        "conversation": {"id": conversation.id} if conversation else None,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": data.get("instructions"),
+        "max_output_tokens": data.get("max_output_tokens"),
+        "max_tool_calls": data.get("max_tool_calls"),
+        "metadata": data.get("metadata") or {},
+        "model": model,
+        "output": [],
+        "parallel_tool_calls": data.get("parallel_tool_calls", True),
+        "previous_response_id": data.get("previous_response_id"),
+        "reasoning": {"effort": None, "summary": None},
+        "service_tier": "default",
+        "store": data.get("store", True),
+        "temperature": data.get("temperature", 1.0),
+        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "tool_choice": data.get("tool_choice", "auto"),
+        "tools": tools,
+        "top_p": data.get("top_p", 1.0),
+        "truncation": "disabled",
+        "usage": None,
+        "user": None,
+    }
+
+
 def _get(sim: SimulatorState, response_id: str) -> ResponseRecord:
     record = sim.responses.get(response_id)
     if record is None:
@@ -112,8 +152,11 @@ def _get(sim: SimulatorState, response_id: str) -> ResponseRecord:
 
 
 def _stalled(record: ResponseRecord) -> Program:
+    """An unstreamed response that never comes, unless the response is cancelled."""
     try:
         yield STALL
+    except StreamCancelled:
+        yield sse.dumps(record.body)
     finally:
         record.abandon()
 
@@ -153,10 +196,10 @@ class ResponseController(Controller):
         tools, names = flat_function_tools(data.get("tools"))
         input_items = normalize_items(data.get("input", []), "input", sim.new_id)
         history = conversation.items if conversation else previous.transcript() if previous else []
-        visible = [*history, *input_items]
-        check_tool_pairing(visible, param="input", require_outputs=True)
         if conversation is not None and conversation.locked_by is not None:
             raise locked_error()
+        visible = [*history, *input_items]
+        check_tool_pairing(visible, param="input", require_outputs=True)
         instructions = data.get("instructions")
         tool_choice = data.get("tool_choice", "auto")
         model_input = ModelInput.from_entries(
@@ -172,36 +215,7 @@ class ResponseController(Controller):
             reply = replace(reply, fault=fault)
 
         response_id = sim.new_id("resp_")
-        body: dict[str, Any] = {
-            "id": response_id,
-            "object": "response",
-            "created_at": now(),
-            "status": "in_progress",
-            "background": False,
-            "completed_at": None,
-            "conversation": {"id": conversation.id} if conversation else None,
-            "error": None,
-            "incomplete_details": None,
-            "instructions": instructions,
-            "max_output_tokens": data.get("max_output_tokens"),
-            "max_tool_calls": data.get("max_tool_calls"),
-            "metadata": data.get("metadata") or {},
-            "model": model,
-            "output": [],
-            "parallel_tool_calls": data.get("parallel_tool_calls", True),
-            "previous_response_id": previous_id,
-            "reasoning": {"effort": None, "summary": None},
-            "service_tier": "default",
-            "store": data.get("store", True),
-            "temperature": data.get("temperature", 1.0),
-            "text": {"format": {"type": "text"}, "verbosity": "medium"},
-            "tool_choice": tool_choice,
-            "tools": tools,
-            "top_p": data.get("top_p", 1.0),
-            "truncation": "disabled",
-            "usage": None,
-            "user": None,
-        }
+        body = _response_object(response_id, data, model, tools, conversation)
         record = ResponseRecord(body, input_items, conversation, len(history) if conversation else 0, previous)
         sim.responses.add(response_id, record)
         if conversation is not None:

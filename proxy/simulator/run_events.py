@@ -64,12 +64,11 @@ def _tool_calls(run: RunRecord, reply: Reply, pacer: Pacer) -> Iterator[Any]:
             "function": {"name": call.name, "arguments": "", "output": None},
         }
         yield _emit("thread.run.step.delta", _step_delta(step, opening))
-        for fragment in call.fragments:
+        fragment = {"index": index, "type": "function", "function": {"arguments": sse.SLOT}}
+        delta = sse.Template(_emit("thread.run.step.delta", _step_delta(step, fragment)))
+        for text in call.fragments:
             yield from pacer.before_delta()
-            yield _emit(
-                "thread.run.step.delta",
-                _step_delta(step, {"index": index, "type": "function", "function": {"arguments": fragment}}),
-            )
+            yield delta(text)
     yield from pacer.before_end()
     run.require_action(calls, step)
     yield _emit("thread.run.requires_action", run.body)
@@ -92,13 +91,16 @@ def _message(run: RunRecord, reply: Reply, pacer: Pacer) -> Iterator[Any]:
     yield _emit("thread.run.step.in_progress", step)
     yield _emit("thread.message.created", message)
     yield _emit("thread.message.in_progress", message)
-    for token in reply.tokens:
-        yield from pacer.before_delta()
-        block = {"index": 0, "type": "text", "text": {"value": token, "annotations": []}}
-        yield _emit(
+    block = {"index": 0, "type": "text", "text": {"value": sse.SLOT, "annotations": []}}
+    delta = sse.Template(
+        _emit(
             "thread.message.delta",
             {"id": message["id"], "object": "thread.message.delta", "delta": {"content": [block]}},
         )
+    )
+    for token in reply.tokens:
+        yield from pacer.before_delta()
+        yield delta(token)
     yield from pacer.before_end()
     run.close_message(message, reply.text)
     yield _emit("thread.message.completed", message)

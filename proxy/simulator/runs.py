@@ -3,9 +3,11 @@
 A thread has at most one active run (``queued``, ``in_progress``, ``requires_action``,
 ``cancelling``); meanwhile new runs and new messages are refused with the API's 400s. Cancelling
 answers ``cancelling`` and leaves the run ``cancelled`` at once; a stream still playing it ends
-with ``thread.run.cancelled``. A run whose client disconnects is *not* stopped, as on the real
-API: it stays active until it is cancelled, so an engine that forgets to cancel finds its thread
-busy.
+with ``thread.run.cancelled``.
+
+A run whose client disconnects is *not* stopped: on the real API it goes on without the client,
+here it stays where it was (``in_progress``, ``requires_action``) until it is cancelled, so an
+engine that forgets to cancel finds its thread busy. A ``cut`` leaves the run ``failed``.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ class RunRecord:
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def _stop(self, status: str, stamp: str) -> None:
+        if self.terminal:  # cancelled meanwhile
+            return
         self.body.update(status=status, required_action=None, usage=self._usage())
         self.body[stamp] = now()
         for message in self.open_messages:
@@ -79,6 +83,8 @@ class RunRecord:
         self.open_messages.clear()
 
     def start(self) -> None:
+        if self.terminal:
+            return
         self.body.update(status="in_progress", started_at=self.body["started_at"] or now())
 
     def new_step(self, kind: str, details: dict[str, Any]) -> dict[str, Any]:
@@ -120,6 +126,8 @@ class RunRecord:
             for call_id, call in calls
         ]
         self.tool_step = step
+        if self.terminal:
+            return
         self.body.update(
             status="requires_action",
             required_action={"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": functions}},
@@ -174,6 +182,8 @@ class RunRecord:
         self._stop("completed", "completed_at")
 
     def fail(self, failure: RunFailure) -> None:
+        if self.terminal:
+            return
         self.body["last_error"] = {"code": failure.code, "message": failure.message}
         if self.current_step is not None and self.current_step["status"] == "in_progress":
             self.current_step.update(status="failed", failed_at=now(), last_error=self.body["last_error"])

@@ -74,6 +74,10 @@ class StreamOwner(Protocol):
 
     stream_scope: CancelScope | None
 
+    @property
+    def terminal(self) -> bool:
+        """Already finished; a stream that has not started yet only plays its closing events."""
+
 
 class _CutLogFilter(logging.Filter):
     """Keep deliberate ``cut`` faults out of uvicorn's error log."""
@@ -119,8 +123,11 @@ class _ASGIEventStream(ASGIResponse):
             if self._owner is not None:
                 self._owner.stream_scope = group.cancel_scope
             group.start_soon(self._watch, receive, group.cancel_scope)
+            if self._owner is not None and self._owner.terminal:
+                group.cancel_scope.cancel()  # cancelled between the handler and now
             outcome = await self._play()
-            group.cancel_scope.cancel()
+            if outcome == "cut":  # the body is unfinished: the watcher would wait for the client
+                group.cancel_scope.cancel()
         if self._owner is not None:
             self._owner.stream_scope = None
         if self._disconnected and outcome == "cancelled":
@@ -134,6 +141,10 @@ class _ASGIEventStream(ASGIResponse):
             raise StreamCut
 
     async def _watch(self, receive: Receive, scope: CancelScope) -> None:
+        """Cancel the stream when the client leaves; returns by itself once the body is complete.
+
+        (ASGI servers answer ``receive()`` with ``http.disconnect`` after the response is sent.)
+        """
         while (await receive())["type"] != "http.disconnect":
             pass
         if not self._finished:

@@ -1,7 +1,8 @@
 """A run's events, kept in order so that one or more readers can follow them.
 
-The engine task publishes; the SSE response (or a later reconnect) follows from any position.
-Keeping the list also gives a reconnect with ``Last-Event-ID`` what it missed.
+The engine task publishes; the SSE response (or a reconnect with ``Last-Event-ID``) follows from
+any position. ``events[i]`` has sequence number ``i + 1``. The list lives as long as the run; its
+length is bounded by the turn timeout.
 """
 
 from __future__ import annotations
@@ -22,17 +23,15 @@ PING: Final = _Ping()
 
 
 class RunChannel:
-    def __init__(self, max_events: int = 10_000) -> None:
+    def __init__(self) -> None:
         self.events: list[Event] = []
         self.closed = False
-        self._max_events = max_events
         self._changed = anyio.Event()
 
     def publish(self, event: Event) -> None:
         if self.closed:
             return
-        if len(self.events) < self._max_events or event.name in ("error", "done"):
-            self.events.append(event)
+        self.events.append(event)
         self._wake()
 
     def close(self) -> None:
@@ -42,6 +41,10 @@ class RunChannel:
     def _wake(self) -> None:
         changed, self._changed = self._changed, anyio.Event()
         changed.set()
+
+    def snapshot(self, start: int) -> tuple[list[Event], bool, anyio.Event]:
+        """Events from ``start``, whether the channel is closed, and what to wait on for more."""
+        return self.events[start:], self.closed, self._changed
 
     async def follow(self, start: int = 0, *, heartbeat: float | None = None) -> AsyncIterator[Event | _Ping]:
         """Yield events from index ``start`` until the channel closes; ``PING`` when quiet."""

@@ -22,13 +22,29 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 @dataclass(frozen=True, slots=True)
 class Event:
     id: str  # "<run_id>:<seq>", usable as Last-Event-ID
+    seq: int
     name: str
     data: dict[str, Any]
-    json: str = field(default="", compare=False)
+    json: str = field(default="", compare=False)  # ``data`` encoded once, for every reader
 
     @classmethod
     def make(cls, run_id: str, seq: int, name: str, data: dict[str, Any]) -> Event:
-        return cls(f"{run_id}:{seq}", name, data, _dumps(data))
+        return cls(f"{run_id}:{seq}", seq, name, data, _dumps(data))
+
+    @classmethod
+    def stored(cls, run_id: str, seq: int, name: str, data_json: str) -> Event:
+        """An event read back from the event log."""
+        return cls(f"{run_id}:{seq}", seq, name, json.loads(data_json), data_json)
+
+
+def parse_event_id(value: str | None, run_id: str) -> int:
+    """The sequence number in a ``Last-Event-ID`` of this run; 0 for none; ValueError if foreign."""
+    if not value:
+        return 0
+    prefix, _, seq = value.rpartition(":")
+    if prefix != run_id or not seq.isdigit():
+        raise ValueError(f"{value!r} is not an event id of run {run_id}")
+    return int(seq)
 
 
 def engine_event_payload(run_id: str, event: EngineEvent) -> tuple[str, dict[str, Any]]:

@@ -1,4 +1,9 @@
-"""Where turns run: a task group owned by the app, and the index of runs in this process."""
+"""Where turns run: a task group owned by the app, and the index of runs in this process.
+
+A run is followed by zero or more readers (the SSE response, a reconnect). When the last reader
+goes away the run keeps going for ``disconnect_grace`` seconds, writing its events to the event
+log so that a reconnect on any worker can pick it up; if nobody comes back it is cancelled.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,21 @@ import logging
 import anyio
 from anyio.abc import TaskGroup
 
+from proxy.store.event_log import EventLog
 from proxy.turns.runner import ActiveRun, TurnJob
 
 logger = logging.getLogger(__name__)
 
 
 class TurnManager:
-    """Starts turns as tasks of the app's task group, so they outlive no app and no request.
-
-    ``detach`` is called when the visitor's connection goes away: the turn is cancelled after
-    ``disconnect_grace`` seconds unless it finished first (0 cancels at once).
-    """
-
-    def __init__(self, task_group: TaskGroup, *, disconnect_grace: float = 0.0) -> None:
+    def __init__(self, task_group: TaskGroup, event_log: EventLog, *, disconnect_grace: float = 10.0) -> None:
         self._task_group = task_group
+        self._log = event_log
         self._grace = disconnect_grace
         self._runs: dict[str, ActiveRun] = {}
+        self.accepting = True
+
+    # -- running -----------------------------------------------------------------------------------
 
     def start(self, job: TurnJob) -> ActiveRun:
         run = ActiveRun(job)
@@ -46,23 +50,67 @@ class TurnManager:
         run.cancel()
         return True
 
-    def detach(self, run: ActiveRun) -> None:
-        if run.finished:
-            return
-        if self._grace <= 0:
-            run.cancel()
-        else:
-            self._task_group.start_soon(self._cancel_later, run)
-
-    async def _cancel_later(self, run: ActiveRun) -> None:
-        with anyio.move_on_after(self._grace):
-            await run.channel_closed()
-        run.cancel()
-
     @property
     def active(self) -> int:
         return len(self._runs)
 
-    def cancel_all(self) -> None:
+    # -- readers ---------------------------------------------------------------------------------
+
+    def attach(self, run: ActiveRun) -> None:
+        run.readers += 1
+
+    def detach(self, run: ActiveRun, *, saw_done: bool) -> None:
+        """A reader's connection ended, after ``done`` or because it dropped.
+
+        A dropped reader may come back (here or on another worker), so the run's events go to the
+        event log; that includes a run that finished before the drop was noticed.
+        """
+        run.readers -= 1
+        if saw_done or run.readers > 0:
+            return
+        if self._grace <= 0:
+            run.cancel()
+            return
+        if not run.persisting:
+            run.persisting = True
+            self._task_group.start_soon(self._persist, run, name=f"persist {run.run_id}")
+        if not run.finished:
+            self._task_group.start_soon(self._cancel_unless_resumed, run, name=f"grace {run.run_id}")
+
+    async def _persist(self, run: ActiveRun) -> None:
+        """Copy the run's events to the event log as they come, until the run ends."""
+        try:
+            await self._log.open(run.run_id, run.thread_id)
+            position = 0
+            while True:
+                batch, closed, changed = run.channel.snapshot(position)
+                await self._log.append(run.run_id, batch)
+                position += len(batch)
+                if closed and not batch:
+                    break
+                if not batch:
+                    await changed.wait()
+            await self._log.finish(run.run_id)
+        except Exception:
+            logger.exception("could not keep the events of a run", extra={"run_id": run.run_id})
+
+    async def _cancel_unless_resumed(self, run: ActiveRun) -> None:
+        while True:
+            with anyio.move_on_after(self._grace):
+                await run.channel_closed()
+            if run.finished or run.readers > 0:
+                return
+            if not await self._log.reader_active(run.run_id, within_seconds=self._grace):
+                run.cancel()
+                return
+
+    # -- shutting down -----------------------------------------------------------------------------
+
+    async def drain(self, timeout: float) -> None:
+        """Refuse new turns, give running ones ``timeout`` seconds to finish, cancel the rest."""
+        self.accepting = False
+        with anyio.move_on_after(timeout):
+            for run in list(self._runs.values()):
+                await run.channel_closed()
         for run in list(self._runs.values()):
             run.cancel()

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 
 from proxy.engines.base import Engine, EngineError, MessageCompleted, TextDelta, Turn
-from proxy.leads.handoff import handoff_event, handoff_requested, record_handoff, source_of
+from proxy.leads.handoff import handoff_event, handoff_for_message
 from proxy.store.threads import ThreadRecord, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolContext, ToolSet
@@ -57,6 +57,8 @@ class ActiveRun:
         self.thread_id = job.thread.id
         self.channel = RunChannel()
         self.scope = anyio.CancelScope()
+        self.readers = 0  # connections following the run in this process
+        self.persisting = False  # events are being copied to the event log
         self._seq = 0
         self._completed: list[str] = []
         self._partial: list[str] = []
@@ -122,7 +124,7 @@ class ActiveRun:
             page_url=job.page_url,
             services=job.tool_services,
         )
-        await self._handoff_if_asked(context)
+        await self._handoff_if_asked()
         turn = Turn(conversation_id, job.user_text, job.tools, context, history)
         async with aclosing(job.engine.stream_turn(turn)) as events:
             async for event in events:
@@ -134,26 +136,21 @@ class ActiveRun:
                 name, data = engine_event_payload(self.run_id, event)
                 self.publish(name, data)
 
-    async def _handoff_if_asked(self, context: ToolContext) -> None:
+    async def _handoff_if_asked(self) -> None:
         """A tenant that offers handoffs hands over on its keywords or a plain request for a human."""
-        config = self.job.tenant_config
-        if config is None or "escalate_to_human" not in self.job.tools:
+        job = self.job
+        if "escalate_to_human" not in job.tools:
             return
-        reason = handoff_requested(
-            self.job.user_text, config.leads.handoff_keywords, explicit=config.leads.handoff_on_request
-        )
-        if reason is None:
-            return
-        record = await record_handoff(
-            self.job.store.db,
-            tenant=self.job.tenant,
-            tenant_config=config,
+        record = await handoff_for_message(
+            job.store.db,
+            tenant=job.tenant,
+            tenant_config=job.tenant_config,
             thread_id=self.thread_id,
-            visitor=self.job.visitor,
-            reason=reason,
-            source=source_of(reason),
+            visitor=job.visitor,
+            text=job.user_text,
         )
-        self.publish("handoff", handoff_event(record))
+        if record is not None:
+            self.publish("handoff", handoff_event(record))
 
     def _fail(self, error: EngineError) -> None:
         self.publish("error", error.as_dict())

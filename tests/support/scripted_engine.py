@@ -4,12 +4,16 @@
 - ``tool:NAME {json}`` calls one tool through the tenant's ToolSet, then says what it returned;
 - ``wait`` streams one delta, then waits until cancelled (records the cancellation);
 - ``fail:CODE`` raises an EngineError with that code after one delta;
-- ``crash`` raises a plain exception (a bug).
+- ``crash`` raises a plain exception (a bug);
+- ``gate:KEY`` streams "before ", waits until the test opens ``engine.gates[KEY]`` (a thread-safe
+  event: the server runs in another thread), then streams "after" and completes.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -39,6 +43,7 @@ class ScriptedEngine(Engine):
         self.turns: list[Turn] = []
         self.cancelled: list[str] = []
         self.waiting = anyio.Event()
+        self.gates: defaultdict[str, threading.Event] = defaultdict(threading.Event)
         self._count = 0
 
     async def create_conversation(self) -> str | None:
@@ -65,6 +70,17 @@ class ScriptedEngine(Engine):
                 yield TextDelta(message_id, part)
             yield MessageCompleted(message_id, "".join(parts))
             yield TurnFinished(Usage(len(turn.user_text.split()), len(parts)))
+            return
+        if text.startswith("gate:"):
+            yield TextDelta(message_id, "before ")
+            try:
+                await anyio.to_thread.run_sync(self.gates[text[5:]].wait, abandon_on_cancel=True)
+            except anyio.get_cancelled_exc_class():
+                self.cancelled.append(turn.tool_context.run_id or "")
+                raise
+            yield TextDelta(message_id, "after")
+            yield MessageCompleted(message_id, "before after")
+            yield TurnFinished()
             return
         if text == "wait":
             yield TextDelta(message_id, "partial ")

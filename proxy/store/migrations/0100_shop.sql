@@ -92,7 +92,9 @@ create table shop_documents (
     embedder      text,
     dims          integer,
     embedding     vector,
-    fts           tsvector generated always as (to_tsvector('english', content)) stored,
+    -- full text for the kinds searched by words (products); null for the rest
+    fts           tsvector generated always as
+                      (case when kind = 'product' then to_tsvector('english', content) end) stored,
     updated_at    timestamptz not null default now(),
     primary key (tenant, kind, record_id)
 );

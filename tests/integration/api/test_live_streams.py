@@ -27,7 +27,7 @@ def live_engines() -> Engines:
 @pytest.fixture(scope="module")
 def server(pg_url: str, tmp_path_factory: pytest.TempPathFactory, live_engines: Engines) -> Iterator[ServerThread]:
     tenants = directory(make_tenant("shop", ["shop.test"], tools=["lookup"]))
-    settings = make_settings(pg_url, Path(tmp_path_factory.mktemp("live")), heartbeat_interval=0.2)
+    settings = make_settings(pg_url, Path(tmp_path_factory.mktemp("live")), heartbeat_interval=0.2, disconnect_grace=0)
     app = create_app(settings, tenants=tenants, tools=scripted_tools(), engine_factory=live_engines.factory)
     with ServerThread(app) as running:
         yield running

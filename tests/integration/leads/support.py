@@ -150,11 +150,6 @@ def lead_tools() -> ToolSet:
     return registry.subset(["capture_lead", "sendEmail", "escalate_to_human"])
 
 
-@dataclass(frozen=True, slots=True)
-class _CallContext(ToolContext):
-    call_id: str | None = None
-
-
 @dataclass
 class Emitted:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -173,8 +168,7 @@ def tool_context(
     page_url: str | None = None,
     emit: Emitted | None = None,
 ) -> ToolContext:
-    cls = ToolContext if "call_id" in ToolContext.__dataclass_fields__ else _CallContext
-    return cls(  # type: ignore[call-arg]
+    return ToolContext(
         tenant=config.name,
         thread_id=thread_id,
         visitor=visitor or Visitor("v:visitor-0001"),
@@ -182,7 +176,7 @@ def tool_context(
         db=db,
         run_id="run_test",
         emit=emit or Emitted(),
-        services={"page_url": page_url} if page_url else {},
+        page_url=page_url,
         call_id=call_id,
     )
 

@@ -147,17 +147,17 @@ async def test_duplicate_tool_call_stores_and_mails_one_lead(db: Database) -> No
     config = tenant_config(tenant)
     thread_id = await new_thread(db, tenant)
     raw = args(name="Bo", email="bo@example.com", message="Call me")
-    ctx = tool_context(db, config, thread_id, call_id="call_same")
+    ctx = tool_context(db, config, thread_id)
 
     outcomes = []
 
     async def call() -> None:
-        outcomes.append(await TOOLS.dispatch("capture_lead", raw, ctx))
+        outcomes.append(await TOOLS.dispatch("capture_lead", raw, ctx, call_id="call_same"))
 
     async with anyio.create_task_group() as tg:  # a retried stream racing the first delivery
         for _ in range(4):
             tg.start_soon(call)
-    outcomes.append(await TOOLS.dispatch("capture_lead", raw, ctx))  # a resubmitted tool output
+    outcomes.append(await TOOLS.dispatch("capture_lead", raw, ctx, call_id="call_same"))  # a resubmitted output
     assert all(o.ok for o in outcomes)
     statuses = sorted(json.loads(o.output)["status"] for o in outcomes)
     assert statuses == ["already_saved"] * 4 + ["saved"]
@@ -165,7 +165,7 @@ async def test_duplicate_tool_call_stores_and_mails_one_lead(db: Database) -> No
     assert "reply by email" in json.loads(outcomes[-1].output)["message"]  # the repeat answers alike
 
     # the same details under another call id in the same thread are the same lead too
-    again = await TOOLS.dispatch("capture_lead", raw, tool_context(db, config, thread_id, call_id="call_other"))
+    again = await TOOLS.dispatch("capture_lead", raw, ctx, call_id="call_other")
     assert json.loads(again.output)["status"] == "already_saved"
 
     recorder = Recorder()

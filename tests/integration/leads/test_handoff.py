@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from proxy.leads.handoff import handoff_requested, record_handoff, source_of
+from proxy.leads.handoff import handoff_for_message, handoff_requested, record_handoff, source_of
 from proxy.leads.worker import deliver_due
 from proxy.server_thread import ServerThread
 from proxy.store.db import Database
@@ -199,3 +199,20 @@ async def test_lead_webhook(db: Database, receiver: tuple[WebhookReceiver, str])
     payload = json.loads(body)
     assert payload["lead"]["id"] == lead_id and payload["lead"]["email"] == "jo@example.com"
     assert verify_signature(ENV[SECRET_ENV], body, headers["x-proxy-signature"])
+
+
+async def test_the_runner_hook_follows_the_tenant_settings(db: Database) -> None:
+    tenant = "handoff-hook"
+    strict = tenant_config(tenant, handoff_keywords=["complaint"], handoff_on_request=False)
+
+    async def check(config, text: str) -> dict | None:  # type: ignore[no-untyped-def]
+        return await handoff_for_message(
+            db, tenant=tenant, tenant_config=config, thread_id=await new_thread(db, tenant), visitor=None, text=text
+        )
+
+    assert await check(strict, "What does shipping cost?") is None
+    assert await check(strict, "let me talk to a human") is None  # requests are off for this tenant
+    record = await check(strict, "I have a Complaint")
+    assert record is not None and record["source"] == "keyword" and record["channels"] == ["email"]
+    record = await check(tenant_config(tenant), "let me talk to a human")
+    assert record is not None and record["source"] == "request"

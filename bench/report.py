@@ -1,0 +1,215 @@
+"""Derived numbers (added time to first token, ratios, targets), the Markdown tables and the JSON file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+FLOOR, OURS, PEER = "simulator", "proxy", "litellm"
+TARGET_CONCURRENCY = 500
+TARGETS = {"added_p50_ms": 3.0, "added_p99_ms": 15.0, "idle_streams": 5000, "idle_kb_per_stream": 30.0}
+
+
+def _get(run: dict[str, Any], *path: str) -> Any:
+    value: Any = run
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def derive(results: dict[str, Any]) -> None:
+    """Add, in place, each run's time to first token over the floor's and its CPU per chat."""
+    floors = {r["concurrency"]: r for r in results["runs"] if r["target"] == FLOOR}
+    for run in results["runs"]:
+        ok = _get(run, "load", "ok") or 0
+        cpu = _get(run, "usage", "cpu_s", "target")
+        run["cpu_ms_per_chat"] = 1000 * cpu / ok if ok and cpu is not None else None
+        floor = floors.get(run["concurrency"])
+        added = {}
+        for q in ("p50", "p99"):
+            mine, base = _get(run, "load", "ttft_ms", q), _get(floor or {}, "load", "ttft_ms", q)
+            added[q] = mine - base if mine is not None and base is not None else None
+        run["added_ttft_ms"] = added
+    results["ratios"] = ratios(results["runs"])
+    results["targets_check"] = check(results)
+
+
+def _find(runs: list[dict[str, Any]], target: str, concurrency: int) -> dict[str, Any] | None:
+    return next((r for r in runs if r["target"] == target and r["concurrency"] == concurrency), None)
+
+
+def _ratio(mine: float | None, theirs: float | None) -> float | None:
+    if mine is None or theirs is None or theirs <= 0:
+        return None
+    return mine / theirs
+
+
+def ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for concurrency in sorted({r["concurrency"] for r in runs}):
+        ours, peer = _find(runs, OURS, concurrency), _find(runs, PEER, concurrency)
+        if ours is None or peer is None:
+            continue
+        rows.append(
+            {
+                "concurrency": concurrency,
+                "added_ttft_p50": _ratio(ours["added_ttft_ms"]["p50"], peer["added_ttft_ms"]["p50"]),
+                "added_ttft_p99": _ratio(ours["added_ttft_ms"]["p99"], peer["added_ttft_ms"]["p99"]),
+                "ttft_p99": _ratio(_get(ours, "load", "ttft_ms", "p99"), _get(peer, "load", "ttft_ms", "p99")),
+                "cpu_per_chat": _ratio(ours["cpu_ms_per_chat"], peer["cpu_ms_per_chat"]),
+                "peak_rss": _ratio(_get(ours, "usage", "peak_rss_mb", "target"), _get(peer, "usage", "peak_rss_mb", "target")),
+            }
+        )
+    return rows
+
+
+def check(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured value and whether it was met (None: not measured)."""
+    runs = results["runs"]
+    lines: list[dict[str, Any]] = []
+
+    def add(goal: str, value: Any, met: bool | None) -> None:
+        lines.append({"target": goal, "value": value, "met": met})
+
+    ours = _find(runs, OURS, TARGET_CONCURRENCY)
+    p50 = ours["added_ttft_ms"]["p50"] if ours else None
+    p99 = ours["added_ttft_ms"]["p99"] if ours else None
+    add(f"added TTFT p50 <= {TARGETS['added_p50_ms']:g} ms at {TARGET_CONCURRENCY} chats", p50,
+        None if p50 is None else p50 <= TARGETS["added_p50_ms"])  # fmt: skip
+    add(f"added TTFT p99 <= {TARGETS['added_p99_ms']:g} ms at {TARGET_CONCURRENCY} chats", p99,
+        None if p99 is None else p99 <= TARGETS["added_p99_ms"])  # fmt: skip
+    errors = _get(ours or {}, "load", "errors")
+    add(f"0 errors at {TARGET_CONCURRENCY} chats", errors, None if errors is None else errors == 0)
+    idle = results.get("idle") or {}
+    held, kb = idle.get("held"), idle.get("kb_per_stream")
+    add(f">= {TARGETS['idle_streams']:,} open idle streams", held,
+        None if held is None else held >= TARGETS["idle_streams"])  # fmt: skip
+    add(f"<= {TARGETS['idle_kb_per_stream']:g} KB per idle stream", kb,
+        None if kb is None else kb <= TARGETS["idle_kb_per_stream"])  # fmt: skip
+    below = []
+    for concurrency in sorted({r["concurrency"] for r in runs}):
+        mine, peer = _find(runs, OURS, concurrency), _find(runs, PEER, concurrency)
+        if mine and peer:
+            for q in ("p50", "p99"):
+                a, b = mine["added_ttft_ms"][q], peer["added_ttft_ms"][q]
+                if a is not None and b is not None:
+                    below.append(a < b)
+    add("added TTFT below LiteLLM's (p50 and p99, every concurrency)",
+        f"{sum(below)}/{len(below)}" if below else None, all(below) if below else None)  # fmt: skip
+    return lines
+
+
+# -- text ----------------------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def _x(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def _num(value: float | None, fmt: str = ".1f") -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def runs_table(results: dict[str, Any]) -> str:
+    head = (
+        "| chats | target | ok | errors | TTFT p50 | TTFT p99 | +TTFT p50 | +TTFT p99 | done p50 | done p99 "
+        "| thread p50/p99 | CPU s | CPU ms/chat | peak RSS MB | sim CPU s | others' CPU s |\n"
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    rows = [head]
+    for run in results["runs"]:
+        load, usage = run.get("load") or {}, run.get("usage") or {}
+        setup = load.get("setup_ms") or {}
+        thread = f"{_ms(setup.get('p50'))} / {_ms(setup.get('p99'))}" if setup else "–"
+        sim_cpu = usage.get("cpu_s", {}).get("simulator") if run["target"] != FLOOR else None
+        rows.append(
+            f"| {run['concurrency']} | {run['target']} | {load.get('ok', 0)} | {load.get('errors', '–')} "
+            f"| {_ms(_get(load, 'ttft_ms', 'p50'))} | {_ms(_get(load, 'ttft_ms', 'p99'))} "
+            f"| {_ms(run['added_ttft_ms']['p50']) if run['target'] != FLOOR else '–'} "
+            f"| {_ms(run['added_ttft_ms']['p99']) if run['target'] != FLOOR else '–'} "
+            f"| {_ms(_get(load, 'completion_ms', 'p50'))} | {_ms(_get(load, 'completion_ms', 'p99'))} "
+            f"| {thread} | {_num(usage.get('cpu_s', {}).get('target'))} | {_num(run.get('cpu_ms_per_chat'), '.2f')} "
+            f"| {_num(usage.get('peak_rss_mb', {}).get('target'), '.0f')} | {_num(sim_cpu)} "
+            f"| {_num(usage.get('cpu_s', {}).get('others'))} |"
+        )
+    return "\n".join(rows)
+
+
+def ratios_table(results: dict[str, Any]) -> str:
+    if not results.get("ratios"):
+        return ""
+    rows = [
+        "| chats | +TTFT p50 ours/LiteLLM | +TTFT p99 ours/LiteLLM | TTFT p99 ours/LiteLLM "
+        "| CPU per chat ours/LiteLLM | peak RSS ours/LiteLLM |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["ratios"]:
+        rows.append(
+            f"| {r['concurrency']} | {_x(r['added_ttft_p50'])} | {_x(r['added_ttft_p99'])} | {_x(r['ttft_p99'])} "
+            f"| {_x(r['cpu_per_chat'])} | {_x(r['peak_rss'])} |"
+        )
+    return "\n".join(rows)
+
+
+def idle_table(results: dict[str, Any]) -> str:
+    rows = []
+    for name, idle in (("proxy", results.get("idle")), ("litellm", results.get("idle_litellm"))):
+        if not idle:
+            continue
+        if not rows:
+            rows = [
+                "| target | streams asked | held | with a heartbeat | RSS before MB | RSS holding MB "
+                "| KB per stream | opened in s | errors |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            ]
+        rows.append(
+            f"| {name} | {idle['count']} | {idle['held']} | {idle.get('with_ping', '–')} "
+            f"| {_num(idle['rss_before_mb'], '.0f')} | {_num(idle['rss_held_mb'], '.0f')} "
+            f"| {_num(idle['kb_per_stream'])} | {_num(idle['open_seconds'])} | {idle.get('errors', '–')} |"
+        )
+    return "\n".join(rows)
+
+
+def checks_table(results: dict[str, Any]) -> str:
+    rows = ["| target | measured | met |", "|---|---:|---|"]
+    for line in results.get("targets_check", []):
+        value = line["value"]
+        shown = f"{value:.1f}" if isinstance(value, float) else ("–" if value is None else str(value))
+        met = {True: "yes", False: "**no**", None: "not measured"}[line["met"]]
+        rows.append(f"| {line['target']} | {shown} | {met} |")
+    return "\n".join(rows)
+
+
+def render(results: dict[str, Any]) -> str:
+    s = results["settings"]
+    parts = [
+        f"### {results['date']} — `{results['command']}`",
+        "",
+        f"Machine: {results['machine']['cpus']} cores, {results['machine']['memory_gb']:.0f} GB; "
+        f"Python {results['machine']['python']}; one uvicorn worker per target; "
+        f"simulator: {s['sim_workers']} worker(s), {s['ttft_ms']} ms to first token, "
+        f"{s['tokens']} tokens {s['gap_ms']} ms apart; {s['duration']:g} s measured per run. "
+        f"LiteLLM {results.get('litellm_version') or 'not run'}.",
+        "",
+        runs_table(results),
+    ]
+    if results.get("ratios"):
+        parts += ["", ratios_table(results)]
+    if results.get("idle") or results.get("idle_litellm"):
+        parts += ["", idle_table(results)]
+    parts += ["", checks_table(results)]
+    for name, reason in (results.get("skipped") or {}).items():
+        parts += ["", f"{name} not run: {reason}"]
+    return "\n".join(parts)
+
+
+def write(results: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,350 @@
+"""``python -m bench``: the same chats against the simulator (the floor), our proxy and LiteLLM's proxy.
+
+Every target runs as its own process (one uvicorn worker), the load generator as another
+(:mod:`bench.load`); this process starts them, samples their CPU and memory (:mod:`bench.monitor`)
+and prints the tables (:mod:`bench.report`). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import platform
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as bench/run.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil
+
+from bench import profile, report
+from bench.monitor import Monitor
+from bench.targets import (
+    MODEL,
+    ORIGIN,
+    PROVIDER_KEY,
+    ROOT,
+    Service,
+    StartError,
+    litellm_version,
+    postgres_processes,
+    raise_fd_limit,
+    start_litellm,
+    start_postgres,
+    start_proxy,
+    start_simulator,
+    tree_usage,
+)
+
+ALL_TARGETS = ("simulator", "proxy", "litellm")
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--concurrency", default="1,50,200,500,1000", help="comma-separated chat counts")
+    p.add_argument("--duration", type=float, default=8.0, help="measured seconds per run")
+    p.add_argument("--targets", default=",".join(ALL_TARGETS), help="any of simulator,proxy,litellm")
+    p.add_argument("--with-responses", action="store_true", help="also our proxy's responses engine")
+    p.add_argument("--ttft-ms", type=int, default=200)
+    p.add_argument("--gap-ms", type=int, default=20)
+    p.add_argument("--tokens", type=int, default=40)
+    p.add_argument("--sim-workers", type=int, default=1, help="uvicorn workers of the simulator")
+    p.add_argument("--idle", type=int, default=5000, help="idle streams to hold (0: skip)")
+    p.add_argument("--idle-hold", type=float, default=5.0, help="seconds to hold them")
+    p.add_argument("--idle-peers", action="store_true", help="also hold idle streams through LiteLLM")
+    p.add_argument("--database-url", default=None, help="Postgres for our proxy (default: embedded)")
+    p.add_argument("--profile-at", type=int, default=None, help="py-spy our proxy at this concurrency")
+    p.add_argument("--no-install", action="store_true", help="do not install LiteLLM if missing")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    p.add_argument("--quick", action="store_true", help="1,50,200 chats, 3 s each, 1,000 idle streams")
+    p.add_argument("--smoke", action="store_true", help="a few seconds, tiny load, no LiteLLM (for CI)")
+    args = p.parse_args(argv)
+    given = set(argv if argv is not None else sys.argv[1:])
+    if args.smoke:
+        args.concurrency, args.duration, args.idle, args.idle_hold = "2", 1.0, 20, 0.5
+        args.ttft_ms, args.gap_ms, args.tokens = 50, 5, 10
+        if "--targets" not in given:
+            args.targets = "simulator,proxy"
+    elif args.quick:
+        args.concurrency, args.duration, args.idle = "1,50,200", 3.0, 1000
+    args.concurrency = [int(c) for c in str(args.concurrency).split(",") if c]
+    args.targets = [t for t in str(args.targets).split(",") if t]
+    unknown = set(args.targets) - set(ALL_TARGETS)
+    if unknown:
+        p.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    if "simulator" not in args.targets:
+        args.targets.insert(0, "simulator")  # the floor is what the others are measured against
+    return args
+
+
+def machine() -> dict[str, Any]:
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    return {
+        "cpus": psutil.cpu_count(),
+        "memory_gb": psutil.virtual_memory().total / 2**30,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "event_loop": loop,
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+# -- one load run --------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.services: dict[str, Service] = {}
+        self.keys: dict[str, str] = {"simulator": PROVIDER_KEY}
+        self.pg_dir: Path | None = None
+
+    def message(self, *, stall: bool = False) -> str:
+        a = self.args
+        if stall:
+            return "[[pace:ttft=0,gap=0]] [[fault:stall]] Hello, anyone there?"
+        return f"[[pace:ttft={a.ttft_ms},gap={a.gap_ms},tokens={a.tokens}]] Hello! What do you sell?"
+
+    def spec(self, target: str, concurrency: int, duration: float, *, stall: bool = False) -> dict[str, Any]:
+        a = self.args
+        reply_s = (a.ttft_ms + a.gap_ms * max(0, a.tokens - 1)) / 1000
+        service = self.services[target]
+        spec: dict[str, Any] = {
+            "mode": "chats",
+            "host": "127.0.0.1",
+            "port": service.port,
+            "message": self.message(stall=stall),
+            "concurrency": concurrency,
+            "duration": duration,
+            "stagger": min(2.0, max(0.1, reply_s)) if concurrency > 1 else 0.0,
+            "min_deltas": 1 if stall else a.tokens,
+            "timeout": 60.0,
+        }
+        if target.startswith("proxy"):
+            origin = "http://responses.bench.local" if target == "proxy-responses" else ORIGIN
+            spec |= {"kind": "proxy", "origin": origin}
+        else:
+            spec |= {"kind": "openai", "model": MODEL, "api_key": self.keys[target]}
+        return spec
+
+    def groups(self, target: str, loadgen: subprocess.Popen[str]) -> dict[str, Any]:
+        loadgen_proc = psutil.Process(loadgen.pid)
+        groups: dict[str, Any] = {"target": self.services[target].processes, "loadgen": lambda: [loadgen_proc]}
+        if target != "simulator":
+            groups["simulator"] = self.services["simulator"].processes
+        if target.startswith("proxy"):
+            groups["postgres"] = lambda: postgres_processes(self.pg_dir)
+        return groups
+
+    def _loadgen(self, spec: dict[str, Any]) -> subprocess.Popen[str]:
+        stderr = (self.workdir / "loadgen.err").open("a")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.load"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            preexec_fn=raise_fd_limit,
+        )
+        stderr.close()
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(spec) + "\n")
+        proc.stdin.flush()
+        return proc
+
+    def run(self, target: str, concurrency: int, *, duration: float | None = None, record: bool = True) -> dict[str, Any]:
+        spec = self.spec(target, concurrency, self.args.duration if duration is None else duration)
+        loadgen = self._loadgen(spec)
+        monitor = Monitor(self.groups(target, loadgen)).start()
+        spy = None
+        profiling = record and target == "proxy" and concurrency == self.args.profile_at
+        raw = self.args.out.parent / f"profile-proxy-{concurrency}.txt"
+        if profiling:
+            time.sleep(spec["stagger"])  # the steady part only
+            spy = profile.start(self.services[target].proc.pid, spec["duration"], raw)
+        out, _ = loadgen.communicate(timeout=spec["stagger"] + spec["duration"] + 180)
+        usage = monitor.stop()
+        if loadgen.returncode != 0 or not out.strip():
+            err = (self.workdir / "loadgen.err").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"load generator failed against {target}:\n{err}")
+        result: dict[str, Any] = {"target": target, "concurrency": concurrency, "load": json.loads(out), "usage": usage}
+        if spy is not None:
+            spy.wait(30)
+            if raw.exists():
+                result["profile"] = {"raw": str(raw.relative_to(ROOT)), **profile.summarize(raw)}
+        if record:
+            load = result["load"]
+            log(
+                f"{target:>15} @ {concurrency:>4}: {load['ok']} chats, {load['errors']} errors, "
+                f"TTFT p50 {load['ttft_ms']['p50'] or 0:.1f} p99 {load['ttft_ms']['p99'] or 0:.1f} ms, "
+                f"CPU {usage['cpu_s']['target']:.1f} s, others {usage['cpu_s']['others']:.1f} s"
+            )
+        time.sleep(0.5)
+        return result
+
+    # -- idle streams ----------------------------------------------------------------------------
+
+    def idle(self, target: str, count: int, hold: float) -> dict[str, Any]:
+        """Open ``count`` stalled streams through ``target``; its memory before and while holding them."""
+        service = self.services[target]
+        before_samples = []
+        for _ in range(5):
+            time.sleep(0.2)
+            before_samples.append(tree_usage(service.processes())[1])
+        before = min(before_samples)
+        spec = self.spec(target, 1, 0, stall=True) | {"mode": "idle", "count": count, "open_concurrency": 100}
+        loadgen = self._loadgen(spec)
+        assert loadgen.stdout is not None and loadgen.stdin is not None
+        ready, _, _ = select.select([loadgen.stdout], [], [], 300)
+        if not ready:
+            loadgen.kill()
+            raise RuntimeError(f"idle streams through {target} did not open within 300 s")
+        held_line = json.loads(loadgen.stdout.readline())
+        samples = []
+        deadline = time.monotonic() + hold
+        while time.monotonic() < deadline:
+            samples.append(tree_usage(service.processes())[1])
+            time.sleep(0.1)
+        samples.append(tree_usage(service.processes())[1])
+        loadgen.stdin.write("\n")
+        loadgen.stdin.flush()
+        out, _ = loadgen.communicate(timeout=120)
+        closed = json.loads(out.strip().splitlines()[-1])
+        held = closed["still_open"]
+        rss_held = max(samples)
+        result = {
+            "count": count,
+            "held": held,
+            "open_seconds": held_line["open_seconds"],
+            "with_ping": closed["with_ping"],
+            "errors": closed["errors"],
+            "error_kinds": closed["error_kinds"],
+            "rss_before_mb": before / 2**20,
+            "rss_held_mb": rss_held / 2**20,
+            "kb_per_stream": (rss_held - before) / 1024 / held if held else None,
+            "heartbeat_s": 2.0,
+        }
+        log(
+            f"idle {target}: {held}/{count} streams held, {result['with_ping']} saw a heartbeat, "
+            f"{result['kb_per_stream'] or 0:.1f} KB each"
+        )
+        return result
+
+
+def start_targets(bench: Bench, args: argparse.Namespace, skipped: dict[str, str]) -> str | None:
+    """Start what was asked for; LiteLLM starts (and installs, the first time) beside the others."""
+    workdir = bench.workdir
+    bench.services["simulator"] = start_simulator(workdir, workers=args.sim_workers)
+    log(f"simulator on {bench.services['simulator'].url}")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        peer = None
+        if "litellm" in args.targets:
+            peer = pool.submit(start_litellm, workdir, bench.services["simulator"], install=not args.no_install)
+        database_url = args.database_url
+        if "proxy" in args.targets:
+            if database_url is None:
+                database_url, bench.pg_dir = start_postgres(workdir)
+            bench.services["proxy"] = start_proxy(
+                workdir, bench.services["simulator"], database_url, with_responses=args.with_responses
+            )
+            log(f"our proxy on {bench.services['proxy'].url}")
+            if args.with_responses:
+                bench.services["proxy-responses"] = bench.services["proxy"]
+        if peer is not None:
+            try:
+                service, key = peer.result()
+                bench.services["litellm"], bench.keys["litellm"] = service, key
+                log(f"LiteLLM {litellm_version()} on {service.url}")
+            except StartError as exc:
+                skipped["litellm"] = str(exc).splitlines()[0]
+                log(f"LiteLLM not run: {exc}")
+    return database_url
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_fd_limit()
+    started = time.monotonic()
+    command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
+    if os.getloadavg()[0] > 1.0:
+        log(f"the machine is busy (load average {os.getloadavg()[0]:.1f}): expect noisy numbers")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    bench = Bench(args, workdir)
+    skipped: dict[str, str] = {}
+    results: dict[str, Any] = {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "command": command,
+        "machine": machine(),
+        "settings": {
+            "concurrency": args.concurrency,
+            "duration": args.duration,
+            "ttft_ms": args.ttft_ms,
+            "gap_ms": args.gap_ms,
+            "tokens": args.tokens,
+            "sim_workers": args.sim_workers,
+            "targets": args.targets,
+        },
+        "runs": [],
+        "skipped": skipped,
+    }
+    ok = False
+    try:
+        database_url = start_targets(bench, args, skipped)
+        order = [t for t in ("simulator", "proxy", "proxy-responses", "litellm") if t in bench.services]
+        for target in order:  # warm-up: imports, pools, first connections
+            bench.run(target, min(20, max(args.concurrency)), duration=min(1.0, args.duration), record=False)
+        for concurrency in args.concurrency:
+            for target in order:
+                results["runs"].append(bench.run(target, concurrency))
+        if args.idle and "proxy" in bench.services:
+            # a fresh process, so the sweep's leftovers do not hide the streams' memory
+            bench.services["proxy"].stop()
+            assert database_url is not None
+            bench.services["proxy"] = start_proxy(workdir, bench.services["simulator"], database_url, name="proxy-idle")
+            bench.run("proxy", 20, duration=1.0, record=False)
+            results["idle"] = bench.idle("proxy", args.idle, args.idle_hold)
+        if args.idle and args.idle_peers and "litellm" in bench.services:
+            results["idle_litellm"] = bench.idle("litellm", args.idle, args.idle_hold)
+        ok = True
+    finally:
+        for service in bench.services.values():
+            service.stop()
+        if not ok:
+            keep = args.out.parent / "logs"
+            keep.mkdir(parents=True, exist_ok=True)
+            for path in workdir.glob("*.log"):
+                shutil.copy(path, keep / path.name)
+            log(f"failed; the targets' logs are in {keep}")
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["litellm_version"] = litellm_version() if "litellm" in bench.services else None
+    results["elapsed_s"] = time.monotonic() - started
+    report.derive(results)
+    report.write(results, args.out)
+    print(report.render(results))
+    log(f"done in {results['elapsed_s']:.0f} s; results in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

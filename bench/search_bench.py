@@ -1,0 +1,125 @@
+"""Hybrid product search at scale: latency (p50/p95) and recall@10 of the HNSW vector branch
+against exact nearest neighbours, on N synthetic products (default 100,000) with the offline
+embedder, on the embedded Postgres (or DATABASE_URL).
+
+    .venv/bin/python bench/search_bench.py [--products 100000] [--queries 200]
+
+The catalogue is generated once per data folder and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from proxy.shop import demo_catalog as cat
+from proxy.shop.documents import refresh_documents
+from proxy.shop.embedders import OfflineEmbedder
+from proxy.shop.search import candidates, fuse, search_products
+from proxy.shop.source import NativeShopData
+from proxy.shop.store import analyze, upsert_records
+from proxy.store.db import Database, start_embedded_postgres
+
+TENANT = "bench-search"
+ADJECTIVES = ["Compact", "Deluxe", "Travel", "Classic", "Mini", "Ultra", "Eco", "Heavy-Duty", "Lightweight", "Vintage",
+              "Modern", "Smart", "Premium", "Essential", "Outdoor", "Indoor", "Kids", "Studio", "Family", "Everyday"]
+COLOURS = ["black", "white", "navy", "olive", "sand", "red", "grey", "forest green", "sky blue", "charcoal", "mustard", "plum"]
+MATERIALS = ["bamboo", "steel", "oak", "linen", "wool", "leather", "recycled plastic", "ceramic", "cotton", "aluminium", "walnut", "glass"]
+ITEMS = [(category, item, desc) for category, items in cat.CATEGORIES.items() for item, _, desc in items]
+
+
+def catalogue(n: int, rng: random.Random) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    products, prices, created = [], [], datetime(2025, 1, 1, tzinfo=UTC)
+    for i in range(n):
+        category, item, desc = ITEMS[i % len(ITEMS)]
+        adj, colour, material = rng.choice(ADJECTIVES), rng.choice(COLOURS), rng.choice(MATERIALS)
+        name = f"{rng.choice(cat.LINES)} {adj} {item} in {colour}"
+        text = f"{desc[0].upper()}{desc[1:]}. Made of {material}. Model {i:06d}."
+        products.append((TENANT, f"prod_b{i:06d}", name, text, True, None, {"category": category}, created, False, None))
+        prices.append((TENANT, f"price_b{i:06d}", f"prod_b{i:06d}", "eur", rng.randrange(500, 60000), None, True, None, created, None))
+    return products, prices
+
+
+def queries(n: int, rng: random.Random) -> list[str]:
+    out = []
+    for _ in range(n):
+        _, item, desc = rng.choice(ITEMS)
+        style = rng.randrange(4)
+        if style == 0:
+            out.append(f"{rng.choice(COLOURS)} {item.lower()}")
+        elif style == 1:
+            out.append(f"{rng.choice(MATERIALS)} {item.lower()} {rng.choice(ADJECTIVES).lower()}")
+        elif style == 2:  # a typo
+            word = item.lower()
+            cut = rng.randrange(1, max(2, len(word) - 1))
+            out.append(word[:cut] + word[cut + 1 :])
+        else:
+            out.append(" ".join(desc.split()[:5]))
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+async def main(args: argparse.Namespace) -> None:
+    url = os.environ.get("DATABASE_URL") or start_embedded_postgres(Path(args.data_dir) / "postgres")
+    rng = random.Random(7)
+    async with Database.connect(url, min_size=1, max_size=4) as db:
+        have = await db.fetch_one("select count(*) as n from shop_products where tenant = %s", (TENANT,))
+        embedder = OfflineEmbedder()
+        if have["n"] != args.products:
+            started = time.perf_counter()
+            await db.execute("delete from shop_products where tenant = %s", (TENANT,))
+            products, prices = catalogue(args.products, rng)
+            async with db.transaction() as conn:
+                await upsert_records(conn, "shop_products", products)
+                await upsert_records(conn, "shop_prices", prices)
+            stats = await refresh_documents(db, TENANT, embedder)
+            await analyze(db)
+            print(f"loaded {args.products} products, embedded {stats.embedded} and built the HNSW index in {time.perf_counter() - started:.0f} s")
+        data = NativeShopData(TENANT)
+        qs = queries(args.queries, random.Random(11))
+        for q in qs[:5]:  # warm the caches
+            await search_products(db, data, embedder, q)
+
+        latencies, vector_latencies = [], []
+        for q in qs:
+            t0 = time.perf_counter()
+            await search_products(db, data, embedder, q, limit=10)
+            latencies.append((time.perf_counter() - t0) * 1000)
+        print(f"hybrid search, {args.queries} queries over {args.products} products (top 10, {os.cpu_count()} cores):")
+        print(f"  latency p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms")
+
+        for ef in args.ef:
+            vector_recall, hybrid_recall, vector_latencies = [], [], []
+            for q in qs:
+                t0 = time.perf_counter()
+                ann, text = await candidates(db, data, embedder, q, n=10, ef_search=ef)
+                vector_latencies.append((time.perf_counter() - t0) * 1000)
+                exact, _ = await candidates(db, data, embedder, q, n=10, exact=True)
+                vector_recall.append(len(set(ann[:10]) & set(exact[:10])) / max(1, len(exact[:10])))
+                ann100, text100 = await candidates(db, data, embedder, q, ef_search=max(ef, 100))
+                exact100, _ = await candidates(db, data, embedder, q, exact=True)
+                hybrid = [rid for rid, _ in fuse(ann100, text100)[:10]]
+                truth = [rid for rid, _ in fuse(exact100, text100)[:10]]
+                hybrid_recall.append(len(set(hybrid) & set(truth)) / max(1, len(truth)))
+            print(f"  ef_search={ef}: vector recall@10 {statistics.mean(vector_recall):.3f},"
+                  f" hybrid top-10 overlap with exact-vector hybrid {statistics.mean(hybrid_recall):.3f},"
+                  f" candidate queries p50 {pct(vector_latencies, 50):.1f} ms p95 {pct(vector_latencies, 95):.1f} ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--ef", type=int, nargs="+", default=[40, 100, 200])
+    parser.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "proxy-search-bench"))
+    asyncio.run(main(parser.parse_args()))

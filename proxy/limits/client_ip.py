@@ -1,0 +1,80 @@
+"""The client's address: the TCP peer, or what a trusted reverse proxy says in ``X-Forwarded-For``.
+
+Anyone can send ``X-Forwarded-For``. Only the entries appended by proxies we trust are facts, and
+each proxy appends the address *it* saw, so the list is read from the right: the peer must be a
+trusted proxy before its header counts at all, then every trusted hop is skipped, and the first
+address that is not one of ours is the client. Entries further left were written by the client
+and are ignored, which is what makes a spoofed header useless for dodging a limit.
+
+The server must not rewrite the peer itself (uvicorn's ``--proxy-headers`` would, for loopback
+peers): this module is the one place that decides, from ``PROXY_TRUSTED_PROXIES``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from proxy.limits.settings import IPAddress, TrustedProxies, normalize_ip
+
+UNKNOWN = "unknown"
+
+
+def parse_ip(value: str) -> IPAddress | None:
+    """An address as proxies write it: ``1.2.3.4``, ``1.2.3.4:5678``, ``2001:db8::1``, ``[2001:db8::1]:443``."""
+    text = value.strip().strip('"').strip()
+    if not text:
+        return None
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has at least two colons
+        text = text.partition(":")[0]
+    text = text.partition("%")[0]  # zone ids (fe80::1%eth0) do not identify a client
+    try:
+        return normalize_ip(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _scope(request_or_scope: Any) -> Mapping[str, Any]:
+    scope = getattr(request_or_scope, "scope", request_or_scope)
+    if not isinstance(scope, Mapping):
+        raise TypeError("client_ip() needs a request or an ASGI scope")
+    return scope
+
+
+def forwarded_for(scope: Mapping[str, Any]) -> list[str]:
+    """Every ``X-Forwarded-For`` entry, left to right, across repeated headers."""
+    entries: list[str] = []
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"x-forwarded-for":
+            entries.extend(item.strip() for item in value.decode("latin-1").split(","))
+    return [entry for entry in entries if entry]
+
+
+def _peer(scope: Mapping[str, Any]) -> tuple[IPAddress | None, str]:
+    """(parsed peer, its text); (None, "") for a socket without an address."""
+    client = scope.get("client")
+    host = str(client[0]) if client and client[0] else ""
+    return (parse_ip(host) if host else None), host
+
+
+def client_ip(request_or_scope: Any, trusted: TrustedProxies | Iterable[str] | str | None = None) -> str:
+    """The address to rate-limit by, as text (IPv6 compressed, IPv4-mapped shown as IPv4)."""
+    scope = _scope(request_or_scope)
+    proxies = TrustedProxies.parse(trusted)
+    peer, peer_text = _peer(scope)
+    peer_trusted = proxies.unix if not peer_text else (peer is not None and peer in proxies)
+    if not peer_trusted:
+        return str(peer) if peer is not None else (peer_text or UNKNOWN)
+    current = str(peer) if peer is not None else (peer_text or UNKNOWN)
+    for entry in reversed(forwarded_for(scope)):
+        hop = parse_ip(entry)
+        if hop is None:
+            # a trusted proxy wrote something that is no address: stop at the last hop we know
+            return current
+        if hop not in proxies:
+            return str(hop)
+        current = str(hop)
+    return current  # every hop is ours: the request came from inside

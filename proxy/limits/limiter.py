@@ -1,0 +1,189 @@
+"""``RateLimiter``: may this caller start a thread or send a message now?
+
+The API calls :meth:`RateLimiter.check` before it does any work for a request; a refusal is a
+:class:`RateLimited` carrying the scope that refused and the seconds to wait, which
+:func:`rate_limited_error` turns into the 429 the widget understands. Limits are per tenant (from
+its ``[limits]`` section), so one site's traffic never counts against another's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Literal
+
+from proxy.limits.backends import Clock, LimitBackend, MemoryBackend, RedisBackend, Rule, Scope
+from proxy.limits.client_ip import client_ip as resolve_client_ip
+from proxy.limits.settings import LimitSettings, TrustedProxies
+
+if TYPE_CHECKING:
+    from proxy.api.errors import ApiError
+    from proxy.tenants import Tenant, TenantConfig
+
+logger = logging.getLogger(__name__)
+
+Action = Literal["thread", "message"]
+
+MINUTE = 60.0
+HOUR = 3600.0
+
+_MESSAGES = {
+    "visitor": "You are sending messages too quickly. Please wait a moment.",
+    "ip": "Too many messages from your network. Please wait a moment.",
+    "tenant": "This assistant is very busy right now. Please try again shortly.",
+}
+_THREADS = "Too many new conversations from your network. Please try again later."
+
+
+class RateLimited(Exception):
+    """The caller is over a limit; ``retry_after`` is whole seconds (at least 1)."""
+
+    def __init__(self, scope: Scope, retry_after: float, action: Action = "message") -> None:
+        self.scope = scope
+        self.retry_after = max(1, math.ceil(retry_after - 1e-6))
+        self.action = action
+        self.message = _THREADS if action == "thread" else _MESSAGES[scope]
+        super().__init__(f"rate limited ({scope}): retry after {self.retry_after}s")
+
+
+def rate_limited_error(exc: RateLimited) -> ApiError:
+    """The 429 for a refusal: ``Retry-After`` header and ``{"error": {code, message, scope, retry_after}}``."""
+    from proxy.api.errors import ApiError
+
+    error = ApiError(429, "rate_limited", exc.message, scope=exc.scope, retry_after=exc.retry_after)
+    error.headers = {"Retry-After": str(exc.retry_after)}
+    return error
+
+
+def ip_key(ip: str, ipv6_prefix: int = 64) -> str:
+    """IPv6 clients are counted per network: one host easily owns a whole /64 and rotates in it."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address) and ipv6_prefix < 128:
+        return str(ipaddress.ip_network(f"{address}/{ipv6_prefix}", strict=False))
+    return str(address)
+
+
+class RateLimiter:
+    """Checks the tenant's limits for one request against a :class:`LimitBackend`."""
+
+    def __init__(
+        self,
+        backend: LimitBackend | None,
+        *,
+        trusted_proxies: TrustedProxies | None = None,
+        key_prefix: str = "proxy:rl:",
+        ipv6_prefix: int = 64,
+        fail_open: bool = True,
+    ) -> None:
+        self.backend = backend  # None: limits switched off (PROXY_RATE_LIMITS=false)
+        self.trusted_proxies = trusted_proxies or TrustedProxies()
+        self.key_prefix = key_prefix
+        self.ipv6_prefix = ipv6_prefix
+        self.fail_open = fail_open
+        self._quiet_until = 0.0
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: LimitSettings | None = None, *, clock: Clock | None = None) -> AsyncIterator[RateLimiter]:
+        """The limiter for this process: Redis when ``REDIS_URL`` is set, else memory."""
+        settings = settings or LimitSettings()
+        backend: LimitBackend | None = None
+        if settings.enabled and settings.redis_url:
+            redis_backend = RedisBackend.from_url(settings.redis_url, timeout=settings.redis_timeout, clock=clock)
+            try:
+                await redis_backend.ping()
+            except Exception as exc:  # start anyway: checks fail open (or closed) like any later outage
+                logger.warning("rate limiter: Redis at REDIS_URL is not reachable yet: %s", exc)
+            backend = redis_backend
+        elif settings.enabled:
+            backend = MemoryBackend(clock or time.time)
+        limiter = cls(
+            backend,
+            trusted_proxies=settings.trusted_proxies,
+            key_prefix=settings.key_prefix,
+            ipv6_prefix=settings.ipv6_prefix,
+            fail_open=settings.fail_open,
+        )
+        try:
+            yield limiter
+        finally:
+            if backend is not None:
+                await backend.aclose()
+
+    def client_ip(self, request_or_scope: Any) -> str:
+        """The caller's address, believing ``X-Forwarded-For`` only from ``PROXY_TRUSTED_PROXIES``."""
+        return resolve_client_ip(request_or_scope, self.trusted_proxies)
+
+    def rules(
+        self,
+        *,
+        tenant: Tenant | TenantConfig,
+        visitor: str | None,
+        client_ip: str,
+        action: Action,
+        via_client_key: bool = False,
+    ) -> list[Rule]:
+        """The rules one request is counted against; limits set to 0 are left out.
+
+        Keys carry the tenant in braces, Redis Cluster's hash tag, so the keys of one check share
+        a slot and the script may touch them together.
+        """
+        config = getattr(tenant, "config", tenant)
+        limits = config.limits
+        base = f"{self.key_prefix}{{{config.name}}}:{action}"
+        ip = ip_key(client_ip, self.ipv6_prefix)
+        wanted: list[tuple[Scope, str, int, float]] = []
+        if action == "message":
+            if visitor:
+                wanted.append(("visitor", visitor, limits.messages_per_minute_per_visitor, MINUTE))
+            if not via_client_key:  # a server-side client sends everyone's messages from one address
+                wanted.append(("ip", ip, limits.messages_per_minute_per_ip, MINUTE))
+            wanted.append(("tenant", "*", limits.messages_per_minute_per_tenant, MINUTE))
+        elif not via_client_key:
+            wanted.append(("ip", ip, limits.threads_per_hour_per_ip, HOUR))
+        return [
+            Rule(scope, f"{base}:{scope}:{ident}:{int(window)}", limit, window)
+            for scope, ident, limit, window in wanted
+            if limit > 0
+        ]
+
+    async def check(
+        self,
+        *,
+        tenant: Tenant | TenantConfig,
+        visitor: str | None,
+        client_ip: str,
+        action: Action,
+        via_client_key: bool = False,
+    ) -> None:
+        """Count this request, or raise :class:`RateLimited` (and count nothing)."""
+        if self.backend is None:
+            return
+        rules = self.rules(
+            tenant=tenant, visitor=visitor, client_ip=client_ip, action=action, via_client_key=via_client_key
+        )
+        if not rules:
+            return
+        denial = await self._acquire(rules)
+        if denial is not None:
+            raise RateLimited(denial.scope, denial.retry_after, action)
+
+    async def _acquire(self, rules: Sequence[Rule]) -> Any:
+        assert self.backend is not None
+        try:
+            return await self.backend.acquire(rules)
+        except Exception:
+            if not self.fail_open:
+                raise
+            now = time.monotonic()
+            if now >= self._quiet_until:  # one warning per half minute, not one per request
+                self._quiet_until = now + 30
+                logger.warning("rate limiter unavailable; letting requests through", exc_info=True)
+            return None

@@ -1,0 +1,104 @@
+"""Process-wide settings of the rate limiter: where counters live and whom to believe about IPs.
+
+Per-tenant numbers live in the tenants file (:mod:`proxy.limits.config`); what is here is about
+the deployment: a shared Redis when several workers or machines serve one site, and the reverse
+proxies whose ``X-Forwarded-For`` may be trusted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+UNIX = "unix"  # in PROXY_TRUSTED_PROXIES: connections without a peer address (a Unix socket)
+
+
+def normalize_ip(ip: IPAddress) -> IPAddress:
+    """IPv4-mapped IPv6 (``::ffff:1.2.3.4``) is the IPv4 address; dual-stack sockets report it so."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedProxies:
+    """The reverse proxies allowed to tell us the client's address."""
+
+    networks: tuple[IPNetwork, ...] = ()
+    unix: bool = False
+
+    @classmethod
+    def parse(cls, value: str | Iterable[str] | TrustedProxies | None) -> TrustedProxies:
+        """``"10.0.0.0/8, 192.0.2.7, ::1, unix"`` -> TrustedProxies; a bad entry raises ValueError."""
+        if isinstance(value, TrustedProxies):
+            return value
+        if value is None:
+            return cls()
+        items = value.split(",") if isinstance(value, str) else list(value)
+        networks: list[IPNetwork] = []
+        unix = False
+        for raw in items:
+            item = str(raw).strip()
+            if not item:
+                continue
+            if item.lower() == UNIX:
+                unix = True
+                continue
+            try:
+                network = ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR range (e.g. 10.0.0.0/8, ::1, unix)") from None
+            if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+                mapped = network.network_address.ipv4_mapped
+                if mapped is not None:  # ::ffff:10.0.0.0/104 -> 10.0.0.0/8
+                    network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}", strict=False)
+            networks.append(network)
+        return cls(tuple(networks), unix)
+
+    def __contains__(self, ip: object) -> bool:
+        if ip is None:
+            return self.unix
+        if isinstance(ip, str):
+            try:
+                ip = ipaddress.ip_address(ip)
+            except ValueError:
+                return False
+        if not isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            return False
+        ip = normalize_ip(ip)
+        return any(ip.version == net.version and ip in net for net in self.networks)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks) or self.unix
+
+
+class LimitSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+
+    enabled: bool = Field(True, validation_alias="PROXY_RATE_LIMITS", description="false: no limits at all")
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL", description="shared counters; else in memory")
+    trusted_proxies: Annotated[TrustedProxies, NoDecode] = Field(
+        default_factory=TrustedProxies, validation_alias="PROXY_TRUSTED_PROXIES"
+    )
+    key_prefix: str = Field("proxy:rl:", validation_alias="PROXY_RATE_LIMIT_PREFIX")
+    ipv6_prefix: int = Field(64, ge=32, le=128, validation_alias="PROXY_RATE_LIMIT_IPV6_PREFIX")
+    fail_open: bool = Field(True, validation_alias="PROXY_RATE_LIMIT_FAIL_OPEN")
+    redis_timeout: float = Field(0.5, gt=0, validation_alias="PROXY_REDIS_TIMEOUT")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_trusted(cls, value: Any) -> TrustedProxies:
+        return TrustedProxies.parse(value)
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
