@@ -221,7 +221,8 @@ async def run_chats(spec: dict[str, Any]) -> dict[str, Any]:
         "ok": len(ok),
         "errors": sum(errors.values()),
         "error_kinds": errors,
-        "warmup_chats": unmeasured,
+        "warmup_chats": unmeasured,  # finished during the stagger: not measured, but the servers did them
+        "completed_chats": len(ok) + unmeasured,
         "measured_seconds": elapsed,
         "chats_per_second": len(ok) / elapsed if elapsed > 0 else None,
         "ttft_ms": summarize([s.ttft for s in ok if s.ttft is not None]),

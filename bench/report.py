@@ -24,9 +24,9 @@ def derive(results: dict[str, Any]) -> None:
     """Add, in place, each run's time to first token over the floor's and its CPU per chat."""
     floors = {r["concurrency"]: r for r in results["runs"] if r["target"] == FLOOR}
     for run in results["runs"]:
-        ok = _get(run, "load", "ok") or 0
+        done = _get(run, "load", "completed_chats") or 0  # the CPU window covers the unmeasured ones too
         cpu = _get(run, "usage", "cpu_s", "target")
-        run["cpu_ms_per_chat"] = 1000 * cpu / ok if ok and cpu is not None else None
+        run["cpu_ms_per_chat"] = 1000 * cpu / done if done and cpu is not None else None
         floor = floors.get(run["concurrency"])
         added = {}
         for q in ("p50", "p99"):

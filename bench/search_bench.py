@@ -28,10 +28,56 @@ from proxy.shop.store import analyze, upsert_records
 from proxy.store.db import Database, start_embedded_postgres
 
 TENANT = "bench-search"
-ADJECTIVES = ["Compact", "Deluxe", "Travel", "Classic", "Mini", "Ultra", "Eco", "Heavy-Duty", "Lightweight", "Vintage",
-              "Modern", "Smart", "Premium", "Essential", "Outdoor", "Indoor", "Kids", "Studio", "Family", "Everyday"]
-COLOURS = ["black", "white", "navy", "olive", "sand", "red", "grey", "forest green", "sky blue", "charcoal", "mustard", "plum"]
-MATERIALS = ["bamboo", "steel", "oak", "linen", "wool", "leather", "recycled plastic", "ceramic", "cotton", "aluminium", "walnut", "glass"]
+ADJECTIVES = [
+    "Compact",
+    "Deluxe",
+    "Travel",
+    "Classic",
+    "Mini",
+    "Ultra",
+    "Eco",
+    "Heavy-Duty",
+    "Lightweight",
+    "Vintage",
+    "Modern",
+    "Smart",
+    "Premium",
+    "Essential",
+    "Outdoor",
+    "Indoor",
+    "Kids",
+    "Studio",
+    "Family",
+    "Everyday",
+]
+COLOURS = [
+    "black",
+    "white",
+    "navy",
+    "olive",
+    "sand",
+    "red",
+    "grey",
+    "forest green",
+    "sky blue",
+    "charcoal",
+    "mustard",
+    "plum",
+]
+MATERIALS = [
+    "bamboo",
+    "steel",
+    "oak",
+    "linen",
+    "wool",
+    "leather",
+    "recycled plastic",
+    "ceramic",
+    "cotton",
+    "aluminium",
+    "walnut",
+    "glass",
+]
 ITEMS = [(category, item, desc) for category, items in cat.CATEGORIES.items() for item, _, desc in items]
 
 
@@ -42,8 +88,23 @@ def catalogue(n: int, rng: random.Random) -> tuple[list[tuple[object, ...]], lis
         adj, colour, material = rng.choice(ADJECTIVES), rng.choice(COLOURS), rng.choice(MATERIALS)
         name = f"{rng.choice(cat.LINES)} {adj} {item} in {colour}"
         text = f"{desc[0].upper()}{desc[1:]}. Made of {material}. Model {i:06d}."
-        products.append((TENANT, f"prod_b{i:06d}", name, text, True, None, {"category": category}, created, False, None))
-        prices.append((TENANT, f"price_b{i:06d}", f"prod_b{i:06d}", "eur", rng.randrange(500, 60000), None, True, None, created, None))
+        products.append(
+            (TENANT, f"prod_b{i:06d}", name, text, True, None, {"category": category}, created, False, None)
+        )
+        prices.append(
+            (
+                TENANT,
+                f"price_b{i:06d}",
+                f"prod_b{i:06d}",
+                "eur",
+                rng.randrange(500, 60000),
+                None,
+                True,
+                None,
+                created,
+                None,
+            )
+        )
     return products, prices
 
 
@@ -84,7 +145,10 @@ async def main(args: argparse.Namespace) -> None:
                 await upsert_records(conn, "shop_prices", prices)
             stats = await refresh_documents(db, TENANT, embedder)
             await analyze(db)
-            print(f"loaded {args.products} products, embedded {stats.embedded} and built the HNSW index in {time.perf_counter() - started:.0f} s")
+            print(
+                f"loaded {args.products} products, embedded {stats.embedded} and built the HNSW index in"
+                f" {time.perf_counter() - started:.0f} s"
+            )
         data = NativeShopData(TENANT)
         qs = queries(args.queries, random.Random(11))
         for q in qs[:5]:  # warm the caches
@@ -102,7 +166,7 @@ async def main(args: argparse.Namespace) -> None:
             vector_recall, hybrid_recall, vector_latencies = [], [], []
             for q in qs:
                 t0 = time.perf_counter()
-                ann, text = await candidates(db, data, embedder, q, n=10, ef_search=ef)
+                ann, _ = await candidates(db, data, embedder, q, n=10, ef_search=ef)
                 vector_latencies.append((time.perf_counter() - t0) * 1000)
                 exact, _ = await candidates(db, data, embedder, q, n=10, exact=True)
                 vector_recall.append(len(set(ann[:10]) & set(exact[:10])) / max(1, len(exact[:10])))
@@ -111,9 +175,11 @@ async def main(args: argparse.Namespace) -> None:
                 hybrid = [rid for rid, _ in fuse(ann100, text100)[:10]]
                 truth = [rid for rid, _ in fuse(exact100, text100)[:10]]
                 hybrid_recall.append(len(set(hybrid) & set(truth)) / max(1, len(truth)))
-            print(f"  ef_search={ef}: vector recall@10 {statistics.mean(vector_recall):.3f},"
-                  f" hybrid top-10 overlap with exact-vector hybrid {statistics.mean(hybrid_recall):.3f},"
-                  f" candidate queries p50 {pct(vector_latencies, 50):.1f} ms p95 {pct(vector_latencies, 95):.1f} ms")
+            print(
+                f"  ef_search={ef}: vector recall@10 {statistics.mean(vector_recall):.3f},"
+                f" hybrid top-10 overlap with exact-vector hybrid {statistics.mean(hybrid_recall):.3f},"
+                f" candidate queries p50 {pct(vector_latencies, 50):.1f} ms p95 {pct(vector_latencies, 95):.1f} ms"
+            )
 
 
 if __name__ == "__main__":

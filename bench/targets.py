@@ -108,12 +108,12 @@ def tree_usage(processes: list[psutil.Process]) -> tuple[float, int]:
     return cpu, rss
 
 
-def _launch(name: str, argv: list[str], env: dict[str, str], workdir: Path, port: int) -> Service:
+def _launch(name: str, argv: list[str], env: dict[str, str], workdir: Path, port: int, cwd: Path = ROOT) -> Service:
     log_path = workdir / f"{name}.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(
         argv,
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -225,8 +225,15 @@ PROXY_SETTINGS = {
 
 
 def start_proxy(
-    workdir: Path, simulator: Service, database_url: str, *, with_responses: bool = False, name: str = "proxy"
+    workdir: Path,
+    simulator: Service,
+    database_url: str,
+    *,
+    with_responses: bool = False,
+    name: str = "proxy",
+    checkout: Path = ROOT,
 ) -> Service:
+    """``python -m proxy serve`` run from ``checkout`` (another copy of the repo, for before/after runs)."""
     port = free_port()
     env = _base_env() | PROXY_SETTINGS
     env |= {
@@ -236,7 +243,7 @@ def start_proxy(
         "BENCH_PROVIDER_KEY": PROVIDER_KEY,
     }
     argv = [sys.executable, "-m", "proxy", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    service = _launch(name, argv, env, workdir, port)
+    service = _launch(name, argv, env, workdir, port, cwd=checkout)
     _wait_ready(service, "/healthz", 90)
     return service
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 import anyio
 
+from proxy.observability.logging import configure_logging
 from proxy.settings import Settings
 from proxy.tenants import ConfigError
 
@@ -25,13 +25,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(
-        "proxy.app:create_app",
+        "proxy.app:serve_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
+        log_config=None,  # our JSON logging (configured in main) covers uvicorn's loggers too
+        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )
     return 0
 
@@ -96,8 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    settings = Settings()
+    # people read `demo` and the one-off commands; machines read the service's logs
+    fmt = settings.log_format if args.command == "serve" else "text"
+    configure_logging(settings.log_level, fmt)
     return int(args.handler(args))
 
 

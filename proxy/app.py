@@ -17,6 +17,7 @@ from proxy.api.compat import CompatController
 from proxy.api.deps import provide_caller, provide_db, provide_services
 from proxy.api.errors import exception_handlers
 from proxy.api.health import healthz, readyz
+from proxy.api.metrics import metrics
 from proxy.api.threads import ThreadController
 from proxy.engines.base import Engine
 from proxy.engines.factory import build_engine, shared_http_client
@@ -24,6 +25,8 @@ from proxy.leads.admin import LeadsAdminController
 from proxy.leads.tools import register_lead_tools
 from proxy.leads.worker import run_outbox_worker
 from proxy.mail.settings import MailSettings
+from proxy.observability.logging import configure_logging, request_id_middleware
+from proxy.observability.metrics import prometheus_config
 from proxy.runtime import open_runtime
 from proxy.services import Services
 from proxy.settings import Settings
@@ -108,7 +111,16 @@ def create_app(
         max_age=600,
     )
     return Litestar(
-        route_handlers=[ThreadController, CompatController, LeadsAdminController, *widget_routes, healthz, readyz],
+        route_handlers=[
+            ThreadController,
+            CompatController,
+            LeadsAdminController,
+            *widget_routes,
+            healthz,
+            readyz,
+            metrics,
+        ],
+        middleware=[request_id_middleware, prometheus_config().middleware],
         dependencies={
             "caller": Provide(provide_caller),
             "services": Provide(provide_services),
@@ -120,3 +132,10 @@ def create_app(
         openapi_config=OpenAPIConfig(title="assistant-proxy", version=__version__, path="/schema"),
         lifespan=[lifespan],
     )
+
+
+def serve_app() -> Litestar:
+    """The factory ``python -m proxy serve`` hands uvicorn: each worker process sets up its logs."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

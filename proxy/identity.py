@@ -92,7 +92,13 @@ def verify_identity_token(token: str, *, secret: str, tenant: str, now: float | 
 
 
 def issue_identity_token(
-    *, secret: str, tenant: str, sub: str, email: str | None = None, staff: bool = False, ttl: int = 3600,
+    *,
+    secret: str,
+    tenant: str,
+    sub: str,
+    email: str | None = None,
+    staff: bool = False,
+    ttl: int = 3600,
     now: float | None = None,
 ) -> str:
     """What a host site does (shown here for tests, the CLI and the docs)."""

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", validation_alias="PROXY_HOST")
     port: int = Field(8000, validation_alias=AliasChoices("PROXY_PORT", "PORT"))
     log_level: str = Field("info", validation_alias="PROXY_LOG_LEVEL")
+    log_format: Literal["json", "text"] = Field("json", validation_alias="PROXY_LOG_FORMAT")
 
     # set by `demo` (and tests): tenants without a key talk to this OpenAI-protocol simulator
     simulator_url: str | None = Field(None, validation_alias="PROXY_SIMULATOR_URL")

@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 from litestar.response import ServerSentEventMessage
 
+from proxy.observability.metrics import OPEN_STREAMS
 from proxy.store.event_log import EventLog
 from proxy.store.threads import StoredMessage, ThreadStore
 from proxy.turns.channel import PING
@@ -25,6 +26,8 @@ async def v1_events(
     """Follow the run; if the client goes away first, let the manager decide the run's fate."""
     turns.attach(run)
     saw_done = False
+    open_streams = OPEN_STREAMS.labels(run.job.tenant)
+    open_streams.inc()
     try:
         async for event in run.channel.follow(start, heartbeat=heartbeat):
             if event is PING:
@@ -33,6 +36,7 @@ async def v1_events(
                 yield ServerSentEventMessage(data=event.json, event=event.name, id=event.id)
                 saw_done = event.name == "done"
     finally:
+        open_streams.dec()
         turns.detach(run, saw_done=saw_done)
 
 

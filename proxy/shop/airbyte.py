@@ -36,7 +36,9 @@ def _table(name: str) -> sql.Composable:
 def f(name: str) -> sql.Composable:
     """A field of the merged record ``r`` (metadata ``m``, content ``c``), as text."""
     pattern = r"(?n)^" + re.escape(name) + r": (.*)$"
-    return sql.SQL("nullif(coalesce(r.m->>{n}, substring(r.c from {p})), 'None')").format(n=sql.Literal(name), p=sql.Literal(pattern))
+    return sql.SQL("nullif(coalesce(r.m->>{n}, substring(r.c from {p})), 'None')").format(
+        n=sql.Literal(name), p=sql.Literal(pattern)
+    )
 
 
 def nested(line: str, key: str) -> sql.Composable:
@@ -68,32 +70,54 @@ def _merged(table: str) -> sql.Composable:
 
 COLUMNS: dict[str, list[tuple[str, sql.Composable]]] = {
     "products": [
-        ("id", sql.SQL("coalesce({}, r.document_id)").format(f("id"))), ("document_id", sql.SQL("r.document_id")),
-        ("name", f("name")), ("description", f("description")), ("active", flag(f("active"))),
+        ("id", sql.SQL("coalesce({}, r.document_id)").format(f("id"))),
+        ("document_id", sql.SQL("r.document_id")),
+        ("name", f("name")),
+        ("description", f("description")),
+        ("active", flag(f("active"))),
         ("category", sql.SQL("coalesce({}, {})").format(f("metadata.category"), nested("metadata", "category"))),
         ("created", ts(f("created"))),
     ],
     "prices": [
-        ("id", f("id")), ("product_id", sql.SQL("coalesce({}, {})").format(f("product"), f("product.id"))),
-        ("currency", sql.SQL("lower({})").format(f("currency"))), ("unit_amount", num(f("unit_amount"))),
+        ("id", f("id")),
+        ("product_id", sql.SQL("coalesce({}, {})").format(f("product"), f("product.id"))),
+        ("currency", sql.SQL("lower({})").format(f("currency"))),
+        ("unit_amount", num(f("unit_amount"))),
         ("active", flag(f("active"))),
         ("recurring", sql.SQL("coalesce({}, {})").format(f("recurring.interval"), nested("recurring", "interval"))),
     ],
     "customers": [
-        ("id", f("id")), ("email", f("email")), ("name", f("name")), ("created", ts(f("created"))),
+        ("id", f("id")),
+        ("email", f("email")),
+        ("name", f("name")),
+        ("created", ts(f("created"))),
         ("user_id", sql.SQL("coalesce({}, {})").format(f("metadata.user_id"), nested("metadata", "user_id"))),
     ],
     "invoices": [
-        ("id", f("id")), ("number", f("number")), ("customer_id", sql.SQL("coalesce({}, {})").format(f("customer"), f("customer.id"))),
-        ("currency", sql.SQL("lower({})").format(f("currency"))), ("status", f("status")),
-        ("total", sql.SQL("coalesce({}, 0)").format(num(f("total")))), ("created", ts(f("created"))),
+        ("id", f("id")),
+        ("number", f("number")),
+        ("customer_id", sql.SQL("coalesce({}, {})").format(f("customer"), f("customer.id"))),
+        ("currency", sql.SQL("lower({})").format(f("currency"))),
+        ("status", f("status")),
+        ("total", sql.SQL("coalesce({}, 0)").format(num(f("total")))),
+        ("created", ts(f("created"))),
     ],
     "invoice_line_items": [
-        ("invoice_id", sql.SQL("coalesce({}, {})").format(f("invoice_id"), f("invoice"))), ("id", f("id")),
-        ("product_id", sql.SQL("coalesce({}, {}, {}, {})").format(
-            f("price.product"), f("pricing.price_details.product"), nested("price", "product"), nested("pricing", "product"))),
-        ("quantity", sql.SQL("coalesce({}, 1)").format(num(f("quantity")))), ("amount", sql.SQL("coalesce({}, 0)").format(num(f("amount")))),
-        ("currency", sql.SQL("lower({})").format(f("currency"))), ("description", f("description")),
+        ("invoice_id", sql.SQL("coalesce({}, {})").format(f("invoice_id"), f("invoice"))),
+        ("id", f("id")),
+        (
+            "product_id",
+            sql.SQL("coalesce({}, {}, {}, {})").format(
+                f("price.product"),
+                f("pricing.price_details.product"),
+                nested("price", "product"),
+                nested("pricing", "product"),
+            ),
+        ),
+        ("quantity", sql.SQL("coalesce({}, 1)").format(num(f("quantity")))),
+        ("amount", sql.SQL("coalesce({}, 0)").format(num(f("amount")))),
+        ("currency", sql.SQL("lower({})").format(f("currency"))),
+        ("description", f("description")),
     ],
 }
 EMPTY = {
@@ -101,10 +125,12 @@ EMPTY = {
     " null::boolean as active, null::text as category, null::timestamptz as created",
     "prices": "null::text as id, null::text as product_id, null::text as currency, null::bigint as unit_amount,"
     " null::boolean as active, null::text as recurring",
-    "customers": "null::text as id, null::text as email, null::text as name, null::timestamptz as created, null::text as user_id",
+    "customers": "null::text as id, null::text as email, null::text as name, null::timestamptz as created,"
+    " null::text as user_id",
     "invoices": "null::text as id, null::text as number, null::text as customer_id, null::text as currency,"
     " null::text as status, null::bigint as total, null::timestamptz as created",
-    "invoice_line_items": "null::text as invoice_id, null::text as id, null::text as product_id, null::bigint as quantity,"
+    "invoice_line_items": "null::text as invoice_id, null::text as id, null::text as product_id, null::bigint"
+    " as quantity,"
     " null::bigint as amount, null::text as currency, null::text as description",
 }
 
@@ -113,7 +139,9 @@ def _relation(stream: str, table: str | None) -> sql.Composable:
     if table is None:
         return sql.SQL("select " + EMPTY[stream] + " where false")  # type: ignore[arg-type]  # constant
     cols = sql.SQL(", ").join(sql.SQL("{} as {}").format(expr, sql.Identifier(name)) for name, expr in COLUMNS[stream])
-    return sql.SQL("select distinct on (id) * from (select {} from {}) x where id is not null order by id").format(cols, _merged(table))
+    return sql.SQL("select distinct on (id) * from (select {} from {}) x where id is not null order by id").format(
+        cols, _merged(table)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,18 +153,28 @@ class AirbyteShopData:
         t = self.tables.get
         products = t("products")
         text = (
-            sql.SQL("select p.id, to_tsvector('english', d.document_content) as fts from {} d join products p on p.document_id = d.document_id").format(_table(products))
-            if products else sql.SQL("select null::text as id, null::tsvector as fts where false")
+            sql.SQL(
+                "select p.id, to_tsvector('english', d.document_content) as fts from {} d join products p on"
+                " p.document_id = d.document_id"
+            ).format(_table(products))
+            if products
+            else sql.SQL("select null::text as id, null::tsvector as fts where false")
         )
         return sql.SQL(
-            "with products as materialized ({p}), prices as materialized ({pr}), customers as ({c}), invoices as materialized ({i}),"
+            "with products as materialized ({p}), prices as materialized ({pr}), customers as ({c}), invoices"
+            " as materialized ({i}),"
             " raw_lines as materialized ({l}),"
-            " lines as (select invoice_id, id, (row_number() over (partition by invoice_id order by id) - 1)::int as position,"
+            " lines as (select invoice_id, id, (row_number() over (partition by invoice_id order by id) -"
+            " 1)::int as position,"
             " product_id, quantity, amount, currency, description from raw_lines),"
             " product_text as ({text})"
         ).format(
-            p=_relation("products", products), pr=_relation("prices", t("prices")), c=_relation("customers", t("customers")),
-            i=_relation("invoices", t("invoices")), l=_relation("invoice_line_items", t("invoice_line_items")), text=text,
+            p=_relation("products", products),
+            pr=_relation("prices", t("prices")),
+            c=_relation("customers", t("customers")),
+            i=_relation("invoices", t("invoices")),
+            l=_relation("invoice_line_items", t("invoice_line_items")),
+            text=text,
         )
 
     async def vector_dims(self, db: Database, embedder: Embedder) -> int:
@@ -153,13 +191,18 @@ class AirbyteShopData:
             )
         dims = row["dims"]
         if dims is None or dims <= 0:
-            sample = await db.fetch_one(sql.SQL("select vector_dims(embedding) as d from {} where embedding is not null limit 1").format(_table(table)))
+            sample = await db.fetch_one(
+                sql.SQL("select vector_dims(embedding) as d from {} where embedding is not null limit 1").format(
+                    _table(table)
+                )
+            )
             if sample is None:
                 raise ShopDataError(f"the Airbyte table {table!r} has no embeddings yet")
             dims = sample["d"]
         if embedder.dims is not None and embedder.dims != dims:
             raise ShopDataError(
-                f"the Airbyte table {table!r} holds {dims}-dimensional embeddings but this tenant's embedder {embedder.name}"
+                f"the Airbyte table {table!r} holds {dims}-dimensional embeddings but this tenant's embedder"
+                f" {embedder.name}"
                 f" makes {embedder.dims}-dimensional ones; set shop.embedder to the model Airbyte embeds with"
                 " (e.g. openai:text-embedding-3-small)"
             )
@@ -185,10 +228,20 @@ async def ensure_indexes(db: Database, tables: dict[str, str]) -> list[str]:
     Returns problems (e.g. we do not own the table) instead of failing: search works without them."""
     statements = []
     for stream, table in tables.items():
-        statements.append(sql.SQL("create index if not exists {} on {} (document_id)").format(_index(table, "doc"), _table(table)))
+        statements.append(
+            sql.SQL("create index if not exists {} on {} (document_id)").format(_index(table, "doc"), _table(table))
+        )
         if stream == "products":
-            statements.append(sql.SQL("create index if not exists {} on {} using hnsw (embedding vector_cosine_ops)").format(_index(table, "hnsw"), _table(table)))
-            statements.append(sql.SQL("create index if not exists {} on {} using gin (to_tsvector('english', document_content))").format(_index(table, "fts"), _table(table)))
+            statements.append(
+                sql.SQL("create index if not exists {} on {} using hnsw (embedding vector_cosine_ops)").format(
+                    _index(table, "hnsw"), _table(table)
+                )
+            )
+            statements.append(
+                sql.SQL(
+                    "create index if not exists {} on {} using gin (to_tsvector('english', document_content))"
+                ).format(_index(table, "fts"), _table(table))
+            )
     problems = []
     for statement in statements:
         try:

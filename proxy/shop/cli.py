@@ -72,7 +72,13 @@ def _progress(label: str) -> Iterator[Callable[[str, int], None]]:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    columns = (SpinnerColumn(), TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.completed:>7} records"), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        TextColumn("{task.completed:>7} records"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         tasks: dict[str, Any] = {}
 
@@ -95,11 +101,15 @@ def _sync_stripe(args: argparse.Namespace) -> int:
             raise CommandError(f"tenant {tenant.name!r} reads its shop from {shop.source!r}, not Stripe (shop.source)")
         key = os.environ.get(shop.stripe_key_env or "") if shop.stripe_key_env else None
         if not key:
-            raise CommandError(f"tenant {tenant.name!r}: set shop.stripe_key_env to a variable holding a restricted Stripe key"
-                               + (f" ({shop.stripe_key_env} is not set)" if shop.stripe_key_env else ""))
+            raise CommandError(
+                f"tenant {tenant.name!r}: set shop.stripe_key_env to a variable holding a restricted Stripe key"
+                + (f" ({shop.stripe_key_env} is not set)" if shop.stripe_key_env else "")
+            )
         embedder = EmbedderCache(runtime.tenants).get(tenant.name, shop)
         with _progress("stripe") as progress:
-            summary = await sync_stripe(runtime.db, tenant.name, shop, api_key=key, embedder=embedder, full=args.full, progress=progress)
+            summary = await sync_stripe(
+                runtime.db, tenant.name, shop, api_key=key, embedder=embedder, full=args.full, progress=progress
+            )
         print("\n".join(summary.lines()))
         return 0
 
@@ -115,7 +125,10 @@ def _sync_embeddings(args: argparse.Namespace) -> int:
         embedder = EmbedderCache(runtime.tenants).get(tenant.name, tenant.config.shop)
         with _progress("embed") as progress:
             stats = await refresh_documents(runtime.db, tenant.name, embedder, progress=progress)
-        print(f"{stats.rendered} records rendered, {stats.embedded} embedded with {stats.embedder} ({stats.dims} dims), {stats.deleted} removed")
+        print(
+            f"{stats.rendered} records rendered, {stats.embedded} embedded with {stats.embedder} ({stats.dims}"
+            f" dims), {stats.deleted} removed"
+        )
         return 0
 
     return _run(body)
@@ -134,7 +147,7 @@ def _sync_airbyte(args: argparse.Namespace) -> int:
         data = AirbyteShopData(tenant.name, dict(shop.airbyte_tables))
         dims = await data.vector_dims(runtime.db, EmbedderCache(runtime.tenants).get(tenant.name, shop))
         for stream, table in shop.airbyte_tables.items():
-            row = await runtime.db.fetch_one(f"select count(distinct document_id) as n from {table}")  # noqa: S608  # validated name
+            row = await runtime.db.fetch_one(f"select count(distinct document_id) as n from {table}")  # validated name
             print(f"  {stream:<20} {table:<40} {row['n'] if row else 0:>8} records")
         print(f"indexes ensured; embeddings have {dims} dimensions" + "".join(f"\n  warning: {p}" for p in problems))
         return 0
@@ -162,8 +175,12 @@ def _seed_demo(args: argparse.Namespace) -> int:
         url = await resolve_database_url(settings.database_url, settings.embedded_database_dir)
         async with Database.connect(url, min_size=1, max_size=4) as db:
             summary = await seed_demo(db, args.tenant, embedder=embedder, size=SMALL if args.small else FULL)
-        print(f"demo shop {summary.tenant!r}: {summary.products} products, {summary.prices} prices, {summary.customers} customers,"
-              f" {summary.invoices} invoices ({summary.lines} lines); {summary.embedded} embedded; {summary.seconds:.1f} s")
+        print(
+            f"demo shop {summary.tenant!r}: {summary.products} products, {summary.prices} prices,"
+            f" {summary.customers} customers,"
+            f" {summary.invoices} invoices ({summary.lines} lines); {summary.embedded} embedded;"
+            f" {summary.seconds:.1f} s"
+        )
         return 0
 
     return anyio.run(main)
@@ -192,7 +209,11 @@ def _tools_call(args: argparse.Namespace, factory: RegistryFactory) -> int:
         if args.name not in registry:
             raise CommandError(f"unknown tool {args.name!r}; known: {', '.join(registry.names)}")
         ctx = ToolContext(
-            tenant=tenant.name, thread_id="cli", visitor=_visitor(args.as_), tenant_config=tenant.config, db=runtime.db,
+            tenant=tenant.name,
+            thread_id="cli",
+            visitor=_visitor(args.as_),
+            tenant_config=tenant.config,
+            db=runtime.db,
             services={"shop.embedders": EmbedderCache(runtime.tenants)},
         )
         outcome = await registry.subset([args.name]).dispatch(args.name, args.args, ctx)
@@ -219,8 +240,16 @@ def _identity_token(args: argparse.Namespace) -> int:
         tenant = _tenant(runtime, args.tenant)
         if not tenant.identity_secret:
             raise CommandError(f"tenant {tenant.name!r} has no identity_secret_env")
-        print(issue_identity_token(secret=tenant.identity_secret, tenant=tenant.name, sub=args.sub, email=args.email,
-                                   staff=args.staff, ttl=args.ttl))
+        print(
+            issue_identity_token(
+                secret=tenant.identity_secret,
+                tenant=tenant.name,
+                sub=args.sub,
+                email=args.email,
+                staff=args.staff,
+                ttl=args.ttl,
+            )
+        )
         return 0
 
     return _run(body)
@@ -239,7 +268,9 @@ def register_cli(subparsers: Any, registry_factory: RegistryFactory | None = Non
     airbyte = kinds.add_parser("airbyte", help="check a tenant's Airbyte tables and (re-)create their indexes")
     airbyte.add_argument("--tenant", required=True)
     airbyte.set_defaults(handler=_sync_airbyte)
-    embeddings = kinds.add_parser("embeddings", help="re-render and re-embed a tenant's records (after changing the embedder)")
+    embeddings = kinds.add_parser(
+        "embeddings", help="re-render and re-embed a tenant's records (after changing the embedder)"
+    )
     embeddings.add_argument("--tenant", required=True)
     embeddings.set_defaults(handler=_sync_embeddings)
 

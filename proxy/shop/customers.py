@@ -28,8 +28,14 @@ def _name_pattern(name: str) -> str:
 
 
 async def find_customer(
-    db: Database, data: ShopData, scope: CustomerScope, *, email: str | None = None, name: str | None = None,
-    customer_id: str | None = None, limit: int = 10,
+    db: Database,
+    data: ShopData,
+    scope: CustomerScope,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    customer_id: str | None = None,
+    limit: int = 10,
 ) -> dict[str, Any]:
     asked = any((email, name, customer_id))
     if not asked and scope.ids is None:
@@ -48,21 +54,33 @@ async def find_customer(
     ).format(rel=data.relations())
     rows = await db.fetch_all(
         query,
-        {"email": email, "cid": customer_id, "pattern": _name_pattern(name) if name else None, "name": name,
-         "limit": limit + 1, **_scope_params(scope)},
+        {
+            "email": email,
+            "cid": customer_id,
+            "pattern": _name_pattern(name) if name else None,
+            "name": name,
+            "limit": limit + 1,
+            **_scope_params(scope),
+        },
     )
     if not rows and scope.ids is not None:
         raise ToolError(OWN_ONLY)
     customers = [
         {
-            "id": r["id"], "name": r["name"], "email": r["email"],
+            "id": r["id"],
+            "name": r["name"],
+            "email": r["email"],
             "customer_since": f"{r['created']:%Y-%m-%d}" if r["created"] else None,
             "paid_orders": r["paid_orders"],
             "last_order": f"{r['last_order']:%Y-%m-%d}" if r["last_order"] else None,
         }
         for r in rows[:limit]
     ]
-    return {"customers": customers, "more": len(rows) > limit} if customers else {"customers": [], "note": "no customer matches"}
+    return (
+        {"customers": customers, "more": len(rows) > limit}
+        if customers
+        else {"customers": [], "note": "no customer matches"}
+    )
 
 
 async def _resolve_customers(
@@ -91,7 +109,12 @@ async def _resolve_customers(
 
 
 async def customer_orders(
-    db: Database, data: ShopData, scope: CustomerScope, *, customer_id: str | None = None, email: str | None = None,
+    db: Database,
+    data: ShopData,
+    scope: CustomerScope,
+    *,
+    customer_id: str | None = None,
+    email: str | None = None,
     limit: int = 10,
 ) -> dict[str, Any]:
     ids = await _resolve_customers(db, data, scope, customer_id, email)
@@ -121,10 +144,18 @@ async def customer_orders(
     for o in orders:
         items = by_invoice.get(o["id"], [])
         entry: dict[str, Any] = {
-            "invoice_id": o["id"], "number": o["number"], "date": f"{o['created']:%Y-%m-%d}", "status": o["status"],
+            "invoice_id": o["id"],
+            "number": o["number"],
+            "date": f"{o['created']:%Y-%m-%d}",
+            "status": o["status"],
             "total": fmt(o["total"], o["currency"]),
             "items": [
-                {"product_id": li["product_id"], "name": li["name"], "quantity": int(li["quantity"]), "amount": fmt(li["amount"], o["currency"])}
+                {
+                    "product_id": li["product_id"],
+                    "name": li["name"],
+                    "quantity": int(li["quantity"]),
+                    "amount": fmt(li["amount"], o["currency"]),
+                }
                 for li in items[:MAX_LINES_PER_ORDER]
             ],
         }

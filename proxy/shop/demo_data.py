@@ -85,12 +85,22 @@ def generate(tenant: str, size: DemoSize = FULL, seed: int = DEMO_SEED) -> DemoS
         pid = f"prod_demo{n:04d}"
         name = f"{rng.choice(cat.LINES)} {item}" + ("" if variant == "Classic" else f" {variant}")
         created = PERIOD_START - timedelta(days=400 - n)
-        eur = int(round(base_price[item] * mult)) * 100 - 1
-        usd = int(round(base_price[item] * mult * 1.1)) * 100 - 1
+        eur = round(base_price[item] * mult) * 100 - 1
+        usd = round(base_price[item] * mult * 1.1) * 100 - 1
         unit[(n, "eur")], unit[(n, "usd")] = eur, usd
         shop.products.append(
-            (tenant, pid, name, f"{desc[0].upper()}{desc[1:]}. {note}", n % 50 != 17, f"price_demo{n:04d}_eur",
-             {"category": category}, created, False, None)
+            (
+                tenant,
+                pid,
+                name,
+                f"{desc[0].upper()}{desc[1:]}. {note}",
+                n % 50 != 17,
+                f"price_demo{n:04d}_eur",
+                {"category": category},
+                created,
+                False,
+                None,
+            )
         )
         for cur, amount in (("eur", eur), ("usd", usd)):
             shop.prices.append((tenant, f"price_demo{n:04d}_{cur}", pid, cur, amount, None, True, None, created, None))
@@ -123,8 +133,17 @@ def generate(tenant: str, size: DemoSize = FULL, seed: int = DEMO_SEED) -> DemoS
         city = rng.choice(cat.CITIES_USD if currency == "usd" else cat.CITIES_EUR)
         created = PERIOD_START - timedelta(days=rng.randrange(0, 365), seconds=rng.randrange(86400))
         shop.customers.append(
-            (tenant, f"cus_demo{c:05d}", email, f"{first} {last}", None, created,
-             {"city": city, "currency": currency}, False, None)
+            (
+                tenant,
+                f"cus_demo{c:05d}",
+                email,
+                f"{first} {last}",
+                None,
+                created,
+                {"city": city, "currency": currency},
+                False,
+                None,
+            )
         )
         # most customers buy once or twice; a heavy tail buys again and again
         customer_weights.append(0.15 if rng.random() < 0.45 else min(rng.paretovariate(1.3), 20.0))
@@ -155,13 +174,35 @@ def generate(tenant: str, size: DemoSize = FULL, seed: int = DEMO_SEED) -> DemoS
             qty = rng.choice((1, 1, 1, 2, 2, 3)) if price < 2500 else (2 if rng.random() < 0.05 else 1)
             total += price * qty
             shop.lines.append(
-                (tenant, iid, f"il_demo{i:06d}_{pos}", pos, f"prod_demo{n:04d}", f"price_demo{n:04d}_{currency}",
-                 shop.products[n][2], qty, price * qty, currency)
+                (
+                    tenant,
+                    iid,
+                    f"il_demo{i:06d}_{pos}",
+                    pos,
+                    f"prod_demo{n:04d}",
+                    f"price_demo{n:04d}_{currency}",
+                    shop.products[n][2],
+                    qty,
+                    price * qty,
+                    currency,
+                )
             )
         roll = rng.random()
         status = "paid" if roll < 0.95 else ("open" if roll < 0.98 else "void")
         shop.invoices.append(
-            (tenant, iid, f"DEMO-{i + 1:06d}", customer[1], customer[2], customer[3], currency, status, total, created, None)
+            (
+                tenant,
+                iid,
+                f"DEMO-{i + 1:06d}",
+                customer[1],
+                customer[2],
+                customer[3],
+                currency,
+                status,
+                total,
+                created,
+                None,
+            )
         )
     return shop
 
@@ -193,8 +234,14 @@ async def seed_demo(
         (tenant, Jsonb(info)),
     )
     return SeedSummary(
-        tenant, len(shop.products), len(shop.prices), len(shop.customers), len(shop.invoices), len(shop.lines),
-        stats.embedded, round(time.perf_counter() - started, 2),
+        tenant,
+        len(shop.products),
+        len(shop.prices),
+        len(shop.customers),
+        len(shop.invoices),
+        len(shop.lines),
+        stats.embedded,
+        round(time.perf_counter() - started, 2),
     )
 
 
@@ -208,4 +255,6 @@ async def demo_seeded(db: Database, tenant: str = "demo") -> bool:
     if row is None:
         return False
     info = row["info"]
-    return bool(info.get("version") == DEMO_VERSION and info.get("size") == [FULL.products, FULL.customers, FULL.invoices])
+    return bool(
+        info.get("version") == DEMO_VERSION and info.get("size") == [FULL.products, FULL.customers, FULL.invoices]
+    )

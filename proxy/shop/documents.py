@@ -67,11 +67,16 @@ async def render_products(db: Database, tenant: str) -> dict[str, str]:
 async def render_customers(db: Database, tenant: str) -> dict[str, str]:
     out = {}
     for row in await db.fetch_all(
-        "select id, name, email, phone, metadata->>'city' as city from shop_customers where tenant = %s and not deleted",
+        "select id, name, email, phone, metadata->>'city' as city from shop_customers where tenant = %s and not"
+        " deleted",
         (tenant,),
     ):
         parts = [f"Customer: {row['name'] or 'unnamed'}"]
-        parts += [f"{label}: {row[key]}" for label, key in (("Email", "email"), ("Phone", "phone"), ("City", "city")) if row[key]]
+        parts += [
+            f"{label}: {row[key]}"
+            for label, key in (("Email", "email"), ("Phone", "phone"), ("City", "city"))
+            if row[key]
+        ]
         out[row["id"]] = "\n".join(parts)
     return out
 
@@ -93,7 +98,8 @@ async def render_invoices(db: Database, tenant: str) -> dict[str, str]:
         " where i.tenant = %s",
         (tenant,),
     ):
-        head = f"Invoice {row['number'] or row['id']} on {row['created']:%Y-%m-%d} for {row['who'] or row['email'] or 'unknown'}"
+        who = row["who"] or row["email"] or "unknown"
+        head = f"Invoice {row['number'] or row['id']} on {row['created']:%Y-%m-%d} for {who}"
         body = "; ".join(items.get(row["id"], [])) or "no lines"
         out[row["id"]] = f"{head}\nItems: {body}\nTotal: {fmt(row['total'], row['currency'])}, {row['status']}"
     return out
@@ -122,7 +128,8 @@ async def _embed_kind(
     existing = {
         r["record_id"]: (r["content_hash"], r["embedder"])
         for r in await db.fetch_all(
-            "select record_id, content_hash, embedder from shop_documents where tenant = %s and kind = %s", (tenant, kind)
+            "select record_id, content_hash, embedder from shop_documents where tenant = %s and kind = %s",
+            (tenant, kind),
         )
     }
     gone = [rid for rid in existing if rid not in rendered]
@@ -153,8 +160,15 @@ async def _embed_kind(
         ]
         async with db.transaction() as conn:
             await register_vector_async(conn)
-            await upsert(conn, "shop_documents", DOC_COLUMNS, ("tenant", "kind", "record_id"), rows, touch="updated_at",
-                         binary_types=DOC_TYPES)
+            await upsert(
+                conn,
+                "shop_documents",
+                DOC_COLUMNS,
+                ("tenant", "kind", "record_id"),
+                rows,
+                touch="updated_at",
+                binary_types=DOC_TYPES,
+            )
         stats.embedded += len(rows)
         if progress:
             progress(kind, start + len(chunk))
@@ -208,7 +222,12 @@ async def ensure_hnsw_index(db: Database, tenant: str, kind: str, dims: int) -> 
     statement = sql.SQL(
         "create index if not exists {name} on shop_documents using hnsw ((embedding::vector({d})) vector_cosine_ops)"
         " where tenant = {t} and kind = {k} and dims = {d}"
-    ).format(name=sql.Identifier(index_name(tenant, kind, dims)), d=sql.Literal(dims), t=sql.Literal(tenant), k=sql.Literal(kind))
+    ).format(
+        name=sql.Identifier(index_name(tenant, kind, dims)),
+        d=sql.Literal(dims),
+        t=sql.Literal(tenant),
+        k=sql.Literal(kind),
+    )
     await db.execute(statement)
 
 

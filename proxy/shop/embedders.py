@@ -14,6 +14,7 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def hash_embedding(text: str, dims: int = 256) -> list[float]:
     for word in words:
         for idx, value in _word_features(word, dims):
             vec[idx] += value
-    for first, second in zip(words, words[1:], strict=False):
+    for first, second in pairwise(words):
         idx, value = _pair_feature(first, second, dims)
         vec[idx] += value
     norm = math.hypot(*vec)
@@ -108,7 +109,13 @@ class OpenAIEmbedder:
     batch_size = 256
 
     def __init__(
-        self, model: str, *, api_key: str | None, base_url: str | None = None, dimensions: int | None = None, client: Any = None
+        self,
+        model: str,
+        *,
+        api_key: str | None,
+        base_url: str | None = None,
+        dimensions: int | None = None,
+        client: Any = None,
     ) -> None:
         self.model = model
         self.dimensions = dimensions
@@ -130,7 +137,9 @@ class OpenAIEmbedder:
             raise EmbeddingError(f"the embedding model {self.model} failed: {exc}") from exc
         vectors = [list(item.embedding) for item in sorted(response.data, key=lambda item: item.index)]
         if len(vectors) != len(texts):
-            raise EmbeddingError(f"the embedding model {self.model} returned {len(vectors)} vectors for {len(texts)} texts")
+            raise EmbeddingError(
+                f"the embedding model {self.model} returned {len(vectors)} vectors for {len(texts)} texts"
+            )
         if self.dims is None and vectors:
             self.dims = len(vectors[0])
         return vectors
@@ -164,7 +173,9 @@ class EmbedderCache:
         self._env = env
         self._cache: dict[tuple[str, str], Embedder] = {}
 
-    def get(self, tenant: str, shop: ShopConfig, *, api_key_env: str | None = None, base_url: str | None = None) -> Embedder:
+    def get(
+        self, tenant: str, shop: ShopConfig, *, api_key_env: str | None = None, base_url: str | None = None
+    ) -> Embedder:
         key = (tenant, shop.embedder)
         if key not in self._cache:
             resolved: Tenant | None = self._tenants.get(tenant) if self._tenants is not None else None

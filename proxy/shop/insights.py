@@ -27,7 +27,11 @@ def period(date_from: str | None, date_to: str | None) -> tuple[datetime | None,
     """Inclusive ISO dates -> [start, end) instants in UTC."""
     try:
         start = datetime.combine(date.fromisoformat(date_from), datetime.min.time(), UTC) if date_from else None
-        end = datetime.combine(date.fromisoformat(date_to), datetime.min.time(), UTC) + timedelta(days=1) if date_to else None
+        end = (
+            datetime.combine(date.fromisoformat(date_to), datetime.min.time(), UTC) + timedelta(days=1)
+            if date_to
+            else None
+        )
     except ValueError as exc:
         raise InsightError(f"dates must look like 2026-03-31 ({exc})") from None
     if start and end and end <= start:
@@ -38,7 +42,9 @@ def period(date_from: str | None, date_to: str | None) -> tuple[datetime | None,
 class Insights:
     """One tenant's data, one period: each method answers one kind of question."""
 
-    def __init__(self, db: Database, data: ShopData, *, date_from: str | None = None, date_to: str | None = None) -> None:
+    def __init__(
+        self, db: Database, data: ShopData, *, date_from: str | None = None, date_to: str | None = None
+    ) -> None:
         self.db, self.data = db, data
         self.date_from, self.date_to = date_from, date_to
         self.start, self.end = period(date_from, date_to)
@@ -48,7 +54,8 @@ class Insights:
             "{rel}, orders as not materialized (select * from invoices where status = 'paid'"
             " and (%(start)s::timestamptz is null or created >= %(start)s)"
             " and (%(end)s::timestamptz is null or created < %(end)s)),"
-            " order_lines as not materialized (select l.* from lines l join orders o on o.id = l.invoice_id where l.product_id is not null) "
+            " order_lines as not materialized (select l.* from lines l join orders o on o.id = l.invoice_id"
+            " where l.product_id is not null) "
         ).format(rel=self.data.relations()) + sql.SQL(body)  # type: ignore[arg-type]  # bodies are constants below
 
     async def rows(self, body: str, **params: Any) -> list[dict[str, Any]]:
@@ -85,14 +92,19 @@ class Insights:
             " where (%(cur)s::text is null or l.currency = %(cur)s) group by l.product_id"
             + (" order by units desc, id" if by == "units" else " order by revenue desc, id")
             + " limit %(limit)s",
-            cur=cur, limit=limit,
+            cur=cur,
+            limit=limit,
         )
         items = [
             {"id": r["id"], "name": r["name"], "units": int(r["units"]), "orders": r["orders"]}
             | ({"revenue": fmt(int(r["revenue"]), cur)} if cur else {})
             for r in rows
         ]
-        extra = {"currency": cur, "currencies_with_orders": found} if cur else {"units_are": "quantities on paid invoice lines, all currencies"}
+        extra = (
+            {"currency": cur, "currencies_with_orders": found}
+            if cur
+            else {"units_are": "quantities on paid invoice lines, all currencies"}
+        )
         return self.frame(ranked_by=by, products=items, **extra)
 
     async def bought_together(self, *, product_id: str | None = None, limit: int = 10) -> dict[str, Any]:
@@ -106,7 +118,10 @@ class Insights:
             )
             names = await self.names([r["a"] for r in rows] + [r["b"] for r in rows])
             pairs = [
-                {"products": [{"id": r["a"], "name": names.get(r["a"])}, {"id": r["b"], "name": names.get(r["b"])}], "orders": r["orders"]}
+                {
+                    "products": [{"id": r["a"], "name": names.get(r["a"])}, {"id": r["b"], "name": names.get(r["b"])}],
+                    "orders": r["orders"],
+                }
                 for r in rows
             ]
             return self.frame(pairs_bought_in_the_same_order=pairs)
@@ -114,47 +129,64 @@ class Insights:
             ", " + distinct + "select b.product_id as id, count(*) as orders from with_ops a"
             " join with_ops b on a.invoice_id = b.invoice_id and b.product_id <> a.product_id"
             " where a.product_id = %(pid)s group by 1 order by 2 desc, 1 limit %(limit)s",
-            pid=product_id, limit=limit,
+            pid=product_id,
+            limit=limit,
         )
-        base = await self.rows("select count(distinct invoice_id) as n from order_lines where product_id = %(pid)s", pid=product_id)
+        base = await self.rows(
+            "select count(distinct invoice_id) as n from order_lines where product_id = %(pid)s", pid=product_id
+        )
         names = await self.names([r["id"] for r in rows] + [product_id])
         companions = [{"id": r["id"], "name": names.get(r["id"]), "orders": r["orders"]} for r in rows]
         return self.frame(
-            product={"id": product_id, "name": names.get(product_id)}, orders_with_product=base[0]["n"],
+            product={"id": product_id, "name": names.get(product_id)},
+            orders_with_product=base[0]["n"],
             most_often_in_the_same_order=companions,
         )
 
-    async def second_product(self, *, basis: str = "order", product_id: str | None = None, limit: int = 10) -> dict[str, Any]:
+    async def second_product(
+        self, *, basis: str = "order", product_id: str | None = None, limit: int = 10
+    ) -> dict[str, Any]:
         if basis == "order":
             seq = (
-                ", firsts as (select invoice_id as grp, product_id, min(position) as pos from order_lines group by 1, 2),"
-                " seq as (select grp, product_id, row_number() over (partition by grp order by pos, product_id) as rn from firsts)"
+                ", firsts as (select invoice_id as grp, product_id, min(position) as pos from order_lines group"
+                " by 1, 2),"
+                " seq as (select grp, product_id, row_number() over (partition by grp order by pos, product_id)"
+                " as rn from firsts)"
             )
-            meaning = "among orders with two or more different products: the product on the second line (first occurrence)"
+            meaning = (
+                "among orders with two or more different products: the product on the second line (first occurrence)"
+            )
         elif basis == "customer":
             seq = (
                 ", occ as (select o.customer_id as grp, l.product_id, o.created, o.id, l.position, row_number() over"
                 " (partition by o.customer_id, l.product_id order by o.created, o.id, l.position) as k"
                 " from order_lines l join orders o on o.id = l.invoice_id where o.customer_id is not null),"
-                " seq as (select grp, product_id, row_number() over (partition by grp order by created, id, position, product_id)"
+                " seq as (select grp, product_id, row_number() over (partition by grp order by created, id,"
+                " position, product_id)"
                 " as rn from occ where k = 1)"
             )
-            meaning = "among customers who bought two or more different products: the second different product they bought"
+            meaning = (
+                "among customers who bought two or more different products: the second different product they bought"
+            )
         else:
             raise InsightError("basis must be 'order' or 'customer'")
         body = (
             seq + ", pairs as (select max(product_id) filter (where rn = 1) as first_id,"
-            " max(product_id) filter (where rn = 2) as second_id from seq where rn <= 2 group by grp having count(*) = 2),"
+            " max(product_id) filter (where rn = 2) as second_id from seq where rn <= 2 group by grp having"
+            " count(*) = 2),"
             " chosen as (select * from pairs where (%(pid)s::text is null or first_id = %(pid)s))"
         )
         rows = await self.rows(
             body + " select second_id as id, count(*) as n from chosen group by 1 order by 2 desc, 1 limit %(limit)s",
-            pid=product_id, limit=limit,
+            pid=product_id,
+            limit=limit,
         )
         total = (await self.rows(body + " select count(*) as n from chosen", pid=product_id))[0]["n"]
         names = await self.names([r["id"] for r in rows] + ([product_id] if product_id else []))
         out = self.frame(
-            basis=basis, meaning=meaning, groups_counted=total,
+            basis=basis,
+            meaning=meaning,
+            groups_counted=total,
             second_products=[{"id": r["id"], "name": names.get(r["id"]), "count": r["n"]} for r in rows],
         )
         if product_id:

@@ -9,7 +9,9 @@ from proxy.shop.insights import InsightError, Insights
 from proxy.shop.money import fmt
 
 
-async def extreme_purchase(ins: Insights, *, which: str = "largest", currency: str | None = None, limit: int = 1) -> dict[str, Any]:
+async def extreme_purchase(
+    ins: Insights, *, which: str = "largest", currency: str | None = None, limit: int = 1
+) -> dict[str, Any]:
     """The cheapest (total above zero) or largest orders, with who bought them and what."""
     if which not in ("cheapest", "largest"):
         raise InsightError("which must be 'cheapest' or 'largest'")
@@ -19,9 +21,11 @@ async def extreme_purchase(ins: Insights, *, which: str = "largest", currency: s
         "select o.id, o.number, o.total, o.created, o.customer_id, c.name, c.email,"
         " (select count(*) from orders t where t.currency = o.currency and t.total = o.total) as same_total"
         " from orders o left join customers c on c.id = o.customer_id"
-        " where o.currency = %(cur)s" + (" and o.total > 0" if which == "cheapest" else "")
+        " where o.currency = %(cur)s"
+        + (" and o.total > 0" if which == "cheapest" else "")
         + f" order by o.total {order}, o.created, o.id limit %(limit)s",
-        cur=cur, limit=limit,
+        cur=cur,
+        limit=limit,
     )
     lines = await ins.rows(
         "select l.invoice_id, l.product_id, coalesce(p.name, l.description) as name, l.quantity, l.amount"
@@ -32,16 +36,30 @@ async def extreme_purchase(ins: Insights, *, which: str = "largest", currency: s
     orders = []
     for r in rows:
         items = [
-            {"product_id": li["product_id"], "name": li["name"], "quantity": int(li["quantity"]), "amount": fmt(li["amount"], cur)}
-            for li in lines if li["invoice_id"] == r["id"]
+            {
+                "product_id": li["product_id"],
+                "name": li["name"],
+                "quantity": int(li["quantity"]),
+                "amount": fmt(li["amount"], cur),
+            }
+            for li in lines
+            if li["invoice_id"] == r["id"]
         ]
-        orders.append({
-            "invoice_id": r["id"], "number": r["number"], "total": fmt(r["total"], cur), "date": f"{r['created']:%Y-%m-%d}",
-            "customer": {"id": r["customer_id"], "name": r["name"], "email": r["email"]},
-            "items": items[:10], "orders_with_the_same_total": r["same_total"],
-        })
+        orders.append(
+            {
+                "invoice_id": r["id"],
+                "number": r["number"],
+                "total": fmt(r["total"], cur),
+                "date": f"{r['created']:%Y-%m-%d}",
+                "customer": {"id": r["customer_id"], "name": r["name"], "email": r["email"]},
+                "items": items[:10],
+                "orders_with_the_same_total": r["same_total"],
+            }
+        )
     note = "orders with a zero total are left out" if which == "cheapest" else None
-    return ins.frame(which=which, currency=cur, currencies_with_orders=found, orders=orders, **({"note": note} if note else {}))
+    return ins.frame(
+        which=which, currency=cur, currencies_with_orders=found, orders=orders, **({"note": note} if note else {})
+    )
 
 
 async def revenue(ins: Insights, *, currency: str | None = None, by_month: bool = False) -> dict[str, Any]:
@@ -53,8 +71,12 @@ async def revenue(ins: Insights, *, currency: str | None = None, by_month: bool 
         cur=cur,
     )
     out = ins.frame(
-        currency=cur, currencies_with_orders=found, orders=row["orders"], customers=row["customers"],
-        revenue=fmt(int(row["revenue"]), cur), average_order_value=fmt(int(row["aov"]), cur) if row["aov"] is not None else None,
+        currency=cur,
+        currencies_with_orders=found,
+        orders=row["orders"],
+        customers=row["customers"],
+        revenue=fmt(int(row["revenue"]), cur),
+        average_order_value=fmt(int(row["aov"]), cur) if row["aov"] is not None else None,
     )
     if by_month:
         months = await ins.rows(
@@ -62,7 +84,9 @@ async def revenue(ins: Insights, *, currency: str | None = None, by_month: bool 
             " sum(total) as revenue from orders where currency = %(cur)s group by 1 order by 1",
             cur=cur,
         )
-        out["by_month"] = [{"month": m["month"], "orders": m["orders"], "revenue": fmt(int(m["revenue"]), cur)} for m in months]
+        out["by_month"] = [
+            {"month": m["month"], "orders": m["orders"], "revenue": fmt(int(m["revenue"]), cur)} for m in months
+        ]
     return out
 
 
@@ -75,20 +99,30 @@ async def repeat_rate(ins: Insights) -> dict[str, Any]:
     buyers, repeat = row["buyers"], row["repeat_buyers"]
     rate = round(100.0 * repeat / buyers, 1) if buyers else None
     return ins.frame(
-        customers_with_orders=buyers, customers_with_two_or_more_orders=repeat, repeat_purchase_rate_percent=rate,
+        customers_with_orders=buyers,
+        customers_with_two_or_more_orders=repeat,
+        repeat_purchase_rate_percent=rate,
     )
 
 
 async def top_customers(ins: Insights, *, currency: str | None = None, limit: int = 10) -> dict[str, Any]:
     cur, found = await ins.currency(currency)
     rows = await ins.rows(
-        "select o.customer_id as id, max(c.name) as name, max(c.email) as email, count(*) as orders, sum(o.total) as spent"
+        "select o.customer_id as id, max(c.name) as name, max(c.email) as email, count(*) as orders,"
+        " sum(o.total) as spent"
         " from orders o left join customers c on c.id = o.customer_id"
         " where o.currency = %(cur)s and o.customer_id is not null group by 1 order by spent desc, id limit %(limit)s",
-        cur=cur, limit=limit,
+        cur=cur,
+        limit=limit,
     )
     customers = [
-        {"id": r["id"], "name": r["name"], "email": r["email"], "orders": r["orders"], "spent": fmt(int(r["spent"]), cur)}
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "email": r["email"],
+            "orders": r["orders"],
+            "spent": fmt(int(r["spent"]), cur),
+        }
         for r in rows
     ]
     return ins.frame(currency=cur, currencies_with_orders=found, customers=customers)

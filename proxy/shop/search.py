@@ -57,8 +57,16 @@ def fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
 
 
 async def candidates(
-    db: Database, data: ShopData, embedder: Embedder, query: str, *, currency: str | None = None,
-    min_price: float | None = None, max_price: float | None = None, n: int = CANDIDATES, ef_search: int | None = None,
+    db: Database,
+    data: ShopData,
+    embedder: Embedder,
+    query: str,
+    *,
+    currency: str | None = None,
+    min_price: float | None = None,
+    max_price: float | None = None,
+    n: int = CANDIDATES,
+    ef_search: int | None = None,
     exact: bool = False,
 ) -> tuple[list[str], list[str]]:
     """(vector ranking, full-text ranking) of product ids; ``exact`` compares every vector
@@ -66,8 +74,13 @@ async def candidates(
     dims = await data.vector_dims(db, embedder)
     vector = await query_embedding(embedder, query, dims)
     params: dict[str, Any] = {
-        "q": vector_literal(vector), "n": n, "tsq": tsquery_text(query), "currency": currency.lower() if currency else None,
-        "min_price": min_price, "max_price": max_price, "zd": sorted(ZERO_DECIMAL),
+        "q": vector_literal(vector),
+        "n": n,
+        "tsq": tsquery_text(query),
+        "currency": currency.lower() if currency else None,
+        "min_price": min_price,
+        "max_price": max_price,
+        "zd": sorted(ZERO_DECIMAL),
     }
     flt = _filters("c", currency=currency, min_price=min_price, max_price=max_price)
     ann = sql.SQL(
@@ -118,8 +131,15 @@ async def product_cards(
 
 
 async def search_products(
-    db: Database, data: ShopData, embedder: Embedder, query: str, *, currency: str | None = None,
-    min_price: float | None = None, max_price: float | None = None, limit: int = 5,
+    db: Database,
+    data: ShopData,
+    embedder: Embedder,
+    query: str,
+    *,
+    currency: str | None = None,
+    min_price: float | None = None,
+    max_price: float | None = None,
+    limit: int = 5,
 ) -> list[dict[str, Any]]:
     by_vector, by_text = await candidates(
         db, data, embedder, query, currency=currency, min_price=min_price, max_price=max_price

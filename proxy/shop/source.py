@@ -44,7 +44,8 @@ class ShopData(Protocol):
 
 def _native(tenant: sql.Literal) -> sql.Composable:
     return sql.SQL(
-        "with products as not materialized (select id, name, description, active, metadata->>'category' as category, created"
+        "with products as not materialized (select id, name, description, active, metadata->>'category' as"
+        " category, created"
         " from shop_products where tenant = {t} and not deleted),"
         " prices as not materialized (select id, product_id, currency, unit_amount, active, recurring"
         " from shop_prices where tenant = {t}),"
@@ -52,9 +53,11 @@ def _native(tenant: sql.Literal) -> sql.Composable:
         " from shop_customers where tenant = {t} and not deleted),"
         " invoices as not materialized (select id, number, customer_id, currency, status, total, created"
         " from shop_invoices where tenant = {t}),"
-        " lines as not materialized (select invoice_id, id, position, product_id, quantity, amount, currency, description"
+        " lines as not materialized (select invoice_id, id, position, product_id, quantity, amount, currency,"
+        " description"
         " from shop_invoice_lines where tenant = {t}),"
-        " product_text as not materialized (select record_id as id, fts from shop_documents where tenant = {t} and kind = 'product')"
+        " product_text as not materialized (select record_id as id, fts from shop_documents where tenant = {t}"
+        " and kind = 'product')"
     ).format(t=tenant)
 
 
@@ -68,9 +71,7 @@ class NativeShopData:
         return _native(sql.Literal(self.tenant))
 
     async def vector_dims(self, db: Database, embedder: Embedder) -> int:
-        state = await db.fetch_one(
-            "select embedder, dims from shop_embedding_state where tenant = %s", (self.tenant,)
-        )
+        state = await db.fetch_one("select embedder, dims from shop_embedding_state where tenant = %s", (self.tenant,))
         if state is None:
             raise ShopDataError(
                 f"the shop data of tenant {self.tenant!r} has no embeddings yet: run "

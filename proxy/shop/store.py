@@ -33,18 +33,54 @@ class UpsertCounts:
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "shop_customers": ("tenant", "id", "email", "name", "phone", "created", "metadata", "deleted", "raw"),
     "shop_products": (
-        "tenant", "id", "name", "description", "active", "default_price", "metadata", "created", "deleted", "raw",
+        "tenant",
+        "id",
+        "name",
+        "description",
+        "active",
+        "default_price",
+        "metadata",
+        "created",
+        "deleted",
+        "raw",
     ),
     "shop_prices": (
-        "tenant", "id", "product_id", "currency", "unit_amount", "recurring", "active", "nickname", "created", "raw",
+        "tenant",
+        "id",
+        "product_id",
+        "currency",
+        "unit_amount",
+        "recurring",
+        "active",
+        "nickname",
+        "created",
+        "raw",
     ),
     "shop_invoices": (
-        "tenant", "id", "number", "customer_id", "customer_email", "customer_name", "currency", "status", "total",
-        "created", "raw",
+        "tenant",
+        "id",
+        "number",
+        "customer_id",
+        "customer_email",
+        "customer_name",
+        "currency",
+        "status",
+        "total",
+        "created",
+        "raw",
     ),
 }
 LINE_COLUMNS = (
-    "tenant", "invoice_id", "id", "position", "product_id", "price_id", "description", "quantity", "amount", "currency",
+    "tenant",
+    "invoice_id",
+    "id",
+    "position",
+    "product_id",
+    "price_id",
+    "description",
+    "quantity",
+    "amount",
+    "currency",
 )
 
 
@@ -121,9 +157,7 @@ async def upsert(
     return UpsertCounts(inserted, updated, len(unique) - inserted - updated)
 
 
-async def upsert_records(
-    conn: AsyncConnection[Any], table: str, rows: Sequence[Sequence[Any]]
-) -> UpsertCounts:
+async def upsert_records(conn: AsyncConnection[Any], table: str, rows: Sequence[Sequence[Any]]) -> UpsertCounts:
     return await upsert(conn, table, TABLE_COLUMNS[table], ("tenant", "id"), rows)
 
 

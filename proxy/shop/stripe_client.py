@@ -56,7 +56,9 @@ class StripeClient:
         if api_version:
             headers["Stripe-Version"] = api_version
         self._key = api_key
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+        )
         self.max_retries, self.backoff_base, self.backoff_max = max_retries, backoff_base, backoff_max
         self._sleep = sleep
         self.retries = 0
@@ -95,7 +97,9 @@ class StripeClient:
                 response = await self._http.get(path, params=params)
             except httpx.TransportError as exc:
                 if attempt >= self.max_retries:
-                    raise StripeError(f"cannot reach Stripe at {self._http.base_url} ({exc.__class__.__name__}: {exc})") from exc
+                    raise StripeError(
+                        f"cannot reach Stripe at {self._http.base_url} ({exc.__class__.__name__}: {exc})"
+                    ) from exc
             else:
                 if response.status_code < 300:
                     return response.json()  # type: ignore[no-any-return]

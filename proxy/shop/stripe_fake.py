@@ -21,7 +21,13 @@ from urllib.parse import parse_qs
 from proxy.shop.stripe_fake_data import PREFIX, invoice_json, load_demo, render_lines
 
 NEW_LINE_SHAPE = "2025-03-31"
-PERMISSION = {"customers": "customer", "products": "product", "prices": "price", "invoices": "invoice", "events": "event"}
+PERMISSION = {
+    "customers": "customer",
+    "products": "product",
+    "prices": "price",
+    "invoices": "invoice",
+    "events": "event",
+}
 
 
 @dataclass(slots=True)
@@ -33,7 +39,9 @@ class Fault:
     retry_after: float | None
 
 
-def _error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+def _error(
+    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     body: dict[str, Any] = {"type": kind, "message": message}
     if code:
         body["code"] = code
@@ -41,7 +49,13 @@ def _error(status: int, message: str, kind: str = "invalid_request_error", code:
 
 
 class FakeStripe:
-    def __init__(self, api_key: str = "rk_test_fake", *, default_version: str = "2024-06-20", clock: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        api_key: str = "rk_test_fake",
+        *,
+        default_version: str = "2024-06-20",
+        clock: Callable[[], int] | None = None,
+    ) -> None:
         self.api_key = api_key
         self.default_version = default_version
         self.clock = clock or (lambda: int(time.time()))
@@ -61,7 +75,12 @@ class FakeStripe:
 
     def add(self, kind: str, obj: dict[str, Any], *, event: bool = True) -> dict[str, Any]:
         with self._lock:
-            obj = {"id": obj.get("id") or self._next(PREFIX[kind]), "object": kind.rstrip("s"), "created": self.clock(), **obj}
+            obj = {
+                "id": obj.get("id") or self._next(PREFIX[kind]),
+                "object": kind.rstrip("s"),
+                "created": self.clock(),
+                **obj,
+            }
             self._seq += 1
             self._order[obj["id"]] = self._seq
             self.objects[kind][obj["id"]] = obj
@@ -69,17 +88,33 @@ class FakeStripe:
                 self._event(kind, "created", obj["id"])
             return obj
 
-    def add_invoice(self, customer: str, items: list[tuple[str, int]], *, status: str = "paid", event: bool = True, **extra: Any) -> dict[str, Any]:
+    def add_invoice(
+        self, customer: str, items: list[tuple[str, int]], *, status: str = "paid", event: bool = True, **extra: Any
+    ) -> dict[str, Any]:
         """An invoice with one line per (price id, quantity); amounts follow the prices."""
         with self._lock:
             cust = self.objects["customers"][customer]
             lines = []
             for n, (price_id, quantity) in enumerate(items):
                 price = self.objects["prices"][price_id]
-                lines.append({"id": f"il_fake{self._seq + 1:08d}_{n}", "price": price_id, "quantity": quantity,
-                              "amount": price["unit_amount"] * quantity, "currency": price["currency"]})
-            invoice = {"customer": customer, "customer_email": cust.get("email"), "customer_name": cust.get("name"),
-                       "currency": lines[0]["currency"], "status": status, "total": sum(li["amount"] for li in lines), **extra}
+                lines.append(
+                    {
+                        "id": f"il_fake{self._seq + 1:08d}_{n}",
+                        "price": price_id,
+                        "quantity": quantity,
+                        "amount": price["unit_amount"] * quantity,
+                        "currency": price["currency"],
+                    }
+                )
+            invoice = {
+                "customer": customer,
+                "customer_email": cust.get("email"),
+                "customer_name": cust.get("name"),
+                "currency": lines[0]["currency"],
+                "status": status,
+                "total": sum(li["amount"] for li in lines),
+                **extra,
+            }
             invoice = self.add("invoices", invoice, event=False)
             self.lines[invoice["id"]] = lines
             if event:
@@ -104,8 +139,15 @@ class FakeStripe:
             snapshot["deleted"] = True
         self.add("events", {"type": f"{kind[:-1]}.{action}", "data": {"object": snapshot}}, event=False)
 
-    def fail_next(self, count: int = 1, status: int = 429, *, should_retry: bool | None = None,
-                  retry_after: float | None = None, path: str = "/") -> None:
+    def fail_next(
+        self,
+        count: int = 1,
+        status: int = 429,
+        *,
+        should_retry: bool | None = None,
+        retry_after: float | None = None,
+        path: str = "/",
+    ) -> None:
         """The next ``count`` requests under ``path`` fail with ``status``."""
         with self._lock:
             self.faults.append(Fault(path, count, status, should_retry, retry_after))
@@ -131,10 +173,14 @@ class FakeStripe:
             return base64.b64decode(auth[6:]).decode().split(":")[0] == self.api_key
         return False
 
-    def _page(self, items: list[dict[str, Any]], query: dict[str, list[str]], url: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _page(
+        self, items: list[dict[str, Any]], query: dict[str, list[str]], url: str
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         raw_limit = query.get("limit", ["10"])[0]
         if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
-            return _error(400, f"Invalid limit: must be between 1 and 100 (got {raw_limit})", code="parameter_invalid_integer")
+            return _error(
+                400, f"Invalid limit: must be between 1 and 100 (got {raw_limit})", code="parameter_invalid_integer"
+            )
         limit, start = int(raw_limit), 0
         if after := query.get("starting_after", [None])[0]:
             ids = [item["id"] for item in items]
@@ -156,7 +202,9 @@ class FakeStripe:
             items = [o for o in items if o.get("email") == email]
         return items
 
-    def handle(self, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def handle(
+        self, path: str, query: dict[str, list[str]], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._lock:
             self.requests.append((path, query))
             if not self._authorized(headers):
@@ -179,9 +227,12 @@ class FakeStripe:
                 return _error(404, f"Unrecognized request URL (GET: {path}).")
             kind = parts[1]
             if kind in self.forbidden:
-                return _error(403, f"The provided key '{self.api_key[:8]}****' does not have the required permissions for this "
-                                   f"endpoint on account 'acct_fake'. Having the 'rak_{PERMISSION[kind]}_read' permission would "
-                                   "allow this request to continue.")
+                return _error(
+                    403,
+                    f"The provided key '{self.api_key[:8]}****' does not have the required permissions for this "
+                    f"endpoint on account 'acct_fake'. Having the 'rak_{PERMISSION[kind]}_read' permission would "
+                    "allow this request to continue.",
+                )
             version = headers.get("stripe-version", self.default_version)
             if len(parts) == 2:
                 items = [self._render(kind, o, version) for o in self._filter(kind, query)]
@@ -197,7 +248,7 @@ class FakeStripe:
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
+            while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -26,15 +26,30 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
 
 def customer_row(tenant: str, obj: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        tenant, obj["id"], obj.get("email"), obj.get("name"), obj.get("phone"), _ts(obj.get("created")), _meta(obj),
-        bool(obj.get("deleted")), obj,
+        tenant,
+        obj["id"],
+        obj.get("email"),
+        obj.get("name"),
+        obj.get("phone"),
+        _ts(obj.get("created")),
+        _meta(obj),
+        bool(obj.get("deleted")),
+        obj,
     )
 
 
 def product_row(tenant: str, obj: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        tenant, obj["id"], obj.get("name") or obj["id"], obj.get("description"), bool(obj.get("active", True)),
-        _id(obj.get("default_price")), _meta(obj), _ts(obj.get("created")), bool(obj.get("deleted")), obj,
+        tenant,
+        obj["id"],
+        obj.get("name") or obj["id"],
+        obj.get("description"),
+        bool(obj.get("active", True)),
+        _id(obj.get("default_price")),
+        _meta(obj),
+        _ts(obj.get("created")),
+        bool(obj.get("deleted")),
+        obj,
     )
 
 
@@ -49,8 +64,16 @@ def price_row(tenant: str, obj: dict[str, Any]) -> tuple[Any, ...]:
     recurring = obj.get("recurring")
     interval = recurring.get("interval") if isinstance(recurring, dict) else None
     return (
-        tenant, obj["id"], _id(obj.get("product")), (obj.get("currency") or "").lower(), _unit_amount(obj), interval,
-        bool(obj.get("active", True)), obj.get("nickname"), _ts(obj.get("created")), obj,
+        tenant,
+        obj["id"],
+        _id(obj.get("product")),
+        (obj.get("currency") or "").lower(),
+        _unit_amount(obj),
+        interval,
+        bool(obj.get("active", True)),
+        obj.get("nickname"),
+        _ts(obj.get("created")),
+        obj,
     )
 
 
@@ -58,9 +81,17 @@ def invoice_row(tenant: str, obj: dict[str, Any]) -> tuple[Any, ...]:
     raw = {k: v for k, v in obj.items() if k != "lines"}  # lines live in their own table
     total = obj.get("total")
     return (
-        tenant, obj["id"], obj.get("number"), _id(obj.get("customer")), obj.get("customer_email"),
-        obj.get("customer_name"), (obj.get("currency") or "").lower(), obj.get("status"),
-        int(total) if isinstance(total, int) else 0, _ts(obj.get("created")), raw,
+        tenant,
+        obj["id"],
+        obj.get("number"),
+        _id(obj.get("customer")),
+        obj.get("customer_email"),
+        obj.get("customer_name"),
+        (obj.get("currency") or "").lower(),
+        obj.get("status"),
+        int(total) if isinstance(total, int) else 0,
+        _ts(obj.get("created")),
+        raw,
     )
 
 
@@ -84,9 +115,18 @@ def line_rows(tenant: str, invoice: dict[str, Any], lines: list[dict[str, Any]])
     for position, line in enumerate(lines):
         price_id, product_id = line_price_and_product(line)
         quantity = line.get("quantity")
-        rows.append((
-            tenant, invoice["id"], line.get("id") or f"{invoice['id']}:{position}", position, product_id, price_id,
-            line.get("description"), int(quantity) if isinstance(quantity, int) else 1, int(line.get("amount") or 0),
-            (line.get("currency") or invoice.get("currency") or "").lower(),
-        ))
+        rows.append(
+            (
+                tenant,
+                invoice["id"],
+                line.get("id") or f"{invoice['id']}:{position}",
+                position,
+                product_id,
+                price_id,
+                line.get("description"),
+                int(quantity) if isinstance(quantity, int) else 1,
+                int(line.get("amount") or 0),
+                (line.get("currency") or invoice.get("currency") or "").lower(),
+            )
+        )
     return rows

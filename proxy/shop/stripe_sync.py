@@ -34,7 +34,19 @@ OBJECTS: dict[str, tuple[str, str, Callable[[str, dict[str, Any]], tuple[Any, ..
 }
 EVENT_TYPES = [
     f"{kind}.{action}" for kind in ("customer", "product", "price") for action in ("created", "updated", "deleted")
-] + [f"invoice.{a}" for a in ("created", "updated", "deleted", "finalized", "paid", "voided", "marked_uncollectible", "payment_succeeded")]
+] + [
+    f"invoice.{a}"
+    for a in (
+        "created",
+        "updated",
+        "deleted",
+        "finalized",
+        "paid",
+        "voided",
+        "marked_uncollectible",
+        "payment_succeeded",
+    )
+]
 EVENT_KINDS = {"customer": "customers", "product": "products", "price": "prices", "invoice": "invoices"}
 EVENTS_KEPT_SECONDS = 29 * 86400  # Stripe keeps events for 30 days; older gaps need a full sync
 Progress = Callable[[str, int], None]
@@ -66,12 +78,16 @@ class SyncSummary:
         for name, counts in self.objects.items():
             removed = f", removed {self.removed[name]}" if self.removed.get(name) else ""
             out.append(
-                f"  {name:<10} fetched {self.fetched.get(name, 0):>6}  new {counts.inserted:>6}  updated {counts.updated:>6}"
+                f"  {name:<10} fetched {self.fetched.get(name, 0):>6}  new {counts.inserted:>6}  updated"
+                f" {counts.updated:>6}"
                 f"  unchanged {counts.unchanged:>6}{removed}"
             )
         out.append(f"  events applied: {self.events}")
         if self.documents:
-            out.append(f"  documents: {self.documents.embedded} embedded with {self.documents.embedder}, {self.documents.deleted} removed")
+            out.append(
+                f"  documents: {self.documents.embedded} embedded with {self.documents.embedder},"
+                f" {self.documents.deleted} removed"
+            )
         out += [f"  warning: {w}" for w in self.warnings]
         return out
 
@@ -89,7 +105,9 @@ async def _sync_lock(db: Database, tenant: str) -> AsyncIterator[None]:
 
 
 class StripeSync:
-    def __init__(self, db: Database, tenant: str, client: StripeClient, summary: SyncSummary, progress: Progress | None) -> None:
+    def __init__(
+        self, db: Database, tenant: str, client: StripeClient, summary: SyncSummary, progress: Progress | None
+    ) -> None:
         self.db, self.tenant, self.client, self.summary, self.progress = db, tenant, client, summary, progress
 
     async def _state(self) -> dict[str, dict[str, Any]]:
@@ -103,7 +121,8 @@ class StripeSync:
     async def _save(self, name: str, cursor: int | None, info: dict[str, Any] | None = None) -> None:
         await self.db.execute(
             "insert into shop_sync_state (tenant, source, object, cursor, info) values (%s, 'stripe', %s, %s, %s)"
-            " on conflict (tenant, source, object) do update set cursor = excluded.cursor, info = excluded.info, synced_at = now()",
+            " on conflict (tenant, source, object) do update set cursor = excluded.cursor, info ="
+            " excluded.info, synced_at = now()",
             (self.tenant, name, cursor, Jsonb(info or {})),
         )
 
@@ -145,9 +164,12 @@ class StripeSync:
     async def reconcile(self, name: str, seen: set[str]) -> None:
         """After a full listing: what Stripe no longer lists is gone there too."""
         statements = {
-            "customers": "update shop_customers set deleted = true, synced_at = now() where tenant = %s and not deleted and not (id = any(%s))",
-            "products": "update shop_products set deleted = true, synced_at = now() where tenant = %s and not deleted and not (id = any(%s))",
-            "prices": "update shop_prices set active = false, synced_at = now() where tenant = %s and active and not (id = any(%s))",
+            "customers": "update shop_customers set deleted = true, synced_at = now() where tenant = %s and not"
+            " deleted and not (id = any(%s))",
+            "products": "update shop_products set deleted = true, synced_at = now() where tenant = %s and not"
+            " deleted and not (id = any(%s))",
+            "prices": "update shop_prices set active = false, synced_at = now() where tenant = %s and active"
+            " and not (id = any(%s))",
             "invoices": "delete from shop_invoices where tenant = %s and not (id = any(%s))",
         }
         removed = await self.db.execute(statements[name], (self.tenant, list(seen)))
@@ -191,7 +213,9 @@ class StripeSync:
         if gone["invoices"]:
             ids = sorted(gone["invoices"])
             await self.db.execute("delete from shop_invoices where tenant = %s and id = any(%s)", (self.tenant, ids))
-            await self.db.execute("delete from shop_invoice_lines where tenant = %s and invoice_id = any(%s)", (self.tenant, ids))
+            await self.db.execute(
+                "delete from shop_invoice_lines where tenant = %s and invoice_id = any(%s)", (self.tenant, ids)
+            )
         self.summary.events = len(events)
         if not events:
             return since, seen_at_since
@@ -200,8 +224,15 @@ class StripeSync:
 
 
 async def sync_stripe(
-    db: Database, tenant: str, shop: ShopConfig, *, api_key: str, embedder: Embedder, full: bool = False,
-    client: StripeClient | None = None, progress: Progress | None = None,
+    db: Database,
+    tenant: str,
+    shop: ShopConfig,
+    *,
+    api_key: str,
+    embedder: Embedder,
+    full: bool = False,
+    client: StripeClient | None = None,
+    progress: Progress | None = None,
 ) -> SyncSummary:
     """Run one sync of ``tenant`` and return what it did."""
     started = time.perf_counter()

@@ -42,8 +42,12 @@ def _embedder(ctx: ToolContext, shop: ShopConfig) -> Embedder:
     cache: EmbedderCache = ctx.services.get("shop.embedders") or default_embedders
     config = ctx.tenant_config
     try:
-        return cache.get(ctx.tenant, shop, api_key_env=config.api_key_env if config else None,
-                         base_url=config.base_url if config else None)
+        return cache.get(
+            ctx.tenant,
+            shop,
+            api_key_env=config.api_key_env if config else None,
+            base_url=config.base_url if config else None,
+        )
     except EmbeddingError as exc:
         raise ToolError(str(exc)) from None
 
@@ -105,10 +109,20 @@ async def _search_products(ctx: ToolContext, args: dict[str, Any]) -> dict[str, 
         raise ToolError("query is required: describe what the visitor is looking for")
     currency = _text(args, "currency")
     products = await search_products(
-        db, data, _embedder(ctx, shop), query, currency=currency, min_price=_number(args, "min_price"),
-        max_price=_number(args, "max_price"), limit=_limit(args, shop, 5),
+        db,
+        data,
+        _embedder(ctx, shop),
+        query,
+        currency=currency,
+        min_price=_number(args, "min_price"),
+        max_price=_number(args, "max_price"),
+        limit=_limit(args, shop, 5),
     )
-    return {"query": query, "products": products} if products else {"query": query, "products": [], "note": "nothing matches"}
+    return (
+        {"query": query, "products": products}
+        if products
+        else {"query": query, "products": [], "note": "nothing matches"}
+    )
 
 
 async def _get_product(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +141,12 @@ async def _find_customer(ctx: ToolContext, args: dict[str, Any]) -> dict[str, An
     shop, db, data = _context(ctx)
     scope = await customer_scope(db, data, shop, ctx.visitor)
     return await find_customer(
-        db, data, scope, email=_text(args, "email"), name=_text(args, "name"), customer_id=_text(args, "customer_id"),
+        db,
+        data,
+        scope,
+        email=_text(args, "email"),
+        name=_text(args, "name"),
+        customer_id=_text(args, "customer_id"),
         limit=_limit(args, shop, 5),
     )
 
@@ -136,13 +155,24 @@ async def _customer_orders(ctx: ToolContext, args: dict[str, Any]) -> dict[str, 
     shop, db, data = _context(ctx)
     scope = await customer_scope(db, data, shop, ctx.visitor)
     return await customer_orders(
-        db, data, scope, customer_id=_text(args, "customer_id"), email=_text(args, "email"), limit=_limit(args, shop, 10)
+        db,
+        data,
+        scope,
+        customer_id=_text(args, "customer_id"),
+        email=_text(args, "email"),
+        limit=_limit(args, shop, 10),
     )
 
 
 QUESTIONS = (
-    "best_sellers", "bought_together", "second_product", "cheapest_purchase", "largest_purchase", "revenue",
-    "repeat_purchase_rate", "top_customers",
+    "best_sellers",
+    "bought_together",
+    "second_product",
+    "cheapest_purchase",
+    "largest_purchase",
+    "revenue",
+    "repeat_purchase_rate",
+    "top_customers",
 )
 
 
@@ -175,13 +205,16 @@ TOOLS = [
         "search_products",
         "Search the shop's product catalog by what the visitor describes (words, product types, uses), optionally "
         "within a price range and currency. Returns matching products with ids and prices.",
-        _schema({
-            "query": {"type": "string", "description": "what to look for, in the visitor's words"},
-            "currency": {"type": "string", "description": "three-letter code such as EUR or USD"},
-            "min_price": {"type": "number", "description": "in whole currency units, e.g. 20 for 20.00"},
-            "max_price": {"type": "number", "description": "in whole currency units"},
-            "limit": _LIMIT,
-        }, ["query"]),
+        _schema(
+            {
+                "query": {"type": "string", "description": "what to look for, in the visitor's words"},
+                "currency": {"type": "string", "description": "three-letter code such as EUR or USD"},
+                "min_price": {"type": "number", "description": "in whole currency units, e.g. 20 for 20.00"},
+                "max_price": {"type": "number", "description": "in whole currency units"},
+                "limit": _LIMIT,
+            },
+            ["query"],
+        ),
         _guard(_search_products),
     ),
     Tool(
@@ -209,18 +242,31 @@ TOOLS = [
         "Exact shop-wide figures computed from paid orders (staff only): best sellers by units or revenue, products "
         "bought together, the most common second product, the cheapest or largest purchase with buyer and items, "
         "revenue and average order value, repeat-purchase rate, top customers. Periods are inclusive dates (UTC).",
-        _schema({
-            "question": {"type": "string", "enum": list(QUESTIONS)},
-            "date_from": _DATE,
-            "date_to": _DATE,
-            "by": {"type": "string", "enum": ["units", "revenue"], "description": "for best_sellers"},
-            "product_id": {"type": "string", "description": "bought_together / second_product: start from this product"},
-            "basis": {"type": "string", "enum": ["order", "customer"],
-                      "description": "second_product: the second line of multi-product orders, or each customer's second different product"},
-            "currency": {"type": "string", "description": "money questions; default: the currency with the most orders"},
-            "by_month": {"type": "boolean", "description": "revenue: add a month-by-month breakdown"},
-            "limit": _LIMIT,
-        }, ["question"]),
+        _schema(
+            {
+                "question": {"type": "string", "enum": list(QUESTIONS)},
+                "date_from": _DATE,
+                "date_to": _DATE,
+                "by": {"type": "string", "enum": ["units", "revenue"], "description": "for best_sellers"},
+                "product_id": {
+                    "type": "string",
+                    "description": "bought_together / second_product: start from this product",
+                },
+                "basis": {
+                    "type": "string",
+                    "enum": ["order", "customer"],
+                    "description": "second_product: the second line of multi-product orders, or each customer's"
+                    " second different product",
+                },
+                "currency": {
+                    "type": "string",
+                    "description": "money questions; default: the currency with the most orders",
+                },
+                "by_month": {"type": "boolean", "description": "revenue: add a month-by-month breakdown"},
+                "limit": _LIMIT,
+            },
+            ["question"],
+        ),
         _guard(_shop_insights),
         timeout=30.0,
     ),

@@ -9,14 +9,24 @@ the finished part of the reply, releases the thread's lock and closes the stream
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
-from proxy.engines.base import Engine, EngineError, MessageCompleted, TextDelta, Turn
+from proxy.engines.base import (
+    Engine,
+    EngineError,
+    MessageCompleted,
+    TextDelta,
+    ToolFinished,
+    Turn,
+    TurnFinished,
+)
 from proxy.leads.handoff import handoff_event, handoff_for_message
+from proxy.observability import metrics
 from proxy.store.threads import ThreadRecord, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolContext, ToolSet
@@ -60,6 +70,9 @@ class ActiveRun:
         self.readers = 0  # connections following the run in this process
         self.persisting = False  # events are being copied to the event log
         self._seq = 0
+        self._started = time.perf_counter()
+        self._first_token_seen = False
+        self.outcome = "completed"
         self._completed: list[str] = []
         self._partial: list[str] = []
 
@@ -130,9 +143,19 @@ class ActiveRun:
             async for event in events:
                 if isinstance(event, TextDelta):
                     self._partial.append(event.delta)
+                    if not self._first_token_seen:
+                        self._first_token_seen = True
+                        metrics.TIME_TO_FIRST_TOKEN.labels(self.job.tenant, self.job.engine.name).observe(
+                            time.perf_counter() - self._started
+                        )
                 elif isinstance(event, MessageCompleted):
                     self._completed.append(event.content)
                     self._partial.clear()
+                elif isinstance(event, ToolFinished):
+                    metrics.TOOL_CALLS.labels(self.job.tenant, event.name, str(event.ok).lower()).inc()
+                elif isinstance(event, TurnFinished):
+                    metrics.TOKENS.labels(self.job.tenant, "input").inc(event.usage.input_tokens)
+                    metrics.TOKENS.labels(self.job.tenant, "output").inc(event.usage.output_tokens)
                 name, data = engine_event_payload(self.run_id, event)
                 self.publish(name, data)
 
@@ -153,6 +176,9 @@ class ActiveRun:
             self.publish("handoff", handoff_event(record))
 
     def _fail(self, error: EngineError) -> None:
+        self.outcome = error.code
+        if error.code.startswith("upstream_"):
+            metrics.UPSTREAM_ERRORS.labels(self.job.tenant, error.code).inc()
         self.publish("error", error.as_dict())
 
     async def _epilogue(self) -> None:
@@ -161,5 +187,17 @@ class ActiveRun:
             await self.job.store.finish_turn(self.thread_id, self.run_id, reply)
         except Exception:  # the lease expires on its own; never leave the stream without `done`
             logger.exception("could not save the end of a turn", extra={"run_id": self.run_id})
+        metrics.TURNS.labels(self.job.tenant, self.outcome).inc()
+        logger.info(
+            "turn finished",
+            extra={
+                "tenant": self.job.tenant,
+                "thread_id": self.thread_id,
+                "run_id": self.run_id,
+                "outcome": self.outcome,
+                "duration_ms": round((time.perf_counter() - self._started) * 1000),
+                "events": self._seq + 1,
+            },
+        )
         self.publish("done", {})
         self.channel.close()

@@ -294,7 +294,7 @@ async def test_mobile_layout_is_full_screen(browser: Browser, site: Site, phone:
         w = Widget(page)
         await w.open()
         box = await w.panel.bounding_box()
-        assert box == {"x": 0, "y": 0, "width": 390, "height": 780}
+        assert box and {k: round(v) for k, v in box.items()} == {"x": 0, "y": 0, "width": 390, "height": 780}
         await expect(w.launcher).to_be_hidden()
         await w.send("[[reply:Here is a list:\n\n- Dark roast\n- Filter blend]]")
         reply = await w.reply_done()

@@ -55,6 +55,11 @@ class Widget:
     async def open(self) -> None:
         await self.launcher.click()
         await expect(self.panel).to_be_visible()
+        await self.settled()
+
+    async def settled(self) -> None:
+        """Until the panel's opening animation (if motion is allowed) has finished."""
+        await self.panel.evaluate("el => Promise.all(el.getAnimations().map(a => a.finished))")
 
     async def send(self, text: str) -> None:
         await self.input.fill(text)

@@ -15,14 +15,25 @@ NOW = 1_780_000_000.0
 
 
 def token(**claims: object) -> str:
-    base: dict[str, object] = {"sub": "42", "email": "ada@example.com", "aud": "acme", "iat": int(NOW), "exp": int(NOW) + 600}
+    base: dict[str, object] = {
+        "sub": "42",
+        "email": "ada@example.com",
+        "aud": "acme",
+        "iat": int(NOW),
+        "exp": int(NOW) + 600,
+    }
     base.update(claims)
     return jwt.encode({k: v for k, v in base.items() if v is not None}, SECRET, algorithm="HS256")
 
 
 def test_a_valid_token_gives_an_identified_visitor() -> None:
     visitor = verify_identity_token(token(), secret=SECRET, tenant="acme", now=NOW)
-    assert (visitor.id, visitor.kind, visitor.user_id, visitor.email) == ("user:42", "identified", "42", "ada@example.com")
+    assert (visitor.id, visitor.kind, visitor.user_id, visitor.email) == (
+        "user:42",
+        "identified",
+        "42",
+        "ada@example.com",
+    )
 
 
 def test_staff_role_and_tenant_claim() -> None:
@@ -48,7 +59,14 @@ def test_issue_and_verify_round_trip() -> None:
         (lambda: token(email="not-an-email"), "not an email"),
         (lambda: token(role="admin"), "role"),
         (lambda: token(iat=int(NOW) + 3600, exp=int(NOW) + 4000), "future"),
-        (lambda: jwt.encode({"sub": "42", "aud": "acme", "exp": int(NOW) + 60}, "another-secret-of-sufficient-length!!", algorithm="HS256"), "signature"),
+        (
+            lambda: jwt.encode(
+                {"sub": "42", "aud": "acme", "exp": int(NOW) + 60},
+                "another-secret-of-sufficient-length!!",
+                algorithm="HS256",
+            ),
+            "signature",
+        ),
         (lambda: "not.a.jwt", "not a JWT"),
         (lambda: "garbage", "not a JWT"),
     ],

@@ -41,7 +41,9 @@ def shop_tools() -> ToolSet:
     return registry.subset(registry.names)
 
 
-def tool_context(tenant: str, db: Database, visitor: Visitor | None = None, shop: ShopConfig | None = None) -> ToolContext:
+def tool_context(
+    tenant: str, db: Database, visitor: Visitor | None = None, shop: ShopConfig | None = None
+) -> ToolContext:
     config = TenantConfig(name=tenant, domains=[f"{tenant}.example"], shop=shop or ShopConfig())
     return ToolContext(tenant=tenant, thread_id="thr_test", visitor=visitor or Visitor(), tenant_config=config, db=db)
 
@@ -49,7 +51,11 @@ def tool_context(tenant: str, db: Database, visitor: Visitor | None = None, shop
 @pytest.fixture
 def call(database: Database, shop_tools: ToolSet) -> Call:
     async def call(
-        name: str, args: dict[str, Any], *, tenant: str = SMALL_TENANT, visitor: Visitor | None = None,
+        name: str,
+        args: dict[str, Any],
+        *,
+        tenant: str = SMALL_TENANT,
+        visitor: Visitor | None = None,
         shop: ShopConfig | None = None,
     ) -> ToolOutcome:
         return await shop_tools.dispatch(name, json.dumps(args), tool_context(tenant, database, visitor, shop))

@@ -19,8 +19,13 @@ from proxy.visitors import Visitor
 
 pytestmark = pytest.mark.integration
 PREFIX = "ab_small_"
-STREAMS = {"products": "products", "prices": "prices", "customers": "customers", "invoices": "invoices",
-           "invoice_line_items": "invoice_line_items"}
+STREAMS = {
+    "products": "products",
+    "prices": "prices",
+    "customers": "customers",
+    "invoices": "invoices",
+    "invoice_line_items": "invoice_line_items",
+}
 # stream -> (text fields, metadata fields); None means "all fields", as Airbyte does when left empty
 PROCESSING: dict[str, tuple[list[str] | None, list[str] | None]] = {
     "products": (["name", "description"], None),
@@ -36,7 +41,7 @@ def airbyte_metadata(record: dict[str, Any], fields: list[str] | None, stream: s
     picked = record if fields is None else {k: record[k] for k in fields if k in record}
     out: dict[str, Any] = {}
     for key, value in picked.items():
-        if isinstance(value, bool) or isinstance(value, str):
+        if isinstance(value, bool | str):
             out[key] = value
         elif isinstance(value, int | float):
             out[key] = float(value)
@@ -63,21 +68,28 @@ def stripe_records(fake: FakeStripe) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-async def write_airbyte_tables(db: Database, records: dict[str, list[dict[str, Any]]], dims: int = 256) -> dict[str, str]:
+async def write_airbyte_tables(
+    db: Database, records: dict[str, list[dict[str, Any]]], dims: int = 256
+) -> dict[str, str]:
     tables = {}
     for stream, rows in records.items():
         table = PREFIX + STREAMS[stream]
         tables[stream] = table
         text_fields, meta_fields = PROCESSING[stream]
         await db.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(table)))
-        await db.execute(sql.SQL(
-            "create table {} (document_id varchar, chunk_id varchar, metadata json, document_content text, embedding vector({}))"
-        ).format(sql.Identifier(table), sql.Literal(dims)))
+        await db.execute(
+            sql.SQL(
+                "create table {} (document_id varchar, chunk_id varchar, metadata json, document_content text,"
+                " embedding vector({}))"
+            ).format(sql.Identifier(table), sql.Literal(dims))
+        )
         values = []
         for n, record in enumerate(rows):
             text, meta = airbyte_text(record, text_fields), json.dumps(airbyte_metadata(record, meta_fields, stream))
             doc_id = f"Stream_{stream}_Key_{record['id']}"
-            chunks = text.split("\n", 1) if stream == "products" and n == 0 else [text]  # one record split in two chunks
+            chunks = (
+                text.split("\n", 1) if stream == "products" and n == 0 else [text]
+            )  # one record split in two chunks
             for i, chunk in enumerate(chunks):
                 values.append((doc_id, f"{doc_id}_{i}", meta, chunk, vector_literal(hash_embedding(chunk, dims))))
         async with db.transaction() as conn, conn.cursor() as cur:
@@ -110,7 +122,9 @@ QUESTIONS = [
 
 
 @pytest.mark.parametrize("args", QUESTIONS, ids=lambda a: "-".join(str(v) for v in a.values()))
-async def test_insights_match_our_own_tables(args: dict[str, Any], airbyte_shop, small_shop: str, call, ok, staff) -> None:
+async def test_insights_match_our_own_tables(
+    args: dict[str, Any], airbyte_shop, small_shop: str, call, ok, staff
+) -> None:
     tenant, shop = airbyte_shop
     native = ok(await call("shop_insights", args, tenant=small_shop, visitor=staff))
     airbyte = ok(await call("shop_insights", args, tenant=tenant, shop=shop, visitor=staff))
@@ -123,8 +137,14 @@ async def test_search_and_product_details(airbyte_shop, small_shop: str, call, o
         native = ok(await call("search_products", {"query": query}, tenant=small_shop))
         airbyte = ok(await call("search_products", {"query": query}, tenant=tenant, shop=shop))
         assert airbyte["products"][0]["id"] == native["products"][0]["id"], query
-    filtered = ok(await call("search_products", {"query": "coffee", "currency": "usd", "max_price": 100}, tenant=tenant, shop=shop))
-    assert filtered["products"] and all(p.endswith("USD") and float(p.split()[0]) <= 100 for c in filtered["products"] for p in c["prices"])
+    filtered = ok(
+        await call(
+            "search_products", {"query": "coffee", "currency": "usd", "max_price": 100}, tenant=tenant, shop=shop
+        )
+    )
+    assert filtered["products"] and all(
+        p.endswith("USD") and float(p.split()[0]) <= 100 for c in filtered["products"] for p in c["prices"]
+    )
     product = ok(await call("get_product", {"product_id": "prod_demo0000"}, tenant=tenant, shop=shop))
     assert product["name"].endswith("Espresso Machine") and product["description"].startswith("15-bar")  # merged chunks
 
@@ -135,7 +155,9 @@ async def test_policy_applies_to_airbyte_data(airbyte_shop, database: Database, 
     visitor = Visitor("user:x", "identified", "x", me["email"])
     mine = ok(await call("customer_orders", {}, tenant=tenant, shop=shop, visitor=visitor))
     assert mine["customer_ids"] == ["cus_demo00000"]
-    assert not (await call("customer_orders", {"customer_id": "cus_demo00001"}, tenant=tenant, shop=shop, visitor=visitor)).ok
+    assert not (
+        await call("customer_orders", {"customer_id": "cus_demo00001"}, tenant=tenant, shop=shop, visitor=visitor)
+    ).ok
     assert not (await call("find_customer", {"email": me["email"]}, tenant=tenant, shop=shop)).ok
 
 
@@ -149,9 +171,13 @@ async def test_a_full_refresh_gets_its_indexes_back(airbyte_shop, database: Data
 
     ok(await call("search_products", {"query": "mug"}, tenant=tenant, shop=shop))
     assert await hnsw()
-    await database.execute(sql.SQL("create table {} as table {}").format(sql.Identifier(table + "_new"), sql.Identifier(table)))
+    await database.execute(
+        sql.SQL("create table {} as table {}").format(sql.Identifier(table + "_new"), sql.Identifier(table))
+    )
     await database.execute(sql.SQL("drop table {}").format(sql.Identifier(table)))
-    await database.execute(sql.SQL("alter table {} rename to {}").format(sql.Identifier(table + "_new"), sql.Identifier(table)))
+    await database.execute(
+        sql.SQL("alter table {} rename to {}").format(sql.Identifier(table + "_new"), sql.Identifier(table))
+    )
     assert not await hnsw()
     assert ok(await call("search_products", {"query": "mug"}, tenant=tenant, shop=shop))["products"]
     assert await hnsw()

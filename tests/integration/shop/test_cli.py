@@ -62,18 +62,50 @@ def test_seed_then_call_tools_as_different_visitors(env: None, capsys: pytest.Ca
     assert run("seed-demo", "--tenant", "cli-demo", "--small") == 0
     assert "200 customers" in capsys.readouterr().out
 
-    assert run("tools", "call", "search_products", "--tenant", "cli-demo", "--args", '{"query": "espresso machine"}', "--as", "anonymous") == 0
+    assert (
+        run(
+            "tools",
+            "call",
+            "search_products",
+            "--tenant",
+            "cli-demo",
+            "--args",
+            '{"query": "espresso machine"}',
+            "--as",
+            "anonymous",
+        )
+        == 0
+    )
     found = json.loads(capsys.readouterr().out)
     assert "Espresso Machine" in found["products"][0]["name"]
 
-    assert run("tools", "call", "shop_insights", "--tenant", "cli-demo", "--args", '{"question": "revenue"}', "--as", "anonymous") == 1
+    assert (
+        run(
+            "tools",
+            "call",
+            "shop_insights",
+            "--tenant",
+            "cli-demo",
+            "--args",
+            '{"question": "revenue"}',
+            "--as",
+            "anonymous",
+        )
+        == 1
+    )
     assert "Not allowed" in capsys.readouterr().out
-    assert run("tools", "call", "shop_insights", "--tenant", "cli-demo", "--args", '{"question": "repeat_purchase_rate"}') == 0
+    assert (
+        run("tools", "call", "shop_insights", "--tenant", "cli-demo", "--args", '{"question": "repeat_purchase_rate"}')
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["customers_with_orders"] > 0
 
     assert run("tools", "list") == 0
     listed = capsys.readouterr().out
-    assert all(name in listed for name in ("search_products", "get_product", "find_customer", "customer_orders", "shop_insights"))
+    assert all(
+        name in listed
+        for name in ("search_products", "get_product", "find_customer", "customer_orders", "shop_insights")
+    )
 
 
 def test_sync_stripe_prints_a_summary_and_runs_incrementally(env: None, capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,7 +116,9 @@ def test_sync_stripe_prints_a_summary_and_runs_incrementally(env: None, capsys: 
     assert "(incremental)" in capsys.readouterr().out
 
 
-def test_errors_are_one_clear_line(env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_are_one_clear_line(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("CLI_STRIPE_KEY", "rk_test_not_the_right_one_0000")
     assert run("sync", "stripe", "--tenant", "cli-stripe") == 1
     assert "401" in capsys.readouterr().err

@@ -42,11 +42,15 @@ async def test_anonymous_visitors_see_the_catalog_only(small_shop: str, database
         assert me["email"] not in outcome.output
 
 
-async def test_identified_visitors_see_only_their_own_record_and_orders(small_shop: str, database: Database, call, ok) -> None:
+async def test_identified_visitors_see_only_their_own_record_and_orders(
+    small_shop: str, database: Database, call, ok
+) -> None:
     me, other = await two_customers(database, small_shop)
     visitor = identified(me)
     assert [c["id"] for c in ok(await call("find_customer", {}, visitor=visitor))["customers"]] == [me["id"]]
-    assert [c["id"] for c in ok(await call("find_customer", {"email": me["email"]}, visitor=visitor))["customers"]] == [me["id"]]
+    assert [c["id"] for c in ok(await call("find_customer", {"email": me["email"]}, visitor=visitor))["customers"]] == [
+        me["id"]
+    ]
     mine = ok(await call("customer_orders", {"limit": 50}, visitor=visitor))
     assert mine["customer_ids"] == [me["id"]] and mine["orders_total"] == me["orders"]
     for name, args in [
@@ -71,12 +75,15 @@ async def test_identified_visitor_without_a_customer_record(small_shop: str, cal
 
 
 async def test_staff_see_everything(small_shop: str, database: Database, call, ok, staff) -> None:
-    me, other = await two_customers(database, small_shop)
+    _, other = await two_customers(database, small_shop)
     found = ok(await call("find_customer", {"email": other["email"]}, visitor=staff))
     assert other["id"] in {c["id"] for c in found["customers"]}
     orders = ok(await call("customer_orders", {"customer_id": other["id"]}, visitor=staff))
     assert orders["orders_total"] == other["orders"]
-    assert ok(await call("shop_insights", {"question": "repeat_purchase_rate"}, visitor=staff))["customers_with_orders"] > 0
+    assert (
+        ok(await call("shop_insights", {"question": "repeat_purchase_rate"}, visitor=staff))["customers_with_orders"]
+        > 0
+    )
     refused = await call("customer_orders", {}, visitor=staff)
     assert not refused.ok and "customer id" in refused.output
 

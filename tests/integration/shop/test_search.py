@@ -43,7 +43,9 @@ async def product_ids_by_item(db: Database, tenant: str) -> dict[str, set[str]]:
     return out
 
 
-async def test_labelled_queries_find_the_expected_product_in_the_top_5(catalog_shop: str, database: Database, call, ok) -> None:
+async def test_labelled_queries_find_the_expected_product_in_the_top_5(
+    catalog_shop: str, database: Database, call, ok
+) -> None:
     expected = await product_ids_by_item(database, catalog_shop)
     misses = []
     for query, item in LABELLED.items():
@@ -54,7 +56,11 @@ async def test_labelled_queries_find_the_expected_product_in_the_top_5(catalog_s
 
 
 async def test_price_and_currency_filters(catalog_shop: str, database: Database, call, ok) -> None:
-    got = ok(await call("search_products", {"query": "coffee", "currency": "EUR", "max_price": 50, "limit": 10}, tenant=catalog_shop))
+    got = ok(
+        await call(
+            "search_products", {"query": "coffee", "currency": "EUR", "max_price": 50, "limit": 10}, tenant=catalog_shop
+        )
+    )
     assert got["products"]
     for product in got["products"]:
         assert all(p.endswith(" EUR") for p in product["prices"])
@@ -63,7 +69,9 @@ async def test_price_and_currency_filters(catalog_shop: str, database: Database,
     assert got["products"] and all(max(float(p.split()[0]) for p in prod["prices"]) >= 300 for prod in got["products"])
 
 
-async def test_archived_products_are_not_offered_but_can_be_looked_up(catalog_shop: str, database: Database, call, ok) -> None:
+async def test_archived_products_are_not_offered_but_can_be_looked_up(
+    catalog_shop: str, database: Database, call, ok
+) -> None:
     archived = await database.fetch_one(
         "select id, name from shop_products where tenant = %s and not active order by id limit 1", (catalog_shop,)
     )
@@ -105,7 +113,10 @@ async def test_a_different_embedder_is_refused_until_re_embedded(database: Datab
     assert stats.embedded == docs["n"] and stats.dims == 128
     got = ok(await call("search_products", {"query": "espresso machine"}, tenant=tenant, shop=other))
     assert "Espresso Machine" in got["products"][0]["name"]
-    indexes = {r["indexname"] for r in await database.fetch_all("select indexname from pg_indexes where tablename = 'shop_documents'")}
+    indexes = {
+        r["indexname"]
+        for r in await database.fetch_all("select indexname from pg_indexes where tablename = 'shop_documents'")
+    }
     assert index_name(tenant, "product", 128) in indexes and index_name(tenant, "product", 256) not in indexes
 
     again = await refresh_documents(database, tenant, OfflineEmbedder(128))

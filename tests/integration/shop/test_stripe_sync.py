@@ -33,33 +33,52 @@ def shop(fake: FakeStripe, version: str | None = None) -> ShopConfig:
     return ShopConfig(source="stripe", stripe_key_env="UNUSED", stripe_api_base=fake.url, stripe_api_version=version)  # type: ignore[attr-defined]
 
 
-async def run(db: Database, tenant: str, fake: FakeStripe, *, key: str = KEY, full: bool = False, version: str | None = None,
-              delays: list[float] | None = None):  # type: ignore[no-untyped-def]
+async def run(
+    db: Database,
+    tenant: str,
+    fake: FakeStripe,
+    *,
+    key: str = KEY,
+    full: bool = False,
+    version: str | None = None,
+    delays: list[float] | None = None,
+):  # type: ignore[no-untyped-def]
     async def sleep(seconds: float) -> None:
         if delays is not None:
             delays.append(seconds)
 
     client = StripeClient(key, base_url=fake.url, api_version=version, sleep=sleep)  # type: ignore[attr-defined]
     try:
-        return await sync_stripe(db, tenant, shop(fake, version), api_key=key, embedder=OfflineEmbedder(), full=full, client=client)
+        return await sync_stripe(
+            db, tenant, shop(fake, version), api_key=key, embedder=OfflineEmbedder(), full=full, client=client
+        )
     finally:
         await client.aclose()
 
 
 async def count(db: Database, table: str, tenant: str, where: str = "true") -> int:
-    row = await db.fetch_one(f"select count(*) as n from {table} where tenant = %s and {where}", (tenant,))  # noqa: S608
+    row = await db.fetch_one(f"select count(*) as n from {table} where tenant = %s and {where}", (tenant,))
     return int(row["n"])
 
 
-async def test_full_sync_paginates_and_incremental_sync_fetches_only_changes(fake: FakeStripe, database: Database) -> None:
+async def test_full_sync_paginates_and_incremental_sync_fetches_only_changes(
+    fake: FakeStripe, database: Database
+) -> None:
     tenant = "stripe-incremental"
     customer = next(iter(fake.objects["customers"]))
     prices = list(fake.objects["prices"])
-    big = fake.add_invoice(customer, [(p, 1) for p in prices[:13]], event=False)  # more lines than an invoice carries inline
+    big = fake.add_invoice(
+        customer, [(p, 1) for p in prices[:13]], event=False
+    )  # more lines than an invoice carries inline
 
     first = await run(database, tenant, fake)
     assert first.mode == "full"
-    for name, table in [("customers", "shop_customers"), ("products", "shop_products"), ("prices", "shop_prices"), ("invoices", "shop_invoices")]:
+    for name, table in [
+        ("customers", "shop_customers"),
+        ("products", "shop_products"),
+        ("prices", "shop_prices"),
+        ("invoices", "shop_invoices"),
+    ]:
         assert first.objects[name].inserted == len(fake.objects[name]) == await count(database, table, tenant)
     assert await count(database, "shop_invoice_lines", tenant) == sum(len(v) for v in fake.lines.values())
     assert await count(database, "shop_invoice_lines", tenant, f"invoice_id = '{big['id']}'") == 13
@@ -86,9 +105,13 @@ async def test_full_sync_paginates_and_incremental_sync_fetches_only_changes(fak
     second = await run(database, tenant, fake)
     assert second.mode == "incremental" and second.events == 5
     assert second.objects["customers"].changed == 2 and second.objects["invoices"].changed == 2
-    row = await database.fetch_one("select email from shop_customers where tenant = %s and id = %s", (tenant, old_customer))
+    row = await database.fetch_one(
+        "select email from shop_customers where tenant = %s and id = %s", (tenant, old_customer)
+    )
     assert row["email"] == "new.address@example.com"
-    row = await database.fetch_one("select status from shop_invoices where tenant = %s and id = %s", (tenant, open_invoice["id"]))
+    row = await database.fetch_one(
+        "select status from shop_invoices where tenant = %s and id = %s", (tenant, open_invoice["id"])
+    )
     assert row["status"] == "paid"
     row = await database.fetch_one("select deleted from shop_products where tenant = %s and id = %s", (tenant, gone))
     assert row["deleted"] is True
@@ -105,7 +128,9 @@ async def test_both_invoice_line_shapes(version: str | None, fake: FakeStripe, d
     expected = {
         line["id"]: fake.objects["prices"][line["price"]]["product"] for lines in fake.lines.values() for line in lines
     }
-    rows = await database.fetch_all("select id, product_id, price_id from shop_invoice_lines where tenant = %s", (tenant,))
+    rows = await database.fetch_all(
+        "select id, product_id, price_id from shop_invoice_lines where tenant = %s", (tenant,)
+    )
     assert {r["id"]: r["product_id"] for r in rows} == expected
     assert all(r["price_id"] for r in rows)
 

@@ -34,7 +34,9 @@ def test_bad_shop_sections_are_refused(fields: dict[str, object], message: str) 
 
 
 def test_airbyte_and_openai_settings() -> None:
-    shop = ShopConfig(source="airbyte", airbyte_tables={"products": "airbyte.products"}, embedder="openai:text-embedding-3-small@512")
+    shop = ShopConfig(
+        source="airbyte", airbyte_tables={"products": "airbyte.products"}, embedder="openai:text-embedding-3-small@512"
+    )
     assert shop.airbyte_tables["products"] == "airbyte.products"
 
 

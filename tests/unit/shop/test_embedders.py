@@ -8,8 +8,15 @@ from typing import Any
 
 import pytest
 
-from proxy.shop.embedders import EmbedderCache, EmbeddingError, OfflineEmbedder, OpenAIEmbedder, embedder_from_spec, hash_embedding
 from proxy.shop.config import ShopConfig
+from proxy.shop.embedders import (
+    EmbedderCache,
+    EmbeddingError,
+    OfflineEmbedder,
+    OpenAIEmbedder,
+    embedder_from_spec,
+    hash_embedding,
+)
 
 
 def cos(a: list[float], b: list[float]) -> float:
@@ -61,7 +68,9 @@ async def test_openai_embedder_orders_results_and_learns_dims() -> None:
 
 async def test_openai_embedder_passes_dimensions_and_wraps_errors() -> None:
     fake = FakeEmbeddings(fail=True)
-    embedder = OpenAIEmbedder("text-embedding-3-small", api_key="k", dimensions=512, client=SimpleNamespace(embeddings=fake))
+    embedder = OpenAIEmbedder(
+        "text-embedding-3-small", api_key="k", dimensions=512, client=SimpleNamespace(embeddings=fake)
+    )
     assert embedder.name == "openai:text-embedding-3-small@512" and embedder.dims == 512
     with pytest.raises(EmbeddingError, match="text-embedding-3-small failed"):
         await embedder.embed(["x"])

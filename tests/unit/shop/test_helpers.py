@@ -10,7 +10,10 @@ from proxy.shop.tools import cap
 
 
 def test_tsquery_matches_any_word_and_is_safe() -> None:
-    assert tsquery_text("Noise-cancelling headphones & (cheap) 'wireless'!") == "noise | cancelling | headphones | cheap | wireless"
+    assert (
+        tsquery_text("Noise-cancelling headphones & (cheap) 'wireless'!")
+        == "noise | cancelling | headphones | cheap | wireless"
+    )
     assert tsquery_text("a !") == ""
 
 

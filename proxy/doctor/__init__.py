@@ -1,0 +1,1 @@
+"""``python -m proxy doctor URL``: check a deployment from outside, as the widget on a site would."""

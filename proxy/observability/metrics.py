@@ -1,0 +1,32 @@
+"""Prometheus metrics of the product, labelled by tenant.
+
+Request counts and durations come from Litestar's Prometheus middleware; these are the chat
+specific ones. With several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` (see the
+production notes) so ``/metrics`` adds up all workers.
+"""
+
+from __future__ import annotations
+
+from litestar.plugins.prometheus import PrometheusConfig
+from prometheus_client import Counter, Gauge, Histogram
+
+
+OPEN_STREAMS = Gauge(
+    "proxy_open_streams", "SSE responses currently following a turn", ["tenant"], multiprocess_mode="livesum"
+)
+TIME_TO_FIRST_TOKEN = Histogram(
+    "proxy_time_to_first_token_seconds",
+    "From the start of a turn to its first text delta",
+    ["tenant", "engine"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
+)
+TOKENS = Counter("proxy_tokens_total", "Provider tokens used", ["tenant", "direction"])
+TURNS = Counter("proxy_turns_total", "Turns by outcome (completed or an error code)", ["tenant", "outcome"])
+TOOL_CALLS = Counter("proxy_tool_calls_total", "Tool calls run for the model", ["tenant", "tool", "ok"])
+UPSTREAM_ERRORS = Counter("proxy_upstream_errors_total", "Provider failures by error code", ["tenant", "code"])
+OUTBOX = Gauge("proxy_outbox_messages", "Mails and webhooks in the outbox by state", ["state"], multiprocess_mode="max")
+
+
+def prometheus_config() -> PrometheusConfig:
+    # group_path: label requests by route template, not by thread ids
+    return PrometheusConfig(app_name="assistant_proxy", prefix="proxy_http", group_path=True, exclude=["/metrics"])
