@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--database-url", default=None, help="Postgres for our proxy (default: embedded)")
     p.add_argument("--profile-at", type=int, default=None, help="py-spy our proxy at this concurrency")
     p.add_argument("--no-install", action="store_true", help="do not install LiteLLM if missing")
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                   help="first wait up to S seconds for other work on the machine to calm down")  # fmt: skip
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     p.add_argument("--quick", action="store_true", help="1,50,200 chats, 3 s each, 1,000 idle streams")
     p.add_argument("--smoke", action="store_true", help="a few seconds, tiny load, no LiteLLM (for CI)")
@@ -89,6 +91,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if "simulator" not in args.targets:
         args.targets.insert(0, "simulator")  # the floor is what the others are measured against
     return args
+
+
+def busy_cores(seconds: float = 2.0) -> float:
+    """How many cores the whole machine kept busy over the next ``seconds``."""
+    return psutil.cpu_percent(interval=seconds) / 100 * (psutil.cpu_count() or 1)
+
+
+def wait_quiet(limit: float, threshold: float = 0.3) -> float:
+    """Wait (up to ``limit`` seconds) until other work uses less than ``threshold`` cores; the last reading."""
+    deadline = time.monotonic() + limit
+    busy = busy_cores()
+    while busy > threshold and time.monotonic() < deadline:
+        log(f"the machine keeps {busy:.1f} cores busy; waiting for it to calm down")
+        time.sleep(10)
+        busy = busy_cores()
+    return busy
 
 
 def machine() -> dict[str, Any]:
@@ -287,15 +305,16 @@ def main(argv: list[str] | None = None) -> int:
     raise_fd_limit()
     started = time.monotonic()
     command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
-    if os.getloadavg()[0] > 1.0:
-        log(f"the machine is busy (load average {os.getloadavg()[0]:.1f}): expect noisy numbers")
+    busy = wait_quiet(args.wait_quiet) if args.wait_quiet else busy_cores(1.0)
+    if busy > 0.3:
+        log(f"other work keeps {busy:.1f} cores busy: expect noisy numbers (see the others' CPU column)")
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     bench = Bench(args, workdir)
     skipped: dict[str, str] = {}
     results: dict[str, Any] = {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "command": command,
-        "machine": machine(),
+        "machine": machine() | {"busy_cores_at_start": busy},
         "settings": {
             "concurrency": args.concurrency,
             "duration": args.duration,
@@ -312,24 +331,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         database_url = start_targets(bench, args, skipped)
         order = [t for t in ("simulator", "proxy", "proxy-responses", "litellm") if t in bench.services]
-        for target in order:  # warm-up: imports, pools, first connections
-            bench.run(target, min(20, max(args.concurrency)), duration=min(1.0, args.duration), record=False)
+        for target in order if not args.smoke else ():  # warm-up: imports, pools, first connections
+            bench.run(target, min(20, max(args.concurrency)), duration=1.0, record=False)
         for concurrency in args.concurrency:
             for target in order:
                 results["runs"].append(bench.run(target, concurrency))
         if args.idle and "proxy" in bench.services:
-            # a fresh process, so the sweep's leftovers do not hide the streams' memory
-            bench.services["proxy"].stop()
-            assert database_url is not None
-            bench.services["proxy"] = start_proxy(workdir, bench.services["simulator"], database_url, name="proxy-idle")
-            bench.run("proxy", 20, duration=1.0, record=False)
+            if not args.smoke:  # a fresh process, so the sweep's leftovers do not hide the streams' memory
+                bench.services["proxy"].stop()
+                assert database_url is not None
+                sim = bench.services["simulator"]
+                bench.services["proxy"] = start_proxy(workdir, sim, database_url, name="proxy-idle")
+                bench.run("proxy", 20, duration=1.0, record=False)
             results["idle"] = bench.idle("proxy", args.idle, args.idle_hold)
         if args.idle and args.idle_peers and "litellm" in bench.services:
             results["idle_litellm"] = bench.idle("litellm", args.idle, args.idle_hold)
         ok = True
     finally:
-        for service in bench.services.values():
-            service.stop()
+        stopping = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(Service.stop, {id(s): s for s in bench.services.values()}.values()))
+        log(f"targets stopped in {time.monotonic() - stopping:.1f} s")
         if not ok:
             keep = args.out.parent / "logs"
             keep.mkdir(parents=True, exist_ok=True)

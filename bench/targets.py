@@ -221,6 +221,7 @@ PROXY_SETTINGS = {
     "PROXY_HEARTBEAT_INTERVAL": "2",  # idle streams show their heartbeats within a short hold
     "PROXY_PROVIDER_READ_TIMEOUT": "600",  # idle streams are silent upstream on purpose
     "PROXY_TURN_TIMEOUT": "900",
+    "PROXY_SHUTDOWN_GRACE": "1",  # stopping the bench's proxy need not wait for streams it abandoned
 }
 
 

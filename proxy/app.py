@@ -24,6 +24,8 @@ from proxy.engines.factory import build_engine, shared_http_client
 from proxy.leads.admin import LeadsAdminController
 from proxy.leads.tools import register_lead_tools
 from proxy.leads.worker import run_outbox_worker
+from proxy.limits.limiter import RateLimiter
+from proxy.limits.settings import LimitSettings
 from proxy.mail.settings import MailSettings
 from proxy.observability.logging import configure_logging, request_id_middleware
 from proxy.observability.metrics import prometheus_config
@@ -36,6 +38,7 @@ from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry
 from proxy.turns.manager import TurnManager
+from proxy.usage.budget import BudgetGuard
 from proxy.widget.routes import widget_routes
 
 EngineFactory = Callable[[Tenant, httpx2.AsyncClient, Settings], Engine]
@@ -66,9 +69,11 @@ def create_app(
     tools: ToolRegistry | None = None,
     engine_factory: EngineFactory = build_engine,
     mail_settings: MailSettings | None = None,
+    limit_settings: LimitSettings | None = None,
 ) -> Litestar:
     settings = settings or Settings()
     mail_settings = mail_settings or MailSettings()
+    limit_settings = limit_settings or LimitSettings()
     tenants = tenants or load_tenants(settings)
     tools = tools or default_tools()
     check_tools(tenants, tools)
@@ -80,6 +85,7 @@ def create_app(
             http_client = await stack.enter_async_context(shared_http_client(settings))
             engines = {tenant.name: engine_factory(tenant, http_client, settings) for tenant in tenants}
             outbox = await stack.enter_async_context(run_outbox_worker(runtime.db, mail_settings))
+            limiter = await stack.enter_async_context(RateLimiter.open(limit_settings))
             task_group = await stack.enter_async_context(anyio.create_task_group())
             event_log = EventLog(runtime.db)
             await event_log.prune()
@@ -95,6 +101,8 @@ def create_app(
                 turns=turns,
                 tool_services={"outbox": outbox},
                 event_log=event_log,
+                limiter=limiter,
+                budgets=BudgetGuard(runtime.db, tenants),
             )
             try:
                 yield

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.engines.base import Engine
+from proxy.limits.limiter import RateLimiter
 from proxy.settings import Settings
 from proxy.store.db import Database
 from proxy.store.event_log import EventLog
@@ -13,6 +14,7 @@ from proxy.store.threads import ThreadStore
 from proxy.tenants import Tenant, TenantDirectory
 from proxy.tools.registry import ToolRegistry, ToolSet
 from proxy.turns.manager import TurnManager
+from proxy.usage.budget import BudgetGuard
 
 
 @dataclass(slots=True)
@@ -26,6 +28,8 @@ class Services:
     toolsets: dict[str, ToolSet]  # by tenant name: the tools each tenant enabled
     turns: TurnManager
     event_log: EventLog
+    limiter: RateLimiter
+    budgets: BudgetGuard
     tool_services: dict[str, Any] = field(default_factory=dict)  # e.g. the outbox, for tools
 
     def engine_for(self, tenant: Tenant) -> Engine:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import JSONBody
 from litestar.response import ServerSentEvent
 from pydantic import BaseModel, Field
 
 from proxy.api.deps import CallerDep, ServicesDep
 from proxy.api.sse import compat_events
-from proxy.api.turns import begin_turn
+from proxy.api.turns import begin_turn, enforce_limits
 
 
 class ProcessMessageIn(BaseModel):
@@ -25,7 +25,10 @@ class CompatController(Controller):
     include_in_schema = True
 
     @get("/create-thread", summary="Old route: create a thread (answers a thread object)")
-    async def create_thread(self, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    async def create_thread(
+        self, request: Request[Any, Any, Any], caller: CallerDep, services: ServicesDep
+    ) -> dict[str, Any]:
+        await enforce_limits(services, caller, request, "thread")
         thread = await services.threads.create(
             tenant=caller.tenant.name, visitor=caller.visitor, engine=caller.tenant.config.engine
         )
@@ -34,9 +37,13 @@ class CompatController(Controller):
 
     @post("/process-message", status_code=200, media_type="text/event-stream", summary="Old route: send a message")
     async def process_message(
-        self, caller: CallerDep, services: ServicesDep, data: JSONBody[ProcessMessageIn]
+        self,
+        request: Request[Any, Any, Any],
+        caller: CallerDep,
+        services: ServicesDep,
+        data: JSONBody[ProcessMessageIn],
     ) -> ServerSentEvent:
-        run = await begin_turn(services, caller, data.threadId, data.message)
+        run = await begin_turn(services, caller, request, data.threadId, data.message)
         return ServerSentEvent(
             compat_events(run, services.turns, services.threads), headers={"Connection": "keep-alive"}
         )

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from typing import Annotated, Any
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import ServerSentEvent
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from proxy.api.deps import Caller, CallerDep, ServicesDep
 from proxy.api.errors import ApiError
 from proxy.api.sse import logged_events, v1_events
-from proxy.api.turns import begin_turn
+from proxy.api.turns import begin_turn, enforce_limits
 from proxy.services import Services
 from proxy.store.threads import ThreadRecord
 from proxy.turns.events import parse_event_id
@@ -82,8 +82,13 @@ class ThreadController(Controller):
 
     @post("/", status_code=201, summary="Start a conversation")
     async def create_thread(
-        self, caller: CallerDep, services: ServicesDep, data: JSONBody[CreateThreadIn | None] = None
+        self,
+        request: Request[Any, Any, Any],
+        caller: CallerDep,
+        services: ServicesDep,
+        data: JSONBody[CreateThreadIn | None] = None,
     ) -> ThreadOut:
+        await enforce_limits(services, caller, request, "thread")
         visitor = identify(caller, data.identity_token if data else None)
         thread = await services.threads.create(
             tenant=caller.tenant.name, visitor=visitor, engine=caller.tenant.config.engine
@@ -97,9 +102,14 @@ class ThreadController(Controller):
         summary="Send a message; the reply streams back as server-sent events",
     )
     async def post_message(
-        self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep, data: JSONBody[MessageIn]
+        self,
+        request: Request[Any, Any, Any],
+        thread_id: FromPath[str],
+        caller: CallerDep,
+        services: ServicesDep,
+        data: JSONBody[MessageIn],
     ) -> ServerSentEvent:
-        run = await begin_turn(services, caller, thread_id, data.content, page_url=data.page_url)
+        run = await begin_turn(services, caller, request, thread_id, data.content, page_url=data.page_url)
         events = v1_events(run, services.turns, heartbeat=services.settings.heartbeat_interval)
         return ServerSentEvent(events)
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from litestar import Request
+
 from proxy.api.deps import Caller
 from proxy.api.errors import ApiError
+from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
 from proxy.store.threads import new_id
 from proxy.turns.runner import ActiveRun, TurnJob
@@ -18,11 +23,32 @@ def check_message(text: str, limit: int) -> str:
     return text
 
 
+async def enforce_limits(services: Services, caller: Caller, request: Request[Any, Any, Any], action: Action) -> None:
+    """Count the request against the tenant's limits; 429 with Retry-After when over."""
+    try:
+        await services.limiter.check(
+            tenant=caller.tenant,
+            visitor=caller.visitor.binding,
+            client_ip=services.limiter.client_ip(request),
+            action=action,
+            via_client_key=caller.via_client_key,
+        )
+    except RateLimited as exc:
+        raise rate_limited_error(exc) from None
+
+
 async def begin_turn(
-    services: Services, caller: Caller, thread_id: str, text: str, *, page_url: str | None = None
+    services: Services,
+    caller: Caller,
+    request: Request[Any, Any, Any],
+    thread_id: str,
+    text: str,
+    *,
+    page_url: str | None = None,
 ) -> ActiveRun:
     """Lock the thread for a new run and start it; 404 if not the caller's, 409 if busy."""
     text = check_message(text, services.settings.max_message_chars)
+    await enforce_limits(services, caller, request, "message")
     if not services.turns.accepting:
         raise ApiError(503, "shutting_down", "The server is restarting; send the message again in a moment.")
     run_id = new_id("run")
@@ -50,5 +76,6 @@ async def begin_turn(
         tool_services=services.tool_services,
         tenant_config=tenant.config,
         page_url=page_url,
+        budgets=services.budgets,
     )
     return services.turns.start(job)

@@ -7,6 +7,7 @@ Caddy, a CDN) is part of what is checked. The thread it creates is deleted again
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -67,7 +68,7 @@ async def check_widget(client: httpx.AsyncClient) -> CheckResult:
     problems = []
     if response.status_code != 200:
         problems.append(f"status {response.status_code}")
-    if not content_type.split(";")[0].strip().lower() in JS_TYPES:
+    if content_type.split(";")[0].strip().lower() not in JS_TYPES:
         problems.append(f"Content-Type {content_type or 'missing'}")
     if not response.headers.get("etag"):
         problems.append("no ETag (browsers re-download it on every page)")
@@ -75,8 +76,10 @@ async def check_widget(client: httpx.AsyncClient) -> CheckResult:
     return CheckResult("widget", title, "FAIL" if problems else "PASS", "; ".join(problems) or detail)
 
 
-async def check_preflight(client: httpx.AsyncClient, key: str, path: str, origin: str) -> CheckResult:
-    title = f"CORS preflight for POST {path}"
+async def check_preflight(
+    client: httpx.AsyncClient, key: str, path: str, origin: str, shown_path: str | None = None
+) -> CheckResult:
+    title = f"CORS preflight for POST {shown_path or path}"
     wanted_headers = ("content-type", "x-visitor-id")
     try:
         response = await client.options(
@@ -114,7 +117,9 @@ async def create_thread(client: httpx.AsyncClient, headers: dict[str, str]) -> t
         return CheckResult("create_thread", title, "FAIL", f"request failed: {exc!r}"), None
     origin = headers["Origin"]
     if response.status_code != 201:
-        return CheckResult("create_thread", title, "FAIL", f"status {response.status_code}: {response.text[:200]}"), None
+        return CheckResult(
+            "create_thread", title, "FAIL", f"status {response.status_code}: {response.text[:200]}"
+        ), None
     thread_id = response.json().get("thread_id")
     if response.headers.get("access-control-allow-origin") not in (origin, "*"):
         detail = "no Access-Control-Allow-Origin on the response: the browser would hide it from the widget"
@@ -135,10 +140,16 @@ def stream_header_results(trace: StreamTrace) -> list[CheckResult]:
         problems.append(f"Cache-Control {cache or 'missing'} (no-cache expected)")
     if accel is not None and accel.strip().lower() != "no":
         problems.append(f"X-Accel-Buffering: {accel}")
-    detail = f"{content_type}; Cache-Control {cache}; X-Accel-Buffering {accel or 'not passed on (nginx hides it; fine)'}"
+    detail = (
+        f"{content_type}; Cache-Control {cache}; X-Accel-Buffering {accel or 'not passed on (nginx hides it; fine)'}"
+    )
     results.append(
-        CheckResult("stream_headers", "stream headers (event-stream, no-cache)", "FAIL" if problems else "PASS",
-                    "; ".join(problems) or detail)
+        CheckResult(
+            "stream_headers",
+            "stream headers (event-stream, no-cache)",
+            "FAIL" if problems else "PASS",
+            "; ".join(problems) or detail,
+        )
     )
     encoding = headers.get("content-encoding", "").strip().lower()
     results.append(
@@ -184,18 +195,21 @@ async def run_checks(
         created, thread_id = await create_thread(client, headers)
         report.results.append(created)
         if thread_id is None:
-            for key, title in (("cors_messages", "CORS preflight for the messages route"), ("unbuffered", "reply streams")):
+            for key, title in (
+                ("cors_messages", "CORS preflight for POST /v1/threads/{id}/messages"),
+                ("unbuffered", "reply streams event by event (not buffered)"),
+            ):
                 report.results.append(CheckResult(key, title, "SKIP", "needs a thread"))
             return report
         messages = f"/v1/threads/{thread_id}/messages"
-        report.results.append(await check_preflight(client, "cors_messages", messages, origin))
+        report.results.append(
+            await check_preflight(client, "cors_messages", messages, origin, "/v1/threads/{id}/messages")
+        )
         try:
             await _check_stream(client, report, messages, headers, idle)
         finally:
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 await client.delete(f"/v1/threads/{thread_id}", headers=headers)
-            except httpx.HTTPError:
-                pass
     return report
 
 

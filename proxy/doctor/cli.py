@@ -68,9 +68,13 @@ def register_cli(subparsers: Any) -> None:
     )
     doctor.add_argument("url", help="the proxy's public base URL, e.g. https://chat.shop.com")
     doctor.add_argument("--origin", default=None, help="the site the widget runs on (default: the URL's own origin)")
-    doctor.add_argument("--message", default=None, help="the test message (default: paced for the demo, else a short question)")
+    doctor.add_argument(
+        "--message", default=None, help="the test message (default: paced for the demo, else a short question)"
+    )
     doctor.add_argument("--paced", action="store_true", help="the provider is the simulator: ask for a paced reply")
-    doctor.add_argument("--idle", type=float, default=0.0, help="demo only: stay quiet this long to see heartbeats (e.g. 20)")
+    doctor.add_argument(
+        "--idle", type=float, default=0.0, help="demo only: stay quiet this long to see heartbeats (e.g. 20)"
+    )
     doctor.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for any one response")
     doctor.add_argument("--json", action="store_true", help="print the results as JSON")
     doctor.set_defaults(handler=run_doctor)

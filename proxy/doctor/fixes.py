@@ -18,7 +18,10 @@ class Fix:
 
     def render(self, indent: str = "  ") -> str:
         def block(title: str, text: str) -> list[str]:
-            return [f"{indent}{title}:", *(f"{indent}    {line}" if line else "" for line in text.strip("\n").splitlines())]
+            return [
+                f"{indent}{title}:",
+                *(f"{indent}    {line}" if line else "" for line in text.strip("\n").splitlines()),
+            ]
 
         lines = [f"{indent}{self.why}"]
         lines += block("nginx", self.nginx)

@@ -150,7 +150,9 @@ def judge_heartbeat(trace: StreamTrace, idle: float) -> Verdict:
             f"no ': ping' comment during {idle:.0f} s of silence; is PROXY_HEARTBEAT_INTERVAL shorter than --idle?",
         )
     early = [t for t in pings if t < first_reply - BURST_GAP]
-    detail = f"{len(pings)} ping(s) at {', '.join(f'{t:.1f}' for t in pings[:6])} s; the reply began at {first_reply:.1f} s"
+    detail = (
+        f"{len(pings)} ping(s) at {', '.join(f'{t:.1f}' for t in pings[:6])} s; the reply began at {first_reply:.1f} s"
+    )
     if not early or (len(pings) > 1 and bursts(pings) == 1):
         return Verdict("FAIL", detail + ": the pings were held back with the reply (buffered)")
     return Verdict("PASS", detail)

@@ -108,11 +108,7 @@ class MemoryBackend:
 
     def _sweep(self, now: float) -> None:
         self._next_sweep = now + self._sweep_every
-        stale = [
-            key
-            for key, (bucket, _, _, window) in self._counters.items()
-            if bucket < math.floor(now / window) - 1
-        ]
+        stale = [key for key, (bucket, _, _, window) in self._counters.items() if bucket < math.floor(now / window) - 1]
         for key in stale:
             del self._counters[key]
 

@@ -91,7 +91,9 @@ class RateLimiter:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: LimitSettings | None = None, *, clock: Clock | None = None) -> AsyncIterator[RateLimiter]:
+    async def open(
+        cls, settings: LimitSettings | None = None, *, clock: Clock | None = None
+    ) -> AsyncIterator[RateLimiter]:
         """The limiter for this process: Redis when ``REDIS_URL`` is set, else memory."""
         settings = settings or LimitSettings()
         backend: LimitBackend | None = None

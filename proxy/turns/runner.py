@@ -24,12 +24,14 @@ from proxy.engines.base import (
     ToolFinished,
     Turn,
     TurnFinished,
+    Usage,
 )
 from proxy.leads.handoff import handoff_event, handoff_for_message
 from proxy.observability import metrics
 from proxy.store.threads import ThreadRecord, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolContext, ToolSet
+from proxy.usage.budget import NORMAL, BudgetGuard
 from proxy.turns.channel import RunChannel
 from proxy.turns.events import Event, engine_event_payload
 from proxy.visitors import Visitor
@@ -56,6 +58,7 @@ class TurnJob:
     tool_services: dict[str, Any] = field(default_factory=dict)
     tenant_config: TenantConfig | None = None
     page_url: str | None = None
+    budgets: BudgetGuard | None = None
 
 
 class ActiveRun:
@@ -138,7 +141,11 @@ class ActiveRun:
             services=job.tool_services,
         )
         await self._handoff_if_asked()
-        turn = Turn(conversation_id, job.user_text, job.tools, context, history)
+        decision = await job.budgets.decide(job.tenant_config) if job.budgets and job.tenant_config else NORMAL
+        if decision.blocked:
+            self._answer_without_provider(decision.message or "")
+            return
+        turn = Turn(conversation_id, job.user_text, job.tools, context, history, model=decision.model)
         async with aclosing(job.engine.stream_turn(turn)) as events:
             async for event in events:
                 if isinstance(event, TextDelta):
@@ -154,8 +161,7 @@ class ActiveRun:
                 elif isinstance(event, ToolFinished):
                     metrics.TOOL_CALLS.labels(self.job.tenant, event.name, str(event.ok).lower()).inc()
                 elif isinstance(event, TurnFinished):
-                    metrics.TOKENS.labels(self.job.tenant, "input").inc(event.usage.input_tokens)
-                    metrics.TOKENS.labels(self.job.tenant, "output").inc(event.usage.output_tokens)
+                    await self._record_usage(event.usage, decision.model)
                 name, data = engine_event_payload(self.run_id, event)
                 self.publish(name, data)
 
@@ -174,6 +180,22 @@ class ActiveRun:
         )
         if record is not None:
             self.publish("handoff", handoff_event(record))
+
+    async def _record_usage(self, usage: Usage, model: str | None) -> None:
+        metrics.TOKENS.labels(self.job.tenant, "input").inc(usage.input_tokens)
+        metrics.TOKENS.labels(self.job.tenant, "output").inc(usage.output_tokens)
+        if self.job.budgets is not None:
+            used_model = model or (self.job.tenant_config.model if self.job.tenant_config else "unknown")
+            await self.job.budgets.record(self.job.tenant, used_model, usage)
+
+    def _answer_without_provider(self, text: str) -> None:
+        """Past the hard budget cap: no provider call; the tenant's message offers lead capture."""
+        self.outcome = "budget_exhausted"
+        message_id = f"msg_{self.run_id}"
+        self.publish("message.delta", {"message_id": message_id, "delta": text})
+        self.publish("message.completed", {"message_id": message_id, "content": text})
+        self._completed.append(text)
+        self.publish("run.completed", {"run_id": self.run_id, "usage": {"input_tokens": 0, "output_tokens": 0}})
 
     def _fail(self, error: EngineError) -> None:
         self.outcome = error.code

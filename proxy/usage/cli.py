@@ -79,8 +79,10 @@ def budget_lines(statuses: Sequence[tuple[str, int, Any]]) -> list[str]:
             parts.append(f"soft cap {_n(budget.daily_soft_tokens)} -> {budget.fallback_model}")
         if budget.daily_hard_tokens:
             parts.append(f"hard cap {_n(budget.daily_hard_tokens)}")
-        state = "blocked" if budget.daily_hard_tokens and used >= budget.daily_hard_tokens else (
-            "fallback" if budget.daily_soft_tokens and used >= budget.daily_soft_tokens else "normal"
+        state = (
+            "blocked"
+            if budget.daily_hard_tokens and used >= budget.daily_hard_tokens
+            else ("fallback" if budget.daily_soft_tokens and used >= budget.daily_soft_tokens else "normal")
         )
         lines.append(", ".join(parts) + f": {state}")
     return lines

@@ -14,6 +14,14 @@ def make_settings(pg_url: str, data_dir: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, database_url=pg_url, data_dir=data_dir, **overrides)  # type: ignore[call-arg]
 
 
+NO_LIMITS = {
+    "messages_per_minute_per_visitor": 0,
+    "messages_per_minute_per_ip": 0,
+    "messages_per_minute_per_tenant": 0,
+    "threads_per_hour_per_ip": 0,
+}
+
+
 def make_tenant(
     name: str,
     domains: list[str],
@@ -25,6 +33,7 @@ def make_tenant(
     identity_secret: str | None = None,
     **config: Any,
 ) -> Tenant:
+    config.setdefault("limits", NO_LIMITS)  # tests from one address would trip the defaults
     return Tenant(
         config=TenantConfig(name=name, domains=domains, engine=engine, **config),  # type: ignore[arg-type]
         api_key=api_key,

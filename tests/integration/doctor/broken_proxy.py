@@ -41,7 +41,11 @@ class BrokenProxy:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k.decode().lower() not in HOP_BY_HOP]
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k.decode().lower() not in HOP_BY_HOP
+        ]
         url = self.upstream + scope["path"] + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
         async with httpx.AsyncClient(timeout=60) as client:
             request = client.build_request(scope["method"], url, headers=headers, content=body)

@@ -26,7 +26,16 @@ from tests.support.scripted_engine import scripted_tools
 ORIGIN = "https://doctor.test"
 IDLE = 1.2  # seconds of silence asked of the simulator; the app pings every 0.3 s
 
-ALL_CHECKS = {"widget", "cors_threads", "create_thread", "cors_messages", "stream_headers", "compression", "unbuffered", "heartbeat"}
+ALL_CHECKS = {
+    "widget",
+    "cors_threads",
+    "create_thread",
+    "cors_messages",
+    "stream_headers",
+    "compression",
+    "unbuffered",
+    "heartbeat",
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +45,9 @@ def simulator() -> Iterator[SimulatorServer]:
 
 
 @pytest.fixture(scope="module")
-def app_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: SimulatorServer) -> Iterator[ServerThread]:
+def app_server(
+    pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: SimulatorServer
+) -> Iterator[ServerThread]:
     tenants = directory(
         make_tenant("demo", ["doctor.test", "127.0.0.1"], base_url=simulator.base_url),
         make_tenant("doctorplain", ["plain.doctor.test"], base_url=simulator.base_url),
@@ -50,8 +61,14 @@ def app_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator:
 @pytest.fixture(scope="module")
 def behind(app_server: ServerThread) -> Iterator[dict[str, str]]:
     """One reverse proxy per fault (and a healthy one), each on its own port."""
-    modes = {"healthy": (), "buffer": ("buffer",), "gzip": ("gzip",), "strip_cors": ("strip_cors",),
-             "widget_html": ("widget_html",), "cache": ("cache",)}
+    modes = {
+        "healthy": (),
+        "buffer": ("buffer",),
+        "gzip": ("gzip",),
+        "strip_cors": ("strip_cors",),
+        "widget_html": ("widget_html",),
+        "cache": ("cache",),
+    }
     servers = {name: ServerThread(BrokenProxy(app_server.url, *faults)).start() for name, faults in modes.items()}
     try:
         yield {name: server.url for name, server in servers.items()}

@@ -12,14 +12,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from proxy.app import create_app
+from proxy.limits.settings import LimitSettings
 from proxy.server_thread import ServerThread
-from proxy.services import Services
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 from tests.support.scripted_engine import Engines, scripted_tools
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(Services, "limiter"), reason="waiting for the lead to wire Services.limiter into the routes"
-)
 
 LIMITS = {
     "messages_per_minute_per_visitor": 2,
@@ -29,10 +25,17 @@ LIMITS = {
 }
 
 
-def build_app(pg_url: str, tmp_path: Path, name: str, **limits: Any):  # type: ignore[no-untyped-def]
+def build_app(pg_url: str, tmp_path: Path, name: str, trusted: str = "", **limits: Any):  # type: ignore[no-untyped-def]
     tenants = directory(make_tenant(name, [f"{name}.test"], limits={**LIMITS, **limits}, client_keys=(f"ck_{name}",)))
     settings = make_settings(pg_url, tmp_path)
-    return create_app(settings, tenants=tenants, tools=scripted_tools(), engine_factory=Engines().factory)
+    limit_settings = LimitSettings(_env_file=None, trusted_proxies=trusted)  # type: ignore[call-arg]  # memory
+    return create_app(
+        settings,
+        tenants=tenants,
+        tools=scripted_tools(),
+        engine_factory=Engines().factory,
+        limit_settings=limit_settings,
+    )
 
 
 @pytest.fixture
@@ -41,9 +44,7 @@ def name() -> str:
 
 
 @pytest.fixture
-async def client(pg_url: str, tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AsyncTestClient]:
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.delenv("PROXY_TRUSTED_PROXIES", raising=False)
+async def client(pg_url: str, tmp_path: Path, name: str) -> AsyncIterator[AsyncTestClient]:
     async with AsyncTestClient(build_app(pg_url, tmp_path, name), base_url="http://proxy.test") as test_client:
         yield test_client
 
@@ -90,12 +91,8 @@ async def test_thread_creation_is_limited_per_ip(client: AsyncTestClient, name: 
 
 
 @pytest.fixture
-def proxied_server(
-    pg_url: str, tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[ServerThread]:
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.setenv("PROXY_TRUSTED_PROXIES", "127.0.0.1/32, ::1")
-    app = build_app(pg_url, tmp_path, name, messages_per_minute_per_visitor=0)
+def proxied_server(pg_url: str, tmp_path: Path, name: str) -> Iterator[ServerThread]:
+    app = build_app(pg_url, tmp_path, name, trusted="127.0.0.1/32, ::1", messages_per_minute_per_visitor=0)
     # the app reads X-Forwarded-For itself; uvicorn must not rewrite the peer first
     with ServerThread(app, proxy_headers=False) as server:
         yield server

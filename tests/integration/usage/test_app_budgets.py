@@ -11,16 +11,11 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from proxy.app import create_app
-from proxy.services import Services
 from proxy.store.db import Database
 from proxy.usage.store import UsageStore
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 from tests.support.scripted_engine import Engines, scripted_tools
 from tests.support.waiting import eventually
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(Services, "budgets"), reason="waiting for the lead to wire Services.budgets into the turns"
-)
 
 BUDGET = {
     "daily_soft_tokens": 1000,
@@ -43,7 +38,9 @@ def engines() -> Engines:
 @pytest.fixture
 async def client(pg_url: str, tmp_path: Path, name: str, engines: Engines) -> AsyncIterator[AsyncTestClient]:
     tenants = directory(make_tenant(name, [f"{name}.test"], model="gpt-4.1-mini", budget=BUDGET))
-    app = create_app(make_settings(pg_url, tmp_path), tenants=tenants, tools=scripted_tools(), engine_factory=engines.factory)
+    app = create_app(
+        make_settings(pg_url, tmp_path), tenants=tenants, tools=scripted_tools(), engine_factory=engines.factory
+    )
     async with AsyncTestClient(app, base_url="http://proxy.test") as test_client:
         yield test_client
 
@@ -63,7 +60,7 @@ async def used(database: Database, name: str) -> int:
 async def test_each_turn_is_recorded_with_its_model(
     client: AsyncTestClient, name: str, database: Database, engines: Engines
 ) -> None:
-    events = await turn(client, name, "say:one two three")  # the scripted engine reports 1 + 3 tokens
+    events = await turn(client, name, "say:one two three")  # the scripted engine reports 3 + 3 tokens
     assert events[-1][0] == "done"
     assert engines[name].turns[-1].model in (None, "gpt-4.1-mini")
 
@@ -71,7 +68,7 @@ async def test_each_turn_is_recorded_with_its_model(
         return await UsageStore(database).rows(since=datetime.now(UTC).date(), tenant=name)
 
     rows = await eventually(recorded)
-    assert [(r.model, r.input_tokens, r.output_tokens, r.turns) for r in rows] == [("gpt-4.1-mini", 1, 3, 1)]
+    assert [(r.model, r.input_tokens, r.output_tokens, r.turns) for r in rows] == [("gpt-4.1-mini", 3, 3, 1)]
 
 
 async def test_past_the_soft_cap_the_fallback_model_answers(

@@ -56,7 +56,9 @@ async def run(args: argparse.Namespace) -> int:
 
 
 @pytest.mark.usefixtures("environment")
-async def test_usage_table_for_one_tenant(database: Database, names: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+async def test_usage_table_for_one_tenant(
+    database: Database, names: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     a, b = names
     await seed(database, a, b)
     assert await run(parse("--tenant", a)) == 0
@@ -73,7 +75,9 @@ async def test_usage_table_for_one_tenant(database: Database, names: tuple[str, 
 
 
 @pytest.mark.usefixtures("environment")
-async def test_usage_days_and_all_tenants(database: Database, names: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+async def test_usage_days_and_all_tenants(
+    database: Database, names: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     a, b = names
     await seed(database, a, b)
     assert await run(parse("--days", "1")) == 0
@@ -89,7 +93,9 @@ async def test_usage_with_nothing_recorded(names: tuple[str, str], capsys: pytes
     assert "no usage recorded since" in capsys.readouterr().out
 
 
-def test_bad_days_and_bad_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_days_and_bad_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_usage(parse("--days", "0")) == 2
     monkeypatch.setenv("PROXY_TENANTS_FILE", str(tmp_path / "missing.toml"))
     assert run_usage(parse()) == 2

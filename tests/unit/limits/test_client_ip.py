@@ -109,7 +109,7 @@ def test_settings_parse_trusted_proxies_from_the_environment(monkeypatch: pytest
 
 def test_settings_reject_a_bad_trusted_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROXY_TRUSTED_PROXIES", "10.0.0.0/8, nginx.local")
-    with pytest.raises(ValueError, match="nginx.local"):
+    with pytest.raises(ValueError, match=r"nginx\.local"):
         LimitSettings(_env_file=None)  # type: ignore[call-arg]
 
 

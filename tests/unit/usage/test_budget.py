@@ -26,7 +26,9 @@ class FakeStore:
         self.queries += 1
         return self.totals.get((tenant, day), 0)
 
-    async def add(self, *, tenant: str, day: date, model: str, input_tokens: int, output_tokens: int, turns: int = 1) -> None:
+    async def add(
+        self, *, tenant: str, day: date, model: str, input_tokens: int, output_tokens: int, turns: int = 1
+    ) -> None:
         if self.fail:
             raise OSError("database down")
         self.added.append((tenant, day, model, input_tokens, output_tokens))
@@ -130,5 +132,5 @@ def test_tenants_file_budget_errors_name_the_field(tmp_path) -> None:  # type: i
     path = tmp_path / "tenants.toml"
     path.write_text('[tenants.a]\ndomains = ["a.test"]\napi_key_env = "K"\n[tenants.a.budget]\ndaily_soft_tokens = 5\n')
     settings = Settings(_env_file=None, tenants_file=path)  # type: ignore[call-arg]
-    with pytest.raises(ConfigError, match="tenant 'a': field 'budget'.*fallback_model"):
+    with pytest.raises(ConfigError, match=r"tenant 'a': field 'budget'.*fallback_model"):
         load_tenants(settings, env={"K": "sk"})

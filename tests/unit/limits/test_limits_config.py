@@ -33,8 +33,10 @@ def test_tenants_file_section(tmp_path) -> None:  # type: ignore[no-untyped-def]
 def test_unknown_or_negative_limits_are_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "tenants.toml"
     path.write_text('[tenants.a]\ndomains = ["a.test"]\napi_key_env = "K"\n[tenants.a.limits]\nmessages_per_day = 5\n')
-    with pytest.raises(ConfigError, match="tenant 'a': field 'limits.messages_per_day'"):
+    with pytest.raises(ConfigError, match=r"tenant 'a': field 'limits\.messages_per_day'"):
         load_tenants(Settings(_env_file=None, tenants_file=path), env={"K": "sk"})  # type: ignore[call-arg]
-    path.write_text('[tenants.a]\ndomains = ["a.test"]\napi_key_env = "K"\n[tenants.a.limits]\nmessages_per_minute_per_ip = -1\n')
+    path.write_text(
+        '[tenants.a]\ndomains = ["a.test"]\napi_key_env = "K"\n[tenants.a.limits]\nmessages_per_minute_per_ip = -1\n'
+    )
     with pytest.raises(ConfigError, match="messages_per_minute_per_ip"):
         load_tenants(Settings(_env_file=None, tenants_file=path), env={"K": "sk"})  # type: ignore[call-arg]
