@@ -9,8 +9,12 @@ from collections.abc import Sequence
 import anyio
 
 from proxy.observability.logging import configure_logging
+from proxy.doctor.cli import register_cli as register_doctor_cli
 from proxy.settings import Settings
+from proxy.shop.cli import register_cli as register_shop_cli
 from proxy.tenants import ConfigError
+from proxy.tools.registry import ToolRegistry
+from proxy.usage.cli import register_cli as register_usage_cli
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -93,7 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--gap-ms", type=int, default=20)
     simulate.add_argument("--tokens", type=int, default=40)
     simulate.set_defaults(handler=_simulate)
+
+    register_shop_cli(commands, registry_factory=_all_tools)
+    register_usage_cli(commands)
+    register_doctor_cli(commands)
     return parser
+
+
+def _all_tools() -> ToolRegistry:
+    from proxy.app import default_tools
+
+    return default_tools()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
