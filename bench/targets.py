@@ -192,25 +192,32 @@ def postgres_processes(data_dir: Path | None) -> list[psutil.Process]:
     return list({p.pid: p for p in result}.values())
 
 
-def write_tenants(workdir: Path, simulator: Service, *, with_responses: bool) -> Path:
-    lines = [
-        "[tenants.bench]",
-        'domains = ["bench.local"]',
-        'engine = "chat"',
+# All load comes from one address and one tenant: the rate limits stay on (their cost is part of
+# a request's) but so high that they never refuse.
+_NO_REFUSALS = 100_000_000
+_LIMITS = ("messages_per_minute_per_visitor", "messages_per_minute_per_ip", "messages_per_minute_per_tenant",
+           "threads_per_hour_per_ip")  # fmt: skip
+
+
+def _tenant(name: str, domain: str, engine: str, simulator: Service) -> list[str]:
+    return [
+        f"[tenants.{name}]",
+        f'domains = ["{domain}"]',
+        f'engine = "{engine}"',
         f'model = "{MODEL}"',
         'api_key_env = "BENCH_PROVIDER_KEY"',
         f'base_url = "{simulator.url}/v1"',
+        "",
+        f"[tenants.{name}.limits]",
+        *(f"{limit} = {_NO_REFUSALS}" for limit in _LIMITS),
+        "",
     ]
+
+
+def write_tenants(workdir: Path, simulator: Service, *, with_responses: bool) -> Path:
+    lines = _tenant("bench", "bench.local", "chat", simulator)
     if with_responses:
-        lines += [
-            "",
-            "[tenants.bench-responses]",
-            'domains = ["responses.bench.local"]',
-            'engine = "responses"',
-            f'model = "{MODEL}"',
-            'api_key_env = "BENCH_PROVIDER_KEY"',
-            f'base_url = "{simulator.url}/v1"',
-        ]
+        lines += _tenant("bench-responses", "responses.bench.local", "responses", simulator)
     path = workdir / "tenants.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

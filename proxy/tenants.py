@@ -258,6 +258,7 @@ def _legacy_configs(settings: Settings) -> list[dict[str, Any]]:
                 "api_key_env": f"OPENAI_API_KEYS[{i}]" if keys else None,
                 "assistant_id": assistants[i] if assistants else None,
                 "lead_recipients": [emails[0] if len(emails) == 1 else emails[i]] if emails else [],
+                "tools": ["sendEmail"],  # the old assistants' one working function
             }
         )
     return configs
