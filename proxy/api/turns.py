@@ -72,7 +72,6 @@ async def begin_turn(
         tools=services.tools_for(tenant),
         store=services.threads,
         timeout=services.settings.turn_timeout,
-        history_window=tenant.config.history_window,
         tool_services=services.tool_services,
         tenant_config=tenant.config,
         page_url=page_url,

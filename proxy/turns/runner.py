@@ -19,6 +19,8 @@ import anyio
 from proxy.engines.base import (
     Engine,
     EngineError,
+    EngineEvent,
+    HistoryMessage,
     MessageCompleted,
     TextDelta,
     ToolFinished,
@@ -31,9 +33,9 @@ from proxy.observability import metrics
 from proxy.store.threads import ThreadRecord, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolContext, ToolSet
-from proxy.usage.budget import NORMAL, BudgetGuard
 from proxy.turns.channel import RunChannel
 from proxy.turns.events import Event, engine_event_payload
+from proxy.usage.budget import BudgetGuard
 from proxy.visitors import Visitor
 
 logger = logging.getLogger(__name__)
@@ -54,11 +56,10 @@ class TurnJob:
     tools: ToolSet
     store: ThreadStore
     timeout: float
-    history_window: int = 20
+    tenant_config: TenantConfig
+    budgets: BudgetGuard
     tool_services: dict[str, Any] = field(default_factory=dict)
-    tenant_config: TenantConfig | None = None
     page_url: str | None = None
-    budgets: BudgetGuard | None = None
 
 
 class ActiveRun:
@@ -120,15 +121,33 @@ class ActiveRun:
 
     async def _stream(self) -> None:
         job = self.job
+        await job.store.add_message(self.thread_id, "user", job.user_text, self.run_id)
+        await self._handoff_if_asked()
+        decision = await job.budgets.decide(job.tenant_config)
+        if decision.blocked:
+            self._answer_without_provider(decision.message or "")
+            return
+        turn = await self._prepare(model=decision.model)
+        async with aclosing(job.engine.stream_turn(turn)) as events:
+            async for event in events:
+                await self._observe(event, decision.model)
+                name, data = engine_event_payload(self.run_id, event)
+                self.publish(name, data)
+
+    async def _prepare(self, *, model: str | None) -> Turn:
+        """The provider conversation (created on the first turn), the history and the tool context."""
+        job = self.job
         conversation_id = job.thread.provider_id
         if conversation_id is None:
             conversation_id = await job.engine.create_conversation()
             if conversation_id is not None:
                 await job.store.set_provider_id(self.thread_id, conversation_id)
-        history = ()
-        if job.engine.name == "chat" and job.history_window:
-            history = tuple(await job.store.history(self.thread_id, limit=job.history_window))
-        await job.store.add_message(self.thread_id, "user", job.user_text, self.run_id)
+        history: tuple[HistoryMessage, ...] = ()
+        window = job.tenant_config.history_window
+        if job.engine.name == "chat" and window:
+            # the user's message is stored already: it is the turn's input, not history
+            stored = await job.store.history(self.thread_id, limit=window + 1)
+            history = tuple(stored[:-1])
         context = ToolContext(
             tenant=job.tenant,
             thread_id=self.thread_id,
@@ -140,35 +159,28 @@ class ActiveRun:
             page_url=job.page_url,
             services=job.tool_services,
         )
-        await self._handoff_if_asked()
-        decision = await job.budgets.decide(job.tenant_config) if job.budgets and job.tenant_config else NORMAL
-        if decision.blocked:
-            self._answer_without_provider(decision.message or "")
-            return
-        turn = Turn(conversation_id, job.user_text, job.tools, context, history, model=decision.model)
-        async with aclosing(job.engine.stream_turn(turn)) as events:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    self._partial.append(event.delta)
-                    if not self._first_token_seen:
-                        self._first_token_seen = True
-                        metrics.TIME_TO_FIRST_TOKEN.labels(self.job.tenant, self.job.engine.name).observe(
-                            time.perf_counter() - self._started
-                        )
-                elif isinstance(event, MessageCompleted):
-                    self._completed.append(event.content)
-                    self._partial.clear()
-                elif isinstance(event, ToolFinished):
-                    metrics.TOOL_CALLS.labels(self.job.tenant, event.name, str(event.ok).lower()).inc()
-                elif isinstance(event, TurnFinished):
-                    await self._record_usage(event.usage, decision.model)
-                name, data = engine_event_payload(self.run_id, event)
-                self.publish(name, data)
+        return Turn(conversation_id, job.user_text, job.tools, context, history, model=model)
+
+    async def _observe(self, event: EngineEvent, model: str | None) -> None:
+        """Keep the reply for the history, and count what the metrics and the budget need."""
+        if isinstance(event, TextDelta):
+            self._partial.append(event.delta)
+            if not self._first_token_seen:
+                self._first_token_seen = True
+                elapsed = time.perf_counter() - self._started
+                metrics.TIME_TO_FIRST_TOKEN.labels(self.job.tenant, self.job.engine.name).observe(elapsed)
+        elif isinstance(event, MessageCompleted):
+            self._completed.append(event.content)
+            self._partial.clear()
+        elif isinstance(event, ToolFinished):
+            metrics.TOOL_CALLS.labels(self.job.tenant, event.name, str(event.ok).lower()).inc()
+        elif isinstance(event, TurnFinished):
+            await self._record_usage(event.usage, model)
 
     async def _handoff_if_asked(self) -> None:
         """A tenant that offers handoffs hands over on its keywords or a plain request for a human."""
         job = self.job
-        if "escalate_to_human" not in job.tools:
+        if "escalate_to_human" not in job.tools:  # the tenant does not offer handoffs
             return
         record = await handoff_for_message(
             job.store.db,
@@ -184,9 +196,7 @@ class ActiveRun:
     async def _record_usage(self, usage: Usage, model: str | None) -> None:
         metrics.TOKENS.labels(self.job.tenant, "input").inc(usage.input_tokens)
         metrics.TOKENS.labels(self.job.tenant, "output").inc(usage.output_tokens)
-        if self.job.budgets is not None:
-            used_model = model or (self.job.tenant_config.model if self.job.tenant_config else "unknown")
-            await self.job.budgets.record(self.job.tenant, used_model, usage)
+        await self.job.budgets.record(self.job.tenant, model or self.job.tenant_config.model, usage)
 
     def _answer_without_provider(self, text: str) -> None:
         """Past the hard budget cap: no provider call; the tenant's message offers lead capture."""

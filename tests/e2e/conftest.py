@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import os
 import shutil
+import tomllib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from litestar.exceptions import NotFoundException
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from proxy.app import create_app
+from proxy.demo import DEMO_TENANTS
 from proxy.engines.base import Engine
 from proxy.engines.factory import build_engine
 from proxy.leads.tools import register_lead_tools
@@ -66,7 +68,13 @@ WIDGET = WidgetConfig(
     avatar_url="/demo/avatar.svg",
     tool_labels={"track_order": "Looking up your order…"},
 )
+IDENTITY_SECRET = "e2e-identity-secret"
 TOOLS = ["search_products", "track_order", "save_contact", "capture_lead", "escalate_to_human"]
+
+
+def demo_widget() -> WidgetConfig:
+    """The widget section of the tenant ``python -m proxy demo`` writes, so the picture matches it."""
+    return WidgetConfig.model_validate(tomllib.loads(DEMO_TENANTS)["tenants"]["demo"]["widget"])
 
 
 def e2e_tools() -> ToolRegistry:
@@ -121,9 +129,15 @@ class Proxy:
 def proxy(pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: SimulatorServer) -> Iterator[Proxy]:
     tenants = directory(
         make_tenant(
-            "harbor", ["127.0.0.1"], base_url=simulator.base_url, api_key="sk-sim", tools=TOOLS, widget=WIDGET
+            "harbor",
+            ["127.0.0.1"],
+            base_url=simulator.base_url,
+            api_key="sk-sim",
+            tools=TOOLS,
+            widget=WIDGET,
+            identity_secret=IDENTITY_SECRET,
         ),
-        make_tenant("showcase", ["localhost"], widget=WIDGET),
+        make_tenant("showcase", ["localhost"], widget=demo_widget()),
     )
     showcase = ScriptedEngine()
 
@@ -132,11 +146,6 @@ def proxy(pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: Simu
 
     settings = make_settings(pg_url, tmp_path_factory.mktemp("e2e"), heartbeat_interval=0.5)
     app = create_app(settings, tenants=tenants, tools=e2e_tools(), engine_factory=engines)
-    if "/widget.js" not in {route.path for route in app.routes}:  # until the app factory mounts them
-        from proxy.widget.routes import widget_routes
-
-        for handler in widget_routes:
-            app.register(handler)
     with ServerThread(app) as running:
         yield Proxy(running, simulator, showcase)
 

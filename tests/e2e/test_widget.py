@@ -10,7 +10,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import ROOT, Proxy, Site, shot
+from proxy.identity import issue_identity_token
+from tests.e2e.conftest import IDENTITY_SECRET, ROOT, Proxy, Site, shot
 from tests.e2e.widget_page import Widget
 from tests.support.waiting import eventually
 
@@ -316,10 +317,11 @@ async def test_reduced_motion_is_respected(page: Page, site: Site) -> None:
 
 
 SHOWCASE = {
-    "Which roast suits a pour-over?": (
-        "For a pour-over I'd pick the **Lighthouse Filter Blend**:\n\n"
-        "- light roast, apricot and black tea\n- grind medium-fine, 15 g per 250 ml\n\n"
-        "See [our brewing guide](https://example.com/brew)."
+    "Do you have a waterproof jacket under 150 EUR?": (
+        "Yes, two of our waterproof jackets are under €150:\n\n"
+        "- **Fjord Waterproof Hiking Jacket Lite**, €139: three layers, taped seams\n"
+        "- **Tidal Rain Shell**, €119: packs into its own pocket\n\n"
+        "Both are on the [jackets page](https://example.com/jackets). Want me to check your size?"
     ),
 }
 
@@ -329,9 +331,11 @@ async def test_demo_shop_page(page: Page, proxy: Proxy) -> None:
     proxy.showcase.replies.update(SHOWCASE)
     await page.goto(proxy.url.replace("127.0.0.1", "localhost") + "/demo")
     w = Widget(page)
-    await expect(page.get_by_role("heading", name="Small-batch coffee")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Gear for the trail")).to_be_visible()
     await page.get_by_role("button", name="Ask a question").click()  # the page calls AssistantProxy.open()
     await expect(w.panel).to_be_visible()
+    await w.settled()
+    await expect(w.host.locator(".title")).to_have_text("Northwind assistant")
     # the shop styles every button (serif, uppercase, square): the widget's buttons are untouched
     styles = await w.host.locator(".chip").first.evaluate(
         "el => { const s = getComputedStyle(el); return [s.textTransform, s.fontFamily, s.borderRadius]; }"
@@ -341,7 +345,50 @@ async def test_demo_shop_page(page: Page, proxy: Proxy) -> None:
     await w.suggestions.first.click()
     reply = await w.reply_done()
     await expect(reply.locator("li")).to_have_count(2)
-    await expect(reply.locator("a")).to_have_attribute("href", "https://example.com/brew")
+    await expect(reply.locator("a")).to_have_attribute("href", "https://example.com/jackets")
     await page.screenshot(path=shot("09-demo"))
     (ROOT / "docs").mkdir(exist_ok=True)
     await page.screenshot(path=str(Path(ROOT / "docs" / "widget.png")))
+
+
+async def test_a_thread_the_server_no_longer_knows_is_replaced(page: Page, site: Site) -> None:
+    await site.open(page)
+    w = Widget(page)
+    await expect(w.launcher).to_be_visible()
+    await page.evaluate(
+        """() => {
+          const key = Object.keys(localStorage).find(k => k.endsWith(":visitor")).replace(/:visitor$/, ":harbor:thread");
+          localStorage.setItem(key, JSON.stringify({id: "thr_gone", idf: ""}));
+        }"""
+    )
+    await page.reload()
+    await w.open()  # the history request answers 404: the stored id is dropped, nothing is shown
+    await expect(w.messages("greeting")).to_be_visible()
+    await w.send("[[reply:A fresh start.]]")
+    await expect((await w.reply_done()).locator(".bubble")).to_have_text("A fresh start.")
+    await expect(w.log.locator(".msg.error")).to_have_count(0)
+
+
+async def test_identity_tokens_keep_visitors_apart(page: Page, site: Site) -> None:
+    ana = issue_identity_token(secret=IDENTITY_SECRET, tenant="harbor", sub="ana", email="ana@example.com")
+    bob = issue_identity_token(secret=IDENTITY_SECRET, tenant="harbor", sub="bob")
+    await site.open(page, identity_token=ana)
+    w = Widget(page)
+    await w.open()
+    await w.send("[[reply:Hello Ana.]]")
+    await w.reply_done()
+    threads = page.wait_for_request(lambda r: r.url.endswith("/v1/threads") and r.method == "POST")
+
+    # another person signs in on this page: the conversation is not theirs to see or continue
+    await page.evaluate("token => AssistantProxy.identify(token)", bob)
+    await expect(w.messages("user")).to_have_count(0)
+    await w.send("[[reply:Hello Bob.]]")
+    created = await threads
+    assert '"identity_token"' in (created.post_data or "")
+    await w.reply_done()
+
+    # back on the page as Ana (the token comes with the page): Bob's thread is not restored
+    await site.open(page, identity_token=ana)
+    await w.open()
+    await expect(w.messages("greeting")).to_be_visible()
+    await expect(w.messages("user")).to_have_count(0)

@@ -825,13 +825,25 @@ function boot() {
     setBusy(false);
   }
 
+  function deleteThread(id, tries) {
+    // best effort; a reply that was just stopped may still hold the thread for a moment (409)
+    request("DELETE", "/v1/threads/" + encodeURIComponent(id)).then(
+      function (res) {
+        if (res.status === 409 && tries > 1) {
+          setTimeout(function () {
+            deleteThread(id, tries - 1);
+          }, 1000);
+        }
+      },
+      function () {}
+    );
+  }
+
   function startOver(deleteOnServer) {
     var old = S.threadId;
     discardTurn();
     saveThread(null);
-    if (old && deleteOnServer) {
-      request("DELETE", "/v1/threads/" + encodeURIComponent(old)).catch(function () {});
-    }
+    if (old && deleteOnServer) deleteThread(old, 3);
     S.loaded = true;
     showEmptyState();
   }
