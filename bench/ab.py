@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import Bench, log
-from bench.targets import raise_fd_limit, start_postgres, start_proxy, start_simulator
+from bench.targets import ROOT, raise_fd_limit, start_postgres, start_proxy, start_simulator, stop_on_sigterm
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
     p.add_argument("other", type=Path, help="another checkout of this repository")
+    p.add_argument("--this", type=Path, default=ROOT, help="the checkout to compare it with (default: this one)")
     p.add_argument("--concurrency", default="1,50", help="comma-separated chat counts")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=float, default=5.0)
@@ -83,6 +84,7 @@ def table(rows: list[tuple[int, dict[str, Any]]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_fd_limit()
+    stop_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     bench = Bench(args, workdir)
     rows: list[tuple[int, dict[str, Any]]] = []
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         url = args.database_url
         if url is None:
             url, bench.pg_dir = start_postgres(workdir)
-        bench.services["proxy"] = start_proxy(workdir, sim, url, name="this")
+        bench.services["proxy"] = start_proxy(workdir, sim, url, name="this", checkout=args.this.resolve())
         bench.services["proxy-other"] = start_proxy(workdir, sim, url, name="other", checkout=args.other.resolve())
         names = {"proxy": "this", "proxy-other": "other"}
         for target in names:
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                 order = list(names) if round_no % 2 == 0 else list(reversed(names))
                 for target in order:
                     runs[target].append(bench.run(target, concurrency, record=False))
-                    log(f"{names[target]} @ {concurrency}, round {round_no + 1}: {summarize(runs[target][-1:], '')}")
+                    last = summarize(runs[target][-1:], names[target])
+                    log(f"{concurrency} chats, round {round_no + 1}: " + table([(concurrency, last)]).splitlines()[-1])
             rows += [(concurrency, summarize(runs[t], names[t])) for t in names]
             time.sleep(0.5)
     finally:

@@ -43,6 +43,7 @@ from bench.targets import (
     start_postgres,
     start_proxy,
     start_simulator,
+    stop_on_sigterm,
     tree_usage,
 )
 
@@ -303,6 +304,7 @@ def start_targets(bench: Bench, args: argparse.Namespace, skipped: dict[str, str
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_fd_limit()
+    stop_on_sigterm()
     started = time.monotonic()
     command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     busy = wait_quiet(args.wait_quiet) if args.wait_quiet else busy_cores(1.0)

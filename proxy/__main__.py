@@ -36,6 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=settings.log_level,
         log_config=None,  # our JSON logging (configured in main) covers uvicorn's loggers too
+        proxy_headers=False,  # X-Forwarded-For is trusted only from PROXY_TRUSTED_PROXIES, by us
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )
     return 0

@@ -54,6 +54,14 @@ def default_origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def site_origin(origin: str | None, url: str) -> str:
+    """What a browser sends as ``Origin``: scheme and host (and port), no path, never a bare host."""
+    origin = (origin or default_origin(url)).strip()
+    if "://" not in origin:
+        origin = f"https://{origin}"
+    return default_origin(origin)
+
+
 def _has_token(header: str, token: str) -> bool:
     return token.lower() in {item.strip().lower() for item in header.split(",")}
 
@@ -183,9 +191,9 @@ async def run_checks(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Report:
     """Run every check against ``url``; ``paced`` None means: ask for a paced reply if it is the demo."""
-    origin = (origin or default_origin(url)).rstrip("/")
+    origin = site_origin(origin, url)
     report = Report(url=url, origin=origin)
-    limits = httpx.Timeout(timeout, connect=10.0)
+    limits = httpx.Timeout(max(timeout, idle + 30), connect=10.0)
     async with httpx.AsyncClient(base_url=url.rstrip("/"), timeout=limits, transport=transport) as client:
         report.results.append(await check_widget(client))
         report.results.append(await check_preflight(client, "cors_threads", "/v1/threads", origin))
@@ -232,8 +240,10 @@ async def _check_stream(
     except httpx.HTTPError as exc:
         report.results.append(CheckResult("unbuffered", title, "FAIL", f"request failed: {exc!r}"))
         return
-    if trace.status != 200:
-        report.results.append(CheckResult("unbuffered", title, "FAIL", f"status {trace.status}"))
+    content_type = trace.headers.get("content-type", "")
+    if trace.status != 200 or not content_type.startswith("text/event-stream"):
+        detail = f"status {trace.status}, {content_type or 'no Content-Type'}: {trace.text[:200]}"
+        report.results.append(CheckResult("unbuffered", title, "FAIL", detail))
         return
     report.results.extend(stream_header_results(trace))
     verdict = judge_spread(trace)

@@ -44,6 +44,7 @@ class StreamTrace:
     arrivals: list[Arrival] = field(default_factory=list)
     ended_at: float = 0.0
     body_bytes: int = 0
+    text: str = ""  # the body, when the answer was not an event stream (an error, say)
 
     @property
     def events(self) -> list[Arrival]:
@@ -88,7 +89,7 @@ async def read_stream(client: Any, method: str, url: str, **kwargs: Any) -> Stre
         trace.headers = {k.lower(): v for k, v in response.headers.items()}
         trace.headers_at = time.monotonic() - start
         if not trace.headers.get("content-type", "").startswith("text/event-stream"):
-            await response.aread()
+            trace.text = (await response.aread()).decode("utf-8", errors="replace")[:500]
             trace.ended_at = time.monotonic() - start
             return trace
         pending = ""

@@ -62,7 +62,7 @@ def slim_css(source: str) -> str:
 def build_source(widget_dir: Path = WIDGET_DIR) -> str:
     src = widget_dir / "src"
     parts = [
-        "/*! assistant-proxy chat widget. Embed: <script src=\"https://PROXY/widget.js\" async></script> */",
+        '/*! assistant-proxy chat widget. Embed: <script src="https://PROXY/widget.js" async></script> */',
         "(function () {",
         '"use strict";',
         "var module;",  # the sources export for Node tests only when `module` exists

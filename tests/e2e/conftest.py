@@ -37,6 +37,7 @@ from proxy.demo import DEMO_TENANTS
 from proxy.engines.base import Engine
 from proxy.engines.factory import build_engine
 from proxy.leads.tools import register_lead_tools
+from proxy.limits.config import LimitsConfig
 from proxy.server_thread import ServerThread
 from proxy.settings import Settings
 from proxy.simulator import SimulatorServer
@@ -136,8 +137,17 @@ def proxy(pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: Simu
             tools=TOOLS,
             widget=WIDGET,
             identity_secret=IDENTITY_SECRET,
+            # every test's browser is 127.0.0.1: only the per-visitor limit (each test is a new visitor)
+            limits=LimitsConfig(messages_per_minute_per_ip=0, threads_per_hour_per_ip=0),
         ),
-        make_tenant("showcase", ["localhost"], widget=demo_widget()),
+        make_tenant(
+            "showcase",
+            ["localhost"],
+            widget=demo_widget(),
+            limits=LimitsConfig(
+                messages_per_minute_per_visitor=1, messages_per_minute_per_ip=0, threads_per_hour_per_ip=0
+            ),
+        ),
     )
     showcase = ScriptedEngine()
 
@@ -206,11 +216,12 @@ class Site:
     def url(self) -> str:
         return self.server.url
 
-    async def open(self, page: Page, *, css: str = "", **data: str) -> None:
+    async def open(self, page: Page, *, css: str = "", host: str = "127.0.0.1", **data: str) -> None:
+        """A page embedding the widget; ``host="localhost"`` makes it a page of the showcase tenant."""
         attrs = " ".join(f'data-{key.replace("_", "-")}="{html.escape(value)}"' for key, value in data.items())
         name = f"p{len(self.pages)}"
         self.pages[name] = HOST_PAGE.format(src=f"{self.proxy.url}/widget.js", attrs=attrs, css=css)
-        await page.goto(f"{self.url}/{name}")
+        await page.goto(f"http://{host}:{self.server.port}/{name}")
 
 
 @pytest.fixture(scope="session")

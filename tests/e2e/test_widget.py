@@ -57,7 +57,9 @@ async def test_tool_activity_shows_as_a_status_then_lead_confirmation(page: Page
     w = Widget(page)
     await w.open()
     await w.record(".status", "statuses")
-    await w.send('[[tool:search_products {"query": "pour-over"}]] [[pace:ttft=400]] [[reply:We have **two** drippers.]]')
+    await w.send(
+        '[[tool:search_products {"query": "pour-over"}]] [[pace:ttft=400]] [[reply:We have **two** drippers.]]'
+    )
     await w.wait_for_status("Searching products…")
     await expect(w.status).to_have_attribute("data-tool", "search_products")
     await page.screenshot(path=shot("03-tool-status"))
@@ -357,7 +359,8 @@ async def test_a_thread_the_server_no_longer_knows_is_replaced(page: Page, site:
     await expect(w.launcher).to_be_visible()
     await page.evaluate(
         """() => {
-          const key = Object.keys(localStorage).find(k => k.endsWith(":visitor")).replace(/:visitor$/, ":harbor:thread");
+          const visitor = Object.keys(localStorage).find(k => k.endsWith(":visitor"));
+          const key = visitor.replace(/:visitor$/, ":harbor:thread");
           localStorage.setItem(key, JSON.stringify({id: "thr_gone", idf: ""}));
         }"""
     )
@@ -377,18 +380,30 @@ async def test_identity_tokens_keep_visitors_apart(page: Page, site: Site) -> No
     await w.open()
     await w.send("[[reply:Hello Ana.]]")
     await w.reply_done()
-    threads = page.wait_for_request(lambda r: r.url.endswith("/v1/threads") and r.method == "POST")
-
     # another person signs in on this page: the conversation is not theirs to see or continue
     await page.evaluate("token => AssistantProxy.identify(token)", bob)
     await expect(w.messages("user")).to_have_count(0)
-    await w.send("[[reply:Hello Bob.]]")
-    created = await threads
-    assert '"identity_token"' in (created.post_data or "")
+    async with page.expect_request(lambda r: r.url.endswith("/v1/threads") and r.method == "POST") as created:
+        await w.send("[[reply:Hello Bob.]]")
+    assert bob in ((await created.value).post_data or "")  # a new thread, created as Bob
     await w.reply_done()
 
     # back on the page as Ana (the token comes with the page): Bob's thread is not restored
     await site.open(page, identity_token=ana)
-    await w.open()
+    await expect(w.panel).to_be_visible()  # it was open in this tab, so it opens again
     await expect(w.messages("greeting")).to_be_visible()
+    assert await page.evaluate("() => Object.keys(localStorage).filter(k => k.endsWith(':thread'))") == []
     await expect(w.messages("user")).to_have_count(0)
+
+
+async def test_rate_limited_messages_say_how_long_to_wait(page: Page, site: Site) -> None:
+    await site.open(page, host="localhost")  # the showcase tenant: one message a minute per visitor
+    w = Widget(page)
+    await w.open()
+    await w.send("Hello")
+    await w.reply_done()
+    await w.send("Hello again")
+    error = w.log.locator(".msg.error")
+    await expect(error).to_contain_text(re.compile(r"Too many messages\. Please wait \d+ s and try again\."))
+    await expect(error.get_by_role("button", name="Retry")).to_be_visible()
+    await expect(w.send_button).to_be_visible()

@@ -457,16 +457,17 @@ function boot() {
   async function httpError(res) {
     var code = "http_" + res.status;
     var message = "";
+    var retryAfter = parseInt(res.headers.get("Retry-After") || "", 10);
     try {
       var body = await res.json();
       if (body && body.error) {
         code = body.error.code || code;
         message = body.error.message || "";
+        if (isNaN(retryAfter)) retryAfter = parseInt(body.error.retry_after, 10);
       }
     } catch (e) {
       /* not JSON */
     }
-    var retryAfter = parseInt(res.headers.get("Retry-After") || "", 10);
     return new HttpError(res.status, code, message, isNaN(retryAfter) ? null : retryAfter);
   }
 

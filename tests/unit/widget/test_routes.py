@@ -107,7 +107,7 @@ def test_every_locale_has_every_string(tmp_path: Any) -> None:
     copy = tmp_path / "widget"
     shutil.copytree(WIDGET_DIR, copy)
     (copy / "i18n" / "xx.json").write_text(json.dumps({"dir": "ltr"}))
-    with pytest.raises(RuntimeError, match="xx.json lacks"):
+    with pytest.raises(RuntimeError, match=r"xx\.json lacks"):
         catalogue(copy)
 
 
