@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         bench.services["simulator"] = sim = start_simulator(workdir)
         url = args.database_url
         if url is None:
-            url, bench.pg_dir = start_postgres(workdir)
+            bench.postgres = start_postgres(workdir)
+            url, bench.pg_dir = bench.postgres.url, bench.postgres.data_dir
         bench.services["proxy"] = start_proxy(workdir, sim, url, name="this", checkout=args.this.resolve())
         bench.services["proxy-other"] = start_proxy(workdir, sim, url, name="other", checkout=args.other.resolve())
         names = {"proxy": "this", "proxy-other": "other"}
@@ -109,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += [(concurrency, summarize(runs[t], names[t])) for t in names]
             time.sleep(0.5)
     finally:
-        for service in bench.services.values():
-            service.stop()
+        bench.stop()
     print(table(rows))
     return 0
 

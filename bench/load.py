@@ -186,10 +186,11 @@ def summarize(values: list[float]) -> dict[str, float | None]:
 async def run_chats(spec: dict[str, Any]) -> dict[str, Any]:
     target = Target(spec)
     concurrency, duration, stagger = spec["concurrency"], spec["duration"], spec["stagger"]
-    timeout = spec.get("timeout", 60.0)
+    timeout = spec.get("timeout", 30.0)
     start = now()
     measure_from, deadline = start + stagger, start + stagger + duration
     samples: list[Sample] = []
+    in_flight: dict[int, float] = {}  # visitor -> start of its unfinished chat
     unmeasured = 0
 
     async def visitor(index: int) -> None:
@@ -198,17 +199,25 @@ async def run_chats(spec: dict[str, Any]) -> dict[str, Any]:
         conn = target.connection()
         try:
             while now() < deadline:
+                in_flight[index] = now()
                 sample = await one_chat(target, conn, timeout)
-                if sample.started >= measure_from:
+                del in_flight[index]
+                if sample.started >= measure_from or sample.error is not None:  # errors always count
                     samples.append(sample)
                 else:
-                    unmeasured += 1 if sample.error is None else 0
-                    if sample.error is not None:  # errors always count
-                        samples.append(sample)
+                    unmeasured += 1
+                if sample.error is not None:
+                    await asyncio.sleep(0.1)  # no tight loop against a refusing server
         finally:
             conn.close()
 
-    await asyncio.gather(*(visitor(i) for i in range(concurrency)))
+    # an overloaded target is given `grace` seconds past the deadline to finish what it started;
+    # chats still open then are counted as errors, so that every run ends in bounded time
+    try:
+        async with asyncio.timeout(stagger + duration + spec.get("grace", 15.0)):
+            await asyncio.gather(*(visitor(i) for i in range(concurrency)))
+    except TimeoutError:
+        samples.extend(Sample(started=t, error="unfinished_at_deadline") for t in in_flight.values())
     elapsed = now() - measure_from
     ok = [s for s in samples if s.error is None]
     errors: dict[str, int] = {}
@@ -284,7 +293,13 @@ async def run_idle(spec: dict[str, Any]) -> dict[str, Any]:
             readers.append(asyncio.create_task(follow(conn, events, sample)))
 
     began = now()
-    await asyncio.gather(*(open_one(i) for i in range(count)))
+    try:  # bounded: a server that opens streams slowly is measured with those it managed
+        async with asyncio.timeout(spec.get("open_limit", 120.0)):
+            await asyncio.gather(*(open_one(i) for i in range(count)))
+    except TimeoutError:
+        for sample in samples:
+            if sample.ttft is None and sample.error is None:
+                sample.error = "not_opened_in_time"
     open_seconds = now() - began
     opened = sum(1 for s in samples if s.ttft is not None and s.error is None)
     print(json.dumps({"phase": "held", "opened": opened, "open_seconds": open_seconds}), flush=True)

@@ -34,6 +34,7 @@ from bench.targets import (
     ORIGIN,
     PROVIDER_KEY,
     ROOT,
+    Postgres,
     Service,
     StartError,
     litellm_version,
@@ -57,7 +58,7 @@ def log(message: str) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--concurrency", default="1,50,200,500,1000", help="comma-separated chat counts")
-    p.add_argument("--duration", type=float, default=8.0, help="measured seconds per run")
+    p.add_argument("--duration", type=float, default=6.0, help="measured seconds per run")
     p.add_argument("--targets", default=",".join(ALL_TARGETS), help="any of simulator,proxy,litellm")
     p.add_argument("--with-responses", action="store_true", help="also our proxy's responses engine")
     p.add_argument("--ttft-ms", type=int, default=200)
@@ -137,6 +138,19 @@ class Bench:
         self.services: dict[str, Service] = {}
         self.keys: dict[str, str] = {"simulator": PROVIDER_KEY}
         self.pg_dir: Path | None = None
+        self.postgres: Postgres | None = None
+        self.loadgen: subprocess.Popen[str] | None = None
+
+    def stop(self) -> None:
+        """Stop the load generator, the targets and Postgres, whatever state they are in."""
+        stopping = time.monotonic()
+        if self.loadgen is not None and self.loadgen.poll() is None:
+            self.loadgen.kill()
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(Service.stop, {id(s): s for s in self.services.values()}.values()))
+        if self.postgres is not None:
+            self.postgres.stop()
+        log(f"targets stopped in {time.monotonic() - stopping:.1f} s")
 
     def message(self, *, stall: bool = False) -> str:
         a = self.args
@@ -157,7 +171,8 @@ class Bench:
             "duration": duration,
             "stagger": min(2.0, max(0.1, reply_s)) if concurrency > 1 else 0.0,
             "min_deltas": 1 if stall else a.tokens,
-            "timeout": 60.0,
+            "timeout": 30.0,
+            "grace": 10.0,
         }
         if target.startswith("proxy"):
             origin = "http://responses.bench.local" if target == "proxy-responses" else ORIGIN
@@ -187,6 +202,7 @@ class Bench:
             preexec_fn=raise_fd_limit,
         )
         stderr.close()
+        self.loadgen = proc
         assert proc.stdin is not None
         proc.stdin.write(json.dumps(spec) + "\n")
         proc.stdin.flush()
@@ -219,8 +235,20 @@ class Bench:
                 f"TTFT p50 {load['ttft_ms']['p50'] or 0:.1f} p99 {load['ttft_ms']['p99'] or 0:.1f} ms, "
                 f"CPU {usage['cpu_s']['target']:.1f} s, others {usage['cpu_s']['others']:.1f} s"
             )
-        time.sleep(0.5)
+        self.settle(target)
         return result
+
+    def settle(self, target: str, limit: float = 10.0) -> None:
+        """Wait (up to ``limit`` s) until the target has finished work left over from the last run."""
+        deadline = time.monotonic() + limit
+        processes = self.services[target].processes()
+        before = tree_usage(processes)[0]
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = tree_usage(processes)[0]
+            if now - before < 0.05:  # under a tenth of a core
+                return
+            before = now
 
     # -- idle streams ----------------------------------------------------------------------------
 
@@ -283,7 +311,8 @@ def start_targets(bench: Bench, args: argparse.Namespace, skipped: dict[str, str
         database_url = args.database_url
         if "proxy" in args.targets:
             if database_url is None:
-                database_url, bench.pg_dir = start_postgres(workdir)
+                bench.postgres = start_postgres(workdir)
+                database_url, bench.pg_dir = bench.postgres.url, bench.postgres.data_dir
             bench.services["proxy"] = start_proxy(
                 workdir, bench.services["simulator"], database_url, with_responses=args.with_responses
             )
@@ -350,10 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             results["idle_litellm"] = bench.idle("litellm", args.idle, args.idle_hold)
         ok = True
     finally:
-        stopping = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            list(pool.map(Service.stop, {id(s): s for s in bench.services.values()}.values()))
-        log(f"targets stopped in {time.monotonic() - stopping:.1f} s")
+        bench.stop()
         if not ok:
             keep = args.out.parent / "logs"
             keep.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -176,12 +177,26 @@ def start_simulator(workdir: Path, *, workers: int = 1) -> Service:
 # -- Postgres and our proxy ----------------------------------------------------------------------
 
 
-def start_postgres(workdir: Path) -> tuple[str, Path]:
-    """An embedded Postgres in ``workdir``, stopped by pgserver when this process exits."""
-    from proxy.store.db import start_embedded_postgres
+@dataclass
+class Postgres:
+    """An embedded Postgres (pgserver) in the bench's work folder."""
+
+    url: str
+    data_dir: Path
+    server: Any
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.server.cleanup()  # before the folder goes: pg_ctl needs it
+
+
+def start_postgres(workdir: Path) -> Postgres:
+    import pgserver  # a dependency of the project (its embedded database)
 
     data_dir = workdir / "postgres"
-    return start_embedded_postgres(data_dir), data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    return Postgres(server.get_uri(), data_dir, server)
 
 
 def postgres_processes(data_dir: Path | None) -> list[psutil.Process]:
@@ -238,6 +253,9 @@ PROXY_SETTINGS = {
     "PROXY_PROVIDER_READ_TIMEOUT": "600",  # idle streams are silent upstream on purpose
     "PROXY_TURN_TIMEOUT": "900",
     "PROXY_SHUTDOWN_GRACE": "1",  # stopping the bench's proxy need not wait for streams it abandoned
+    # a chat the load generator gives up on (overload, end of the idle test) is cancelled at once
+    # rather than kept 10 s for a reconnect that will not come, so it does not load the next run
+    "PROXY_DISCONNECT_GRACE": "0",
 }
 
 

@@ -86,7 +86,7 @@ def e2e_tools() -> ToolRegistry:
 
     @registry.tool(name="search_products", description="Search the catalogue", parameters=any_args)
     async def search_products(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
-        await anyio.sleep(0.8)  # a catalogue search takes a moment (long enough for a screenshot)
+        await anyio.sleep(0.6)  # a catalogue search takes a moment (long enough for a screenshot)
         return {"products": [{"name": "Stoneware Pour-over Dripper", "price": "€32.00"}]}
 
     @registry.tool(name="track_order", description="Where is an order", parameters=any_args)

@@ -28,26 +28,28 @@ async def test_open_send_and_watch_the_reply_stream_in(page: Page, site: Site) -
     await expect(w.host.locator("img.avatar")).to_have_js_property("complete", True)
     await page.screenshot(path=shot("01-open"))
     await w.record(".announcer", "announced")
+    await w.record(".status", "statuses")
+    await w.record(".log", "log")
 
-    words = " ".join(f"word{i}" for i in range(1, 25))
-    await w.send(f"[[reply:{words}]] [[pace:ttft=200,gap=120]]")
+    words = " ".join(f"word{i}" for i in range(1, 21))
+    await w.send(f"[[reply:{words}]] [[pace:ttft=100,gap=100]]")
     await expect(w.user().locator(".bubble")).to_have_text(re.compile(r"\[\[reply:word1"))
-    await expect(w.status).to_contain_text("The assistant is typing")
     reply = w.assistant()
-    # part of the text is on screen while the rest is still coming
     await expect(reply).to_contain_text("word3")
-    await expect(reply).to_have_attribute("data-state", "streaming")
-    assert "word24" not in await reply.inner_text()
-    await expect(w.stop_button).to_be_visible()
-    await page.screenshot(path=shot("02-streaming"))
+    await page.screenshot(path=shot("02-streaming"))  # most likely mid-stream; not asserted
 
     await w.reply_done()
     await expect(reply.locator(".bubble")).to_have_text(words)
     await expect(w.send_button).to_be_visible()
     await expect(w.status).to_be_hidden()
     await expect(w.suggestions.first).to_be_hidden()
+    # the text was on screen in parts while the rest was still coming
+    replies = [text.rsplit("Assistant: ", 1)[-1] for text in await w.recorded("log")]
+    partial = [text for text in replies if text.startswith("word1 word2 word3") and "word20" not in text]
+    assert len(partial) >= 3, replies
+    assert "The assistant is typing…" in await w.recorded("statuses")
     # the live region said the finished reply once, never the tokens as they came
-    await expect(w.announcer).to_contain_text("word24")
+    await expect(w.announcer).to_contain_text("word20")
     announced = await w.recorded("announced")
     assert announced == [f"The assistant replied: {words}"]
 
@@ -57,9 +59,7 @@ async def test_tool_activity_shows_as_a_status_then_lead_confirmation(page: Page
     w = Widget(page)
     await w.open()
     await w.record(".status", "statuses")
-    await w.send(
-        '[[tool:search_products {"query": "pour-over"}]] [[pace:ttft=400]] [[reply:We have **two** drippers.]]'
-    )
+    await w.send('[[tool:search_products {"query": "pour-over"}]] [[reply:We have **two** drippers.]]')
     await w.wait_for_status("Searching products…")
     await expect(w.status).to_have_attribute("data-tool", "search_products")
     await page.screenshot(path=shot("03-tool-status"))
@@ -261,9 +261,13 @@ async def test_keyboard_only(page: Page, site: Site) -> None:
 
 
 async def test_right_to_left_layout(page: Page, site: Site) -> None:
-    await site.open(page, locale="ar")
+    await site.open(page, locale="ar", position="left", open="true")
     w = Widget(page)
-    await w.open()
+    await expect(w.panel).to_be_visible()  # data-open: open on load (focus stays with the page)
+    assert not (await w.active_element())["inWidget"]
+    await w.settled()
+    launcher = await w.launcher.bounding_box()
+    assert launcher and launcher["x"] < 100  # data-position="left"
     await expect(w.root).to_have_attribute("dir", "rtl")
     await expect(w.root).to_have_attribute("lang", "ar")
     await expect(w.input).to_have_attribute("placeholder", "اكتب رسالتك…")
@@ -407,3 +411,32 @@ async def test_rate_limited_messages_say_how_long_to_wait(page: Page, site: Site
     await expect(error).to_contain_text(re.compile(r"Too many messages\. Please wait \d+ s and try again\."))
     await expect(error.get_by_role("button", name="Retry")).to_be_visible()
     await expect(w.send_button).to_be_visible()
+
+
+async def test_a_dropped_stream_resumes_where_it_stopped(page: Page, site: Site) -> None:
+    """The connection breaks mid-reply: the widget asks for the rest with the last event id it saw."""
+    await site.open(page)
+    w = Widget(page)
+    await w.open()
+
+    async def cut_short(route: Any) -> None:
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        response = await route.fetch()
+        body = await response.body()
+        blank = b"\r\n\r\n" if b"\r\n\r\n" in body else b"\n\n"
+        frames = [frame for frame in body.split(blank) if not frame.startswith(b":")]  # no pings
+        deltas = [i for i, frame in enumerate(frames) if b"event: message.delta" in frame]
+        keep = frames[: deltas[2] + 1]  # run.started and three deltas arrive ...
+        torn = frames[deltas[3]][:20]  # ... then half a frame, and the connection is gone
+        await route.fulfill(response=response, body=blank.join(keep) + blank + torn)
+
+    await page.route("**/v1/threads/*/messages", cut_short)
+    words = " ".join(f"part{i}" for i in range(1, 13))
+    async with page.expect_request(lambda r: "/events?last_event_id=" in r.url) as resumed:
+        await w.send(f"[[reply:{words}]]")
+    assert (await resumed.value).url.endswith("%3A4")  # run.started (1) and three deltas (2-4) were seen
+    reply = await w.reply_done()
+    await expect(reply.locator(".bubble")).to_have_text(words)  # nothing lost, nothing twice
+    await expect(w.log.locator(".msg.error")).to_have_count(0)

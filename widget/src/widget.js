@@ -726,14 +726,31 @@ function boot() {
     }
   }
 
+  /** The reply ended on the server while we were away: show the stored version of it. */
+  async function recoverFromHistory(turn) {
+    var res = await request("GET", "/v1/threads/" + encodeURIComponent(turn.threadId) + "/messages");
+    if (!res.ok) return false;
+    var messages = (await res.json()).messages || [];
+    var last = messages[messages.length - 1];
+    var asked = messages[messages.length - 2];
+    if (!last || last.role !== "assistant" || !asked || asked.content !== turn.text || S.turn !== turn) return false;
+    var id = turn.last ? turn.last.el.getAttribute("data-message-id") : last.id;
+    handleEvent(turn, { event: "message.completed", data: JSON.stringify({ message_id: id, content: last.content }) });
+    turn.done = true;
+    return true;
+  }
+
   async function runTurn(text, attempt) {
     var turn = {
+      text: text,
       controller: new AbortController(),
       messages: {},
       last: null,
       tools: 0,
       runId: null,
       threadId: null,
+      lastEventId: "",
+      resumes: 0,
       done: false,
       error: null,
       stopRequested: false,
@@ -753,34 +770,58 @@ function boot() {
     var failure = null;
     var retryable = true;
     var again = false;
+    var SSE = "text/event-stream";
     kick();
     try {
       turn.threadId = await ensureThread(turn.controller.signal);
-      var path = "/v1/threads/" + encodeURIComponent(turn.threadId) + "/messages";
-      var res = await request("POST", path, { content: text }, turn.controller.signal, "text/event-stream");
+      var base = "/v1/threads/" + encodeURIComponent(turn.threadId);
+      var res = await request("POST", base + "/messages", { content: text }, turn.controller.signal, SSE);
       if (res.status === 404 && attempt === 0 && !turn.stopRequested) {
         saveThread(null); // the thread is gone (expired, deleted): start a new one
         again = true;
-      } else if (!res.ok) {
-        failure = await httpError(res);
-        retryable = !(failure.status === 400 || failure.status === 403 || failure.status === 413 || failure.status === 422);
-      } else {
-        kick();
-        await readSSE(
-          res.body,
-          function (ev) {
-            handleEvent(turn, ev);
-          },
-          { onActivity: kick }
-        );
-        if (turn.error && turn.error.code === "cancelled") {
-          failure = "stopped";
-        } else if (turn.error) {
-          failure = { code: turn.error.code, message: turn.error.message };
-          retryable = turn.error.retryable !== false;
-        } else if (!turn.done) {
-          failure = turn.stopRequested ? "stopped" : { code: "network" };
+      }
+      while (!again) {
+        if (!res.ok) {
+          if (res.status === 404 && turn.runId && (await recoverFromHistory(turn))) break;
+          failure = await httpError(res);
+          retryable = [400, 403, 413, 422].indexOf(failure.status) === -1;
+          break;
         }
+        var broken = null;
+        try {
+          kick();
+          await readSSE(
+            res.body,
+            function (ev) {
+              if (ev.id) turn.lastEventId = ev.id;
+              handleEvent(turn, ev);
+            },
+            { onActivity: kick }
+          );
+        } catch (e) {
+          broken = e;
+        }
+        if (turn.done || turn.stopRequested || !turn.runId || turn.resumes >= 2 || S.turn !== turn) {
+          if (broken && !turn.done) throw broken;
+          break;
+        }
+        // the connection broke or went silent in the middle of a reply: pick it up where it stopped
+        turn.resumes++;
+        stalled = false;
+        turn.controller = new AbortController();
+        kick();
+        var resume = base + "/runs/" + encodeURIComponent(turn.runId) + "/events?last_event_id=";
+        res = await request("GET", resume + encodeURIComponent(turn.lastEventId), undefined, turn.controller.signal, SSE);
+      }
+      if (failure || again) {
+        /* decided above */
+      } else if (turn.error && turn.error.code === "cancelled") {
+        failure = "stopped";
+      } else if (turn.error) {
+        failure = { code: turn.error.code, message: turn.error.message };
+        retryable = turn.error.retryable !== false;
+      } else if (!turn.done) {
+        failure = turn.stopRequested ? "stopped" : { code: "network" };
       }
     } catch (e) {
       if (e instanceof HttpError) {
@@ -808,10 +849,7 @@ function boot() {
     });
     if (again) return runTurn(text, attempt + 1);
     if (failure === "stopped") markStopped(turn);
-    else if (failure) {
-      showError(failure, retryable);
-      announce(errorText(failure));
-    }
+    else if (failure) showError(failure, retryable); // role="alert" announces it
   }
 
   // -- new conversation, identity ---------------------------------------------------------------
