@@ -43,6 +43,7 @@ source = "demo"
 
 [tenants.demo.widget]
 title = "Northwind assistant"
+primary_color = "#1f5a66"
 avatar_url = "/demo/avatar.svg"
 greeting = "Hi! Ask me about our gear, prices or your order."
 suggested_questions = ["Do you have a waterproof jacket under 150 EUR?", "What are your best sellers?"]

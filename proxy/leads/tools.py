@@ -106,9 +106,22 @@ def _summary(saved: Saved, channels: list[str]) -> str:
     return f"{prefix}; the team will see it in their list of enquiries and reply to {email}."
 
 
+def _confirm(ctx: ToolContext, saved: Saved) -> None:
+    """Tell the visitor's widget, not only the model, that the details are safe with us."""
+    ctx.emit(
+        "lead.captured",
+        {
+            "lead_id": saved.row["id"],
+            "status": "saved" if saved.created else "already_saved",
+            "message": f"Thanks! The team will reply by email to {saved.row['email']}.",
+        },
+    )
+
+
 async def capture_lead(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     fields = parse_lead(args, message_required=False)
     saved, channels = await _store(ctx, fields, "capture_lead")
+    _confirm(ctx, saved)
     return {
         "status": "saved" if saved.created else "already_saved",
         "lead_id": saved.row["id"],
@@ -120,6 +133,7 @@ async def send_email(ctx: ToolContext, args: dict[str, Any]) -> str:
     """The old tool: same arguments, same ``Missing <field>`` errors, a JSON string as output."""
     fields = parse_lead(args, message_required=True)
     saved, channels = await _store(ctx, fields, "sendEmail")
+    _confirm(ctx, saved)
     return json.dumps(_summary(saved, channels), ensure_ascii=False)
 
 

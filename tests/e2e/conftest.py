@@ -30,6 +30,7 @@ import httpx2
 import pytest
 from litestar import Litestar, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from proxy.app import create_app
@@ -69,7 +70,7 @@ WIDGET = WidgetConfig(
     avatar_url="/demo/avatar.svg",
     tool_labels={"track_order": "Looking up your order…"},
 )
-IDENTITY_SECRET = "e2e-identity-secret"
+IDENTITY_SECRET = "e2e-identity-secret-of-at-least-32-bytes"
 TOOLS = ["search_products", "track_order", "save_contact", "capture_lead", "escalate_to_human"]
 
 
@@ -229,7 +230,7 @@ def host_site(proxy: Proxy) -> Iterator[Site]:
     pages: dict[str, str] = {}
 
     @get("/{name:str}", media_type="text/html; charset=utf-8", sync_to_thread=False)
-    def host_page(name: str) -> str:
+    def host_page(name: FromPath[str]) -> str:
         if name not in pages:
             raise NotFoundException()
         return pages[name]

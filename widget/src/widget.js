@@ -509,9 +509,7 @@ function boot() {
     var id = S.threadId;
     if (!id) return;
     // history goes above anything said meanwhile (a message sent before it arrived)
-    var before = ui.log.lastChild ? ui.log.lastChild.nextSibling : ui.log.firstChild;
-    var anchor = h("div", { hidden: true });
-    ui.log.insertBefore(anchor, before);
+    var anchor = ui.log.appendChild(h("div", { hidden: true }));
     ui.log.setAttribute("aria-busy", "true");
     setStatus("loading", t("loading"));
     try {

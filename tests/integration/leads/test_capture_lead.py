@@ -197,3 +197,23 @@ async def test_consent_can_be_required(db: Database) -> None:
     assert accepted.ok
     [lead] = await _leads(db, tenant)
     assert lead["consent"] is True and lead["visitor"] == "v:consent-01"
+
+
+async def test_widget_is_told_the_lead_was_captured(db: Database) -> None:
+    from tests.integration.leads.support import Emitted
+
+    tenant = "lead-confirm"
+    config = tenant_config(tenant, ["sales@lead-confirm.test"])
+    thread_id = await new_thread(db, tenant)
+    emitted = Emitted()
+    ctx = tool_context(db, config, thread_id, call_id="call_c1", emit=emitted)
+    fields = args(name="Ola", email="ola@example.no", message="Call me")
+    first = await TOOLS.dispatch("capture_lead", fields, ctx)
+    again = await TOOLS.dispatch("capture_lead", fields, ctx)
+    invalid = await TOOLS.dispatch("capture_lead", args(name="Ola", email="not-an-email"), ctx)
+    assert first.ok and again.ok and not invalid.ok
+    assert [(name, data["status"]) for name, data in emitted.events] == [
+        ("lead.captured", "saved"),
+        ("lead.captured", "already_saved"),
+    ]
+    assert "ola@example.no" in emitted.events[0][1]["message"]
