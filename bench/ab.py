@@ -60,7 +60,9 @@ def summarize(runs: list[dict[str, Any]], label: str) -> dict[str, Any]:
         "ttft_p99": _median([pick(r, "load", "ttft_ms", "p99") for r in runs]),
         "thread_p50": _median([pick(r, "load", "setup_ms", "p50") for r in runs]),
         "done_p50": _median([pick(r, "load", "completion_ms", "p50") for r in runs]),
-        "cpu_ms_per_chat": _median([1000 * c / n if c is not None and n else None for c, n in zip(cpu, done, strict=True)]),
+        "cpu_ms_per_chat": _median(
+            [1000 * c / n if c is not None and n else None for c, n in zip(cpu, done, strict=True)]
+        ),
         "others_cpu_s": _median([pick(r, "usage", "cpu_s", "others") for r in runs]),
     }
 
@@ -70,7 +72,8 @@ def table(rows: list[tuple[int, dict[str, Any]]]) -> str:
         return "–" if v is None else format(v, fmt)
 
     out = [
-        "| chats | proxy | chats done | errors | TTFT p50 | TTFT p99 | thread p50 | done p50 | CPU ms/chat | others' CPU s |",
+        "| chats | proxy | chats done | errors | TTFT p50 | TTFT p99 | thread p50 | done p50 | CPU ms/chat "
+        "| others' CPU s |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for concurrency, s in rows:

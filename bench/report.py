@@ -60,7 +60,9 @@ def ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "added_ttft_p99": _ratio(ours["added_ttft_ms"]["p99"], peer["added_ttft_ms"]["p99"]),
                 "ttft_p99": _ratio(_get(ours, "load", "ttft_ms", "p99"), _get(peer, "load", "ttft_ms", "p99")),
                 "cpu_per_chat": _ratio(ours["cpu_ms_per_chat"], peer["cpu_ms_per_chat"]),
-                "peak_rss": _ratio(_get(ours, "usage", "peak_rss_mb", "target"), _get(peer, "usage", "peak_rss_mb", "target")),
+                "peak_rss": _ratio(
+                    _get(ours, "usage", "peak_rss_mb", "target"), _get(peer, "usage", "peak_rss_mb", "target")
+                ),
             }
         )
     return rows

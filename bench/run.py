@@ -208,7 +208,9 @@ class Bench:
         proc.stdin.flush()
         return proc
 
-    def run(self, target: str, concurrency: int, *, duration: float | None = None, record: bool = True) -> dict[str, Any]:
+    def run(
+        self, target: str, concurrency: int, *, duration: float | None = None, record: bool = True
+    ) -> dict[str, Any]:
         spec = self.spec(target, concurrency, self.args.duration if duration is None else duration)
         loadgen = self._loadgen(spec)
         monitor = Monitor(self.groups(target, loadgen)).start()

@@ -7,7 +7,7 @@ import logging
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -145,8 +145,8 @@ class ThreadController(Controller):
         run_id: FromPath[str],
         caller: CallerDep,
         services: ServicesDep,
-        last_event_id: Annotated[str | None, Parameter(header="Last-Event-ID")] = None,
-        after: Annotated[str | None, Parameter(query="last_event_id")] = None,
+        last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
+        after: Annotated[str | None, QueryParameter(name="last_event_id")] = None,
     ) -> ServerSentEvent:
         thread = await owned_thread(services, caller, thread_id)
         try:

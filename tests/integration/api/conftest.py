@@ -24,7 +24,7 @@ async def client(pg_url: str, tmp_path: Path, engines: Engines) -> AsyncIterator
             ["shop.test", "*.shops.test"],
             client_keys=("ck_shop_secret",),
             tools=["lookup"],
-            identity_secret="identity-secret-shop",
+            identity_secret="identity-secret-of-the-shop-tenant-32b",
         ),
         make_tenant("other", ["other.test"], client_keys=("ck_other_secret",)),
     )
