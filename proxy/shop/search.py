@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 RRF_K = 60
 CANDIDATES = 100  # per branch; also hnsw.ef_search, so filtered searches still find enough
+# Full text first asks for every word (selective, fast); with fewer hits than this it asks for any
+# word, which on a large catalogue can match (and rank) a good part of it.
+MIN_ALL_WORDS = 10
 _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 
 
@@ -42,10 +45,10 @@ def _filters(alias: str, *, currency: str | None, min_price: float | None, max_p
     return sql.SQL(" and ").join(parts)
 
 
-def tsquery_text(query: str) -> str:
-    """Any of the query's words (stemmed by the 'english' configuration), not all of them."""
+def tsquery_text(query: str, op: str = "|") -> str:
+    """The query's words (stemmed by the 'english' configuration) joined by ``&`` (all) or ``|`` (any)."""
     words = [w for w in _WORD_RE.findall(query.lower()) if len(w) > 1]
-    return " | ".join(dict.fromkeys(words))
+    return f" {op} ".join(dict.fromkeys(words))
 
 
 def fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -76,7 +79,7 @@ async def candidates(
     params: dict[str, Any] = {
         "q": vector_literal(vector),
         "n": n,
-        "tsq": tsquery_text(query),
+        "tsq": tsquery_text(query, "&"),
         "currency": currency.lower() if currency else None,
         "min_price": min_price,
         "max_price": max_price,
@@ -97,6 +100,9 @@ async def candidates(
             await conn.execute("set local enable_indexscan = off")
         by_vector = [r["id"] for r in await (await conn.execute(ann, params)).fetchall()]
         by_text = [r["id"] for r in await (await conn.execute(fts, params)).fetchall()] if params["tsq"] else []
+        if params["tsq"] and len(by_text) < MIN_ALL_WORDS:  # few products have every word: any word will do
+            params["tsq"] = tsquery_text(query, "|")
+            by_text = [r["id"] for r in await (await conn.execute(fts, params)).fetchall()]
     return by_vector, by_text
 
 

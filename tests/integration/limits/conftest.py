@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.unit.limits.redis_server import redis_binary, running_redis
+from tests.support.redis_server import redis_binary, running_redis
 
 
 @pytest.fixture(scope="session")

@@ -197,7 +197,7 @@ async def test_redis_keys_expire(redis_url: str) -> None:
 
 
 async def test_unreachable_redis_fails_open_or_closed() -> None:
-    from tests.unit.limits.redis_server import free_port
+    from tests.support.redis_server import free_port
 
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     t = tenant(messages_per_minute_per_visitor=1)

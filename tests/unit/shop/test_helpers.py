@@ -15,6 +15,7 @@ def test_tsquery_matches_any_word_and_is_safe() -> None:
         == "noise | cancelling | headphones | cheap | wireless"
     )
     assert tsquery_text("a !") == ""
+    assert tsquery_text("espresso machine", "&") == "espresso & machine"
 
 
 def test_rank_fusion_rewards_agreement() -> None:

@@ -1,0 +1,175 @@
+"""Two `python -m proxy serve` processes sharing only Postgres and Redis, as behind a load balancer:
+rate limits, thread locks and resumed streams hold across them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from proxy.server_thread import free_port
+from proxy.simulator import SimulatorServer
+from tests.support.apps import sse_events
+from tests.support.redis_server import redis_binary, running_redis
+from tests.support.waiting import eventually
+
+TENANTS = """
+[tenants.limited]
+domains = ["limited.test"]
+engine = "chat"
+api_key_env = "SCALE_KEY"
+base_url = "{base_url}"
+limits = {{ threads_per_hour_per_ip = 3, messages_per_minute_per_ip = 0, messages_per_minute_per_visitor = 0 }}
+
+[tenants.open]
+domains = ["open.test"]
+engine = "chat"
+api_key_env = "SCALE_KEY"
+base_url = "{base_url}"
+limits = {{ threads_per_hour_per_ip = 0, messages_per_minute_per_ip = 0, messages_per_minute_per_visitor = 0 }}
+"""
+PACED = "[[pace:ttft=0,gap=150,tokens=20]] tell me a story"
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[SimulatorServer]:
+    with SimulatorServer() as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    if redis_binary() is None:
+        pytest.skip("redis-server binary not found (apt-get install redis-server)")
+    with running_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def instances(
+    pg_url: str, redis_url: str, simulator: SimulatorServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[str]]:
+    folder = Path(tmp_path_factory.mktemp("scaleout"))
+    tenants = folder / "tenants.toml"
+    tenants.write_text(TENANTS.format(base_url=simulator.base_url))
+    env = {
+        **os.environ,
+        "PROXY_TENANTS_FILE": str(tenants),
+        "DATABASE_URL": pg_url,
+        "REDIS_URL": redis_url,
+        "SCALE_KEY": "sk-scale",
+        "PROXY_DATA_DIR": str(folder),
+        "PROXY_DISCONNECT_GRACE": "5",
+        "PROXY_LOG_FORMAT": "text",
+        "PROXY_LOG_LEVEL": "warning",
+    }
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "proxy", "serve", "--port", str(port)],
+            env=env,
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=(folder / f"serve-{port}.log").open("w"),
+        )
+        for port in ports
+    ]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        for url, process in zip(urls, processes, strict=True):
+            _wait_until_ready(url, process)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
+
+
+def _wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"`serve` exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)  # readiness probe of a child process, not a test's synchronisation
+    raise TimeoutError(f"{url} did not become ready")
+
+
+@pytest.fixture
+async def clients(instances: list[str]) -> AsyncIterator[list[httpx.AsyncClient]]:
+    async with (
+        httpx.AsyncClient(base_url=instances[0], timeout=20) as a,
+        httpx.AsyncClient(base_url=instances[1], timeout=20) as b,
+    ):
+        yield [a, b]
+
+
+async def test_rate_limit_is_shared(clients: list[httpx.AsyncClient]) -> None:
+    origin = {"Origin": "https://limited.test"}
+    statuses = [(await clients[i % 2].post("/v1/threads", headers=origin)).status_code for i in range(4)]
+    assert statuses == [201, 201, 201, 429]
+    refused = await clients[1].post("/v1/threads", headers=origin)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["scope"] == "ip"
+    assert int(refused.headers["retry-after"]) > 0
+
+
+async def test_thread_lock_is_shared(clients: list[httpx.AsyncClient]) -> None:
+    origin = {"Origin": "https://open.test"}
+    thread_id = (await clients[0].post("/v1/threads", headers=origin)).json()["thread_id"]
+    url = f"/v1/threads/{thread_id}/messages"
+    async with clients[0].stream("POST", url, json={"content": PACED}, headers=origin) as stream:
+        lines = stream.aiter_lines()
+        async for line in lines:
+            if line.startswith("event: message.delta"):
+                break
+        busy = await clients[1].post(url, json={"content": "hello"}, headers=origin)
+        assert busy.status_code == 409
+        assert busy.json()["error"]["code"] == "thread_busy"
+        rest = [line async for line in lines]
+    assert "event: done" in rest
+
+
+async def test_stream_resumes_on_the_other_instance(clients: list[httpx.AsyncClient]) -> None:
+    origin = {"Origin": "https://open.test", "X-Visitor-Id": "visitor-scaleout-1"}
+    thread_id = (await clients[0].post("/v1/threads", headers=origin)).json()["thread_id"]
+    seen: list[str] = []
+    async with clients[0].stream(
+        "POST", f"/v1/threads/{thread_id}/messages", json={"content": PACED}, headers=origin
+    ) as stream:
+        async for line in stream.aiter_lines():
+            seen.append(line)
+            if line.startswith('data: {"message_id"'):
+                break
+    events_seen = sse_events("\n".join(seen) + "\n\n")
+    last_id = events_seen[-1][2]
+    assert last_id is not None
+    run_id, seq = last_id.split(":")
+    response = await clients[1].get(
+        f"/v1/threads/{thread_id}/runs/{run_id}/events", headers={**origin, "Last-Event-ID": last_id}
+    )
+    resumed = sse_events(response.text)
+    ids = [int(event_id.split(":")[1]) for _, _, event_id in resumed if event_id]
+    assert ids == list(range(int(seq) + 1, int(seq) + 1 + len(ids)))
+    assert resumed[-1][0] == "done"
+    text = "".join(d["delta"] for n, d, _ in events_seen + resumed if n == "message.delta")
+    completed = next(d for n, d, _ in resumed if n == "message.completed")
+    assert completed["content"] == text
+
+    async def reply_saved() -> bool:
+        history = (await clients[1].get(f"/v1/threads/{thread_id}/messages", headers=origin)).json()
+        return history["messages"][-1]["content"] == text
+
+    await eventually(reply_saved)
