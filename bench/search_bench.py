@@ -184,7 +184,8 @@ async def main(args: argparse.Namespace) -> None:
                 tie_aware.append(min(10, sum(1 for _, d in found if d <= tenth + 1e-6)) / 10)
             print(
                 f"  hnsw.ef_search={ef}: vector recall@10 {statistics.mean(tie_aware):.3f} (strict id overlap"
-                f" {statistics.mean(strict):.3f}); vector query p50 {pct(timings, 50):.1f} ms, p95 {pct(timings, 95):.1f} ms"
+                f" {statistics.mean(strict):.3f}); vector query p50 {pct(timings, 50):.1f} ms,"
+                f" p95 {pct(timings, 95):.1f} ms"
             )
 
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import anyio
 
-from proxy.observability.logging import configure_logging
 from proxy.doctor.cli import register_cli as register_doctor_cli
+from proxy.observability.logging import configure_logging
 from proxy.settings import Settings
 from proxy.shop.cli import register_cli as register_shop_cli
 from proxy.tenants import ConfigError

@@ -114,8 +114,8 @@ def create_app(
         allow_origins=[],
         allow_origin_regex=f"(?i){origin_regex}" if origin_regex else r"^$",
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["Content-Type", "Authorization", "X-Visitor-Id", "Last-Event-ID"],
-        expose_headers=["Retry-After"],
+        allow_headers=["Content-Type", "Authorization", "X-Visitor-Id", "X-Request-ID", "Last-Event-ID"],
+        expose_headers=["Retry-After", "X-Request-ID"],
         max_age=600,
     )
     return Litestar(

@@ -75,7 +75,9 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         app = create_app(settings, tenants=load_tenants(settings), mail_settings=mail)
         logger.info("lead mails arrive as .eml files in %s", mail_dir.resolve())
         logger.info("open http://%s:%s/demo", host, port)
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=settings.log_level, proxy_headers=False))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level=settings.log_level, proxy_headers=False)
+        )
         await server.serve()
 
 

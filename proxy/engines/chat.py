@@ -113,8 +113,7 @@ class _Round:
 
     def tool_calls(self) -> list[ToolCall]:
         return [
-            ToolCall(p.call_id or f"call_{uuid.uuid4().hex[:24]}", p.name, "".join(p.arguments))
-            for p in self.calls
+            ToolCall(p.call_id or f"call_{uuid.uuid4().hex[:24]}", p.name, "".join(p.arguments)) for p in self.calls
         ]
 
 
@@ -123,8 +122,7 @@ def _assistant_message(text: str, calls: Sequence[ToolCall]) -> Message:
         "role": "assistant",
         "content": text or None,
         "tool_calls": [
-            {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in calls
+            {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
         ],
     }
 

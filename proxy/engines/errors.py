@@ -47,13 +47,21 @@ def from_provider_exception(exc: BaseException) -> EngineError:
         if status == 429:
             if _provider_code(exc) == "insufficient_quota":
                 return EngineError("upstream_quota", f"The AI provider's quota is used up: {message}", status=503)
-            return EngineError("upstream_rate_limited", "The AI provider is rate limiting; try again shortly.",
-                               retryable=True, status=429)
+            return EngineError(
+                "upstream_rate_limited",
+                "The AI provider is rate limiting; try again shortly.",
+                retryable=True,
+                status=429,
+            )
         if status >= 500:
             return EngineError("upstream_unavailable", f"The AI provider failed ({status}).", retryable=True)
         if status == 400 and _provider_code(exc) == "conversation_locked":
-            return EngineError("upstream_bad_request", "Another reply is still running in this conversation; "
-                               "try again when it has finished.", retryable=True, status=409)
+            return EngineError(
+                "upstream_bad_request",
+                "Another reply is still running in this conversation; try again when it has finished.",
+                retryable=True,
+                status=409,
+            )
         return EngineError("upstream_bad_request", f"The AI provider rejected the request: {message}")
     if isinstance(exc, openai.APIError):
         # an error payload inside an otherwise successful stream

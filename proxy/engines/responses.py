@@ -103,8 +103,7 @@ def _incomplete(response: Response) -> EngineError:
 
 def _outputs(calls: Sequence[ToolCall], outputs: dict[str, str]) -> list[dict[str, str]]:
     return [
-        {"type": "function_call_output", "call_id": c.call_id, "output": outputs.get(c.call_id, NOT_RUN)}
-        for c in calls
+        {"type": "function_call_output", "call_id": c.call_id, "output": outputs.get(c.call_id, NOT_RUN)} for c in calls
     ]
 
 

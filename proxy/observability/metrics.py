@@ -10,7 +10,6 @@ from __future__ import annotations
 from litestar.plugins.prometheus import PrometheusConfig
 from prometheus_client import Counter, Gauge, Histogram
 
-
 OPEN_STREAMS = Gauge(
     "proxy_open_streams", "SSE responses currently following a turn", ["tenant"], multiprocess_mode="livesum"
 )

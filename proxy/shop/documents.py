@@ -221,7 +221,7 @@ async def ensure_hnsw_index(db: Database, tenant: str, kind: str, dims: int) -> 
     """A partial HNSW index per (tenant, kind, dims), matching ``NativeShopData.ann_query``."""
     statement = sql.SQL(
         "create index if not exists {name} on shop_documents using hnsw ((embedding::vector({d})) vector_cosine_ops)"
-        " where tenant = {t} and kind = {k} and dims = {d}"
+        " with (m = 16, ef_construction = 128) where tenant = {t} and kind = {k} and dims = {d}"
     ).format(
         name=sql.Identifier(index_name(tenant, kind, dims)),
         d=sql.Literal(dims),

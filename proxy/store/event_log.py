@@ -10,7 +10,6 @@ import anyio
 from proxy.store.db import Database
 from proxy.turns.events import Event
 
-
 RunState = Literal["running", "finished", "unlogged", "gone"]
 """``unlogged``: live on some worker that has not started logging it (its reader is still there)."""
 

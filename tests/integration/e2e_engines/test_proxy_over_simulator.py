@@ -49,7 +49,11 @@ def proxy_server(
         make_tenant("badkey", ["badkey.test"], base_url=simulator.base_url, api_key="sk-invalid-key"),
     )
     settings = make_settings(
-        pg_url, Path(tmp_path_factory.mktemp("e2e")), provider_max_retries=0, provider_read_timeout=2.0, disconnect_grace=0
+        pg_url,
+        Path(tmp_path_factory.mktemp("e2e")),
+        provider_max_retries=0,
+        provider_read_timeout=2.0,
+        disconnect_grace=0,
     )
     app = create_app(settings, tenants=tenants, tools=scripted_tools())
     with ServerThread(app) as server:
