@@ -186,8 +186,11 @@ class Bench:
         groups: dict[str, Any] = {"target": self.services[target].processes, "loadgen": lambda: [loadgen_proc]}
         if target != "simulator":
             groups["simulator"] = self.services["simulator"].processes
-        if target.startswith("proxy"):
+        if self.pg_dir is not None:
             groups["postgres"] = lambda: postgres_processes(self.pg_dir)
+        for name, service in self.services.items():  # leftovers of earlier runs are ours, not "others"
+            if service is not self.services[target] and name != "simulator" and name not in groups:
+                groups[f"{name} (not under test)"] = service.processes
         return groups
 
     def _loadgen(self, spec: dict[str, Any]) -> subprocess.Popen[str]:

@@ -35,10 +35,13 @@ _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 def _filters(alias: str, *, currency: str | None, min_price: float | None, max_price: float | None) -> sql.Composable:
     """Active products with (if asked) an active price in range; prices compared in major units."""
     ident = sql.Identifier(alias)
-    parts = [sql.SQL("exists (select 1 from products p where p.id = {}.id and p.active)").format(ident)]
+    parts: list[sql.Composable] = [
+        sql.SQL("exists (select 1 from products p where p.id = {}.id and p.active)").format(ident)
+    ]
     if currency or min_price is not None or max_price is not None:
         major = sql.SQL("pr.unit_amount::numeric / (case when pr.currency = any(%(zd)s) then 1 else 100 end)")
-        cond = [sql.SQL("pr.product_id = {}.id and pr.active and pr.unit_amount is not null").format(ident)]
+        priced = sql.SQL("pr.product_id = {}.id and pr.active and pr.unit_amount is not null").format(ident)
+        cond: list[sql.Composable] = [priced]
         if currency:
             cond.append(sql.SQL("pr.currency = %(currency)s"))
         if min_price is not None:
@@ -131,7 +134,7 @@ async def product_cards(
             "id": row["id"],
             "name": row["name"],
             "category": row["category"],
-            "prices": [fmt(p["a"], p["c"]) + (f"/{p['r']}" if p["r"] else "") for p in row["prices"] or []],
+            "prices": [(fmt(p["a"], p["c"]) or "") + (f"/{p['r']}" if p["r"] else "") for p in row["prices"] or []],
             "description": description if full or len(description) <= 140 else description[:137] + "...",
         }
         if full:

@@ -33,7 +33,8 @@ class ShopDataError(Exception):
 
 
 class ShopData(Protocol):
-    tenant: str
+    @property
+    def tenant(self) -> str: ...
 
     def relations(self) -> sql.Composable: ...
 

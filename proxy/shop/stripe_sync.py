@@ -96,7 +96,8 @@ class SyncSummary:
 async def _sync_lock(db: Database, tenant: str) -> AsyncIterator[None]:
     async with db.connection() as conn:
         cur = await conn.execute("select pg_try_advisory_lock(hashtext(%s)) as ok", (f"shop-sync:{tenant}",))
-        if not (await cur.fetchone())["ok"]:
+        row = await cur.fetchone()
+        if not (row and row["ok"]):
             raise SyncError(f"a Stripe sync of tenant {tenant!r} is already running")
         try:
             yield
@@ -151,7 +152,7 @@ class StripeSync:
 
     async def list_objects(self, name: str, since: int | None) -> tuple[int | None, set[str]]:
         path = OBJECTS[name][0]
-        newest, seen = since, set()
+        newest, seen = since, set[str]()
         async for page in self.client.pages(path, {"created[gte]": since} if since else None):
             await self.write(name, page)
             seen.update(obj["id"] for obj in page)
@@ -247,11 +248,12 @@ async def sync_stripe(
             fresh = events is not None and time.time() - float(events["at"]) < EVENTS_KEPT_SECONDS
             incremental = not full and fresh and all(name in state for name in OBJECTS)
             summary.mode = "incremental" if incremental else "full"
-            cursor, seen_ids = None, []
+            cursor: int | None = None
+            seen_ids: list[str] = []
             try:
-                if incremental:
-                    since = int(events["cursor"] if events["cursor"] is not None else events["at"])
-                    cursor, seen_ids = await sync.apply_events(since, list(events["info"].get("ids", [])))
+                if incremental and events is not None:
+                    start = int(events["cursor"] if events["cursor"] is not None else events["at"])
+                    cursor, seen_ids = await sync.apply_events(start, list(events["info"].get("ids", [])))
                 else:
                     cursor, seen_ids = await sync.latest_event()
             except StripeAuthError as exc:

@@ -1,0 +1,84 @@
+"""Graceful shutdown: running turns may finish within the bound; later ones are cancelled cleanly."""
+
+from __future__ import annotations
+
+import anyio
+
+from proxy.store.db import Database
+from proxy.store.event_log import EventLog
+from proxy.store.threads import ThreadStore, new_id
+from proxy.tenants import TenantConfig
+from proxy.tools.registry import ToolSet
+from proxy.turns.manager import TurnManager
+from proxy.turns.runner import ActiveRun, TurnJob
+from proxy.usage.budget import BudgetGuard
+from proxy.visitors import Visitor
+from tests.support.scripted_engine import ScriptedEngine
+
+CONFIG = TenantConfig(name="drain", domains=["drain.test"])
+
+
+async def job(database: Database, engine: ScriptedEngine, text: str) -> TurnJob:
+    store = ThreadStore(database)
+    thread = await store.create(tenant="drain", visitor=Visitor(), engine="scripted")
+    run_id = new_id("run")
+    result, locked = await store.lock(thread.id, tenant="drain", visitor=None, run_id=run_id, lease_seconds=60)
+    assert result == "acquired" and locked is not None
+    return TurnJob(
+        tenant="drain",
+        thread=locked,
+        run_id=run_id,
+        user_text=text,
+        visitor=Visitor(),
+        engine=engine,
+        tools=ToolSet({}),
+        store=store,
+        timeout=30,
+        tenant_config=CONFIG,
+        budgets=BudgetGuard(database, [CONFIG]),
+    )
+
+
+def names(run: ActiveRun) -> list[str]:
+    return [event.name for event in run.channel.events]
+
+
+async def test_drain_lets_running_turns_finish(database: Database) -> None:
+    engine = ScriptedEngine()
+    async with anyio.create_task_group() as group:
+        manager = TurnManager(group, EventLog(database))
+        run = manager.start(await job(database, engine, "gate:finishes"))
+        await engine_waiting(run)
+        draining = anyio.Event()
+
+        async def drain() -> None:
+            draining.set()
+            await manager.drain(timeout=30)
+
+        group.start_soon(drain)
+        await draining.wait()
+        assert manager.accepting is False
+        engine.gates["finishes"].set()
+    assert names(run)[-2:] == ["run.completed", "done"]
+    assert run.run_id not in engine.cancelled
+
+
+async def test_drain_cancels_what_outlives_the_bound(database: Database) -> None:
+    engine = ScriptedEngine()
+    async with anyio.create_task_group() as group:
+        manager = TurnManager(group, EventLog(database))
+        run = manager.start(await job(database, engine, "gate:never"))
+        await engine_waiting(run)
+        await manager.drain(timeout=0.2)
+    assert names(run)[-2:] == ["error", "done"]
+    assert run.channel.events[-2].data["code"] == "cancelled"
+    assert run.run_id in engine.cancelled
+    # the thread's lock was released with the partial reply saved
+    assert await ThreadStore(database).active_run(run.thread_id) is None
+
+
+async def engine_waiting(run: ActiveRun) -> None:
+    """Wait until the gated engine has streamed its first delta."""
+    async for event in run.channel.follow():
+        if event.name == "message.delta":  # type: ignore[union-attr]
+            return
