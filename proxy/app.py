@@ -32,6 +32,7 @@ from proxy.observability.metrics import prometheus_config
 from proxy.runtime import open_runtime
 from proxy.services import Services
 from proxy.settings import Settings
+from proxy.shop.embedders import EmbedderCache
 from proxy.shop.tools import register_shop_tools
 from proxy.store.event_log import EventLog
 from proxy.store.threads import ThreadStore
@@ -99,7 +100,7 @@ def create_app(
                 engines=engines,
                 toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},
                 turns=turns,
-                tool_services={"outbox": outbox},
+                tool_services={"outbox": outbox, "shop.embedders": EmbedderCache(tenants)},
                 event_log=event_log,
                 limiter=limiter,
                 budgets=BudgetGuard(runtime.db, tenants),

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 from psycopg import AsyncConnection
+from psycopg.abc import Query
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -81,17 +82,17 @@ class Database:
         async with self.pool.connection() as conn, conn.transaction():
             yield conn
 
-    async def fetch_one(self, query: str, params: Any = None) -> dict[str, Any] | None:
+    async def fetch_one(self, query: Query, params: Any = None) -> dict[str, Any] | None:
         async with self.pool.connection() as conn:
             cur = await conn.execute(query, params)
             return await cur.fetchone()
 
-    async def fetch_all(self, query: str, params: Any = None) -> list[dict[str, Any]]:
+    async def fetch_all(self, query: Query, params: Any = None) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(query, params)
             return await cur.fetchall()
 
-    async def execute(self, query: str, params: Any = None) -> int:
+    async def execute(self, query: Query, params: Any = None) -> int:
         async with self.pool.connection() as conn:
             cur = await conn.execute(query, params)
             return cur.rowcount
