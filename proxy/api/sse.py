@@ -7,34 +7,51 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from litestar.response import ServerSentEventMessage
+from litestar.response import ServerSentEventMessage, Stream
 
 from proxy.observability.metrics import OPEN_STREAMS
 from proxy.store.event_log import EventLog
 from proxy.store.threads import StoredMessage, ThreadStore
 from proxy.turns.channel import PING
+from proxy.turns.events import Event
 from proxy.turns.manager import TurnManager
 from proxy.turns.runner import ActiveRun
 
-_PING = ServerSentEventMessage(comment="ping", data=None)
+_PING = b": ping\r\n\r\n"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_SSE_HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
 
 
-async def v1_events(
-    run: ActiveRun, turns: TurnManager, *, heartbeat: float, start: int = 0
-) -> AsyncIterator[ServerSentEventMessage]:
+def event_stream(frames: AsyncIterator[bytes]) -> Stream:
+    """An SSE response from ready-made frames.
+
+    Litestar's ``ServerSentEvent`` builds a message object per event, encodes it through a
+    ``StringIO`` and regular expressions, and starts each response with a hop to a worker thread;
+    a run's frames are simple enough to write directly (the bytes on the wire are the same).
+    """
+    return Stream(frames, media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+def _v1_frame(event: Event) -> bytes:
+    # event.json is compact JSON: one line, so one ``data:`` field
+    return f"id: {event.id}\r\nevent: {event.name}\r\ndata: {event.json}\r\n\r\n".encode()
+
+
+async def v1_events(run: ActiveRun, turns: TurnManager, *, heartbeat: float, start: int = 0) -> AsyncIterator[bytes]:
     """Follow the run; if the client goes away first, let the manager decide the run's fate."""
     turns.attach(run)
     saw_done = False
     open_streams = OPEN_STREAMS.labels(run.job.tenant)
     open_streams.inc()
     try:
-        async for event in run.channel.follow(start, heartbeat=heartbeat):
-            if event is PING:
+        # events published while this response waited go out in one write: under load, one send
+        # (through every middleware, then a syscall) per batch instead of one per token
+        async for batch in run.channel.follow(start, heartbeat=heartbeat):
+            if batch is PING:
                 yield _PING
             else:
-                yield ServerSentEventMessage(data=event.json, event=event.name, id=event.id)
-                saw_done = event.name == "done"
+                yield b"".join(_v1_frame(event) for event in batch)
+                saw_done = batch[-1].name == "done"
     finally:
         open_streams.dec()
         turns.detach(run, saw_done=saw_done)
@@ -67,44 +84,50 @@ def _frame(payload: dict[str, Any]) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=_dumps(payload), sep="\n")
 
 
+def _old_payload(name: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The old frame for one event (``tool.started`` and ``done`` are handled by the caller)."""
+    if name == "run.started":
+        return {"event": "thread.run.created", "status": "queued"}
+    if name == "message.delta":
+        delta = {"content": [{"index": 0, "type": "text", "text": {"value": data["delta"], "annotations": []}}]}
+        return {"event": "thread.message.delta", "delta": delta}
+    if name == "message.completed":
+        return {"event": "thread.message.completed", "status": "completed", "content": _text(data["content"])}
+    if name == "run.completed":
+        return {"event": "thread.run.completed", "status": "completed"}
+    if name == "error":
+        return {"event": "system.error", "status": "error", "content": data["message"]}
+    return None
+
+
 async def compat_events(
     run: ActiveRun, turns: TurnManager, store: ThreadStore
 ) -> AsyncIterator[ServerSentEventMessage]:
     """The old frames: ``{event, status, content, delta}``, ending with ``{"event":"end","messages"}``.
 
-    No heartbeat comments: the old widget parsed every chunk as one JSON frame.
+    One frame per write and no heartbeat comments: the old widget parsed every network chunk as
+    exactly one JSON frame.
     """
     in_tools = False
     saw_done = False
     turns.attach(run)
     try:
-        async for event in run.channel.follow():
-            if event is PING:
+        async for batch in run.channel.follow():
+            if batch is PING:
                 continue
-            name, data = event.name, event.data
-            if name == "tool.started":
-                if not in_tools:
-                    in_tools = True
-                    yield _frame({"event": "thread.run.requires_action", "status": "requires_action"})
-                continue
-            in_tools = False
-            if name == "run.started":
-                yield _frame({"event": "thread.run.created", "status": "queued"})
-            elif name == "message.delta":
-                delta = {"content": [{"index": 0, "type": "text", "text": {"value": data["delta"], "annotations": []}}]}
-                yield _frame({"event": "thread.message.delta", "delta": delta})
-            elif name == "message.completed":
-                yield _frame(
-                    {"event": "thread.message.completed", "status": "completed", "content": _text(data["content"])}
-                )
-            elif name == "run.completed":
-                yield _frame({"event": "thread.run.completed", "status": "completed"})
-            elif name == "error":
-                yield _frame({"event": "system.error", "status": "error", "content": data["message"]})
-            elif name == "done":
-                messages = await store.messages(run.thread_id, newest_first=True, limit=100)
-                yield _frame({"event": "end", "messages": [compat_message(m, run.thread_id) for m in messages]})
-                saw_done = True
+            for event in batch:
+                if event.name == "tool.started":
+                    if not in_tools:  # one requires_action per round of tool calls
+                        in_tools = True
+                        yield _frame({"event": "thread.run.requires_action", "status": "requires_action"})
+                    continue
+                in_tools = False
+                if event.name == "done":
+                    messages = await store.messages(run.thread_id, newest_first=True, limit=100)
+                    yield _frame({"event": "end", "messages": [compat_message(m, run.thread_id) for m in messages]})
+                    saw_done = True
+                elif (payload := _old_payload(event.name, event.data)) is not None:
+                    yield _frame(payload)
     finally:
         turns.detach(run, saw_done=saw_done)
 

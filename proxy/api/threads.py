@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
-from litestar.response import ServerSentEvent
+from litestar.response import ServerSentEvent, Stream
 from pydantic import BaseModel, ConfigDict, Field
 
 from proxy.api.deps import Caller, CallerDep, ServicesDep
 from proxy.api.errors import ApiError
-from proxy.api.sse import logged_events, v1_events
+from proxy.api.sse import event_stream, logged_events, v1_events
 from proxy.api.turns import begin_turn, enforce_limits
 from proxy.services import Services
 from proxy.store.threads import ThreadRecord
@@ -108,10 +108,9 @@ class ThreadController(Controller):
         caller: CallerDep,
         services: ServicesDep,
         data: JSONBody[MessageIn],
-    ) -> ServerSentEvent:
+    ) -> Stream:
         run = await begin_turn(services, caller, request, thread_id, data.content, page_url=data.page_url)
-        events = v1_events(run, services.turns, heartbeat=services.settings.heartbeat_interval)
-        return ServerSentEvent(events)
+        return event_stream(v1_events(run, services.turns, heartbeat=services.settings.heartbeat_interval))
 
     @get("/{thread_id:str}/messages", summary="The conversation so far, oldest first")
     async def list_messages(self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep) -> HistoryOut:
@@ -147,7 +146,7 @@ class ThreadController(Controller):
         services: ServicesDep,
         last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
         after: Annotated[str | None, QueryParameter(name="last_event_id")] = None,
-    ) -> ServerSentEvent:
+    ) -> ServerSentEvent | Stream:
         thread = await owned_thread(services, caller, thread_id)
         try:
             seq = parse_event_id(last_event_id or after, run_id)
@@ -156,7 +155,7 @@ class ThreadController(Controller):
         heartbeat = services.settings.heartbeat_interval
         run = services.turns.get(run_id)
         if run is not None and run.thread_id == thread.id:
-            return ServerSentEvent(v1_events(run, services.turns, heartbeat=heartbeat, start=seq))
+            return event_stream(v1_events(run, services.turns, heartbeat=heartbeat, start=seq))
         if await services.event_log.wait_for_run(run_id, settle=2.0) != thread.id:
             raise ApiError(404, "run_not_found", "No such reply to resume; read the thread's messages instead.")
         return ServerSentEvent(logged_events(services.event_log, run_id, after=seq, heartbeat=heartbeat))

@@ -24,8 +24,6 @@ from typing import Any
 import anyio
 import openai
 from openai import AsyncStream
-from openai.types.chat import ChatCompletionChunk
-from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from proxy.engines.base import (
     AssistantProfile,
@@ -68,24 +66,27 @@ class _Round:
         self.finish_reason: str | None = None
         self.usage = Usage()
 
-    def on_chunk(self, chunk: ChatCompletionChunk) -> TextDelta | None:
-        if chunk.usage is not None:
-            self.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
-        if not chunk.choices:
+    def on_chunk(self, chunk: dict[str, Any]) -> TextDelta | None:
+        """One ``chat.completion.chunk`` as the JSON object it came as (no SDK model per chunk)."""
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+        choices = chunk.get("choices")
+        if not choices:
             return None
-        choice = chunk.choices[0]
-        if choice.finish_reason:
-            self.finish_reason = choice.finish_reason
-        delta = choice.delta
-        if delta is None:
+        choice = choices[0]
+        if choice.get("finish_reason"):
+            self.finish_reason = choice["finish_reason"]
+        delta = choice.get("delta")
+        if not delta:
             return None
-        if delta.tool_calls:
-            self._add_call_fragments(delta.tool_calls)
-        text = delta.content or delta.refusal
+        if delta.get("tool_calls"):
+            self._add_call_fragments(delta["tool_calls"])
+        text = delta.get("content") or delta.get("refusal")
         if not text:
             return None
         if not self.message_id:
-            self.message_id = self._new_message_id(chunk.id)
+            self.message_id = self._new_message_id(chunk.get("id"))
         self.text.append(text)
         return TextDelta(self.message_id, text)
 
@@ -94,22 +95,25 @@ class _Round:
         self._taken_ids.add(message_id)
         return message_id
 
-    def _add_call_fragments(self, fragments: Sequence[ChoiceDeltaToolCall]) -> None:
+    def _add_call_fragments(self, fragments: Sequence[dict[str, Any]]) -> None:
         for fragment in fragments:
-            index = fragment.index if fragment.index is not None else len(self.calls)
+            index = fragment.get("index")
+            if index is None:
+                index = len(self.calls)
+            call_id = fragment.get("id")
             parts = self._by_index.get(index)
             # a new id at a known index: a server that numbers every call 0
-            if parts is None or (fragment.id and parts.call_id and fragment.id != parts.call_id):
-                parts = self._by_index[index] = _CallParts(fragment.id)
+            if parts is None or (call_id and parts.call_id and call_id != parts.call_id):
+                parts = self._by_index[index] = _CallParts(call_id)
                 self.calls.append(parts)
-            elif fragment.id and not parts.call_id:
-                parts.call_id = fragment.id
-            function = fragment.function
-            if function is not None:
-                if function.name:
-                    parts.name = function.name
-                if function.arguments:
-                    parts.arguments.append(function.arguments)
+            elif call_id and not parts.call_id:
+                parts.call_id = call_id
+            function = fragment.get("function")
+            if function:
+                if function.get("name"):
+                    parts.name = function["name"]
+                if function.get("arguments"):
+                    parts.arguments.append(function["arguments"])
 
     def tool_calls(self) -> list[ToolCall]:
         return [
@@ -207,7 +211,7 @@ class ChatEngine(Engine):
 
     async def _open(
         self, messages: list[Message], tools: list[dict[str, Any]], *, last: bool, model: str | None = None
-    ) -> AsyncStream[ChatCompletionChunk]:
+    ) -> AsyncStream[Any]:
         profile = self._profile
         params: dict[str, Any] = {
             "model": model or profile.model,
@@ -222,6 +226,9 @@ class ChatEngine(Engine):
         if profile.temperature is not None:
             params["temperature"] = profile.temperature
         try:
-            return await self._client.chat.completions.create(**params)
+            # chunks stay plain JSON objects: building an SDK model per chunk was the costliest step of a turn
+            return await self._client.post(
+                "/chat/completions", body=params, cast_to=object, stream=True, stream_cls=AsyncStream[object]
+            )
         except Exception as exc:
             raise from_provider_exception(exc) from exc

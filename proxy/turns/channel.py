@@ -46,15 +46,19 @@ class RunChannel:
         """Events from ``start``, whether the channel is closed, and what to wait on for more."""
         return self.events[start:], self.closed, self._changed
 
-    async def follow(self, start: int = 0, *, heartbeat: float | None = None) -> AsyncIterator[Event | _Ping]:
-        """Yield events from index ``start`` until the channel closes; ``PING`` when quiet."""
+    async def follow(self, start: int = 0, *, heartbeat: float | None = None) -> AsyncIterator[list[Event] | _Ping]:
+        """Yield the events from index ``start`` until the channel closes; ``PING`` when quiet.
+
+        Everything published since the previous step comes as one list: a reader that fell behind
+        (under load) catches up in one write instead of one per token.
+        """
         position = start
         while True:
             changed = self._changed
             if position < len(self.events):
-                event = self.events[position]
-                position += 1
-                yield event
+                batch = self.events[position:]
+                position += len(batch)
+                yield batch
                 continue
             if self.closed:
                 return

@@ -95,7 +95,7 @@ class ActiveRun:
 
     async def channel_closed(self) -> None:
         async for _ in self.channel.follow(len(self.channel.events)):
-            pass
+            pass  # wait for the end; the events themselves are someone else's
 
     # -- the turn --------------------------------------------------------------------------------
 

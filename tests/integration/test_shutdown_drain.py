@@ -79,6 +79,6 @@ async def test_drain_cancels_what_outlives_the_bound(database: Database) -> None
 
 async def engine_waiting(run: ActiveRun) -> None:
     """Wait until the gated engine has streamed its first delta."""
-    async for event in run.channel.follow():
-        if event.name == "message.delta":  # type: ignore[union-attr]
+    async for batch in run.channel.follow():
+        if any(event.name == "message.delta" for event in batch):  # type: ignore[union-attr]
             return
