@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from bench.http import Connection, HttpError
+from bench.client import Connection, HttpError
 
 _CONTENT = re.compile(rb'"content": ?"(?!")')  # a chat.completion.chunk carrying text
 now = time.perf_counter

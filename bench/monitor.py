@@ -30,6 +30,7 @@ class Monitor:
         self.peak_rss: dict[str, int] = dict.fromkeys(groups, 0)
         self._procs: dict[str, dict[int, psutil.Process]] = {name: {} for name in groups}
         self._cpu_start: dict[int, float] = {}
+        self._cpu_last: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-monitor", daemon=True)
         self._busy_start = 0.0
@@ -44,6 +45,10 @@ class Monitor:
                     known[proc.pid] = proc
                     # processes seen at start count from their CPU time then; later ones are new
                     self._cpu_start.setdefault(proc.pid, 0.0 if self._started else self._cpu_of(proc))
+            for pid, proc in known.items():  # the last reading counts for processes that exit before stop()
+                cpu = self._cpu_of(proc)
+                if cpu:
+                    self._cpu_last[pid] = cpu
             _, rss = tree_usage(list(known.values()))
             self.peak_rss[name] = max(self.peak_rss[name], rss)
 
@@ -73,7 +78,10 @@ class Monitor:
         busy = _busy_seconds() - self._busy_start
         cpu: dict[str, float] = {}
         for name, known in self._procs.items():
-            cpu[name] = sum(max(0.0, self._cpu_of(p) - self._cpu_start.get(p.pid, 0.0)) for p in known.values())
+            cpu[name] = sum(
+                max(0.0, max(self._cpu_of(p), self._cpu_last.get(p.pid, 0.0)) - self._cpu_start.get(p.pid, 0.0))
+                for p in known.values()
+            )
         cpu["others"] = max(0.0, busy - sum(cpu.values()))
         self.result = {"cpu_s": cpu, "peak_rss_mb": {k: v / 2**20 for k, v in self.peak_rss.items()}}
         return self.result

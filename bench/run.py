@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as bench/run.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as bench/run.py: import from the repository, not from bench/
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import psutil
 
-from bench import profile, report
+from bench import pyspy, report
 from bench.monitor import Monitor
 from bench.targets import (
     MODEL,
@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tokens", type=int, default=40)
     p.add_argument("--sim-workers", type=int, default=1, help="uvicorn workers of the simulator")
     p.add_argument("--idle", type=int, default=5000, help="idle streams to hold (0: skip)")
-    p.add_argument("--idle-hold", type=float, default=5.0, help="seconds to hold them")
+    p.add_argument("--idle-hold", type=float, default=16.0, help="seconds to hold them (> one heartbeat, 15 s)")
     p.add_argument("--idle-peers", action="store_true", help="also hold idle streams through LiteLLM")
     p.add_argument("--database-url", default=None, help="Postgres for our proxy (default: embedded)")
     p.add_argument("--profile-at", type=int, default=None, help="py-spy our proxy at this concurrency")
@@ -222,7 +222,7 @@ class Bench:
         raw = self.args.out.parent / f"profile-proxy-{concurrency}.txt"
         if profiling:
             time.sleep(spec["stagger"])  # the steady part only
-            spy = profile.start(self.services[target].proc.pid, spec["duration"], raw)
+            spy = pyspy.start(self.services[target].proc.pid, spec["duration"], raw)
         out, _ = loadgen.communicate(timeout=spec["stagger"] + spec["duration"] + 180)
         usage = monitor.stop()
         if loadgen.returncode != 0 or not out.strip():
@@ -232,7 +232,8 @@ class Bench:
         if spy is not None:
             spy.wait(30)
             if raw.exists():
-                result["profile"] = {"raw": str(raw.relative_to(ROOT)), **profile.summarize(raw)}
+                shown = raw.relative_to(ROOT) if raw.is_relative_to(ROOT) else raw
+                result["profile"] = {"raw": str(shown), **pyspy.summarize(raw)}
         if record:
             load = result["load"]
             log(
@@ -295,7 +296,7 @@ class Bench:
             "rss_before_mb": before / 2**20,
             "rss_held_mb": rss_held / 2**20,
             "kb_per_stream": (rss_held - before) / 1024 / held if held else None,
-            "heartbeat_s": 2.0,
+            "hold_s": hold,
         }
         log(
             f"idle {target}: {held}/{count} streams held, {result['with_ping']} saw a heartbeat, "

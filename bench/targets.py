@@ -249,7 +249,6 @@ def write_tenants(workdir: Path, simulator: Service, *, with_responses: bool) ->
 
 PROXY_SETTINGS = {
     # only what the bench needs; everything else stays at the product's defaults
-    "PROXY_HEARTBEAT_INTERVAL": "2",  # idle streams show their heartbeats within a short hold
     "PROXY_PROVIDER_READ_TIMEOUT": "600",  # idle streams are silent upstream on purpose
     "PROXY_TURN_TIMEOUT": "900",
     "PROXY_SHUTDOWN_GRACE": "1",  # stopping the bench's proxy need not wait for streams it abandoned
@@ -295,6 +294,11 @@ def ensure_litellm(log: Path, *, install: bool = True) -> Path:
     exe = litellm_executable()
     if exe.exists():
         return exe
+    if LITELLM_VENV.is_symlink() or LITELLM_VENV.exists():  # a broken or half-made one
+        if LITELLM_VENV.is_symlink():
+            LITELLM_VENV.unlink()
+        else:
+            shutil.rmtree(LITELLM_VENV, ignore_errors=True)
     if not install:
         raise StartError(f"LiteLLM is not installed in {LITELLM_VENV} (run without --no-install)")
     WORK.mkdir(parents=True, exist_ok=True)

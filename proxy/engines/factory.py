@@ -30,7 +30,10 @@ def shared_http_client(settings: Settings) -> httpx2.AsyncClient:
         write=30.0,
         pool=settings.provider_connect_timeout,
     )
-    limits = httpx2.Limits(max_connections=2000, max_keepalive_connections=200, keepalive_expiry=30)
+    # every running turn holds one streamed request: a cap here caps the worker's open streams (the
+    # 2,001st waited for a free connection, then failed with a pool timeout); the number of turns and
+    # the file descriptor limit bound it anyway
+    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=30)
     return httpx2.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True)
 
 

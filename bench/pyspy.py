@@ -45,7 +45,7 @@ def _short(frame: str) -> str:
 
 
 def summarize(raw: Path, top: int = 25) -> dict[str, Any]:
-    """Share of samples per frame: where the time is spent (self) and under what (inclusive)."""
+    """Share of the event loop thread's samples per frame: where time is spent (self), under what (inclusive)."""
     own: Counter[str] = Counter()
     under: Counter[str] = Counter()
     by_file: Counter[str] = Counter()
@@ -53,6 +53,8 @@ def summarize(raw: Path, top: int = 25) -> dict[str, Any]:
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
+            continue
+        if "Thread._bootstrap (" in stack:  # helper threads (logging, executors): the event loop is what counts
             continue
         n = int(count)
         total += n
