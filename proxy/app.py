@@ -139,6 +139,9 @@ def create_app(
         cors_config=cors,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="assistant-proxy", version=__version__, path="/schema"),
+        # logging is ours (proxy.observability.logging); Litestar's default would start a
+        # non-daemon queue-listener thread per app, which keeps a process from exiting
+        logging_config=None,
         lifespan=[lifespan],
     )
 

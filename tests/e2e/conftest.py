@@ -235,7 +235,7 @@ def host_site(proxy: Proxy) -> Iterator[Site]:
             raise NotFoundException()
         return pages[name]
 
-    with ServerThread(Litestar([host_page])) as running:
+    with ServerThread(Litestar([host_page], logging_config=None)) as running:
         yield Site(running, proxy, pages)
 
 

@@ -54,6 +54,7 @@ async def client(db: Database) -> AsyncIterator[AsyncTestClient]:
         route_handlers=[LeadsAdminController],
         dependencies={"caller": Provide(_caller), "db": Provide(provide_db)},
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        logging_config=None,
     )
     async with AsyncTestClient(app) as test_client:
         yield test_client
