@@ -73,6 +73,7 @@ async def test_drain_cancels_what_outlives_the_bound(database: Database) -> None
     assert names(run)[-2:] == ["error", "done"]
     assert run.channel.events[-2].data["code"] == "cancelled"
     assert run.run_id in engine.cancelled
+    engine.gates["never"].set()  # frees the worker thread the cancelled wait left behind
     # the thread's lock was released with the partial reply saved
     assert await ThreadStore(database).active_run(run.thread_id) is None
 

@@ -111,6 +111,7 @@ async def test_nobody_returns_so_the_run_is_cancelled(clients: list[httpx.AsyncC
         return history[-1] == {**history[-1], "role": "assistant", "content": "before "}
 
     await eventually(partial_reply_saved)
+    engines["shop"].gates["abandoned"].set()  # frees the worker thread the cancelled wait left behind
 
 
 async def test_resume_checks_ownership_and_ids(clients: list[httpx.AsyncClient], engines: Engines) -> None:
