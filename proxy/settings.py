@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     provider_connect_timeout: float = Field(10.0, validation_alias="PROXY_PROVIDER_CONNECT_TIMEOUT")
     provider_read_timeout: float = Field(60.0, validation_alias="PROXY_PROVIDER_READ_TIMEOUT")
     provider_max_retries: int = Field(2, validation_alias="PROXY_PROVIDER_MAX_RETRIES")
+    # aiohttp (the SDK's ``openai[aiohttp]`` transport) parses streamed bodies in C; httpx is the SDK's default
+    provider_transport: Literal["aiohttp", "httpx"] = Field("aiohttp", validation_alias="PROXY_PROVIDER_TRANSPORT")
 
     # the old environment form of tenants
     legacy_domains: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="DOMAINS")

@@ -16,6 +16,8 @@ ENGINE_CLASSES = {
     "assistants": "proxy.engines.assistants:AssistantsEngine",
     "chat": "proxy.engines.chat:ChatEngine",
 }
+_KEEPALIVE_SECONDS = 30
+_NO_CAP = 1_000_000  # connections; the turns and the file descriptor limit are the real bound
 
 
 def engine_class(name: str) -> type[Engine]:
@@ -24,16 +26,25 @@ def engine_class(name: str) -> type[Engine]:
 
 
 def shared_http_client(settings: Settings) -> httpx2.AsyncClient:
+    """The one connection pool every tenant's SDK client sends through.
+
+    Every running turn holds one streamed request, so there is no cap on connections: a cap would
+    cap the worker's open streams (the excess waited for a free connection, then failed with a pool
+    timeout); the number of turns and the file descriptor limit bound it anyway.
+    """
     timeout = httpx2.Timeout(
         connect=settings.provider_connect_timeout,
         read=settings.provider_read_timeout,
         write=30.0,
         pool=settings.provider_connect_timeout,
     )
-    # every running turn holds one streamed request: a cap here caps the worker's open streams (the
-    # 2,001st waited for a free connection, then failed with a pool timeout); the number of turns and
-    # the file descriptor limit bound it anyway
-    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=30)
+    if settings.provider_transport == "aiohttp":
+        # the SDK's aiohttp transport (``openai[aiohttp]``): aiohttp parses the streamed body in C,
+        # where httpx's pure-Python HTTP/1.1 reader cost a tenth of a turn's CPU (bench/FINDINGS.md).
+        # Its connector needs a number (None would mean aiohttp's default of 100)
+        limits = httpx2.Limits(max_connections=_NO_CAP, keepalive_expiry=_KEEPALIVE_SECONDS)
+        return openai.DefaultAioHttpClient(timeout=timeout, limits=limits, follow_redirects=True)
+    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=_KEEPALIVE_SECONDS)
     return httpx2.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True)
 
 

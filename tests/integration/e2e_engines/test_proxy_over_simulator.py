@@ -29,9 +29,10 @@ def simulator() -> Iterator[SimulatorServer]:
         yield sim
 
 
-@pytest.fixture(scope="module")
+# both HTTP stacks the proxy can send through: aiohttp (the default) and httpx
+@pytest.fixture(scope="module", params=["aiohttp", "httpx"])
 def proxy_server(
-    pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: SimulatorServer
+    request: pytest.FixtureRequest, pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: SimulatorServer
 ) -> Iterator[ServerThread]:
     tenants = directory(
         *(
@@ -53,6 +54,7 @@ def proxy_server(
         Path(tmp_path_factory.mktemp("e2e")),
         provider_max_retries=0,
         provider_read_timeout=2.0,
+        provider_transport=request.param,
         disconnect_grace=0,
     )
     app = create_app(settings, tenants=tenants, tools=scripted_tools())
