@@ -44,6 +44,7 @@ class Sample:
     setup: float | None = None
     deltas: int = 0
     pings: int = 0
+    refusals: int = 0  # 503s with Retry-After (a worker shedding load) waited out before the reply
     error: str | None = None
 
 
@@ -101,14 +102,20 @@ class Target:
             path = f"/v1/threads/{json.loads(body)['thread_id']}/messages"
         else:
             path = "/v1/chat/completions"
-        sent = now()
-        await conn.send("POST", path, self.chat_body)
-        status, headers = await conn.head()
-        if status != 200:
+        sent = now()  # the visitor's wait counts from the first attempt, refusals included
+        while True:
+            await conn.send("POST", path, self.chat_body)
+            status, headers = await conn.head()
+            if status == 200:
+                return sent, headers
             await conn.read_all(headers)
-            sample.error = f"http_{status}"
-            return None
-        return sent, headers
+            retry_after = headers.get("retry-after")
+            if status != 503 or retry_after is None:
+                sample.error = f"http_{status}"
+                return None
+            # a server shedding load: wait as told and send again, as the widget does
+            sample.refusals += 1
+            await asyncio.sleep(float(retry_after))
 
     def read_event(self, event: bytes, sample: Sample) -> bool:
         """Count one SSE event into the sample; True once the stream's terminal event came."""
@@ -230,6 +237,8 @@ async def run_chats(spec: dict[str, Any]) -> dict[str, Any]:
         "ok": len(ok),
         "errors": sum(errors.values()),
         "error_kinds": errors,
+        "refusals": sum(s.refusals for s in samples),
+        "refused_chats": sum(1 for s in samples if s.refusals),
         "warmup_chats": unmeasured,  # finished during the stagger: not measured, but the servers did them
         "completed_chats": len(ok) + unmeasured,
         "measured_seconds": elapsed,

@@ -126,9 +126,9 @@ def _num(value: float | None, fmt: str = ".1f") -> str:
 
 def runs_table(results: dict[str, Any]) -> str:
     head = (
-        "| chats | target | ok | errors | TTFT p50 | TTFT p99 | +TTFT p50 | +TTFT p99 | done p50 | done p99 "
+        "| chats | target | ok | errors | refused | TTFT p50 | TTFT p99 | +TTFT p50 | +TTFT p99 | done p50 | done p99 "
         "| thread p50/p99 | CPU s | CPU ms/chat | peak RSS MB | sim CPU s | others' CPU s |\n"
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     rows = [head]
     for run in results["runs"]:
@@ -138,6 +138,7 @@ def runs_table(results: dict[str, Any]) -> str:
         sim_cpu = usage.get("cpu_s", {}).get("simulator") if run["target"] != FLOOR else None
         rows.append(
             f"| {run['concurrency']} | {run['target']} | {load.get('ok', 0)} | {load.get('errors', '–')} "
+            f"| {load.get('refused_chats', '–')} "
             f"| {_ms(_get(load, 'ttft_ms', 'p50'))} | {_ms(_get(load, 'ttft_ms', 'p99'))} "
             f"| {_ms(run['added_ttft_ms']['p50']) if run['target'] != FLOOR else '–'} "
             f"| {_ms(run['added_ttft_ms']['p99']) if run['target'] != FLOOR else '–'} "
