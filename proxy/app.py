@@ -39,6 +39,7 @@ from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry
 from proxy.turns.manager import TurnManager
+from proxy.turns.remote_cancel import relaying_cancels
 from proxy.usage.budget import BudgetGuard
 from proxy.widget.routes import widget_routes
 
@@ -91,6 +92,7 @@ def create_app(
             event_log = EventLog(runtime.db)
             await event_log.prune()
             turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace)
+            await stack.enter_async_context(relaying_cancels(runtime.db, turns))
             app.state.services = Services(
                 settings=settings,
                 tenants=tenants,

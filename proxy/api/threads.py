@@ -18,6 +18,7 @@ from proxy.api.turns import begin_turn, enforce_limits
 from proxy.services import Services
 from proxy.store.threads import ThreadRecord
 from proxy.turns.events import parse_event_id
+from proxy.turns.remote_cancel import request_cancel
 from proxy.visitors import Visitor
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,10 @@ class ThreadController(Controller):
     ) -> dict[str, Any]:
         await owned_thread(services, caller, thread_id)
         if not services.turns.cancel(run_id, thread_id=thread_id):
-            raise ApiError(404, "run_not_found", "No such running reply.")
+            # not running here: if it holds the thread, the worker running it is told to stop it
+            if await services.threads.active_run(thread_id) != run_id:
+                raise ApiError(404, "run_not_found", "No such running reply.")
+            await request_cancel(services.db, thread_id=thread_id, run_id=run_id)
         return {"run_id": run_id, "status": "cancelling"}
 
     @get(

@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 
 import anyio
 import httpx
-from psycopg import AsyncConnection
 
 from proxy.mail import outbox
 from proxy.mail.outbox import OutboxItem
@@ -21,6 +20,7 @@ from proxy.mail.sender import DeliveryError, build_message, send_message
 from proxy.mail.settings import MailSettings
 from proxy.mail.webhook import post_webhook
 from proxy.store.db import Database
+from proxy.store.notify import notifications
 
 logger = logging.getLogger(__name__)
 
@@ -175,23 +175,10 @@ class OutboxWorker:
             self._stopped.set()
 
     async def listen(self) -> None:
-        """LISTEN on a connection of its own; on any failure fall back to polling and reconnect."""
-        delay = 1.0
-        while not self._stopping:
-            try:
-                conninfo = self.db.pool.conninfo
-                if not isinstance(conninfo, str):  # a pool with a conninfo callable: poll only
-                    return
-                async with await AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                    await conn.execute(f"listen {outbox.NOTIFY_CHANNEL}")
-                    delay = 1.0
-                    self.kick()  # whatever was queued while we were not listening
-                    async for _ in conn.notifies():
-                        self.kick()
-            except Exception:
-                logger.warning("outbox LISTEN connection lost; polling until it is back", exc_info=True)
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 60.0)
+        """Wake the sender on every NOTIFY, and whenever listening (re)starts: whatever was queued
+        while nobody listened. Without LISTEN the sender still polls."""
+        async for _ in notifications(self.db, outbox.NOTIFY_CHANNEL, on_listening=self.kick):
+            self.kick()
 
 
 @asynccontextmanager

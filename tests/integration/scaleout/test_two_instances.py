@@ -173,3 +173,39 @@ async def test_stream_resumes_on_the_other_instance(clients: list[httpx.AsyncCli
         return history["messages"][-1]["content"] == text
 
     await eventually(reply_saved)
+
+
+async def test_stop_reaches_the_instance_running_the_reply(clients: list[httpx.AsyncClient]) -> None:
+    origin = {"Origin": "https://open.test", "X-Visitor-Id": "visitor-scaleout-stop"}
+    thread_id = (await clients[0].post("/v1/threads", headers=origin)).json()["thread_id"]
+    url = f"/v1/threads/{thread_id}/messages"
+    seen: list[str] = []
+    async with clients[0].stream("POST", url, json={"content": "Hello [[fault:stall]]"}, headers=origin) as stream:
+        lines = stream.aiter_lines()
+        async for line in lines:
+            seen.append(line)
+            if line.startswith("event: message.delta"):
+                break
+        run_id = next(line for line in seen if line.startswith("id: ")).split()[1].split(":")[0]
+        # the Stop lands on the other instance, which does not run the reply
+        stop = await clients[1].post(f"/v1/threads/{thread_id}/runs/{run_id}/cancel", headers=origin)
+        assert stop.status_code == 202, stop.text
+        seen += [line async for line in lines]
+    events = sse_events("\n".join(seen) + "\n\n")
+    assert [name for name, _, _ in events][-2:] == ["error", "done"]
+    assert events[-2][1]["code"] == "cancelled"
+    # the thread is free again, from either instance
+    retry = await clients[1].post(url, json={"content": "[[reply:again]]"}, headers=origin)
+    assert retry.status_code == 200
+    assert sse_events(retry.text)[-1][0] == "done"
+
+
+async def test_stop_of_a_finished_reply_is_404_on_every_instance(clients: list[httpx.AsyncClient]) -> None:
+    origin = {"Origin": "https://open.test", "X-Visitor-Id": "visitor-scaleout-stop-2"}
+    thread_id = (await clients[0].post("/v1/threads", headers=origin)).json()["thread_id"]
+    reply = await clients[0].post(f"/v1/threads/{thread_id}/messages", json={"content": "[[reply:hi]]"}, headers=origin)
+    run_id = sse_events(reply.text)[0][2].split(":")[0]
+    for client in clients:
+        stop = await client.post(f"/v1/threads/{thread_id}/runs/{run_id}/cancel", headers=origin)
+        assert stop.status_code == 404
+        assert stop.json()["error"]["code"] == "run_not_found"
