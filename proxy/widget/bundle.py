@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-WIDGET_DIR = Path(__file__).resolve().parents[2] / "widget"
+# the top-level widget/ folder: a symlink in the checkout, a copy in a built wheel (package data)
+WIDGET_DIR = Path(__file__).resolve().parent / "assets"
 SCRIPTS = ("sse.js", "markdown.js", "widget.js")
 
 

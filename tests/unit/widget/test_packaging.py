@@ -1,0 +1,39 @@
+"""A built wheel carries the widget's sources, so an installed proxy serves /widget.js without a checkout."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from proxy.widget.bundle import SCRIPTS, WIDGET_DIR
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # built from a copy: pip builds in the source folder, and the checkout is not the test's to write
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("proxy", "widget"):
+        shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    return next(out.glob("assistant_proxy-*.whl"))
+
+
+def test_wheel_holds_every_widget_source(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    sources = [p.relative_to(WIDGET_DIR).as_posix() for p in WIDGET_DIR.rglob("*") if p.is_file()]
+    assert {f"src/{name}" for name in SCRIPTS} <= set(sources)
+    missing = [s for s in sources if f"proxy/widget/assets/{s}" not in names]
+    assert missing == []
