@@ -75,8 +75,8 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(20.0, validation_alias="PROXY_SHUTDOWN_GRACE")
 
     # admission: new turns are refused (503 `overloaded`) while the worker is overloaded; see
-    # proxy.turns.admission for why the event loop's lag is the signal and why 0.2 s
-    max_loop_lag: float = Field(0.2, ge=0, validation_alias="PROXY_MAX_LOOP_LAG")  # seconds; 0: off
+    # proxy.turns.admission for why the event loop's lag is the signal and why 0.05 s
+    max_loop_lag: float = Field(0.05, ge=0, validation_alias="PROXY_MAX_LOOP_LAG")  # seconds; 0: off
     max_active_turns: int | None = Field(None, ge=0, validation_alias="PROXY_MAX_ACTIVE_TURNS")  # per worker
 
     # serving

@@ -57,13 +57,26 @@ class LagMonitor:
     * it accepts them again once the average is below half of it, so that it does not flap
       around the threshold while the admitted turns finish.
 
-    The default threshold, 0.2 s, is where streamed text visibly stutters: a healthy worker's loop
-    is late by a few milliseconds, and a worker with a sustained 200 ms lag delays every delta and
-    heartbeat of every stream by that much, and more as more chats arrive. Short stalls do not trip
-    it: a single one-second pause (say a full garbage collection over thousands of idle streams)
-    lifts the average to 0.2 s at most, not over it. A sustained lag of 0.4 s trips it within
-    four samples (about 2 s); once the load is gone the average falls below 0.1 s within eight
-    samples at most (0.4 s).
+    The default threshold is 0.05 s (``PROXY_MAX_LOOP_LAG``), from the load bench (``bench/``, one
+    worker, ~30 ms of CPU per chat, ~30 concurrent chats of capacity, 2 shared cores). The lag is
+    one turn of the loop, and a chat waits for dozens of them (database statements, provider reads,
+    writes) before its first token, so a small lag already means slow replies:
+
+    * within capacity (20 chats) the samples were 1-5 ms, the average stayed under 20 ms even
+      with start-up and garbage-collection spikes;
+    * at two to three times capacity (60-100 chats) the average was 10-45 ms and the first token
+      came 3-4 times later than at 20 chats;
+    * at ten times capacity (300 chats, hardly a reply finished) it was 60-200 ms.
+
+    A threshold of 0.15-0.25 s, where streamed text would visibly stutter, was never crossed even
+    by a worker that finished no reply at all. At 0.05 s a worker sheds from about three times its
+    capacity on and accepts again below 25 ms. A single long pause (say a full garbage collection
+    of a big heap) sheds for a moment: one second of it lifts the average to 0.2 s, which falls
+    below 25 ms within ten samples (0.5 s).
+
+    The lag shows load that is running, not load that was just admitted: a burst of new chats
+    within a second or two is let in before their streams make the loop late. The cap on running
+    turns is the guard against such bursts.
     """
 
     WEIGHT = 0.2
