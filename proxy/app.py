@@ -38,6 +38,7 @@ from proxy.store.event_log import EventLog
 from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry
+from proxy.turns.admission import Admission
 from proxy.turns.manager import TurnManager
 from proxy.turns.remote_cancel import relaying_cancels
 from proxy.usage.budget import BudgetGuard
@@ -72,7 +73,9 @@ def create_app(
     engine_factory: EngineFactory = build_engine,
     mail_settings: MailSettings | None = None,
     limit_settings: LimitSettings | None = None,
+    admission: Admission | None = None,
 ) -> Litestar:
+    """``admission`` decides when new turns are refused; by default from the settings."""
     settings = settings or Settings()
     mail_settings = mail_settings or MailSettings()
     limit_settings = limit_settings or LimitSettings()
@@ -91,7 +94,8 @@ def create_app(
             task_group = await stack.enter_async_context(anyio.create_task_group())
             event_log = EventLog(runtime.db)
             await event_log.prune()
-            turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace)
+            gate = await stack.enter_async_context((admission or Admission.from_settings(settings)).watching())
+            turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace, admission=gate)
             await stack.enter_async_context(relaying_cancels(runtime.db, turns))
             app.state.services = Services(
                 settings=settings,

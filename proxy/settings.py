@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     disconnect_grace: float = Field(10.0, validation_alias="PROXY_DISCONNECT_GRACE")
     shutdown_grace: float = Field(20.0, validation_alias="PROXY_SHUTDOWN_GRACE")
 
+    # admission: new turns are refused (503 `overloaded`) while the worker is overloaded; see
+    # proxy.turns.admission for why the event loop's lag is the signal and why 0.05 s
+    max_loop_lag: float = Field(0.05, ge=0, validation_alias="PROXY_MAX_LOOP_LAG")  # seconds; 0: off
+    max_active_turns: int | None = Field(None, ge=0, validation_alias="PROXY_MAX_ACTIVE_TURNS")  # per worker
+
     # serving
     host: str = Field("127.0.0.1", validation_alias="PROXY_HOST")
     port: int = Field(8000, validation_alias=AliasChoices("PROXY_PORT", "PORT"))
@@ -89,6 +94,11 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_array(cls, value: Any) -> list[str]:
         return _json_array(value)
+
+    @field_validator("max_loop_lag", "max_active_turns", mode="before")
+    @classmethod
+    def _blank_is_off(cls, value: Any) -> Any:
+        return 0 if isinstance(value, str) and not value.strip() else value
 
     @field_validator("legacy_email_to", mode="before")
     @classmethod

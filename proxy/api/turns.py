@@ -1,4 +1,4 @@
-"""Starting a turn from a request: check the thread, take its lock, hand the job to the manager."""
+"""Starting a turn from a request: admit it, check the thread, take its lock, hand the job to the manager."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from proxy.api.errors import ApiError
 from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
 from proxy.store.threads import new_id
+from proxy.turns.admission import TurnRefused
 from proxy.turns.runner import ActiveRun, TurnJob
 
 
@@ -37,6 +38,22 @@ async def enforce_limits(services: Services, caller: Caller, request: Request[An
         raise rate_limited_error(exc) from None
 
 
+def refused_error(exc: TurnRefused) -> ApiError:
+    """The 503 for a turn the worker will not start now, with ``Retry-After``."""
+    if exc.reason == "shutting_down":
+        error = ApiError(503, "shutting_down", "The server is restarting; send the message again in a moment.")
+    else:
+        error = ApiError(
+            503,
+            "overloaded",
+            "The assistant is very busy right now; send the message again in a moment.",
+            reason=exc.reason,
+            retry_after=exc.retry_after,
+        )
+    error.headers = {"Retry-After": str(exc.retry_after)}
+    return error
+
+
 async def begin_turn(
     services: Services,
     caller: Caller,
@@ -46,11 +63,29 @@ async def begin_turn(
     *,
     page_url: str | None = None,
 ) -> ActiveRun:
-    """Lock the thread for a new run and start it; 404 if not the caller's, 409 if busy."""
+    """Lock the thread for a new run and start it; 404 if not the caller's, 409 if busy.
+
+    503 when the worker will not start a turn now (overloaded, shutting down), before any database,
+    rate limiter or provider work: the turn is refused cheaply and nothing is counted or locked.
+    """
     text = check_message(text, services.settings.max_message_chars)
+    try:
+        with services.turns.admit():  # TurnRefused comes only from here
+            return await _lock_and_start(services, caller, request, thread_id, text, page_url=page_url)
+    except TurnRefused as exc:
+        raise refused_error(exc) from None
+
+
+async def _lock_and_start(
+    services: Services,
+    caller: Caller,
+    request: Request[Any, Any, Any],
+    thread_id: str,
+    text: str,
+    *,
+    page_url: str | None,
+) -> ActiveRun:
     await enforce_limits(services, caller, request, "message")
-    if not services.turns.accepting:
-        raise ApiError(503, "shutting_down", "The server is restarting; send the message again in a moment.")
     run_id = new_id("run")
     # the lease outlives the turn timeout a little, so only a dead process leaves it to expire
     lease = services.settings.turn_timeout + 30

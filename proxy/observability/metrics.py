@@ -24,6 +24,16 @@ TURNS = Counter("proxy_turns_total", "Turns by outcome (completed or an error co
 TOOL_CALLS = Counter("proxy_tool_calls_total", "Tool calls run for the model", ["tenant", "tool", "ok"])
 UPSTREAM_ERRORS = Counter("proxy_upstream_errors_total", "Provider failures by error code", ["tenant", "code"])
 OUTBOX = Gauge("proxy_outbox_messages", "Mails and webhooks in the outbox by state", ["state"], multiprocess_mode="max")
+TURNS_REFUSED = Counter(
+    "proxy_turns_refused_total",
+    "New turns refused with 503 before any work (loop_lag, max_active_turns, shutting_down)",
+    ["reason"],
+)
+LOOP_LAG = Gauge(
+    "proxy_event_loop_lag_seconds",
+    "How late the event loop wakes a sleeping task, smoothed (the most loaded worker)",
+    multiprocess_mode="livemax",
+)
 
 
 def prometheus_config() -> PrometheusConfig:

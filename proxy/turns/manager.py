@@ -3,28 +3,64 @@
 A run is followed by zero or more readers (the SSE response, a reconnect). When the last reader
 goes away the run keeps going for ``disconnect_grace`` seconds, writing its events to the event
 log so that a reconnect on any worker can pick it up; if nobody comes back it is cancelled.
+
+A request admits its turn (:meth:`TurnManager.admit`) before doing any work for it: refused while
+the manager drains for shutdown or while the :class:`~proxy.turns.admission.Admission` says the
+worker is overloaded.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import anyio
 from anyio.abc import TaskGroup
 
+from proxy.observability.metrics import TURNS_REFUSED
 from proxy.store.event_log import EventLog
+from proxy.turns.admission import Admission, TurnRefused
 from proxy.turns.runner import ActiveRun, TurnJob
 
 logger = logging.getLogger(__name__)
 
 
 class TurnManager:
-    def __init__(self, task_group: TaskGroup, event_log: EventLog, *, disconnect_grace: float = 10.0) -> None:
+    def __init__(
+        self,
+        task_group: TaskGroup,
+        event_log: EventLog,
+        *,
+        disconnect_grace: float = 10.0,
+        admission: Admission | None = None,
+    ) -> None:
         self._task_group = task_group
         self._log = event_log
         self._grace = disconnect_grace
         self._runs: dict[str, ActiveRun] = {}
+        self._admitted = 0  # admitted, not started yet
+        self.admission = admission or Admission()
         self.accepting = True
+
+    # -- admitting ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold a place for a turn until it is started (or the request fails); TurnRefused if none.
+
+        Turns admitted but not started yet count against the cap on running turns, so that
+        concurrent requests cannot all slip under it while they wait for their thread's lock.
+        """
+        reason = "shutting_down" if not self.accepting else self.admission.refusal(self.active + self._admitted)
+        if reason is not None:
+            TURNS_REFUSED.labels(reason).inc()
+            raise TurnRefused(reason)
+        self._admitted += 1
+        try:
+            yield
+        finally:
+            self._admitted -= 1
 
     # -- running -----------------------------------------------------------------------------------
 

@@ -414,6 +414,46 @@ async def test_rate_limited_messages_say_how_long_to_wait(page: Page, site: Site
     await expect(w.send_button).to_be_visible()
 
 
+async def test_an_overloaded_server_is_asked_again_once_then_offers_retry(page: Page, site: Site) -> None:
+    """503 overloaded with Retry-After: the widget resends by itself once, then shows Retry."""
+    await site.open(page)
+    w = Widget(page)
+    await w.open()
+    posts: list[str] = []
+    refuse = {"left": 0}
+
+    async def busy_worker(route: Any) -> None:
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        posts.append(route.request.post_data or "")
+        if refuse["left"] > 0:
+            refuse["left"] -= 1
+            body = {"error": {"code": "overloaded", "message": "busy", "reason": "loop_lag", "retry_after": 1}}
+            await route.fulfill(status=503, headers={"Retry-After": "1"}, json=body)
+        else:
+            await route.continue_()
+
+    await page.route("**/v1/threads/*/messages", busy_worker)
+
+    refuse["left"] = 1  # refused once: the visitor only sees the reply, a moment later
+    await w.send("[[reply:Made it on the second try.]]")
+    await expect((await w.reply_done()).locator(".bubble")).to_have_text("Made it on the second try.")
+    await expect(w.log.locator(".msg.error")).to_have_count(0)
+    assert len(posts) == 2
+    await expect(w.messages("user")).to_have_count(1)
+
+    refuse["left"] = 2  # refused again after the automatic retry: an error the visitor can retry
+    await w.send("[[reply:And with a click.]]")
+    error = w.log.locator(".msg.error")
+    await expect(error).to_contain_text("The assistant is not available right now.")
+    assert len(posts) == 4  # the automatic retry happens once, not again and again
+    await error.get_by_role("button", name="Retry").click()
+    await expect((await w.reply_done()).locator(".bubble")).to_have_text("And with a click.")
+    await expect(w.messages("user")).to_have_count(2)
+    assert len(posts) == 5
+
+
 async def test_a_dropped_stream_resumes_where_it_stopped(page: Page, site: Site) -> None:
     """The connection breaks mid-reply: the widget asks for the rest with the last event id it saw."""
     await site.open(page)

@@ -626,7 +626,7 @@ function boot() {
     ui.stop.disabled = true;
     ui.stop.lastChild.textContent = t("stopping");
     if (turn.runId) cancelRun(turn);
-    else if (!turn.threadId) turn.controller.abort(); // nothing started on the server yet
+    else if (!turn.threadId || turn.pausing) turn.controller.abort(); // nothing started on the server yet
     // the server ends the stream with error(cancelled) + done; if it does not, stop waiting
     turn.stopTimer = setTimeout(function () {
       turn.controller.abort();
@@ -738,6 +738,26 @@ function boot() {
     return true;
   }
 
+  // a busy or restarting server (503 overloaded / shutting_down) asks for a retry after a moment
+  function briefRefusal(err) {
+    var soon = err.retryAfter > 0 && err.retryAfter <= 10;
+    return err.status === 503 && soon && (err.code === "overloaded" || err.code === "shutting_down");
+  }
+
+  function pause(seconds, signal) {
+    return new Promise(function (resolve, reject) {
+      var timer = setTimeout(resolve, seconds * 1000);
+      signal.addEventListener(
+        "abort",
+        function () {
+          clearTimeout(timer);
+          reject(new Error("aborted"));
+        },
+        { once: true }
+      );
+    });
+  }
+
   async function runTurn(text, attempt) {
     var turn = {
       text: text,
@@ -783,6 +803,16 @@ function boot() {
           if (res.status === 404 && turn.runId && (await recoverFromHistory(turn))) break;
           failure = await httpError(res);
           retryable = [400, 403, 413, 422].indexOf(failure.status) === -1;
+          if (attempt === 0 && briefRefusal(failure)) {
+            // once, on its own, after the time asked for (and a little more, so that refused
+            // visitors do not all come back at the same instant); Stop ends the wait
+            clearTimeout(idle);
+            turn.pausing = true;
+            await pause(failure.retryAfter + Math.random(), turn.controller.signal);
+            turn.pausing = false;
+            failure = null;
+            again = true;
+          }
           break;
         }
         var broken = null;

@@ -1,0 +1,165 @@
+"""Admission control: may this worker start one more turn now?
+
+A worker past its capacity that starts every chat it is sent gives each an equal slice of the
+CPU, so all of them slow down together until none finishes. Refusing new turns while the worker
+is overloaded keeps the admitted ones at full speed; the refused ones get a quick ``503`` with
+``Retry-After`` that the widget or a load balancer can retry.
+
+The signal is the event loop's lateness (:class:`LagMonitor`), not the number of turns: a turn
+waiting on a slow provider costs no CPU, and one worker should hold thousands of those. The
+optional cap on running turns (:attr:`Admission.max_active_turns`) is for operators who want a
+hard ceiling as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from proxy.observability.metrics import LOOP_LAG
+
+if TYPE_CHECKING:
+    from proxy.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Reason = Literal["loop_lag", "max_active_turns", "shutting_down"]
+
+RETRY_AFTER = 2
+"""Seconds a refused caller is asked to wait: about the time the lag needs to settle once the
+load eases (see :class:`LagMonitor`), and short enough for a visitor to wait through."""
+
+
+class TurnRefused(Exception):
+    """A new turn may not start now; ``retry_after`` is whole seconds."""
+
+    def __init__(self, reason: Reason, retry_after: int = RETRY_AFTER) -> None:
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(f"turn refused ({reason}): retry after {retry_after}s")
+
+
+class LagMonitor:
+    """How late the event loop wakes a sleeping task, smoothed; overloaded above a threshold.
+
+    :meth:`run` sleeps ``interval`` seconds (50 ms) at a time and records how much later than
+    asked it woke: the time every callback ready before it took, which is also how long every
+    stream's next event waits. The samples are smoothed by an exponentially weighted moving
+    average (the newest sample weighs ``WEIGHT`` = 0.2, so the average follows the last five or
+    so) and compared with ``threshold``:
+
+    * above ``threshold`` the worker is overloaded and refuses new turns;
+    * it accepts them again once the average is below half of it, so that it does not flap
+      around the threshold while the admitted turns finish.
+
+    The default threshold is 0.05 s (``PROXY_MAX_LOOP_LAG``), from the load bench (``bench/``, one
+    worker, ~30 ms of CPU per chat, ~30 concurrent chats of capacity, 2 shared cores). The lag is
+    one turn of the loop, and a chat waits for dozens of them (database statements, provider reads,
+    writes) before its first token, so a small lag already means slow replies:
+
+    * within capacity (20 chats) the samples were 1-5 ms, the average stayed under 20 ms even
+      with start-up and garbage-collection spikes;
+    * at two to three times capacity (60-100 chats) the average was 10-45 ms and the first token
+      came 3-4 times later than at 20 chats;
+    * at ten times capacity (300 chats, hardly a reply finished) it was 60-200 ms.
+
+    A threshold of 0.15-0.25 s, where streamed text would visibly stutter, was never crossed even
+    by a worker that finished no reply at all. At 0.05 s a worker sheds from about three times its
+    capacity on and accepts again below 25 ms. A single long pause (say a full garbage collection
+    of a big heap) sheds for a moment: one second of it lifts the average to 0.2 s, which falls
+    below 25 ms within ten samples (0.5 s).
+
+    The lag shows load that is running, not load that was just admitted: a burst of new chats
+    within a second or two is let in before their streams make the loop late. The cap on running
+    turns is the guard against such bursts.
+    """
+
+    WEIGHT = 0.2
+
+    def __init__(
+        self, threshold: float, *, interval: float = 0.05, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if threshold <= 0:
+            raise ValueError("threshold must be positive (switch the monitor off by not creating one)")
+        self.threshold = threshold
+        self.resume_below = threshold / 2
+        self.interval = interval
+        self.clock = clock
+        self.lag = 0.0
+        self.overloaded = False
+
+    def record(self, sample: float) -> None:
+        """Add one lateness sample (seconds) and switch between overloaded and not."""
+        self.lag += self.WEIGHT * (max(0.0, sample) - self.lag)
+        LOOP_LAG.set(self.lag)
+        if not self.overloaded and self.lag > self.threshold:
+            self.overloaded = True
+            logger.warning(
+                "event loop lag %.0f ms is over %.0f ms: refusing new turns",
+                self.lag * 1000,
+                self.threshold * 1000,
+                extra={"loop_lag_ms": round(self.lag * 1000)},
+            )
+        elif self.overloaded and self.lag < self.resume_below:
+            self.overloaded = False
+            logger.warning(
+                "event loop lag back to %.0f ms: accepting new turns again",
+                self.lag * 1000,
+                extra={"loop_lag_ms": round(self.lag * 1000)},
+            )
+
+    async def run(self) -> None:
+        """Sample the loop's lateness until cancelled."""
+        while True:
+            started = self.clock()
+            await anyio.sleep(self.interval)
+            self.record(self.clock() - started - self.interval)
+
+
+class Admission:
+    """Decides whether a new turn may start: the loop lag, then the optional cap on running turns."""
+
+    def __init__(self, lag: LagMonitor | None = None, *, max_active_turns: int | None = None) -> None:
+        self.lag = lag
+        self.max_active_turns = max_active_turns or None  # 0: no cap
+        self._capped = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Admission:
+        lag = LagMonitor(settings.max_loop_lag) if settings.max_loop_lag > 0 else None
+        return cls(lag, max_active_turns=settings.max_active_turns)
+
+    def refusal(self, active_turns: int) -> Reason | None:
+        """Why a turn may not start next to ``active_turns`` running ones, or None when it may."""
+        if self.lag is not None and self.lag.overloaded:
+            return "loop_lag"
+        cap = self.max_active_turns
+        if cap is not None:
+            capped = active_turns >= cap
+            if capped != self._capped:
+                self._capped = capped
+                if capped:
+                    logger.warning("%d turns running: refusing new turns (PROXY_MAX_ACTIVE_TURNS)", active_turns)
+                else:
+                    logger.warning("%d turns running: accepting new turns again", active_turns)
+            if capped:
+                return "max_active_turns"
+        return None
+
+    @asynccontextmanager
+    async def watching(self) -> AsyncIterator[Admission]:
+        """Run the lag monitor (if any) while the app serves."""
+        if self.lag is None:
+            yield self
+            return
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.lag.run, name="event loop lag monitor")
+            try:
+                yield self
+            finally:
+                group.cancel_scope.cancel()

@@ -1,0 +1,275 @@
+"""Admission control driven by hand: lag samples, hysteresis, the cap on running turns, settings."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+import pytest
+from prometheus_client import REGISTRY
+
+from proxy.api.turns import refused_error
+from proxy.settings import Settings
+from proxy.turns.admission import RETRY_AFTER, Admission, LagMonitor, TurnRefused
+from proxy.turns.manager import TurnManager
+from tests.support.waiting import eventually
+
+
+def feed(monitor: LagMonitor, sample: float, times: int) -> None:
+    for _ in range(times):
+        monitor.record(sample)
+
+
+def refused(reason: str) -> float:
+    return REGISTRY.get_sample_value("proxy_turns_refused_total", {"reason": reason}) or 0.0
+
+
+# -- the lag monitor --------------------------------------------------------------------------------
+
+
+LAG = 0.05  # the default threshold
+
+
+def test_a_healthy_loop_is_not_overloaded() -> None:
+    monitor = LagMonitor(LAG)
+    feed(monitor, 0.003, 100)
+    assert not monitor.overloaded
+    assert monitor.lag == pytest.approx(0.003)
+
+
+def test_sustained_lag_over_the_threshold_overloads() -> None:
+    monitor = LagMonitor(LAG)
+    feed(monitor, 0.1, 3)
+    assert not monitor.overloaded  # the average is still catching up
+    monitor.record(0.1)
+    assert monitor.overloaded
+    assert monitor.lag > LAG
+
+
+def test_a_short_stall_does_not_overload_and_a_long_one_only_briefly() -> None:
+    monitor = LagMonitor(LAG)
+    feed(monitor, 0.002, 20)
+    monitor.record(0.2)  # a quarter-second pause
+    assert not monitor.overloaded
+    feed(monitor, 0.002, 20)
+    monitor.record(0.95)  # a one-second pause, less the 50 ms asked for
+    assert monitor.overloaded
+    feed(monitor, 0.002, 10)  # half a second of healthy samples
+    assert not monitor.overloaded
+
+
+def test_hysteresis_recovers_only_below_half_the_threshold() -> None:
+    monitor = LagMonitor(LAG)
+    feed(monitor, 0.25, 10)
+    assert monitor.overloaded
+    feed(monitor, 0.04, 50)  # under the threshold, but not under half of it
+    assert monitor.lag < LAG
+    assert monitor.overloaded
+    feed(monitor, 0.0, 3)
+    assert monitor.lag < LAG / 2
+    assert not monitor.overloaded
+    feed(monitor, 0.04, 50)  # and back between the two: still accepting
+    assert not monitor.overloaded
+
+
+def test_negative_samples_count_as_on_time() -> None:
+    monitor = LagMonitor(LAG)
+    monitor.record(-0.004)  # woken a little early
+    assert monitor.lag == 0.0
+
+
+def test_start_and_end_of_shedding_are_logged_once_each(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="proxy.turns.admission")
+    monitor = LagMonitor(LAG)
+    feed(monitor, 1.0, 20)
+    feed(monitor, 0.0, 30)
+    messages = [r.getMessage() for r in caplog.records if r.name == "proxy.turns.admission"]
+    assert len(messages) == 2
+    assert "refusing new turns" in messages[0]
+    assert "accepting new turns again" in messages[1]
+    assert all(r.levelno == logging.WARNING for r in caplog.records if r.name == "proxy.turns.admission")
+
+
+def test_the_gauge_shows_the_smoothed_lag() -> None:
+    monitor = LagMonitor(LAG)
+    feed(monitor, 0.3, 40)
+    assert REGISTRY.get_sample_value("proxy_event_loop_lag_seconds") == pytest.approx(monitor.lag)
+    assert monitor.lag == pytest.approx(0.3, abs=0.001)
+
+
+def test_a_threshold_of_zero_is_not_a_monitor() -> None:
+    with pytest.raises(ValueError):
+        LagMonitor(0)
+
+
+class SteppingClock:
+    """Each reading is ``step`` seconds after the previous one: every sleep looks ``step`` long."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+async def test_the_sampler_records_how_late_it_wakes() -> None:
+    monitor = LagMonitor(LAG, interval=0.001, clock=SteppingClock(0.101))  # 0.1 s late every time
+    async with anyio.create_task_group() as group:
+        group.start_soon(monitor.run)
+
+        async def overloaded() -> bool:
+            return monitor.overloaded
+
+        await eventually(overloaded)
+        group.cancel_scope.cancel()
+    assert monitor.lag > LAG
+
+
+# -- admission --------------------------------------------------------------------------------------
+
+
+def test_nothing_configured_admits_everything() -> None:
+    admission = Admission()
+    assert admission.refusal(10_000) is None
+
+
+def test_loop_lag_refuses_whatever_the_count() -> None:
+    monitor = LagMonitor(LAG)
+    admission = Admission(monitor, max_active_turns=100)
+    feed(monitor, 1.0, 10)
+    assert admission.refusal(0) == "loop_lag"
+    feed(monitor, 0.0, 30)
+    assert admission.refusal(0) is None
+
+
+def test_the_cap_refuses_at_the_limit_and_admits_below(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="proxy.turns.admission")
+    admission = Admission(max_active_turns=3)
+    assert admission.refusal(2) is None
+    assert admission.refusal(3) == "max_active_turns"
+    assert admission.refusal(4) == "max_active_turns"
+    assert admission.refusal(2) is None
+    messages = [r.getMessage() for r in caplog.records if r.name == "proxy.turns.admission"]
+    assert len(messages) == 2  # once when refusing starts, once when it ends; not per request
+
+
+def test_a_cap_of_zero_is_no_cap() -> None:
+    assert Admission(max_active_turns=0).refusal(10_000) is None
+
+
+def settings(**env: str) -> Settings:
+    return Settings(_env_file=None, **env)  # type: ignore[call-arg]
+
+
+def test_settings_defaults_and_off_switches(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = Admission.from_settings(settings())
+    assert default.lag is not None and default.lag.threshold == LAG
+    assert default.max_active_turns is None
+
+    monkeypatch.setenv("PROXY_MAX_LOOP_LAG", "0")
+    monkeypatch.setenv("PROXY_MAX_ACTIVE_TURNS", "0")
+    off = Admission.from_settings(settings())
+    assert off.lag is None and off.max_active_turns is None
+
+    monkeypatch.setenv("PROXY_MAX_LOOP_LAG", "")
+    monkeypatch.setenv("PROXY_MAX_ACTIVE_TURNS", "")
+    blank = Admission.from_settings(settings())
+    assert blank.lag is None and blank.max_active_turns is None
+
+    monkeypatch.setenv("PROXY_MAX_LOOP_LAG", "0.25")
+    monkeypatch.setenv("PROXY_MAX_ACTIVE_TURNS", "40")
+    tuned = Admission.from_settings(settings())
+    assert tuned.lag is not None and tuned.lag.threshold == 0.25
+    assert tuned.max_active_turns == 40
+
+    monkeypatch.setenv("PROXY_MAX_LOOP_LAG", "-1")
+    with pytest.raises(ValueError):
+        settings()
+
+
+class CountingMonitor(LagMonitor):
+    """A monitor that counts its samples and notes when its sampler stopped."""
+
+    def __init__(self) -> None:
+        super().__init__(LAG, interval=0.001)
+        self.samples = 0
+        self.stopped = False
+
+    def record(self, sample: float) -> None:
+        self.samples += 1
+        super().record(sample)
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            self.stopped = True
+
+
+async def test_watching_runs_the_monitor_while_the_app_serves() -> None:
+    monitor = CountingMonitor()
+    async with Admission(monitor).watching() as admission:
+        assert admission.lag is monitor
+
+        async def sampling() -> bool:
+            return monitor.samples >= 3
+
+        await eventually(sampling)
+        assert not monitor.stopped
+    assert monitor.stopped
+
+    async with Admission().watching() as nothing:  # no monitor: nothing to run
+        assert nothing.lag is None
+
+
+# -- the turn manager's gate ------------------------------------------------------------------------
+
+
+async def manager(admission: Admission, body: Any) -> None:
+    async with anyio.create_task_group() as group:
+        await body(TurnManager(group, None, admission=admission))  # type: ignore[arg-type]
+
+
+async def test_admitted_turns_hold_their_place_until_started_or_failed() -> None:
+    async def body(turns: TurnManager) -> None:
+        before = refused("max_active_turns")
+        with turns.admit(), turns.admit():
+            with pytest.raises(TurnRefused) as exc, turns.admit():
+                pass
+            assert exc.value.reason == "max_active_turns"
+            assert exc.value.retry_after == RETRY_AFTER
+        with turns.admit():  # both places were given back
+            pass
+        with pytest.raises(RuntimeError), turns.admit():
+            raise RuntimeError("the request failed")
+        with turns.admit(), turns.admit():  # a failed request gives its place back too
+            pass
+        assert refused("max_active_turns") == before + 1
+
+    await manager(Admission(max_active_turns=2), body)
+
+
+async def test_shutting_down_refuses_before_anything_else() -> None:
+    async def body(turns: TurnManager) -> None:
+        before = refused("shutting_down")
+        turns.accepting = False
+        with pytest.raises(TurnRefused) as exc, turns.admit():
+            pass
+        assert exc.value.reason == "shutting_down"
+        assert refused("shutting_down") == before + 1
+
+    await manager(Admission(), body)
+
+
+def test_refusals_become_503_with_retry_after() -> None:
+    overloaded = refused_error(TurnRefused("loop_lag"))
+    assert overloaded.status_code == 503 and overloaded.code == "overloaded"
+    assert overloaded.headers == {"Retry-After": str(RETRY_AFTER)}
+    assert overloaded.extra == {"reason": "loop_lag", "retry_after": RETRY_AFTER}
+    assert refused_error(TurnRefused("max_active_turns")).code == "overloaded"
+    shutting_down = refused_error(TurnRefused("shutting_down"))
+    assert shutting_down.status_code == 503 and shutting_down.code == "shutting_down"
+    assert shutting_down.headers == {"Retry-After": str(RETRY_AFTER)}
