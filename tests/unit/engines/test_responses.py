@@ -86,6 +86,49 @@ async def test_unknown_events_are_ignored(client, provider, rx, make_turn) -> No
     assert error is None and got[0] == TextDelta("msg_1", "ok")
 
 
+async def test_deltas_without_an_item_id_belong_to_the_open_message(client, provider, rx, make_turn) -> None:
+    events = rx.text(["Hel", "", "lo"], msg_id="msg_3")
+    for event in events:
+        if event["type"] == "response.output_text.delta":
+            del event["item_id"]
+    provider.stream(events)
+
+    got, error = await run(engine(client), make_turn())
+
+    assert error is None
+    assert got[:3] == [TextDelta("msg_3", "Hel"), TextDelta("msg_3", "lo"), MessageCompleted("msg_3", "Hello")]
+
+
+async def test_refusals_stream_and_complete_like_text(client, provider, rx, make_turn) -> None:
+    refusal = {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+               "content": [{"type": "refusal", "refusal": "I can't help with that."}]}
+    done = rx.response("resp_1", "completed", [refusal], (10, 5))
+    provider.stream([
+        rx.created("resp_1"),
+        rx.ev("response.output_item.added", output_index=0, item=dict(refusal, content=[], status="in_progress")),
+        rx.ev("response.refusal.delta", item_id="msg_1", output_index=0, content_index=0,
+               delta="I can't help with that."),
+        rx.ev("response.output_item.done", output_index=0, item=refusal),
+        rx.ev("response.completed", response=done),
+    ])
+
+    got, error = await run(engine(client), make_turn())
+
+    assert error is None
+    no = "I can't help with that."
+    assert got[:2] == [TextDelta("msg_1", no), MessageCompleted("msg_1", no)]
+
+
+async def test_missing_usage_counts_zero(client, provider, rx, make_turn) -> None:
+    events = rx.text(["ok"])
+    events[-1]["response"].pop("usage")
+    provider.stream(events)
+
+    got, error = await run(engine(client), make_turn())
+
+    assert error is None and got[-1] == TurnFinished(Usage(0, 0))
+
+
 # -- tools -----------------------------------------------------------------------------------------
 
 
@@ -110,6 +153,19 @@ async def test_one_tool_round(client, provider, rx, make_turn) -> None:
         assert body["conversation"] == "conv_1"
         assert len(body["tools"]) == 4
         assert "tool_choice" not in body
+
+
+async def test_calls_listed_only_in_the_completed_response_are_run(client, provider, rx, make_turn) -> None:
+    call = rx.call("call_1", "lookup_order", '{"order":"A1"}')
+    done = rx.response("resp_1", "completed", [call], (20, 7))
+    provider.stream([rx.created("resp_1"), rx.ev("response.completed", response=done)])
+    provider.stream(rx.text(["Shipped."], resp_id="resp_2"))
+
+    events, error = await run(engine(client), make_turn())
+
+    assert error is None
+    assert events[:2] == [ToolStarted("call_1", "lookup_order"), ToolFinished("call_1", "lookup_order", True)]
+    assert provider.bodies("/responses")[1]["input"][0]["output"] == ORDER_OUTPUT
 
 
 async def test_parallel_calls_run_concurrently_and_report_in_order(client, provider, rx, make_turn) -> None:
@@ -249,6 +305,15 @@ async def test_response_failed(client, provider, rx, make_turn, code, expected, 
 
     assert error is not None
     assert (error.code, error.retryable, error.message) == (expected, retryable, "the model broke")
+
+
+async def test_response_failed_without_details_is_a_retryable_failure(client, provider, rx, make_turn) -> None:
+    failed = rx.response("resp_1", "failed", [], None)  # no error object
+    provider.stream([rx.created("resp_1"), rx.ev("response.failed", response=failed)])
+
+    _, error = await run(engine(client), make_turn())
+
+    assert error is not None and (error.code, error.retryable) == ("upstream_failed", True)
 
 
 async def test_response_incomplete_keeps_the_text_and_fails(client, provider, rx, make_turn) -> None:
