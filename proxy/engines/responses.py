@@ -27,7 +27,8 @@ from proxy.engines.base import (
     TurnFinished,
     Usage,
 )
-from proxy.engines.errors import failed_run, from_provider_exception, from_stream_exception
+from proxy.engines.errors import failed_run, from_provider_exception, stream_ended_early, tool_rounds_exceeded
+from proxy.engines.streams import open_stream, reading
 from proxy.engines.toolcalls import ToolCall, dispatch_all
 
 logger = logging.getLogger(__name__)
@@ -164,29 +165,20 @@ class ResponsesEngine(Engine):
                 stream = await self._open(turn, items, tools, last=round_no == max_rounds)
                 pending = []
                 state = _Round()
-                try:
-                    async for event in stream:
+                async with reading(stream) as events:
+                    async for event in events:
                         out = state.on_event(event)
                         if out is not None:
                             yield out
-                except EngineError:
-                    raise
-                except Exception as exc:
-                    raise from_stream_exception(exc) from exc
-                finally:
-                    with anyio.CancelScope(shield=True):
-                        await stream.close()
                 if not state.completed:
-                    raise EngineError("upstream_stream_cut", "The AI provider's stream ended early.", retryable=True)
+                    raise stream_ended_early()
                 usage += state.usage
                 if not state.calls:
                     yield TurnFinished(usage)
                     return
                 pending, outputs = state.calls, {}
                 if round_no == max_rounds:
-                    raise EngineError(
-                        "tool_rounds_exceeded", f"The assistant kept calling tools after {max_rounds} rounds."
-                    )
+                    raise tool_rounds_exceeded(max_rounds)
                 for call in pending:
                     yield call.started()
                 outcomes = await dispatch_all(pending, turn.tools, turn.tool_context)
@@ -213,19 +205,7 @@ class ResponsesEngine(Engine):
                 params["tool_choice"] = "none"
         if profile.temperature is not None:
             params["temperature"] = profile.temperature
-        try:
-            # events stay plain JSON objects, as in the chat engine; the options are those of
-            # ``responses.create`` (its body transform leaves these parameters as they are)
-            return await self._client.post(
-                "/responses",
-                body=params,
-                options={"security": {"bearer_auth": True}},
-                cast_to=object,
-                stream=True,
-                stream_cls=AsyncStream[object],
-            )
-        except Exception as exc:
-            raise from_provider_exception(exc) from exc
+        return await open_stream(self._client, "/responses", params)
 
     async def _settle(self, conversation_id: str, items: list[dict[str, str]]) -> None:
         """Answer calls left open, so the conversation accepts the next message. Best effort."""
