@@ -22,6 +22,7 @@ import pytest
 
 from proxy.engines.base import HistoryMessage, Turn
 from proxy.tools.registry import Tool, ToolContext, ToolError, ToolRegistry, ToolSet
+from tests.support.engines import ORDER_SCHEMA, lookup_order
 
 BASE_URL = "http://provider.test/v1"
 
@@ -281,13 +282,6 @@ def cx() -> ChatChunks:
 
 
 # -- tools and turns ---------------------------------------------------------------------------------
-
-ORDER_SCHEMA = {"type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}
-
-
-async def lookup_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
-    return {"order": args["order"], "status": "shipped"}
-
 
 async def broken(ctx: ToolContext, args: dict[str, Any]) -> str:
     raise ToolError("the order system is down")
