@@ -21,7 +21,6 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import anyio
 import openai
 from openai import AsyncStream
 
@@ -37,7 +36,8 @@ from proxy.engines.base import (
     TurnFinished,
     Usage,
 )
-from proxy.engines.errors import from_provider_exception, from_stream_exception
+from proxy.engines.errors import stream_ended_early, tool_rounds_exceeded
+from proxy.engines.streams import open_stream, reading
 from proxy.engines.toolcalls import ToolCall, dispatch_all
 
 Message = dict[str, Any]
@@ -170,22 +170,15 @@ class ChatEngine(Engine):
         for round_no in range(max_rounds + 1):
             stream = await self._open(messages, tools, last=round_no == max_rounds, model=turn.model)
             state = _Round(taken_ids)
-            try:
-                async for chunk in stream:
+            async with reading(stream) as chunks:
+                async for chunk in chunks:
                     delta = state.on_chunk(chunk)
                     if delta is not None:
                         yield delta
-            except EngineError:
-                raise
-            except Exception as exc:
-                raise from_stream_exception(exc) from exc
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await stream.close()
             usage += state.usage
             reason = state.finish_reason
             if reason is None:
-                raise EngineError("upstream_stream_cut", "The AI provider's stream ended early.", retryable=True)
+                raise stream_ended_early()
             if reason == "content_filter":
                 raise EngineError("upstream_failed", "The AI provider's content filter stopped the reply.")
             text = "".join(state.text)
@@ -198,9 +191,7 @@ class ChatEngine(Engine):
                 yield TurnFinished(usage)
                 return
             if round_no == max_rounds:
-                raise EngineError(
-                    "tool_rounds_exceeded", f"The assistant kept calling tools after {max_rounds} rounds."
-                )
+                raise tool_rounds_exceeded(max_rounds)
             for call in calls:
                 yield call.started()
             outcomes = await dispatch_all(calls, turn.tools, turn.tool_context)
@@ -225,10 +216,4 @@ class ChatEngine(Engine):
                 params["tool_choice"] = "none"
         if profile.temperature is not None:
             params["temperature"] = profile.temperature
-        try:
-            # chunks stay plain JSON objects: building an SDK model per chunk was the costliest step of a turn
-            return await self._client.post(
-                "/chat/completions", body=params, cast_to=object, stream=True, stream_cls=AsyncStream[object]
-            )
-        except Exception as exc:
-            raise from_provider_exception(exc) from exc
+        return await open_stream(self._client, "/chat/completions", params)

@@ -94,3 +94,13 @@ def failed_run(code: str | None, message: str | None) -> EngineError:
     if code == "insufficient_quota":
         return EngineError("upstream_quota", text, status=503)
     return EngineError("upstream_failed", text, retryable=code in (None, "server_error"))
+
+
+def stream_ended_early() -> EngineError:
+    """The stream closed cleanly but before the reply's terminal chunk or event."""
+    return EngineError("upstream_stream_cut", "The AI provider's stream ended early.", retryable=True)
+
+
+def tool_rounds_exceeded(max_rounds: int) -> EngineError:
+    """The model still asked for tools after the last round that allows them."""
+    return EngineError("tool_rounds_exceeded", f"The assistant kept calling tools after {max_rounds} rounds.")

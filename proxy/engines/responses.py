@@ -15,7 +15,6 @@ from typing import Any
 import anyio
 import openai
 from openai import AsyncStream
-from openai.types.responses import Response, ResponseOutputItem, ResponseOutputMessage, ResponseStreamEvent
 
 from proxy.engines.base import (
     AssistantProfile,
@@ -28,7 +27,8 @@ from proxy.engines.base import (
     TurnFinished,
     Usage,
 )
-from proxy.engines.errors import failed_run, from_provider_exception, from_stream_exception
+from proxy.engines.errors import failed_run, from_provider_exception, stream_ended_early, tool_rounds_exceeded
+from proxy.engines.streams import open_stream, reading
 from proxy.engines.toolcalls import ToolCall, dispatch_all
 
 logger = logging.getLogger(__name__)
@@ -41,59 +41,75 @@ _ITEMS_PER_REQUEST = 20  # the Conversations API's limit for items.create
 class _Round:
     """Folds the events of one streamed response into neutral events.
 
-    Remembers the function calls, the usage and whether the response reached ``response.completed``.
-    Failures the provider reports inside the stream are raised as ``EngineError``.
+    Events arrive as the JSON objects they came as (no SDK model per event: building one was the
+    costliest step of a turn). Remembers the function calls, the usage and whether the response
+    reached ``response.completed``. Failures the provider reports inside the stream are raised as
+    ``EngineError``.
     """
 
-    __slots__ = ("calls", "completed", "usage")
+    __slots__ = ("calls", "completed", "message_id", "usage")
 
     def __init__(self) -> None:
         self.calls: list[ToolCall] = []
         self.completed = False
+        self.message_id = ""  # the message item being written, for deltas that do not name theirs
         self.usage = Usage()
 
-    def on_event(self, event: ResponseStreamEvent) -> EngineEvent | None:
-        if event.type == "response.output_text.delta" or event.type == "response.refusal.delta":
-            return TextDelta(event.item_id, event.delta)
-        if event.type == "response.output_item.done":
-            return self._item_done(event.item)
-        if event.type == "response.completed":
-            self._completed(event.response)
-        elif event.type == "response.failed":
-            error = event.response.error
-            raise failed_run(error.code if error else None, error.message if error else None)
-        elif event.type == "response.incomplete":
-            raise _incomplete(event.response)
-        elif event.type == "error":
-            raise failed_run(event.code, event.message)
+    def on_event(self, event: dict[str, Any]) -> EngineEvent | None:
+        kind = event.get("type")
+        if kind == "response.output_text.delta" or kind == "response.refusal.delta":
+            delta = event.get("delta")
+            if not delta:
+                return None
+            return TextDelta(event.get("item_id") or self.message_id, delta)
+        if kind == "response.output_item.added":
+            item = event.get("item") or {}
+            if item.get("type") == "message" and item.get("id"):
+                self.message_id = item["id"]
+        elif kind == "response.output_item.done":
+            return self._item_done(event.get("item") or {})
+        elif kind == "response.completed":
+            self._completed(event.get("response") or {})
+        elif kind == "response.failed":
+            error = (event.get("response") or {}).get("error") or {}
+            raise failed_run(error.get("code"), error.get("message"))
+        elif kind == "response.incomplete":
+            raise _incomplete(event.get("response") or {})
+        elif kind == "error":
+            raise failed_run(event.get("code"), event.get("message"))
         return None
 
-    def _item_done(self, item: ResponseOutputItem) -> MessageCompleted | None:
-        if item.type == "message":
-            return MessageCompleted(item.id, _message_text(item))
-        if item.type == "function_call":
-            self.calls.append(ToolCall(item.call_id, item.name, item.arguments or ""))
+    def _item_done(self, item: dict[str, Any]) -> MessageCompleted | None:
+        kind = item.get("type")
+        if kind == "message":
+            return MessageCompleted(item.get("id") or self.message_id, _message_text(item))
+        if kind == "function_call":
+            self.calls.append(_tool_call(item))
         return None
 
-    def _completed(self, response: Response) -> None:
+    def _completed(self, response: dict[str, Any]) -> None:
         self.completed = True
-        if response.usage is not None:
-            self.usage = Usage(response.usage.input_tokens or 0, response.usage.output_tokens or 0)
+        usage = response.get("usage")
+        if usage:
+            self.usage = Usage(usage.get("input_tokens") or 0, usage.get("output_tokens") or 0)
         if not self.calls:  # servers that skip output_item.done still list the calls here
-            self.calls = [
-                ToolCall(item.call_id, item.name, item.arguments or "")
-                for item in response.output or ()
-                if item.type == "function_call"
-            ]
+            output = response.get("output") or ()
+            self.calls = [_tool_call(item) for item in output if item.get("type") == "function_call"]
 
 
-def _message_text(item: ResponseOutputMessage) -> str:
-    return "".join((p.text if p.type == "output_text" else p.refusal) or "" for p in item.content or ())
+def _tool_call(item: dict[str, Any]) -> ToolCall:
+    return ToolCall(item.get("call_id") or "", item.get("name") or "", item.get("arguments") or "")
 
 
-def _incomplete(response: Response) -> EngineError:
-    details = response.incomplete_details
-    reason = details.reason if details is not None else None
+def _message_text(item: dict[str, Any]) -> str:
+    return "".join(
+        (part.get("text") if part.get("type") == "output_text" else part.get("refusal")) or ""
+        for part in item.get("content") or ()
+    )
+
+
+def _incomplete(response: dict[str, Any]) -> EngineError:
+    reason = (response.get("incomplete_details") or {}).get("reason")
     if reason == "max_output_tokens":
         return EngineError("upstream_failed", "The reply was cut short: the model reached its output limit.")
     if reason == "content_filter":
@@ -149,29 +165,20 @@ class ResponsesEngine(Engine):
                 stream = await self._open(turn, items, tools, last=round_no == max_rounds)
                 pending = []
                 state = _Round()
-                try:
-                    async for event in stream:
+                async with reading(stream) as events:
+                    async for event in events:
                         out = state.on_event(event)
                         if out is not None:
                             yield out
-                except EngineError:
-                    raise
-                except Exception as exc:
-                    raise from_stream_exception(exc) from exc
-                finally:
-                    with anyio.CancelScope(shield=True):
-                        await stream.close()
                 if not state.completed:
-                    raise EngineError("upstream_stream_cut", "The AI provider's stream ended early.", retryable=True)
+                    raise stream_ended_early()
                 usage += state.usage
                 if not state.calls:
                     yield TurnFinished(usage)
                     return
                 pending, outputs = state.calls, {}
                 if round_no == max_rounds:
-                    raise EngineError(
-                        "tool_rounds_exceeded", f"The assistant kept calling tools after {max_rounds} rounds."
-                    )
+                    raise tool_rounds_exceeded(max_rounds)
                 for call in pending:
                     yield call.started()
                 outcomes = await dispatch_all(pending, turn.tools, turn.tool_context)
@@ -185,7 +192,7 @@ class ResponsesEngine(Engine):
 
     async def _open(
         self, turn: Turn, items: list[dict[str, str]], tools: list[dict[str, Any]], *, last: bool
-    ) -> AsyncStream[ResponseStreamEvent]:
+    ) -> AsyncStream[Any]:
         profile = self._profile
         params: dict[str, Any] = {"model": turn.model or profile.model, "input": items, "stream": True}
         if profile.instructions:
@@ -198,10 +205,7 @@ class ResponsesEngine(Engine):
                 params["tool_choice"] = "none"
         if profile.temperature is not None:
             params["temperature"] = profile.temperature
-        try:
-            return await self._client.responses.create(**params)
-        except Exception as exc:
-            raise from_provider_exception(exc) from exc
+        return await open_stream(self._client, "/responses", params)
 
     async def _settle(self, conversation_id: str, items: list[dict[str, str]]) -> None:
         """Answer calls left open, so the conversation accepts the next message. Best effort."""

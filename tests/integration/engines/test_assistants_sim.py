@@ -13,7 +13,6 @@ from proxy.engines.assistants import AssistantsEngine
 from proxy.engines.base import (
     AssistantProfile,
     EngineError,
-    MessageCompleted,
     TextDelta,
     ToolFinished,
     ToolStarted,
@@ -22,6 +21,7 @@ from proxy.engines.base import (
 )
 from proxy.simulator import SimulatorServer
 from proxy.tools.registry import ToolContext, ToolRegistry
+from tests.support.engines import reply_text
 
 pytestmark = [
     pytest.mark.integration,
@@ -64,12 +64,6 @@ def turn(thread_id: str, text: str) -> Turn:
 
 async def collect(engine: AssistantsEngine, thread_id: str, text: str) -> list[Any]:
     return [event async for event in engine.stream_turn(turn(thread_id, text))]
-
-
-def reply_text(events: list[Any]) -> str:
-    [message] = [e for e in events if isinstance(e, MessageCompleted)]
-    assert "".join(e.delta for e in events if isinstance(e, TextDelta)) == message.content
-    return message.content
 
 
 async def logged(sim: SimulatorServer, **wait: int) -> list[dict[str, Any]]:

@@ -15,7 +15,6 @@ from proxy.engines.base import (
     AssistantProfile,
     EngineError,
     EngineEvent,
-    MessageCompleted,
     TextDelta,
     ToolFinished,
     ToolStarted,
@@ -25,15 +24,9 @@ from proxy.engines.base import (
 from proxy.engines.responses import ResponsesEngine
 from proxy.simulator import SimulatorServer
 from proxy.tools.registry import Tool, ToolContext, ToolRegistry
+from tests.support.engines import ORDER_SCHEMA, lookup_order, reply_text
 
 pytestmark = pytest.mark.integration
-
-ORDER_SCHEMA = {"type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}
-
-
-async def lookup_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
-    return {"order": args.get("order"), "status": "shipped"}
-
 
 REGISTRY = ToolRegistry()
 REGISTRY.register(Tool("lookup_order", "Look an order up by its number.", ORDER_SCHEMA, lookup_order))
@@ -71,12 +64,6 @@ def turn(text: str, conversation_id: str | None) -> Turn:
 
 async def run(eng: ResponsesEngine, t: Turn) -> list[EngineEvent]:
     return [event async for event in eng.stream_turn(t)]
-
-
-def reply_text(events: list[EngineEvent]) -> str:
-    [message] = [e for e in events if isinstance(e, MessageCompleted)]
-    assert message.content == "".join(e.delta for e in events if isinstance(e, TextDelta))
-    return message.content
 
 
 async def test_text_turns_continue_the_conversation(client) -> None:

@@ -22,6 +22,7 @@ import pytest
 
 from proxy.engines.base import HistoryMessage, Turn
 from proxy.tools.registry import Tool, ToolContext, ToolError, ToolRegistry, ToolSet
+from tests.support.engines import ORDER_SCHEMA, lookup_order
 
 BASE_URL = "http://provider.test/v1"
 
@@ -133,7 +134,7 @@ class ResponsesEvents:
     def __init__(self) -> None:
         self.seq = 0
 
-    def _ev(self, type_: str, **fields: Any) -> dict[str, Any]:
+    def ev(self, type_: str, **fields: Any) -> dict[str, Any]:
         self.seq += 1
         return {"type": type_, "sequence_number": self.seq, **fields}
 
@@ -158,32 +159,32 @@ class ResponsesEvents:
                 "arguments": arguments, "status": "completed"}
 
     def created(self, resp_id: str) -> dict[str, Any]:
-        return self._ev("response.created", response=self.response(resp_id, "in_progress", [], None))
+        return self.ev("response.created", response=self.response(resp_id, "in_progress", [], None))
 
     def message_events(self, msg_id: str, pieces: list[str], index: int = 0) -> list[dict[str, Any]]:
         text = "".join(pieces)
         added = dict(self.message(msg_id, ""), status="in_progress", content=[])
         return [
-            self._ev("response.output_item.added", output_index=index, item=added),
-            self._ev("response.content_part.added", item_id=msg_id, output_index=index, content_index=0,
+            self.ev("response.output_item.added", output_index=index, item=added),
+            self.ev("response.content_part.added", item_id=msg_id, output_index=index, content_index=0,
                      part={"type": "output_text", "text": "", "annotations": []}),
-            *[self._ev("response.output_text.delta", item_id=msg_id, output_index=index, content_index=0,
+            *[self.ev("response.output_text.delta", item_id=msg_id, output_index=index, content_index=0,
                        delta=p, logprobs=[]) for p in pieces],
-            self._ev("response.output_text.done", item_id=msg_id, output_index=index, content_index=0,
+            self.ev("response.output_text.done", item_id=msg_id, output_index=index, content_index=0,
                      text=text, logprobs=[]),
-            self._ev("response.output_item.done", output_index=index, item=self.message(msg_id, text)),
+            self.ev("response.output_item.done", output_index=index, item=self.message(msg_id, text)),
         ]
 
     def call_events(self, call: dict[str, Any], index: int = 0) -> list[dict[str, Any]]:
         args, where = call["arguments"], {"item_id": call["id"], "output_index": index}
         half = len(args) // 2
         return [
-            self._ev("response.output_item.added", output_index=index,
+            self.ev("response.output_item.added", output_index=index,
                      item={**call, "arguments": "", "status": "in_progress"}),
-            self._ev("response.function_call_arguments.delta", **where, delta=args[:half]),
-            self._ev("response.function_call_arguments.delta", **where, delta=args[half:]),
-            self._ev("response.function_call_arguments.done", **where, arguments=args),
-            self._ev("response.output_item.done", output_index=index, item=call),
+            self.ev("response.function_call_arguments.delta", **where, delta=args[:half]),
+            self.ev("response.function_call_arguments.delta", **where, delta=args[half:]),
+            self.ev("response.function_call_arguments.done", **where, arguments=args),
+            self.ev("response.output_item.done", output_index=index, item=call),
         ]
 
     def text(self, pieces: list[str], *, resp_id: str = "resp_1", msg_id: str = "msg_1",
@@ -191,28 +192,28 @@ class ResponsesEvents:
         """A whole response answering in text."""
         done = self.response(resp_id, "completed", [self.message(msg_id, "".join(pieces))], usage)
         return [self.created(resp_id), *self.message_events(msg_id, pieces),
-                self._ev("response.completed", response=done)]
+                self.ev("response.completed", response=done)]
 
     def calls(self, *calls: dict[str, Any], resp_id: str = "resp_1", usage: tuple[int, int] = (20, 7)) -> list[dict]:
         """A whole response asking for function calls (build them with :meth:`call`)."""
         events = [self.created(resp_id)]
         for index, call in enumerate(calls):
             events += self.call_events(call, index)
-        events.append(self._ev("response.completed", response=self.response(resp_id, "completed", list(calls), usage)))
+        events.append(self.ev("response.completed", response=self.response(resp_id, "completed", list(calls), usage)))
         return events
 
     def failed(self, code: str, message: str, resp_id: str = "resp_1") -> list[dict[str, Any]]:
         body = self.response(resp_id, "failed", [], None)
         body["error"] = {"code": code, "message": message}
-        return [self.created(resp_id), self._ev("response.failed", response=body)]
+        return [self.created(resp_id), self.ev("response.failed", response=body)]
 
     def incomplete(self, reason: str, pieces: list[str], resp_id: str = "resp_1") -> list[dict[str, Any]]:
         body = self.response(resp_id, "incomplete", [], (10, 5), incomplete_details={"reason": reason})
         return [self.created(resp_id), *self.message_events("msg_1", pieces),
-                self._ev("response.incomplete", response=body)]
+                self.ev("response.incomplete", response=body)]
 
     def error(self, code: str, message: str) -> dict[str, Any]:
-        return self._ev("error", code=code, message=message, param=None)
+        return self.ev("error", code=code, message=message, param=None)
 
 
 @pytest.fixture
@@ -281,13 +282,6 @@ def cx() -> ChatChunks:
 
 
 # -- tools and turns ---------------------------------------------------------------------------------
-
-ORDER_SCHEMA = {"type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}
-
-
-async def lookup_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
-    return {"order": args["order"], "status": "shipped"}
-
 
 async def broken(ctx: ToolContext, args: dict[str, Any]) -> str:
     raise ToolError("the order system is down")

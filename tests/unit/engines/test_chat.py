@@ -11,8 +11,6 @@ import pytest
 
 from proxy.engines.base import (
     AssistantProfile,
-    EngineError,
-    EngineEvent,
     HistoryMessage,
     MessageCompleted,
     TextDelta,
@@ -22,8 +20,8 @@ from proxy.engines.base import (
     Usage,
 )
 from proxy.engines.chat import ChatEngine
+from tests.support.engines import ORDER_OUTPUT, run_turn
 
-ORDER_OUTPUT = '{"order":"A1","status":"shipped"}'
 HISTORY = (
     HistoryMessage("user", "one"),
     HistoryMessage("assistant", "two"),
@@ -36,23 +34,13 @@ def engine(client: Any, **profile: Any) -> ChatEngine:
     return ChatEngine(client, AssistantProfile(**{"model": "llama-test", "instructions": "Be brief.", **profile}))
 
 
-async def run(eng: ChatEngine, turn: Any) -> tuple[list[EngineEvent], EngineError | None]:
-    events: list[EngineEvent] = []
-    try:
-        async for event in eng.stream_turn(turn):
-            events.append(event)
-    except EngineError as exc:
-        return events, exc
-    return events, None
-
-
 # -- text and history ------------------------------------------------------------------------------
 
 
 async def test_text_turn_yields_deltas_message_and_usage(client, provider, cx, make_turn) -> None:
     provider.stream(cx.text(["Hel", "lo!"], id="chatcmpl-9", usage=(12, 3)), done=True)
 
-    events, error = await run(engine(client), make_turn("Hi there", conversation_id=None))
+    events, error = await run_turn(engine(client), make_turn("Hi there", conversation_id=None))
 
     assert error is None
     assert events == [
@@ -72,7 +60,7 @@ async def test_text_turn_yields_deltas_message_and_usage(client, provider, cx, m
 async def test_history_window_keeps_the_latest_messages(client, provider, cx, make_turn) -> None:
     provider.stream(cx.text(["ok"]), done=True)
 
-    await run(engine(client, history_window=2), make_turn("five", history=HISTORY))
+    await run_turn(engine(client, history_window=2), make_turn("five", history=HISTORY))
 
     [body] = provider.bodies("/chat/completions")
     assert body["messages"] == [
@@ -85,8 +73,9 @@ async def test_history_window_keeps_the_latest_messages(client, provider, cx, ma
 
 async def test_zero_window_and_no_instructions_send_only_the_message(client, provider, cx, make_turn) -> None:
     provider.stream(cx.text(["ok"]), done=True)
+    eng = engine(client, history_window=0, instructions="", temperature=0.3)
 
-    await run(engine(client, history_window=0, instructions="", temperature=0.3), make_turn("five", history=HISTORY))
+    await run_turn(eng, make_turn("five", history=HISTORY))
 
     [body] = provider.bodies("/chat/completions")
     assert body["messages"] == [{"role": "user", "content": "five"}]
@@ -96,7 +85,7 @@ async def test_zero_window_and_no_instructions_send_only_the_message(client, pro
 async def test_no_tools_omits_tools(client, provider, cx, make_turn) -> None:
     provider.stream(cx.text(["ok"]), done=True)
 
-    await run(engine(client), make_turn(tools=()))
+    await run_turn(engine(client), make_turn(tools=()))
 
     [body] = provider.bodies("/chat/completions")
     assert "tools" not in body and "tool_choice" not in body
@@ -105,7 +94,7 @@ async def test_no_tools_omits_tools(client, provider, cx, make_turn) -> None:
 async def test_missing_usage_counts_zero(client, provider, cx, make_turn) -> None:
     provider.stream(cx.text(["ok"], usage=None), done=True)
 
-    events, _ = await run(engine(client), make_turn())
+    events, _ = await run_turn(engine(client), make_turn())
 
     assert events[-1] == TurnFinished(Usage(0, 0))
 
@@ -125,7 +114,7 @@ async def test_one_tool_round_accumulates_fragments(client, provider, cx, make_t
     provider.stream(cx.calls(("call_1", "lookup_order", '{"order":"A1"}'), usage=(20, 7)), done=True)
     provider.stream(cx.text(["Shipped."], id="chatcmpl-2", usage=(30, 4)), done=True)
 
-    events, error = await run(engine(client), make_turn("Where is A1?"))
+    events, error = await run_turn(engine(client), make_turn("Where is A1?"))
 
     assert error is None
     assert events == [
@@ -157,7 +146,7 @@ async def test_parallel_calls_with_interleaved_fragments(client, provider, cx, m
     provider.stream(chunks, done=True)
     provider.stream(cx.text(["Both done."], id="chatcmpl-2"), done=True)
 
-    events, error = await run(engine(client), make_turn())
+    events, error = await run_turn(engine(client), make_turn())
 
     assert error is None
     assert events[:4] == [
@@ -184,7 +173,7 @@ async def test_calls_all_numbered_zero_are_kept_apart(client, provider, cx, make
     ], done=True)
     provider.stream(cx.text(["ok"], id="chatcmpl-2"), done=True)
 
-    events, error = await run(engine(client), make_turn())
+    events, error = await run_turn(engine(client), make_turn())
 
     assert error is None
     assert events[:4] == [
@@ -199,7 +188,7 @@ async def test_failing_tool_reports_not_ok_and_sends_the_error_text(client, prov
     provider.stream(cx.calls(("call_1", "broken", "{}")), done=True)
     provider.stream(cx.text(["Sorry."], id="chatcmpl-2"), done=True)
 
-    events, _ = await run(engine(client), make_turn())
+    events, _ = await run_turn(engine(client), make_turn())
 
     assert ToolFinished("call_1", "broken", False) in events
     tool_message = provider.bodies("/chat/completions")[1]["messages"][-1]
@@ -211,7 +200,7 @@ async def test_text_before_calls_is_its_own_message_with_a_distinct_id(client, p
     provider.stream(chunks, done=True)
     provider.stream(cx.text(["Shipped."]), done=True)  # same chunk id as the first completion
 
-    events, _ = await run(engine(client), make_turn())
+    events, _ = await run_turn(engine(client), make_turn())
 
     completed = [e for e in events if isinstance(e, MessageCompleted)]
     assert [c.content for c in completed] == ["Let me check.", "Shipped."]
@@ -223,7 +212,7 @@ async def test_last_allowed_round_forbids_tools(client, provider, cx, make_turn)
     provider.stream(cx.calls(("call_1", "lookup_order", '{"order":"A1"}')), done=True)
     provider.stream(cx.text(["Shipped."], id="chatcmpl-2"), done=True)
 
-    events, error = await run(engine(client, max_tool_rounds=1), make_turn())
+    events, error = await run_turn(engine(client, max_tool_rounds=1), make_turn())
 
     assert error is None and isinstance(events[-1], TurnFinished)
     first, second = provider.bodies("/chat/completions")
@@ -234,7 +223,7 @@ async def test_calls_past_the_bound_fail(client, provider, cx, make_turn) -> Non
     provider.stream(cx.calls(("call_1", "lookup_order", '{"order":"A1"}')), done=True)
     provider.stream(cx.calls(("call_2", "lookup_order", '{"order":"A2"}'), id="chatcmpl-2"), done=True)
 
-    events, error = await run(engine(client, max_tool_rounds=1), make_turn())
+    events, error = await run_turn(engine(client, max_tool_rounds=1), make_turn())
 
     assert error is not None and error.code == "tool_rounds_exceeded"
     assert ToolStarted("call_2", "lookup_order") not in events
@@ -246,7 +235,7 @@ async def test_calls_past_the_bound_fail(client, provider, cx, make_turn) -> Non
 async def test_length_keeps_the_text_then_fails(client, provider, cx, make_turn) -> None:
     provider.stream(cx.text(["Long ans"], finish="length"), done=True)
 
-    events, error = await run(engine(client), make_turn())
+    events, error = await run_turn(engine(client), make_turn())
 
     assert events[-1] == MessageCompleted("chatcmpl-1", "Long ans")
     assert error is not None and error.code == "upstream_failed" and "length limit" in error.message
@@ -255,7 +244,7 @@ async def test_length_keeps_the_text_then_fails(client, provider, cx, make_turn)
 async def test_content_filter_fails_without_completing_the_message(client, provider, cx, make_turn) -> None:
     provider.stream(cx.text(["Well"], finish="content_filter"), done=True)
 
-    events, error = await run(engine(client), make_turn())
+    events, error = await run_turn(engine(client), make_turn())
 
     assert events == [TextDelta("chatcmpl-1", "Well")]
     assert error is not None and error.code == "upstream_failed" and "content filter" in error.message
@@ -264,7 +253,7 @@ async def test_content_filter_fails_without_completing_the_message(client, provi
 async def test_stream_ending_without_finish_reason_is_a_cut(client, provider, cx, make_turn) -> None:
     provider.stream(cx.text(["Hel", "lo"])[:2], done=True)
 
-    events, error = await run(engine(client), make_turn())
+    events, error = await run_turn(engine(client), make_turn())
 
     assert events == [TextDelta("chatcmpl-1", "Hel")]
     assert error is not None and (error.code, error.retryable) == ("upstream_stream_cut", True)
@@ -273,7 +262,7 @@ async def test_stream_ending_without_finish_reason_is_a_cut(client, provider, cx
 async def test_stream_broken_mid_way_is_a_cut(client, provider, cx, make_turn) -> None:
     body = provider.stream(cx.text(["Hel", "lo"])[:2], error=httpx2.RemoteProtocolError("peer closed connection"))
 
-    _, error = await run(engine(client), make_turn())
+    _, error = await run_turn(engine(client), make_turn())
 
     assert error is not None and error.code == "upstream_stream_cut"
     assert body.closed
@@ -283,7 +272,7 @@ async def test_error_payload_inside_the_stream_is_mapped(client, provider, cx, m
     error_payload = {"error": {"message": "overloaded", "type": "server_error", "code": "server_error"}}
     provider.stream([cx.chunk("Hel"), error_payload])
 
-    _, error = await run(engine(client), make_turn())
+    _, error = await run_turn(engine(client), make_turn())
 
     assert error is not None and (error.code, error.retryable, error.message) == ("upstream_failed", True, "overloaded")
 
@@ -301,7 +290,7 @@ async def test_error_payload_inside_the_stream_is_mapped(client, provider, cx, m
 async def test_http_errors_are_mapped(client, provider, make_turn, status, code, type_, expected, retryable) -> None:
     provider.error(status, "provider says no", code=code, type_=type_)
 
-    events, error = await run(engine(client), make_turn())
+    events, error = await run_turn(engine(client), make_turn())
 
     assert events == []
     assert error is not None and (error.code, error.retryable) == (expected, retryable)
@@ -310,7 +299,7 @@ async def test_http_errors_are_mapped(client, provider, make_turn, status, code,
 async def test_connection_error_is_unavailable(client, provider, make_turn) -> None:
     provider.raise_(httpx2.ConnectError("connection refused"))
 
-    _, error = await run(engine(client), make_turn())
+    _, error = await run_turn(engine(client), make_turn())
 
     assert error is not None and (error.code, error.retryable) == ("upstream_unavailable", True)
 

@@ -12,7 +12,6 @@ import pytest
 from proxy.engines.base import (
     AssistantProfile,
     EngineError,
-    EngineEvent,
     MessageCompleted,
     TextDelta,
     ToolFinished,
@@ -21,23 +20,13 @@ from proxy.engines.base import (
     Usage,
 )
 from proxy.engines.responses import NOT_RUN, ResponsesEngine
+from tests.support.engines import ORDER_OUTPUT, run_turn
 
 PROFILE = AssistantProfile(model="gpt-test", instructions="Be brief.")
-ORDER_OUTPUT = '{"order":"A1","status":"shipped"}'
 
 
 def engine(client: Any, **profile: Any) -> ResponsesEngine:
     return ResponsesEngine(client, AssistantProfile(**{"model": "gpt-test", "instructions": "Be brief.", **profile}))
-
-
-async def run(eng: ResponsesEngine, turn: Any) -> tuple[list[EngineEvent], EngineError | None]:
-    events: list[EngineEvent] = []
-    try:
-        async for event in eng.stream_turn(turn):
-            events.append(event)
-    except EngineError as exc:
-        return events, exc
-    return events, None
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -46,7 +35,7 @@ async def run(eng: ResponsesEngine, turn: Any) -> tuple[list[EngineEvent], Engin
 async def test_text_turn_yields_deltas_message_and_usage(client, provider, rx, make_turn) -> None:
     provider.stream(rx.text(["Hel", "lo!"], msg_id="msg_7", usage=(12, 3)))
 
-    events, error = await run(engine(client), make_turn("Hi there"))
+    events, error = await run_turn(engine(client), make_turn("Hi there"))
 
     assert error is None
     assert events == [
@@ -69,7 +58,7 @@ async def test_text_turn_yields_deltas_message_and_usage(client, provider, rx, m
 async def test_no_tools_omits_tools_and_temperature_is_sent_when_set(client, provider, rx, make_turn) -> None:
     provider.stream(rx.text(["ok"]))
 
-    await run(engine(client, temperature=0.2), make_turn(tools=()))
+    await run_turn(engine(client, temperature=0.2), make_turn(tools=()))
 
     [body] = provider.bodies("/responses")
     assert "tools" not in body and "tool_choice" not in body
@@ -81,9 +70,52 @@ async def test_unknown_events_are_ignored(client, provider, rx, make_turn) -> No
     events.insert(1, {"type": "response.something_new", "sequence_number": 99, "x": 1})
     provider.stream(events)
 
-    got, error = await run(engine(client), make_turn())
+    got, error = await run_turn(engine(client), make_turn())
 
     assert error is None and got[0] == TextDelta("msg_1", "ok")
+
+
+async def test_deltas_without_an_item_id_belong_to_the_open_message(client, provider, rx, make_turn) -> None:
+    events = rx.text(["Hel", "", "lo"], msg_id="msg_3")
+    for event in events:
+        if event["type"] == "response.output_text.delta":
+            del event["item_id"]
+    provider.stream(events)
+
+    got, error = await run_turn(engine(client), make_turn())
+
+    assert error is None
+    assert got[:3] == [TextDelta("msg_3", "Hel"), TextDelta("msg_3", "lo"), MessageCompleted("msg_3", "Hello")]
+
+
+async def test_refusals_stream_and_complete_like_text(client, provider, rx, make_turn) -> None:
+    refusal = {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+               "content": [{"type": "refusal", "refusal": "I can't help with that."}]}
+    done = rx.response("resp_1", "completed", [refusal], (10, 5))
+    provider.stream([
+        rx.created("resp_1"),
+        rx.ev("response.output_item.added", output_index=0, item=dict(refusal, content=[], status="in_progress")),
+        rx.ev("response.refusal.delta", item_id="msg_1", output_index=0, content_index=0,
+               delta="I can't help with that."),
+        rx.ev("response.output_item.done", output_index=0, item=refusal),
+        rx.ev("response.completed", response=done),
+    ])
+
+    got, error = await run_turn(engine(client), make_turn())
+
+    assert error is None
+    no = "I can't help with that."
+    assert got[:2] == [TextDelta("msg_1", no), MessageCompleted("msg_1", no)]
+
+
+async def test_missing_usage_counts_zero(client, provider, rx, make_turn) -> None:
+    events = rx.text(["ok"])
+    events[-1]["response"].pop("usage")
+    provider.stream(events)
+
+    got, error = await run_turn(engine(client), make_turn())
+
+    assert error is None and got[-1] == TurnFinished(Usage(0, 0))
 
 
 # -- tools -----------------------------------------------------------------------------------------
@@ -93,7 +125,7 @@ async def test_one_tool_round(client, provider, rx, make_turn) -> None:
     provider.stream(rx.calls(rx.call("call_1", "lookup_order", '{"order":"A1"}'), usage=(20, 7)))
     provider.stream(rx.text(["Shipped."], resp_id="resp_2", msg_id="msg_2", usage=(30, 4)))
 
-    events, error = await run(engine(client), make_turn("Where is A1?"))
+    events, error = await run_turn(engine(client), make_turn("Where is A1?"))
 
     assert error is None
     assert events == [
@@ -112,11 +144,24 @@ async def test_one_tool_round(client, provider, rx, make_turn) -> None:
         assert "tool_choice" not in body
 
 
+async def test_calls_listed_only_in_the_completed_response_are_run(client, provider, rx, make_turn) -> None:
+    call = rx.call("call_1", "lookup_order", '{"order":"A1"}')
+    done = rx.response("resp_1", "completed", [call], (20, 7))
+    provider.stream([rx.created("resp_1"), rx.ev("response.completed", response=done)])
+    provider.stream(rx.text(["Shipped."], resp_id="resp_2"))
+
+    events, error = await run_turn(engine(client), make_turn())
+
+    assert error is None
+    assert events[:2] == [ToolStarted("call_1", "lookup_order"), ToolFinished("call_1", "lookup_order", True)]
+    assert provider.bodies("/responses")[1]["input"][0]["output"] == ORDER_OUTPUT
+
+
 async def test_parallel_calls_run_concurrently_and_report_in_order(client, provider, rx, make_turn) -> None:
     provider.stream(rx.calls(rx.call("call_a", "meet_a", "{}"), rx.call("call_b", "meet_b", "{}")))
     provider.stream(rx.text(["Both done."], resp_id="resp_2"))
 
-    events, error = await run(engine(client), make_turn())
+    events, error = await run_turn(engine(client), make_turn())
 
     assert error is None
     assert events[:4] == [
@@ -135,7 +180,7 @@ async def test_failing_tool_reports_not_ok_and_sends_the_error_text(client, prov
     provider.stream(rx.calls(rx.call("call_1", "broken", "{}")))
     provider.stream(rx.text(["Sorry."], resp_id="resp_2"))
 
-    events, error = await run(engine(client), make_turn())
+    events, error = await run_turn(engine(client), make_turn())
 
     assert error is None
     assert ToolFinished("call_1", "broken", False) in events
@@ -147,7 +192,7 @@ async def test_last_allowed_round_forbids_tools(client, provider, rx, make_turn)
     provider.stream(rx.calls(rx.call("call_1", "lookup_order", '{"order":"A1"}')))
     provider.stream(rx.text(["Shipped."], resp_id="resp_2"))
 
-    events, error = await run(engine(client, max_tool_rounds=1), make_turn())
+    events, error = await run_turn(engine(client, max_tool_rounds=1), make_turn())
 
     assert error is None and isinstance(events[-1], TurnFinished)
     first, second = provider.bodies("/responses")
@@ -160,7 +205,7 @@ async def test_calls_past_the_bound_fail_and_are_answered_in_the_conversation(cl
     provider.stream(rx.calls(rx.call("call_2", "lookup_order", '{"order":"A2"}'), resp_id="resp_2"))
     provider.json({"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False})
 
-    events, error = await run(engine(client, max_tool_rounds=1), make_turn())
+    events, error = await run_turn(engine(client, max_tool_rounds=1), make_turn())
 
     assert error is not None and error.code == "tool_rounds_exceeded"
     assert ToolStarted("call_2", "lookup_order") not in events  # never run
@@ -172,7 +217,7 @@ async def test_calls_past_the_bound_fail_and_are_answered_in_the_conversation(cl
 async def test_zero_rounds_forbids_tools_from_the_start(client, provider, rx, make_turn) -> None:
     provider.stream(rx.text(["Hi."]))
 
-    await run(engine(client, max_tool_rounds=0), make_turn())
+    await run_turn(engine(client, max_tool_rounds=0), make_turn())
 
     assert provider.bodies("/responses")[0]["tool_choice"] == "none"
 
@@ -194,7 +239,7 @@ async def test_zero_rounds_forbids_tools_from_the_start(client, provider, rx, ma
 async def test_http_errors_are_mapped(client, provider, make_turn, status, code, type_, expected, retryable) -> None:
     provider.error(status, "provider says no", code=code, type_=type_)
 
-    events, error = await run(engine(client), make_turn())
+    events, error = await run_turn(engine(client), make_turn())
 
     assert events == []
     assert error is not None and (error.code, error.retryable) == (expected, retryable)
@@ -203,7 +248,7 @@ async def test_http_errors_are_mapped(client, provider, make_turn, status, code,
 async def test_conversation_locked_is_a_retryable_conflict(client, provider, make_turn) -> None:
     provider.error(400, "Another response is in progress for this conversation.", code="conversation_locked")
 
-    _, error = await run(engine(client), make_turn())
+    _, error = await run_turn(engine(client), make_turn())
 
     assert error is not None
     assert (error.code, error.retryable, error.status) == ("upstream_bad_request", True, 409)
@@ -213,7 +258,7 @@ async def test_conversation_locked_is_a_retryable_conflict(client, provider, mak
 async def test_connection_error_is_unavailable(client, provider, make_turn) -> None:
     provider.raise_(httpx2.ConnectError("connection refused"))
 
-    _, error = await run(engine(client), make_turn())
+    _, error = await run_turn(engine(client), make_turn())
 
     assert error is not None and (error.code, error.retryable) == ("upstream_unavailable", True)
 
@@ -222,7 +267,7 @@ async def test_stream_broken_mid_way_is_a_cut(client, provider, rx, make_turn) -
     events = rx.text(["Hel", "lo"])[:4]  # created .. first delta
     body = provider.stream(events, error=httpx2.RemoteProtocolError("peer closed connection"))
 
-    got, error = await run(engine(client), make_turn())
+    got, error = await run_turn(engine(client), make_turn())
 
     assert got == [TextDelta("msg_1", "Hel")]
     assert error is not None and (error.code, error.retryable) == ("upstream_stream_cut", True)
@@ -232,7 +277,7 @@ async def test_stream_broken_mid_way_is_a_cut(client, provider, rx, make_turn) -
 async def test_stream_ending_without_terminal_event_is_a_cut(client, provider, rx, make_turn) -> None:
     provider.stream(rx.text(["Hello"])[:-1])
 
-    _, error = await run(engine(client), make_turn())
+    _, error = await run_turn(engine(client), make_turn())
 
     assert error is not None and error.code == "upstream_stream_cut"
 
@@ -245,16 +290,25 @@ async def test_stream_ending_without_terminal_event_is_a_cut(client, provider, r
 async def test_response_failed(client, provider, rx, make_turn, code, expected, retryable) -> None:
     provider.stream(rx.failed(code, "the model broke"))
 
-    _, error = await run(engine(client), make_turn())
+    _, error = await run_turn(engine(client), make_turn())
 
     assert error is not None
     assert (error.code, error.retryable, error.message) == (expected, retryable, "the model broke")
 
 
+async def test_response_failed_without_details_is_a_retryable_failure(client, provider, rx, make_turn) -> None:
+    failed = rx.response("resp_1", "failed", [], None)  # no error object
+    provider.stream([rx.created("resp_1"), rx.ev("response.failed", response=failed)])
+
+    _, error = await run_turn(engine(client), make_turn())
+
+    assert error is not None and (error.code, error.retryable) == ("upstream_failed", True)
+
+
 async def test_response_incomplete_keeps_the_text_and_fails(client, provider, rx, make_turn) -> None:
     provider.stream(rx.incomplete("max_output_tokens", ["Long ans"]))
 
-    events, error = await run(engine(client), make_turn())
+    events, error = await run_turn(engine(client), make_turn())
 
     assert events[-1] == MessageCompleted("msg_1", "Long ans")
     assert error is not None and error.code == "upstream_failed" and "output limit" in error.message
@@ -263,7 +317,7 @@ async def test_response_incomplete_keeps_the_text_and_fails(client, provider, rx
 async def test_error_event_is_mapped(client, provider, rx, make_turn) -> None:
     provider.stream([rx.created("resp_1"), rx.error("insufficient_quota", "You exceeded your quota.")])
 
-    _, error = await run(engine(client), make_turn())
+    _, error = await run_turn(engine(client), make_turn())
 
     assert error is not None and error.code == "upstream_quota"
 
@@ -272,7 +326,7 @@ async def test_error_event_with_a_nested_error_is_mapped(client, provider, rx, m
     nested = {"type": "error", "error": {"type": "requests", "code": "rate_limit_exceeded", "message": "Slow down."}}
     provider.stream([rx.created("resp_1"), nested])
 
-    _, error = await run(engine(client), make_turn())
+    _, error = await run_turn(engine(client), make_turn())
 
     assert error is not None and (error.code, error.message) == ("upstream_rate_limited", "Slow down.")
 
@@ -282,7 +336,7 @@ async def test_failure_in_the_follow_up_request_answers_the_open_calls(client, p
     provider.error(500, "overloaded", type_="server_error")
     provider.json({"object": "list", "data": [], "has_more": False})
 
-    _, error = await run(engine(client), make_turn())
+    _, error = await run_turn(engine(client), make_turn())
 
     assert error is not None and error.code == "upstream_unavailable"
     [items] = provider.bodies("/conversations/conv_1/items")
