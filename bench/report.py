@@ -71,7 +71,7 @@ def ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def check(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, each with the measured value and whether it was met (None: not measured)."""
+    """The speed targets, each with the measured value and whether it was met (None: not measured)."""
     runs = results["runs"]
     lines: list[dict[str, Any]] = []
 

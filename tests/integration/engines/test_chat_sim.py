@@ -81,8 +81,12 @@ async def test_history_carries_the_conversation(client) -> None:
 
 
 async def test_history_window_limits_what_is_sent(client) -> None:
-    history = (HistoryMessage("user", "one"), HistoryMessage("assistant", "two"),
-               HistoryMessage("user", "three"), HistoryMessage("assistant", "four"))
+    history = (
+        HistoryMessage("user", "one"),
+        HistoryMessage("assistant", "two"),
+        HistoryMessage("user", "three"),
+        HistoryMessage("assistant", "four"),
+    )
 
     events = await run(engine(client, history_window=2), turn("five", history))
 

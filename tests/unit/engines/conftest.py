@@ -90,15 +90,20 @@ class Provider:
         return reply
 
     def stream(
-        self, events: Iterable[dict[str, Any]], *, done: bool = False, error: Exception | None = None,
+        self,
+        events: Iterable[dict[str, Any]],
+        *,
+        done: bool = False,
+        error: Exception | None = None,
         hang: bool = False,
     ) -> Body:
         body = Body(encode_sse(events, done=done), error=error, hang=hang)
         self.script.append(httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=body))
         return body
 
-    def error(self, status: int, message: str, *, code: str | None = None,
-              type_: str = "invalid_request_error") -> None:
+    def error(
+        self, status: int, message: str, *, code: str | None = None, type_: str = "invalid_request_error"
+    ) -> None:
         payload = {"error": {"message": message, "type": type_, "code": code, "param": None}}
         self.script.append(httpx2.Response(status, json=payload))
 
@@ -140,23 +145,46 @@ class ResponsesEvents:
 
     @staticmethod
     def response(resp_id: str, status: str, output: list[Any], usage: tuple[int, int] | None, **extra: Any) -> dict:
-        body: dict[str, Any] = {"id": resp_id, "object": "response", "status": status, "model": "gpt-test",
-                                "output": output, "error": None, "incomplete_details": None, **extra}
+        body: dict[str, Any] = {
+            "id": resp_id,
+            "object": "response",
+            "status": status,
+            "model": "gpt-test",
+            "output": output,
+            "error": None,
+            "incomplete_details": None,
+            **extra,
+        }
         if usage is not None:
-            body["usage"] = {"input_tokens": usage[0], "output_tokens": usage[1], "total_tokens": sum(usage),
-                             "input_tokens_details": {"cached_tokens": 0},
-                             "output_tokens_details": {"reasoning_tokens": 0}}
+            body["usage"] = {
+                "input_tokens": usage[0],
+                "output_tokens": usage[1],
+                "total_tokens": sum(usage),
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": 0},
+            }
         return body
 
     @staticmethod
     def message(msg_id: str, text: str, status: str = "completed") -> dict[str, Any]:
-        return {"type": "message", "id": msg_id, "role": "assistant", "status": status,
-                "content": [{"type": "output_text", "text": text, "annotations": []}]}
+        return {
+            "type": "message",
+            "id": msg_id,
+            "role": "assistant",
+            "status": status,
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }
 
     @staticmethod
     def call(call_id: str, name: str, arguments: str, item_id: str | None = None) -> dict[str, Any]:
-        return {"type": "function_call", "id": item_id or f"fc_{call_id}", "call_id": call_id, "name": name,
-                "arguments": arguments, "status": "completed"}
+        return {
+            "type": "function_call",
+            "id": item_id or f"fc_{call_id}",
+            "call_id": call_id,
+            "name": name,
+            "arguments": arguments,
+            "status": "completed",
+        }
 
     def created(self, resp_id: str) -> dict[str, Any]:
         return self.ev("response.created", response=self.response(resp_id, "in_progress", [], None))
@@ -166,12 +194,27 @@ class ResponsesEvents:
         added = dict(self.message(msg_id, ""), status="in_progress", content=[])
         return [
             self.ev("response.output_item.added", output_index=index, item=added),
-            self.ev("response.content_part.added", item_id=msg_id, output_index=index, content_index=0,
-                     part={"type": "output_text", "text": "", "annotations": []}),
-            *[self.ev("response.output_text.delta", item_id=msg_id, output_index=index, content_index=0,
-                       delta=p, logprobs=[]) for p in pieces],
-            self.ev("response.output_text.done", item_id=msg_id, output_index=index, content_index=0,
-                     text=text, logprobs=[]),
+            self.ev(
+                "response.content_part.added",
+                item_id=msg_id,
+                output_index=index,
+                content_index=0,
+                part={"type": "output_text", "text": "", "annotations": []},
+            ),
+            *[
+                self.ev(
+                    "response.output_text.delta",
+                    item_id=msg_id,
+                    output_index=index,
+                    content_index=0,
+                    delta=p,
+                    logprobs=[],
+                )
+                for p in pieces
+            ],
+            self.ev(
+                "response.output_text.done", item_id=msg_id, output_index=index, content_index=0, text=text, logprobs=[]
+            ),
             self.ev("response.output_item.done", output_index=index, item=self.message(msg_id, text)),
         ]
 
@@ -179,20 +222,27 @@ class ResponsesEvents:
         args, where = call["arguments"], {"item_id": call["id"], "output_index": index}
         half = len(args) // 2
         return [
-            self.ev("response.output_item.added", output_index=index,
-                     item={**call, "arguments": "", "status": "in_progress"}),
+            self.ev(
+                "response.output_item.added",
+                output_index=index,
+                item={**call, "arguments": "", "status": "in_progress"},
+            ),
             self.ev("response.function_call_arguments.delta", **where, delta=args[:half]),
             self.ev("response.function_call_arguments.delta", **where, delta=args[half:]),
             self.ev("response.function_call_arguments.done", **where, arguments=args),
             self.ev("response.output_item.done", output_index=index, item=call),
         ]
 
-    def text(self, pieces: list[str], *, resp_id: str = "resp_1", msg_id: str = "msg_1",
-             usage: tuple[int, int] = (10, 5)) -> list[dict[str, Any]]:
+    def text(
+        self, pieces: list[str], *, resp_id: str = "resp_1", msg_id: str = "msg_1", usage: tuple[int, int] = (10, 5)
+    ) -> list[dict[str, Any]]:
         """A whole response answering in text."""
         done = self.response(resp_id, "completed", [self.message(msg_id, "".join(pieces))], usage)
-        return [self.created(resp_id), *self.message_events(msg_id, pieces),
-                self.ev("response.completed", response=done)]
+        return [
+            self.created(resp_id),
+            *self.message_events(msg_id, pieces),
+            self.ev("response.completed", response=done),
+        ]
 
     def calls(self, *calls: dict[str, Any], resp_id: str = "resp_1", usage: tuple[int, int] = (20, 7)) -> list[dict]:
         """A whole response asking for function calls (build them with :meth:`call`)."""
@@ -209,8 +259,11 @@ class ResponsesEvents:
 
     def incomplete(self, reason: str, pieces: list[str], resp_id: str = "resp_1") -> list[dict[str, Any]]:
         body = self.response(resp_id, "incomplete", [], (10, 5), incomplete_details={"reason": reason})
-        return [self.created(resp_id), *self.message_events("msg_1", pieces),
-                self.ev("response.incomplete", response=body)]
+        return [
+            self.created(resp_id),
+            *self.message_events("msg_1", pieces),
+            self.ev("response.incomplete", response=body),
+        ]
 
     def error(self, code: str, message: str) -> dict[str, Any]:
         return self.ev("error", code=code, message=message, param=None)
@@ -228,8 +281,14 @@ class ChatChunks:
     """Builders for ``chat.completion.chunk`` payloads."""
 
     @staticmethod
-    def chunk(content: str | None = None, *, id: str = "chatcmpl-1", finish: str | None = None,
-              tool_calls: list[dict[str, Any]] | None = None, role: str | None = None) -> dict[str, Any]:
+    def chunk(
+        content: str | None = None,
+        *,
+        id: str = "chatcmpl-1",
+        finish: str | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+        role: str | None = None,
+    ) -> dict[str, Any]:
         delta: dict[str, Any] = {}
         if role:
             delta["role"] = role
@@ -237,17 +296,33 @@ class ChatChunks:
             delta["content"] = content
         if tool_calls is not None:
             delta["tool_calls"] = tool_calls
-        return {"id": id, "object": "chat.completion.chunk", "created": 1, "model": "m",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+        return {
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
 
     @staticmethod
     def usage(prompt: int, completion: int, id: str = "chatcmpl-1") -> dict[str, Any]:
-        return {"id": id, "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [],
-                "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                          "total_tokens": prompt + completion}}
+        return {
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        }
 
-    def text(self, pieces: list[str], *, id: str = "chatcmpl-1", usage: tuple[int, int] | None = (10, 5),
-             finish: str = "stop") -> list[dict[str, Any]]:
+    def text(
+        self,
+        pieces: list[str],
+        *,
+        id: str = "chatcmpl-1",
+        usage: tuple[int, int] | None = (10, 5),
+        finish: str = "stop",
+    ) -> list[dict[str, Any]]:
         chunks = [self.chunk("", id=id, role="assistant")]
         chunks += [self.chunk(p, id=id) for p in pieces]
         chunks.append(self.chunk(id=id, finish=finish))
@@ -283,6 +358,7 @@ def cx() -> ChatChunks:
 
 # -- tools and turns ---------------------------------------------------------------------------------
 
+
 async def broken(ctx: ToolContext, args: dict[str, Any]) -> str:
     raise ToolError("the order system is down")
 
@@ -316,8 +392,13 @@ def build_registry() -> ToolRegistry:
 def make_turn() -> Callable[..., Turn]:
     registry = build_registry()
 
-    def make(text: str = "Hi", *, conversation_id: str | None = "conv_1", history: tuple[HistoryMessage, ...] = (),
-             tools: tuple[str, ...] = ("lookup_order", "broken", "meet_a", "meet_b")) -> Turn:
+    def make(
+        text: str = "Hi",
+        *,
+        conversation_id: str | None = "conv_1",
+        history: tuple[HistoryMessage, ...] = (),
+        tools: tuple[str, ...] = ("lookup_order", "broken", "meet_a", "meet_b"),
+    ) -> Turn:
         ctx = ToolContext(tenant="t1", thread_id="th_1", services={"rendezvous": (anyio.Event(), anyio.Event())})
         toolset: ToolSet = registry.subset(tools)
         return Turn(conversation_id, text, toolset, ctx, history)

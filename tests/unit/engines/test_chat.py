@@ -127,8 +127,17 @@ async def test_one_tool_round_accumulates_fragments(client, provider, cx, make_t
     first, second = provider.bodies("/chat/completions")
     assert second["messages"][:2] == first["messages"]
     assert second["messages"][2:] == [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "lookup_order", "arguments": '{"order":"A1"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "lookup_order", "arguments": '{"order":"A1"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": ORDER_OUTPUT},
     ]
     assert len(second["tools"]) == 4 and "tool_choice" not in second
@@ -164,13 +173,23 @@ async def test_parallel_calls_with_interleaved_fragments(client, provider, cx, m
 
 
 async def test_calls_all_numbered_zero_are_kept_apart(client, provider, cx, make_turn) -> None:
-    provider.stream([
-        cx.chunk(tool_calls=[dict(cx.call_start(0, "call_a", "lookup_order"), function={
-            "name": "lookup_order", "arguments": '{"order":"A1"}'})]),
-        cx.chunk(tool_calls=[dict(cx.call_start(0, "call_b", "broken"), function={
-            "name": "broken", "arguments": "{}"})]),
-        cx.chunk(finish="stop"),  # some servers say "stop" even when they call tools
-    ], done=True)
+    provider.stream(
+        [
+            cx.chunk(
+                tool_calls=[
+                    dict(
+                        cx.call_start(0, "call_a", "lookup_order"),
+                        function={"name": "lookup_order", "arguments": '{"order":"A1"}'},
+                    )
+                ]
+            ),
+            cx.chunk(
+                tool_calls=[dict(cx.call_start(0, "call_b", "broken"), function={"name": "broken", "arguments": "{}"})]
+            ),
+            cx.chunk(finish="stop"),  # some servers say "stop" even when they call tools
+        ],
+        done=True,
+    )
     provider.stream(cx.text(["ok"], id="chatcmpl-2"), done=True)
 
     events, error = await run_turn(engine(client), make_turn())

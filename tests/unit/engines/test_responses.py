@@ -89,17 +89,29 @@ async def test_deltas_without_an_item_id_belong_to_the_open_message(client, prov
 
 
 async def test_refusals_stream_and_complete_like_text(client, provider, rx, make_turn) -> None:
-    refusal = {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
-               "content": [{"type": "refusal", "refusal": "I can't help with that."}]}
+    refusal = {
+        "type": "message",
+        "id": "msg_1",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "refusal", "refusal": "I can't help with that."}],
+    }
     done = rx.response("resp_1", "completed", [refusal], (10, 5))
-    provider.stream([
-        rx.created("resp_1"),
-        rx.ev("response.output_item.added", output_index=0, item=dict(refusal, content=[], status="in_progress")),
-        rx.ev("response.refusal.delta", item_id="msg_1", output_index=0, content_index=0,
-               delta="I can't help with that."),
-        rx.ev("response.output_item.done", output_index=0, item=refusal),
-        rx.ev("response.completed", response=done),
-    ])
+    provider.stream(
+        [
+            rx.created("resp_1"),
+            rx.ev("response.output_item.added", output_index=0, item=dict(refusal, content=[], status="in_progress")),
+            rx.ev(
+                "response.refusal.delta",
+                item_id="msg_1",
+                output_index=0,
+                content_index=0,
+                delta="I can't help with that.",
+            ),
+            rx.ev("response.output_item.done", output_index=0, item=refusal),
+            rx.ev("response.completed", response=done),
+        ]
+    )
 
     got, error = await run_turn(engine(client), make_turn())
 
@@ -284,8 +296,11 @@ async def test_stream_ending_without_terminal_event_is_a_cut(client, provider, r
 
 @pytest.mark.parametrize(
     ("code", "expected", "retryable"),
-    [("server_error", "upstream_failed", True), ("rate_limit_exceeded", "upstream_rate_limited", True),
-     ("invalid_prompt", "upstream_failed", False)],
+    [
+        ("server_error", "upstream_failed", True),
+        ("rate_limit_exceeded", "upstream_rate_limited", True),
+        ("invalid_prompt", "upstream_failed", False),
+    ],
 )
 async def test_response_failed(client, provider, rx, make_turn, code, expected, retryable) -> None:
     provider.stream(rx.failed(code, "the model broke"))
@@ -405,7 +420,9 @@ async def test_delete_conversation_ignores_missing_ones(client, provider) -> Non
     await engine(client).delete_conversation("conv_gone")
 
     assert [(s.method, s.path) for s in provider.seen] == [
-        ("DELETE", "/v1/conversations/conv_abc"), ("DELETE", "/v1/conversations/conv_gone")]
+        ("DELETE", "/v1/conversations/conv_abc"),
+        ("DELETE", "/v1/conversations/conv_gone"),
+    ]
 
 
 async def test_delete_conversation_reports_other_failures(client, provider) -> None:

@@ -40,9 +40,7 @@ async def stand_in_caller(request: Request[Any, Any, Any]) -> Caller:
 
 @pytest.fixture
 def client() -> Iterator[TestClient[Litestar]]:
-    app = Litestar(
-        route_handlers=widget_routes, dependencies={"caller": Provide(stand_in_caller)}, logging_config=None
-    )
+    app = Litestar(route_handlers=widget_routes, dependencies={"caller": Provide(stand_in_caller)}, logging_config=None)
     with TestClient(app) as test_client:
         yield test_client
 
