@@ -1,7 +1,8 @@
 """Threads and their history in Postgres, and the per-thread turn lock.
 
 The lock is a lease on the thread row (``active_run`` + ``locked_until``), so it holds across
-workers and instances and frees itself if a process dies mid-turn.
+workers and instances and frees itself if a process dies mid-turn. :meth:`ThreadStore.lock` also
+stores the visitor's message and reads the history before it, in the same statement.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from proxy.engines.base import HistoryMessage
 from proxy.store.db import Database
@@ -34,7 +35,7 @@ class ThreadRecord:
     visitor_email: str | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ThreadRecord:
+    def from_row(cls, row: dict[str, Any], **extra: Any) -> Self:
         return cls(
             row["id"],
             row["tenant"],
@@ -45,12 +46,25 @@ class ThreadRecord:
             row["visitor_kind"],
             row["visitor_user_id"],
             row["visitor_email"],
+            **extra,
         )
 
     @property
     def owner(self) -> Visitor:
         """The visitor the thread was created for, as verified then."""
         return Visitor(self.visitor, self.visitor_kind, self.visitor_user_id, self.visitor_email)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class LockedThread(ThreadRecord):
+    """A thread whose turn lock was just taken, with what the same statement stored and read.
+
+    ``user_message_id``: the visitor's message, stored with the lock (None if none was given).
+    ``history``: the last messages before it, oldest first (None if not asked for).
+    """
+
+    user_message_id: int | None = None
+    history: tuple[HistoryMessage, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,42 @@ class StoredMessage:
 LockResult = Literal["acquired", "busy", "missing"]
 
 _COLUMNS = "id, tenant, visitor, engine, provider_id, created_at, visitor_kind, visitor_user_id, visitor_email"
+
+
+# One statement, one round trip: the lease, the visitor's message and the history before it.
+# ``seen`` is the thread in the statement's snapshot (none: not this caller's thread); ``locked``
+# the lease, taken only on that same version of the row (none: busy). The history is read in the
+# snapshot, so it excludes the message stored here. Were the row changed after the snapshot was
+# taken (an expired turn's late end, releasing the lock while its reply is being written), the
+# snapshot would miss that reply: the ``xmin`` check then makes it a busy thread instead.
+# The commit does not wait for the disk (``synchronous_commit`` applies as set when a transaction
+# commits, and here it is set for this one only): a lease lost in a database crash frees itself,
+# and the message is made durable by the turn's final commit, which does wait, as the log is
+# flushed in order. A crash of the database in the fraction of a second before that flush can
+# lose the message of a turn whose reply could not be saved either.
+_OPEN_TURN = f"""
+with quick as (
+    select set_config('synchronous_commit', 'off', true) as setting
+), seen as (
+    select {_COLUMNS}, xmin from threads
+    where id = %(thread)s and tenant = %(tenant)s and (visitor is null or visitor is not distinct from %(visitor)s)
+), locked as (
+    update threads set active_run = %(run)s, locked_until = now() + make_interval(secs => %(lease)s)
+    where id = (select id from seen) and xmin = (select xmin from seen)
+      and (active_run is null or locked_until < now()) and (select setting from quick) is not null
+    returning id
+), posted as (
+    insert into messages (thread_id, role, content, run_id)
+    select id, 'user', %(text)s, %(run)s from locked where %(text)s::text is not null
+    returning id
+)
+select seen.*, locked.id is not null as acquired, (select id from posted) as user_message_id,
+    (select json_agg(json_build_array(h.role, h.content) order by h.id) from (
+        select m.id, m.role, m.content from messages m
+        where m.thread_id = locked.id order by m.id desc limit %(history)s
+    ) h) as history
+from seen left join locked on true
+"""
 
 
 class ThreadStore:
@@ -90,20 +140,42 @@ class ThreadStore:
         return ThreadRecord.from_row(row) if row else None
 
     async def lock(
-        self, thread_id: str, *, tenant: str, visitor: str | None, run_id: str, lease_seconds: float
+        self,
+        thread_id: str,
+        *,
+        tenant: str,
+        visitor: str | None,
+        run_id: str,
+        lease_seconds: float,
+        user_text: str | None = None,
+        history: int = 0,
     ) -> tuple[LockResult, ThreadRecord | None]:
-        """Take the thread's turn lock in one round trip; tell busy from missing if it fails."""
+        """Take the thread's turn lock in one round trip, telling busy from missing.
+
+        With ``user_text``, the visitor's message is stored in the same statement, only if the lock
+        was taken; with ``history``, up to that many messages before it are read too. Acquired, the
+        record is a :class:`LockedThread`; busy, the thread as it was.
+        """
         row = await self.db.fetch_one(
-            "update threads set active_run = %s, locked_until = now() + make_interval(secs => %s)"
-            " where id = %s and tenant = %s and (visitor is null or visitor is not distinct from %s)"
-            " and (active_run is null or locked_until < now())"
-            f" returning {_COLUMNS}",
-            (run_id, lease_seconds, thread_id, tenant, visitor),
+            _OPEN_TURN,
+            {
+                "thread": thread_id,
+                "tenant": tenant,
+                "visitor": visitor,
+                "run": run_id,
+                "lease": lease_seconds,
+                "text": user_text,
+                "history": max(0, history),
+            },
         )
-        if row:
-            return "acquired", ThreadRecord.from_row(row)
-        existing = await self.get(thread_id, tenant=tenant, visitor=visitor)
-        return ("busy", existing) if existing else ("missing", None)
+        if row is None:
+            return "missing", None
+        if not row["acquired"]:
+            return "busy", ThreadRecord.from_row(row)
+        read: tuple[HistoryMessage, ...] | None = None
+        if history > 0:
+            read = tuple(HistoryMessage(role, content) for role, content in row["history"] or ())
+        return "acquired", LockedThread.from_row(row, user_message_id=row["user_message_id"], history=read)
 
     async def unlock(self, thread_id: str, run_id: str) -> None:
         await self.db.execute(
@@ -142,16 +214,20 @@ class ThreadStore:
                 (thread_id, run_id),
             )
 
-    async def messages(self, thread_id: str, *, limit: int = 200, newest_first: bool = False) -> list[StoredMessage]:
-        """The last ``limit`` messages, oldest first unless ``newest_first``."""
+    async def messages(
+        self, thread_id: str, *, limit: int = 200, newest_first: bool = False, before: int | None = None
+    ) -> list[StoredMessage]:
+        """The last ``limit`` messages (those older than message ``before``), oldest first unless ``newest_first``."""
         rows = await self.db.fetch_all(
-            "select id, role, content, run_id, created_at from messages where thread_id = %s order by id desc limit %s",
-            (thread_id, limit),
+            "select id, role, content, run_id, created_at from messages where thread_id = %s"
+            + (" and id < %s" if before is not None else "")
+            + " order by id desc limit %s",
+            (thread_id, before, limit) if before is not None else (thread_id, limit),
         )
         if not newest_first:
             rows.reverse()
         return [StoredMessage(r["id"], r["role"], r["content"], r["run_id"], r["created_at"]) for r in rows]
 
-    async def history(self, thread_id: str, *, limit: int) -> list[HistoryMessage]:
-        """The last ``limit`` messages as the chat engine sends them, oldest first."""
-        return [HistoryMessage(m.role, m.content) for m in await self.messages(thread_id, limit=limit)]
+    async def history(self, thread_id: str, *, limit: int, before: int | None = None) -> list[HistoryMessage]:
+        """The last ``limit`` messages (before message ``before``) as the chat engine sends them, oldest first."""
+        return [HistoryMessage(m.role, m.content) for m in await self.messages(thread_id, limit=limit, before=before)]

@@ -4,6 +4,10 @@ The turn is decoupled from the HTTP response that shows it: the response only fo
 channel. Stopping the turn (the visitor's Stop, a dropped connection, the turn timeout) cancels
 this task's scope; the engine then cancels the provider's run, and the shielded epilogue saves
 the finished part of the reply, releases the thread's lock and closes the stream with ``done``.
+
+On the way to the provider the turn needs no query of its own: the API took the lock, stored the
+visitor's message and read the history in one statement (a :class:`LockedThread`), and a capped
+tenant's budget is decided from this process's view of today's usage (read again every 2 s).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from proxy.engines.base import (
 )
 from proxy.leads.handoff import handoff_event, handoff_for_message
 from proxy.observability import metrics
-from proxy.store.threads import ThreadRecord, ThreadStore
+from proxy.store.threads import LockedThread, ThreadRecord, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolContext, ToolSet
 from proxy.turns.channel import RunChannel
@@ -41,6 +45,11 @@ from proxy.visitors import Visitor
 logger = logging.getLogger(__name__)
 
 CANCELLED = EngineError("cancelled", "The reply was stopped.", retryable=True, status=409)
+
+
+def history_window(engine: Engine, tenant_config: TenantConfig) -> int:
+    """How many earlier messages a turn sends along: only the chat engine keeps no conversation."""
+    return tenant_config.history_window if engine.name == "chat" else 0
 
 
 @dataclass(slots=True)
@@ -121,7 +130,8 @@ class ActiveRun:
 
     async def _stream(self) -> None:
         job = self.job
-        await job.store.add_message(self.thread_id, "user", job.user_text, self.run_id)
+        if not isinstance(job.thread, LockedThread) or job.thread.user_message_id is None:
+            await job.store.add_message(self.thread_id, "user", job.user_text, self.run_id)
         await self._handoff_if_asked()
         decision = await job.budgets.decide(job.tenant_config)
         if decision.blocked:
@@ -143,9 +153,14 @@ class ActiveRun:
             if conversation_id is not None:
                 await job.store.set_provider_id(self.thread_id, conversation_id)
         history: tuple[HistoryMessage, ...] = ()
-        window = job.tenant_config.history_window
-        if job.engine.name == "chat" and window:
-            # the user's message is stored already: it is the turn's input, not history
+        window = history_window(job.engine, job.tenant_config)
+        opened = job.thread if isinstance(job.thread, LockedThread) else None
+        # the user's message is stored already: it is the turn's input, not history
+        if window and opened is not None and opened.history is not None:
+            history = opened.history[-window:]  # read with the lock
+        elif window and opened is not None and opened.user_message_id is not None:
+            history = tuple(await job.store.history(self.thread_id, limit=window, before=opened.user_message_id))
+        elif window:
             stored = await job.store.history(self.thread_id, limit=window + 1)
             history = tuple(stored[:-1])
         context = ToolContext(
