@@ -12,7 +12,7 @@ from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
 from proxy.store.threads import new_id
 from proxy.turns.admission import TurnRefused
-from proxy.turns.runner import ActiveRun, TurnJob
+from proxy.turns.runner import ActiveRun, TurnJob, history_window
 
 
 def check_message(text: str, limit: int) -> str:
@@ -90,7 +90,13 @@ async def _lock_and_start(
     # the lease outlives the turn timeout a little, so only a dead process leaves it to expire
     lease = services.settings.turn_timeout + 30
     result, thread = await services.threads.lock(
-        thread_id, tenant=caller.tenant.name, visitor=caller.visitor.binding, run_id=run_id, lease_seconds=lease
+        thread_id,
+        tenant=caller.tenant.name,
+        visitor=caller.visitor.binding,
+        run_id=run_id,
+        lease_seconds=lease,
+        user_text=text,
+        history=history_window(services.engine_for(caller.tenant), caller.tenant.config),
     )
     if result == "missing" or thread is None:
         raise ApiError(404, "thread_not_found", "No such thread.")

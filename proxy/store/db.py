@@ -53,12 +53,13 @@ class Database:
     @classmethod
     @asynccontextmanager
     async def connect(
-        cls, url: str, *, min_size: int = 1, max_size: int = 10, migrate: bool = True
+        cls, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0, migrate: bool = True
     ) -> AsyncIterator[Database]:
         pool = AsyncConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
+            timeout=timeout,
             kwargs={"autocommit": True, "row_factory": dict_row},
             open=False,
         )
@@ -73,8 +74,9 @@ class Database:
             await pool.close()
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        async with self.pool.connection() as conn:
+    async def connection(self, timeout: float | None = None) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled connection; waiting for one longer than ``timeout`` (default: the pool's) raises PoolTimeout."""
+        async with self.pool.connection(timeout=timeout) as conn:
             yield conn
 
     @asynccontextmanager

@@ -2,18 +2,32 @@
 
 The lock is a lease on the thread row (``active_run`` + ``locked_until``), so it holds across
 workers and instances and frees itself if a process dies mid-turn.
+
+A turn costs two statements: :meth:`ThreadStore.lock` takes the lock, stores the visitor's
+message and reads the history before it; :meth:`ThreadStore.finish_turn` saves the reply and the
+turn's token usage and releases the lock.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
+
+import anyio
+from psycopg import OperationalError
+from psycopg_pool import PoolClosed, PoolTimeout
 
 from proxy.engines.base import HistoryMessage
 from proxy.store.db import Database
+from proxy.usage.store import UsageEntry, upsert_sql
 from proxy.visitors import Visitor
+
+logger = logging.getLogger(__name__)
 
 
 def new_id(prefix: str) -> str:
@@ -34,7 +48,7 @@ class ThreadRecord:
     visitor_email: str | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ThreadRecord:
+    def from_row(cls, row: dict[str, Any], **extra: Any) -> Self:
         return cls(
             row["id"],
             row["tenant"],
@@ -45,12 +59,25 @@ class ThreadRecord:
             row["visitor_kind"],
             row["visitor_user_id"],
             row["visitor_email"],
+            **extra,
         )
 
     @property
     def owner(self) -> Visitor:
         """The visitor the thread was created for, as verified then."""
         return Visitor(self.visitor, self.visitor_kind, self.visitor_user_id, self.visitor_email)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class LockedThread(ThreadRecord):
+    """A thread whose turn lock was just taken, with what the same statement stored and read.
+
+    ``user_message_id``: the visitor's message, stored with the lock (None if none was given).
+    ``history``: the last messages before it, oldest first (None if not asked for).
+    """
+
+    user_message_id: int | None = None
+    history: tuple[HistoryMessage, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +93,82 @@ LockResult = Literal["acquired", "busy", "missing"]
 
 _COLUMNS = "id, tenant, visitor, engine, provider_id, created_at, visitor_kind, visitor_user_id, visitor_email"
 
+# One statement, one round trip: the lease, the visitor's message and the history before it.
+# ``seen`` is the thread in the statement's snapshot (none: not this caller's thread); ``locked``
+# the lease, taken only on that same version of the row (none: busy). The history is read in the
+# snapshot, so it excludes the message stored here. Were the row changed after the snapshot was
+# taken (an expired turn's late end, releasing the lock while its reply is being written), the
+# snapshot would miss that reply: the ``xmin`` check then makes it a busy thread instead.
+# The commit does not wait for the disk (``synchronous_commit`` applies as set when a transaction
+# commits, and here it is set for this one only): a lease lost in a database crash frees itself,
+# and the message is made durable by the turn's final commit, which does wait, as the log is
+# flushed in order. A crash of the database in the fraction of a second before that flush can
+# lose the message of a turn whose reply could not be saved either.
+_OPEN_TURN = f"""
+with quick as (
+    select set_config('synchronous_commit', 'off', true) as setting
+), seen as (
+    select {_COLUMNS}, xmin from threads
+    where id = %(thread)s and tenant = %(tenant)s and (visitor is null or visitor is not distinct from %(visitor)s)
+), locked as (
+    update threads set active_run = %(run)s, locked_until = now() + make_interval(secs => %(lease)s)
+    where id = (select id from seen) and xmin = (select xmin from seen)
+      and (active_run is null or locked_until < now()) and (select setting from quick) is not null
+    returning id
+), posted as (
+    insert into messages (thread_id, role, content, run_id)
+    select id, 'user', %(text)s, %(run)s from locked where %(text)s::text is not null
+    returning id
+)
+select seen.*, locked.id is not null as acquired, (select id from posted) as user_message_id,
+    (select json_agg(json_build_array(h.role, h.content) order by h.id) from (
+        select m.id, m.role, m.content from messages m
+        where m.thread_id = locked.id order by m.id desc limit %(history)s
+    ) h) as history
+from seen left join locked on true
+"""
+
+# One statement: the reply, the turn's usage and the release, committed together (and flushed).
+# ``retry`` is set when an earlier attempt failed after the statement was sent, so it may have
+# been committed: then the reply and usage are written only if the lock is still this run's,
+# which proves the earlier attempt did not commit.
+_FINISH_TURN = """
+with released as (
+    update threads set active_run = null, locked_until = null
+    where id = %(thread)s and active_run = %(run)s
+    returning id
+), first_time as (
+    select not %(retry)s or exists (select from released) as yes
+), reply as (
+    insert into messages (thread_id, role, content, run_id)
+    select id, 'assistant', %(reply)s, %(run)s from threads
+    where id = %(thread)s and %(reply)s <> '' and (select yes from first_time)
+){usage}
+select exists (select from released) as released
+"""
+_FINISH_TURN_WITH_USAGE = _FINISH_TURN.format(usage=f", usage as ({upsert_sql('(select yes from first_time)')})")
+_FINISH_TURN = _FINISH_TURN.format(usage="")
+
 
 class ThreadStore:
-    def __init__(self, db: Database) -> None:
+    """Threads, their history and turn locks.
+
+    Ending turns (:meth:`finish_turn`) use at most ``finish_slots`` pooled connections at once
+    (default: half the pool), so when many turns end together (a deploy, a network blip dropping
+    a thousand streams) they wait their turn here rather than time out in the pool, and new turns
+    still find a connection. A write that fails for want of a connection or on a transient error
+    is retried until ``finish_deadline`` seconds have passed.
+    """
+
+    # a first attempt to end a turn waits this long for a connection before the stream is closed
+    # without waiting for the write any longer
+    prompt_wait = 0.5
+
+    def __init__(self, db: Database, *, finish_slots: int | None = None, finish_deadline: float = 300.0) -> None:
         self.db = db
+        self.finish_slots = finish_slots or max(1, db.pool.max_size // 2)
+        self.finish_deadline = finish_deadline
+        self._finishing: anyio.CapacityLimiter | None = None
 
     async def create(self, *, tenant: str, visitor: Visitor, engine: str) -> ThreadRecord:
         row = await self.db.fetch_one(
@@ -90,20 +189,42 @@ class ThreadStore:
         return ThreadRecord.from_row(row) if row else None
 
     async def lock(
-        self, thread_id: str, *, tenant: str, visitor: str | None, run_id: str, lease_seconds: float
+        self,
+        thread_id: str,
+        *,
+        tenant: str,
+        visitor: str | None,
+        run_id: str,
+        lease_seconds: float,
+        user_text: str | None = None,
+        history: int = 0,
     ) -> tuple[LockResult, ThreadRecord | None]:
-        """Take the thread's turn lock in one round trip; tell busy from missing if it fails."""
+        """Take the thread's turn lock in one round trip, telling busy from missing.
+
+        With ``user_text``, the visitor's message is stored in the same statement, only if the lock
+        was taken; with ``history``, up to that many messages before it are read too. Acquired, the
+        record is a :class:`LockedThread`; busy, the thread as it was.
+        """
         row = await self.db.fetch_one(
-            "update threads set active_run = %s, locked_until = now() + make_interval(secs => %s)"
-            " where id = %s and tenant = %s and (visitor is null or visitor is not distinct from %s)"
-            " and (active_run is null or locked_until < now())"
-            f" returning {_COLUMNS}",
-            (run_id, lease_seconds, thread_id, tenant, visitor),
+            _OPEN_TURN,
+            {
+                "thread": thread_id,
+                "tenant": tenant,
+                "visitor": visitor,
+                "run": run_id,
+                "lease": lease_seconds,
+                "text": user_text,
+                "history": max(0, history),
+            },
         )
-        if row:
-            return "acquired", ThreadRecord.from_row(row)
-        existing = await self.get(thread_id, tenant=tenant, visitor=visitor)
-        return ("busy", existing) if existing else ("missing", None)
+        if row is None:
+            return "missing", None
+        if not row["acquired"]:
+            return "busy", ThreadRecord.from_row(row)
+        read: tuple[HistoryMessage, ...] | None = None
+        if history > 0:
+            read = tuple(HistoryMessage(role, content) for role, content in row["history"] or ())
+        return "acquired", LockedThread.from_row(row, user_message_id=row["user_message_id"], history=read)
 
     async def unlock(self, thread_id: str, run_id: str) -> None:
         await self.db.execute(
@@ -129,29 +250,100 @@ class ThreadStore:
             (thread_id, role, content, run_id),
         )
 
-    async def finish_turn(self, thread_id: str, run_id: str, reply: str) -> None:
-        """Save the reply (or its finished part) and release the lock in one transaction."""
-        async with self.db.transaction() as conn:
-            if reply:
-                await conn.execute(
-                    "insert into messages (thread_id, role, content, run_id) values (%s, 'assistant', %s, %s)",
-                    (thread_id, reply, run_id),
-                )
-            await conn.execute(
-                "update threads set active_run = null, locked_until = null where id = %s and active_run = %s",
-                (thread_id, run_id),
-            )
+    async def finish_turn(
+        self,
+        thread_id: str,
+        run_id: str,
+        reply: str,
+        *,
+        usage: UsageEntry | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> bool:
+        """Save the reply (or its finished part) and the turn's usage, and release the lock.
 
-    async def messages(self, thread_id: str, *, limit: int = 200, newest_first: bool = False) -> list[StoredMessage]:
-        """The last ``limit`` messages, oldest first unless ``newest_first``."""
+        One statement, committed once. Retried (see the class) until it succeeds or the deadline
+        passes; True once saved, False if given up (logged; the lease then expires by itself).
+        ``on_wait`` is called, once, as soon as the write has to wait: for other turns' ends
+        queued before it, or for a pooled connection longer than ``prompt_wait``. Never raises.
+        """
+        waited = False
+
+        def waiting() -> None:
+            nonlocal waited
+            if not waited:
+                waited = True
+                if on_wait is not None:
+                    on_wait()
+
+        params: dict[str, Any] = {"thread": thread_id, "run": run_id, "reply": reply, "retry": False}
+        query = _FINISH_TURN
+        if usage is not None:
+            params.update(usage.params())
+            query = _FINISH_TURN_WITH_USAGE
+        if self._finishing is None:
+            self._finishing = anyio.CapacityLimiter(self.finish_slots)
+        if self._finishing.available_tokens < 1:
+            waiting()
+        deadline = anyio.current_time() + self.finish_deadline
+        delay = 0.05
+        attempt = 0
+        warned = False
+        async with self._finishing:
+            while True:
+                attempt += 1
+                remaining = deadline - anyio.current_time()
+                wait = min(self.db.pool.timeout, max(remaining, 0.01))
+                if not waited and on_wait is not None:
+                    wait = min(wait, self.prompt_wait)
+                sent = False
+                try:
+                    async with self.db.connection(timeout=wait) as conn:
+                        sent = True
+                        await conn.execute(query, params)
+                    return True
+                except PoolClosed:
+                    logger.error("could not save the end of a turn: the database is closed", extra={"run_id": run_id})
+                    return False
+                except OperationalError as exc:
+                    # no connection (PoolTimeout), a lost connection, or an error the database
+                    # reported (the statement then rolled back): all worth another attempt
+                    if sent and exc.sqlstate is None and not isinstance(exc, PoolTimeout):
+                        params["retry"] = True  # the connection broke: the commit may have happened
+                    failure: Exception = exc
+                except Exception:
+                    logger.exception("could not save the end of a turn", extra={"run_id": run_id})
+                    return False
+                if anyio.current_time() + delay > deadline:
+                    waiting()
+                    logger.error(
+                        "could not save the end of a turn: gave up",
+                        extra={"run_id": run_id, "attempts": attempt, "error": repr(failure)},
+                    )
+                    return False
+                if not warned and (waited or not isinstance(failure, PoolTimeout)):
+                    warned = True  # (not for a first, short wait for a connection: that is routine)
+                    logger.warning(
+                        "saving the end of a turn is delayed; retrying",
+                        extra={"run_id": run_id, "error": repr(failure)},
+                    )
+                waiting()
+                await anyio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, 2.0)
+
+    async def messages(
+        self, thread_id: str, *, limit: int = 200, newest_first: bool = False, before: int | None = None
+    ) -> list[StoredMessage]:
+        """The last ``limit`` messages (those older than message ``before``), oldest first unless ``newest_first``."""
         rows = await self.db.fetch_all(
-            "select id, role, content, run_id, created_at from messages where thread_id = %s order by id desc limit %s",
-            (thread_id, limit),
+            "select id, role, content, run_id, created_at from messages where thread_id = %s"
+            + (" and id < %s" if before is not None else "")
+            + " order by id desc limit %s",
+            (thread_id, before, limit) if before is not None else (thread_id, limit),
         )
         if not newest_first:
             rows.reverse()
         return [StoredMessage(r["id"], r["role"], r["content"], r["run_id"], r["created_at"]) for r in rows]
 
-    async def history(self, thread_id: str, *, limit: int) -> list[HistoryMessage]:
-        """The last ``limit`` messages as the chat engine sends them, oldest first."""
-        return [HistoryMessage(m.role, m.content) for m in await self.messages(thread_id, limit=limit)]
+    async def history(self, thread_id: str, *, limit: int, before: int | None = None) -> list[HistoryMessage]:
+        """The last ``limit`` messages (before message ``before``) as the chat engine sends them, oldest first."""
+        return [HistoryMessage(m.role, m.content) for m in await self.messages(thread_id, limit=limit, before=before)]

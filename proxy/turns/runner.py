@@ -4,10 +4,20 @@ The turn is decoupled from the HTTP response that shows it: the response only fo
 channel. Stopping the turn (the visitor's Stop, a dropped connection, the turn timeout) cancels
 this task's scope; the engine then cancels the provider's run, and the shielded epilogue saves
 the finished part of the reply, releases the thread's lock and closes the stream with ``done``.
+
+On the way to the provider the turn needs no query of its own: the API took the lock, stored the
+visitor's message and read the history in one statement (a :class:`LockedThread`), and a capped
+tenant's budget is decided from this process's view of today's usage (read again every 2 s).
+
+The epilogue writes the reply, the token usage and the release in one statement; ``done`` follows
+it, unless that write has to wait (many turns ending at once, a congested pool): then ``done`` goes
+first and the write follows. A new message on the thread is refused (409) until the lock is
+released, so the history stays in order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from contextlib import aclosing
@@ -30,17 +40,23 @@ from proxy.engines.base import (
 )
 from proxy.leads.handoff import handoff_event, handoff_for_message
 from proxy.observability import metrics
-from proxy.store.threads import ThreadRecord, ThreadStore
+from proxy.store.threads import LockedThread, ThreadRecord, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolContext, ToolSet
 from proxy.turns.channel import RunChannel
 from proxy.turns.events import Event, engine_event_payload
 from proxy.usage.budget import BudgetGuard
+from proxy.usage.store import UsageEntry
 from proxy.visitors import Visitor
 
 logger = logging.getLogger(__name__)
 
 CANCELLED = EngineError("cancelled", "The reply was stopped.", retryable=True, status=409)
+
+
+def history_window(engine: Engine, tenant_config: TenantConfig) -> int:
+    """How many earlier messages a turn sends along: only the chat engine keeps no conversation."""
+    return tenant_config.history_window if engine.name == "chat" else 0
 
 
 @dataclass(slots=True)
@@ -79,6 +95,7 @@ class ActiveRun:
         self.outcome = "completed"
         self._completed: list[str] = []
         self._partial: list[str] = []
+        self._usage: UsageEntry | None = None
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -121,7 +138,8 @@ class ActiveRun:
 
     async def _stream(self) -> None:
         job = self.job
-        await job.store.add_message(self.thread_id, "user", job.user_text, self.run_id)
+        if not isinstance(job.thread, LockedThread) or job.thread.user_message_id is None:
+            await job.store.add_message(self.thread_id, "user", job.user_text, self.run_id)
         await self._handoff_if_asked()
         decision = await job.budgets.decide(job.tenant_config)
         if decision.blocked:
@@ -143,9 +161,14 @@ class ActiveRun:
             if conversation_id is not None:
                 await job.store.set_provider_id(self.thread_id, conversation_id)
         history: tuple[HistoryMessage, ...] = ()
-        window = job.tenant_config.history_window
-        if job.engine.name == "chat" and window:
-            # the user's message is stored already: it is the turn's input, not history
+        window = history_window(job.engine, job.tenant_config)
+        opened = job.thread if isinstance(job.thread, LockedThread) else None
+        # the user's message is stored already: it is the turn's input, not history
+        if window and opened is not None and opened.history is not None:
+            history = opened.history[-window:]  # read with the lock
+        elif window and opened is not None and opened.user_message_id is not None:
+            history = tuple(await job.store.history(self.thread_id, limit=window, before=opened.user_message_id))
+        elif window:
             stored = await job.store.history(self.thread_id, limit=window + 1)
             history = tuple(stored[:-1])
         context = ToolContext(
@@ -175,7 +198,7 @@ class ActiveRun:
         elif isinstance(event, ToolFinished):
             metrics.TOOL_CALLS.labels(self.job.tenant, event.name, str(event.ok).lower()).inc()
         elif isinstance(event, TurnFinished):
-            await self._record_usage(event.usage, model)
+            self._count_usage(event.usage, model)
 
     async def _handoff_if_asked(self) -> None:
         """A tenant that offers handoffs hands over on its keywords or a plain request for a human."""
@@ -193,10 +216,18 @@ class ActiveRun:
         if record is not None:
             self.publish("handoff", handoff_event(record))
 
-    async def _record_usage(self, usage: Usage, model: str | None) -> None:
+    def _count_usage(self, usage: Usage, model: str | None) -> None:
+        """Counted now (metrics, this process's budget view); stored with the end of the turn."""
         metrics.TOKENS.labels(self.job.tenant, "input").inc(usage.input_tokens)
         metrics.TOKENS.labels(self.job.tenant, "output").inc(usage.output_tokens)
-        await self.job.budgets.record(self.job.tenant, model or self.job.tenant_config.model, usage)
+        entry = self.job.budgets.count(self.job.tenant, model or self.job.tenant_config.model, usage)
+        if self._usage is not None:  # a second report for the turn: one entry holds both
+            entry = dataclasses.replace(
+                self._usage,
+                input_tokens=self._usage.input_tokens + entry.input_tokens,
+                output_tokens=self._usage.output_tokens + entry.output_tokens,
+            )
+        self._usage = entry
 
     def _answer_without_provider(self, text: str) -> None:
         """Past the hard budget cap: no provider call; the tenant's message offers lead capture."""
@@ -215,10 +246,24 @@ class ActiveRun:
 
     async def _epilogue(self) -> None:
         reply = "\n\n".join([*self._completed, "".join(self._partial)] if self._partial else self._completed)
+        saved = False
         try:
-            await self.job.store.finish_turn(self.thread_id, self.run_id, reply)
+            saved = await self.job.store.finish_turn(
+                self.thread_id, self.run_id, reply, usage=self._usage, on_wait=self._end_stream
+            )
         except Exception:  # the lease expires on its own; never leave the stream without `done`
             logger.exception("could not save the end of a turn", extra={"run_id": self.run_id})
+        if not saved and self._usage is not None:
+            usage = self._usage
+            logger.error(
+                "token usage of a turn not stored",
+                extra={
+                    "tenant": usage.tenant,
+                    "model": usage.model,
+                    "input": usage.input_tokens,
+                    "output": usage.output_tokens,
+                },
+            )
         metrics.TURNS.labels(self.job.tenant, self.outcome).inc()
         logger.info(
             "turn finished",
@@ -231,5 +276,9 @@ class ActiveRun:
                 "events": self._seq + 1,
             },
         )
-        self.publish("done", {})
-        self.channel.close()
+        self._end_stream()
+
+    def _end_stream(self) -> None:
+        if not self.channel.closed:
+            self.publish("done", {})
+            self.channel.close()

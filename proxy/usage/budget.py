@@ -5,6 +5,9 @@ tenant is kept in this process for ``cache_seconds`` (and this process's own tur
 as they finish), then read again with one primary-key range query, which also picks up what the
 other workers used. Turns still running are not yet counted, so a burst of concurrent turns can
 pass a cap by those turns; caps are a cost control, not an exact quota.
+
+A turn's usage is counted here when its reply is complete (:meth:`BudgetGuard.count`) and written
+with the end of the turn, in the same statement as the reply (``ThreadStore.finish_turn``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from proxy.engines.base import Usage
 from proxy.store.db import Database
 from proxy.tenants import Tenant, TenantConfig
 from proxy.usage.config import BudgetConfig
-from proxy.usage.store import UsageStore
+from proxy.usage.store import UsageEntry, UsageStore
 
 logger = logging.getLogger(__name__)
 
@@ -113,19 +116,24 @@ class BudgetGuard:
             return NORMAL
         return decide_for(config.budget, await self.used_today(config))
 
-    async def record(self, tenant: str, model: str, usage: Usage) -> None:
-        """Count a finished turn. Never raises: losing one turn's count must not break a reply."""
+    def count(self, tenant: str, model: str, usage: Usage) -> UsageEntry:
+        """Count a finished turn in this process's view of today; the entry is for the caller to store."""
         today = self.day(tenant)
         cached = self._today.get(tenant)
         if cached is not None and cached.day == today:
             cached.total += usage.input_tokens + usage.output_tokens
+        return UsageEntry(tenant, today, model, usage.input_tokens, usage.output_tokens)
+
+    async def record(self, tenant: str, model: str, usage: Usage) -> None:
+        """Count a finished turn and store it. Never raises: losing one turn's count must not break a reply."""
+        entry = self.count(tenant, model, usage)
         try:
             await self.store.add(
                 tenant=tenant,
-                day=today,
+                day=entry.day,
                 model=model,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
+                input_tokens=entry.input_tokens,
+                output_tokens=entry.output_tokens,
             )
         except Exception:
             logger.exception("could not record token usage", extra={"tenant": tenant, "model": model})

@@ -10,7 +10,7 @@ import anyio
 from proxy.engines.base import Usage
 from proxy.store.db import Database
 from proxy.usage.budget import BudgetGuard
-from proxy.usage.store import UsageStore
+from proxy.usage.store import UsageEntry, UsageStore, upsert_sql
 from tests.support.apps import make_tenant
 
 
@@ -71,3 +71,17 @@ async def test_days_are_separate(database: Database) -> None:
     rows = await store.rows(since=today - timedelta(days=3), tenant=tenant)
     assert [r.day for r in rows] == [today - timedelta(days=1)]
     assert await store.rows(since=date(2999, 1, 1), tenant=tenant) == []
+
+
+async def test_shard_rows_read_as_one_row_per_model(database: Database) -> None:
+    tenant = name("shards")
+    today = datetime.now(UTC).date()
+    for shard, tokens in ((0, 100), (3, 20), (15, 3)):
+        entry = UsageEntry(tenant, today, "m", tokens, 1, shard=shard)
+        await database.execute(upsert_sql(), entry.params())
+    stored = await database.fetch_one("select count(*) as n from usage_daily where tenant = %s", (tenant,))
+    assert stored == {"n": 3}
+    store = UsageStore(database)
+    rows = await store.rows(since=today, tenant=tenant)
+    assert [(r.model, r.input_tokens, r.output_tokens, r.turns) for r in rows] == [("m", 123, 3, 3)]
+    assert await store.day_total(tenant, today) == 126

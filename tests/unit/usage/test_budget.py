@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from proxy.engines.base import Usage
 from proxy.usage.budget import BudgetGuard, decide_for
 from proxy.usage.config import DEFAULT_BLOCKED_MESSAGE, BudgetConfig
+from proxy.usage.store import SHARDS
 from tests.support.apps import make_tenant
 
 
@@ -103,6 +104,26 @@ async def test_decide_reads_once_per_cache_period_and_sees_own_records() -> None
     decision = await g.decide(tenant)
     assert decision.action == "blocked" and decision.used_tokens == 6100
     assert store.queries == 2
+
+
+async def test_count_adds_to_todays_view_and_leaves_the_write_to_the_caller() -> None:
+    store = FakeStore()
+    tenant = make_tenant("counted", ["counted.test"], budget={"daily_hard_tokens": 100})
+    g = guard(store, tenant)
+    assert (await g.decide(tenant)).action == "normal"
+    entry = g.count("counted", "m", Usage(60, 40))
+    assert (entry.tenant, entry.day, entry.model, entry.input_tokens, entry.output_tokens, entry.turns) == (
+        "counted",
+        date(2030, 5, 17),
+        "m",
+        60,
+        40,
+        1,
+    )
+    assert 0 <= entry.shard < SHARDS
+    assert store.added == []  # written with the end of the turn, not here
+    assert (await g.decide(tenant)).action == "blocked"
+    assert store.queries == 1
 
 
 async def test_record_counts_on_the_tenants_own_day() -> None:

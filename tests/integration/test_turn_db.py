@@ -1,0 +1,287 @@
+"""A turn's database work: one statement to open it, one to end it, and no end lost when many end at once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import psycopg
+
+from proxy.engines.base import HistoryMessage
+from proxy.store.db import Database
+from proxy.store.event_log import EventLog
+from proxy.store.threads import LockedThread, ThreadRecord, ThreadStore, new_id
+from proxy.tenants import TenantConfig
+from proxy.tools.registry import ToolSet
+from proxy.turns.manager import TurnManager
+from proxy.turns.runner import ActiveRun, TurnJob
+from proxy.usage.budget import BudgetGuard
+from proxy.usage.store import UsageEntry, UsageStore
+from proxy.visitors import Visitor
+from tests.support.scripted_engine import ScriptedEngine
+from tests.support.waiting import eventually
+
+
+def tenant_name() -> str:
+    return f"tdb-{uuid.uuid4().hex[:8]}"
+
+
+class ChatLike(ScriptedEngine):
+    """Keeps no conversation, so the turn sends the history along (as the chat engine does)."""
+
+    name = "chat"
+
+    async def create_conversation(self) -> None:
+        return None
+
+
+@asynccontextmanager
+async def small_pool(pg_url: str, database: Database) -> AsyncIterator[Database]:
+    """Two connections; a caller waits at most 0.1 s for one. (``database`` has migrated the schema.)"""
+    async with Database.connect(pg_url, min_size=2, max_size=2, timeout=0.1, migrate=False) as db:
+        yield db
+
+
+async def user_messages(db: Database, thread_id: str) -> list[str]:
+    rows = await db.fetch_all("select content from messages where thread_id = %s and role = 'user'", (thread_id,))
+    return [row["content"] for row in rows]
+
+
+async def open_turn(
+    store: ThreadStore, tenant: str, text: str, *, thread: ThreadRecord | None = None
+) -> tuple[LockedThread, str]:
+    """A turn (on a new thread unless given) opened as the API does for a chat tenant with the
+    default history window: the locked thread and the run id."""
+    thread = thread or await store.create(tenant=tenant, visitor=Visitor(), engine="chat")
+    run_id = new_id("run")
+    result, locked = await store.lock(
+        thread.id, tenant=tenant, visitor=None, run_id=run_id, lease_seconds=60, user_text=text, history=20
+    )
+    assert result == "acquired" and isinstance(locked, LockedThread)
+    return locked, run_id
+
+
+def job_for(
+    opened: tuple[LockedThread, str], text: str, store: ThreadStore, engine: ScriptedEngine, config: TenantConfig
+) -> TurnJob:
+    locked, run_id = opened
+    return TurnJob(
+        tenant=config.name,
+        thread=locked,
+        run_id=run_id,
+        user_text=text,
+        visitor=Visitor(),
+        engine=engine,
+        tools=ToolSet({}),
+        store=store,
+        timeout=30,
+        tenant_config=config,
+        budgets=BudgetGuard(store.db, [config]),
+    )
+
+
+# -- opening a turn ----------------------------------------------------------------------------
+
+
+async def test_lock_stores_the_message_once_and_reads_the_history_before_it(database: Database) -> None:
+    store, tenant = ThreadStore(database), tenant_name()
+    thread = await store.create(tenant=tenant, visitor=Visitor("v1"), engine="chat")
+    for i in range(4):
+        await store.add_message(thread.id, "user" if i % 2 == 0 else "assistant", f"m{i}")
+    result, locked = await store.lock(
+        thread.id, tenant=tenant, visitor="v1", run_id="run_1", lease_seconds=60, user_text="hello", history=3
+    )
+    assert result == "acquired" and isinstance(locked, LockedThread)
+    assert (locked.id, locked.tenant, locked.visitor) == (thread.id, tenant, "v1")
+    assert locked.history == (
+        HistoryMessage("assistant", "m1"),
+        HistoryMessage("user", "m2"),
+        HistoryMessage("assistant", "m3"),
+    )
+    stored = await store.messages(thread.id)
+    assert [(m.role, m.content, m.run_id) for m in stored][-1] == ("user", "hello", "run_1")
+    assert stored[-1].id == locked.user_message_id
+    assert await user_messages(database, thread.id) == ["m0", "m2", "hello"]
+    assert await store.active_run(thread.id) == "run_1"
+
+
+async def test_busy_and_foreign_threads_store_nothing(database: Database) -> None:
+    store, tenant = ThreadStore(database), tenant_name()
+    thread = await store.create(tenant=tenant, visitor=Visitor("v1"), engine="chat")
+    first, _ = await store.lock(thread.id, tenant=tenant, visitor="v1", run_id="run_a", lease_seconds=60, user_text="a")
+    busy, record = await store.lock(
+        thread.id, tenant=tenant, visitor="v1", run_id="run_b", lease_seconds=60, user_text="b", history=5
+    )
+    assert (first, busy) == ("acquired", "busy")
+    assert record is not None and record.id == thread.id and not isinstance(record, LockedThread)
+    for other_tenant, other_visitor in ((tenant, "v2"), ("someone-else", "v1")):
+        missing, nothing = await store.lock(
+            thread.id, tenant=other_tenant, visitor=other_visitor, run_id="run_c", lease_seconds=60, user_text="c"
+        )
+        assert (missing, nothing) == ("missing", None)
+    assert await user_messages(database, thread.id) == ["a"]
+    assert await store.active_run(thread.id) == "run_a"
+
+
+async def test_a_lock_meeting_a_late_end_is_refused_rather_than_miss_its_reply(database: Database) -> None:
+    """A turn's lease expired; its end is being written as a new message comes: the new lock waits
+    for that write, and since its history read cannot see the reply, it reports busy (409)."""
+    store, tenant = ThreadStore(database), tenant_name()
+    thread = await store.create(tenant=tenant, visitor=Visitor(), engine="chat")
+    await store.lock(thread.id, tenant=tenant, visitor=None, run_id="run_old", lease_seconds=-1, user_text="q1")
+    outcome: dict[str, Any] = {}
+
+    async def next_turn() -> None:
+        outcome["lock"] = await store.lock(
+            thread.id, tenant=tenant, visitor=None, run_id="run_new", lease_seconds=60, user_text="q2", history=5
+        )
+
+    async def lock_is_waiting() -> bool:
+        row = await database.fetch_one(
+            "select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like %s",
+            ("%quick as%",),
+        )
+        return bool(row and row["n"])
+
+    async with anyio.create_task_group() as group, database.transaction() as ending:
+        # the old turn's end, written but not yet committed: it holds the thread's row
+        await ending.execute(
+            "insert into messages (thread_id, role, content, run_id) values (%s, 'assistant', 'a1', 'run_old')",
+            (thread.id,),
+        )
+        await ending.execute("update threads set active_run = null, locked_until = null where id = %s", (thread.id,))
+        group.start_soon(next_turn)
+        await eventually(lock_is_waiting)
+    assert outcome["lock"][0] == "busy"
+    assert await user_messages(database, thread.id) == ["q1"]
+    result, locked = await store.lock(
+        thread.id, tenant=tenant, visitor=None, run_id="run_new", lease_seconds=60, user_text="q2", history=5
+    )
+    assert result == "acquired" and isinstance(locked, LockedThread)
+    assert locked.history == (HistoryMessage("user", "q1"), HistoryMessage("assistant", "a1"))
+
+
+# -- ending a turn -----------------------------------------------------------------------------
+
+
+async def test_many_turns_cut_off_at_once_all_end_saved_on_a_tiny_pool(pg_url: str, database: Database) -> None:
+    """A mass disconnect: every turn is stopped together while the pool has no connection to give.
+
+    ``done`` reaches every stream without waiting for the database; once connections free up, every
+    partial reply is saved and every lock released.
+    """
+    tenant, engine = tenant_name(), ChatLike()
+    config = TenantConfig(name=tenant, domains=[f"{tenant}.test"])
+    async with small_pool(pg_url, database) as db:
+        store = ThreadStore(db)
+        runs: list[ActiveRun] = []
+        async with anyio.create_task_group() as group:
+            manager = TurnManager(group, EventLog(db))
+            for _ in range(40):
+                opened = await open_turn(store, tenant, "wait")
+                runs.append(manager.start(job_for(opened, "wait", store, engine, config)))
+            for run in runs:
+                await first_delta(run)
+            async with db.connection(), db.connection():  # every connection taken
+                for run in runs:
+                    run.cancel()
+                for run in runs:
+                    await run.channel_closed()
+                assert all(run.channel.events[-1].name == "done" for run in runs)
+        # the task group has waited for every turn's end to be written
+        for run in runs:
+            assert await store.active_run(run.thread_id) is None
+            stored = [(m.role, m.content) for m in await store.messages(run.thread_id)]
+            assert stored == [("user", "wait"), ("assistant", "partial ")]
+
+
+async def test_turns_complete_and_their_usage_counts_exactly_without_a_free_connection(
+    pg_url: str, database: Database
+) -> None:
+    """Once opened, a turn needs no query until its end: it streams to ``run.completed`` and ``done``
+    while every connection is taken; the reply, the usage and the release follow, each exactly once."""
+    tenant, engine, text = tenant_name(), ChatLike(), "say:one two three"
+    config = TenantConfig(name=tenant, domains=[f"{tenant}.test"], model="gpt-test")
+    async with small_pool(pg_url, database) as db:
+        store = ThreadStore(db)
+        # a second turn on a thread carries the first one along as history
+        earlier, earlier_run = await open_turn(store, tenant, text)
+        await store.finish_turn(earlier.id, earlier_run, "earlier reply")
+        opened = [await open_turn(store, tenant, text, thread=earlier)]
+        opened += [await open_turn(store, tenant, text) for _ in range(11)]
+        runs: list[ActiveRun] = []
+        async with anyio.create_task_group() as group:
+            manager = TurnManager(group, EventLog(db))
+            async with db.connection(), db.connection():  # every connection taken
+                runs = [manager.start(job_for(o, text, store, engine, config)) for o in opened]
+                for run in runs:
+                    await run.channel_closed()
+                for run in runs:
+                    assert [e.name for e in run.channel.events][-3:] == ["message.completed", "run.completed", "done"]
+        rows = await UsageStore(db).rows(since=datetime.now(UTC).date(), tenant=tenant)
+        assert [(r.model, r.input_tokens, r.output_tokens, r.turns) for r in rows] == [("gpt-test", 36, 36, 12)]
+        for run in runs:
+            assert await store.active_run(run.thread_id) is None
+            assert [m.content for m in await store.messages(run.thread_id)][-2:] == [text, "one two three"]
+    assert engine.turns[0].tool_context.thread_id == earlier.id
+    assert engine.turns[0].history == (HistoryMessage("user", text), HistoryMessage("assistant", "earlier reply"))
+    assert all(turn.history == () for turn in engine.turns[1:])
+
+
+class AnswerLost(Database):
+    """The first statement is committed, but its answer never arrives (the connection broke)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db.pool)
+        self.lost = 0
+
+    @asynccontextmanager
+    async def connection(self, timeout: float | None = None) -> AsyncIterator[Any]:
+        async with super().connection(timeout) as conn:
+            if self.lost:
+                yield conn
+                return
+            self.lost += 1
+            yield _LosesAnswer(conn)
+
+
+class _LosesAnswer:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def execute(self, *args: Any, **kwargs: Any) -> None:
+        await self.conn.execute(*args, **kwargs)
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+
+async def test_a_retried_end_is_written_once(database: Database) -> None:
+    tenant = tenant_name()
+    store = ThreadStore(AnswerLost(database))
+    locked, run_id = await open_turn(ThreadStore(database), tenant, "hi")
+    entry = UsageEntry(tenant, datetime.now(UTC).date(), "m", 10, 5)
+    assert await store.finish_turn(locked.id, run_id, "the reply", usage=entry) is True
+    assert store.db.lost == 1  # type: ignore[attr-defined]
+    assert [m.content for m in await store.messages(locked.id)] == ["hi", "the reply"]
+    assert await store.active_run(locked.id) is None
+    assert await UsageStore(database).day_total(tenant, entry.day) == 15
+
+
+async def test_an_end_that_cannot_be_written_gives_up_at_the_deadline(pg_url: str, database: Database) -> None:
+    async with small_pool(pg_url, database) as db:
+        store = ThreadStore(db, finish_deadline=0.3)
+        locked, run_id = await open_turn(store, tenant_name(), "hi")
+        told: list[str] = []
+        async with db.connection(), db.connection():  # every connection taken
+            saved = await store.finish_turn(locked.id, run_id, "lost", on_wait=lambda: told.append("waiting"))
+        assert (saved, told) == (False, ["waiting"])
+        assert await store.active_run(locked.id) == run_id  # the lease expires by itself
+
+
+async def first_delta(run: ActiveRun) -> None:
+    async for batch in run.channel.follow():
+        if any(event.name == "message.delta" for event in batch):  # type: ignore[union-attr]
+            return
