@@ -16,6 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
 from bench.run import Bench, log
 from bench.targets import ROOT, raise_fd_limit, start_postgres, start_proxy, start_simulator, stop_on_sigterm
 
@@ -84,6 +88,14 @@ def table(rows: list[tuple[int, dict[str, Any]]]) -> str:
     return "\n".join(out)
 
 
+def separate_database(url: str, name: str) -> str:
+    """A database of its own on the same server: the two checkouts' schemas may differ."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return make_conninfo(url, dbname=name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_fd_limit()
@@ -98,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             bench.postgres = start_postgres(workdir)
             url, bench.pg_dir = bench.postgres.url, bench.postgres.data_dir
         bench.services["proxy"] = start_proxy(workdir, sim, url, name="this", checkout=args.this.resolve())
-        bench.services["proxy-other"] = start_proxy(workdir, sim, url, name="other", checkout=args.other.resolve())
+        other_url = separate_database(url, "bench_other")
+        bench.services["proxy-other"] = start_proxy(
+            workdir, sim, other_url, name="other", checkout=args.other.resolve()
+        )
         names = {"proxy": "this", "proxy-other": "other"}
         for target in names:
             bench.run(target, 20, duration=1.0, record=False)
