@@ -78,6 +78,7 @@ class Settings(BaseSettings):
 
     # admission: new turns are refused (503 `overloaded`) while the worker is overloaded; see
     # proxy.turns.admission for why the event loop's lag is the signal and why 0.05 s
+    max_cpu_busy: float = Field(0.0, ge=0, le=1, validation_alias="PROXY_MAX_CPU_BUSY")  # of a core; 0: off
     max_loop_lag: float = Field(0.05, ge=0, validation_alias="PROXY_MAX_LOOP_LAG")  # seconds; 0: off
     max_active_turns: int | None = Field(None, ge=0, validation_alias="PROXY_MAX_ACTIVE_TURNS")  # per worker
 
@@ -95,7 +96,7 @@ class Settings(BaseSettings):
     def _parse_array(cls, value: Any) -> list[str]:
         return _json_array(value)
 
-    @field_validator("max_loop_lag", "max_active_turns", mode="before")
+    @field_validator("max_cpu_busy", "max_loop_lag", "max_active_turns", mode="before")
     @classmethod
     def _blank_is_off(cls, value: Any) -> Any:
         return 0 if isinstance(value, str) and not value.strip() else value

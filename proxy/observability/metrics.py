@@ -26,8 +26,13 @@ UPSTREAM_ERRORS = Counter("proxy_upstream_errors_total", "Provider failures by e
 OUTBOX = Gauge("proxy_outbox_messages", "Mails and webhooks in the outbox by state", ["state"], multiprocess_mode="max")
 TURNS_REFUSED = Counter(
     "proxy_turns_refused_total",
-    "New turns refused with 503 before any work (loop_lag, max_active_turns, shutting_down)",
+    "New turns refused with 503 before any work (cpu_busy, loop_lag, max_active_turns, shutting_down)",
     ["reason"],
+)
+CPU_BUSY = Gauge(
+    "proxy_worker_cpu_busy_ratio",
+    "Share of one core the worker used, smoothed over about a second (the busiest worker)",
+    multiprocess_mode="livemax",
 )
 LOOP_LAG = Gauge(
     "proxy_event_loop_lag_seconds",

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from proxy.api.turns import refused_error
 from proxy.settings import Settings
-from proxy.turns.admission import RETRY_AFTER, Admission, LagMonitor, TurnRefused
+from proxy.turns.admission import RETRY_AFTER, Admission, CpuMonitor, LagMonitor, TurnRefused
 from proxy.turns.manager import TurnManager
 from tests.support.waiting import eventually
 
@@ -128,6 +128,76 @@ async def test_the_sampler_records_how_late_it_wakes() -> None:
     assert monitor.lag > LAG
 
 
+# -- the CPU monitor --------------------------------------------------------------------------------
+
+
+BUSY = 0.95  # the default threshold
+TICK = 0.05  # seconds between samples
+
+
+def run_busy(monitor: CpuMonitor, share: float, seconds: float) -> None:
+    for _ in range(round(seconds / TICK)):
+        monitor.record(share * TICK, TICK)
+
+
+def test_a_worker_with_headroom_is_not_overloaded() -> None:
+    monitor = CpuMonitor(BUSY)
+    run_busy(monitor, 0.8, 10)
+    assert not monitor.overloaded
+    assert monitor.busy == pytest.approx(0.8, abs=0.001)
+
+
+def test_a_saturated_worker_is_overloaded_within_a_few_seconds_not_at_once() -> None:
+    monitor = CpuMonitor(BUSY)
+    run_busy(monitor, 0.5, 5)
+    run_busy(monitor, 1.0, 0.5)  # half a second at full speed: a burst, not overload
+    assert not monitor.overloaded
+    run_busy(monitor, 1.0, 3)
+    assert monitor.overloaded
+    assert monitor.busy > BUSY
+
+
+def test_cpu_hysteresis_recovers_only_well_below_the_threshold() -> None:
+    monitor = CpuMonitor(BUSY)
+    run_busy(monitor, 1.0, 10)
+    assert monitor.overloaded
+    run_busy(monitor, 0.9, 10)  # under the threshold, not under it by a tenth
+    assert monitor.overloaded
+    run_busy(monitor, 0.7, 5)
+    assert not monitor.overloaded
+    run_busy(monitor, 0.9, 10)  # and back between the two: still accepting
+    assert not monitor.overloaded
+
+
+def test_more_than_one_core_counts_as_one_and_empty_samples_are_skipped() -> None:
+    monitor = CpuMonitor(BUSY)
+    run_busy(monitor, 1.6, 10)  # a helper thread on another core: the loop's core is what counts
+    assert monitor.busy == pytest.approx(1.0, abs=0.001)
+    monitor.record(0.01, 0.0)
+    assert monitor.busy == pytest.approx(1.0, abs=0.001)
+    assert REGISTRY.get_sample_value("proxy_worker_cpu_busy_ratio") == pytest.approx(monitor.busy)
+
+
+def test_a_threshold_outside_one_core_is_refused() -> None:
+    for bad in (0, -0.5, 1.5):
+        with pytest.raises(ValueError):
+            CpuMonitor(bad)
+
+
+async def test_the_sampler_reads_the_process_cpu_clock() -> None:
+    # every sample: 50 ms of wall time, 50 ms of CPU time: a saturated worker
+    monitor = CpuMonitor(BUSY, interval=0.001, clock=SteppingClock(TICK), cpu_clock=SteppingClock(TICK))
+    async with anyio.create_task_group() as group:
+        group.start_soon(monitor.run)
+
+        async def overloaded() -> bool:
+            return monitor.overloaded
+
+        await eventually(overloaded)
+        group.cancel_scope.cancel()
+    assert monitor.busy > BUSY
+
+
 # -- admission --------------------------------------------------------------------------------------
 
 
@@ -143,6 +213,16 @@ def test_loop_lag_refuses_whatever_the_count() -> None:
     assert admission.refusal(0) == "loop_lag"
     feed(monitor, 0.0, 30)
     assert admission.refusal(0) is None
+
+
+def test_a_busy_cpu_refuses_first() -> None:
+    cpu, lag = CpuMonitor(BUSY), LagMonitor(LAG)
+    admission = Admission(lag, cpu=cpu)
+    run_busy(cpu, 1.0, 10)
+    feed(lag, 1.0, 10)
+    assert admission.refusal(0) == "cpu_busy"
+    run_busy(cpu, 0.2, 10)
+    assert admission.refusal(0) == "loop_lag"  # a worker starved of CPU by its neighbours
 
 
 def test_the_cap_refuses_at_the_limit_and_admits_below(caplog: pytest.LogCaptureFixture) -> None:
@@ -167,27 +247,34 @@ def settings(**env: str) -> Settings:
 def test_settings_defaults_and_off_switches(monkeypatch: pytest.MonkeyPatch) -> None:
     default = Admission.from_settings(settings())
     assert default.lag is not None and default.lag.threshold == LAG
+    assert default.cpu is None  # on request only
     assert default.max_active_turns is None
 
     monkeypatch.setenv("PROXY_MAX_LOOP_LAG", "0")
+    monkeypatch.setenv("PROXY_MAX_CPU_BUSY", "0")
     monkeypatch.setenv("PROXY_MAX_ACTIVE_TURNS", "0")
     off = Admission.from_settings(settings())
-    assert off.lag is None and off.max_active_turns is None
+    assert off.lag is None and off.cpu is None and off.max_active_turns is None
 
     monkeypatch.setenv("PROXY_MAX_LOOP_LAG", "")
+    monkeypatch.setenv("PROXY_MAX_CPU_BUSY", "")
     monkeypatch.setenv("PROXY_MAX_ACTIVE_TURNS", "")
     blank = Admission.from_settings(settings())
-    assert blank.lag is None and blank.max_active_turns is None
+    assert blank.lag is None and blank.cpu is None and blank.max_active_turns is None
 
     monkeypatch.setenv("PROXY_MAX_LOOP_LAG", "0.25")
+    monkeypatch.setenv("PROXY_MAX_CPU_BUSY", "0.8")
     monkeypatch.setenv("PROXY_MAX_ACTIVE_TURNS", "40")
     tuned = Admission.from_settings(settings())
     assert tuned.lag is not None and tuned.lag.threshold == 0.25
+    assert tuned.cpu is not None and tuned.cpu.threshold == 0.8
     assert tuned.max_active_turns == 40
 
-    monkeypatch.setenv("PROXY_MAX_LOOP_LAG", "-1")
-    with pytest.raises(ValueError):
-        settings()
+    for name, bad in (("PROXY_MAX_LOOP_LAG", "-1"), ("PROXY_MAX_CPU_BUSY", "1.5")):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(ValueError):
+            settings()
+        monkeypatch.delenv(name)
 
 
 class CountingMonitor(LagMonitor):

@@ -68,6 +68,7 @@ def instances(
         "PROXY_LOG_FORMAT": "text",
         "PROXY_LOG_LEVEL": "warning",
         "PROXY_MAX_LOOP_LAG": "0",  # a busy test machine is not an overloaded worker
+        "PROXY_MAX_CPU_BUSY": "0",
     }
     ports = [free_port(), free_port()]
     processes = [
