@@ -9,8 +9,9 @@ The signals are how busy the worker is, not the number of turns: a turn waiting 
 provider costs no CPU, and one worker should hold thousands of those. The event loop's lateness
 (:class:`LagMonitor`) is watched by default; the share of a core the worker uses
 (:class:`CpuMonitor`: past ~95 % every new chat queues behind the others) on request, for
-deployments where a load balancer retries a refused request on another worker. The optional cap on running turns (:attr:`Admission.max_active_turns`) is for
-operators who want a hard ceiling as well.
+deployments where a load balancer retries a refused request on another worker. The optional
+cap on running turns (:attr:`Admission.max_active_turns`) is for operators who want a hard
+ceiling as well.
 """
 
 from __future__ import annotations
