@@ -8,12 +8,11 @@ from proxy.store.db import Database
 from proxy.store.event_log import EventLog
 from proxy.store.threads import ThreadStore, new_id
 from proxy.tenants import TenantConfig
-from proxy.tools.registry import ToolSet
 from proxy.turns.manager import TurnManager
 from proxy.turns.runner import ActiveRun, TurnJob
-from proxy.usage.budget import BudgetGuard
 from proxy.visitors import Visitor
 from tests.support.scripted_engine import ScriptedEngine
+from tests.support.turn_jobs import turn_job
 
 CONFIG = TenantConfig(name="drain", domains=["drain.test"])
 
@@ -24,19 +23,7 @@ async def job(database: Database, engine: ScriptedEngine, text: str) -> TurnJob:
     run_id = new_id("run")
     result, locked = await store.lock(thread.id, tenant="drain", visitor=None, run_id=run_id, lease_seconds=60)
     assert result == "acquired" and locked is not None
-    return TurnJob(
-        tenant="drain",
-        thread=locked,
-        run_id=run_id,
-        user_text=text,
-        visitor=Visitor(),
-        engine=engine,
-        tools=ToolSet({}),
-        store=store,
-        timeout=30,
-        tenant_config=CONFIG,
-        budgets=BudgetGuard(database, [CONFIG]),
-    )
+    return turn_job(store, locked, run_id, text, engine, CONFIG)
 
 
 def names(run: ActiveRun) -> list[str]:

@@ -16,13 +16,12 @@ from proxy.store.db import Database
 from proxy.store.event_log import EventLog
 from proxy.store.threads import LockedThread, ThreadRecord, ThreadStore, new_id
 from proxy.tenants import TenantConfig
-from proxy.tools.registry import ToolSet
 from proxy.turns.manager import TurnManager
 from proxy.turns.runner import ActiveRun, TurnJob
-from proxy.usage.budget import BudgetGuard
 from proxy.usage.store import UsageEntry, UsageStore
 from proxy.visitors import Visitor
 from tests.support.scripted_engine import ScriptedEngine
+from tests.support.turn_jobs import turn_job
 from tests.support.waiting import eventually
 
 
@@ -69,19 +68,7 @@ def job_for(
     opened: tuple[LockedThread, str], text: str, store: ThreadStore, engine: ScriptedEngine, config: TenantConfig
 ) -> TurnJob:
     locked, run_id = opened
-    return TurnJob(
-        tenant=config.name,
-        thread=locked,
-        run_id=run_id,
-        user_text=text,
-        visitor=Visitor(),
-        engine=engine,
-        tools=ToolSet({}),
-        store=store,
-        timeout=30,
-        tenant_config=config,
-        budgets=BudgetGuard(store.db, [config]),
-    )
+    return turn_job(store, locked, run_id, text, engine, config)
 
 
 # -- opening a turn ----------------------------------------------------------------------------

@@ -115,8 +115,8 @@ class SteppingClock:
         return self.now
 
 
-async def test_the_sampler_records_how_late_it_wakes() -> None:
-    monitor = LagMonitor(LAG, interval=0.001, clock=SteppingClock(0.101))  # 0.1 s late every time
+async def sample_until_overloaded(monitor: LagMonitor | CpuMonitor) -> None:
+    """Run the monitor's sampler until it declares the worker overloaded."""
     async with anyio.create_task_group() as group:
         group.start_soon(monitor.run)
 
@@ -125,6 +125,11 @@ async def test_the_sampler_records_how_late_it_wakes() -> None:
 
         await eventually(overloaded)
         group.cancel_scope.cancel()
+
+
+async def test_the_sampler_records_how_late_it_wakes() -> None:
+    monitor = LagMonitor(LAG, interval=0.001, clock=SteppingClock(0.101))  # 0.1 s late every time
+    await sample_until_overloaded(monitor)
     assert monitor.lag > LAG
 
 
@@ -187,14 +192,7 @@ def test_a_threshold_outside_one_core_is_refused() -> None:
 async def test_the_sampler_reads_the_process_cpu_clock() -> None:
     # every sample: 50 ms of wall time, 50 ms of CPU time: a saturated worker
     monitor = CpuMonitor(BUSY, interval=0.001, clock=SteppingClock(TICK), cpu_clock=SteppingClock(TICK))
-    async with anyio.create_task_group() as group:
-        group.start_soon(monitor.run)
-
-        async def overloaded() -> bool:
-            return monitor.overloaded
-
-        await eventually(overloaded)
-        group.cancel_scope.cancel()
+    await sample_until_overloaded(monitor)
     assert monitor.busy > BUSY
 
 
