@@ -12,11 +12,15 @@ worker is overloaded.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import random
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
+from psycopg import OperationalError
+from psycopg_pool import PoolClosed
 
 from proxy.observability.metrics import TURNS_REFUSED
 from proxy.store.event_log import EventLog
@@ -24,6 +28,8 @@ from proxy.turns.admission import Admission, TurnRefused
 from proxy.turns.runner import ActiveRun, TurnJob
 
 logger = logging.getLogger(__name__)
+
+LOG_DEADLINE = 120.0  # seconds an event-log write is retried before the copy gives up
 
 
 class TurnManager:
@@ -40,6 +46,7 @@ class TurnManager:
         self._grace = disconnect_grace
         self._runs: dict[str, ActiveRun] = {}
         self._admitted = 0  # admitted, not started yet
+        self._log_slots: anyio.CapacityLimiter | None = None  # made on first use, in the event loop
         self.admission = admission or Admission()
         self.accepting = True
 
@@ -116,19 +123,43 @@ class TurnManager:
     async def _persist(self, run: ActiveRun) -> None:
         """Copy the run's events to the event log as they come, until the run ends."""
         try:
-            await self._log.open(run.run_id, run.thread_id)
+            await self._logging(self._log.open, run.run_id, run.thread_id)
             position = 0
             while True:
                 batch, closed, changed = run.channel.snapshot(position)
-                await self._log.append(run.run_id, batch)
+                await self._logging(self._log.append, run.run_id, batch)
                 position += len(batch)
                 if closed and not batch:
                     break
                 if not batch:
                     await changed.wait()
-            await self._log.finish(run.run_id)
+            await self._logging(self._log.finish, run.run_id)
         except Exception:
             logger.exception("could not keep the events of a run", extra={"run_id": run.run_id})
+
+    async def _logging(self, write: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """One event-log write, retried while the database is busy or briefly away.
+
+        Many readers dropping at once (a deploy, a network blip) start as many copies at once; they
+        take at most half the pool, wait their turn here rather than time out in the pool, and
+        retry a failed write (each is idempotent) for up to ``LOG_DEADLINE`` seconds.
+        """
+        if self._log_slots is None:
+            self._log_slots = anyio.CapacityLimiter(max(1, self._log.db.pool.max_size // 2))
+        deadline = anyio.current_time() + LOG_DEADLINE
+        delay = 0.05
+        while True:
+            try:
+                async with self._log_slots:
+                    await write(*args)
+                return
+            except PoolClosed:
+                raise  # shutting down: nothing to wait for
+            except OperationalError:
+                if anyio.current_time() + delay > deadline:
+                    raise
+            await anyio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 2.0)
 
     async def _cancel_unless_resumed(self, run: ActiveRun) -> None:
         while True:

@@ -272,3 +272,34 @@ async def first_delta(run: ActiveRun) -> None:
     async for batch in run.channel.follow():
         if any(event.name == "message.delta" for event in batch):  # type: ignore[union-attr]
             return
+
+
+async def test_events_of_dropped_streams_are_kept_when_the_pool_is_full(pg_url: str, database: Database) -> None:
+    """Many readers dropping at once, while no connection is free: every run's events still reach
+    the event log once connections free up, so each can be resumed on any worker."""
+    tenant, engine = tenant_name(), ChatLike()
+    config = TenantConfig(name=tenant, domains=[f"{tenant}.test"])
+    async with small_pool(pg_url, database) as db:
+        store, log = ThreadStore(db), EventLog(db)
+        runs: list[ActiveRun] = []
+        async with anyio.create_task_group() as group:
+            manager = TurnManager(group, log, disconnect_grace=30)
+            for _ in range(20):
+                opened = await open_turn(store, tenant, "wait")
+                run = manager.start(job_for(opened, "wait", store, engine, config))
+                manager.attach(run)
+                runs.append(run)
+            for run in runs:
+                await first_delta(run)
+            async with db.connection(), db.connection():  # every connection taken while they drop
+                for run in runs:
+                    manager.detach(run, saw_done=False)
+                for run in runs:
+                    run.cancel()
+                for run in runs:
+                    await run.channel_closed()
+        # the task group has waited for every copy to finish
+        for run in runs:
+            logged, state = await log.read(run.run_id, 0)
+            assert state == "finished"
+            assert [e.seq for e in logged] == [e.seq for e in run.channel.events]
