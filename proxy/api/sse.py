@@ -37,6 +37,11 @@ def _v1_frame(event: Event) -> bytes:
     return f"id: {event.id}\r\nevent: {event.name}\r\ndata: {event.json}\r\n\r\n".encode()
 
 
+def _unnumbered_frame(name: str, data: dict[str, Any]) -> bytes:
+    """An event that is not one of the run's (no ``id``: a resume could not continue from it)."""
+    return f"event: {name}\r\ndata: {_dumps(data)}\r\n\r\n".encode()
+
+
 async def v1_events(run: ActiveRun, turns: TurnManager, *, heartbeat: float, start: int = 0) -> AsyncIterator[bytes]:
     """Follow the run; if the client goes away first, let the manager decide the run's fate."""
     turns.attach(run)
@@ -140,7 +145,7 @@ async def logged_events(
     heartbeat: float,
     poll_interval: float = 0.25,
     settle: float = 3.0,
-) -> AsyncIterator[ServerSentEventMessage]:
+) -> AsyncIterator[bytes]:
     """Resume a run served by another worker from the event log, until its ``done``.
 
     The run's worker starts writing the log only once it notices the lost connection, which may
@@ -153,7 +158,7 @@ async def logged_events(
         events, state = await log.read(run_id, after)
         for event in events:
             after = event.seq
-            yield ServerSentEventMessage(data=event.json, event=event.name, id=event.id)
+            yield _v1_frame(event)
         if events:
             quiet = 0.0
             if events[-1].name == "done":
@@ -161,8 +166,8 @@ async def logged_events(
         elif state == "finished":
             return
         elif state == "gone" and waited_gone >= settle:
-            yield ServerSentEventMessage(data=_dumps(_NOT_RESUMABLE), event="error")
-            yield ServerSentEventMessage(data="{}", event="done")
+            yield _unnumbered_frame("error", _NOT_RESUMABLE)
+            yield _unnumbered_frame("done", {})
             return
         if state == "gone":
             waited_gone += poll_interval

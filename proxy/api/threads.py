@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
-from litestar.response import ServerSentEvent, Stream
+from litestar.response import Stream
 from pydantic import BaseModel, ConfigDict, Field
 
 from proxy.api.deps import Caller, CallerDep, ServicesDep
@@ -150,7 +150,7 @@ class ThreadController(Controller):
         services: ServicesDep,
         last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
         after: Annotated[str | None, QueryParameter(name="last_event_id")] = None,
-    ) -> ServerSentEvent | Stream:
+    ) -> Stream:
         thread = await owned_thread(services, caller, thread_id)
         try:
             seq = parse_event_id(last_event_id or after, run_id)
@@ -162,7 +162,7 @@ class ThreadController(Controller):
             return event_stream(v1_events(run, services.turns, heartbeat=heartbeat, start=seq))
         if await services.event_log.wait_for_run(run_id, settle=2.0) != thread.id:
             raise ApiError(404, "run_not_found", "No such reply to resume; read the thread's messages instead.")
-        return ServerSentEvent(logged_events(services.event_log, run_id, after=seq, heartbeat=heartbeat))
+        return event_stream(logged_events(services.event_log, run_id, after=seq, heartbeat=heartbeat))
 
     @delete("/{thread_id:str}", status_code=204, summary="Delete a conversation")
     async def delete_thread(self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep) -> None:

@@ -124,3 +124,21 @@ async def test_resume_checks_ownership_and_ids(clients: list[httpx.AsyncClient],
     unknown = await clients[1].get(f"/v1/threads/{thread_id}/runs/run_unknown/events")
     assert unknown.status_code == 404
     engines["shop"].gates["owner"].set()
+
+
+async def test_a_quiet_resume_on_another_worker_sends_heartbeat_comments(
+    clients: list[httpx.AsyncClient], engines: Engines
+) -> None:
+    """While the run is quiet, the resumed stream carries the same ``: ping`` comments as a live one
+    (a comment, which EventSource ignores, not a message)."""
+    thread_id, run_id, last_id = await start_and_drop(clients[0], "gate:quiet")
+    url = f"/v1/threads/{thread_id}/runs/{run_id}/events"
+    lines: list[str] = []
+    async with clients[1].stream("GET", url, headers={"Last-Event-ID": last_id}) as stream:
+        async for line in stream.aiter_lines():
+            lines.append(line)
+            if "ping" in line:
+                engines["shop"].gates["quiet"].set()  # the stream ends after the run's `done`
+    pings = [line for line in lines if "ping" in line]
+    assert pings and all(line == ": ping" for line in pings)
+    assert [name for name, _, _ in sse_events("\n".join(lines) + "\n\n")][-1] == "done"
