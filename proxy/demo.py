@@ -70,7 +70,7 @@ async def _seed(settings: Settings) -> None:
 async def _serve(settings: Settings, host: str, port: int) -> None:
     mail_dir = settings.data_dir / "mail"
     async with run_smtp_sink(mail_dir) as (smtp_host, smtp_port):
-        mail = MailSettings(_env_file=None, host=smtp_host, port=smtp_port, starttls=False, poll_interval=5)  # type: ignore[call-arg]
+        mail = MailSettings(_env_file=None, host=smtp_host, port=smtp_port, starttls=False, poll_interval=5)
         await _seed(settings)
         app = create_app(settings, tenants=load_tenants(settings), mail_settings=mail)
         logger.info("lead mails arrive as .eml files in %s", mail_dir.resolve())

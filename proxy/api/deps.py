@@ -65,11 +65,13 @@ async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
 
 
 async def provide_services(request: Request[Any, Any, Any]) -> Services:
-    return request.app.state.services
+    services: Services = request.app.state.services
+    return services
 
 
 async def provide_db(request: Request[Any, Any, Any]) -> Database:
-    return request.app.state.services.db
+    db: Database = request.app.state.services.db
+    return db
 
 
 CallerDep = NamedDependency[Caller]

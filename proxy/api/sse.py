@@ -12,7 +12,6 @@ from litestar.response import ServerSentEventMessage, Stream
 from proxy.observability.metrics import OPEN_STREAMS
 from proxy.store.event_log import EventLog
 from proxy.store.threads import StoredMessage, ThreadStore
-from proxy.turns.channel import PING
 from proxy.turns.events import Event
 from proxy.turns.manager import TurnManager
 from proxy.turns.runner import ActiveRun
@@ -52,7 +51,7 @@ async def v1_events(run: ActiveRun, turns: TurnManager, *, heartbeat: float, sta
         # events published while this response waited go out in one write: under load, one send
         # (through every middleware, then a syscall) per batch instead of one per token
         async for batch in run.channel.follow(start, heartbeat=heartbeat):
-            if batch is PING:
+            if batch is None:  # quiet for a heartbeat
                 yield _PING
             else:
                 yield b"".join(_v1_frame(event) for event in batch)
@@ -118,7 +117,7 @@ async def compat_events(
     turns.attach(run)
     try:
         async for batch in run.channel.follow():
-            if batch is PING:
+            if batch is None:  # quiet for a heartbeat
                 continue
             for event in batch:
                 if event.name == "tool.started":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -105,7 +105,7 @@ class AssistantsEngine(Engine):
 
     # -- one turn --------------------------------------------------------------------------------
 
-    async def stream_turn(self, turn: Turn) -> AsyncIterator[EngineEvent]:
+    async def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
         if not turn.conversation_id:
             raise EngineError("internal", "The assistants engine needs a thread id.", status=500)
         state = _RunState(turn.conversation_id)
@@ -175,7 +175,7 @@ class AssistantsEngine(Engine):
             temperature=openai.omit if profile.temperature is None else profile.temperature,
             stream=True,
         )
-        return cast(RunStream, stream)
+        return stream
 
     async def _submit(self, state: _RunState, calls: Sequence[ToolCall], outcomes: Sequence[ToolOutcome]) -> RunStream:
         assert state.run is not None
@@ -186,7 +186,7 @@ class AssistantsEngine(Engine):
         stream = await self._client.beta.threads.runs.submit_tool_outputs(
             state.run.id, thread_id=state.thread_id, tool_outputs=outputs, stream=True
         )
-        return cast(RunStream, stream)
+        return stream
 
     async def _cleanup(self, state: _RunState) -> None:
         """Close the stream and, when the turn ends before its run did, cancel the run."""

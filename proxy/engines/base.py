@@ -9,7 +9,7 @@ of ours, SSE or tenants' origins. The turn runner (``proxy.turns``) wraps these 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -145,7 +145,7 @@ class Engine(ABC):
         """Delete the provider-side conversation; missing ones are not an error."""
 
     @abstractmethod
-    def stream_turn(self, turn: Turn) -> AsyncIterator[EngineEvent]:
+    def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
         """Yield the events of one turn, ending with ``TurnFinished``, or raise ``EngineError``.
 
         Closing the iterator early (the visitor left or pressed Stop) must stop the provider's

@@ -18,7 +18,7 @@ How a reply ends:
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import openai
@@ -160,7 +160,7 @@ class ChatEngine(Engine):
         messages.append({"role": "user", "content": turn.user_text})
         return messages
 
-    async def stream_turn(self, turn: Turn) -> AsyncIterator[EngineEvent]:
+    async def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
         max_rounds = max(0, self._profile.max_tool_rounds)
         tools = turn.tools.function_schemas()
         messages = self._messages(turn)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 
 import httpx2
 import openai
 
-from proxy.engines.base import Engine
+from proxy.engines.base import AssistantProfile, Engine
 from proxy.settings import Settings
 from proxy.tenants import Tenant
 
@@ -20,9 +21,10 @@ _KEEPALIVE_SECONDS = 30
 _NO_CAP = 1_000_000  # connections; the turns and the file descriptor limit are the real bound
 
 
-def engine_class(name: str) -> type[Engine]:
+def engine_class(name: str) -> Callable[[openai.AsyncOpenAI, AssistantProfile], Engine]:
     module, _, attr = ENGINE_CLASSES[name].partition(":")
-    return getattr(import_module(module), attr)
+    engine: Callable[[openai.AsyncOpenAI, AssistantProfile], Engine] = getattr(import_module(module), attr)
+    return engine
 
 
 def shared_http_client(settings: Settings) -> httpx2.AsyncClient:

@@ -9,7 +9,7 @@ to ``profile.max_tool_rounds`` rounds.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import anyio
@@ -149,7 +149,7 @@ class ResponsesEngine(Engine):
         except Exception as exc:
             raise from_provider_exception(exc) from exc
 
-    async def stream_turn(self, turn: Turn) -> AsyncIterator[EngineEvent]:
+    async def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
         # One generator for the whole turn, on purpose: a nested generator per round would not be
         # closed when the consumer closes this one, leaving its HTTP stream open until collected.
         max_rounds = max(0, self._profile.max_tool_rounds)

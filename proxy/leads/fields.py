@@ -110,4 +110,4 @@ def clean_page_url(value: Any) -> str | None:
         return None
     if any(unicodedata.category(ch) == "Cc" for ch in value):
         return None
-    return value
+    return str(value)

@@ -137,7 +137,7 @@ class RateLimiter:
         Keys carry the tenant in braces, Redis Cluster's hash tag, so the keys of one check share
         a slot and the script may touch them together.
         """
-        config = tenant if hasattr(tenant, "limits") else tenant.config  # type: ignore[union-attr]
+        config = tenant if hasattr(tenant, "limits") else tenant.config
         limits = config.limits
         base = f"{self.key_prefix}{{{config.name}}}:{action}"
         ip = ip_key(client_ip, self.ipv6_prefix)

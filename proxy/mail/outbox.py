@@ -72,7 +72,8 @@ async def enqueue(
     )
     row = await cur.fetchone()
     await conn.execute("select pg_notify(%s, '')", (NOTIFY_CHANNEL,))
-    return _get(row, "id")
+    lead_or_none: int | None = _get(row, "id")
+    return lead_or_none
 
 
 def _list(values: Sequence[str] | None) -> list[str] | None:

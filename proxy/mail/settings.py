@@ -75,4 +75,4 @@ class MailSettings(BaseSettings):
         if self.backoff_base <= 0:
             return 0.0
         delay = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
-        return delay * random.uniform(0.9, 1.1)
+        return float(delay * random.uniform(0.9, 1.1))

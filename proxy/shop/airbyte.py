@@ -137,7 +137,7 @@ EMPTY = {
 
 def _relation(stream: str, table: str | None) -> sql.Composable:
     if table is None:
-        return sql.SQL("select " + EMPTY[stream] + " where false")  # type: ignore[arg-type]  # constant
+        return sql.SQL("select " + EMPTY[stream] + " where false")  # constant
     cols = sql.SQL(", ").join(sql.SQL("{} as {}").format(expr, sql.Identifier(name)) for name, expr in COLUMNS[stream])
     return sql.SQL("select distinct on (id) * from (select {} from {}) x where id is not null order by id").format(
         cols, _merged(table)

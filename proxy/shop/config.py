@@ -38,7 +38,7 @@ class ShopPolicy(BaseModel):
     staff: Access = "all"
 
     def access_for(self, kind: VisitorKind) -> Access:
-        return getattr(self, kind, "none")  # type: ignore[no-any-return]
+        return getattr(self, kind, "none")
 
 
 class ShopConfig(BaseModel):

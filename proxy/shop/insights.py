@@ -49,14 +49,14 @@ class Insights:
         self.date_from, self.date_to = date_from, date_to
         self.start, self.end = period(date_from, date_to)
 
-    def _q(self, body: str) -> sql.Composable:
+    def _q(self, body: str) -> sql.Composed:
         return sql.SQL(
             "{rel}, orders as not materialized (select * from invoices where status = 'paid'"
             " and (%(start)s::timestamptz is null or created >= %(start)s)"
             " and (%(end)s::timestamptz is null or created < %(end)s)),"
             " order_lines as not materialized (select l.* from lines l join orders o on o.id = l.invoice_id"
             " where l.product_id is not null) "
-        ).format(rel=self.data.relations()) + sql.SQL(body)  # type: ignore[arg-type]  # bodies are constants below
+        ).format(rel=self.data.relations()) + sql.SQL(body)  # bodies are constants below
 
     async def rows(self, body: str, **params: Any) -> list[dict[str, Any]]:
         return await self.db.fetch_all(self._q(body), {"start": self.start, "end": self.end, **params})

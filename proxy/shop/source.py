@@ -119,5 +119,5 @@ def vector_literal(vector: list[float]) -> str:
     return "[" + ",".join(f"{v:.6g}" for v in vector) + "]"
 
 
-async def fetch(db: Database, query: sql.Composable, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+async def fetch(db: Database, query: sql.Composed, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     return await db.fetch_all(query, params)

@@ -80,12 +80,12 @@ class StripeClient:
             except ValueError:
                 pass
         ceiling = min(self.backoff_base * 2**attempt, self.backoff_max)
-        return ceiling * random.uniform(0.5, 1.0)  # jitter, not cryptography
+        return float(ceiling * random.uniform(0.5, 1.0))  # jitter, not cryptography
 
     def _should_retry(self, response: httpx.Response) -> bool:
         flag = response.headers.get("Stripe-Should-Retry")
         if flag is not None:
-            return flag.lower() == "true"
+            return str(flag).lower() == "true"
         return response.status_code in RETRY_STATUSES
 
     async def get(self, path: str, params: dict[str, Any] | list[tuple[str, Any]] | None = None) -> dict[str, Any]:

@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from psycopg import AsyncConnection
-from psycopg.abc import Query
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection, sql
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from proxy.store.migrate import apply_migrations
 
 logger = logging.getLogger(__name__)
+
+Query = str | bytes | sql.SQL | sql.Composed
+Connection = AsyncConnection[DictRow]
 
 
 def start_embedded_postgres(data_dir: Path) -> str:
@@ -32,7 +34,7 @@ def start_embedded_postgres(data_dir: Path) -> str:
     import pgserver  # imported lazily: production deployments with DATABASE_URL never need it
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]  # not in its __all__
     return server.get_uri()
 
 
@@ -47,7 +49,7 @@ async def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
 class Database:
     """Owns the connection pool. ``async with Database.connect(...)`` opens, migrates and closes."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Connection]) -> None:
         self.pool = pool
 
     @classmethod
@@ -57,6 +59,7 @@ class Database:
     ) -> AsyncIterator[Database]:
         pool = AsyncConnectionPool(
             url,
+            connection_class=Connection,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
@@ -74,13 +77,13 @@ class Database:
             await pool.close()
 
     @asynccontextmanager
-    async def connection(self, timeout: float | None = None) -> AsyncIterator[AsyncConnection[Any]]:
+    async def connection(self, timeout: float | None = None) -> AsyncIterator[Connection]:
         """A pooled connection; waiting for one longer than ``timeout`` (default: the pool's) raises PoolTimeout."""
         async with self.pool.connection(timeout=timeout) as conn:
             yield conn
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection[Any]]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         async with self.pool.connection() as conn, conn.transaction():
             yield conn
 

@@ -20,7 +20,7 @@ _LOCK_KEY = 0x70726F7879  # "proxy"
 def migration_files() -> list[tuple[str, str]]:
     """(version, sql) pairs in order; the version is the file name without ``.sql``."""
     folder = resources.files("proxy.store") / "migrations"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 
@@ -38,7 +38,7 @@ async def apply_migrations(conn: AsyncConnection[Any]) -> list[str]:
         for version, sql in migration_files():
             if version in done:
                 continue
-            await conn.execute(sql)  # type: ignore[arg-type]  # trusted files shipped with the package
+            await conn.execute(sql)  # trusted files shipped with the package
             await conn.execute("insert into schema_migrations (version) values (%s)", (version,))
             logger.info("applied migration %s", version)
             applied_now.append(version)

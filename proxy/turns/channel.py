@@ -8,18 +8,10 @@ length is bounded by the turn timeout.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Final
 
 import anyio
 
 from proxy.turns.events import Event
-
-
-class _Ping:
-    """Marker yielded by :meth:`RunChannel.follow` after a quiet interval."""
-
-
-PING: Final = _Ping()
 
 
 class RunChannel:
@@ -46,8 +38,9 @@ class RunChannel:
         """Events from ``start``, whether the channel is closed, and what to wait on for more."""
         return self.events[start:], self.closed, self._changed
 
-    async def follow(self, start: int = 0, *, heartbeat: float | None = None) -> AsyncIterator[list[Event] | _Ping]:
-        """Yield the events from index ``start`` until the channel closes; ``PING`` when quiet.
+    async def follow(self, start: int = 0, *, heartbeat: float | None = None) -> AsyncIterator[list[Event] | None]:
+        """Yield the events from index ``start`` until the channel closes; None after ``heartbeat``
+        quiet seconds.
 
         Everything published since the previous step comes as one list: a reader that fell behind
         (under load) catches up in one write instead of one per token.
@@ -68,4 +61,4 @@ class RunChannel:
             with anyio.move_on_after(heartbeat) as quiet:
                 await changed.wait()
             if quiet.cancelled_caught:
-                yield PING
+                yield None

@@ -7,7 +7,7 @@ show in the visitor's bubbles of a README picture.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from proxy.engines.base import Engine, EngineEvent, MessageCompleted, TextDelta, Turn, TurnFinished, Usage
 
@@ -26,7 +26,7 @@ class ScriptedEngine(Engine):
     async def delete_conversation(self, conversation_id: str | None) -> None:
         return None
 
-    async def stream_turn(self, turn: Turn) -> AsyncIterator[EngineEvent]:
+    async def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
         text = self.replies.get(turn.user_text, f"You asked: {turn.user_text}")
         message_id = f"m{self._count}_{len(turn.user_text)}"
         words = text.split(" ")

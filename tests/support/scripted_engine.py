@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
@@ -53,7 +53,7 @@ class ScriptedEngine(Engine):
     async def delete_conversation(self, conversation_id: str | None) -> None:
         return None
 
-    async def stream_turn(self, turn: Turn) -> AsyncIterator[EngineEvent]:
+    async def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
         self.turns.append(turn)
         text = turn.user_text
         message_id = f"msg_{len(self.turns)}"
