@@ -11,7 +11,6 @@ turn's token usage and releases the lock.
 from __future__ import annotations
 
 import logging
-import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from psycopg import OperationalError
 from psycopg_pool import PoolClosed, PoolTimeout
 
 from proxy.engines.base import HistoryMessage
-from proxy.store.db import Database
+from proxy.store.db import Backoff, Database
 from proxy.usage.store import UsageEntry, upsert_sql
 from proxy.visitors import Visitor
 
@@ -284,15 +283,13 @@ class ThreadStore:
             self._finishing = anyio.CapacityLimiter(self.finish_slots)
         if self._finishing.available_tokens < 1:
             waiting()
-        deadline = anyio.current_time() + self.finish_deadline
-        delay = 0.05
+        backoff = Backoff(self.finish_deadline)
         attempt = 0
         warned = False
         async with self._finishing:
             while True:
                 attempt += 1
-                remaining = deadline - anyio.current_time()
-                wait = min(self.db.pool.timeout, max(remaining, 0.01))
+                wait = min(self.db.pool.timeout, max(backoff.remaining(), 0.01))
                 if not waited and on_wait is not None:
                     wait = min(wait, self.prompt_wait)
                 sent = False
@@ -313,7 +310,7 @@ class ThreadStore:
                 except Exception:
                     logger.exception("could not save the end of a turn", extra={"run_id": run_id})
                     return False
-                if anyio.current_time() + delay > deadline:
+                if backoff.exhausted():
                     waiting()
                     logger.error(
                         "could not save the end of a turn: gave up",
@@ -327,8 +324,7 @@ class ThreadStore:
                         extra={"run_id": run_id, "error": repr(failure)},
                     )
                 waiting()
-                await anyio.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, 2.0)
+                await backoff.wait()
 
     async def messages(
         self, thread_id: str, *, limit: int = 200, newest_first: bool = False, before: int | None = None

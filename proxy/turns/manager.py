@@ -12,7 +12,6 @@ worker is overloaded.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +22,7 @@ from psycopg import OperationalError
 from psycopg_pool import PoolClosed
 
 from proxy.observability.metrics import TURNS_REFUSED
+from proxy.store.db import Backoff
 from proxy.store.event_log import EventLog
 from proxy.turns.admission import Admission, TurnRefused
 from proxy.turns.runner import ActiveRun, TurnJob
@@ -146,8 +146,7 @@ class TurnManager:
         """
         if self._log_slots is None:
             self._log_slots = anyio.CapacityLimiter(max(1, self._log.db.pool.max_size // 2))
-        deadline = anyio.current_time() + LOG_DEADLINE
-        delay = 0.05
+        backoff = Backoff(LOG_DEADLINE)
         while True:
             try:
                 async with self._log_slots:
@@ -156,10 +155,9 @@ class TurnManager:
             except PoolClosed:
                 raise  # shutting down: nothing to wait for
             except OperationalError:
-                if anyio.current_time() + delay > deadline:
+                if backoff.exhausted():
                     raise
-            await anyio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, 2.0)
+            await backoff.wait()
 
     async def _cancel_unless_resumed(self, run: ActiveRun) -> None:
         while True:
