@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import html
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +19,7 @@ from proxy.tenants import Tenant, TenantConfig
 from proxy.visitors import Visitor
 from proxy.widget.bundle import current_bundle, make_bundle
 from proxy.widget.config import WidgetConfig
+from proxy.widget.demo_pages import ACCOUNT_QUESTIONS, SHOP_QUESTIONS, STAFF_QUESTIONS
 from proxy.widget.routes import widget_routes
 
 TENANT = Tenant(
@@ -132,10 +135,20 @@ def test_widget_config_for_the_calling_tenant(client: TestClient[Litestar]) -> N
     assert client.get("/v1/widget-config", headers={"Origin": "https://evil.test"}).status_code == 403
 
 
-def test_demo_page(client: TestClient[Litestar]) -> None:
-    response = client.get("/demo")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    assert '<script src="/widget.js" async></script>' in response.text
+def test_demo_pages_render_without_a_shop(client: TestClient[Litestar]) -> None:
+    """Without the app's services (no database, no tenant) the pages still render, and say so."""
+    for path, questions in (
+        ("/demo", SHOP_QUESTIONS),
+        ("/demo/account", ACCOUNT_QUESTIONS),
+        ("/demo/staff", STAFF_QUESTIONS),
+    ):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        attribute = html.escape(json.dumps(questions))
+        assert f'<script src="/widget.js" async data-suggested-questions="{attribute}"></script>' in response.text
+        assert "data is not available here" in response.text
+        assert 'href="/demo/account"' in response.text and 'href="/demo/staff"' in response.text
+    assert client.get("/demo/account").headers["cache-control"] == "no-store"
     avatar = client.get("/demo/avatar.svg")
     assert avatar.headers["content-type"].startswith("image/svg+xml")
