@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +10,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from proxy.identity import issue_identity_token
-from tests.e2e.conftest import IDENTITY_SECRET, ROOT, Proxy, Site, shot
+from tests.e2e.conftest import IDENTITY_SECRET, Proxy, Site, shot
 from tests.e2e.widget_page import Widget
 from tests.support.waiting import eventually
 
@@ -323,41 +321,6 @@ async def test_reduced_motion_is_respected(page: Page, site: Site) -> None:
     assert animation == "none"
 
 
-SHOWCASE = {
-    "Do you have a waterproof jacket under 150 EUR?": (
-        "Yes, two of our waterproof jackets are under €150:\n\n"
-        "- **Fjord Waterproof Hiking Jacket Lite**, €139: three layers, taped seams\n"
-        "- **Tidal Rain Shell**, €119: packs into its own pocket\n\n"
-        "Both are on the [jackets page](https://example.com/jackets). Want me to check your size?"
-    ),
-}
-
-
-async def test_demo_shop_page(page: Page, proxy: Proxy) -> None:
-    """The proxy's own /demo page: same origin as the API, the host's CSS kept out of the widget."""
-    proxy.showcase.replies.update(SHOWCASE)
-    await page.goto(proxy.url.replace("127.0.0.1", "localhost") + "/demo")
-    w = Widget(page)
-    await expect(page.get_by_role("heading", name="Gear for the trail")).to_be_visible()
-    await page.get_by_role("button", name="Ask a question").click()  # the page calls AssistantProxy.open()
-    await expect(w.panel).to_be_visible()
-    await w.settled()
-    await expect(w.host.locator(".title")).to_have_text("Northwind assistant")
-    # the shop styles every button (serif, uppercase, square): the widget's buttons are untouched
-    styles = await w.host.locator(".chip").first.evaluate(
-        "el => { const s = getComputedStyle(el); return [s.textTransform, s.fontFamily, s.borderRadius]; }"
-    )
-    assert styles[0] == "none" and "Georgia" not in styles[1] and styles[2] != "0px"
-
-    await w.suggestions.first.click()
-    reply = await w.reply_done()
-    await expect(reply.locator("li")).to_have_count(2)
-    await expect(reply.locator("a")).to_have_attribute("href", "https://example.com/jackets")
-    await page.screenshot(path=shot("09-demo"))
-    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):  # refresh README's picture on purpose only
-        await page.screenshot(path=str(Path(ROOT / "docs" / "widget.png")))
-
-
 async def test_a_thread_the_server_no_longer_knows_is_replaced(page: Page, site: Site) -> None:
     await site.open(page)
     w = Widget(page)
@@ -402,7 +365,7 @@ async def test_identity_tokens_keep_visitors_apart(page: Page, site: Site) -> No
 
 
 async def test_rate_limited_messages_say_how_long_to_wait(page: Page, site: Site) -> None:
-    await site.open(page, host="localhost")  # the showcase tenant: one message a minute per visitor
+    await site.open(page, host="localhost")  # the limited tenant: one message a minute per visitor
     w = Widget(page)
     await w.open()
     await w.send("Hello")
