@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
@@ -338,6 +339,37 @@ async def test_a_thread_the_server_no_longer_knows_is_replaced(page: Page, site:
     await w.send("[[reply:A fresh start.]]")
     await expect((await w.reply_done()).locator(".bubble")).to_have_text("A fresh start.")
     await expect(w.log.locator(".msg.error")).to_have_count(0)
+
+
+async def test_a_new_token_for_the_same_person_keeps_the_conversation(page: Page, site: Site) -> None:
+    """Host sites mint a token per page view: the next page's token is another string, the same person."""
+    first = issue_identity_token(secret=IDENTITY_SECRET, tenant="harbor", sub="ana", now=time.time() - 60)
+    await site.open(page, identity_token=first)
+    w = Widget(page)
+    await w.open()
+    await w.send("[[reply:Hello Ana.]]")
+    await w.reply_done()
+    second = issue_identity_token(secret=IDENTITY_SECRET, tenant="harbor", sub="ana")
+    assert second != first
+    await site.open(page, identity_token=second)
+    await expect(w.panel).to_be_visible()
+    await expect(w.messages("user").locator(".bubble")).to_have_text(["[[reply:Hello Ana.]]"])
+    await expect(w.assistant().locator(".bubble")).to_have_text("Hello Ana.")
+
+
+async def test_a_page_sets_its_own_suggested_questions(page: Page, site: Site) -> None:
+    await site.open(page, suggested_questions='["Where is my order?", "  ", 42, "Do you ship to Oslo?"]')
+    w = Widget(page)
+    await w.open()
+    await expect(w.suggestions).to_have_text(["Where is my order?", "Do you ship to Oslo?"])  # not the tenant's
+    await page.evaluate("() => AssistantProxy.suggest(['Opening hours?'])")
+    await expect(w.suggestions).to_have_text(["Opening hours?"])
+    await page.evaluate("() => AssistantProxy.suggest(null)")  # back to the tenant's
+    await expect(w.suggestions).to_have_text(["Which roast suits a pour-over?", "Do you ship to Norway?"])
+    await w.send("[[reply:Sure.]]")
+    await w.reply_done()
+    await page.evaluate("() => AssistantProxy.suggest(['Opening hours?'])")
+    await expect(w.suggestions.first).to_be_hidden()  # only an empty conversation shows them
 
 
 async def test_identity_tokens_keep_visitors_apart(page: Page, site: Site) -> None:
