@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.demo import DEMO_TENANTS
+from proxy.demo import DEMO_TENANTS, welcome
 from proxy.demo_files import (
     CLIENT_KEY_ENV,
     IDENTITY_SECRET_ENV,
@@ -118,3 +118,16 @@ def test_the_demo_tenant_describes_the_shop_it_serves() -> None:
     assert {"capture_lead", "escalate_to_human"} <= set(demo["tools"])
     assert demo["client_key_envs"] == [CLIENT_KEY_ENV] and demo["identity_secret_env"] == IDENTITY_SECRET_ENV
     assert demo["widget"]["suggested_questions"] == SHOP_QUESTIONS
+
+
+def test_the_start_up_summary_says_where_to_go(tmp_path: Path) -> None:
+    write_tenants_file(tmp_path, DEMO_TENANTS)
+    env = dict(ensure_secrets(tmp_path))
+    found = settings(tmp_path, tenants_file=tenants_path(tmp_path), simulator_url="http://127.0.0.1:9/v1")
+    text = welcome("http://127.0.0.1:8000", load_tenants(found, env), found, tmp_path / "mail")
+    for line in ("http://127.0.0.1:8000/demo\n", "/demo/account", "/demo/staff", str((tmp_path / "mail").resolve())):
+        assert line in text
+    assert env[CLIENT_KEY_ENV] in text and env[IDENTITY_SECRET_ENV] not in text
+    assert "local offline model" in text
+    with_key = load_tenants(settings(tmp_path, tenants_file=tenants_path(tmp_path)), {**env, "OPENAI_API_KEY": "sk-x"})
+    assert "your provider (OPENAI_API_KEY)" in welcome("http://h:1", with_key, found, tmp_path)
