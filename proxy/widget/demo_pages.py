@@ -7,23 +7,27 @@
 
 Each page sets its own suggested questions on the script tag. Whatever a page shows about the shop
 (best sellers, orders, figures) is read from the shop's data when the page is requested. The
-tenant is the one serving the request's host, the same one the widget on the page will talk to.
+tenant is the one serving the request's host, the same one the widget on the page will talk to,
+and only if its shop is the demo shop (``shop.source = "demo"``): these routes are served on every
+deployment and the Host header is the caller's to choose, so a real shop's figures are never shown
+and no token is ever signed with a real shop's identity secret.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from functools import lru_cache
+from collections.abc import Awaitable, Callable
+from functools import lru_cache, partial
 from html import escape
 from string import Template
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from litestar import Request, Response, get
 
 from proxy.identity import issue_identity_token
-from proxy.shop.source import ShopDataError, shop_data
+from proxy.shop.source import ShopData, ShopDataError, shop_data
 from proxy.tenants import Tenant, normalize_host
 from proxy.widget.bundle import WIDGET_DIR
 from proxy.widget.demo_facts import (
@@ -41,8 +45,10 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from proxy.services import Services
+    from proxy.store.db import Database
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SHOP_QUESTIONS = [
     "Do you have a waterproof jacket under 150 EUR?",
@@ -81,10 +87,12 @@ def _day(value: datetime | None) -> str:
 
 
 def _caller(request: Request[Any, Any, Any]) -> tuple[Services | None, Tenant | None]:
-    """The running app's services and the tenant of the page's host (None in a bare test app)."""
-    services: Services | None = getattr(request.app.state, "services", None)
+    """The running app's services and the demo tenant of the page's host, if there is one."""
+    services: Services | None = getattr(request.app.state, "services", None)  # None in a bare test app
     host = normalize_host(request.headers.get("host", ""))
     tenant = services.tenants.by_host(host) if services is not None and host else None
+    if tenant is not None and tenant.config.shop.source != "demo":
+        return services, None  # a real shop: nothing of its data, no token signed with its secret
     return services, tenant
 
 
@@ -139,10 +147,12 @@ def _notice(text: str) -> str:
     return f'    <p class="notice" role="note">{escape(text)}</p>'
 
 
-async def _read(services: Services | None, tenant: Tenant | None, read: Any) -> tuple[Any, str]:
+async def _read(
+    services: Services | None, tenant: Tenant | None, read: Callable[[Database, ShopData], Awaitable[T]]
+) -> tuple[T | None, str]:
     """Run ``read(db, data)``; on failure return None and the notice to show instead."""
     if services is None or tenant is None:
-        return None, _notice(NOT_LOADED.format(why=" (no tenant serves this host)"))
+        return None, _notice(NOT_LOADED.format(why=" (no tenant with the demo shop serves this host)"))
     try:
         return await read(services.db, shop_data(tenant.name, tenant.config.shop)), ""
     except (psycopg.Error, ShopDataError) as exc:
@@ -169,7 +179,7 @@ async def demo_shop(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The shop page: an anonymous visitor."""
     services, tenant = _caller(request)
     facts, notice = await _read(services, tenant, shop_facts)
-    if isinstance(facts, ShopFacts) and facts.best_sellers:
+    if facts is not None and facts.best_sellers:
         period = f"{_day(facts.first_order)} to {_day(facts.last_order)}"
         values = {
             "products": f"{facts.products:,}",
@@ -218,13 +228,9 @@ def _orders_table(customer: Customer) -> str:
 async def demo_account(request: Request[Any, Any, Any]) -> Response[bytes]:
     """A signed-in customer's page, served with an identity token for that customer."""
     services, tenant = _caller(request)
-
-    async def read(db: Any, data: Any) -> Customer | None:
-        return await customer_facts(db, data, DEMO_CUSTOMER_ID)
-
-    customer, notice = await _read(services, tenant, read)
+    customer, notice = await _read(services, tenant, partial(customer_facts, customer_id=DEMO_CUSTOMER_ID))
     token = None
-    if isinstance(customer, Customer) and tenant is not None:
+    if customer is not None and tenant is not None:
         if tenant.identity_secret:
             token = issue_identity_token(
                 secret=tenant.identity_secret, tenant=tenant.name, sub=customer.id, email=customer.email, ttl=TOKEN_TTL
@@ -234,7 +240,7 @@ async def demo_account(request: Request[Any, Any, Any]) -> Response[bytes]:
                 f"Tenant {tenant.name!r} has no identity_secret_env, so this page cannot sign its visitor in:"
                 " the assistant below sees an anonymous visitor."
             )
-    if isinstance(customer, Customer):
+    if customer is not None:
         since = f", a customer since {_day(customer.created)}" if customer.created else ""
         greeting = escape(f"Welcome back, {customer.name} ({customer.email}{since}).")
         greeting += " Ask the assistant about your orders: it knows who you are."
@@ -283,7 +289,7 @@ async def demo_staff(request: Request[Any, Any, Any]) -> Response[bytes]:
         notice = _notice(
             f"Tenant {tenant.name!r} has no identity_secret_env, so this page cannot sign its visitor in as staff."
         )
-    figures = _figures(facts) if isinstance(facts, StaffFacts) else ""
+    figures = _figures(facts) if facts is not None else ""
     body = _template("staff.html").substitute(notice=notice, figures=figures)
     return _render(
         request,

@@ -6,6 +6,7 @@ import gzip
 import html
 import json
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.testing import TestClient
 
 from proxy.api.deps import Caller
-from proxy.tenants import Tenant, TenantConfig
+from proxy.tenants import Tenant, TenantConfig, TenantDirectory
 from proxy.visitors import Visitor
 from proxy.widget.bundle import current_bundle, make_bundle
 from proxy.widget.config import WidgetConfig
@@ -152,3 +153,32 @@ def test_demo_pages_render_without_a_shop(client: TestClient[Litestar]) -> None:
     assert client.get("/demo/account").headers["cache-control"] == "no-store"
     avatar = client.get("/demo/avatar.svg")
     assert avatar.headers["content-type"].startswith("image/svg+xml")
+
+
+class Unreachable:
+    """A database no page may touch."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the demo pages read a real shop's data ({name})")
+
+
+def test_demo_pages_never_show_a_real_shops_data_or_sign_its_tokens() -> None:
+    """The routes exist on every deployment and Host is the caller's: a shop that is not the demo
+    shop gets neither its figures shown nor a (staff!) token signed with its identity secret."""
+    real = Tenant(
+        config=TenantConfig(name="acme", domains=["acme.test"]),  # shop.source is "stripe"
+        api_key="sk-test",
+        client_keys=(),
+        base_url=None,
+        identity_secret="acme-identity-secret-long-enough-for-hs256",
+    )
+    app = Litestar(route_handlers=widget_routes, dependencies={"caller": Provide(stand_in_caller)}, logging_config=None)
+    app.state.services = SimpleNamespace(
+        tenants=TenantDirectory([real]), db=Unreachable(), settings=SimpleNamespace(simulator_url=None)
+    )
+    with TestClient(app) as client:
+        for path in ("/demo", "/demo/account", "/demo/staff"):
+            response = client.get(path, headers={"Host": "acme.test"})
+            assert response.status_code == 200
+            assert "data-identity-token" not in response.text
+            assert "no tenant with the demo shop serves this host" in response.text
