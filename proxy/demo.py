@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 
 import anyio
@@ -105,13 +106,24 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         await _seed(settings)
         tenants = load_tenants(settings)
         app = create_app(settings, tenants=tenants, mail_settings=mail)
-        print(welcome(f"http://{host}:{port}", tenants, settings, mail_dir), flush=True)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app, host=host, port=port, log_level=settings.log_level, proxy_headers=False, access_log=False
-            )
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level=settings.log_level, proxy_headers=False, access_log=False
         )
+        server = _DemoServer(config, welcome(f"http://{host}:{port}", tenants, settings, mail_dir))
         await server.serve()
+
+
+class _DemoServer(uvicorn.Server):
+    """Says where to go once it accepts connections, not before (the port may be taken)."""
+
+    def __init__(self, config: uvicorn.Config, welcome: str) -> None:
+        super().__init__(config)
+        self.welcome = welcome
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(self.welcome, flush=True)
 
 
 def run_demo(host: str = "127.0.0.1", port: int = 8000) -> int:
