@@ -82,6 +82,11 @@ async def test_tool_activity_shows_as_a_status_then_lead_confirmation(page: Page
     await w.reply_done()
     handoff = w.log.locator('.msg[data-event="handoff"]')
     await expect(handoff).to_contain_text("I've asked a member of our team to take over.")
+    # asked again within the cooldown: the same handoff, so no second note
+    await w.send('[[tool:escalate_to_human {"reason": "still waiting"}]] [[reply:Already on it.]]')
+    await expect(w.assistant().locator(".bubble")).to_have_text("Already on it.")
+    await w.reply_done()
+    await expect(handoff).to_have_count(1)
 
 
 def stalled_streams(proxy: Proxy) -> list[Any]:

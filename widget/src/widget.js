@@ -539,10 +539,17 @@ function boot() {
     return S.scope + ":notes";
   };
 
-  function showNote(kind, text, before) {
+  function showNote(kind, text, before, ref) {
     var note = addMessage("system", { text: text, before: before });
     note.el.setAttribute("data-event", kind);
+    if (ref) note.el.setAttribute("data-ref", ref);
     return note;
+  }
+
+  function shownNote(ref) {
+    var notes = ui.log.querySelectorAll(".msg[data-ref]");
+    for (var i = 0; i < notes.length; i++) if (notes[i].getAttribute("data-ref") === ref) return true;
+    return false;
   }
 
   function bubbleText(msg) {
@@ -560,11 +567,11 @@ function boot() {
     return [];
   }
 
-  function rememberNote(kind, text) {
+  function rememberNote(kind, text, ref) {
     if (!S.threadId) return;
     var asked = ui.log.querySelectorAll('.msg[data-role="user"]');
     var last = asked[asked.length - 1];
-    var note = { kind: kind, text: text, after: asked.length, asked: last ? bubbleText(last) : "" };
+    var note = { kind: kind, text: text, ref: ref, after: asked.length, asked: last ? bubbleText(last) : "" };
     var notes = loadNotes(S.threadId).concat([note]).slice(-MAX_NOTES);
     local.setItem(notesKey(), JSON.stringify({ thread: S.threadId, notes: notes }));
   }
@@ -586,7 +593,7 @@ function boot() {
           if (bubbleText(users[i]) === n.asked) target = users[i];
         }
         target = target || users[(n.after | 0) - 1];
-        showNote(n.kind, n.text, target ? target.nextSibling : anchor);
+        showNote(n.kind, n.text, target ? target.nextSibling : anchor, typeof n.ref === "string" ? n.ref : "");
       });
   }
 
@@ -812,8 +819,11 @@ function boot() {
         var note = typeof data.message === "string" && data.message.trim() ? data.message.trim() : null;
         note = note || t(ev.event === "handoff" ? "handoff" : "leadCaptured");
         var kind = ev.event === "handoff" ? "handoff" : "lead";
-        showNote(kind, note);
-        rememberNote(kind, note);
+        var id = kind === "handoff" ? data.handoff_id : data.lead_id;
+        var ref = id != null && id !== "" ? kind + ":" + id : "";
+        if (ref && shownNote(ref)) break; // the same handoff again (asked for twice): one note is enough
+        showNote(kind, note, undefined, ref);
+        rememberNote(kind, note, ref);
         announce(note);
         break;
       case "error":
