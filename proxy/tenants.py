@@ -105,7 +105,7 @@ class Tenant:
     """A tenant with its secrets resolved from the environment."""
 
     config: TenantConfig
-    api_key: str | None  # None only when a simulator stands in for the provider
+    api_key: str | None  # None only when loaded for commands that never call a model (provider_keys=False)
     client_keys: tuple[str, ...]
     base_url: str | None
     identity_secret: str | None = None
