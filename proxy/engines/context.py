@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -153,13 +153,17 @@ class ContextProbes:
     def known(self, client: openai.AsyncOpenAI) -> ProviderContext | None:
         return self._found.get(str(client.base_url).rstrip("/"))
 
-    async def get(self, client: openai.AsyncOpenAI, model: str) -> ProviderContext:
+    async def get(self, client: openai.AsyncOpenAI, model: str, *, stores: bool = False) -> ProviderContext:
+        """What the server offers; with ``stores``, whether it stores responses is asked even when
+        the Conversations API would do (for a tenant set to chain responses)."""
         key = str(client.base_url).rstrip("/")
-        if (found := self._found.get(key)) is not None:
+        found = self._found.get(key)
+        if found is not None and not (stores and found.stored_responses is None):
             return found
         lock = self._locks.setdefault(key, anyio.Lock())
         async with lock:
-            if (found := self._found.get(key)) is None:
+            found = self._found.get(key)
+            if found is None:
                 found = self._found[key] = await probe(client, model)
                 logger.info(
                     "responses engine: %s keeps context with %s (%s)",
@@ -168,6 +172,9 @@ class ContextProbes:
                     found.describe(),
                     extra={"base_url": key, "context_mode": found.mode},
                 )
+            if stores and found.stored_responses is None:
+                stored = await _stores_responses(client, model)
+                found = self._found[key] = replace(found, stored_responses=stored)
         return found
 
 

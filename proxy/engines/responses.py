@@ -203,8 +203,8 @@ class ResponsesEngine(Engine):
         return (await self._probes.get(self._client, model or self._profile.model)).mode
 
     async def check_provider(self) -> str:
-        found = await self._probes.get(self._client, self._profile.model)
         setting = self._profile.context
+        found = await self._probes.get(self._client, self._profile.model, stores=setting == "previous_response")
         if setting == "auto":
             return f"context: {found.mode}, found out ({found.describe()})"
         problem = found.problem(setting)
@@ -248,7 +248,9 @@ class ResponsesEngine(Engine):
         tools = turn.tools.responses_schemas()
         conversation_id: str | None = None
         chain: Chain | None = None
-        items: list[dict[str, Any]]
+        # the turn as a provider that keeps nothing needs it: history, the message, calls, outputs
+        transcript = self._from_history(turn) if mode != "conversations" else []
+        items: list[dict[str, Any]] = transcript
         if mode == "conversations":
             conversation_id = turn.conversation_id if is_conversation_id(turn.conversation_id) else None
             if conversation_id is None:  # the thread's context was kept another way until now
@@ -257,8 +259,7 @@ class ResponsesEngine(Engine):
             items = [_user(turn.user_text)]
         elif mode == "previous_response" and (chain := Chain.load(turn.conversation_id)) is not None:
             items = [*chain.outputs, _user(turn.user_text)]
-        else:  # history, or the first turn of a chain
-            items = self._from_history(turn)
+        unchained = False  # the provider did not know a response of the chain: resend for this turn
         usage = Usage()
         # calls the provider has asked for but has not received outputs of yet: if the turn ends
         # while there are some, the conversation would refuse every later message
@@ -267,14 +268,14 @@ class ResponsesEngine(Engine):
         try:
             for round_no in range(max_rounds + 1):
                 last = round_no == max_rounds
-                previous = chain.response_id if chain is not None else None
+                previous = chain.response_id if chain is not None and not unchained else None
                 try:
                     stream = await self._open(turn, items, tools, mode, conversation_id, previous, last=last)
                 except EngineError as exc:
-                    if round_no > 0 or previous is None or not unknown_previous_response(exc):
+                    if previous is None or not unknown_previous_response(exc):
                         raise
                     self._log_lost_chain(turn, previous)
-                    chain, items = None, self._from_history(turn)
+                    unchained, items = True, transcript
                     stream = await self._open(turn, items, tools, mode, None, None, last=last)
                 pending = []
                 state = _Round()
@@ -305,11 +306,12 @@ class ResponsesEngine(Engine):
                 if chain is not None:
                     chain = Chain(chain.response_id, tuple(answers))
                     yield ContextSaved(chain.dump())
+                if mode != "conversations":
+                    transcript = [*transcript, *state.replay, *answers]
+                if mode == "conversations" or (chain is not None and not unchained):
                     items = list(answers)
-                elif mode == "history":  # nothing is kept: the turn so far goes out again
-                    items = [*items, *state.replay, *answers]
-                else:
-                    items = list(answers)
+                else:  # nothing is kept (or this turn's chain is not): the turn so far goes out again
+                    items = transcript
         finally:
             if pending and conversation_id:
                 await self._settle(conversation_id, _outputs(pending, outputs))
