@@ -308,10 +308,10 @@ class ResponsesEngine(Engine):
                     yield ContextSaved(chain.dump())
                 if mode != "conversations":
                     transcript = [*transcript, *state.replay, *answers]
-                if mode == "conversations" or (chain is not None and not unchained):
-                    items = list(answers)
-                else:  # nothing is kept (or this turn's chain is not): the turn so far goes out again
-                    items = transcript
+                # the provider keeps the turn so far, or it goes out again (nothing is kept, or this
+                # turn's chain is not)
+                chained = mode == "conversations" or (chain is not None and not unchained)
+                items = list(answers) if chained else transcript
         finally:
             if pending and conversation_id:
                 await self._settle(conversation_id, _outputs(pending, outputs))
