@@ -33,6 +33,8 @@ from tests.support.chats import (
 from tests.support.scripted_engine import scripted_tools
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.integration
+
 # what each simulated server offers: (Conversations API, stored responses)
 SERVERS = {
     "openai": (True, True),  # OpenAI
