@@ -9,6 +9,7 @@ import httpx
 
 from proxy.simulator import SimulatorServer
 from tests.support.apps import sse_events
+from tests.support.waiting import eventually
 
 Events = list[tuple[str, dict[str, Any], str | None]]
 
@@ -44,6 +45,15 @@ async def stopped_turn(http: httpx.AsyncClient, thread_id: str, content: str) ->
                 assert answer.status_code == 202, answer.text
                 stopped = True
     return sse_events(body)
+
+
+async def stalls_ended(sim: SimulatorServer) -> None:
+    """Wait until the simulator has seen every stalled stream end (the proxy let go of it)."""
+
+    async def ended() -> bool:
+        return all(e.outcome is not None for e in sim.state.log.entries() if e.fault == "stall")
+
+    await eventually(ended)
 
 
 def names(events: Events) -> list[str]:

@@ -26,6 +26,7 @@ from tests.support.chats import (
     names,
     new_thread,
     seen_by_model,
+    stalls_ended,
     stopped_turn,
     text_of,
     turn,
@@ -169,6 +170,8 @@ async def test_stop_ends_the_turn_and_the_thread_goes_on(
         thread_id = await new_thread(http)
         await turn(http, thread_id, f"[[reply:ok]] Remember {first}.")
         stopped = await stopped_turn(http, thread_id, "[[fault:stall]] Tell me a long story.")
+        # the provider hears of it when the connection closes; a conversation is busy till then
+        await stalls_ended(sim)
         later = await turn(http, thread_id, f"[[reply:back]] Still there? {after}")
 
     assert error_of(stopped)["code"] == "cancelled"
