@@ -245,3 +245,59 @@ async def test_start_up_logs_the_mode_found_and_what_a_setting_lacks(
     assert lines["chain"].levelno == logging.ERROR
     assert "does not store responses" in lines["chain"].getMessage()
     assert 'Set context = "history"' in lines["chain"].getMessage()
+
+
+RESPONSES_CASES = [(server, setup) for server, setup in CASES if SETUPS[setup][0] == "responses"]
+
+
+@pytest.mark.parametrize(("server", "setup"), RESPONSES_CASES)
+async def test_a_turn_ended_by_the_tool_bound_leaves_the_context_usable(
+    proxy_server: ServerThread, servers: dict[str, SimulatorServer], server: str, setup: str
+) -> None:
+    """The last round's calls get no output from the turn; the next request must still be accepted."""
+    sim, first, after = servers[server], marker(), marker()
+    async with client_for(proxy_server.url, host(server, setup)) as http:
+        thread_id = await new_thread(http)
+        await turn(http, thread_id, f"[[reply:ok]] Remember {first}.")
+        looped = await turn(http, thread_id, "[[tool-loop:lookup]] Keep looking.")
+        later = await turn(http, thread_id, f"[[reply:done looking]] Enough. {after}")
+
+    assert names(looped)[-1] == "done" and names(looped).count("tool.started") <= 3
+    assert names(later)[-2:] == ["run.completed", "done"] and text_of(later) == "done looking"
+    assert f"Remember {first}." in seen_by_model(sim, after)
+
+
+async def test_a_chain_the_server_does_not_keep_is_replaced_by_the_history_with_a_warning(
+    proxy_server: ServerThread, servers: dict[str, SimulatorServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    sim, first, after = servers["bare"], marker(), marker()
+    async with client_for(proxy_server.url, host("bare", "previous-response")) as http:
+        thread_id = await new_thread(http)
+        await turn(http, thread_id, f"[[reply:ok]] Remember {first}.")
+        later = await turn(http, thread_id, f"[[reply:fine]] Do you? {after}")
+
+    assert text_of(later) == "fine" and f"Remember {first}." in seen_by_model(sim, after)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        "does not know response" in w and 'set context = "history" for tenant previous-response-bare' in w
+        for w in warnings
+    ), warnings
+
+
+async def test_a_server_that_refuses_the_model_is_not_taken_for_one_without_the_responses_api(
+    pg_url: str, tmp_path: Path, servers: dict[str, SimulatorServer]
+) -> None:
+    base_url = servers["bare"].base_url
+    tenant = make_tenant("typo", ["typo.test"], base_url=base_url, model="missing-model")
+    settings = make_settings(pg_url, tmp_path, provider_max_retries=0)
+    with ServerThread(create_app(settings, tenants=directory(tenant), tools=scripted_tools())) as proxy:
+        async with client_for(proxy.url, "typo.test") as http:
+            thread_id = await new_thread(http)
+            first = await turn(http, thread_id, "Hello")
+            again = await turn(http, thread_id, "Hello?")
+
+    for events in (first, again):  # nothing wrong was remembered: asked again, same answer
+        error = error_of(events)
+        assert error["code"] == "upstream_not_found"
+        assert f"The AI provider at {base_url} answered POST /responses for model 'missing-model'" in error["message"]
+        assert 'use engine = "chat"' in error["message"] and "check the tenant's model" in error["message"]
