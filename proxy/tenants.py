@@ -201,6 +201,11 @@ def _describe(error: ValidationError, name: str) -> str:
 def _resolve(config: TenantConfig, settings: Settings, env: Mapping[str, str]) -> Tenant:
     if config.engine == "responses" and config.context is None:
         config = config.model_copy(update={"context": settings.responses_context})
+        if config.context == "history" and config.history_window == 0:
+            raise ConfigError(
+                f"tenant {config.name!r}: field 'history_window': PROXY_RESPONSES_CONTEXT=history sends the last "
+                "history_window messages: set history_window above 0, or a context of the tenant's own"
+            )
     api_key = None
     if config.api_key_env:
         api_key = env.get(config.api_key_env) or None

@@ -219,3 +219,10 @@ def test_an_unknown_context_mode_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_tenants(settings(PROXY_TENANTS_FILE=str(path)), env={"SHOP_KEY": "sk-1"})
     assert "field 'context'" in str(caught.value)
+
+
+def test_the_history_default_with_no_window_is_a_config_error(tmp_path: Path) -> None:
+    path = _responses_tenant(tmp_path, "history_window = 0")
+    with pytest.raises(ConfigError) as caught:
+        load_tenants(settings(PROXY_TENANTS_FILE=str(path), PROXY_RESPONSES_CONTEXT="history"), env={"SHOP_KEY": "k"})
+    assert "tenant 'shop': field 'history_window'" in str(caught.value)
