@@ -45,6 +45,7 @@ class ProviderContext:
     base_url: str
     conversations: bool
     stored_responses: bool | None  # None: not asked (the Conversations API was enough)
+    conversations_status: int = 404  # how POST /conversations was answered, when it was refused
 
     @property
     def mode(self) -> ContextMode:
@@ -60,7 +61,7 @@ class ProviderContext:
     def problem(self, wanted: ContextSetting) -> str | None:
         """Why ``wanted`` cannot work with this server, in words an operator can act on; None if it can."""
         if wanted == "conversations" and not self.conversations:
-            return no_conversations_api(self.base_url)
+            return no_conversations_api(self.base_url, self.conversations_status)
         if wanted == "previous_response" and self.stored_responses is False:
             return (
                 f"The AI provider at {self.base_url} does not store responses (GET /responses/{{id}} found none), "
@@ -70,9 +71,9 @@ class ProviderContext:
         return None
 
 
-def no_conversations_api(base_url: str) -> str:
+def no_conversations_api(base_url: str, status: int = 404) -> str:
     return (
-        f"The AI provider at {base_url} has no Conversations API (POST /conversations answered 404). "
+        f"The AI provider at {base_url} has no Conversations API (POST /conversations answered {status}). "
         'Set context = "auto" (or "previous_response" / "history") for this tenant in the tenants file, '
         'or PROXY_RESPONSES_CONTEXT, or use engine = "chat".'
     )
@@ -105,14 +106,16 @@ async def probe(client: openai.AsyncOpenAI, model: str) -> ProviderContext:
     base_url = str(client.base_url).rstrip("/")
     try:
         conversation = await client.conversations.create()
-    except Exception as exc:
+    except openai.APIStatusError as exc:
         if not _not_offered(exc):
             raise from_provider_exception(exc) from exc
-    else:
-        with contextlib.suppress(Exception):
-            await client.conversations.delete(conversation.id)
-        return ProviderContext(base_url, conversations=True, stored_responses=None)
-    return ProviderContext(base_url, conversations=False, stored_responses=await _stores_responses(client, model))
+        stored = await _stores_responses(client, model)
+        return ProviderContext(base_url, False, stored, conversations_status=exc.status_code)
+    except Exception as exc:
+        raise from_provider_exception(exc) from exc
+    with contextlib.suppress(Exception):
+        await client.conversations.delete(conversation.id)
+    return ProviderContext(base_url, conversations=True, stored_responses=None)
 
 
 async def _stores_responses(client: openai.AsyncOpenAI, model: str) -> bool:
