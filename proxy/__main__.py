@@ -62,7 +62,13 @@ def _migrate(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from proxy.simulator import SimulatorConfig, run_simulator
 
-    config = SimulatorConfig(ttft_ms=args.ttft_ms, token_gap_ms=args.gap_ms, reply_tokens=args.tokens)
+    config = SimulatorConfig(
+        ttft_ms=args.ttft_ms,
+        token_gap_ms=args.gap_ms,
+        reply_tokens=args.tokens,
+        conversations_api=not args.no_conversations,
+        store_responses=not args.no_store,
+    )
     run_simulator(args.host, args.port, config)
     return 0
 
@@ -97,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--ttft-ms", type=int, default=200)
     simulate.add_argument("--gap-ms", type=int, default=20)
     simulate.add_argument("--tokens", type=int, default=40)
+    simulate.add_argument(
+        "--no-conversations", action="store_true", help="answer /v1/conversations with 404, as LiteLLM and vLLM do"
+    )
+    simulate.add_argument(
+        "--no-store", action="store_true", help="store no responses: previous_response_id is always unknown"
+    )
     simulate.set_defaults(handler=_simulate)
 
     register_shop_cli(commands, registry_factory=_all_tools)

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from proxy.engines.base import ContextSetting
+
 EngineName = Literal["responses", "assistants", "chat"]
 
 
@@ -55,6 +57,8 @@ class Settings(BaseSettings):
     provider_max_retries: int = Field(2, validation_alias="PROXY_PROVIDER_MAX_RETRIES")
     # aiohttp (the SDK's ``openai[aiohttp]`` transport) parses streamed bodies in C; httpx is the SDK's default
     provider_transport: Literal["aiohttp", "httpx"] = Field("aiohttp", validation_alias="PROXY_PROVIDER_TRANSPORT")
+    # the responses engine's context mode for tenants that set none (and the old environment form)
+    responses_context: ContextSetting = Field("auto", validation_alias="PROXY_RESPONSES_CONTEXT")
 
     # the old environment form of tenants
     legacy_domains: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="DOMAINS")

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from proxy.engines.base import AssistantProfile
+from proxy.engines.base import AssistantProfile, ContextSetting
 from proxy.leads.config import LeadsConfig
 from proxy.limits.config import LimitsConfig
 from proxy.settings import EngineName, Settings
@@ -70,6 +70,8 @@ class TenantConfig(BaseModel):
     max_tool_rounds: int = Field(8, ge=1, le=50)
     history_window: int = Field(20, ge=0, le=500)
     temperature: float | None = Field(None, ge=0, le=2)
+    # responses engine: how the provider gets the conversation's context (None: PROXY_RESPONSES_CONTEXT)
+    context: ContextSetting | None = None
     identity_secret_env: str | None = None  # HS256 secret the host site signs visitor tokens with
     shop: ShopConfig = Field(default_factory=ShopConfig)
     leads: LeadsConfig = Field(default_factory=LeadsConfig)
@@ -89,6 +91,19 @@ class TenantConfig(BaseModel):
             cleaned.append(f"*.{host}" if wildcard else host)
         return cleaned
 
+    @field_validator("context")
+    @classmethod
+    def _check_context(cls, context: ContextSetting | None, info: ValidationInfo) -> ContextSetting | None:
+        engine = info.data.get("engine")
+        if context is not None and engine != "responses":
+            raise ValueError(
+                f"only the responses engine has context modes (the {engine} engine keeps context its own way): "
+                'remove it, or set engine = "responses"'
+            )
+        if context == "history" and info.data.get("history_window") == 0:
+            raise ValueError('context = "history" sends the last history_window messages: set history_window above 0')
+        return context
+
     def profile(self) -> AssistantProfile:
         return AssistantProfile(
             model=self.model,
@@ -97,6 +112,7 @@ class TenantConfig(BaseModel):
             max_tool_rounds=self.max_tool_rounds,
             history_window=self.history_window,
             temperature=self.temperature,
+            context=self.context or "auto",
         )
 
 
@@ -183,6 +199,13 @@ def _describe(error: ValidationError, name: str) -> str:
 
 
 def _resolve(config: TenantConfig, settings: Settings, env: Mapping[str, str], provider_keys: bool = True) -> Tenant:
+    if config.engine == "responses" and config.context is None:
+        config = config.model_copy(update={"context": settings.responses_context})
+        if config.context == "history" and config.history_window == 0:
+            raise ConfigError(
+                f"tenant {config.name!r}: field 'history_window': PROXY_RESPONSES_CONTEXT=history sends the last "
+                "history_window messages: set history_window above 0, or a context of the tenant's own"
+            )
     api_key = None
     if config.api_key_env:
         api_key = env.get(config.api_key_env) or None

@@ -27,6 +27,11 @@ class SimulatorConfig:
     """How many requests ``GET /_sim/requests`` keeps, newest last."""
     store_size: int = 10_000
     """How many conversations, responses, threads and runs each are kept before the oldest go."""
+    conversations_api: bool = True
+    """Off: ``/v1/conversations`` answers 404 ``{"detail": "Not Found"}``, as LiteLLM's proxy and vLLM do."""
+    store_responses: bool = True
+    """Off: no response can be retrieved or chained (``previous_response_id`` is unknown), as with
+    vLLM without its response store, Ollama, or ``store: false`` on OpenAI."""
 
     def __post_init__(self) -> None:
         for name in ("ttft_ms", "token_gap_ms", "reply_tokens", "request_log_size", "store_size"):

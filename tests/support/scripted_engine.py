@@ -99,8 +99,9 @@ class ScriptedEngine(Engine):
         yield TurnFinished()
 
 
-def scripted_tools() -> ToolRegistry:
-    registry = ToolRegistry()
+def scripted_tools(registry: ToolRegistry | None = None) -> ToolRegistry:
+    """``lookup``, a tool that echoes its word and who called, added to ``registry`` (or a new one)."""
+    registry = registry if registry is not None else ToolRegistry()
 
     @registry.tool(
         name="lookup",
