@@ -9,12 +9,18 @@ widgets also print the name of any event they do not know while no reply text ha
 keeps their view intact:
 
 - **One frame per write, paced.** Each frame is its own write (one HTTP chunk), and two writes are
-  at least ``gap`` seconds apart (``PROXY_COMPAT_FRAME_GAP``, 40 ms by default). A browser hands
-  each chunk to the page's reader within a few milliseconds of its arrival, so frames that
-  leave 40 ms apart arrive, and are read, one at a time, also through a reverse proxy that passes
-  the stream on unbuffered (it forwards each chunk as it reads it; see docs/production.md). Text
-  that arrives during a gap is merged into one ``thread.message.delta``, so pacing never holds the
-  reply back by more than one gap, however fast the provider streams.
+  at least ``gap`` seconds apart (``PROXY_COMPAT_FRAME_GAP``, 40 ms by default). Reads do not
+  follow writes by themselves: a browser hands the page whatever bytes have arrived when the
+  page's reader asks, so two frames that arrive while the page is still busy with the previous
+  one (rendering it, or waiting for the CPU) are read together. The gap gives the page that long
+  to come back for the next read; a browser on an ordinary machine needs a few milliseconds. The
+  two frames that decide what the widget finally shows, ``thread.message.completed`` (the whole
+  text) and ``system.error``, get twice the gap on both sides. Text that arrives during a gap is
+  merged into one ``thread.message.delta``, so pacing holds the reply back by at most one gap
+  however fast the provider streams, and ends it about 160 ms after the provider did.
+  A reverse proxy keeps the frames apart as long as it passes the stream on unbuffered and
+  uncompressed (nginx: ``proxy_buffering off`` and ``gzip off`` for ``/open-ai/``; see
+  docs/production.md): it forwards each chunk as it reads it, and the chunks arrive a gap apart.
 - **Nothing before the first text.** Like the old service, which wrote nothing until the
   provider answered, the response (status line included) waits for the reply's first text. A
   failure before it answers an HTTP 5xx JSON error, which the old widget shows as its own error.
@@ -56,6 +62,10 @@ _STATUS = {
     "cancelled": 503,
     "internal": 500,
 }
+
+
+# the frames that decide what the old widget shows in the end: more room on both sides
+_FINAL = frozenset({"thread.message.completed", "system.error"})
 
 
 def _text(value: str) -> list[dict[str, Any]]:
@@ -217,7 +227,10 @@ async def _paced(frames: OldFrames, turns: TurnManager, store: ThreadStore, *, g
                 yield frame({"event": "end", "messages": [compat_message(m, run.thread_id) for m in messages]})
                 saw_done = True
                 return
+            final = isinstance(item, dict) and item["event"] in _FINAL
+            if final:
+                await anyio.sleep(gap)  # with the gap after the previous frame: twice the gap before it
             yield frame(delta_payload(item) if isinstance(item, str) else item)
-            await anyio.sleep(gap)
+            await anyio.sleep(2 * gap if final else gap)
     finally:
         turns.detach(run, saw_done=saw_done)
