@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import pytest
 from litestar import Litestar, get
+from litestar.params import FromPath
 from playwright.async_api import Browser, Page
 
 from proxy.app import create_app
@@ -28,6 +29,7 @@ from proxy.simulator import SimulatorServer
 from proxy.store.db import Database
 from proxy.tenants import TenantDirectory, load_tenants
 from tests.support.apps import NO_LIMITS, make_settings
+from tests.support.nginx import nginx_in_front
 
 GENERIC_ERROR = "An error occurred while processing your message. Please try again."
 
@@ -146,29 +148,59 @@ def old_service(
 
 
 @pytest.fixture(scope="module")
-def shop_site(old_service: OldService) -> Iterator[str]:
-    """The shop's own site (another origin), whose page embeds the old widget."""
-    page = OLD_READER_PAGE.replace("__API__", f"{old_service.server.url}/open-ai").replace(
-        "__GENERIC_ERROR__", GENERIC_ERROR
-    )
+def nginx(old_service: OldService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """nginx in front of the service, configured as docs/production.md says."""
+    server = old_service.server
+    with nginx_in_front(f"{server.host}:{server.port}", Path(tmp_path_factory.mktemp("nginx"))) as url:
+        yield url
 
-    @get("/", media_type="text/html; charset=utf-8", sync_to_thread=False)
-    def home() -> str:
-        return page
 
-    with ServerThread(Litestar([home], logging_config=None)) as running:
-        yield f"http://127.0.0.1:{running.port}/"
+@pytest.fixture(scope="module")
+def shop_site(old_service: OldService) -> Iterator[Site]:
+    """The shop's own site (another origin), whose pages embed the old widget."""
+    site = Site({})
+
+    @get("/{name:str}", media_type="text/html; charset=utf-8", sync_to_thread=False)
+    def page(name: FromPath[str]) -> str:
+        return site.pages[name]
+
+    with ServerThread(Litestar([page], logging_config=None)) as running:
+        site.url = running.url
+        yield site
+
+
+@dataclasses.dataclass
+class Site:
+    pages: dict[str, str]
+    url: str = ""
+
+    def add(self, name: str, service_url: str) -> str:
+        """A page whose widget talks to ``service_url`` (the service, or a proxy in front of it)."""
+        self.pages[name] = OLD_READER_PAGE.replace("__API__", f"{service_url}/open-ai").replace(
+            "__GENERIC_ERROR__", GENERIC_ERROR
+        )
+        return f"{self.url}/{name}"
 
 
 @pytest.fixture
-async def visitor_pages(browser: Browser, shop_site: str) -> AsyncIterator[list[Page]]:
+def route() -> str:
+    """How the widget reaches the service: ``direct``, or ``nginx`` in front of it."""
+    return "direct"
+
+
+@pytest.fixture
+async def visitor_pages(
+    browser: Browser, shop_site: Site, old_service: OldService, route: str, request: pytest.FixtureRequest
+) -> AsyncIterator[list[Page]]:
     """Three visitors, each in a browser context of their own, on the shop's page."""
+    service_url = old_service.server.url if route == "direct" else request.getfixturevalue("nginx")
+    url = shop_site.add(route, service_url)
     contexts = [await browser.new_context() for _ in range(3)]
     try:
         pages = []
         for context in contexts:
             page = await context.new_page()
-            await page.goto(shop_site)
+            await page.goto(url)
             pages.append(page)
         yield pages
     finally:
@@ -194,6 +226,7 @@ async def test_fifty_replies_in_one_thread_each_whole(visitor_pages: list[Page])
     print(f"reads that held more or less than one frame: {await unparsed_reads(page)}")
 
 
+@pytest.mark.parametrize("route", ["direct", "nginx"])
 async def test_three_visitors_ten_replies_each_at_once(visitor_pages: list[Page]) -> None:
     shown: dict[int, list[dict[str, Any]]] = {}
 
@@ -208,6 +241,7 @@ async def test_three_visitors_ten_replies_each_at_once(visitor_pages: list[Page]
     print(f"reads that held more or less than one frame: {[await unparsed_reads(p) for p in visitor_pages]}")
 
 
+@pytest.mark.parametrize("route", ["direct", "nginx"])
 async def test_failures_show_as_errors_and_the_next_message_is_answered(visitor_pages: list[Page]) -> None:
     page = visitor_pages[0]
     assert await send(page, ask(0, 1)) == {"text": reply_text(0, 1), "error": False}
