@@ -50,7 +50,7 @@ from proxy.turns.runner import ActiveRun
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # the old service's headers (X-Accel-Buffering keeps nginx from buffering; browsers never see it)
 HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
-MESSAGES_IN_END = 100  # the ``end`` frame lists the thread's newest messages, up to this many
+MESSAGES_IN_END = 20  # the ``end`` frame lists the newest messages: the provider's first page, as the old service did
 
 # a failure before any text becomes this HTTP status (5xx: the old widget shows its own error)
 _STATUS = {
