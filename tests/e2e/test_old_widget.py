@@ -1,12 +1,13 @@
 """Widgets deployed for the old NestJS service, in a real Chromium, against ``/open-ai/*``.
 
-The page carries a stand-in of the old widget's stream reader, written here from the seed
-protocol's description of it (not its code): ``fetch`` + ``reader.read()``, one
+The page carries a stand-in of the old widget's stream reader, written for this test to behave
+as the seed protocol describes the original: ``fetch`` + ``reader.read()``, one
 ``JSON.parse(chunk.slice(6))`` per read (a read that does not parse is dropped), delta text
 appended, ``thread.message.completed`` replacing it, ``system.error`` shown as an error, and the
 name of any other event shown as the reply while no text has arrived; a non-2xx answer shows the
 widget's own error. The service is the real app, configured the old way (``DOMAINS``,
-``OPENAI_API_KEYS``, ``EMAIL_TO``), over real TCP, with the OpenAI-protocol simulator as provider.
+``OPENAI_API_KEYS``, ``EMAIL_TO``), over real TCP, with the OpenAI-protocol simulator as provider;
+some tests run twice, directly and through nginx configured as docs/production.md recommends.
 """
 
 from __future__ import annotations
@@ -246,7 +247,7 @@ async def test_failures_show_as_errors_and_the_next_message_is_answered(visitor_
     page = visitor_pages[0]
     assert await send(page, ask(0, 1)) == {"text": reply_text(0, 1), "error": False}
 
-    # the provider fails before any text: the old service's HTTP 500, the widget's own error
+    # the provider fails before any text: an HTTP 5xx as from the old service, the widget's own error
     assert await send(page, "[[fault:500]] Hello?") == {"text": GENERIC_ERROR, "error": True}
     assert await send(page, ask(0, 2)) == {"text": reply_text(0, 2), "error": False}
 

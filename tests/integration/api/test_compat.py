@@ -134,6 +134,17 @@ async def test_old_stream_frames(client: AsyncTestClient) -> None:
     assert all(m["thread_id"] == thread_id and m["content"][0]["text"]["annotations"] == [] for m in end["messages"])
 
 
+async def test_end_lists_the_newest_twenty_messages(client: AsyncTestClient) -> None:
+    """The old service listed the provider's first page of the thread's messages: 20, newest first."""
+    thread_id = await create(client)
+    for n in range(11):
+        got = frames((await send(client, thread_id, f"say:reply {n}")).text)
+    listed = [(m["role"], m["content"][0]["text"]["value"]) for m in got[-1]["messages"]]
+    assert len(listed) == 20
+    assert listed[:2] == [("assistant", "reply 10"), ("user", "say:reply 10")]
+    assert listed[-1] == ("user", "say:reply 1")
+
+
 async def test_old_stream_tool_round(client: AsyncTestClient) -> None:
     thread_id = await create(client)
     got = frames((await send(client, thread_id, 'tool:lookup {"word": "x"}')).text)
