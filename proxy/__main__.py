@@ -113,6 +113,10 @@ def _all_tools() -> ToolRegistry:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command not in ("serve", "demo"):
+        from proxy.demo_files import use_demo_files
+
+        use_demo_files()  # with nothing else configured, right after `demo`: the demo's tenant and secrets
     settings = Settings()
     # people read `demo` and the one-off commands; machines read the service's logs
     fmt = settings.log_format if args.command == "serve" else "text"

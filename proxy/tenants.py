@@ -105,7 +105,7 @@ class Tenant:
     """A tenant with its secrets resolved from the environment."""
 
     config: TenantConfig
-    api_key: str | None  # None only when a simulator stands in for the provider
+    api_key: str | None  # None only when loaded for commands that never call a model (provider_keys=False)
     client_keys: tuple[str, ...]
     base_url: str | None
     identity_secret: str | None = None
@@ -182,11 +182,11 @@ def _describe(error: ValidationError, name: str) -> str:
     return f"tenant {name!r}: field {field!r}: {first['msg']}"
 
 
-def _resolve(config: TenantConfig, settings: Settings, env: Mapping[str, str]) -> Tenant:
+def _resolve(config: TenantConfig, settings: Settings, env: Mapping[str, str], provider_keys: bool = True) -> Tenant:
     api_key = None
     if config.api_key_env:
         api_key = env.get(config.api_key_env) or None
-    if api_key is None and not settings.simulator_url:
+    if api_key is None and not settings.simulator_url and provider_keys:
         wanted = config.api_key_env or "api_key_env"
         raise ConfigError(
             f"tenant {config.name!r}: field 'api_key_env': environment variable {wanted} is not set"
@@ -206,7 +206,7 @@ def _resolve(config: TenantConfig, settings: Settings, env: Mapping[str, str]) -
                 f"tenant {config.name!r}: field 'identity_secret_env': {config.identity_secret_env} is not set"
             )
     base_url = config.base_url or settings.openai_base_url
-    if api_key is None:
+    if api_key is None and settings.simulator_url:
         base_url = settings.simulator_url
         api_key = "sk-simulator"
     return Tenant(
@@ -264,8 +264,14 @@ def _legacy_configs(settings: Settings) -> list[dict[str, Any]]:
     return configs
 
 
-def load_tenants(settings: Settings, env: Mapping[str, str] | None = None) -> TenantDirectory:
-    """Read the tenants file (or the old env arrays) and resolve secrets; raise ``ConfigError``."""
+def load_tenants(
+    settings: Settings, env: Mapping[str, str] | None = None, *, provider_keys: bool = True
+) -> TenantDirectory:
+    """Read the tenants file (or the old env arrays) and resolve secrets; raise ``ConfigError``.
+
+    ``provider_keys=False`` is for commands that never call a model (tools, usage, tokens): a
+    tenant whose provider key is not set is loaded anyway, with ``api_key`` None.
+    """
     env = dict(os.environ if env is None else env)
     if settings.tenants_file is not None:
         raw = _file_configs(settings.tenants_file)
@@ -280,5 +286,5 @@ def load_tenants(settings: Settings, env: Mapping[str, str] | None = None) -> Te
             config = TenantConfig.model_validate(body)
         except ValidationError as exc:
             raise ConfigError(_describe(exc, str(body.get("name")))) from None
-        tenants.append(_resolve(config, settings, env))
+        tenants.append(_resolve(config, settings, env, provider_keys))
     return TenantDirectory(tenants)
