@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(15.0, validation_alias="PROXY_HEARTBEAT_INTERVAL")
     disconnect_grace: float = Field(10.0, validation_alias="PROXY_DISCONNECT_GRACE")
     shutdown_grace: float = Field(20.0, validation_alias="PROXY_SHUTDOWN_GRACE")
+    # seconds between two frames on /open-ai/process-message: old widgets parse one frame per read
+    compat_frame_gap: float = Field(0.04, ge=0, le=1, validation_alias="PROXY_COMPAT_FRAME_GAP")
 
     # admission: new turns are refused (503 `overloaded`) while the worker is overloaded; see
     # proxy.turns.admission for why the event loop's lag is the signal and why 0.05 s

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy.app import check_tools, default_tools
 from proxy.settings import Settings
 from proxy.tenants import ConfigError, load_tenants, normalize_host
 
@@ -226,3 +227,18 @@ def test_the_history_default_with_no_window_is_a_config_error(tmp_path: Path) ->
     with pytest.raises(ConfigError) as caught:
         load_tenants(settings(PROXY_TENANTS_FILE=str(path), PROXY_RESPONSES_CONTEXT="history"), env={"SHOP_KEY": "k"})
     assert "tenant 'shop': field 'history_window'" in str(caught.value)
+
+
+def test_old_tenants_get_send_email_and_any_tenant_may_list_it(tmp_path: Path) -> None:
+    """The old assistants' one function, with the old argument names, for old and new configurations."""
+    tools = default_tools()
+    old = load_tenants(settings(DOMAINS='["old.test"]', OPENAI_API_KEYS='["sk-old"]'), {})
+    text = '[tenants.new]\ndomains = ["new.test"]\napi_key_env = "K"\ntools = ["capture_lead", "sendEmail"]\n'
+    new = load_tenants(settings(PROXY_TENANTS_FILE=str(write(tmp_path, text))), {"K": "sk-new"})
+    for directory in (old, new):
+        check_tools(directory, tools)  # raises for a tool the product does not have
+    [old_tenant], [new_tenant] = list(old), list(new)
+    assert old_tenant.config.tools == ["sendEmail"]
+    [schema] = [s for s in tools.subset(new_tenant.config.tools).responses_schemas() if s["name"] == "sendEmail"]
+    assert schema["parameters"]["required"] == ["name", "email", "message"]
+    assert set(schema["parameters"]["properties"]) == {"name", "email", "message"}
