@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from proxy.shop.config import ShopConfig
@@ -121,3 +123,131 @@ async def test_a_different_embedder_is_refused_until_re_embedded(database: Datab
 
     again = await refresh_documents(database, tenant, OfflineEmbedder(128))
     assert again.embedded == 0  # nothing changed, nothing re-embedded
+
+
+# --- saying when nothing matches: expectations computed in SQL, independently of the search --------
+
+
+async def cheapest(db: Database, tenant: str, currency: str, *words: str) -> dict[str, Any] | None:
+    """The cheapest active product (price in ``currency``) whose name or description has every word."""
+    like = " and ".join(["(p.name ilike %s or p.description ilike %s)"] * len(words))
+    return await db.fetch_one(
+        "select p.id, p.name, min(pr.unit_amount) as amount from shop_products p join shop_prices pr"
+        " on pr.tenant = p.tenant and pr.product_id = p.id and pr.active and pr.currency = %s"
+        f" where p.tenant = %s and p.active and not p.deleted and {like}"
+        " group by p.id, p.name order by 3, 1 limit 1",
+        (currency, tenant, *[f"%{w}%" for w in words for _ in range(2)]),
+    )
+
+
+async def test_wireless_headphones_under_100_usd_match_nothing_and_offer_the_cheapest_wireless_item(
+    small_shop: str, database: Database, call, ok
+) -> None:
+    args = {"query": "do you have wireless headphones under $100?", "currency": "USD", "max_price": 100}
+    got = ok(await call("search_products", args, tenant=small_shop))
+
+    cheapest_wireless = await cheapest(database, small_shop, "usd", "wireless")
+    assert cheapest_wireless is not None and cheapest_wireless["amount"] > 100_00  # the premise, in SQL
+    assert await cheapest(database, small_shop, "usd", "headphone") is not None
+    assert got["query"] == args["query"] and got["filters"] == {"currency": "USD", "max_price": 100}
+    assert got["products"] == [] and got["nothing_matches"] is True
+    assert '"wireless headphones"' in got["note"] and "100.00 USD" in got["note"]
+
+    alternatives = {a["id"]: a for a in got["alternatives"]}
+    assert cheapest_wireless["id"] in alternatives
+    earbuds = alternatives[cheapest_wireless["id"]]
+    assert earbuds["prices"] == [f"{cheapest_wireless['amount'] / 100:.2f} USD"]
+    assert earbuds["match"] == "partial" and earbuds["matched_words"] == ["wireless"]
+    assert earbuds["outside_filters"] == ["max_price"]
+    assert all(a["outside_filters"] == ["max_price"] for a in got["alternatives"])
+    # the products with both words come first, each group cheapest first
+    order = [(a["match"] != "strong", float(a["prices"][0].split()[0])) for a in got["alternatives"]]
+    assert order == sorted(order) and order[0][0] is False
+
+
+async def test_waterproof_jacket_under_150_eur_offers_the_cheapest_jacket_first(
+    small_shop: str, database: Database, call, ok
+) -> None:
+    args = {"query": "waterproof jacket under 150 EUR", "currency": "EUR", "max_price": 150}
+    got = ok(await call("search_products", args, tenant=small_shop))
+
+    truth = await cheapest(database, small_shop, "eur", "waterproof", "jacket")
+    assert truth is not None and truth["amount"] > 150_00
+    assert got["products"] == [] and got["nothing_matches"] is True
+    first = got["alternatives"][0]
+    assert (first["id"], first["prices"], first["match"]) == (
+        truth["id"],
+        [f"{truth['amount'] / 100:.2f} EUR"],
+        "strong",
+    )
+    assert first["matched_words"] == ["waterproof", "jacket"] and first["outside_filters"] == ["max_price"]
+
+
+async def test_a_strong_match_needs_no_alternatives(small_shop: str, database: Database, call, ok) -> None:
+    got = ok(await call("search_products", {"query": "Is there an espresso machine for lattes?"}, tenant=small_shop))
+    machines = await database.fetch_all(
+        "select id from shop_products where tenant = %s and active and name ilike '%%espresso machine%%'",
+        (small_shop,),
+    )
+    assert machines
+    top = got["products"][: len(machines)]
+    assert {p["id"] for p in top} == {r["id"] for r in machines}
+    assert all(p["match"] == "strong" and p["matched_words"] == ["espresso", "machine", "lattes"] for p in top)
+    assert got["nothing_matches"] is False and "alternatives" not in got and "note" not in got
+    assert got["filters"] == {}
+    assert all(p["matched_words"] for p in got["products"])  # nothing without a word of the query
+
+
+@pytest.mark.parametrize(
+    ("query", "name", "words"),
+    [
+        ("hedphones", "Wireless Noise-Cancelling Headphones", ["hedphones"]),
+        ("waterprof jackets", "Waterproof Hiking Jacket", ["waterprof", "jackets"]),
+        ("expresso machne", "Espresso Machine", ["expresso", "machne"]),
+    ],
+)
+async def test_typos_still_match_strongly(
+    query: str, name: str, words: list[str], small_shop: str, database: Database, call, ok
+) -> None:
+    got = ok(await call("search_products", {"query": query}, tenant=small_shop))
+    expected = await database.fetch_all(
+        "select id from shop_products where tenant = %s and active and name like %s", (small_shop, f"%{name}%")
+    )
+    assert expected
+    top = got["products"][: len(expected)]
+    assert {p["id"] for p in top} == {r["id"] for r in expected}
+    assert all(p["match"] == "strong" and p["matched_words"] == words for p in top)
+    assert got["nothing_matches"] is False
+
+
+async def test_a_partial_match_is_labelled_and_explained(small_shop: str, database: Database, call, ok) -> None:
+    unknown = await database.fetch_one(
+        "select count(*) as n from shop_documents where tenant = %s and content ilike '%%timer%%'", (small_shop,)
+    )
+    assert unknown["n"] == 0  # no product has the word "timer"
+    got = ok(await call("search_products", {"query": "espresso machine with a timer"}, tenant=small_shop))
+    first = got["products"][0]
+    assert "Espresso Machine" in first["name"]
+    assert first["match"] == "partial" and first["matched_words"] == ["espresso", "machine"]
+    assert all(p["match"] == "partial" for p in got["products"])
+    assert got["nothing_matches"] is True and got["alternatives"] == []
+    assert got["note"].startswith('No product matches all of "espresso machine timer"')
+
+
+async def test_a_currency_the_shop_does_not_use_offers_the_products_in_theirs(small_shop: str, call, ok) -> None:
+    got = ok(await call("search_products", {"query": "coffee", "currency": "jpy"}, tenant=small_shop))
+    assert got["products"] == [] and got["nothing_matches"] is True and "in JPY" in got["note"]
+    assert got["alternatives"]
+    for alt in got["alternatives"]:
+        assert alt["outside_filters"] == ["currency"] and alt["match"] == "strong"
+        assert {p.split()[1] for p in alt["prices"]} == {"EUR", "USD"}
+
+
+async def test_only_stop_words_list_products_as_before(small_shop: str, call, ok) -> None:
+    got = ok(await call("search_products", {"query": "what products do you have?", "limit": 3}, tenant=small_shop))
+    assert len(got["products"]) == 3 and got["nothing_matches"] is False
+    assert all(p["match"] == "strong" and p["matched_words"] == [] for p in got["products"])
+    cheap = ok(await call("search_products", {"query": "products", "max_price": 1}, tenant=small_shop))
+    assert cheap["products"] == [] and cheap["nothing_matches"] is True
+    prices = [min(float(p.split()[0]) for p in a["prices"]) for a in cheap["alternatives"]]
+    assert prices and prices == sorted(prices)  # the cheapest products first
