@@ -14,17 +14,19 @@ exceeded), or, when no product has any of the words, the nearest vectors.
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
 from proxy.shop.embedders import Embedder
 from proxy.shop.money import ZERO_DECIMAL, fmt, to_minor
-from proxy.shop.query_words import MIN_TYPO_LENGTH, Vocabulary, content_words
-from proxy.shop.source import ShopData, query_embedding, vector_literal
+from proxy.shop.query_words import Vocabulary, content_words
+from proxy.shop.source import NativeShopData, ShopData, query_embedding, vector_literal
 
 if TYPE_CHECKING:
     from proxy.store.db import Database
@@ -39,7 +41,12 @@ EF_SEARCH = 400
 # this close (cosine distance): unrelated products sit at 0.8 and beyond with the offline embedder
 # and with OpenAI's models, the same product type well under 0.7.
 MAX_NEIGHBOUR_DISTANCE = 0.75
-VOCABULARY_TTL = 300.0  # seconds a shop's word list is reused for typo correction
+VOCABULARY_TTL = 60.0  # seconds a shop's word list is reused for typo correction
+# Full text reads products in tiers, all words first, at most this many per tier (within the
+# filters), and at most ALTERNATIVE_ROWS per tier when looking for alternatives outside them.
+TIER_ROWS = 100
+ALTERNATIVE_ROWS = 2000
+MAX_COMBINATIONS = 20  # word combinations in one tier's query
 STRONG, PARTIAL, NONE = "strong", "partial", "none"
 
 
@@ -83,6 +90,11 @@ class QueryWords:
 
     words: list[str]
     queries: list[str]  # tsquery text per word: its lexeme, or its lexeme | the shop words it misspells
+    corrections: dict[str, list[str]] = field(default_factory=dict)  # misspelt word -> the shop's words
+
+    def text(self) -> str:
+        """The words with the shop's spelling beside a misspelt one: what the vectors compare."""
+        return " ".join(" ".join([w, *self.corrections.get(w, [])]) for w in self.words)
 
     def any_query(self) -> str:
         return " | ".join(f"({q})" for q in self.queries)
@@ -93,6 +105,7 @@ class Hit:
     id: str
     matched: list[int]  # indexes into QueryWords.words
     outside: list[str]
+    rank: float = 0.0  # full-text rank
 
 
 def _filters(alias: str, f: Filters) -> sql.Composable:
@@ -165,38 +178,34 @@ async def vocabulary(db: Database, data: ShopData) -> Vocabulary:
     cached = _vocabularies.get(key)
     if cached and time.monotonic() - cached[0] < VOCABULARY_TTL:
         return cached[1]
-    rows = await db.fetch_all(
-        sql.SQL("{rel} select distinct u.lexeme as word from product_text c, unnest(c.fts) u").format(
+    if isinstance(data, NativeShopData):  # kept by a trigger as documents are written
+        query: sql.Composed = sql.SQL("select word from shop_product_words where tenant = {}").format(
+            sql.Literal(data.tenant)
+        )
+    else:
+        query = sql.SQL("{rel} select distinct u.lexeme as word from product_text c, unnest(c.fts) u").format(
             rel=data.relations()
         )
-    )
+    rows = await db.fetch_all(query)
     vocab = Vocabulary(r["word"] for r in rows)
     _vocabularies[key] = (time.monotonic(), vocab)
     return vocab
 
 
 async def query_words(db: Database, data: ShopData, query: str) -> QueryWords:
-    """Content words with their stems; a word no product has is also looked for as the shop's
-    words one edit away (a typo)."""
+    """Content words with their stems; a word the shop does not have is also looked for as the
+    shop's words one edit away (a typo)."""
     stems = await _stems(db, content_words(query))
     words = [w for w, lexeme in stems.items() if lexeme]
     lexemes = [stems[w] or "" for w in words]
     if not words:
         return QueryWords([], [])
-    known = await db.fetch_all(
-        sql.SQL(
-            "{rel} select t.i, exists (select 1 from product_text c where c.fts @@ t.q::tsquery) as known"
-            " from unnest(%(qs)s::text[]) with ordinality as t(q, i) order by t.i"
-        ).format(rel=data.relations()),
-        {"qs": [_tsquery_term(lx) for lx in lexemes]},
-    )
-    unknown = {r["i"] - 1 for r in known if not r["known"]}
-    vocab = await vocabulary(db, data) if any(len(lexemes[i]) >= MIN_TYPO_LENGTH for i in unknown) else None
-    queries = []
-    for i, lexeme in enumerate(lexemes):
-        terms = [lexeme] + (vocab.corrections(lexeme) if vocab and i in unknown else [])
-        queries.append(" | ".join(_tsquery_term(t) for t in terms))
-    return QueryWords(words, queries)
+    vocab = await vocabulary(db, data)
+    fixes = {w: found for w, lexeme in zip(words, lexemes, strict=True) if (found := vocab.corrections(lexeme))}
+    queries = [
+        " | ".join(_tsquery_term(t) for t in [lx, *fixes.get(w, [])]) for w, lx in zip(words, lexemes, strict=True)
+    ]
+    return QueryWords(words, queries, fixes)
 
 
 # --- candidates ---------------------------------------------------------------------------------
@@ -230,24 +239,100 @@ async def vector_ranking(
     return [(r["id"], float(r["distance"])) for r in rows]
 
 
-def _word_hits(data: ShopData, where: sql.Composable) -> sql.Composable:
-    """Products having any of the words, each with the indexes of the words it has."""
+_ALL_HITS = sql.SQL("select * from hits")
+
+
+def tiers(qw: QueryWords) -> list[tuple[int, str]]:
+    """(m, a full-text query for products with at least m of the words), m from all words down to
+    one; a tier that would need more than MAX_COMBINATIONS word combinations is skipped."""
+    k, out = len(qw.queries), []
+    for m in range(k, 0, -1):
+        if m not in (1, k) and math.comb(k, m) > MAX_COMBINATIONS:
+            continue
+        groups = (" & ".join(f"({qw.queries[i]})" for i in combo) for combo in combinations(range(k), m))
+        out.append((m, " | ".join(f"({g})" for g in groups)))
+    return out
+
+
+_IN_TIER = sql.SQL("c.fts @@ %(tq)s::tsquery")
+
+
+def _tier(data: ShopData, where: sql.Composable, select: sql.Composable = _ALL_HITS) -> sql.Composed:
+    """At most %(cap)s products not yet seen that match ``where`` (e.g. _IN_TIER), each with the
+    indexes of the words it has and its full-text rank. The cap bounds the rows read (and
+    ranked) when a word is common: the GIN index finds them, the heap is read only that far."""
     return sql.SQL(
         "{rel}, words as (select t.i::int as i, t.q::tsquery as q from unnest(%(wq)s::text[]) with ordinality"
         " as t(q, i)),"
-        " hits as (select c.id, array_agg(distinct w.i) as matched, max(ts_rank_cd(c.fts, %(anyq)s::tsquery))"
-        " as rank from product_text c join words w on c.fts @@ w.q where c.fts @@ %(anyq)s::tsquery and {where}"
-        " group by c.id)"
-    ).format(rel=data.relations(), where=where)
+        " cand as (select c.id, c.fts from product_text c where {where} and not (c.id = any(%(seen)s))"
+        " limit %(cap)s),"
+        " hits as (select c.id, array(select w.i from words w where c.fts @@ w.q order by w.i) as matched,"
+        " ts_rank_cd(c.fts, %(anyq)s::tsquery) as rank from cand c) {select}"
+    ).format(rel=data.relations(), where=where, select=select)
 
 
-async def word_ranking(db: Database, data: ShopData, qw: QueryWords, f: Filters, *, n: int = CANDIDATES) -> list[Hit]:
-    """Products within the filters that have any of the words: most words first, then by rank."""
-    query = _word_hits(data, _filters("c", f)) + sql.SQL(
-        " select id, matched from hits order by cardinality(matched) desc, rank desc, id limit %(n)s"
-    )
-    rows = await db.fetch_all(query, _params(f, wq=qw.queries, anyq=qw.any_query(), n=n))
-    return [Hit(r["id"], [i - 1 for i in r["matched"]], []) for r in rows]
+def _merge(hits: dict[str, Hit], rows: list[dict[str, Any]]) -> None:
+    """Add rows of _tier; a product in several text rows (chunks) has the words of all."""
+    for r in rows:
+        matched = [i - 1 for i in r["matched"]]
+        hit = hits.get(r["id"])
+        if hit is None:
+            hits[r["id"]] = Hit(r["id"], matched, [], float(r["rank"]))
+        else:
+            hit.matched = sorted(set(hit.matched) | set(matched))
+            hit.rank = max(hit.rank, float(r["rank"]))
+
+
+async def word_ranking(
+    db: Database, data: ShopData, qw: QueryWords, f: Filters, *, limit: int, near: list[str], exact: bool = False
+) -> list[Hit]:
+    """Products within the filters that have any of the words: most words first, then by rank.
+
+    The nearest vectors (``near``, already within the filters) are checked for the words first;
+    then tiers from all words down to one are read until ``limit`` products have at least as many
+    words as the tier asks for, so a query whose words all occur together never reads the products
+    that have only one of them. ``exact`` reads every product of each tier (for measuring recall)."""
+    hits: dict[str, Hit] = {}
+    params = _params(f, wq=qw.queries, anyq=qw.any_query(), seen=[], cap=None if exact else TIER_ROWS)
+    if near:
+        query = _tier(data, sql.SQL("c.id = any(%(near)s)"))
+        _merge(hits, await db.fetch_all(query, {**params, "tq": qw.any_query(), "near": near, "cap": len(near) * 4}))
+    for m, tq in tiers(qw):
+        if sum(1 for h in hits.values() if len(h.matched) >= m) >= limit:
+            break
+        _merge(
+            hits,
+            await db.fetch_all(
+                _tier(data, _IN_TIER + sql.SQL(" and ") + _filters("c", f)), {**params, "tq": tq, "seen": list(hits)}
+            ),
+        )
+    return sorted((h for h in hits.values() if h.matched), key=lambda h: (-len(h.matched), -h.rank, h.id))
+
+
+_PRICE_STATS = sql.SQL(
+    " cross join lateral (select coalesce(bool_or(pr.currency = %(currency)s), false) as has_currency,"
+    " min({m}) filter (where {cur}) as lo_in, max({m}) filter (where {cur}) as hi_in,"
+    " min({m}) as lo_all, max({m}) as hi_all, coalesce(bool_or({ok}), false) as passes"
+    " from prices pr where pr.product_id = p.id and pr.active and pr.unit_amount is not null) s"
+)
+
+
+def _outside(f: Filters, r: dict[str, Any]) -> tuple[list[str], tuple[Any, ...]]:
+    """The filters a product fails, and how near it is: in the currency first, then by how far
+    its prices lie from the range (cheapest first when max_price was exceeded, dearest first when
+    min_price was not reached)."""
+    in_currency = not f.currency or r["has_currency"]
+    lo, hi = (r["lo_in"], r["hi_in"]) if in_currency else (r["lo_all"], r["hi_all"])
+    fails = [] if in_currency else ["currency"]
+    below = Decimal(str(f.min_price)) - hi if f.min_price is not None and hi is not None else Decimal(0)
+    above = lo - Decimal(str(f.max_price)) if f.max_price is not None and lo is not None else Decimal(0)
+    if f.min_price is not None and (hi is None or below > 0):
+        fails.append("min_price")
+    if f.max_price is not None and (lo is None or above > 0):
+        fails.append("max_price")
+    if not fails:  # prices on both sides of the range, none inside it
+        fails = [k for k in ("min_price", "max_price") if getattr(f, k) is not None]
+    return fails, (not in_currency, lo is None and hi is None, max(below, above, Decimal(0)))
 
 
 async def outside_filters(
@@ -255,58 +340,38 @@ async def outside_filters(
 ) -> list[Hit]:
     """Active products with the most of the words (any product when there are no words) that
     fail a given filter, nearest to the filters first, with the filters each one fails."""
-    if qw.words:
-        base = _word_hits(data, sql.SQL("true"))
-    else:
-        base = sql.SQL("{rel}, hits as (select id, '{{}}'::int[] as matched, 0.0 as rank from products)").format(
-            rel=data.relations()
-        )
     ok: list[sql.Composable] = [sql.SQL("pr.currency = %(currency)s")] if f.currency else []
     if f.min_price is not None:
         ok.append(sql.SQL("{} >= %(min_price)s").format(_MAJOR))
     if f.max_price is not None:
         ok.append(sql.SQL("{} <= %(max_price)s").format(_MAJOR))
-    in_currency = sql.SQL("(%(currency)s::text is null or pr.currency = %(currency)s)")
-    stats = sql.SQL(
-        " select h.id, h.matched, h.rank, s.* from hits h join products p on p.id = h.id and p.active"
-        " cross join lateral (select coalesce(bool_or(pr.currency = %(currency)s), false) as has_currency,"
-        " min({m}) filter (where {cur}) as lo_in, max({m}) filter (where {cur}) as hi_in,"
-        " min({m}) as lo_all, max({m}) as hi_all, coalesce(bool_or({ok}), false) as passes"
-        " from prices pr where pr.product_id = h.id and pr.active and pr.unit_amount is not null) s"
-    ).format(m=_MAJOR, cur=in_currency, ok=sql.SQL(" and ").join(ok) if ok else sql.SQL("true"))
-    # how far the product's prices lie from the range: cheapest first when max_price was exceeded,
-    # dearest first when min_price was not reached
-    nearest = (
-        sql.SQL(
-            "greatest(coalesce(%(min_price)s - coalesce(hi_in, hi_all), 0), coalesce(coalesce(lo_in, lo_all)"
-            " - %(max_price)s, 0)) asc nulls last,"
-        )
-        if f.min_price is not None or f.max_price is not None
-        else sql.SQL("")
+    stats = _PRICE_STATS.format(
+        m=_MAJOR,
+        cur=sql.SQL("(%(currency)s::text is null or pr.currency = %(currency)s)"),
+        ok=sql.SQL(" and ").join(ok) if ok else sql.SQL("true"),
     )
-    query = (
-        base
-        + sql.SQL(", stats as (")
-        + stats
-        + sql.SQL(
-            ") select * from stats where not passes and not (id = any(%(exclude)s)) order by cardinality(matched) desc,"
-            " (%(currency)s::text is not null and not has_currency), {nearest} rank desc, id limit %(limit)s"
-        ).format(nearest=nearest)
-    )
-    params = _params(f, wq=qw.queries, anyq=qw.any_query(), exclude=exclude, limit=limit)
-    out = []
-    for r in await db.fetch_all(query, params):
-        in_currency_ok = not f.currency or r["has_currency"]
-        lo, hi = (r["lo_in"], r["hi_in"]) if in_currency_ok else (r["lo_all"], r["hi_all"])
-        fails = [] if in_currency_ok else ["currency"]
-        if f.min_price is not None and (hi is None or hi < Decimal(str(f.min_price))):
-            fails.append("min_price")
-        if f.max_price is not None and (lo is None or lo > Decimal(str(f.max_price))):
-            fails.append("max_price")
-        if not fails:  # prices on both sides of the range, none inside it
-            fails = [k for k in ("min_price", "max_price") if getattr(f, k) is not None]
-        out.append(Hit(r["id"], [i - 1 for i in r["matched"]], fails))
-    return out
+    found: list[tuple[tuple[Any, ...], Hit]] = []
+    params = _params(f, wq=qw.queries, anyq=qw.any_query(), seen=list(exclude), cap=ALTERNATIVE_ROWS)
+    if qw.words:
+        select = sql.SQL("select h.id, h.matched, h.rank, s.* from hits h join products p on p.id = h.id and p.active")
+        query = _tier(data, _IN_TIER, select + stats)
+        steps = [{**params, "tq": tq} for _, tq in tiers(qw)]
+    else:
+        query = sql.SQL(
+            "{rel} select p.id, '{{}}'::int[] as matched, 0.0 as rank, s.* from products p {stats} where p.active"
+        ).format(rel=data.relations(), stats=stats)
+        steps = [params]
+    for step in steps:
+        rows = await db.fetch_all(query, {**step, "seen": params["seen"]})
+        params["seen"] = params["seen"] + [r["id"] for r in rows]
+        for r in rows:
+            if not r["passes"] and r["id"] not in exclude:
+                fails, nearness = _outside(f, r)
+                hit = Hit(r["id"], [i - 1 for i in r["matched"]], fails, float(r["rank"]))
+                found.append(((-len(hit.matched), *nearness, -hit.rank, hit.id), hit))
+        if len(found) >= limit:
+            break
+    return [hit for _, hit in sorted(found, key=lambda x: x[0])[:limit]]
 
 
 # --- cards and the answer -----------------------------------------------------------------------
@@ -379,16 +444,19 @@ async def search_products(
     min_price: float | None = None,
     max_price: float | None = None,
     limit: int = 5,
+    exact: bool = False,
 ) -> dict[str, Any]:
     """``{"filters", "products", "nothing_matches"}`` plus, when nothing matches every word,
-    ``"alternatives"`` and a ``"note"`` saying so in plain words."""
+    ``"alternatives"`` and a ``"note"`` saying so in plain words. ``exact`` compares every vector
+    and reads every word match: slow, the reference the bench measures recall against."""
     f = Filters(currency.lower() if currency else None, min_price, max_price)
     dims = await data.vector_dims(db, embedder)  # first: it says what to do when the data is not ready
     qw = await query_words(db, data, query)
-    by_vector = await vector_ranking(db, data, embedder, " ".join(qw.words) or query, f, dims=dims)
+    by_vector = await vector_ranking(db, data, embedder, qw.text() or query, f, dims=dims, exact=exact)
     if qw.words:
-        by_words = await word_ranking(db, data, qw, f)
-        score = dict(fuse([rid for rid, _ in by_vector], [h.id for h in by_words]))
+        near = [rid for rid, _ in by_vector]
+        by_words = await word_ranking(db, data, qw, f, limit=limit, near=near, exact=exact)
+        score = dict(fuse(near, [h.id for h in by_words]))
         by_words.sort(key=lambda h: (-len(h.matched), -score[h.id], h.id))
         hits = by_words[:limit]
     else:

@@ -251,3 +251,65 @@ async def test_only_stop_words_list_products_as_before(small_shop: str, call, ok
     assert cheap["products"] == [] and cheap["nothing_matches"] is True
     prices = [min(float(p.split()[0]) for p in a["prices"]) for a in cheap["alternatives"]]
     assert prices and prices == sorted(prices)  # the cheapest products first
+
+
+# --- reading word matches in tiers: all words first, a bounded number of products per tier -------
+
+
+async def test_products_with_every_word_come_first_even_past_the_tier_cap(
+    catalog_shop: str, database: Database, call, ok, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from proxy.shop import search
+
+    monkeypatch.setattr(search, "TIER_ROWS", 3)  # far fewer than the products with one of the words
+    every = await database.fetch_all(
+        "select id from shop_products where tenant = %s and active and (name || ' ' || description) ilike"
+        " '%%stainless steel%%' and (name || ' ' || description) ilike '%%bottle%%'",
+        (catalog_shop,),
+    )
+    some = await database.fetch_one(
+        "select count(*) as n from shop_products where tenant = %s and active and (name || ' ' || description)"
+        " ~* '(steel|bottle)'",
+        (catalog_shop,),
+    )
+    assert 0 < len(every) < 5 < some["n"]
+    got = ok(await call("search_products", {"query": "stainless steel bottle", "limit": 5}, tenant=catalog_shop))
+    strong = [p["id"] for p in got["products"] if p["match"] == "strong"]
+    assert set(strong) == {r["id"] for r in every}
+    assert [p["match"] for p in got["products"]][: len(strong)] == ["strong"] * len(strong)
+
+
+async def test_the_fast_search_finds_what_the_exact_one_finds(catalog_shop: str, database: Database) -> None:
+    from proxy.shop.search import search_products
+    from proxy.shop.source import NativeShopData
+
+    data, embedder = NativeShopData(catalog_shop), OfflineEmbedder()
+    for query in [*LABELLED, "stainless steel bottle", "wireless", "leather bag for travel"]:
+        fast = await search_products(database, data, embedder, query, limit=5)
+        exact = await search_products(database, data, embedder, query, limit=5, exact=True)
+        assert [p["match"] for p in fast["products"]] == [p["match"] for p in exact["products"]], query
+        assert [len(p["matched_words"]) for p in fast["products"]] == [
+            len(p["matched_words"]) for p in exact["products"]
+        ], query
+
+
+async def test_the_shop_words_follow_its_products(database: Database, call, ok) -> None:
+    from proxy.shop.demo_data import DemoSize, seed_demo
+    from proxy.shop.store import upsert_records
+
+    tenant = "shop-words"
+    await seed_demo(database, tenant, size=DemoSize(products=24, customers=5, invoices=10))
+    words = {
+        r["word"] for r in await database.fetch_all("select word from shop_product_words where tenant = %s", (tenant,))
+    }
+    assert {"espresso", "headphon", "jacket"} <= words and not any(w.isdigit() for w in words)
+
+    async with database.transaction() as conn:
+        await upsert_records(
+            conn,
+            "shop_products",
+            [(tenant, "prod_board", "Alpine Snowboard", "all-mountain snowboard", True, None, {}, None, False, None)],
+        )
+    await refresh_documents(database, tenant, OfflineEmbedder())
+    got = ok(await call("search_products", {"query": "snowbord"}, tenant=tenant))
+    assert got["products"][0]["id"] == "prod_board" and got["products"][0]["match"] == "strong"
