@@ -17,14 +17,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
 from proxy.shop.embedders import Embedder
-from proxy.shop.money import ZERO_DECIMAL, fmt, to_minor
+from proxy.shop.money import ZERO_DECIMAL, exponent, fmt, to_minor
 from proxy.shop.query_words import Vocabulary, content_words
 from proxy.shop.source import NativeShopData, ShopData, query_embedding, vector_literal
 
@@ -42,10 +42,8 @@ EF_SEARCH = 400
 # and with OpenAI's models, the same product type well under 0.7.
 MAX_NEIGHBOUR_DISTANCE = 0.75
 VOCABULARY_TTL = 60.0  # seconds a shop's word list is reused for typo correction
-# Full text reads products in tiers, all words first, at most this many per tier (within the
-# filters), and at most ALTERNATIVE_ROWS per tier when looking for alternatives outside them.
+# Full text reads products in tiers, all words first, at most this many per tier.
 TIER_ROWS = 100
-ALTERNATIVE_ROWS = 2000
 MAX_COMBINATIONS = 20  # word combinations in one tier's query
 STRONG, PARTIAL, NONE = "strong", "partial", "none"
 
@@ -66,6 +64,12 @@ class Filters:
             if value is not None:
                 out[key] = int(value) if float(value).is_integer() else value
         return out
+
+    def minor(self, value: float | None, rounding: str) -> int | None:
+        """A bound in the currency's minor units, rounded inwards (``ROUND_CEILING`` for a lower one)."""
+        if value is None or not self.currency:
+            return None
+        return _whole(Decimal(str(value)).scaleb(exponent(self.currency)), rounding)
 
     def _amount(self, value: float) -> str:
         if self.currency:
@@ -108,26 +112,44 @@ class Hit:
     rank: float = 0.0  # full-text rank
 
 
+def _price_ok(f: Filters) -> list[sql.Composable]:
+    """Conditions on a price ``pr`` in the filters' currency and range. With a currency the bounds
+    are compared in its minor units, as stored, so that an index on the amounts serves them."""
+    cond: list[sql.Composable] = []
+    if f.currency:
+        cond.append(sql.SQL("pr.currency = %(currency)s"))
+    for key, op in (("min_price", ">="), ("max_price", "<=")):
+        if getattr(f, key) is None:
+            continue
+        if f.currency:
+            cond.append(sql.SQL("pr.unit_amount {} {}").format(sql.SQL(op), sql.Placeholder(key[:3] + "_minor")))
+        else:  # the exact test in major units, and a looser one on the stored amount that an index serves
+            cond.append(sql.SQL("{} {} {}").format(_MAJOR, sql.SQL(op), sql.Placeholder(key)))
+            cond.append(sql.SQL("pr.unit_amount {} {}").format(sql.SQL(op), sql.Placeholder(key[:3] + "_any")))
+    return cond
+
+
 def _filters(alias: str, f: Filters) -> sql.Composable:
-    """Active products with (if asked) an active price in range; prices compared in major units."""
+    """Active products with (if asked) an active price in the currency and range. The price test
+    is a semi-join, so Postgres may start from the prices when few are in range."""
     ident = sql.Identifier(alias)
     parts: list[sql.Composable] = [
         sql.SQL("exists (select 1 from products p where p.id = {}.id and p.active)").format(ident)
     ]
-    if f.currency or f.min_price is not None or f.max_price is not None:
-        priced = sql.SQL("pr.product_id = {}.id and pr.active and pr.unit_amount is not null").format(ident)
-        cond: list[sql.Composable] = [priced]
-        if f.currency:
-            cond.append(sql.SQL("pr.currency = %(currency)s"))
-        if f.min_price is not None:
-            cond.append(sql.SQL("{} >= %(min_price)s").format(_MAJOR))
-        if f.max_price is not None:
-            cond.append(sql.SQL("{} <= %(max_price)s").format(_MAJOR))
-        parts.append(sql.SQL("exists (select 1 from prices pr where {})").format(sql.SQL(" and ").join(cond)))
+    if cond := _price_ok(f):
+        parts.append(
+            sql.SQL(
+                "{}.id in (select pr.product_id from prices pr where pr.active and pr.unit_amount is not null and {})"
+            ).format(ident, sql.SQL(" and ").join(cond))
+        )
     return sql.SQL(" and ").join(parts)
 
 
 _MAJOR = sql.SQL("pr.unit_amount::numeric / (case when pr.currency = any(%(zd)s) then 1 else 100 end)")
+
+
+def _whole(value: Decimal, rounding: str) -> int:
+    return int(value.to_integral_value(rounding))
 
 
 def _params(f: Filters, **extra: Any) -> dict[str, Any]:
@@ -135,6 +157,11 @@ def _params(f: Filters, **extra: Any) -> dict[str, Any]:
         "currency": f.currency,
         "min_price": f.min_price,
         "max_price": f.max_price,
+        "min_minor": f.minor(f.min_price, ROUND_CEILING),
+        "max_minor": f.minor(f.max_price, ROUND_FLOOR),
+        # without a currency: amounts of zero-decimal currencies are major units, of the rest cents
+        "min_any": None if f.min_price is None else _whole(Decimal(str(f.min_price)), ROUND_CEILING),
+        "max_any": None if f.max_price is None else _whole(Decimal(str(f.max_price)) * 100, ROUND_FLOOR),
         "zd": sorted(ZERO_DECIMAL),
         **extra,
     }
@@ -309,11 +336,14 @@ async def word_ranking(
     return sorted((h for h in hits.values() if h.matched), key=lambda h: (-len(h.matched), -h.rank, h.id))
 
 
-_PRICE_STATS = sql.SQL(
-    " cross join lateral (select coalesce(bool_or(pr.currency = %(currency)s), false) as has_currency,"
+_STATS_TEXT = (  # per product, over its active prices
+    "coalesce(bool_or(pr.currency = %(currency)s), false) as has_currency,"
     " min({m}) filter (where {cur}) as lo_in, max({m}) filter (where {cur}) as hi_in,"
     " min({m}) as lo_all, max({m}) as hi_all, coalesce(bool_or({ok}), false) as passes"
-    " from prices pr where pr.product_id = p.id and pr.active and pr.unit_amount is not null) s"
+)
+_PRICE_STATS = sql.SQL(
+    " cross join lateral (select " + _STATS_TEXT + " from prices pr where pr.product_id = p.id and pr.active"
+    " and pr.unit_amount is not null) s"
 )
 
 
@@ -335,43 +365,72 @@ def _outside(f: Filters, r: dict[str, Any]) -> tuple[list[str], tuple[Any, ...]]
     return fails, (not in_currency, lo is None and hi is None, max(below, above, Decimal(0)))
 
 
+def _nearest_prices(f: Filters) -> list[tuple[sql.Composable, sql.Composable]]:
+    """(condition, order) on prices ``pr`` that read those just outside the range first: in the
+    currency, if one was given (the amount index serves them), then in any currency. Without a
+    currency the stored amount orders the prices of one kind of currency (cents or whole units)
+    exactly; the products read are then sorted by their real distance."""
+    steps: list[tuple[sql.Composable, sql.Composable]] = []
+    for in_currency in [True, False] if f.currency else [False]:
+        cond: list[sql.Composable] = [sql.SQL("pr.currency = %(currency)s")] if in_currency else []
+        order: sql.Composable
+        if f.max_price is not None:
+            cond.append(sql.SQL("not ({} <= %(max_price)s)").format(_MAJOR))
+            cond += [sql.SQL("pr.unit_amount > %(max_minor)s")] if in_currency else []
+            order = sql.SQL("pr.unit_amount asc")
+        elif f.min_price is not None:
+            cond.append(sql.SQL("not ({} >= %(min_price)s)").format(_MAJOR))
+            cond += [sql.SQL("pr.unit_amount < %(min_minor)s")] if in_currency else []
+            order = sql.SQL("pr.unit_amount desc")
+        else:
+            cond.append(sql.SQL("pr.currency <> %(currency)s"))
+            order = sql.SQL("pr.product_id")
+        steps.append((sql.SQL(" and ").join(cond), order))
+    return steps
+
+
 async def outside_filters(
     db: Database, data: ShopData, qw: QueryWords, f: Filters, *, limit: int, exclude: list[str]
 ) -> list[Hit]:
     """Active products with the most of the words (any product when there are no words) that
-    fail a given filter, nearest to the filters first, with the filters each one fails."""
-    ok: list[sql.Composable] = [sql.SQL("pr.currency = %(currency)s")] if f.currency else []
-    if f.min_price is not None:
-        ok.append(sql.SQL("{} >= %(min_price)s").format(_MAJOR))
-    if f.max_price is not None:
-        ok.append(sql.SQL("{} <= %(max_price)s").format(_MAJOR))
+    fail a given filter, nearest to the filters first, with the filters each one fails.
+
+    Per tier of words (see ``tiers``), prices just outside the range are read in amount order
+    and their products kept when they have the words, so the cheapest products above a
+    ``max_price`` are found without reading every product that has a common word."""
+    ok = _price_ok(f)
     stats = _PRICE_STATS.format(
         m=_MAJOR,
         cur=sql.SQL("(%(currency)s::text is null or pr.currency = %(currency)s)"),
         ok=sql.SQL(" and ").join(ok) if ok else sql.SQL("true"),
     )
-    found: list[tuple[tuple[Any, ...], Hit]] = []
-    params = _params(f, wq=qw.queries, anyq=qw.any_query(), seen=list(exclude), cap=ALTERNATIVE_ROWS)
-    if qw.words:
-        select = sql.SQL("select h.id, h.matched, h.rank, s.* from hits h join products p on p.id = h.id and p.active")
-        query = _tier(data, _IN_TIER, select + stats)
-        steps = [{**params, "tq": tq} for _, tq in tiers(qw)]
-    else:
-        query = sql.SQL(
-            "{rel} select p.id, '{{}}'::int[] as matched, 0.0 as rank, s.* from products p {stats} where p.active"
-        ).format(rel=data.relations(), stats=stats)
-        steps = [params]
-    for step in steps:
-        rows = await db.fetch_all(query, {**step, "seen": params["seen"]})
-        params["seen"] = params["seen"] + [r["id"] for r in rows]
-        for r in rows:
-            if not r["passes"] and r["id"] not in exclude:
-                fails, nearness = _outside(f, r)
-                hit = Hit(r["id"], [i - 1 for i in r["matched"]], fails, float(r["rank"]))
-                found.append(((-len(hit.matched), *nearness, -hit.rank, hit.id), hit))
-        if len(found) >= limit:
-            break
-    return [hit for _, hit in sorted(found, key=lambda x: x[0])[:limit]]
+    params = _params(f, wq=qw.queries, anyq=qw.any_query(), seen=list(exclude), cap=limit * 4)
+    words = [tq for _, tq in tiers(qw)] if qw.words else [None]
+    found: dict[str, tuple[tuple[Any, ...], Hit]] = {}
+    for tq in words:
+        for near, order in _nearest_prices(f):
+            has_words = sql.SQL("c.fts @@ %(tq)s::tsquery") if tq else sql.SQL("true")
+            query = sql.SQL(
+                "{rel}, words as (select t.i::int as i, t.q::tsquery as q from unnest(%(wq)s::text[]) with"
+                " ordinality as t(q, i)),"
+                " cand as (select c.id, c.fts from prices pr join product_text c on c.id = pr.product_id where"
+                " pr.active and pr.unit_amount is not null and {near} and {has_words}"
+                " and not (c.id = any(%(seen)s)) order by {order} limit %(cap)s),"
+                " hits as (select distinct on (c.id) c.id, array(select w.i from words w where c.fts @@ w.q order"
+                " by w.i) as matched, case when %(tq)s::text is null then 0.0 else ts_rank_cd(c.fts,"
+                " %(anyq)s::tsquery) end as rank from cand c)"
+                " select h.id, h.matched, h.rank, s.* from hits h join products p on p.id = h.id and p.active"
+            ).format(rel=data.relations(), near=near, has_words=has_words, order=order)
+            rows = await db.fetch_all(query + stats, {**params, "tq": tq})
+            params["seen"] = params["seen"] + [r["id"] for r in rows]
+            for r in rows:
+                if not r["passes"] and r["id"] not in exclude and r["id"] not in found:
+                    fails, nearness = _outside(f, r)
+                    hit = Hit(r["id"], [i - 1 for i in r["matched"]], fails, float(r["rank"]))
+                    found[hit.id] = ((-len(hit.matched), *nearness, -hit.rank, hit.id), hit)
+            if len(found) >= limit:
+                return [hit for _, hit in sorted(found.values(), key=lambda x: x[0])[:limit]]
+    return [hit for _, hit in sorted(found.values(), key=lambda x: x[0])[:limit]]
 
 
 # --- cards and the answer -----------------------------------------------------------------------

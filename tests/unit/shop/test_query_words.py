@@ -70,3 +70,13 @@ def test_filters_say_what_was_given_and_read_as_a_phrase() -> None:
     assert Filters(None, 20.0, None).phrase() == " at or above 20.00"
     assert Filters("jpy", None, 1500.0).phrase() == " at or under 1500 JPY"
     assert Filters("eur").phrase() == " in EUR" and Filters().given() == {}
+
+
+def test_price_bounds_in_minor_units_round_inwards() -> None:
+    from decimal import ROUND_CEILING, ROUND_FLOOR
+
+    assert Filters("eur").minor(5.5, ROUND_FLOOR) == 550
+    assert Filters("eur").minor(20.005, ROUND_CEILING) == 2001  # 20.00 is below the bound
+    assert Filters("eur").minor(99.999, ROUND_FLOOR) == 9999  # 100.00 is above it
+    assert Filters("jpy").minor(1500.7, ROUND_FLOOR) == 1500
+    assert Filters().minor(100.0, ROUND_FLOOR) is None  # no currency: compared in major units
