@@ -313,3 +313,25 @@ async def test_the_shop_words_follow_its_products(database: Database, call, ok) 
     await refresh_documents(database, tenant, OfflineEmbedder())
     got = ok(await call("search_products", {"query": "snowbord"}, tenant=tenant))
     assert got["products"][0]["id"] == "prod_board" and got["products"][0]["match"] == "strong"
+
+
+async def test_alternatives_nearest_to_the_range_first(small_shop: str, database: Database, call, ok) -> None:
+    rows = await database.fetch_all(
+        "select p.id, min(pr.unit_amount) as lo, max(pr.unit_amount) as hi from shop_products p join shop_prices pr"
+        " on pr.tenant = p.tenant and pr.product_id = p.id and pr.active where p.tenant = %s and p.active"
+        " and p.name ilike '%%espresso machine%%' group by p.id",
+        (small_shop,),
+    )
+    assert len(rows) >= 2 and all(r["lo"] > 50_00 for r in rows)
+    cheap = ok(await call("search_products", {"query": "espresso machine", "max_price": 50}, tenant=small_shop))
+    assert cheap["products"] == [] and cheap["filters"] == {"max_price": 50}
+    strong = [a["id"] for a in cheap["alternatives"] if a["match"] == "strong"]
+    assert strong == [r["id"] for r in sorted(rows, key=lambda r: r["lo"])]
+    assert cheap["alternatives"][: len(strong)] == [a for a in cheap["alternatives"] if a["match"] == "strong"]
+    assert all(a["outside_filters"] == ["max_price"] for a in cheap["alternatives"])
+
+    dear = ok(await call("search_products", {"query": "espresso machine", "min_price": 100_000}, tenant=small_shop))
+    assert dear["products"] == [] and "at or above 100000.00" in dear["note"]
+    strong = [a["id"] for a in dear["alternatives"] if a["match"] == "strong"]
+    assert strong == [r["id"] for r in sorted(rows, key=lambda r: -r["hi"])]
+    assert all(a["outside_filters"] == ["min_price"] for a in dear["alternatives"])
