@@ -96,9 +96,11 @@ def within_one_edit(a: str, b: str) -> bool:
     return short[i:] == long_[i + 1 :]
 
 
-# Typo correction is only tried on words this long: shorter ones are one letter away from too
-# many real words ("mat", "hat", "map").
+# Typo correction is tried on words this long; a three-letter word is only corrected by a missing
+# letter ("cse" -> "case", "bak" -> "bank"): replacing one of three letters reaches too many real
+# words ("mat", "hat", "map").
 MIN_TYPO_LENGTH = 4
+SHORT_TYPO_LENGTH = 3
 
 
 class Vocabulary:
@@ -121,8 +123,10 @@ class Vocabulary:
 
     def corrections(self, word: str) -> list[str]:
         """Words of the shop one edit away from ``word`` (none for a known or short word)."""
-        if word in self.words or len(word) < MIN_TYPO_LENGTH or not word.isalpha():
+        if word in self.words or len(word) < SHORT_TYPO_LENGTH or not word.isalpha():
             return []
+        if len(word) < MIN_TYPO_LENGTH:  # only a letter missing
+            return sorted(self._by_deletion.get(word, set()))
         found: set[str] = set()
         for variant in {word, *_deletions(word)}:
             found |= self._by_deletion.get(variant, set())

@@ -390,10 +390,11 @@ def _nearest_prices(f: Filters) -> list[tuple[sql.Composable, sql.Composable]]:
 
 
 async def outside_filters(
-    db: Database, data: ShopData, qw: QueryWords, f: Filters, *, limit: int, exclude: list[str]
+    db: Database, data: ShopData, qw: QueryWords, f: Filters, *, limit: int, exclude: list[str], more_than: int = 0
 ) -> list[Hit]:
-    """Active products with the most of the words (any product when there are no words) that
-    fail a given filter, nearest to the filters first, with the filters each one fails.
+    """Active products with the most of the words (any product when there are no words), more
+    than ``more_than`` of them (those with fewer add nothing to the products already listed),
+    that fail a given filter, nearest to the filters first, with the filters each one fails.
 
     Per tier of words (see ``tiers``), prices just outside the range are read in amount order
     and their products kept when they have the words, so the cheapest products above a
@@ -405,7 +406,7 @@ async def outside_filters(
         ok=sql.SQL(" and ").join(ok) if ok else sql.SQL("true"),
     )
     params = _params(f, wq=qw.queries, anyq=qw.any_query(), seen=list(exclude), cap=limit * 4)
-    words = [tq for _, tq in tiers(qw)] if qw.words else [None]
+    words = [tq for m, tq in tiers(qw) if m > more_than] if qw.words else [None]
     found: dict[str, tuple[tuple[Any, ...], Hit]] = {}
     for tq in words:
         for near, order in _nearest_prices(f):
@@ -528,7 +529,10 @@ async def search_products(
 
     alternatives: list[Hit] = []
     if f.given() and (qw.words or not products):
-        alternatives = await outside_filters(db, data, qw, f, limit=limit, exclude=[h.id for h in hits])
+        listed = max((len(h.matched) for h in hits), default=0)
+        alternatives = await outside_filters(
+            db, data, qw, f, limit=limit, exclude=[h.id for h in hits], more_than=listed
+        )
     if not alternatives and not products and qw.words:  # no product has any of the words
         alternatives = [Hit(rid, [], []) for rid, d in by_vector[:limit] if d <= MAX_NEIGHBOUR_DISTANCE]
     result["alternatives"] = await _cards(db, data, alternatives, qw, f, outside=True)

@@ -59,7 +59,10 @@ def test_vocabulary_corrects_typos_to_the_shops_own_words() -> None:
     assert vocab.corrections("jackt") == ["jacket"]
     assert vocab.corrections("wirelless") == ["wireless"]
     assert vocab.corrections("jacket") == []  # known words stay as they are
-    assert vocab.corrections("mop") == []  # too short to guess
+    assert vocab.corrections("mop") == []  # too short to guess a replaced letter
+    assert Vocabulary(["case", "bank", "back", "mat"]).corrections("cse") == ["case"]  # a missing one will do
+    assert Vocabulary(["case", "bank", "back", "mat"]).corrections("bak") == ["back", "bank"]
+    assert Vocabulary(["case", "bank", "back", "mat"]).corrections("ca") == []
     assert vocab.corrections("snowboard") == []
 
 
