@@ -110,6 +110,7 @@ class Hit:
     matched: list[int]  # indexes into QueryWords.words
     outside: list[str]
     rank: float = 0.0  # full-text rank
+    distance: float = 0.0  # vector distance
 
 
 def _price_ok(f: Filters) -> list[sql.Composable]:
@@ -238,6 +239,11 @@ async def query_words(db: Database, data: ShopData, query: str) -> QueryWords:
 # --- candidates ---------------------------------------------------------------------------------
 
 
+_WORDS = sql.SQL(
+    "words as (select t.i::int as i, t.q::tsquery as q from unnest(%(wq)s::text[]) with ordinality as t(q, i))"
+)
+
+
 async def vector_ranking(
     db: Database,
     data: ShopData,
@@ -245,25 +251,43 @@ async def vector_ranking(
     text: str,
     f: Filters,
     *,
+    qw: QueryWords | None = None,
     n: int = CANDIDATES,
     ef_search: int | None = None,
     exact: bool = False,
     dims: int | None = None,
-) -> list[tuple[str, float]]:
-    """(product id, distance), nearest first, within the filters; ``exact`` compares every
-    vector instead of walking the HNSW graph (for measuring recall)."""
+) -> list[Hit]:
+    """Products nearest to ``text`` first, within the filters, each with its distance and (given
+    ``qw``) the query's words it has; ``exact`` compares every vector instead of walking the HNSW
+    graph (for measuring recall). One round trip: the statements go through a pipeline."""
     dims = dims or await data.vector_dims(db, embedder)
     vector = await query_embedding(embedder, text, dims)
+    words = bool(qw and qw.words)
     ann = sql.SQL(
-        "{rel}, ann as ({ann}) select c.id, min(c.distance) as distance from ann c where {flt}"
+        "{rel}, {words} ann as ({ann}) select c.id, min(c.distance) as distance, {matched} from ann c where {flt}"
         " group by c.id order by 2, 1"
-    ).format(rel=data.relations(), ann=data.ann_query(dims), flt=_filters("c", f))
-    async with db.transaction() as conn:
+    ).format(
+        rel=data.relations(),
+        words=_WORDS + sql.SQL(",") if words else sql.SQL(""),
+        ann=data.ann_query(dims),
+        flt=_filters("c", f),
+        matched=sql.SQL(
+            "(select coalesce(array_agg(distinct w.i), '{}') from product_text t join words w on t.fts @@ w.q"
+            " where t.id = c.id) as matched, (select coalesce(max(ts_rank_cd(t.fts, %(anyq)s::tsquery)), 0)"
+            " from product_text t where t.id = c.id) as rank"
+            if words
+            else "'{}'::int[] as matched, 0.0 as rank"
+        ),
+    )
+    params = _params(f, q=vector_literal(vector), n=n)
+    if qw and words:
+        params.update(wq=qw.queries, anyq=qw.any_query())
+    async with db.connection() as conn, conn.pipeline(), conn.transaction():
         await conn.execute("select set_config('hnsw.ef_search', %s, true)", (str(ef_search or max(n, EF_SEARCH)),))
         if exact:
             await conn.execute("set local enable_indexscan = off")
-        rows = await (await conn.execute(ann, _params(f, q=vector_literal(vector), n=n))).fetchall()
-    return [(r["id"], float(r["distance"])) for r in rows]
+        rows = await (await conn.execute(ann, params)).fetchall()
+    return [Hit(r["id"], [i - 1 for i in r["matched"]], [], float(r["rank"]), float(r["distance"])) for r in rows]
 
 
 _ALL_HITS = sql.SQL("select * from hits")
@@ -289,13 +313,12 @@ def _tier(data: ShopData, where: sql.Composable, select: sql.Composable = _ALL_H
     indexes of the words it has and its full-text rank. The cap bounds the rows read (and
     ranked) when a word is common: the GIN index finds them, the heap is read only that far."""
     return sql.SQL(
-        "{rel}, words as (select t.i::int as i, t.q::tsquery as q from unnest(%(wq)s::text[]) with ordinality"
-        " as t(q, i)),"
+        "{rel}, {words},"
         " cand as (select c.id, c.fts from product_text c where {where} and not (c.id = any(%(seen)s))"
         " limit %(cap)s),"
         " hits as (select c.id, array(select w.i from words w where c.fts @@ w.q order by w.i) as matched,"
         " ts_rank_cd(c.fts, %(anyq)s::tsquery) as rank from cand c) {select}"
-    ).format(rel=data.relations(), where=where, select=select)
+    ).format(rel=data.relations(), words=_WORDS, where=where, select=select)
 
 
 def _merge(hits: dict[str, Hit], rows: list[dict[str, Any]]) -> None:
@@ -311,19 +334,16 @@ def _merge(hits: dict[str, Hit], rows: list[dict[str, Any]]) -> None:
 
 
 async def word_ranking(
-    db: Database, data: ShopData, qw: QueryWords, f: Filters, *, limit: int, near: list[str], exact: bool = False
+    db: Database, data: ShopData, qw: QueryWords, f: Filters, *, limit: int, near: list[Hit], exact: bool = False
 ) -> list[Hit]:
     """Products within the filters that have any of the words: most words first, then by rank.
 
-    The nearest vectors (``near``, already within the filters) are checked for the words first;
-    then tiers from all words down to one are read until ``limit`` products have at least as many
-    words as the tier asks for, so a query whose words all occur together never reads the products
-    that have only one of them. ``exact`` reads every product of each tier (for measuring recall)."""
-    hits: dict[str, Hit] = {}
+    The nearest vectors (``near``, within the filters, with their words) come first; then tiers
+    from all words down to one are read until ``limit`` products have at least as many words as
+    the tier asks for, so a query whose words all occur together never reads the products that
+    have only one of them. ``exact`` reads every product of each tier (for measuring recall)."""
+    hits: dict[str, Hit] = {h.id: Hit(h.id, h.matched, [], h.rank) for h in near}
     params = _params(f, wq=qw.queries, anyq=qw.any_query(), seen=[], cap=None if exact else TIER_ROWS)
-    if near:
-        query = _tier(data, sql.SQL("c.id = any(%(near)s)"))
-        _merge(hits, await db.fetch_all(query, {**params, "tq": qw.any_query(), "near": near, "cap": len(near) * 4}))
     for m, tq in tiers(qw):
         if sum(1 for h in hits.values() if len(h.matched) >= m) >= limit:
             break
@@ -412,8 +432,7 @@ async def outside_filters(
         for near, order in _nearest_prices(f):
             has_words = sql.SQL("c.fts @@ %(tq)s::tsquery") if tq else sql.SQL("true")
             query = sql.SQL(
-                "{rel}, words as (select t.i::int as i, t.q::tsquery as q from unnest(%(wq)s::text[]) with"
-                " ordinality as t(q, i)),"
+                "{rel}, {words},"
                 " cand as (select c.id, c.fts from prices pr join product_text c on c.id = pr.product_id where"
                 " pr.active and pr.unit_amount is not null and {near} and {has_words}"
                 " and not (c.id = any(%(seen)s)) order by {order} limit %(cap)s),"
@@ -421,7 +440,7 @@ async def outside_filters(
                 " by w.i) as matched, case when %(tq)s::text is null then 0.0 else ts_rank_cd(c.fts,"
                 " %(anyq)s::tsquery) end as rank from cand c)"
                 " select h.id, h.matched, h.rank, s.* from hits h join products p on p.id = h.id and p.active"
-            ).format(rel=data.relations(), near=near, has_words=has_words, order=order)
+            ).format(rel=data.relations(), words=_WORDS, near=near, has_words=has_words, order=order)
             rows = await db.fetch_all(query + stats, {**params, "tq": tq})
             params["seen"] = params["seen"] + [r["id"] for r in rows]
             for r in rows:
@@ -512,15 +531,14 @@ async def search_products(
     f = Filters(currency.lower() if currency else None, min_price, max_price)
     dims = await data.vector_dims(db, embedder)  # first: it says what to do when the data is not ready
     qw = await query_words(db, data, query)
-    by_vector = await vector_ranking(db, data, embedder, qw.text() or query, f, dims=dims, exact=exact)
+    by_vector = await vector_ranking(db, data, embedder, qw.text() or query, f, qw=qw, dims=dims, exact=exact)
     if qw.words:
-        near = [rid for rid, _ in by_vector]
-        by_words = await word_ranking(db, data, qw, f, limit=limit, near=near, exact=exact)
-        score = dict(fuse(near, [h.id for h in by_words]))
+        by_words = await word_ranking(db, data, qw, f, limit=limit, near=by_vector, exact=exact)
+        score = dict(fuse([h.id for h in by_vector], [h.id for h in by_words]))
         by_words.sort(key=lambda h: (-len(h.matched), -score[h.id], h.id))
         hits = by_words[:limit]
     else:
-        hits = [Hit(rid, [], []) for rid, _ in by_vector[:limit]]
+        hits = [Hit(h.id, [], []) for h in by_vector[:limit]]
     products = await _cards(db, data, hits, qw, f)
     strong = any(p["match"] == STRONG for p in products)
     result: dict[str, Any] = {"filters": f.given(), "products": products, "nothing_matches": not strong}
@@ -534,7 +552,7 @@ async def search_products(
             db, data, qw, f, limit=limit, exclude=[h.id for h in hits], more_than=listed
         )
     if not alternatives and not products and qw.words:  # no product has any of the words
-        alternatives = [Hit(rid, [], []) for rid, d in by_vector[:limit] if d <= MAX_NEIGHBOUR_DISTANCE]
+        alternatives = [Hit(h.id, [], []) for h in by_vector[:limit] if h.distance <= MAX_NEIGHBOUR_DISTANCE]
     result["alternatives"] = await _cards(db, data, alternatives, qw, f, outside=True)
     result["note"] = _note(qw, query, f, partial=bool(products), alternatives=bool(alternatives))
     return result
