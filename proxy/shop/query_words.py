@@ -51,7 +51,7 @@ STOP_WORDS = frozenset(
     yes yet you your yours
     affordable budget cheap cheaper cheapest expensive inexpensive low lower lowest high higher highest
     max maximum min minimum price prices priced pricing range spend spending
-    item items product products stuff shop store catalog catalogue category categories
+    item items product products stuff shop store catalog catalogue category categories description
     hello hi hey sorry got don doesn isn aren didn won cant approximately roughly sale deal deals discount
     online order
     """.split()  # noqa: SIM905 (a word list reads better as text)

@@ -201,7 +201,7 @@ async def _stems(db: Database, words: list[str]) -> dict[str, str | None]:
 
 
 async def vocabulary(db: Database, data: ShopData) -> Vocabulary:
-    """The shop's product words, reused for a few minutes (a new word only misses typo correction)."""
+    """The shop's product words, reused for a minute (a word added since only misses typo correction)."""
     key = repr(data)
     cached = _vocabularies.get(key)
     if cached and time.monotonic() - cached[0] < VOCABULARY_TTL:
@@ -290,9 +290,6 @@ async def vector_ranking(
     return [Hit(r["id"], [i - 1 for i in r["matched"]], [], float(r["rank"]), float(r["distance"])) for r in rows]
 
 
-_ALL_HITS = sql.SQL("select * from hits")
-
-
 def tiers(qw: QueryWords) -> list[tuple[int, str]]:
     """(m, a full-text query for products with at least m of the words), m from all words down to
     one; a tier that would need more than MAX_COMBINATIONS word combinations is skipped."""
@@ -305,24 +302,22 @@ def tiers(qw: QueryWords) -> list[tuple[int, str]]:
     return out
 
 
-_IN_TIER = sql.SQL("c.fts @@ %(tq)s::tsquery")
-
-
-def _tier(data: ShopData, where: sql.Composable, select: sql.Composable = _ALL_HITS) -> sql.Composed:
-    """At most %(cap)s products not yet seen that match ``where`` (e.g. _IN_TIER), each with the
-    indexes of the words it has and its full-text rank. The cap bounds the rows read (and
-    ranked) when a word is common: the GIN index finds them, the heap is read only that far."""
+def _tier(data: ShopData, f: Filters) -> sql.Composed:
+    """At most %(cap)s products not yet seen that match the tier's query %(tq)s and the filters,
+    each with the indexes of the words it has and its full-text rank. The cap bounds the rows
+    read (and ranked) when a word is common: the GIN index finds them, the heap is read only that
+    far."""
     return sql.SQL(
         "{rel}, {words},"
-        " cand as (select c.id, c.fts from product_text c where {where} and not (c.id = any(%(seen)s))"
-        " limit %(cap)s),"
-        " hits as (select c.id, array(select w.i from words w where c.fts @@ w.q order by w.i) as matched,"
-        " ts_rank_cd(c.fts, %(anyq)s::tsquery) as rank from cand c) {select}"
-    ).format(rel=data.relations(), words=_WORDS, where=where, select=select)
+        " cand as (select c.id, c.fts from product_text c where c.fts @@ %(tq)s::tsquery and {flt}"
+        " and not (c.id = any(%(seen)s)) limit %(cap)s)"
+        " select c.id, array(select w.i from words w where c.fts @@ w.q order by w.i) as matched,"
+        " ts_rank_cd(c.fts, %(anyq)s::tsquery) as rank from cand c"
+    ).format(rel=data.relations(), words=_WORDS, flt=_filters("c", f))
 
 
 def _merge(hits: dict[str, Hit], rows: list[dict[str, Any]]) -> None:
-    """Add rows of _tier; a product in several text rows (chunks) has the words of all."""
+    """Add rows of a tier; a product in several text rows (chunks) has the words of all."""
     for r in rows:
         matched = [i - 1 for i in r["matched"]]
         hit = hits.get(r["id"])
@@ -349,9 +344,7 @@ async def word_ranking(
             break
         _merge(
             hits,
-            await db.fetch_all(
-                _tier(data, _IN_TIER + sql.SQL(" and ") + _filters("c", f)), {**params, "tq": tq, "seen": list(hits)}
-            ),
+            await db.fetch_all(_tier(data, f), {**params, "tq": tq, "seen": list(hits)}),
         )
     return sorted((h for h in hits.values() if h.matched), key=lambda h: (-len(h.matched), -h.rank, h.id))
 
