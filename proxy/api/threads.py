@@ -15,6 +15,7 @@ from proxy.api.deps import Caller, CallerDep, ServicesDep
 from proxy.api.errors import ApiError
 from proxy.api.sse import event_stream, logged_events, v1_events
 from proxy.api.turns import begin_turn, enforce_limits
+from proxy.api.validation import check_id
 from proxy.services import Services
 from proxy.store.threads import ThreadRecord
 from proxy.turns.events import parse_event_id
@@ -71,6 +72,7 @@ def identify(caller: Caller, token: str | None) -> Visitor:
 
 
 async def owned_thread(services: Services, caller: Caller, thread_id: str) -> ThreadRecord:
+    check_id(thread_id)
     thread = await services.threads.get(thread_id, tenant=caller.tenant.name, visitor=caller.visitor.binding)
     if thread is None:
         raise ApiError(404, "thread_not_found", "No such thread.")
@@ -130,6 +132,7 @@ class ThreadController(Controller):
         self, thread_id: FromPath[str], run_id: FromPath[str], caller: CallerDep, services: ServicesDep
     ) -> dict[str, Any]:
         await owned_thread(services, caller, thread_id)
+        check_id(run_id, "run")
         if not services.turns.cancel(run_id, thread_id=thread_id):
             # not running here: if it holds the thread, the worker running it is told to stop it
             if await services.threads.active_run(thread_id) != run_id:
@@ -152,6 +155,7 @@ class ThreadController(Controller):
         after: Annotated[str | None, QueryParameter(name="last_event_id")] = None,
     ) -> Stream:
         thread = await owned_thread(services, caller, thread_id)
+        check_id(run_id, "run")
         try:
             seq = parse_event_id(last_event_id or after, run_id)
         except ValueError as exc:

@@ -9,6 +9,7 @@ from litestar import Request
 
 from proxy.api.deps import Caller
 from proxy.api.errors import ApiError
+from proxy.api.validation import check_id, reject_nul
 from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
 from proxy.store.threads import new_id
@@ -17,7 +18,7 @@ from proxy.turns.runner import ActiveRun, TurnJob, history_window
 
 
 def check_message(text: str, limit: int) -> str:
-    text = text.strip()
+    text = reject_nul(text, "message").strip()
     if not text:
         raise ApiError(400, "empty_message", "The message is empty.")
     if len(text) > limit:
@@ -69,7 +70,10 @@ async def begin_turn(
     503 when the worker will not start a turn now (overloaded, shutting down), before any database,
     rate limiter or provider work: the turn is refused cheaply and nothing is counted or locked.
     """
+    check_id(thread_id)
     text = check_message(text, services.settings.max_message_chars)
+    if page_url is not None:
+        reject_nul(page_url, "page_url")
     try:
         with services.turns.admit():  # TurnRefused comes only from here
             return await _lock_and_start(services, caller, request, thread_id, text, page_url=page_url)
