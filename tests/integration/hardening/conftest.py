@@ -17,7 +17,7 @@ import pytest
 
 from proxy.app import create_app
 from proxy.limits.settings import LimitSettings
-from proxy.server_thread import ServerThread
+from proxy.server_thread import ServerThread, free_port
 from proxy.simulator import SimulatorServer
 from tests.support.apps import directory, make_settings, make_tenant
 
@@ -26,6 +26,11 @@ SHOP_KEY = "ck_shop_0123456789abcdef0123456789"
 OTHER_KEY = "ck_other_0123456789abcdef012345678"
 IDENTITY_SECRET = "identity-secret-of-the-shop-0123456789"
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound and released: connections are refused)."""
+    return free_port()
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +62,10 @@ def serve(
             **(shop or {}),
         ),
         make_tenant("other", ["other.test"], client_keys=(OTHER_KEY,), base_url=simulator.base_url),
+        # the provider refuses this key, with its own words about it
+        make_tenant("badkey", ["badkey.test"], base_url=simulator.base_url, api_key="sk-invalid-key-of-badkey-9876"),
+        # nothing listens where this provider should be
+        make_tenant("down", ["down.test"], base_url=f"http://127.0.0.1:{closed_port()}/v1"),
     )
     settings.setdefault("provider_max_retries", 0)
     settings.setdefault("disconnect_grace", 0)
