@@ -35,6 +35,7 @@ from proxy.settings import Settings
 from proxy.shop.embedders import EmbedderCache
 from proxy.shop.tools import register_shop_tools
 from proxy.store.event_log import EventLog
+from proxy.store.pruning import pruning
 from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry
@@ -93,7 +94,11 @@ def create_app(
             limiter = await stack.enter_async_context(RateLimiter.open(limit_settings))
             task_group = await stack.enter_async_context(anyio.create_task_group())
             event_log = EventLog(runtime.db)
-            await event_log.prune()
+            await stack.enter_async_context(
+                pruning(
+                    runtime.db, event_log, every=settings.prune_interval, outbox_keep_days=settings.outbox_keep_days
+                )
+            )
             gate = await stack.enter_async_context((admission or Admission.from_settings(settings)).watching())
             turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace, admission=gate)
             await stack.enter_async_context(relaying_cancels(runtime.db, turns))

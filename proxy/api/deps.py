@@ -10,6 +10,7 @@ from litestar import Request
 from litestar.di import NamedDependency
 
 from proxy.api.errors import ApiError
+from proxy.limits.limiter import RateLimited, rate_limited_error
 from proxy.services import Services
 from proxy.store.db import Database
 from proxy.tenants import Tenant, normalize_host
@@ -25,10 +26,22 @@ class Caller:
     via_client_key: bool
 
 
-def _bearer(request: Request[Any, Any, Any]) -> str | None:
+def bearer_token(request: Request[Any, Any, Any]) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def check_auth_throttle(request: Request[Any, Any, Any], services: Services) -> None:
+    """429 for an address that sent too many wrong keys lately, before its key is even looked at."""
+    try:
+        await services.limiter.check_auth(services.limiter.client_ip(request))
+    except RateLimited as exc:
+        raise rate_limited_error(exc) from None
+
+
+async def count_auth_failure(request: Request[Any, Any, Any], services: Services) -> None:
+    await services.limiter.auth_failed(services.limiter.client_ip(request))
 
 
 def _visitor(request: Request[Any, Any, Any]) -> Visitor:
@@ -41,27 +54,38 @@ def _visitor(request: Request[Any, Any, Any]) -> Visitor:
     return Visitor(id=f"v:{raw}")
 
 
-def resolve_caller(request: Request[Any, Any, Any], services: Services) -> Caller:
-    """Origin (else Referer) picks the tenant; without either, a client key must."""
+async def resolve_caller(request: Request[Any, Any, Any], services: Services) -> Caller:
+    """Origin (else Referer) picks the tenant; without either, a client key must.
+
+    Wrong client keys count towards the address's failed authentications; past the limit every
+    request with a key from that address gets 429, the right key included, so keys cannot be
+    guessed at speed.
+    """
     tenants = services.tenants
-    key = _bearer(request)
+    key = bearer_token(request)
+    if key is not None:
+        await check_auth_throttle(request, services)
     source = request.headers.get("origin") or request.headers.get("referer")
     if source and source != "null":
         host = normalize_host(source)
         tenant = tenants.by_host(host) if host else None
         if tenant is None:
             raise ApiError(403, "unknown_origin", f"Origin {host or source!r} is not a configured site.")
-        return Caller(tenant, _visitor(request), via_client_key=bool(key and tenant.accepts_client_key(key)))
+        via_client_key = bool(key and tenant.accepts_client_key(key))
+        if key and not via_client_key:
+            await count_auth_failure(request, services)
+        return Caller(tenant, _visitor(request), via_client_key=via_client_key)
     if key is None:
         raise ApiError(401, "unauthenticated", "Send an Origin header from a configured site, or a client key.")
     tenant = tenants.by_client_key(key)
     if tenant is None:
+        await count_auth_failure(request, services)
         raise ApiError(401, "invalid_client_key", "The client key is not valid.")
     return Caller(tenant, _visitor(request), via_client_key=True)
 
 
 async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
-    return resolve_caller(request, request.app.state.services)
+    return await resolve_caller(request, request.app.state.services)
 
 
 async def provide_services(request: Request[Any, Any, Any]) -> Services:

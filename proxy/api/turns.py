@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Collection
 from typing import Any
 
 import anyio.lowlevel
@@ -10,6 +12,7 @@ from litestar import Request
 from proxy.api.deps import Caller
 from proxy.api.errors import ApiError
 from proxy.api.validation import check_id, reject_nul
+from proxy.limits.backends import Scope
 from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
 from proxy.store.threads import new_id
@@ -26,8 +29,19 @@ def check_message(text: str, limit: int) -> str:
     return text
 
 
-async def enforce_limits(services: Services, caller: Caller, request: Request[Any, Any, Any], action: Action) -> None:
-    """Count the request against the tenant's limits; 429 with Retry-After when over."""
+async def enforce_limits(
+    services: Services,
+    caller: Caller,
+    request: Request[Any, Any, Any],
+    action: Action,
+    *,
+    scopes: Collection[Scope] | None = None,
+    count: bool = True,
+) -> None:
+    """Count the request against the tenant's limits; 429 with Retry-After when over.
+
+    ``scopes`` and ``count``: see :meth:`proxy.limits.limiter.RateLimiter.check`.
+    """
     try:
         await services.limiter.check(
             tenant=caller.tenant,
@@ -35,6 +49,8 @@ async def enforce_limits(services: Services, caller: Caller, request: Request[An
             client_ip=services.limiter.client_ip(request),
             action=action,
             via_client_key=caller.via_client_key,
+            scopes=scopes,
+            count=count,
         )
     except RateLimited as exc:
         raise rate_limited_error(exc) from None
@@ -90,7 +106,12 @@ async def _lock_and_start(
     *,
     page_url: str | None,
 ) -> ActiveRun:
-    await enforce_limits(services, caller, request, "message")
+    callers_own: tuple[Scope, ...] = ("visitor", "ip")
+    tenant_wide: tuple[Scope, ...] = ("tenant",)
+    # the caller's own quotas count every attempt; the tenant's, shared by all its visitors, counts
+    # only turns that will run: a message to a thread that does not exist must not spend it
+    await enforce_limits(services, caller, request, "message", scopes=callers_own)
+    await enforce_limits(services, caller, request, "message", scopes=tenant_wide, count=False)
     run_id = new_id("run")
     # the lease outlives the turn timeout a little, so only a dead process leaves it to expire
     lease = services.settings.turn_timeout + 30
@@ -107,6 +128,8 @@ async def _lock_and_start(
         raise ApiError(404, "thread_not_found", "No such thread.")
     if result == "busy":
         raise ApiError(409, "thread_busy", "A reply is still being written in this thread; wait or stop it.")
+    with contextlib.suppress(ApiError):  # full since the check above (a race of a few turns): let it run
+        await enforce_limits(services, caller, request, "message", scopes=tenant_wide)
     tenant = caller.tenant
     job = TurnJob(
         tenant=tenant.name,
