@@ -15,9 +15,23 @@ from proxy.api.validation import check_id, reject_nul
 from proxy.limits.backends import Scope
 from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
-from proxy.store.threads import new_id
+from proxy.store.threads import LockedThread, ThreadRecord, new_id
 from proxy.turns.admission import TurnRefused
 from proxy.turns.runner import ActiveRun, TurnJob, history_window
+from proxy.visitors import Visitor
+
+
+def same_user(thread: ThreadRecord, visitor: Visitor) -> bool:
+    """A signed-in user's thread needs that user's valid token in this very request."""
+    return thread.visitor_user_id is None or thread.visitor_user_id == visitor.user_id
+
+
+def turn_visitor(thread: ThreadRecord, visitor: Visitor) -> Visitor:
+    """Who the turn's tools serve: the identity this request proved for the thread's own user, else
+    nobody in particular (an anonymous thread's visitor, whatever the request's token says)."""
+    if thread.visitor_user_id is not None and thread.visitor_user_id == visitor.user_id:
+        return visitor
+    return Visitor(id=thread.visitor)
 
 
 def check_message(text: str, limit: int) -> str:
@@ -97,6 +111,12 @@ async def begin_turn(
         raise refused_error(exc) from None
 
 
+async def _undo_lock(services: Services, thread: ThreadRecord, run_id: str) -> None:
+    if isinstance(thread, LockedThread) and thread.user_message_id is not None:
+        await services.db.execute("delete from messages where id = %s", (thread.user_message_id,))
+    await services.threads.unlock(thread.id, run_id)
+
+
 async def _lock_and_start(
     services: Services,
     caller: Caller,
@@ -126,6 +146,10 @@ async def _lock_and_start(
     )
     if result == "missing" or thread is None:
         raise ApiError(404, "thread_not_found", "No such thread.")
+    if not same_user(thread, caller.visitor):  # a binding written before threads named their user
+        if result == "acquired":
+            await _undo_lock(services, thread, run_id)
+        raise ApiError(404, "thread_not_found", "No such thread.")
     if result == "busy":
         raise ApiError(409, "thread_busy", "A reply is still being written in this thread; wait or stop it.")
     with contextlib.suppress(ApiError):  # full since the check above (a race of a few turns): let it run
@@ -136,7 +160,7 @@ async def _lock_and_start(
         thread=thread,
         run_id=run_id,
         user_text=text,
-        visitor=thread.owner,
+        visitor=turn_visitor(thread, caller.visitor),
         engine=services.engine_for(tenant),
         tools=services.tools_for(tenant),
         store=services.threads,
