@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     # serving
     host: str = Field("127.0.0.1", validation_alias="PROXY_HOST")
     port: int = Field(8000, validation_alias=AliasChoices("PROXY_PORT", "PORT"))
+    max_header_bytes: int = Field(64 * 1024, ge=1024, validation_alias="PROXY_MAX_HEADER_BYTES")  # per request
+    header_timeout: float = Field(15.0, gt=0, validation_alias="PROXY_HEADER_TIMEOUT")  # seconds to send them
     log_level: str = Field("info", validation_alias="PROXY_LOG_LEVEL")
     log_format: Literal["json", "text"] = Field("json", validation_alias="PROXY_LOG_FORMAT")
 

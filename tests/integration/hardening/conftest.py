@@ -47,6 +47,7 @@ def serve(
     *,
     shop: dict[str, Any] | None = None,
     limit_settings: LimitSettings | None = None,
+    uvicorn: dict[str, Any] | None = None,
     **settings: Any,
 ) -> Iterator[ServerThread]:
     """The app as ``python -m proxy serve`` runs it, for the tenants above."""
@@ -75,7 +76,7 @@ def serve(
         tenants=tenants,
         limit_settings=limit_settings or LimitSettings(_env_file=None),  # type: ignore[call-arg]
     )
-    with ServerThread(app) as server:
+    with ServerThread(app, **(uvicorn or {})) as server:
         yield server
 
 
