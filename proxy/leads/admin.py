@@ -158,7 +158,7 @@ class LeadsAdminController(Controller):
         filename = f"leads-{caller.tenant.name}-{datetime.now(UTC):%Y%m%d}.csv".replace('"', "")
         return Response(
             leads_csv(rows),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # Litestar adds "; charset=utf-8" to text types
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 
