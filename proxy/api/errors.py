@@ -77,7 +77,9 @@ def recursion_error_handler(request: Request[Any, Any, Any], exc: RecursionError
 
 def data_error_handler(request: Request[Any, Any, Any], exc: DataError) -> Response[Any]:
     """A value the database refuses (NUL in text, a number out of range) that no check caught first."""
-    logger.warning("the database refused a value of the request", extra={"path": request.url.path, "error": str(exc)})
+    logger.warning(
+        "the database refused a value of the request", extra={"path": request.url.path, "sqlstate": exc.sqlstate}
+    )
     return Response(
         _body("invalid_request", "The request contains a value that cannot be stored."),
         status_code=400,

@@ -13,6 +13,7 @@ import anyio
 import httpx
 import pytest
 
+from proxy.limits.settings import LimitSettings
 from proxy.server_thread import ServerThread
 from proxy.simulator import SimulatorServer
 from tests.integration.hardening.conftest import IDENTITY_SECRET, SHOP_KEY, serve
@@ -167,7 +168,12 @@ class Seen:
 def fuzz_service(
     pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: SimulatorServer
 ) -> Iterator[ServerThread]:
-    with serve(pg_url, tmp_path_factory.mktemp("fuzz"), simulator, max_body_bytes=64 * 1024) as server:
+    # no failed-authentication throttle: the wrong keys in the table would turn every later keyed
+    # request (the admin API's cases) into a 429 before it reached the code under test
+    no_throttle = LimitSettings(_env_file=None, auth_failures_per_ip=0)  # type: ignore[call-arg]
+    with serve(
+        pg_url, tmp_path_factory.mktemp("fuzz"), simulator, limit_settings=no_throttle, max_body_bytes=64 * 1024
+    ) as server:
         yield server
 
 
