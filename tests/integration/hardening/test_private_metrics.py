@@ -48,9 +48,9 @@ class CountingDatabase:
         self.db = db
         self.queries = 0
 
-    async def fetch_all(self, query: str, params: Any = None) -> list[dict[str, Any]]:
+    async def fetch_one(self, query: str, params: Any = None) -> dict[str, Any] | None:
         self.queries += 1
-        return await self.db.fetch_all(query, params)
+        return await self.db.fetch_one(query, params)
 
 
 async def test_thirty_concurrent_scrapes_count_the_outbox_once(database: Database) -> None:
