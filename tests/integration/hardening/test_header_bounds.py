@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
 from proxy.server_thread import ServerThread
 from proxy.serving import BoundedHttpToolsProtocol, server_options
@@ -71,3 +72,13 @@ def test_ordinary_requests_are_untouched(bounded: ServerThread) -> None:
         big = http.post("/v1/threads", content=b'{"identity_token": "' + b"x" * 60_000 + b'"}', headers=SHOP_ORIGIN)
         assert big.status_code in (400, 413)
         assert http.get("/healthz", headers={"X-Fine": "b" * 8000}).status_code == 200
+
+
+def test_serve_runs_uvicorn_with_the_bounded_protocol() -> None:
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:  # pragma: no cover
+        raise AssertionError("not called")
+
+    config = uvicorn.Config(app, lifespan="off", **server_options(Settings(_env_file=None)))  # type: ignore[call-arg]
+    config.load()
+    assert config.http_protocol_class is BoundedHttpToolsProtocol
+    assert config.h11_max_incomplete_event_size == 64 * 1024
