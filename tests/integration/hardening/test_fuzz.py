@@ -46,6 +46,9 @@ ROUTES = [
     Route("POST", "/v1/admin/outbox/{outbox}/retry"),
     Route("GET", "/metrics"),
     Route("GET", "/healthz"),
+    Route("GET", "/schema/openapi.json"),
+    Route("GET", "/demo/avatar.svg"),
+    Route("OPTIONS", "/v1/threads/{thread}/messages"),
     Route("GET", "/readyz"),
     Route("GET", "/open-ai/create-thread"),
     Route("POST", "/open-ai/process-message", json_body=True),
@@ -138,6 +141,8 @@ BAD_HEADERS: list[dict[str, str]] = [
     {"Origin": ORIGIN, "If-None-Match": '"' + "x" * 3000},
     {"Origin": ORIGIN, "X-Request-ID": "x" * 3000},
     {"Origin": ORIGIN, "X-Forwarded-For": "not-an-ip, ::::, 999.1.1.1"},
+    {"Origin": ORIGIN, "Access-Control-Request-Method": "PO ST;;" * 10, "Access-Control-Request-Headers": "x" * 3000},
+    {"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"},
     *({"Origin": ORIGIN, "X-Identity-Token": bad} for bad in bad_tokens()),
 ]
 
@@ -245,7 +250,13 @@ async def test_malformed_requests_never_get_a_5xx(fuzz_service: ServerThread, ca
     server_errors = [answer for answer in seen.answers if answer[2] >= 500]
     assert not server_errors, server_errors[:10]
     assert not [answer for answer in seen.answers if "traceback" in answer[3].lower()]
-    not_json = [a for a in seen.answers if a[2] >= 400 and not a[3].startswith('{"error":{"code":')]
+    # refused CORS preflights are answered by Litestar's CORS middleware in plain text: only the
+    # browser reads them, and it never shows their body to the page
+    not_json = [
+        a
+        for a in seen.answers
+        if a[2] >= 400 and not a[3].startswith('{"error":{"code":') and not (a[0] == "OPTIONS" and "CORS" in a[3])
+    ]
     assert not not_json, not_json[:10]
     logged = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not logged, [(r.getMessage(), r.exc_info and r.exc_info[1]) for r in logged[:10]]
