@@ -69,8 +69,8 @@ class UIMessageMapper:
                 return [] if self._failed else [_finish(self._metadata)]
         name = _DATA_NAMES.get(event.name, event.name.replace(".", "-"))
         part: dict[str, Any] = {"type": f"data-{name}", "data": data}
-        if isinstance(key := data.get(f"{name}_id"), str):
-            part["id"] = key  # a later event of the same lead or handoff updates its part
+        if isinstance(key := data.get(f"{name}_id"), str | int):
+            part["id"] = str(key)  # a later event of the same lead or handoff updates its part
         return [part]
 
     def _open(self, message_id: str) -> list[dict[str, Any]]:
