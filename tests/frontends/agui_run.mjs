@@ -1,6 +1,7 @@
 // Runs one turn against POST /v1/agui with @ag-ui/client's HttpAgent, which checks the event order
 // with its own verifier while it applies the events.
-// Input: one JSON argument {url, headers, threadId, text}.
+// Input: one JSON argument {url, headers, threadId, text, tools, history, origin, stopAfterText}.
+// With stopAfterText, our cancel route is called once the first text arrives.
 // Output (stdout): {events, messages, error, verified}.
 import { HttpAgent, verifyEvents } from "@ag-ui/client";
 import { lastValueFrom, toArray } from "rxjs";
@@ -12,11 +13,28 @@ if (args.history) agent.messages = [...args.history, ...agent.messages];
 
 const events = [];
 let error = null;
+let stopping = null;
+
+function stop() {
+  // our cancel route, with our run id from RUN_STARTED's metadata
+  const { threadId, runId } = events[0].metadata.assistantProxy;
+  const url = `${args.origin}/v1/threads/${threadId}/runs/${runId}/cancel`;
+  return fetch(url, { method: "POST", headers: args.headers }).then((response) => {
+    if (response.status !== 202) throw new Error(`cancel answered ${response.status}`);
+  });
+}
+
 try {
   await agent.runAgent(
     { runId: "client-run-1", tools: args.tools ?? [] },
-    { onEvent: ({ event }) => void events.push(event) },
+    {
+      onEvent: ({ event }) => {
+        events.push(event);
+        if (args.stopAfterText && event.type === "TEXT_MESSAGE_CONTENT" && stopping === null) stopping = stop();
+      },
+    },
   );
+  await stopping;
 } catch (e) {
   error = String(e.message ?? e);
 }

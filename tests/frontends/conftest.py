@@ -118,7 +118,9 @@ def gateway(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[G
             ),
             make_tenant("other", ["localhost"], base_url=simulator.base_url, client_keys=(CLIENT_KEY,)),
         )
-        settings = make_settings(pg_url, tmp_path_factory.mktemp("frontends"), heartbeat_interval=0.5)
+        settings = make_settings(
+            pg_url, tmp_path_factory.mktemp("frontends"), heartbeat_interval=0.5, disconnect_grace=5.0
+        )
         app = create_app(settings, tenants=tenants, tools=front_end_tools())
         with ServerThread(app) as running:
             yield Gateway(running, simulator)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.frontends.conftest import CLIENT_KEY, Gateway, run_node
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -124,6 +125,30 @@ def test_stop_with_the_cancel_route(node_packages: Path, gateway: Gateway, visit
     assert result["message"]["parts"][0]["state"] == "done"
 
 
+async def test_client_abort_stops_the_reply_after_the_grace(
+    node_packages: Path, gateway: Gateway, visitor: str
+) -> None:
+    """useChat's stop() aborts the request: nobody comes back, so the reply is stopped and kept."""
+    words = " ".join(f"word{i}" for i in range(300))
+    result = chat(gateway, visitor, f"[[pace:gap=100]] [[reply:{words}]]", abortAfterText=True)
+    assert result["errors"] and all("aborted" in error for error in result["errors"])
+    history_url = f"{gateway.url}/v1/threads/{result['thread_id']}/messages"
+
+    async def kept_reply() -> str | None:
+        async with httpx.AsyncClient() as client:
+            messages = (await client.get(history_url, headers=gateway.headers(visitor))).json()["messages"]
+        return next((m["content"] for m in messages if m["role"] == "assistant"), None)
+
+    reply = await eventually(kept_reply, timeout=30, interval=0.2)  # the grace is 5 s; 300 words take 30 s
+    assert reply.startswith("word0") and len(reply.split()) < 300
+    again = post_chat(
+        gateway,
+        visitor,
+        {"id": result["thread_id"], "trigger": "submit-message", "messages": [user_message("[[reply:ok]]")]},
+    )
+    assert again.status_code == 200
+
+
 def test_resume_replays_the_running_reply(node_packages: Path, gateway: Gateway, visitor: str) -> None:
     words = " ".join(f"w{i}" for i in range(30))
     thread_id = gateway.new_thread(visitor)
@@ -163,7 +188,7 @@ def test_resume_replays_the_running_reply(node_packages: Path, gateway: Gateway,
             {"trigger": "submit-message", "messages": [{"role": "user", "parts": [{"type": "file"}]}]},
             400,
             "empty_message",
-        ),  # noqa: E501
+        ),
     ],
 )
 def test_bad_input_is_a_json_error(

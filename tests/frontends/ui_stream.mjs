@@ -1,12 +1,15 @@
 // Sends one message to POST /v1/ui/chat through the AI SDK's own transport (DefaultChatTransport)
 // and reads the reply with its UI message reader (readUIMessageStream).
-// Input: one JSON argument {api, headers, chatId, text, stopAfterText, cancelUrl, resume}.
+// Input: one JSON argument {api, origin, headers, chatId, text, stopAfterText, abortAfterText, resume}.
+// stopAfterText calls our cancel route once text arrives; abortAfterText aborts the request instead,
+// as useChat's stop() does.
 // Output (stdout): {chunks, message, errors}: every chunk the transport parsed, the final UI message.
 import { DefaultChatTransport, readUIMessageStream } from "ai";
 
 const args = JSON.parse(process.argv[2]);
 const transport = new DefaultChatTransport({ api: args.api, headers: args.headers });
 const chunks = [];
+const abort = new AbortController();
 const errors = [];
 let cancelled = false;
 
@@ -32,7 +35,7 @@ if (args.resume) {
     messages: [user],
     trigger: "submit-message",
     messageId: undefined,
-    abortSignal: undefined,
+    abortSignal: abort.signal,
   });
 }
 
@@ -44,13 +47,18 @@ const recorded = stream.pipeThrough(
         cancelled = true;
         await cancel(chunk);
       }
+      if (args.abortAfterText && chunk.type === "text-delta") abort.abort();
       controller.enqueue(chunk);
     },
   }),
 );
 
 let message = null;
-for await (const snapshot of readUIMessageStream({ stream: recorded, onError: (e) => errors.push(String(e.message ?? e)) })) {
-  message = snapshot;
+try {
+  const onError = (e) => errors.push(String(e.message ?? e));
+  for await (const snapshot of readUIMessageStream({ stream: recorded, onError })) message = snapshot;
+} catch (e) {
+  if (!abort.signal.aborted) throw e;
+  errors.push("aborted");
 }
 process.stdout.write(JSON.stringify({ chunks, message, errors }));
