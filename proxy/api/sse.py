@@ -44,8 +44,8 @@ def _unnumbered_frame(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\r\ndata: {_dumps(data)}\r\n\r\n".encode()
 
 
-async def follow_run(run: ActiveRun, turns: TurnManager, *, heartbeat: float, start: int = 0) -> Batches:
-    """The run's events in batches (None: quiet for a heartbeat), for any client protocol.
+async def follow_run(run: ActiveRun, turns: TurnManager, *, heartbeat: float | None, start: int = 0) -> Batches:
+    """The run's events in batches (None: quiet for ``heartbeat`` seconds), for every client protocol.
 
     If the client goes away first, the manager decides the run's fate (see ``TurnManager.detach``).
     """
@@ -132,11 +132,9 @@ async def compat_events(
     exactly one JSON frame.
     """
     in_tools = False
-    saw_done = False
-    turns.attach(run)
-    try:
-        async for batch in run.channel.follow():
-            if batch is None:  # quiet for a heartbeat
+    async with aclosing(follow_run(run, turns, heartbeat=None)) as batches:
+        async for batch in batches:
+            if batch is None:
                 continue
             for event in batch:
                 if event.name == "tool.started":
@@ -148,11 +146,8 @@ async def compat_events(
                 if event.name == "done":
                     messages = await store.messages(run.thread_id, newest_first=True, limit=100)
                     yield _frame({"event": "end", "messages": [compat_message(m, run.thread_id) for m in messages]})
-                    saw_done = True
                 elif (payload := _old_payload(event.name, event.data)) is not None:
                     yield _frame(payload)
-    finally:
-        turns.detach(run, saw_done=saw_done)
 
 
 async def logged_batches(
