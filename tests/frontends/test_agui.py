@@ -26,7 +26,8 @@ def types(result: dict[str, Any]) -> list[str]:
 
 
 def test_plain_reply(node_packages: Path, gateway: Gateway, visitor: str) -> None:
-    result = run_agent(gateway, visitor, "[[reply:Yes, we ship to Norway.]] do you ship to Norway?")
+    # the first token comes after 1.2 s: the gateway sends `: ping` comments (every 0.5 s) meanwhile
+    result = run_agent(gateway, visitor, "[[pace:ttft=1200]] [[reply:Yes, we ship to Norway.]] do you ship to Norway?")
 
     assert result["error"] is None
     assert result["verified"] is True

@@ -46,7 +46,8 @@ def text_of(message: dict[str, Any]) -> str:
 
 
 def test_plain_reply(node_packages: Path, gateway: Gateway, visitor: str) -> None:
-    result = chat(gateway, visitor, "[[reply:Our dripper is stoneware.]] what is it made of?")
+    # the first token comes after 1.2 s: the gateway sends `: ping` comments (every 0.5 s) meanwhile
+    result = chat(gateway, visitor, "[[pace:ttft=1200]] [[reply:Our dripper is stoneware.]] what is it made of?")
 
     assert result["errors"] == []
     assert types(result)[0] == "start" and types(result)[-1] == "finish"
@@ -223,3 +224,14 @@ def test_unknown_origin_is_refused(gateway: Gateway, visitor: str) -> None:
     )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "unknown_origin"
+
+
+def test_second_message_while_a_reply_runs_is_refused(gateway: Gateway, visitor: str) -> None:
+    thread_id = gateway.new_thread(visitor)
+    slow = {"id": thread_id, "trigger": "submit-message", "messages": [user_message("[[pace:ttft=3000]] [[reply:ok]]")]}
+    with httpx.stream("POST", f"{gateway.url}/v1/ui/chat", headers=gateway.headers(visitor), json=slow) as running:
+        assert running.status_code == 200
+        second = post_chat(gateway, visitor, {**slow, "messages": [user_message("and another")]})
+        assert second.status_code == 409
+        assert second.json()["error"]["code"] == "thread_busy"
+        assert running.read().decode().endswith("data: [DONE]\n\n")
