@@ -9,7 +9,7 @@ our threads (``POST /v1/threads``), the caller's own.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody
@@ -25,7 +25,7 @@ from proxy.api.sse import event_stream, follow_run
 from proxy.api.threads import owned_thread, run_batches
 from proxy.api.turns import begin_turn
 
-_ID = Field(min_length=1, max_length=200)
+Id = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 # -- the AI SDK's UI message stream ------------------------------------------------------------------
@@ -51,7 +51,7 @@ class UIChatIn(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: str = _ID
+    id: Id
     messages: list[UIMessageIn] = Field(min_length=1, max_length=1000)
     trigger: Literal["submit-message", "regenerate-message"]
     messageId: str | None = None
@@ -130,8 +130,8 @@ class RunAgentIn(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    threadId: str = _ID
-    runId: str = _ID
+    threadId: Id
+    runId: Id
     messages: list[AguiMessageIn] = Field(min_length=1, max_length=1000)
     tools: list[dict[str, Any]] = Field(default_factory=list)
     context: list[dict[str, Any]] = Field(default_factory=list)
