@@ -16,6 +16,7 @@ from proxy import __version__
 from proxy.api.compat import CompatController
 from proxy.api.deps import provide_caller, provide_db, provide_services
 from proxy.api.errors import exception_handlers
+from proxy.api.frontends import AguiController, UIChatController
 from proxy.api.health import healthz, readyz
 from proxy.api.metrics import metrics
 from proxy.api.threads import ThreadController
@@ -151,6 +152,8 @@ def create_app(
         route_handlers=[
             ThreadController,
             CompatController,
+            UIChatController,
+            AguiController,
             LeadsAdminController,
             *widget_routes,
             healthz,

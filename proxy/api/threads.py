@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from proxy.api.deps import Caller, CallerDep, ServicesDep, identified
 from proxy.api.errors import ApiError
-from proxy.api.sse import event_stream, logged_events, v1_events
+from proxy.api.sse import Batches, event_stream, follow_run, logged_batches, v1_events, v1_frames
 from proxy.api.turns import begin_turn, enforce_limits, same_user
 from proxy.api.validation import check_id
 from proxy.services import Services
@@ -68,6 +68,17 @@ async def owned_thread(services: Services, caller: Caller, thread_id: str) -> Th
     if thread is None or not same_user(thread, caller.visitor):
         raise ApiError(404, "thread_not_found", "No such thread.")
     return thread
+
+
+async def run_batches(services: Services, thread: ThreadRecord, run_id: str, *, start: int) -> Batches:
+    """A run of the thread from event ``start`` on, wherever it runs; 404 if there is no such run."""
+    heartbeat = services.settings.heartbeat_interval
+    run = services.turns.get(run_id)
+    if run is not None and run.thread_id == thread.id:
+        return follow_run(run, services.turns, heartbeat=heartbeat, start=start)
+    if await services.event_log.wait_for_run(run_id, settle=2.0) != thread.id:
+        raise ApiError(404, "run_not_found", "No such reply to resume; read the thread's messages instead.")
+    return logged_batches(services.event_log, run_id, after=start, heartbeat=heartbeat)
 
 
 class ThreadController(Controller):
@@ -151,13 +162,7 @@ class ThreadController(Controller):
             seq = parse_event_id(last_event_id or after, run_id)
         except ValueError as exc:
             raise ApiError(400, "invalid_event_id", str(exc)) from None
-        heartbeat = services.settings.heartbeat_interval
-        run = services.turns.get(run_id)
-        if run is not None and run.thread_id == thread.id:
-            return event_stream(v1_events(run, services.turns, heartbeat=heartbeat, start=seq))
-        if await services.event_log.wait_for_run(run_id, settle=2.0) != thread.id:
-            raise ApiError(404, "run_not_found", "No such reply to resume; read the thread's messages instead.")
-        return event_stream(logged_events(services.event_log, run_id, after=seq, heartbeat=heartbeat))
+        return event_stream(v1_frames(await run_batches(services, thread, run_id, start=seq)))
 
     @delete("/{thread_id:str}", status_code=204, summary="Delete a conversation")
     async def delete_thread(self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep) -> None:
