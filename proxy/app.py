@@ -130,8 +130,15 @@ def create_app(
     cors = CORSConfig(
         allow_origins=[],
         allow_origin_regex=f"(?i){origin_regex}" if origin_regex else r"^$",
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["Content-Type", "Authorization", "X-Visitor-Id", "X-Request-ID", "Last-Event-ID"],
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=[
+            "Content-Type",
+            "Authorization",
+            "X-Visitor-Id",
+            "X-Identity-Token",
+            "X-Request-ID",
+            "Last-Event-ID",
+        ],
         expose_headers=["Retry-After", "X-Request-ID"],
         max_age=600,
     )

@@ -6,16 +6,18 @@ import dataclasses
 import logging
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Request, delete, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 from pydantic import BaseModel, ConfigDict, Field
 
+from proxy.api.conversations import IDENTITY_HEADER, ConversationController, delete_owned, owner_of
 from proxy.api.deps import Caller, CallerDep, ServicesDep
 from proxy.api.errors import ApiError
 from proxy.api.sse import event_stream, logged_events, v1_events
 from proxy.api.turns import begin_turn, enforce_limits
 from proxy.services import Services
+from proxy.store.conversations import ConversationStore
 from proxy.store.threads import ThreadRecord
 from proxy.turns.events import parse_event_id
 from proxy.turns.remote_cancel import request_cancel
@@ -77,7 +79,9 @@ async def owned_thread(services: Services, caller: Caller, thread_id: str) -> Th
     return thread
 
 
-class ThreadController(Controller):
+class ThreadController(ConversationController):
+    """Threads, and (inherited) the visitor's list of them: one controller per path for Litestar."""
+
     path = "/v1/threads"
     tags = ["threads"]
 
@@ -114,11 +118,18 @@ class ThreadController(Controller):
         return event_stream(v1_events(run, services.turns, heartbeat=services.settings.heartbeat_interval))
 
     @get("/{thread_id:str}/messages", summary="The conversation so far, oldest first")
-    async def list_messages(self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep) -> HistoryOut:
-        thread = await owned_thread(services, caller, thread_id)
-        messages = await services.threads.messages(thread.id)
+    async def list_messages(
+        self, request: Request[Any, Any, Any], thread_id: FromPath[str], caller: CallerDep, services: ServicesDep
+    ) -> HistoryOut:
+        if request.headers.get(IDENTITY_HEADER):  # a signed-in visitor's thread, from any device
+            found = await ConversationStore(services.db).find(owner_of(request, caller), thread_id)
+            if found is None:
+                raise ApiError(404, "thread_not_found", "No such thread.")
+        else:
+            found = (await owned_thread(services, caller, thread_id)).id
+        messages = await services.threads.messages(found)
         return HistoryOut(
-            thread_id=thread.id,
+            thread_id=found,
             messages=[
                 MessageOut(id=f"msg_{m.id}", role=m.role, content=m.content, created_at=int(m.created_at.timestamp()))
                 for m in messages
@@ -165,7 +176,11 @@ class ThreadController(Controller):
         return event_stream(logged_events(services.event_log, run_id, after=seq, heartbeat=heartbeat))
 
     @delete("/{thread_id:str}", status_code=204, summary="Delete a conversation")
-    async def delete_thread(self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep) -> None:
+    async def delete_thread(
+        self, request: Request[Any, Any, Any], thread_id: FromPath[str], caller: CallerDep, services: ServicesDep
+    ) -> None:
+        if request.headers.get(IDENTITY_HEADER):  # a signed-in visitor's thread, from any device
+            return await delete_owned(services, owner_of(request, caller), thread_id)
         thread = await owned_thread(services, caller, thread_id)
         if await services.threads.active_run(thread.id):
             raise ApiError(409, "thread_busy", "A reply is still being written in this thread; stop it first.")
