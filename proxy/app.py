@@ -36,6 +36,7 @@ from proxy.settings import Settings
 from proxy.shop.embedders import EmbedderCache
 from proxy.shop.tools import register_shop_tools
 from proxy.store.event_log import EventLog
+from proxy.store.retention import running_retention
 from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry
@@ -106,6 +107,7 @@ def create_app(
             gate = await stack.enter_async_context((admission or Admission.from_settings(settings)).watching())
             turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace, admission=gate)
             await stack.enter_async_context(relaying_cancels(runtime.db, turns))
+            await stack.enter_async_context(running_retention(runtime.db, tenants, engines))
             app.state.services = Services(
                 settings=settings,
                 tenants=tenants,
