@@ -23,6 +23,7 @@ from proxy.engines.base import Engine
 from proxy.engines.checks import log_provider_checks
 from proxy.engines.factory import build_engine, shared_http_client
 from proxy.leads.admin import LeadsAdminController
+from proxy.leads.erasure_api import PeopleAdminController
 from proxy.leads.tools import register_lead_tools
 from proxy.leads.worker import run_outbox_worker
 from proxy.limits.limiter import RateLimiter
@@ -149,6 +150,7 @@ def create_app(
             ThreadController,
             CompatController,
             LeadsAdminController,
+            PeopleAdminController,
             *widget_routes,
             healthz,
             readyz,

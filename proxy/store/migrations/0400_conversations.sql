@@ -19,7 +19,7 @@ create table provider_deletions (
 create index provider_deletions_due_idx on provider_deletions (lease_until nulls first, id);
 
 -- What an erasure request removed and when: counts and ids, never the content nor the identifier
--- itself (only its keyed hash, so a repeated request can be recognised).
+-- itself (only a hash of it, so a repeated request can be recognised).
 create table erasure_audit (
     id            bigserial primary key,
     tenant        text not null,
