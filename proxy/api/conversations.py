@@ -77,6 +77,16 @@ def clean_title(title: str | None) -> str | None:
     return text
 
 
+async def other_device_binding(
+    services: Services, request: Request[Any, Any, Any], caller: Caller, thread_id: str
+) -> str | None:
+    """For a signed-in visitor (``X-Identity-Token``): the binding of their thread started on another device."""
+    if not request.headers.get(IDENTITY_HEADER):
+        return None
+    owner = owner_of(request, caller)
+    return await ConversationStore(services.db).binding(owner, thread_id) if owner.user_id else None
+
+
 async def delete_owned(services: Services, owner: Owner, thread_id: str) -> None:
     """Delete one conversation and (in the background of this request) its provider-side copy."""
     result = await ConversationStore(services.db).delete(owner, thread_id)

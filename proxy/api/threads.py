@@ -79,6 +79,18 @@ async def owned_thread(services: Services, caller: Caller, thread_id: str) -> Th
     return thread
 
 
+async def visible_thread_id(services: Services, request: Request[Any, Any, Any], caller: Caller, thread_id: str) -> str:
+    """This browser's thread, or else (with ``X-Identity-Token``) the signed-in visitor's from another device."""
+    thread = await services.threads.get(thread_id, tenant=caller.tenant.name, visitor=caller.visitor.binding)
+    if thread is not None:
+        return thread.id
+    if request.headers.get(IDENTITY_HEADER):
+        found = await ConversationStore(services.db).find(owner_of(request, caller), thread_id)
+        if found is not None:
+            return found
+    raise ApiError(404, "thread_not_found", "No such thread.")
+
+
 class ThreadController(ConversationController):
     """Threads, and (inherited) the visitor's list of them: one controller per path for Litestar."""
 
@@ -121,12 +133,7 @@ class ThreadController(ConversationController):
     async def list_messages(
         self, request: Request[Any, Any, Any], thread_id: FromPath[str], caller: CallerDep, services: ServicesDep
     ) -> HistoryOut:
-        if request.headers.get(IDENTITY_HEADER):  # a signed-in visitor's thread, from any device
-            found = await ConversationStore(services.db).find(owner_of(request, caller), thread_id)
-            if found is None:
-                raise ApiError(404, "thread_not_found", "No such thread.")
-        else:
-            found = (await owned_thread(services, caller, thread_id)).id
+        found = await visible_thread_id(services, request, caller, thread_id)
         messages = await services.threads.messages(found)
         return HistoryOut(
             thread_id=found,
@@ -138,9 +145,14 @@ class ThreadController(ConversationController):
 
     @post("/{thread_id:str}/runs/{run_id:str}/cancel", status_code=202, summary="Stop a running reply")
     async def cancel_run(
-        self, thread_id: FromPath[str], run_id: FromPath[str], caller: CallerDep, services: ServicesDep
+        self,
+        request: Request[Any, Any, Any],
+        thread_id: FromPath[str],
+        run_id: FromPath[str],
+        caller: CallerDep,
+        services: ServicesDep,
     ) -> dict[str, Any]:
-        await owned_thread(services, caller, thread_id)
+        await visible_thread_id(services, request, caller, thread_id)
         if not services.turns.cancel(run_id, thread_id=thread_id):
             # not running here: if it holds the thread, the worker running it is told to stop it
             if await services.threads.active_run(thread_id) != run_id:
@@ -179,9 +191,11 @@ class ThreadController(ConversationController):
     async def delete_thread(
         self, request: Request[Any, Any, Any], thread_id: FromPath[str], caller: CallerDep, services: ServicesDep
     ) -> None:
-        if request.headers.get(IDENTITY_HEADER):  # a signed-in visitor's thread, from any device
+        thread = await services.threads.get(thread_id, tenant=caller.tenant.name, visitor=caller.visitor.binding)
+        if thread is None and request.headers.get(IDENTITY_HEADER):  # a signed-in visitor's, from another device
             return await delete_owned(services, owner_of(request, caller), thread_id)
-        thread = await owned_thread(services, caller, thread_id)
+        if thread is None:
+            raise ApiError(404, "thread_not_found", "No such thread.")
         if await services.threads.active_run(thread.id):
             raise ApiError(409, "thread_busy", "A reply is still being written in this thread; stop it first.")
         try:

@@ -136,6 +136,14 @@ class ConversationStore:
         )
         return row["id"] if row else None
 
+    async def binding(self, owner: Owner, thread_id: str) -> str | None:
+        """The visitor id the owner's thread is bound to (the device it was started on), if theirs."""
+        row = await self.db.fetch_one(
+            f"select visitor from threads where id = %(id)s and {owner.predicate()}",
+            {**owner.params(), "id": thread_id},
+        )
+        return row["visitor"] if row else None
+
     async def rename(self, owner: Owner, thread_id: str, title: str | None) -> bool:
         """Set (or with None, clear back to the first question) the title; False if not the owner's."""
         row = await self.db.fetch_one(

@@ -118,7 +118,6 @@ async def test_another_visitor_or_tenant_cannot_see_rename_or_delete(client: Asy
         BOB,
         {"Origin": "https://other.test", "X-Visitor-Id": ALICE["X-Visitor-Id"]},
         {"Authorization": "Bearer ck_other_secret", "X-Visitor-Id": ALICE["X-Visitor-Id"]},
-        signed_in(ALICE["X-Visitor-Id"]),  # signed in: their own account's conversations, not the browser's
     ]
     for headers in others:
         assert thread_id not in [t["thread_id"] for t in (await listing(client, headers))["threads"]]
@@ -148,7 +147,7 @@ async def test_signed_in_visitor_sees_theirs_on_any_device(client: AsyncTestClie
     anonymous_on_laptop = await chat(client, {**SHOP, "X-Visitor-Id": f"laptop-browser-1-{RUN}"}, "say:before sign-in")
     on_laptop = await chat(client, laptop, "say:from the laptop")
     on_phone = await chat(client, phone, "say:from the phone")
-    someone_else = await chat(client, signed_in("phone-browser-01", sub="user-7"), "say:another account")
+    someone_else = await chat(client, signed_in("other-browser-7", sub="user-7"), "say:another account")
     for device in (laptop, phone):
         assert [t["thread_id"] for t in (await listing(client, device))["threads"]] == [on_phone, on_laptop]
     # the laptop's history read, renamed and deleted from the phone
@@ -156,6 +155,14 @@ async def test_signed_in_visitor_sees_theirs_on_any_device(client: AsyncTestClie
     assert history.status_code == 200
     assert [m["content"] for m in history.json()["messages"]] == ["say:from the laptop", "from the laptop"]
     assert (await client.get(f"/v1/threads/{someone_else}/messages", headers=phone)).status_code == 404
+    # ... and continued there
+    went_on = await client.post(
+        f"/v1/threads/{on_laptop}/messages", json={"content": "say:on the phone"}, headers=phone
+    )
+    assert went_on.status_code == 200 and "event: done" in went_on.text
+    foreign = await client.post(f"/v1/threads/{someone_else}/messages", json={"content": "say:x"}, headers=phone)
+    assert foreign.status_code == 404
+    assert [t["thread_id"] for t in (await listing(client, laptop))["threads"]] == [on_laptop, on_phone]
     assert (await client.patch(f"/v1/threads/{on_laptop}", json={"title": "Laptop"}, headers=phone)).status_code == 200
     assert (await client.delete(f"/v1/threads/{on_laptop}", headers=phone)).status_code == 204
     assert [t["thread_id"] for t in (await listing(client, laptop))["threads"]] == [on_phone]
