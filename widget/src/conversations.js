@@ -7,35 +7,26 @@
  * announced through the widget's live region. Layout uses logical properties, so RTL just works.
  */
 
-var CONVERSATION_ICONS = {
-  history: "M13 3a9 9 0 0 0-9 9H1l4 4 4-4H6a7 7 0 1 1 2.05 4.95l-1.41 1.41A9 9 0 1 0 13 3Zm-1 5v5l4.25 2.52.77-1.28-3.52-2.09V8H12Z",
+var CONVERSATION_ICONS = { // joined into the widget's ICONS
+  history: "M13 3a9 9 0 0 0-9 9H1l4 4 4-4H6a7 7 0 1 1 2 5l-1.4 1.4A9 9 0 1 0 13 3Zm-1 5v5l4 2.5.8-1.3-3.3-2V8H12Z",
   edit: "M3 17.25V21h3.75L17.8 9.94l-3.75-3.75L3 17.25ZM20.7 7.04a1 1 0 0 0 0-1.41l-2.34-2.34a1 1 0 0 0-1.41 0l-1.83 1.83 3.75 3.75 1.83-1.83Z",
   trash: "M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6v12ZM19 4h-3.5l-1-1h-5l-1 1H5v2h14V4Z",
 };
 var CONVERSATIONS_PAGE = 20;
 
 /**
- * hooks: h, t, locale(), request(method, path, body), httpError(res), announce(text),
+ * hooks: h, icon(name), t, locale(), request(method, path, body), httpError(res), announce(text),
  * current() (the open thread id), openThread(id), startNew(), chatParts (the elements of the chat
  * view, hidden while the list shows), focusChat().
  */
 function createConversations(hooks) {
   var h = hooks.h;
   var t = hooks.t;
+  var svg = hooks.icon;
+  Object.assign(ICONS, CONVERSATION_ICONS);
   var shown = false;
   var cursor = null;
   var loading = false;
-
-  function svg(name) {
-    var el = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    el.setAttribute("viewBox", "0 0 24 24");
-    el.setAttribute("aria-hidden", "true");
-    el.setAttribute("focusable", "false");
-    var path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-    path.setAttribute("d", CONVERSATION_ICONS[name]);
-    el.appendChild(path);
-    return el;
-  }
 
   var button = h(
     "button",
@@ -57,7 +48,7 @@ function createConversations(hooks) {
   var fresh = h("button", {
     type: "button",
     className: "convos-new",
-    text: t("startNewConversation"),
+    text: t("newConversation"),
     onclick: function () {
       hooks.startNew();
       hide(false);
@@ -65,16 +56,8 @@ function createConversations(hooks) {
       hooks.focusChat();
     },
   });
-  var back = h("button", {
-    type: "button",
-    className: "convos-back",
-    text: t("backToChat"),
-    onclick: function () {
-      hide(true);
-    },
-  });
   var view = h("section", { id: "ap-convos", className: "convos", hidden: true, "aria-labelledby": "ap-convos-title" }, [
-    h("div", { className: "convos-head" }, [h("h3", { id: "ap-convos-title", className: "convos-title", text: t("pastConversations") }), back]),
+    h("h3", { id: "ap-convos-title", className: "convos-title", text: t("pastConversations") }),
     fresh,
     status,
     list,
@@ -88,12 +71,7 @@ function createConversations(hooks) {
   });
 
   function when(seconds) {
-    var date = new Date(seconds * 1000);
-    try {
-      return new Intl.DateTimeFormat(hooks.locale(), { dateStyle: "medium", timeStyle: "short" }).format(date);
-    } catch (e) {
-      return date.toLocaleString();
-    }
+    return new Date(seconds * 1000).toLocaleString(hooks.locale(), { dateStyle: "medium", timeStyle: "short" });
   }
 
   function setStatus(text) {
@@ -133,7 +111,7 @@ function createConversations(hooks) {
   async function load() {
     if (loading) return;
     loading = true;
-    setStatus(t("loadingConversations"));
+    list.setAttribute("aria-busy", "true");
     more.hidden = true;
     try {
       var path = "/v1/threads?limit=" + CONVERSATIONS_PAGE + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
@@ -147,8 +125,9 @@ function createConversations(hooks) {
       more.hidden = !cursor;
       setStatus(list.childNodes.length ? "" : t("noConversations"));
     } catch (e) {
-      setStatus(t("conversationsFailed"));
+      setStatus(t("errorGeneric"));
     } finally {
+      list.removeAttribute("aria-busy");
       loading = false;
     }
   }
@@ -183,7 +162,7 @@ function createConversations(hooks) {
         },
       },
       [
-        h("span", { className: "convo-title", dir: "auto", text: c.title || t("untitled") }),
+        h("span", { className: "convo-title", dir: "auto", id: "ap-t-" + c.thread_id, text: c.title || t("conversation") }),
         h("span", { className: "convo-meta" }, [
           h("time", { datetime: new Date(c.last_message_at * 1000).toISOString(), text: when(c.last_message_at) }),
           h("span", { className: "convo-preview", dir: "auto", text: c.preview || "" }),
@@ -196,7 +175,8 @@ function createConversations(hooks) {
         type: "button",
         className: "icon-button convo-rename",
         title: t("rename"),
-        "aria-label": t("renameNamed", { title: c.title }),
+        "aria-label": t("rename"),
+        "aria-describedby": "ap-t-" + c.thread_id,
         onclick: function () {
           renaming(li, c);
         },
@@ -209,7 +189,8 @@ function createConversations(hooks) {
         type: "button",
         className: "icon-button convo-delete",
         title: t("delete"),
-        "aria-label": t("deleteNamed", { title: c.title }),
+        "aria-label": t("delete"),
+        "aria-describedby": "ap-t-" + c.thread_id,
         onclick: function () {
           confirming(li, c);
         },
@@ -251,7 +232,7 @@ function createConversations(hooks) {
             li.querySelector(".convo-rename").focus();
             hooks.announce(t("renamed", { title: c.title }));
           } catch (err) {
-            setStatus(t("renameFailed"));
+            setStatus(t("errorGeneric"));
           }
         },
       },
@@ -287,7 +268,7 @@ function createConversations(hooks) {
           var res = await hooks.request("DELETE", "/v1/threads/" + encodeURIComponent(c.thread_id));
           if (!res.ok && res.status !== 404) throw await hooks.httpError(res);
         } catch (err) {
-          setStatus(err && err.code === "thread_busy" ? t("errorBusy") : t("deleteFailed"));
+          setStatus(err && err.code === "thread_busy" ? t("errorBusy") : t("errorGeneric"));
           return cancel();
         }
         var next = li.nextSibling || li.previousSibling;
