@@ -65,8 +65,10 @@ def shorten(text: str, limit: int) -> str:
     if len(line) <= limit:
         return line
     cut = line[: limit - 1]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,.;:") + "…"
+    if line[limit - 1] != " ":  # in the middle of a word: back to the space before it
+        space = cut.rfind(" ")
+        cut = cut[:space] if space > limit // 2 else cut
+    return cut.rstrip(" ,.;:") + "…"
 
 
 def encode_cursor(at: datetime, thread_id: str) -> str:
