@@ -4,7 +4,9 @@ A thread's delete statement queues its provider id in ``provider_deletions``. :f
 leases due rows (``FOR UPDATE SKIP LOCKED`` in a short statement, then a lease time), asks the
 tenant's engine to delete them (Conversations API conversations, assistants threads; engines
 that keep nothing do nothing), and removes the rows that are done. A worker that dies leaves a
-lease that expires; a failure is retried later, at most ``MAX_ATTEMPTS`` times.
+lease that expires; a failure is retried later, at most ``MAX_ATTEMPTS`` times. Only the rows of
+the tenants given (those this process has an engine for) are taken, so deployments with other
+tenants that share the database leave each other's rows alone.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ _CLAIM = """
 update provider_deletions set lease_until = now() + make_interval(secs => %(lease)s), attempts = attempts + 1
 where id in (
     select id from provider_deletions
-    where (lease_until is null or lease_until < now()) and (%(ids)s::bigint[] is null or id = any(%(ids)s))
+    where (lease_until is null or lease_until < now()) and tenant = any(%(tenants)s)
+      and (%(ids)s::bigint[] is null or id = any(%(ids)s))
     order by id limit %(batch)s for update skip locked
 )
 returning id, tenant, provider_id, attempts
@@ -38,15 +41,19 @@ async def drain(
     done = 0
     while True:
         rows = await db.fetch_all(
-            _CLAIM, {"lease": LEASE_SECONDS, "batch": batch, "ids": list(ids) if ids is not None else None}
+            _CLAIM,
+            {
+                "lease": LEASE_SECONDS,
+                "batch": batch,
+                "ids": list(ids) if ids is not None else None,
+                "tenants": list(engines),
+            },
         )
         if not rows:
             return done
         for row in rows:
-            engine = engines.get(row["tenant"])
             try:
-                if engine is not None:  # a tenant no longer configured: nothing to delete with
-                    await engine.delete_conversation(row["provider_id"])
+                await engines[row["tenant"]].delete_conversation(row["provider_id"])
             except Exception as exc:
                 retry_in = min(3600, 30 * 2 ** row["attempts"])
                 if row["attempts"] < MAX_ATTEMPTS:

@@ -173,3 +173,23 @@ async def test_failed_provider_deletion_is_retried_later(database: Database) -> 
     engine = RecordingEngine()
     assert await provider_copies.drain(database, {tenant: engine}, ids=[row["id"]]) == 1
     assert engine.deleted == ["conv_later"]
+
+
+async def test_the_scheduled_task_purges_on_its_timer(database: Database) -> None:
+    from proxy.store.retention import running_retention
+    from tests.support.apps import make_tenant
+    from tests.support.waiting import eventually
+
+    tenant = make_tenant(f"ret-{uuid.uuid4().hex[:8]}", ["timer.test"], retention={"conversations_days": 30})
+    old = await thread(database, tenant.name, OLD, OLD)
+    recent = await thread(database, tenant.name, NOW, NOW)
+    engine = RecordingEngine()
+    quick = RetentionSettings(_env_file=None, first_delay=0, interval=3600, pause=0)  # type: ignore[call-arg]
+    async with running_retention(database, [tenant], {tenant.name: engine}, quick):
+
+        async def purged() -> bool:
+            return engine.deleted == [f"conv_{old}"]
+
+        await eventually(purged)
+    assert not await exists(database, "threads", "id", old)
+    assert await exists(database, "threads", "id", recent)
