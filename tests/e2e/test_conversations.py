@@ -103,8 +103,11 @@ async def test_keyboard_only(page: Page, site: Site) -> None:
     await site.open(page)
     w = Widget(page)
     c = Conversations(w)
+    await expect(w.launcher).to_be_visible()
     await page.keyboard.press("Tab")
+    assert "launcher" in await focused(w)
     await page.keyboard.press("Enter")  # the launcher opens the chat
+    await expect(w.input).to_be_focused()
     await page.keyboard.type("Which roast suits a pour-over?")
     await page.keyboard.press("Enter")
     await w.reply_done()
