@@ -1,11 +1,20 @@
 """Tables written by Airbyte's PGVector destination, read as they are.
 
-One table per stream with ``document_id, chunk_id, metadata, document_content, embedding``. A
-record's fields are read from ``metadata`` (Airbyte's metadata fields) or else from its
-``key: value`` lines in ``document_content`` (its text fields; nested objects appear there as
-Python reprs, which are searched for ``'product': '...'``). Chunks of one record are merged.
-A full refresh replaces a table and its indexes with it, so indexes are re-created, idempotently,
-whenever a table's identity changes.
+One table per stream with ``document_id, chunk_id, metadata, document_content, embedding``, as the
+destination (``airbyte-destination-pgvector``, on the CDK's ``DocumentProcessor``) writes them:
+
+- ``metadata`` (json) holds the record's metadata fields: by default every field, nested objects
+  kept as JSON objects; a dotted metadata field (``metadata.category``) is one flat key.
+- ``document_content`` holds the text fields (by default every field) as langchain's
+  ``stringify_dict`` renders them: ``key: value`` lines, a nested object as an empty ``key: `` line
+  followed by its own lines, a list as its items one after another.
+- A long record is split into chunks (rows) sharing ``document_id`` and metadata; chunk ids are
+  random, so the chunks are merged in the order they were written.
+
+A field is read from the metadata when it is there, else from the text. Invoice lines come from the
+native Stripe source's ``invoice_line_items`` stream when configured, else from the invoices'
+``lines.data`` (the tutorial's connector-builder source). A full refresh replaces a table and its
+indexes with it, so indexes are re-created, idempotently, whenever a table's identity changes.
 """
 
 from __future__ import annotations
