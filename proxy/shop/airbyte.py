@@ -113,9 +113,6 @@ def merged(table: str) -> sql.Composable:
     ).format(_table(table))
 
 
-_ID = r"[A-Za-z0-9_:.-]+"  # what a Stripe id or an id-like value looks like in a content line
-
-
 def ref(name: str, **kw: Any) -> sql.Composable:
     """A reference to another object: its id, or the ``id`` of the object when it is expanded."""
     return sql.SQL("coalesce({}, {})").format(value((name,), **kw), value((name + ".id",), **{**kw, "text": None}))
