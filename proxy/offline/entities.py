@@ -13,7 +13,8 @@ _INVOICE_NUMBER = re.compile(r"\b[A-Z]{2,6}-\d{3,}\b")
 _PHONE = re.compile(r"(?<![\w@])\+?\d[\d\s().-]{6,}\d(?![\w@])")
 _NAME_WORD = r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’-]*"
 _SELF_NAME = re.compile(
-    rf"(?i:\bmy\s+name\s+is|\bi\s+am|\bi'm|\bim|\bthis\s+is|\bname:)\s+(?P<n>{_NAME_WORD}(?:\s+{_NAME_WORD})?)"
+    rf"(?i:\bmy\s+name\s+is|\bi\s+am|\bi'm|\bim|\bthis\s+is|\bname:|\bname\s+is|\bname's)\s+"
+    rf"(?P<n>{_NAME_WORD}(?:\s+{_NAME_WORD})?)"
 )
 _NAMED = re.compile(
     rf"(?i:\b(?:named|called|name\s+is|name\s+of|by\s+the\s+name(?:\s+of)?))\s+(?P<n>{_NAME_WORD}(?:\s+{_NAME_WORD})?)"

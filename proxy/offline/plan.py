@@ -23,6 +23,7 @@ _DETAILS = re.compile(
     r"\b(?:more|details?|about|describe|specs?|info|information|tell me|what is it|how much is it|price of it)\b", re.I
 )
 _ORDERS = TOOL_CUES["customer_orders"]
+_PRODUCT_ID = re.compile(r"\bprod_\w+")
 _TOGETHER_NOISE = frozenset(
     [
         "together",
@@ -90,12 +91,29 @@ def _previous_turn(history: Sequence[Turn]) -> Turn | None:
     return None
 
 
+def _recalled(history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime, depth: int = 3) -> Turn | None:
+    """The last turn with its calls. A transcript of text only (as Chat Completions keep it) has
+    none: then the calls are those the previous message asks for, planned again (deterministic)."""
+    found = _previous_turn(history)
+    if found is not None or not history or depth <= 0:
+        return found
+    last = history[-1]
+    if not last.user:
+        return None
+    earlier = make_plan(last.user, tools, now, history[:-1], depth=depth - 1)
+    if earlier.kind != "calls":
+        return None
+    return Turn(user=last.user, calls=list(earlier.calls), reply=last.reply)
+
+
 def _asks_orders(text: str) -> bool:
     canon = canonical_text(text)
     return any(pattern.search(canon) for pattern, _ in _ORDERS)
 
 
-def make_plan(text: str, tools: Sequence[ToolSpec], now: datetime, history: Sequence[Turn] = ()) -> Plan:
+def make_plan(
+    text: str, tools: Sequence[ToolSpec], now: datetime, history: Sequence[Turn] = (), *, depth: int = 3
+) -> Plan:
     slots = find_slots(text, now)
     specs = {spec.name: spec for spec in tools}
     if not text.strip():
@@ -103,7 +121,7 @@ def make_plan(text: str, tools: Sequence[ToolSpec], now: datetime, history: Sequ
     scored = score_tools(text, tools)
     best = scored[0] if scored else None
     talk = small_talk(text)
-    previous = _previous_turn(history)
+    previous = _recalled(history, tools, now, depth)
 
     weak = best is None or best.score < STRONG
     opener = _OPENER.match(text) is not None
@@ -113,11 +131,13 @@ def make_plan(text: str, tools: Sequence[ToolSpec], now: datetime, history: Sequ
             return followed
 
     if best is not None and best.score >= THRESHOLD:
-        planned = _plan_tool(best.tool, slots, specs, history)
+        planned = _plan_tool(best.tool, slots, specs, history, previous)
         if planned is not None:
             return planned
     if slots.emails and ("capture_lead" in specs or "sendEmail" in specs) and not talk:
-        planned = _plan_tool("capture_lead" if "capture_lead" in specs else "sendEmail", slots, specs, history)
+        planned = _plan_tool(
+            "capture_lead" if "capture_lead" in specs else "sendEmail", slots, specs, history, previous
+        )
         if planned is not None:
             return planned
     if talk is not None:
@@ -128,7 +148,9 @@ def make_plan(text: str, tools: Sequence[ToolSpec], now: datetime, history: Sequ
     return Plan("unknown", "unknown", slots)
 
 
-def _plan_tool(name: str, slots: Slots, specs: Mapping[str, ToolSpec], history: Sequence[Turn]) -> Plan | None:
+def _plan_tool(
+    name: str, slots: Slots, specs: Mapping[str, ToolSpec], history: Sequence[Turn], previous: Turn | None
+) -> Plan | None:
     spec = specs[name]
     if name == "search_products":
         call = Call(name, arguments.search_arguments(slots, slots.query or "products"))
@@ -136,7 +158,7 @@ def _plan_tool(name: str, slots: Slots, specs: Mapping[str, ToolSpec], history: 
     if name == "get_product":
         if slots.ids.products:
             return Plan("calls", name, slots, (Call(name, {"product_id": slots.ids.products[0]}),))
-        picked = _product_from_history(history, slots)
+        picked = _product_from_history(previous, slots)
         if picked:
             return Plan("calls", name, slots, (Call(name, {"product_id": picked}),))
         if "search_products" in specs and slots.query:
@@ -178,8 +200,9 @@ def _plan_tool(name: str, slots: Slots, specs: Mapping[str, ToolSpec], history: 
 
 
 def _products_of(turn: Turn) -> list[str]:
-    """Product ids of the last product list the assistant was shown in ``turn``, in order."""
-    found: list[str] = []
+    """Product ids of the last product list shown in ``turn``, in order: from the tool outputs, else
+    from the reply's text (a transcript without tool items)."""
+    found: list[str] = list(dict.fromkeys(_PRODUCT_ID.findall(turn.reply)))
     for result in turn.results():
         data = result.data
         if not isinstance(data, dict):
@@ -199,8 +222,7 @@ def _products_of(turn: Turn) -> list[str]:
     return found
 
 
-def _product_from_history(history: Sequence[Turn], slots: Slots) -> str | None:
-    previous = _previous_turn(history)
+def _product_from_history(previous: Turn | None, slots: Slots) -> str | None:
     if previous is None:
         return None
     ids = _products_of(previous)
@@ -209,7 +231,7 @@ def _product_from_history(history: Sequence[Turn], slots: Slots) -> str | None:
     if slots.ordinal is not None:
         index = slots.ordinal - 1 if slots.ordinal > 0 else len(ids) + slots.ordinal
         return ids[index] if 0 <= index < len(ids) else None
-    if slots.refers_back and len(ids) >= 1:
+    if slots.refers_back:
         return ids[0]
     return None
 
@@ -217,7 +239,7 @@ def _product_from_history(history: Sequence[Turn], slots: Slots) -> str | None:
 def _follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Plan | None:
     """The previous question again, with what this message changes ("what about April?")."""
     if "get_product" in specs and (slots.ordinal is not None or (slots.refers_back and _DETAILS.search(slots.text))):
-        picked = _product_from_history([previous], slots)
+        picked = _product_from_history(previous, slots)
         if picked:
             return Plan("calls", "get_product", slots, (Call("get_product", {"product_id": picked}),), followup=True)
     base = next((c for c in reversed(previous.calls) if c.name in specs and c.name != "get_product"), None)

@@ -100,22 +100,22 @@ def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> s
             return _pick(plan, strong, currency, query)
         if len(strong) == 1 and plan.slots.refers_back:
             return render_product(strong[0])
-        head = "Yes, we have" if _YES_NO.search(plan.slots.text) else "Here is what we have"
+        head = "Yes, here is what we have" if _YES_NO.search(plan.slots.text) else "Here is what we have"
         about = f' for "{query}"' if query and query != "products" else ""
         return f"{head}{about}{filter_text(filters)}:\n" + bullets(card_line(c, currency) for c in strong[:MAX_ITEMS])
 
-    shown = {text(c.get("id")) for c in cards}
     alternatives = _alternatives(data, results[1:], query, filters, set())
     if plan.probe:
         opening = f'I couldn\'t find anything in our catalogue for "{query}".'
     else:
         no = "No, we" if _YES_NO.search(plan.slots.text) else "We"
         opening = f'{no} have nothing that matches "{query}"{filter_text(filters)}.'
+    if plan.probe:  # the words were not a product question: no guesses
+        return f"{opening} {capabilities}"
     if not alternatives:
-        partial = [c for c in cards if match_of(c, query) == "partial"]
-        alternatives = partial
+        alternatives = [c for c in cards if match_of(c, query) == "partial"]
     if not alternatives:
-        return opening + (f" {capabilities}" if plan.probe else " Could you describe it in other words?")
+        return opening + " Could you describe it in other words?"
     top = alternatives[0]
     strong_alternative = match_of(top, query) == "strong"
     if strong_alternative and filters.get("max_price") is not None:
@@ -125,7 +125,6 @@ def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> s
             opening + " " + lead + ("\n\nAlso close:\n" + bullets(card_line(c, currency) for c in rest) if rest else "")
         )
     label = "The closest are" if len(alternatives) > 1 else "The closest is"
-    del shown
     return f"{opening} {label}:\n" + bullets(card_line(c, currency) for c in alternatives[:3])
 
 

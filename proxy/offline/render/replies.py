@@ -79,7 +79,10 @@ def render_refusal(result: Result, tools: Sequence[ToolSpec]) -> str:
     name = result.call.name
     offered = {t.name for t in tools}
     catalog = " I can help you find products and prices meanwhile." if "search_products" in offered else ""
+    asks_about_someone = any(result.call.arguments.get(k) for k in ("name", "email", "customer_id"))
     if error.startswith("Not allowed"):
+        if "not signed in" in error and name in ("find_customer", "customer_orders") and asks_about_someone:
+            return "Sorry, I can't share customers' details here." + catalog
         if "not signed in" in error:
             if name == "shop_insights" or "shop-wide" in error:
                 return (
@@ -87,7 +90,7 @@ def render_refusal(result: Result, tools: Sequence[ToolSpec]) -> str:
                     + catalog
                 )
             return "Please sign in to your account first, then I can show your orders and account details." + catalog
-        if "only see their own" in error:
+        if "their own" in error:
             if name == "shop_insights" or "shop-wide" in error:
                 return (
                     "Sorry, shop-wide sales figures are only available to the shop's staff. "

@@ -284,3 +284,23 @@ def test_names_and_limits() -> None:
     assert find_limit("top 5 customers") == 5
     assert find_limit("the three cheapest tents") == 3
     assert find_limit("best sellers") is None
+
+
+def test_follow_ups_work_on_a_transcript_of_text_only() -> None:
+    """Chat Completions histories keep the words, not the tool items: the model plans the earlier
+    question again and reads product ids from its earlier reply."""
+    earlier = [
+        Message("user", "What tents do you have?"),
+        Message("assistant", "Here is what we have:\n- Tent A (prod_a): 279.00 EUR\n- Tent B (prod_b): 404.00 EUR"),
+    ]
+    cheaper = respond([*earlier, Message("user", "and the cheapest one?")], TOOLS, now=NOW)
+    assert [(n, json.loads(a)) for n, a in cheaper.tool_calls] == [("search_products", {"query": "tents", "limit": 10})]
+    second = respond([*earlier, Message("user", "tell me more about the second one")], TOOLS, now=NOW)
+    assert [(n, json.loads(a)) for n, a in second.tool_calls] == [("get_product", {"product_id": "prod_b"})]
+    revenue = [Message("user", "What was the revenue in March?"), Message("assistant", "Revenue from ...")]
+    april = respond([*revenue, Message("user", "what about April?")], TOOLS, now=NOW)
+    assert json.loads(april.tool_calls[0][1]) == {
+        "question": "revenue",
+        "date_from": "2026-04-01",
+        "date_to": "2026-04-30",
+    }
