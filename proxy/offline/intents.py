@@ -136,9 +136,81 @@ VOCABULARY = tuple(
 )
 
 
+# Inflections and common words that are right as written (never "corrected" to a cue word).
+VOCABULARY = tuple(
+    sorted(
+        {
+            *VOCABULARY,
+            *[
+                "sell",
+                "sells",
+                "sold",
+                "sale",
+                "sales",
+                "buy",
+                "buys",
+                "buying",
+                "order",
+                "ordered",
+                "ordering",
+                "item",
+                "items",
+                "thing",
+                "things",
+                "spend",
+                "spending",
+                "best",
+                "most",
+                "top",
+                "hot",
+                "often",
+                "frequently",
+                "commonly",
+                "ever",
+                "never",
+                "again",
+                "once",
+                "twice",
+                "first",
+                "last",
+                "next",
+                "still",
+                "person",
+                "persons",
+                "people",
+                "human",
+                "humans",
+                "manager",
+                "managers",
+                "number",
+                "numbers",
+                "member",
+                "members",
+                "least",
+                "less",
+                "latest",
+                "greatest",
+                "older",
+                "oldest",
+                "newer",
+                "newest",
+                "shopping",
+                "spender",
+                "spenders",
+                "personal",
+                "recently",
+                "revenues",
+            ],
+        }
+    )
+)
+_IDS = re.compile(r"\b(?:prod|cus|in)_[a-z0-9]+")
+
+
 def canonical_text(text: str) -> str:
     """Lower-case words, typos of the cue vocabulary corrected, apostrophes split ("i'd" -> "i d")."""
-    return " ".join(canonical(tokens(text), VOCABULARY)).replace("'", " ")
+    words = " ".join(canonical(tokens(text), VOCABULARY)).replace("'", " ")
+    return " ".join([words, *_IDS.findall(text.lower())])
 
 
 def _cues(*pairs: tuple[str, float]) -> tuple[tuple[re.Pattern[str], float], ...]:
@@ -155,6 +227,9 @@ INSIGHT_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
         (r"\bmost (?:popular|sold|bought|purchased|ordered|wanted|demanded)\b", 3.0),
         (r"\b(?:top|hottest|hot|popular)(?: \d+)? ?(?:selling|seller|sellers|products?|items?)\b", 2.5),
         (r"\bunits sold\b|\bby units\b|\bmost units\b|\bsold the most\b", 3.0),
+        (r"\bmost (?:frequently|often|commonly) (?:ordered|bought|purchased|sold)\b|\bmost ordered\b", 3.0),
+        (r"\bwhat (?:\w+ ){0,3}(?:buy|buying|bought|order|ordering|ordered|purchase|purchasing) (?:the )?most\b", 3.0),
+        (r"\b(?:sells|selling|sold|sell) (?:the )?(?:best|most)\b", 3.0),
         (r"\bsells? (?:the )?(?:most|best)\b|\bselling (?:the )?(?:most|best|well)\b|\bsold (?:the )?most\b", 3.0),
         (r"\bpopular(?:ity)?\b", 2.0),
         (r"\bwhat sells\b|\bwhich products sell\b", 2.5),
@@ -165,6 +240,8 @@ INSIGHT_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
         (r"\b(?:bought|purchased|ordered|sold) (?:along )?with\b", 3.0),
         (r"\bpairs?\b|\bcombinations?\b|\bcross ?sell\w*|\bcompanions?\b|\balongside\b|\bgo(?:es)? well with\b", 2.5),
         (r"\bfrequently bought\b|\boften bought\b|\bcommonly bought\b", 3.0),
+        (r"\b(?:buy|buys|get|order|pair|pairs) (?:along )?with\b|\balso (?:buy|bought|get|order)\b", 3.0),
+        (r"\bwhat else (?:do|did|should|would)\b|\bgoes with\b|\bgo with\b", 2.5),
     ),
     "second_product": _cues(
         (r"\bsecond (?:product|item|purchase|thing|buy|order|line)\b", 3.5),
@@ -174,6 +251,7 @@ INSIGHT_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
     "cheapest_purchase": _cues(
         (rf"\b(?:cheapest|smallest|lowest|least expensive|tiniest|minimum|min|lowest value) {_PURCHASE}\b", 3.5),
         (r"\bwho (?:made|placed|did|had) the (?:cheapest|smallest|lowest)\b", 3.5),
+        (r"\bwho (?:bought|purchased|ordered|spent) (?:the )?(?:cheapest|least|smallest|lowest)\b", 3.5),
         (r"\bspent the least\b|\bleast (?:amount|money) spent\b", 3.0),
     ),
     "largest_purchase": _cues(
@@ -183,6 +261,7 @@ INSIGHT_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
             3.5,
         ),
         (r"\bwho (?:made|placed|did|had) the (?:largest|biggest|highest|most expensive)\b", 3.5),
+        (r"\bwho (?:bought|purchased|ordered) (?:the )?(?:most expensive|biggest|largest|priciest)\b", 3.5),
         (r"\bspent the most in (?:one|a single)\b", 3.5),
     ),
     "revenue": _cues(
@@ -194,6 +273,7 @@ INSIGHT_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
         ),
         (r"\baverage (?:order|basket|purchase|cart|sale)\b|\baov\b", 3.0),
         (r"\btotal sales\b|\bsales (?:in|for|during|this|last|by|per|were|was|total|figures?)\b", 2.5),
+        (r"\bhow (?:did|were|are|is|was) (?:our |the )?sales\b|\bsales (?:go|goes|going|look|looking|doing)\b", 3.0),
         (r"\bhow many orders\b|\bnumber of orders\b|\border count\b", 2.5),
         (r"\bhow (?:much|well) did (?:we|you) (?:do|sell)\b|\bmoney (?:did|have) we\b", 2.5),
     ),
@@ -277,6 +357,8 @@ TOOL_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
     ),
     "find_customer": _cues(
         (r"\bcustomers? (?:named|called|with|whose|by the name)\b", 3.5),
+        (r"\b(?:clients?|buyers?|shoppers?|users?|anyone|someone|somebody) (?:named|called|by the name)\b", 3.5),
+        (r"\b(?:do|did) (?:we|you) have (?:a |any )?(?:customer|client|buyer)s?\b", 3.5),
         (r"\b(?:is|are) there (?:a|any) (?:customer|client|buyer)s?\b", 3.5),
         (r"\b(?:find|look ?up|search|lookup|search for|check) (?:the |a |for )?(?:customer|client)\b", 3.5),
         (r"\bcus_\w+", 3.0),
@@ -290,8 +372,14 @@ TOOL_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
             r"(?:order|orders|purchase|purchases|invoice|invoices|delivery|deliveries|parcel|package|shipment|stuff)\b",
             3.5,
         ),
-        (r"\b(?:what|when|which) (?:did|have) i (?:buy|order|purchase|get|bought|ordered)\b", 3.5),
-        (r"\bi (?:bought|ordered|purchased)\b|\bhave i (?:bought|ordered|purchased)\b|\bdid i (?:buy|order)\b", 3.0),
+        (r"\b(?:what|when|which) (?:did|have) i (?:\w+ )?(?:buy|order|purchase|get|bought|ordered)\b", 3.5),
+        (
+            r"\bi (?:bought|ordered|purchased)\b|\bhave i (?:ever )?(?:bought|ordered|purchased)\b"
+            r"|\bdid i (?:ever )?(?:buy|order)\b",
+            3.0,
+        ),
+        (r"\bhow much (?:have|did) i (?:spend|spent|pay|paid)\b|\bhasn t (?:arrived|come|shipped)\b", 3.0),
+        (r"\b(?:what|which) orders (?:did|has|have)\b|\borders (?:did|has|have) \w+", 3.0),
         (r"\border (?:status|history)\b|\bwhere is my\b|\bpurchase history\b", 3.0),
         (r"\b(?:orders|purchases|invoices) (?:of|for|from|by|placed by|made by)\b", 3.0),
         (r"\b(?:what|which) (?:did|has|have) (?:\w+ ){1,2}(?:buy|bought|order|ordered|purchase|purchased)\b", 2.0),
@@ -307,6 +395,11 @@ TOOL_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
         (r"\bmy (?:email|e mail|mail) (?:is|address is)\b|\byou can reach me\b|\breach me at\b", 3.0),
         (r"\b(?:leave|send|pass on|forward) (?:a |my )?(?:message|details|note|contact details)\b", 2.5),
         (r"\binterested in (?:buying|ordering|a partnership|working)\b|\bsales team\b", 1.5),
+        (
+            r"\bbulk\b|\bwholesale\b|\bb2b\b|\bcorporate\b|\bpartnership\b"
+            r"|\bfor (?:my|our) (?:company|business|team)\b",
+            2.5,
+        ),
     ),
     "escalate_to_human": _cues(
         (
@@ -316,6 +409,8 @@ TOOL_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
         (r"\b(?:real|live|actual) (?:human|person|agent|people)\b|\bhuman (?:agent|support|being|help)\b", 4.0),
         (r"\b(?:connect|transfer|put) me (?:to|through|with)\b|\bcustomer (?:service|support|care)\b", 3.5),
         (r"\bcomplain\w*|\bnot happy\b|\bunhappy\b|\bterrible service\b|\bfrustrat\w*|\bangry\b", 3.0),
+        (r"\b(?:want|need|get me|give me|speak to|talk to) (?:a |an |the |your )?(?:manager|supervisor)\b", 3.5),
+        (r"\buseless\b|\brubbish\b|\bawful\b|\bridiculous\b|\bnot helpful\b|\bdoesn t help\b", 3.0),
         (r"\b(?:a|an) (?:human|person|agent)\b|\bhuman\b", 2.5),
     ),
 }
@@ -369,10 +464,32 @@ _CAPABILITIES = re.compile(
 )
 
 
+_IDENTITY = re.compile(
+    r"\bare (?:you|u) (?:a |an )?(?:real |actual )?(?:bot|robot|ai|human|real|person|machine|people)\b"
+)
+_HOW_ARE_YOU = re.compile(r"\bhow (?:are|r) (?:you|u)\b|\bhow s it going\b|\bhow do you do\b")
+_ACK = re.compile(
+    r"^(?:ok|okay|k|yes|yeah|yep|no|nope|sure|cool|nice|great|fine|alright|lol|haha|hmm|ah|oh|i see|got it|right)"
+    r"(?: (?:ok|okay|thanks|then|cool|great|lol))*$"
+)
+
+
+def identity_question(text: str) -> bool:
+    """ "Are you a bot?", "are you a real person?": questions about the assistant, not requests."""
+    return bool(_IDENTITY.search(canonical_text(text)))
+
+
 def small_talk(text: str) -> str | None:
-    """``greeting``, ``thanks``, ``goodbye`` or ``capabilities`` for messages that are only that."""
+    """``greeting``, ``thanks``, ``goodbye``, ``how_are_you``, ``ack`` or ``capabilities`` for
+    messages that are only that."""
     canon = canonical_text(text)
     words = canon.split()
+    if _IDENTITY.search(canon) and len(words) <= 10:
+        return "capabilities"
+    if _HOW_ARE_YOU.search(canon) and len(words) <= 6:
+        return "how_are_you"
+    if _ACK.match(canon.strip()):
+        return "ack"
     if _CAPABILITIES.search(canon) and len(words) <= 10:
         return "capabilities"
     if _THANKS.search(canon) and len(words) <= 8:

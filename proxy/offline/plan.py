@@ -10,7 +10,14 @@ from typing import Any, Literal
 
 from proxy.offline import arguments
 from proxy.offline.conversation import Call, Turn
-from proxy.offline.intents import THRESHOLD, TOOL_CUES, canonical_text, score_tools, small_talk
+from proxy.offline.intents import (
+    THRESHOLD,
+    TOOL_CUES,
+    canonical_text,
+    identity_question,
+    score_tools,
+    small_talk,
+)
 from proxy.offline.slots import Slots, find_slots
 from proxy.offline.types import ToolSpec
 from proxy.offline.words import looks_like_words
@@ -23,6 +30,28 @@ _DETAILS = re.compile(
     r"\b(?:more|details?|about|describe|specs?|info|information|tell me|what is it|how much is it|price of it)\b", re.I
 )
 _ORDERS = TOOL_CUES["customer_orders"]
+# Calls that do something rather than look something up: a follow-up never repeats them.
+_NOT_REPEATED = frozenset({"get_product", "capture_lead", "sendEmail", "escalate_to_human"})
+_ORDER_WORDS = frozenset(
+    [
+        "order",
+        "orders",
+        "purchase",
+        "purchases",
+        "buy",
+        "buys",
+        "customer",
+        "customers",
+        "their",
+        "what",
+        "else",
+        "usually",
+        "also",
+        "well",
+        "get",
+        "gets",
+    ]
+)
 _PRODUCT_ID = re.compile(r"\bprod_\w+")
 _TOGETHER_NOISE = frozenset(
     [
@@ -121,6 +150,8 @@ def make_plan(
     scored = score_tools(text, tools)
     best = scored[0] if scored else None
     talk = small_talk(text)
+    if identity_question(text):
+        return Plan("talk", "capabilities", slots)
     previous = _recalled(history, tools, now, depth)
 
     weak = best is None or best.score < STRONG
@@ -166,16 +197,20 @@ def _plan_tool(
         return None
     if name == "find_customer":
         wants_orders = _asks_orders(slots.text) and "customer_orders" in specs
-        return Plan("calls", name, slots, (Call(name, arguments.customer_arguments(slots)),), wants_orders=wants_orders)
+        args = arguments.customer_arguments(slots)
+        if not args and (loose := _loose_name(slots)):
+            args = {"name": loose}
+        return Plan("calls", name, slots, (Call(name, args),), wants_orders=wants_orders)
     if name == "customer_orders":
         args = arguments.orders_arguments(slots)
-        if "customer_id" not in args and "email" not in args and slots.person and "find_customer" in specs:
-            call = Call("find_customer", {"name": slots.person})
+        person = slots.person or _loose_name(slots)
+        if "customer_id" not in args and "email" not in args and person and "find_customer" in specs:
+            call = Call("find_customer", {"name": person})
             return Plan("calls", "find_customer", slots, (call,), wants_orders=True)
         return Plan("calls", name, slots, (Call(name, args),))
     if name == "shop_insights":
         args = arguments.insight_arguments(slots, spec)
-        words = [w for w in slots.query.split() if w not in _TOGETHER_NOISE]
+        words = [w for w in slots.query.split() if w not in _TOGETHER_NOISE and w not in _ORDER_WORDS]
         if (
             args.get("question") in ("bought_together", "second_product")
             and "product_id" not in args
@@ -197,6 +232,70 @@ def _plan_tool(
     if generic is None:
         return None
     return Plan("calls", name, slots, (Call(name, generic),))
+
+
+_FIRST_PERSON = re.compile(r"\b(?:i|me|my|mine|i'm|im|i've|myself)\b", re.I)
+_NOT_A_NAME = frozenset(
+    [
+        "order",
+        "orders",
+        "ordered",
+        "place",
+        "placed",
+        "made",
+        "make",
+        "buy",
+        "bought",
+        "purchase",
+        "purchases",
+        "purchased",
+        "customer",
+        "customers",
+        "client",
+        "clients",
+        "account",
+        "accounts",
+        "record",
+        "records",
+        "find",
+        "look",
+        "lookup",
+        "search",
+        "details",
+        "detail",
+        "info",
+        "show",
+        "list",
+        "history",
+        "invoices",
+        "invoice",
+        "last",
+        "latest",
+        "recent",
+        "anything",
+        "something",
+        "everything",
+        "ever",
+        "get",
+        "got",
+        "has",
+        "have",
+        "had",
+        "spent",
+        "spend",
+    ]
+)
+
+
+def _loose_name(slots: Slots) -> str | None:
+    """A name written in lower case ("what orders did oscar jansen place"): the words left once the
+    question's own words are gone, when they are one to three plain words. Never for "my"/"I"."""
+    if _FIRST_PERSON.search(slots.text):
+        return None
+    words = [w for w in slots.query.split() if w not in _NOT_A_NAME and w.isalpha()]
+    if not 1 <= len(words) <= 3:
+        return None
+    return " ".join(w.capitalize() for w in words)
 
 
 def _products_of(turn: Turn) -> list[str]:
@@ -242,7 +341,7 @@ def _follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> P
         picked = _product_from_history(previous, slots)
         if picked:
             return Plan("calls", "get_product", slots, (Call("get_product", {"product_id": picked}),), followup=True)
-    base = next((c for c in reversed(previous.calls) if c.name in specs and c.name != "get_product"), None)
+    base = next((c for c in reversed(previous.calls) if c.name in specs and c.name not in _NOT_REPEATED), None)
     if base is None:
         return None
     args: dict[str, Any] = dict(base.arguments)

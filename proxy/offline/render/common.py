@@ -32,6 +32,15 @@ def text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def count(value: Any, plural: str) -> str:
+    """``3 orders``, ``1 order``: the number as given, the noun to match."""
+    singular = {"times": "time", "units": "unit"}.get(plural, plural.removesuffix("s"))
+    if " " in plural:
+        head, _, last = plural.rpartition(" ")
+        singular = f"{head} {last.removesuffix('s')}"
+    return f"{text(value)} {singular if str(value) == '1' else plural}"
+
+
 def price_of(card: Mapping[str, Any], currency: str | None = None) -> tuple[Decimal, str] | None:
     """The card's price in ``currency`` (else its first price) as (amount, code)."""
     found: list[tuple[Decimal, str]] = []

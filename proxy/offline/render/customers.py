@@ -9,7 +9,8 @@ from typing import Any
 
 from proxy.offline.conversation import Result
 from proxy.offline.plan import Plan
-from proxy.offline.render.common import MAX_ITEMS, bullets, join, text
+from proxy.offline.render.common import MAX_ITEMS, bullets, count, join, text
+from proxy.offline.words import content_words, tokens, word_in
 
 _LATEST = re.compile(r"\b(?:last|latest|recent|newest|most recent|current)\b|\bwhere is my\b|\bstatus\b", re.I)
 
@@ -37,7 +38,7 @@ def customer_line(c: Mapping[str, Any]) -> str:
     if c.get("customer_since"):
         facts.append(f"customer since {c['customer_since']}")
     if c.get("paid_orders") is not None:
-        facts.append(f"{c['paid_orders']} paid orders")
+        facts.append(count(c["paid_orders"], "paid orders"))
     if c.get("last_order"):
         facts.append(f"last order on {c['last_order']}")
     return head + (": " + ", ".join(facts) if facts else "")
@@ -53,7 +54,7 @@ def render_customers(plan: Plan, result: Result) -> str:
         return "Here is your customer record: " + customer_line(customers[0]) + "."
     if len(customers) == 1:
         return f"Yes, there is one customer {asked}: " + customer_line(customers[0]) + "."
-    more = " There are more; an email address or full name would narrow it down." if data.get("more") else ""
+    more = "\n\nThere are more; an email address or full name would narrow it down." if data.get("more") else ""
     return f"I found these customers {asked}:\n" + bullets(customer_line(c) for c in customers) + more
 
 
@@ -80,6 +81,68 @@ def _date(value: Any) -> date | None:
         return None
 
 
+_NOT_PRODUCT = frozenset(
+    [
+        "ever",
+        "bought",
+        "buy",
+        "order",
+        "orders",
+        "ordered",
+        "purchase",
+        "purchased",
+        "purchases",
+        "anything",
+        "something",
+        "last",
+        "latest",
+        "recent",
+        "spent",
+        "spend",
+        "much",
+        "arrived",
+        "arrive",
+        "shipped",
+        "status",
+        "history",
+        "account",
+        "get",
+        "got",
+        "did",
+        "have",
+        "has",
+        "arrive",
+        "when",
+        "where",
+        "place",
+        "placed",
+        "made",
+        "make",
+    ]
+)
+
+
+def _product_words(plan: Plan, results: Sequence[Result]) -> list[str]:
+    """Product words in a question about orders ("have I ever bought a tent?"), not the customer's name."""
+    if plan.slots.period is not None:
+        return []
+    named = " ".join(text(r.call.arguments.get("name")) for r in results) + " " + text(plan.slots.person)
+    names = set(tokens(named))
+    return [w for w in content_words(plan.slots.query) if w not in _NOT_PRODUCT and w not in names]
+
+
+def _with_words(orders: Sequence[Mapping[str, Any]], words: Sequence[str]) -> list[tuple[Mapping[str, Any], str]]:
+    """(order, item name) for each item whose name has every one of ``words``."""
+    found = []
+    for o in orders:
+        for item in o.get("items") or []:
+            if isinstance(item, Mapping):
+                name = text(item.get("name"))
+                if all(word_in(w, tokens(name)) for w in words):
+                    found.append((o, name))
+    return found
+
+
 def render_orders(plan: Plan, results: Sequence[Result]) -> str:
     result = results[-1]
     data = result.data if isinstance(result.data, Mapping) else {}
@@ -90,6 +153,15 @@ def render_orders(plan: Plan, results: Sequence[Result]) -> str:
     if not orders:
         note = f" ({data['note']})" if data.get("note") else ""
         return f"{who} no orders yet{note}." if own else f"I found no orders for that customer{note}."
+    words = _product_words(plan, results)
+    if words:
+        hits = _with_words(orders, words)
+        if hits:
+            lines = [f"{name} in {text(o.get('number'))} on {text(o.get('date'))}" for o, name in hits[:MAX_ITEMS]]
+            return f"Yes, {'you' if own else 'they'} bought:\n" + bullets(lines)
+        scope = f"{whose} most recent orders" if data.get("more") else f"{whose} orders"
+        asked = " ".join(words)
+        return f'I can\'t see "{asked}" in {scope} (back to {text(orders[-1].get("date"))}).'
     period = plan.slots.period
     if period is not None:
         inside = [o for o in orders if (d := _date(o.get("date"))) is not None and period.contains(d)]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from proxy.offline.plan import Plan
-from proxy.offline.render.common import MAX_ITEMS, bullets, join, numbered, period_text, text
+from proxy.offline.render.common import MAX_ITEMS, bullets, count, join, numbered, period_text, text
 
 Data = Mapping[str, Any]
 
@@ -29,7 +29,7 @@ def _currency_note(data: Data) -> str:
     others = [text(c).upper() for c in data.get("currencies_with_orders") or [] if text(c).upper() != currency]
     if not currency:
         return ""
-    note = f" Amounts are in {currency}"
+    note = f"\n\nAmounts are in {currency}"
     return note + (f"; orders in {join(others)} are counted separately." if others else ".")
 
 
@@ -41,7 +41,7 @@ def best_sellers(plan: Plan, data: Data) -> str:
     by_revenue = data.get("ranked_by") == "revenue"
 
     def line(r: Mapping[str, Any]) -> str:
-        facts = f"{text(r.get('units'))} units in {text(r.get('orders'))} orders"
+        facts = f"{count(r.get('units'), 'units')} in {count(r.get('orders'), 'orders')}"
         if by_revenue and r.get("revenue"):
             facts = f"{r['revenue']} from " + facts
         return f"{text(r.get('name'))} ({text(r.get('id'))}): {facts}"
@@ -64,15 +64,15 @@ def bought_together(plan: Plan, data: Data) -> str:
                 for x in p.get("products") or []
                 if isinstance(x, Mapping)
             ]
-            lines.append(f"{join(names)}: together in {text(p.get('orders'))} orders")
+            lines.append(f"{join(names)}: together in {count(p.get('orders'), 'orders')}")
         return f"The products most often bought together{when}:\n" + numbered(lines)
     product = _map(data.get("product"))
     name = f"{text(product.get('name'))} ({text(product.get('id'))})"
     companions = _rows(data, "most_often_in_the_same_order")
     if not companions:
         return f"{name} was not bought together with another product{when}."
-    lines = [f"{text(c.get('name'))} ({text(c.get('id'))}): in {text(c.get('orders'))} orders" for c in companions]
-    head = f"{name} is in {text(data.get('orders_with_product'))} paid orders{when}"
+    lines = [f"{text(c.get('name'))} ({text(c.get('id'))}): in {count(c.get('orders'), 'orders')}" for c in companions]
+    head = f"{name} is in {count(data.get('orders_with_product'), 'paid orders')}{when}"
     head += "; the products most often in the same order:"
     return head + "\n" + numbered(lines[: _limit(plan)])
 
@@ -85,7 +85,9 @@ def second_product(plan: Plan, data: Data) -> str:
     after = f" after {text(first.get('name'))} ({text(first.get('id'))})" if first else ""
     if not rows:
         return f"There is no second product to report{after}{when}."
-    lines = [f"{text(r.get('name'))} ({text(r.get('id'))}): {text(r.get('count'))} times" for r in rows[: _limit(plan)]]
+    lines = [
+        f"{text(r.get('name'))} ({text(r.get('id'))}): {count(r.get('count'), 'times')}" for r in rows[: _limit(plan)]
+    ]
     counted = f" ({text(data.get('groups_counted'))} counted; {meaning})" if meaning else ""
     return f"The most common second products{after}{when}{counted}:\n" + numbered(lines)
 
@@ -123,13 +125,14 @@ def revenue(plan: Plan, data: Data) -> str:
     if not data.get("orders"):
         return f"There were no paid orders{when}." + _currency_note(data)
     line = (
-        f"Revenue{when}: {text(data.get('revenue'))} from {text(data.get('orders'))} paid orders by "
-        f"{text(data.get('customers'))} customers; the average order value is {text(data.get('average_order_value'))}."
+        f"Revenue{when}: {text(data.get('revenue'))} from {count(data.get('orders'), 'paid orders')} by "
+        f"{count(data.get('customers'), 'customers')}; the average order value is"
+        f" {text(data.get('average_order_value'))}."
     )
     months = _rows(data, "by_month")
     if months:
         line += "\n" + bullets(
-            f"{text(m.get('month'))}: {text(m.get('revenue'))} from {text(m.get('orders'))} orders" for m in months
+            f"{text(m.get('month'))}: {text(m.get('revenue'))} from {count(m.get('orders'), 'orders')}" for m in months
         )
     return line + _currency_note(data)
 
@@ -152,7 +155,7 @@ def top_customers(plan: Plan, data: Data) -> str:
         return f"No customer placed a paid order{when}."
     lines = [
         f"{text(r.get('name'))} ({text(r.get('email'))}, {text(r.get('id'))}): {text(r.get('spent'))} in "
-        f"{text(r.get('orders'))} orders"
+        f"{count(r.get('orders'), 'orders')}"
         for r in rows[: _limit(plan)]
     ]
     return f"Our top customers by spend{when}:\n" + numbered(lines) + _currency_note(data)

@@ -59,7 +59,7 @@ def _pick(plan: Plan, cards: Sequence[Mapping[str, Any]], currency: str | None, 
         ordered = list(reversed([c for c in ordered if price_of(c, currency)]))
     top = ordered[0]
     which = "most expensive" if plan.slots.pick == "priciest" else "cheapest"
-    about = f' for "{query}"' if query and query != "products" else ""
+    about = f' match for "{query}"' if query and query != "products" else ""
     line = f"The {which}{about} is {text(top.get('name'))} ({text(top.get('id'))}) at {prices_text(top, currency)}."
     others = [c for c in ordered[1:MAX_ITEMS] if c is not top]
     if others:

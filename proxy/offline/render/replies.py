@@ -35,19 +35,26 @@ def capabilities(tools: Sequence[ToolSpec]) -> str:
             phrases.append(phrase)
     if not phrases:
         return "I can answer questions about this site, but I have no tools to look anything up right now."
-    return f"I can {join(phrases)}."
+    return "I can:\n" + bullets(phrases)
 
 
 def small_talk(kind: str, tools: Sequence[ToolSpec]) -> str:
     can = capabilities(tools)
     if kind == "greeting":
-        return f"Hello! {can} What can I do for you?"
+        return f"Hello! {can}\n\nWhat can I do for you?"
     if kind == "thanks":
         return "You're welcome! Is there anything else I can help with?"
+    if kind == "how_are_you":
+        return f"I'm doing well, thanks for asking! {can}"
+    if kind == "ack":
+        return "Alright. Let me know if there is anything else I can help with."
     if kind == "goodbye":
         return "Goodbye, and thanks for stopping by!"
     if kind == "capabilities":
-        return f"I'm the shop's automated assistant. {can} Just ask in your own words."
+        return (
+            "I'm the shop's automated assistant, an offline model that finds answers in the shop's data by the"
+            f" words you use. {can}\n\nAsk in plain words, one thing at a time."
+        )
     return f"Sorry, I'm not sure what you mean. {can}"
 
 

@@ -40,7 +40,9 @@ class Facts:
     revenue_all: tuple[str, int] = ("", 0)
     repeat_rate: str = ""
     top_customer: dict[str, Any] = field(default_factory=dict)
-    tent_companions: dict[str, str] = field(default_factory=dict)
+    companions: dict[str, dict[str, str]] = field(default_factory=dict)
+    unique_customer: dict[str, Any] = field(default_factory=dict)
+    revenue_november: int = -1
     customers_named: dict[str, list[str]] = field(default_factory=dict)
     customer: dict[str, Any] = field(default_factory=dict)
     products: dict[str, list[Product]] = field(default_factory=dict)
@@ -190,15 +192,37 @@ async def load_facts(db: Database, tenant: str) -> Facts:
     assert paid is not None
     facts.top_customer = dict(row) | {"spent_text": money(int(row["spent"]), cur), "paid_orders": paid["n"]}
 
-    for tent in await products_with(db, tenant, "two-person", "tent"):
-        companions: Counter[str] = Counter()
-        for items in by_invoice.values():
-            distinct = {p for _, p in items}
-            if tent.id in distinct:
-                for other in distinct - {tent.id}:
-                    companions[other] += 1
-        if companions:
-            facts.tent_companions[tent.name] = names[top(companions)[0]]
+    for key, words in (("tent", ("two-person", "tent")), ("yoga mat", ("yoga", "mat"))):
+        facts.companions[key] = {}
+        for product in await products_with(db, tenant, *words):
+            companions: Counter[str] = Counter()
+            for items in by_invoice.values():
+                distinct = {p for _, p in items}
+                if product.id in distinct:
+                    for other in distinct - {product.id}:
+                        companions[other] += 1
+            if companions:
+                facts.companions[key][product.name] = names[top(companions)[0]]
+
+    row = await db.fetch_one(
+        "select count(*) as n from shop_invoices where tenant = %s and status = 'paid'"
+        " and created >= '2026-11-01T00:00:00Z' and created < '2026-12-01T00:00:00Z'",
+        (tenant,),
+    )
+    assert row is not None
+    facts.revenue_november = row["n"]
+
+    row = await db.fetch_one(
+        "select c.id, c.name, (select i.number from shop_invoices i where i.tenant = c.tenant"
+        " and i.customer_id = c.id order by i.created desc, i.id limit 1) as newest"
+        " from shop_customers c where c.tenant = %s and not c.deleted"
+        " and (select count(*) from shop_customers d where d.tenant = c.tenant and lower(d.name) = lower(c.name)) = 1"
+        " and exists (select 1 from shop_invoices i where i.tenant = c.tenant and i.customer_id = c.id)"
+        " order by c.id limit 1",
+        (tenant,),
+    )
+    assert row is not None
+    facts.unique_customer = dict(row)
 
     for first in ("justin", "greta"):
         rows = await db.fetch_all(
@@ -224,6 +248,13 @@ async def load_facts(db: Database, tenant: str) -> Facts:
         (tenant, row["id"]),
     )
     assert newest is not None
+    bought = await db.fetch_one(
+        "select p.name from shop_invoices i join shop_invoice_lines l on l.tenant = i.tenant and l.invoice_id = i.id"
+        " join shop_products p on p.tenant = l.tenant and p.id = l.product_id"
+        " where i.tenant = %s and i.customer_id = %s order by i.created desc, l.position limit 1",
+        (tenant, row["id"]),
+    )
+    assert bought is not None
     march = await db.fetch_all(
         "select distinct p.name from shop_invoices i join shop_invoice_lines l on l.tenant = i.tenant"
         " and l.invoice_id = i.id join shop_products p on p.tenant = l.tenant and p.id = l.product_id"
@@ -234,6 +265,9 @@ async def load_facts(db: Database, tenant: str) -> Facts:
         "newest_number": newest["number"],
         "newest_date": f"{newest['created'].astimezone(UTC):%Y-%m-%d}",
         "march_products": [r["name"] for r in march],
+        "bought": bought["name"],
+        # "Dune Espresso Machine Pro" -> "espresso machine": the kind of product, in the visitor's words
+        "bought_kind": " ".join(bought["name"].removesuffix(" Pro").split()[1:]).lower(),
     }
 
     for key, prefixes in {

@@ -113,6 +113,8 @@ CASES = [
     Case("bought-in-march", "customer", ("What did I buy in March?",), lambda f: f.customer["march_products"]),
     Case("bought-in-march-typos", "customer", ("wat did i order in march??",), lambda f: f.customer["march_products"]),
     Case("my-orders", "customer", ("show me my orders",), lambda f: [f.customer["newest_number"]]),
+    Case("ever-bought", "customer", ("have I ever bought a {bought_kind}?",),
+         lambda f: ["Yes", f.customer["bought"]]),
     Case("my-account", "customer", ("what are my account details?",),
          lambda f: [f.customer["name"], f.customer["email"]]),
     Case("last-order-then-thanks", "customer", ("Where is my last order?", "thanks!"), lambda f: ["welcome"]),
@@ -152,7 +154,13 @@ CASES = [
     Case("bought-together-casual", "staff", ("what do people often buy together",),
          lambda f: [f.top_pair[0], f.top_pair[1]]),
     Case("bought-with-tent", "staff", ("what is bought together with the two-person tent?",),
-         lambda f: [tuple(f.tent_companions), tuple(f.tent_companions.values())]),
+         lambda f: [tuple(f.companions["tent"]), tuple(f.companions["tent"].values())]),
+    Case("bought-with-yoga-mats", "staff", ("what do people buy with yoga mats",),
+         lambda f: [tuple(f.companions["yoga mat"]), tuple(f.companions["yoga mat"].values())]),
+    Case("orders-of-lowercase-name", "staff", ("what orders did {unique_lower} place",),
+         lambda f: [f.unique_customer["name"], f.unique_customer["newest"]]),
+    Case("sales-last-month", "staff", ("how did sales go last month",),
+         lambda f: ["no paid orders"] if f.revenue_november == 0 else [str(f.revenue_november)]),
     Case("second-product", "staff", ("what is the most common second product?",), lambda f: [f.second_product[0]]),
     Case("revenue-march-demo", "staff", ("What was the revenue in March?",),
          lambda f: [f.revenue_march[0], str(f.revenue_march[1])]),
@@ -181,6 +189,10 @@ CASES = [
          lambda f: ["saved", "sam.{engine}@example.org"]),
     Case("handoff-demo", "anonymous", ("Can I talk to a person?",), lambda f: [("team", "colleague")]),
     Case("handoff-human", "anonymous", ("i want to speak to a real human",), lambda f: [("team", "colleague")]),
+    Case("handoff-then-email", "anonymous", ("Can I talk to a person?", "sure, it's kim.{engine}@example.com"),
+         lambda f: ["saved", "kim.{engine}@example.com"]),
+    Case("are-you-a-person", "anonymous", ("are you a real person?",), lambda f: ["automated assistant"]),
+    Case("ok", "anonymous", ("ok",), lambda f: ["Alright"]),
     Case("hello", "anonymous", ("hi",), lambda f: [CAPABILITIES]),
     Case("thanks", "anonymous", ("thanks!",), lambda f: ["welcome"]),
     Case("what-can-you-do", "anonymous", ("what can you do?",), lambda f: ["find products"]),
@@ -204,7 +216,13 @@ def _visitor(who: str, facts: Facts) -> Visitor:
 
 
 def _fill(text: str, facts: Facts, engine: str) -> str:
-    return text.format(engine=engine, product_id=facts.product_one["id"], top_email=facts.top_customer["email"])
+    return text.format(
+        engine=engine,
+        product_id=facts.product_one["id"],
+        top_email=facts.top_customer["email"],
+        unique_lower=facts.unique_customer["name"].lower(),
+        bought_kind=facts.customer["bought_kind"],
+    )
 
 
 def test_the_suite_is_large_enough() -> None:
@@ -225,12 +243,12 @@ async def test_grounded_reply(case: Case, service: Service, facts: Facts, databa
         options = item if isinstance(item, tuple) else (item,)
         options = tuple(_fill(o, facts, service.engine) for o in options)
         assert any(o.lower() in reply.lower() for o in options), f"expected {options} in:\n{reply}"
-    if case.id.startswith("lead-"):
+    if case.id.startswith("lead-") or case.id == "handoff-then-email":
         row = await database.fetch_one(
             "select email from leads where tenant = %s and thread_id = %s", (TENANT, conversation.thread_id)
         )
         assert row is not None and f".{service.engine}@example." in row["email"]
-    if case.id.startswith("handoff-"):
+    if case.id in ("handoff-demo", "handoff-human"):
         row = await database.fetch_one(
             "select count(*) as n from handoffs where tenant = %s and thread_id = %s", (TENANT, conversation.thread_id)
         )
