@@ -62,7 +62,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from proxy.simulator import SimulatorConfig, run_simulator
 
-    config = SimulatorConfig(ttft_ms=args.ttft_ms, token_gap_ms=args.gap_ms, reply_tokens=args.tokens)
+    config = SimulatorConfig(ttft_ms=args.ttft_ms, token_gap_ms=args.gap_ms, reply_tokens=args.tokens, model=args.model)
     run_simulator(args.host, args.port, config)
     return 0
 
@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--ttft-ms", type=int, default=200)
     simulate.add_argument("--gap-ms", type=int, default=20)
     simulate.add_argument("--tokens", type=int, default=40)
+    simulate.add_argument(
+        "--model", choices=["offline", "echo"], default="offline", help="who answers messages without directives"
+    )
     simulate.set_defaults(handler=_simulate)
 
     register_shop_cli(commands, registry_factory=_all_tools)
