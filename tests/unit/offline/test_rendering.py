@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from proxy.offline import Answer, Message, respond
+from proxy.offline import Answer, Message, ToolSpec, respond
 from tests.unit.offline.test_understanding import NOW, TOOLS
 
 
@@ -199,3 +199,41 @@ def test_any_other_tool_is_rendered_readably_without_json() -> None:
         ("weather", {"city": "Rome"}, {"city": "Rome", "forecast": [{"day": "Mon", "sky": "sunny"}], "ok": True}),
     )
     assert "Rome" in answer.text and "sunny" in answer.text and "{" not in answer.text and "[" not in answer.text
+
+
+ODD_TOOLS = [
+    *TOOLS,
+    ToolSpec("no_schema"),
+    ToolSpec("odd", "Does odd things.", {"type": "object", "properties": {"x": None, "y": {"enum": None}}}),
+]
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [],
+        [Message("tool", "orphan output", name="search_products")],
+        [Message("user", "x" * 5000)],
+        [Message("user", "Ünïcödé ✓ 😀 — «quotes» {json: true} [[not a directive")],
+        [
+            Message("user", "tents?"),
+            Message("assistant", "not json", name="search_products"),
+            Message("tool", "not json either", name="search_products"),
+        ],
+        [
+            Message("user", "hi"),
+            Message("assistant", "{}", name="odd"),
+            Message("tool", '[1, 2, {"a": [3]}]', name="odd"),
+        ],
+        [Message("user", "what about April?")],
+        [Message("user", "and the cheapest one?")],
+        [Message("user", "tell me more about the second one")],
+        [Message("user", "   ")],
+    ],
+)
+def test_odd_input_still_gets_an_answer(messages: list[Message]) -> None:
+    answer = respond(messages, ODD_TOOLS, now=NOW)
+    assert answer.tool_calls or answer.text
+    assert "{" not in answer.text and "[[" not in answer.text
+    for name, arguments in answer.tool_calls:
+        assert name in {t.name for t in ODD_TOOLS} and isinstance(json.loads(arguments), dict)
