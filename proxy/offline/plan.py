@@ -29,6 +29,9 @@ _OPENER = re.compile(r"^\s*(?:and|what about|how about|same|also|only|now|ok(?:a
 _DETAILS = re.compile(
     r"\b(?:more|details?|about|describe|specs?|info|information|tell me|what is it|how much is it|price of it)\b", re.I
 )
+ASKS_IF = re.compile(
+    r"^\s*(?:is|does|can|will|has|are|do|would|could)\s+(?:it|this|that|they|these|those|the\s+\w+)\b", re.I
+)
 _ORDERS = TOOL_CUES["customer_orders"]
 # Calls that do something rather than look something up: a follow-up never repeats them.
 _NOT_REPEATED = frozenset({"get_product", "capture_lead", "sendEmail", "escalate_to_human"})
@@ -337,7 +340,8 @@ def _product_from_history(previous: Turn | None, slots: Slots) -> str | None:
 
 def _follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Plan | None:
     """The previous question again, with what this message changes ("what about April?")."""
-    if "get_product" in specs and (slots.ordinal is not None or (slots.refers_back and _DETAILS.search(slots.text))):
+    about_it = slots.refers_back and (_DETAILS.search(slots.text) or ASKS_IF.search(slots.text))
+    if "get_product" in specs and (slots.ordinal is not None or about_it):
         picked = _product_from_history(previous, slots)
         if picked:
             return Plan("calls", "get_product", slots, (Call("get_product", {"product_id": picked}),), followup=True)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+import snowballstemmer
 from rapidfuzz import fuzz, process
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?|[$€£¥]", re.UNICODE)
@@ -262,6 +263,7 @@ STOP_WORDS = frozenset(
     ]
 )
 
+_STEMMER = snowballstemmer.stemmer("english")
 _IRREGULAR = {"knives": "knife", "shelves": "shelf", "people": "person", "children": "child", "men": "man"}
 
 
@@ -270,20 +272,12 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower().replace("’", "'"))
 
 
+@lru_cache(maxsize=8192)
 def stem(word: str) -> str:
-    """A light English stem: plurals and possessives (``tents`` -> ``tent``, ``batteries`` -> ``battery``)."""
+    """The English (Snowball) stem, irregular plurals first: ``tents`` -> ``tent``, ``knives`` -> ``knife``,
+    ``commuting`` and ``commuter`` -> ``commut``."""
     word = word.lower().removesuffix("'s").removesuffix("'")
-    if word in _IRREGULAR:
-        return _IRREGULAR[word]
-    if len(word) <= 3:
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("sses", "shes", "ches", "xes", "zes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
+    return str(_STEMMER.stemWord(_IRREGULAR.get(word, word)))
 
 
 def content_words(text: str) -> list[str]:

@@ -47,7 +47,7 @@ def _one(plan: Plan, result: Result, tools: Sequence[ToolSpec], group: Sequence[
     if _is_search(result):
         return render_search(plan, [result], capabilities(tools))
     if text(data.get("id")).startswith("prod_") or ("prices" in data and "name" in data):
-        return render_product(data)
+        return render_product(data, plan)
     if isinstance(data.get("customers"), list):
         return render_customers(plan, result)
     if isinstance(data.get("orders"), list) and ("customer_ids" in data or "orders_total" in data):

@@ -7,8 +7,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from proxy.offline.conversation import Result
-from proxy.offline.plan import Plan
-from proxy.offline.render.common import MAX_ITEMS, bullets, card_line, join, match_of, price_of, prices_text, text
+from proxy.offline.plan import ASKS_IF, Plan
+from proxy.offline.render.common import (
+    MAX_ITEMS,
+    bullets,
+    card_line,
+    card_words,
+    join,
+    match_of,
+    price_of,
+    prices_text,
+    text,
+)
+from proxy.offline.words import content_words, word_in
 
 _YES_NO = re.compile(
     r"^\s*(?:do|does|have|got|is|are|any|can)\b|\bdo (?:you|u) (?:have|sell|stock|carry|offer)\b", re.I
@@ -99,9 +110,11 @@ def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> s
         if plan.slots.pick:
             return _pick(plan, strong, currency, query)
         if len(strong) == 1 and plan.slots.refers_back:
-            return render_product(strong[0])
+            return render_product(strong[0], plan)
         head = "Yes, here is what we have" if _YES_NO.search(plan.slots.text) else "Here is what we have"
         about = f' for "{query}"' if query and query != "products" else ""
+        if query == "products" and not filters:
+            head, about = "Here are some of our products", ""
         return f"{head}{about}{filter_text(filters)}:\n" + bullets(card_line(c, currency) for c in strong[:MAX_ITEMS])
 
     alternatives = _alternatives(data, results[1:], query, filters, set())
@@ -128,7 +141,24 @@ def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> s
     return f"{opening} {label}:\n" + bullets(card_line(c, currency) for c in alternatives[:3])
 
 
-def render_product(card: Mapping[str, Any]) -> str:
+def render_product(card: Mapping[str, Any], plan: Plan | None = None) -> str:
+    """One product in full; for "is it waterproof?" first whether its description says so."""
+    details = _details(card)
+    if plan is None or not ASKS_IF.search(plan.slots.text):
+        return details
+    words = [w for w in content_words(plan.slots.query) if w not in _NOT_A_FEATURE]
+    if not words:
+        return details
+    asked = " ".join(words)
+    if all(word_in(w, card_words(card)) for w in words):
+        return f'Yes, its description mentions "{asked}". {details}'
+    return f"Its description doesn't mention \"{asked}\", so I can't confirm that. {details}"
+
+
+_NOT_A_FEATURE = frozenset({"come", "comes", "really", "also", "still", "actually", "good", "available"})
+
+
+def _details(card: Mapping[str, Any]) -> str:
     name, pid = text(card.get("name")), text(card.get("id"))
     parts = [f"{name} ({pid})" + (f", in {text(card.get('category'))}" if card.get("category") else "") + "."]
     if card.get("description"):

@@ -278,6 +278,8 @@ async def load_facts(db: Database, tenant: str) -> Facts:
         "yoga mat": ("yoga", "mat"),
         "hiking backpack": ("hiking", "backpack"),
         "camping stove": ("camping", "stove"),
+        "waterproof tent": ("waterproof", "tent"),
+        "commuter backpack": ("commuter", "backpack"),
     }.items():
         facts.products[key] = await products_with(db, tenant, *prefixes)
 

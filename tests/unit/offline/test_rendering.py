@@ -237,3 +237,37 @@ def test_odd_input_still_gets_an_answer(messages: list[Message]) -> None:
     assert "{" not in answer.text and "[[" not in answer.text
     for name, arguments in answer.tool_calls:
         assert name in {t.name for t in ODD_TOOLS} and isinstance(json.loads(arguments), dict)
+
+
+def test_is_it_questions_about_a_shown_product_are_answered_from_its_description() -> None:
+    tents = {
+        "query": "tents",
+        "products": [card("prod_t", "Two-Person Tent", "278.99 EUR", description="Tent for two.")],
+    }
+    earlier = [
+        Message("user", "What tents do you have?"),
+        Message("assistant", '{"query": "tents"}', name="search_products"),
+        Message("tool", json.dumps(tents), name="search_products"),
+        Message("assistant", "Here is what we have ..."),
+    ]
+    call = respond([*earlier, Message("user", "is it waterproof?")], TOOLS, now=NOW)
+    assert [(n, json.loads(a)) for n, a in call.tool_calls] == [("get_product", {"product_id": "prod_t"})]
+    full = card("prod_t", "Two-Person Tent", "278.99 EUR", description="Freestanding tent for two.")
+    answer = respond(
+        [
+            *earlier,
+            Message("user", "is it waterproof?"),
+            Message("assistant", '{"product_id": "prod_t"}', name="get_product"),
+            Message("tool", json.dumps(full), name="get_product"),
+        ],
+        TOOLS,
+        now=NOW,
+    )
+    assert answer.text.startswith("Its description doesn't mention \"waterproof\", so I can't confirm that.")
+    assert "Freestanding tent for two." in answer.text
+
+
+def test_word_forms_match_the_catalogue() -> None:
+    output = {"query": "backpack commuting", "products": [card("prod_c", "Commuter Backpack", "118.99 EUR")]}
+    answer = after("best backpack for commuting", ("search_products", {"query": "backpack commuting"}, output))
+    assert "Commuter Backpack (prod_c): 118.99 EUR" in answer.text
