@@ -90,7 +90,8 @@ def update_insight(args: dict[str, Any], slots: Slots, spec: ToolSpec) -> dict[s
     """A shop_insights call changed by a follow-up ("what about April?", "and the cheapest?")."""
     out = dict(args)
     question = out.get("question")
-    if slots.question and slots.question_weight >= 2.5:
+    modifier = slots.by_revenue and question == "best_sellers" and slots.question == "revenue"  # "and by revenue?"
+    if slots.question and slots.question_weight >= 2.5 and not modifier:
         question = slots.question
     elif slots.pick == "cheapest" and question == "largest_purchase":
         question = "cheapest_purchase"

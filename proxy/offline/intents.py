@@ -230,6 +230,8 @@ INSIGHT_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
         (r"\bmost (?:frequently|often|commonly) (?:ordered|bought|purchased|sold)\b|\bmost ordered\b", 3.0),
         (r"\bwhat (?:\w+ ){0,3}(?:buy|buying|bought|order|ordering|ordered|purchase|purchasing) (?:the )?most\b", 3.0),
         (r"\b(?:sells|selling|sold|sell) (?:the )?(?:best|most)\b", 3.0),
+        (r"\b(?:made|makes|earned|earns|brought in|brings in|generated) (?:us )?the most\b|\btop grossing\b", 3.0),
+        (r"\b(?:products?|items?|sellers?) (?:\w+ ){0,3}(?:by|in|per) (?:\w+ )?(?:revenue|sales|money)\b", 3.5),
         (r"\bsells? (?:the )?(?:most|best)\b|\bselling (?:the )?(?:most|best|well)\b|\bsold (?:the )?most\b", 3.0),
         (r"\bpopular(?:ity)?\b", 2.0),
         (r"\bwhat sells\b|\bwhich products sell\b", 2.5),
@@ -282,6 +284,7 @@ INSIGHT_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
         (r"\breturning (?:customer|customers|buyer|buyers|shopper|shoppers|client|clients)\b", 3.0),
         (r"\bcome back\b|\bcame back\b|\bbuy again\b|\bbought again\b|\border again\b|\bordered again\b", 3.0),
         (r"\bmore than (?:one|once) (?:order|time)|\bmore than once\b|\b(?:two|2) or more orders\b", 3.0),
+        (r"\bhow many (?:customers|clients|buyers|shoppers)\b", 2.5),
     ),
     "top_customers": _cues(
         (
@@ -295,6 +298,7 @@ INSIGHT_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
 }
 
 _BY_REVENUE = re.compile(
+    r"\bmost (?:money|revenue)\b|\bgrossing\b|\b(?:in|by) \w+ revenue\b|"
     r"\b(?:by|in|per) (?:revenue|sales value|value|money|turnover|euros?|dollars?)\b|\brevenue\b|\bearn"
 )
 _BY_MONTH = re.compile(
@@ -309,12 +313,17 @@ _BY_CUSTOMER = re.compile(
 def insight_question(text: str) -> tuple[str | None, float]:
     """The shop_insights ``question`` the message asks, and how sure (a cue weight)."""
     canon = canonical_text(text)
-    best: tuple[str | None, float] = (None, 0.0)
+    found: dict[str, float] = {}
     for question, cues in INSIGHT_CUES.items():
         for pattern, weight in cues:
-            if pattern.search(canon) and weight > best[1]:
-                best = (question, weight)
-    return best
+            if pattern.search(canon):
+                found[question] = max(found.get(question, 0.0), weight)
+    if "best_sellers" in found and "revenue" in found:  # "top products by revenue": a ranking, by money
+        found["best_sellers"] = max(found["best_sellers"], found.pop("revenue"))
+    if not found:
+        return None, 0.0
+    question = max(found, key=lambda q: found[q])
+    return question, found[question]
 
 
 def insight_options(text: str) -> dict[str, object]:
@@ -379,7 +388,11 @@ TOOL_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
             3.0,
         ),
         (r"\bhow much (?:have|did) i (?:spend|spent|pay|paid)\b|\bhasn t (?:arrived|come|shipped)\b", 3.0),
-        (r"\b(?:what|which) orders (?:did|has|have)\b|\borders (?:did|has|have) \w+", 3.0),
+        (
+            r"\b(?:what|which) orders (?:did|has|have) (?!we\b|you\b|the shop\b)"
+            r"|\borders (?:did|has|have) (?!we\b|you\b|the shop\b)\w+",
+            3.0,
+        ),
         (r"\border (?:status|history)\b|\bwhere is my\b|\bpurchase history\b", 3.0),
         (r"\b(?:orders|purchases|invoices) (?:of|for|from|by|placed by|made by)\b", 3.0),
         (r"\b(?:what|which) (?:did|has|have) (?:\w+ ){1,2}(?:buy|bought|order|ordered|purchase|purchased)\b", 2.0),

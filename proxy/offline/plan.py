@@ -157,8 +157,9 @@ def make_plan(
         return Plan("talk", "capabilities", slots)
     previous = _recalled(history, tools, now, depth)
 
-    weak = best is None or best.score < STRONG
     opener = _OPENER.match(text) is not None
+    same_tool = previous is not None and best is not None and any(c.name == best.tool for c in previous.calls)
+    weak = best is None or best.score < STRONG or (opener and same_tool)  # "and by revenue?" after best sellers
     if previous is not None and weak and (talk is None or opener) and (slots.modifies or slots.refers_back or opener):
         followed = _follow_up(previous, slots, specs)
         if followed is not None:

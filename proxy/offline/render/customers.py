@@ -55,6 +55,8 @@ def render_customers(plan: Plan, result: Result) -> str:
     if len(customers) == 1:
         return f"Yes, there is one customer {asked}: " + customer_line(customers[0]) + "."
     more = "\n\nThere are more; an email address or full name would narrow it down." if data.get("more") else ""
+    if plan.wants_orders and not more:
+        more = "\n\nWhich one do you mean? Tell me the email address or customer id, and I'll show their orders."
     return f"I found these customers {asked}:\n" + bullets(customer_line(c) for c in customers) + more
 
 

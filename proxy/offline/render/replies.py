@@ -109,6 +109,8 @@ def render_refusal(result: Result, tools: Sequence[ToolSpec]) -> str:
         return "I couldn't find a customer record linked to your email address, so I can't show orders here."
     if error.startswith("there is no product with id"):
         return f"Sorry, I couldn't find that product ({error.removeprefix('there is no product with id').strip()})."
+    if error.startswith("give "):  # the tool needs to know whom or what: ask the visitor
+        return "Which customer do you mean? Tell me their name, email address or customer id."
     if "not available on this site" in error:
         return "Sorry, the shop's data is not available on this site."
     short = re.sub(r";?\s*tell the visitor.*$", "", error, flags=re.I).strip().rstrip(".")

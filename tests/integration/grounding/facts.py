@@ -39,6 +39,8 @@ class Facts:
     revenue_april: tuple[str, int] = ("", 0)
     revenue_all: tuple[str, int] = ("", 0)
     repeat_rate: str = ""
+    buyers: int = 0
+    revenue_march_usd: str = ""
     top_customer: dict[str, Any] = field(default_factory=dict)
     companions: dict[str, dict[str, str]] = field(default_factory=dict)
     unique_customer: dict[str, Any] = field(default_factory=dict)
@@ -176,6 +178,14 @@ async def load_facts(db: Database, tenant: str) -> Facts:
     )
     assert row is not None
     facts.repeat_rate = f"{round(100.0 * row['repeaters'] / row['buyers'], 1)}%"
+    facts.buyers = row["buyers"]
+    row = await db.fetch_one(
+        "select coalesce(sum(total), 0) as revenue from shop_invoices where tenant = %s and status = 'paid'"
+        " and currency = 'usd' and created >= %s and created < %s",
+        (tenant, *MARCH),
+    )
+    assert row is not None
+    facts.revenue_march_usd = money(int(row["revenue"]), "usd")
 
     row = await db.fetch_one(
         "select c.id, c.name, c.email, sum(i.total) as spent, count(*) as orders from shop_invoices i"

@@ -324,6 +324,10 @@ def test_follow_ups_work_on_a_transcript_of_text_only() -> None:
         ("get me a human", "escalate_to_human", {}),
         ("what do people buy with yoga mats", "search_products", {"query": "yoga mats"}),
         ("have you got any headlamps?", "search_products", {"query": "headlamps"}),
+        ("top 5 products in USD revenue", "shop_insights", {"question": "best_sellers", "by": "revenue", "limit": 5}),
+        ("which product made the most money?", "shop_insights", {"question": "best_sellers", "by": "revenue"}),
+        ("How many orders did we have in March?", "shop_insights", {"question": "revenue"}),
+        ("how many customers do we have?", "shop_insights", {"question": "repeat_purchase_rate"}),
         ("show me gifts under 30€", "search_products", {"query": "gifts", "max_price": 30, "currency": "EUR"}),
     ],
 )
