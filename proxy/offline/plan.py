@@ -15,6 +15,7 @@ from proxy.offline.intents import (
     TOOL_CUES,
     canonical_text,
     identity_question,
+    policy_topic,
     score_tools,
     small_talk,
 )
@@ -165,6 +166,10 @@ def make_plan(
         if followed is not None:
             return followed
 
+    # returns, shipping, payment: no tool of ours knows the shop's policies; another tool may
+    unsure = best is None or best.score < THRESHOLD or (best.score < STRONG and best.tool in TOOL_CUES)
+    if (topic := policy_topic(text)) and unsure:
+        return Plan("talk", f"policy:{topic}", slots)
     if best is not None and best.score >= THRESHOLD:
         planned = _plan_tool(best.tool, slots, specs, history, previous)
         if planned is not None:

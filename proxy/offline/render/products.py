@@ -25,6 +25,7 @@ _YES_NO = re.compile(
     r"^\s*(?:do|does|have|got|is|are|any|can)\b|\bdo (?:you|u) (?:have|sell|stock|carry|offer)\b", re.I
 )
 _FILTER_KEYS = ("currency", "min_price", "max_price")
+_COMPARE = re.compile(r"\b(?:compare|comparing|comparison|difference|differences|versus|vs)\b", re.I)
 
 
 def _filters(data: Mapping[str, Any], result: Result) -> dict[str, Any]:
@@ -59,12 +60,25 @@ def _cards(value: Any) -> list[Mapping[str, Any]]:
     return [c for c in value if isinstance(c, Mapping)] if isinstance(value, list) else []
 
 
+def _mostly(card: Mapping[str, Any], query: str) -> bool:
+    """A partial match that has all but one of several words ("foam roller" for "foam roller pro")."""
+    wanted = content_words(query)
+    words = card_words(card)
+    hits = sum(1 for w in wanted if word_in(w, words))
+    return len(wanted) >= 2 and hits >= len(wanted) - 1
+
+
 def _by_price(cards: Sequence[Mapping[str, Any]], currency: str | None) -> list[Mapping[str, Any]]:
     priced = [c for c in cards if price_of(c, currency) is not None]
     return sorted(priced, key=lambda c: price_of(c, currency) or (0, "")) + [c for c in cards if c not in priced]
 
 
 def _pick(plan: Plan, cards: Sequence[Mapping[str, Any]], currency: str | None, query: str) -> str:
+    if not query or query == "products":  # no kind of product named: the search cannot know the whole range
+        return (
+            "I can only compare prices within a kind of product: tell me what you are looking for (a tent, a mug,"
+            " headphones ...) and I'll find the cheapest."
+        )
     ordered = _by_price(cards, currency)
     if plan.slots.pick == "priciest":
         ordered = list(reversed([c for c in ordered if price_of(c, currency)]))
@@ -106,6 +120,12 @@ def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> s
     currency = text(filters.get("currency")) or None
     cards = _cards(data.get("products"))
     strong = [c for c in cards if match_of(c, query) == "strong"]
+    if _COMPARE.search(plan.slots.text):
+        compared = strong + [c for c in cards if c not in strong and _mostly(c, query)]
+        if len(compared) >= 2:
+            return "Side by side:\n" + bullets(
+                f"{card_line(c, currency)}. {text(c.get('description'))}" for c in compared[:4]
+            )
     if strong:
         if plan.slots.pick:
             return _pick(plan, strong, currency, query)

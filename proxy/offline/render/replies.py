@@ -44,6 +44,18 @@ def small_talk(kind: str, tools: Sequence[ToolSpec]) -> str:
         return f"Hello! {can}\n\nWhat can I do for you?"
     if kind == "thanks":
         return "You're welcome! Is there anything else I can help with?"
+    if kind.startswith("policy:"):
+        topic = kind.partition(":")[2]
+        offers = [
+            phrase
+            for name, phrase in (
+                ("capture_lead", "pass your question to the team (they reply by email)"),
+                ("escalate_to_human", "put you in touch with a person on the team"),
+            )
+            if any(t.name == name or (name == "capture_lead" and t.name == "sendEmail") for t in tools)
+        ]
+        help_line = f" I can {join(offers, 'or')}." if offers else ""
+        return f"I don't have the shop's information on {topic} here, so I can't answer that myself.{help_line}"
     if kind == "how_are_you":
         return f"I'm doing well, thanks for asking! {can}"
     if kind == "ack":

@@ -109,6 +109,12 @@ CASES = [
     Case("backpack-range", "anonymous", ("hiking backpack between 50 and 80 euros",),
          nothing_under("hiking backpack", 80, "eur")),
     Case("camping-stove", "anonymous", ("camping stove",), all_names("camping stove")),
+    Case("compare-tents", "anonymous", ("compare the two tents",),
+         lambda f: [x for p in f.products["tents"] for x in (p.name, price(p))]),
+    Case("order-yoga-mats", "anonymous", ("I'd like to order 3 yoga mats",), all_names("yoga mat")),
+    Case("cheapest-anything", "anonymous", ("cheapest thing you have",),
+         lambda f: ["tell me what you are looking for"]),
+    Case("return-policy", "anonymous", ("what's your return policy?",), lambda f: ["returns and refunds", "team"]),
     Case("product-by-id", "anonymous", ("tell me about {product_id}",),
          lambda f: [f.product_one["name"], f.product_one["eur_text"], f.product_one["id"]]),
     # -- a signed-in customer's orders and periods -------------------------------------------------

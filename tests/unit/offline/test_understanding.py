@@ -347,6 +347,9 @@ def test_held_out_phrasings(text: str, tool: str, expected: dict[str, Any]) -> N
         ("ok", "Alright"),
         ("lol", "Alright"),
         ("I'm interested in bulk pricing for my company", "email address"),
+        ("what's your return policy?", "returns and refunds"),
+        ("do you ship to Germany?", "shipping"),
+        ("how do I pay?", "payment"),
     ],
 )
 def test_held_out_small_talk(text: str, reply: str) -> None:
