@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -34,6 +34,11 @@ ASKS_IF = re.compile(
     r"^\s*(?:is|does|can|will|has|are|do|would|could)\s+(?:it|this|that|they|these|those|the\s+\w+)\b", re.I
 )
 _ORDERS = TOOL_CUES["customer_orders"]
+_CHANGE_ORDER = re.compile(
+    r"\b(?:cancel|change|modify|amend|edit|update)\s+(?:my|an|the|this|that|our)?\s*"
+    r"(?:order|purchase|delivery address)\b",
+    re.I,
+)
 # Calls that do something rather than look something up: a follow-up never repeats them.
 _NOT_REPEATED = frozenset({"get_product", "capture_lead", "sendEmail", "escalate_to_human"})
 _ORDER_WORDS = frozenset(
@@ -115,6 +120,8 @@ class Plan:
     wants_orders: bool = False
     together_with: str = ""
     """bought_together / second_product for a product named in words: search for it first."""
+    context: str = ""
+    """For a follow-up: the message it follows ("where is my last order?" before "what's in it?")."""
 
 
 def _previous_turn(history: Sequence[Turn]) -> Turn | None:
@@ -166,6 +173,8 @@ def make_plan(
         if followed is not None:
             return followed
 
+    if _CHANGE_ORDER.search(text):
+        return Plan("talk", "policy:changing or cancelling orders", slots)
     # returns, shipping, payment: no tool of ours knows the shop's policies; another tool may
     unsure = best is None or best.score < THRESHOLD or (best.score < STRONG and best.tool in TOOL_CUES)
     if (topic := policy_topic(text)) and unsure:
@@ -350,7 +359,8 @@ def _follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> P
     if "get_product" in specs and (slots.ordinal is not None or about_it):
         picked = _product_from_history(previous, slots)
         if picked:
-            return Plan("calls", "get_product", slots, (Call("get_product", {"product_id": picked}),), followup=True)
+            call = Call("get_product", {"product_id": picked})
+            return Plan("calls", "get_product", slots, (call,), followup=True, context=previous.user)
     base = next((c for c in reversed(previous.calls) if c.name in specs and c.name not in _NOT_REPEATED), None)
     if base is None:
         return None
@@ -373,4 +383,4 @@ def _follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> P
     else:
         generic = arguments.generic_arguments(spec, slots, required_only=False) or {}
         args |= {k: v for k, v in generic.items() if k not in ("query", "q", "text", "message")}
-    return Plan("calls", base.name, replace(slots), (Call(base.name, args),), followup=True)
+    return Plan("calls", base.name, slots, (Call(base.name, args),), followup=True, context=previous.user)

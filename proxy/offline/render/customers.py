@@ -119,14 +119,31 @@ _NOT_PRODUCT = frozenset(
         "place",
         "placed",
         "made",
+        "time",
+        "times",
+        "before",
+        "previously",
+        "recently",
+        "yet",
+        "already",
+        "thing",
+        "things",
+        "stuff",
         "make",
     ]
 )
 
 
+_BOUGHT_IT = re.compile(
+    r"\b(?:have|did|has|had) (?:i|they|he|she|\w+ \w+|\w+) (?:ever |already |once )?"
+    r"(?:buy|bought|order|ordered|purchase|purchased|get|got)\b",
+    re.I,
+)
+
+
 def _product_words(plan: Plan, results: Sequence[Result]) -> list[str]:
-    """Product words in a question about orders ("have I ever bought a tent?"), not the customer's name."""
-    if plan.slots.period is not None:
+    """Product words in "have I ever bought a tent?" (never the customer's name); none otherwise."""
+    if plan.slots.period is not None or not _BOUGHT_IT.search(plan.slots.text):
         return []
     named = " ".join(text(r.call.arguments.get("name")) for r in results) + " " + text(plan.slots.person)
     names = set(tokens(named))
@@ -143,6 +160,13 @@ def _with_words(orders: Sequence[Mapping[str, Any]], words: Sequence[str]) -> li
                 if all(word_in(w, tokens(name)) for w in words):
                     found.append((o, name))
     return found
+
+
+def _when(label: str) -> str:
+    """ "in March 2026", "since May 2026", "the last 30 days" -> "in the last 30 days"."""
+    if label.startswith(("since ", "before ", "until ")):
+        return label
+    return f"in {label}"
 
 
 def render_orders(plan: Plan, results: Sequence[Result]) -> str:
@@ -171,14 +195,14 @@ def render_orders(plan: Plan, results: Sequence[Result]) -> str:
             oldest = text(orders[-1].get("date"))
             if data.get("more"):
                 return (
-                    f"None of {whose} most recent orders (back to {oldest}) is from {period.label}; "
+                    f"None of {whose} most recent orders (back to {oldest}) is {_when(period.label)}; "
                     "older ones are not shown here."
                 )
-            return f"{who} no orders from {period.label}."
-        lead = "In" if own else "Orders from"
-        intro = f"{lead} {period.label} you bought:" if own else f"{lead} {period.label}:"
+            return f"{who} no orders {_when(period.label)}."
+        when = _when(period.label)
+        intro = f"{when[:1].upper()}{when[1:]} you bought:" if own else f"Their orders {when}:"
         return intro + "\n" + bullets(order_line(o) for o in inside[:MAX_ITEMS])
-    if _LATEST.search(plan.slots.text):
+    if _LATEST.search(plan.slots.text) or (plan.followup and _LATEST.search(plan.context)):
         latest = orders[0]
         line = f"{'Your' if own else 'Their'} last order is {order_line(latest)}."
         if re.search(r"\bwhere\b|\bship|\bdeliver|\btrack", plan.slots.text, re.I):

@@ -55,6 +55,8 @@ def small_talk(kind: str, tools: Sequence[ToolSpec]) -> str:
             if any(t.name == name or (name == "capture_lead" and t.name == "sendEmail") for t in tools)
         ]
         help_line = f" I can {join(offers, 'or')}." if offers else ""
+        if topic == "changing or cancelling orders":
+            return f"I can't change or cancel orders from here.{help_line}"
         return f"I don't have the shop's information on {topic} here, so I can't answer that myself.{help_line}"
     if kind == "how_are_you":
         return f"I'm doing well, thanks for asking! {can}"
