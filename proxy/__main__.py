@@ -62,7 +62,14 @@ def _migrate(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from proxy.simulator import SimulatorConfig, run_simulator
 
-    config = SimulatorConfig(ttft_ms=args.ttft_ms, token_gap_ms=args.gap_ms, reply_tokens=args.tokens, model=args.model)
+    config = SimulatorConfig(
+        ttft_ms=args.ttft_ms,
+        token_gap_ms=args.gap_ms,
+        reply_tokens=args.tokens,
+        model=args.model,
+        conversations_api=not args.no_conversations,
+        store_responses=not args.no_store,
+    )
     run_simulator(args.host, args.port, config)
     return 0
 
@@ -100,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--model", choices=["offline", "echo"], default="offline", help="who answers messages without directives"
     )
+    simulate.add_argument(
+        "--no-conversations", action="store_true", help="answer /v1/conversations with 404, as LiteLLM and vLLM do"
+    )
+    simulate.add_argument(
+        "--no-store", action="store_true", help="store no responses: previous_response_id is always unknown"
+    )
     simulate.set_defaults(handler=_simulate)
 
     register_shop_cli(commands, registry_factory=_all_tools)
@@ -116,6 +129,10 @@ def _all_tools() -> ToolRegistry:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command not in ("serve", "demo"):
+        from proxy.demo_files import use_demo_files
+
+        use_demo_files()  # with nothing else configured, right after `demo`: the demo's tenant and secrets
     settings = Settings()
     # people read `demo` and the one-off commands; machines read the service's logs
     fmt = settings.log_format if args.command == "serve" else "text"

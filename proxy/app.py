@@ -20,6 +20,7 @@ from proxy.api.health import healthz, readyz
 from proxy.api.metrics import metrics
 from proxy.api.threads import ThreadController
 from proxy.engines.base import Engine
+from proxy.engines.checks import log_provider_checks
 from proxy.engines.factory import build_engine, shared_http_client
 from proxy.leads.admin import LeadsAdminController
 from proxy.leads.tools import register_lead_tools
@@ -45,6 +46,12 @@ from proxy.usage.budget import BudgetGuard
 from proxy.widget.routes import widget_routes
 
 EngineFactory = Callable[[Tenant, httpx2.AsyncClient, Settings], Engine]
+_CHECK_TIMEOUT = 30.0  # seconds for the start-up check of a tenant's provider
+
+
+async def _check_providers(scope: anyio.CancelScope, engines: dict[str, Engine]) -> None:
+    with scope:
+        await log_provider_checks(engines, _CHECK_TIMEOUT)
 
 
 def default_tools() -> ToolRegistry:
@@ -92,6 +99,8 @@ def create_app(
             outbox = await stack.enter_async_context(run_outbox_worker(runtime.db, mail_settings))
             limiter = await stack.enter_async_context(RateLimiter.open(limit_settings))
             task_group = await stack.enter_async_context(anyio.create_task_group())
+            checks = anyio.CancelScope()  # what each provider offers, logged; never holds up start-up
+            task_group.start_soon(_check_providers, checks, engines)
             event_log = EventLog(runtime.db)
             await event_log.prune()
             gate = await stack.enter_async_context((admission or Admission.from_settings(settings)).watching())
@@ -114,6 +123,7 @@ def create_app(
             try:
                 yield
             finally:
+                checks.cancel()
                 await turns.drain(settings.shutdown_grace)
 
     origin_regex = tenants.cors_origin_regex()

@@ -8,32 +8,43 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 
 import anyio
 import uvicorn
 
 from proxy.app import create_app
+from proxy.demo_files import use_demo_files, write_tenants_file
 from proxy.mail.settings import MailSettings
 from proxy.mail.sink import run_smtp_sink
 from proxy.runtime import open_runtime
 from proxy.settings import Settings
 from proxy.shop.demo_data import demo_seeded, seed_demo
 from proxy.simulator import SimulatorConfig, SimulatorServer
-from proxy.tenants import load_tenants
+from proxy.tenants import TenantDirectory, load_tenants
 
 logger = logging.getLogger("proxy.demo")
 
 DEMO_TENANTS = """\
 # The demo's tenant: the pages served by this machine. Copy and edit for your own sites.
+# Secrets are never written here: demo-secrets.env, next to this file, holds the variables named below.
 [tenants.demo]
 domains = ["localhost", "127.0.0.1"]
 engine = "responses"
 model = "gpt-4.1-mini"
-api_key_env = "OPENAI_API_KEY"
-instructions = \"\"\"You are the assistant of Northwind Outfitters, an outdoor gear shop.
-Answer briefly and truthfully. Use search_products for questions about products and prices,
-shop_insights for questions about sales, and capture_lead when a visitor wants to be contacted.\"\"\"
+api_key_env = "OPENAI_API_KEY"                # unset: the local simulator answers
+client_key_envs = ["DEMO_CLIENT_KEY"]         # server-side clients and the admin API (Authorization: Bearer ...)
+identity_secret_env = "DEMO_IDENTITY_SECRET"  # signs the identity tokens of /demo/account and /demo/staff
+instructions = \"\"\"You are the assistant of Northwind Outfitters, an online shop with gear for the trail, \\
+the kitchen and the road, and for home, office and garden, in twelve departments (Outdoor, \\
+Coffee & Tea, Kitchen, Audio, Fitness, Home, Office, Bags, Electronics, Garden, Personal Care, Games & Toys), \\
+priced in EUR and USD.
+Answer briefly and only from what the tools return; never invent products, prices, orders or people.
+Use search_products and get_product for products and prices, find_customer and customer_orders for a signed-in \\
+customer's own record and orders, and shop_insights for shop-wide figures (staff only).
+When a visitor wants to be contacted, use capture_lead; when they ask for a person, use escalate_to_human.\\
+\"\"\"
 tools = ["search_products", "get_product", "find_customer", "customer_orders", "shop_insights",
          "capture_lead", "escalate_to_human"]
 lead_recipients = ["sales@northwind.example"]
@@ -46,25 +57,46 @@ title = "Northwind assistant"
 primary_color = "#1f5a66"
 avatar_url = "/demo/avatar.svg"
 greeting = "Hi! Ask me about our gear, prices or your order."
-suggested_questions = ["Do you have a waterproof jacket under 150 EUR?", "What are your best sellers?"]
+suggested_questions = ["Do you have a waterproof jacket under 150 EUR?", "Wireless headphones under $100?",
+                       "What tents do you have?", "Can I talk to a person?"]
 """
-
-
-def _demo_tenants_file(data_dir: Path) -> Path:
-    path = data_dir / "demo-tenants.toml"
-    if not path.exists():
-        path.write_text(DEMO_TENANTS, encoding="utf-8")
-    return path
 
 
 async def _seed(settings: Settings) -> None:
     async with open_runtime(settings) as runtime:
         if await demo_seeded(runtime.db):
-            logger.info("demo shop already loaded")
             return
-        logger.info("loading the demo shop (first run only)...")
-        summary = await seed_demo(runtime.db)
-        logger.info("demo shop loaded: %s", summary)
+        logger.info("loading the demo shop (first run only, about half a minute)...")
+        s = await seed_demo(runtime.db)
+        logger.info("demo shop loaded: %s products, %s customers, %s invoices", s.products, s.customers, s.invoices)
+
+
+def welcome(base: str, tenants: TenantDirectory, settings: Settings, mail_dir: Path) -> str:
+    """What a person needs to try the demo: the pages, where mails go, the client key, who answers."""
+    demo = tenants.get("demo")
+    rows = [
+        ("shop page (anonymous visitor)", f"{base}/demo"),
+        ("My account (a signed-in customer)", f"{base}/demo/account"),
+        ("staff page (shop-wide figures)", f"{base}/demo/staff"),
+        ("lead and handoff mails (.eml)", str(mail_dir.resolve())),
+    ]
+    if demo is not None and demo.client_keys:
+        rows.append(("client key (admin API)", demo.client_keys[0]))
+        rows.append(("  try", f'curl -H "Authorization: Bearer {demo.client_keys[0]}" {base}/v1/admin/leads'))
+    if settings.tenants_file is not None:
+        rows.append(("tenants file", str(settings.tenants_file)))
+    simulated = demo is not None and settings.simulator_url is not None and demo.base_url == settings.simulator_url
+    rows.append(
+        (
+            "answers come from",
+            "the local offline model (no OPENAI_API_KEY): it routes by words and writes from templates"
+            if simulated
+            else "your provider (OPENAI_API_KEY)",
+        )
+    )
+    width = max(len(label) for label, _ in rows)
+    lines = [f"  {label:<{width}}  {value}" for label, value in rows]
+    return "\n".join(["", "The demo shop is ready:", *lines, "Stop it with Ctrl+C.", ""])
 
 
 async def _serve(settings: Settings, host: str, port: int) -> None:
@@ -72,25 +104,38 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     async with run_smtp_sink(mail_dir) as (smtp_host, smtp_port):
         mail = MailSettings(_env_file=None, host=smtp_host, port=smtp_port, starttls=False, poll_interval=5)
         await _seed(settings)
-        app = create_app(settings, tenants=load_tenants(settings), mail_settings=mail)
-        logger.info("lead mails arrive as .eml files in %s", mail_dir.resolve())
-        logger.info("open http://%s:%s/demo", host, port)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level=settings.log_level, proxy_headers=False)
+        tenants = load_tenants(settings)
+        app = create_app(settings, tenants=tenants, mail_settings=mail)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level=settings.log_level, proxy_headers=False, access_log=False
         )
+        server = _DemoServer(config, welcome(f"http://{host}:{port}", tenants, settings, mail_dir))
         await server.serve()
+
+
+class _DemoServer(uvicorn.Server):
+    """Says where to go once it accepts connections, not before (the port may be taken)."""
+
+    def __init__(self, config: uvicorn.Config, welcome: str) -> None:
+        super().__init__(config)
+        self.welcome = welcome
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(self.welcome, flush=True)
 
 
 def run_demo(host: str = "127.0.0.1", port: int = 8000) -> int:
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.tenants_file is None and not os.environ.get("DOMAINS"):
-        settings.tenants_file = _demo_tenants_file(settings.data_dir)
+        write_tenants_file(settings.data_dir, DEMO_TENANTS)
+    use_demo_files(settings)  # the demo tenant's secrets, generated on the first run
     simulator = None
     if not os.environ.get("OPENAI_API_KEY") and not settings.simulator_url:
         simulator = SimulatorServer(SimulatorConfig(ttft_ms=300, token_gap_ms=30)).start()
         settings.simulator_url = simulator.base_url
-        logger.info("no OPENAI_API_KEY: the local simulator answers at %s", simulator.base_url)
     try:
         anyio.run(_serve, settings, host, port)
     except KeyboardInterrupt:

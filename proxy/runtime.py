@@ -25,9 +25,13 @@ class Runtime:
 async def open_runtime(
     settings: Settings | None = None, *, tenants: TenantDirectory | None = None
 ) -> AsyncIterator[Runtime]:
-    """Load tenants (raising ``ConfigError`` early), start/open the database, apply migrations."""
+    """Load tenants (raising ``ConfigError`` early), start/open the database, apply migrations.
+
+    Tenants loaded here need no provider key: the app passes its own (checked) directory, and the
+    commands that open a runtime by themselves (tools, usage, sync, ...) never call a model.
+    """
     settings = settings or Settings()
-    tenants = tenants or load_tenants(settings)
+    tenants = tenants or load_tenants(settings, provider_keys=False)
     url = await resolve_database_url(settings.database_url, settings.embedded_database_dir)
     async with Database.connect(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max) as db:
         yield Runtime(settings=settings, tenants=tenants, db=db)

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from proxy.engines.base import ContextSetting
+
 EngineName = Literal["responses", "assistants", "chat"]
 
 
@@ -55,6 +57,8 @@ class Settings(BaseSettings):
     provider_max_retries: int = Field(2, validation_alias="PROXY_PROVIDER_MAX_RETRIES")
     # aiohttp (the SDK's ``openai[aiohttp]`` transport) parses streamed bodies in C; httpx is the SDK's default
     provider_transport: Literal["aiohttp", "httpx"] = Field("aiohttp", validation_alias="PROXY_PROVIDER_TRANSPORT")
+    # the responses engine's context mode for tenants that set none (and the old environment form)
+    responses_context: ContextSetting = Field("auto", validation_alias="PROXY_RESPONSES_CONTEXT")
 
     # the old environment form of tenants
     legacy_domains: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="DOMAINS")
@@ -75,6 +79,8 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(15.0, validation_alias="PROXY_HEARTBEAT_INTERVAL")
     disconnect_grace: float = Field(10.0, validation_alias="PROXY_DISCONNECT_GRACE")
     shutdown_grace: float = Field(20.0, validation_alias="PROXY_SHUTDOWN_GRACE")
+    # seconds between two frames on /open-ai/process-message: old widgets parse one frame per read
+    compat_frame_gap: float = Field(0.04, ge=0, le=1, validation_alias="PROXY_COMPAT_FRAME_GAP")
 
     # admission: new turns are refused (503 `overloaded`) while the worker is overloaded; see
     # proxy.turns.admission for why the event loop's lag is the signal and why 0.05 s

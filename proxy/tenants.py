@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from proxy.engines.base import AssistantProfile
+from proxy.engines.base import AssistantProfile, ContextSetting
 from proxy.leads.config import LeadsConfig
 from proxy.limits.config import LimitsConfig
 from proxy.settings import EngineName, Settings
@@ -70,6 +70,8 @@ class TenantConfig(BaseModel):
     max_tool_rounds: int = Field(8, ge=1, le=50)
     history_window: int = Field(20, ge=0, le=500)
     temperature: float | None = Field(None, ge=0, le=2)
+    # responses engine: how the provider gets the conversation's context (None: PROXY_RESPONSES_CONTEXT)
+    context: ContextSetting | None = None
     identity_secret_env: str | None = None  # HS256 secret the host site signs visitor tokens with
     shop: ShopConfig = Field(default_factory=ShopConfig)
     leads: LeadsConfig = Field(default_factory=LeadsConfig)
@@ -89,6 +91,19 @@ class TenantConfig(BaseModel):
             cleaned.append(f"*.{host}" if wildcard else host)
         return cleaned
 
+    @field_validator("context")
+    @classmethod
+    def _check_context(cls, context: ContextSetting | None, info: ValidationInfo) -> ContextSetting | None:
+        engine = info.data.get("engine")
+        if context is not None and engine != "responses":
+            raise ValueError(
+                f"only the responses engine has context modes (the {engine} engine keeps context its own way): "
+                'remove it, or set engine = "responses"'
+            )
+        if context == "history" and info.data.get("history_window") == 0:
+            raise ValueError('context = "history" sends the last history_window messages: set history_window above 0')
+        return context
+
     def profile(self) -> AssistantProfile:
         return AssistantProfile(
             model=self.model,
@@ -97,6 +112,7 @@ class TenantConfig(BaseModel):
             max_tool_rounds=self.max_tool_rounds,
             history_window=self.history_window,
             temperature=self.temperature,
+            context=self.context or "auto",
         )
 
 
@@ -105,7 +121,7 @@ class Tenant:
     """A tenant with its secrets resolved from the environment."""
 
     config: TenantConfig
-    api_key: str | None  # None only when a simulator stands in for the provider
+    api_key: str | None  # None only when loaded for commands that never call a model (provider_keys=False)
     client_keys: tuple[str, ...]
     base_url: str | None
     identity_secret: str | None = None
@@ -182,11 +198,18 @@ def _describe(error: ValidationError, name: str) -> str:
     return f"tenant {name!r}: field {field!r}: {first['msg']}"
 
 
-def _resolve(config: TenantConfig, settings: Settings, env: Mapping[str, str]) -> Tenant:
+def _resolve(config: TenantConfig, settings: Settings, env: Mapping[str, str], provider_keys: bool = True) -> Tenant:
+    if config.engine == "responses" and config.context is None:
+        config = config.model_copy(update={"context": settings.responses_context})
+        if config.context == "history" and config.history_window == 0:
+            raise ConfigError(
+                f"tenant {config.name!r}: field 'history_window': PROXY_RESPONSES_CONTEXT=history sends the last "
+                "history_window messages: set history_window above 0, or a context of the tenant's own"
+            )
     api_key = None
     if config.api_key_env:
         api_key = env.get(config.api_key_env) or None
-    if api_key is None and not settings.simulator_url:
+    if api_key is None and not settings.simulator_url and provider_keys:
         wanted = config.api_key_env or "api_key_env"
         raise ConfigError(
             f"tenant {config.name!r}: field 'api_key_env': environment variable {wanted} is not set"
@@ -206,7 +229,7 @@ def _resolve(config: TenantConfig, settings: Settings, env: Mapping[str, str]) -
                 f"tenant {config.name!r}: field 'identity_secret_env': {config.identity_secret_env} is not set"
             )
     base_url = config.base_url or settings.openai_base_url
-    if api_key is None:
+    if api_key is None and settings.simulator_url:
         base_url = settings.simulator_url
         api_key = "sk-simulator"
     return Tenant(
@@ -264,8 +287,14 @@ def _legacy_configs(settings: Settings) -> list[dict[str, Any]]:
     return configs
 
 
-def load_tenants(settings: Settings, env: Mapping[str, str] | None = None) -> TenantDirectory:
-    """Read the tenants file (or the old env arrays) and resolve secrets; raise ``ConfigError``."""
+def load_tenants(
+    settings: Settings, env: Mapping[str, str] | None = None, *, provider_keys: bool = True
+) -> TenantDirectory:
+    """Read the tenants file (or the old env arrays) and resolve secrets; raise ``ConfigError``.
+
+    ``provider_keys=False`` is for commands that never call a model (tools, usage, tokens): a
+    tenant whose provider key is not set is loaded anyway, with ``api_key`` None.
+    """
     env = dict(os.environ if env is None else env)
     if settings.tenants_file is not None:
         raw = _file_configs(settings.tenants_file)
@@ -280,5 +309,5 @@ def load_tenants(settings: Settings, env: Mapping[str, str] | None = None) -> Te
             config = TenantConfig.model_validate(body)
         except ValidationError as exc:
             raise ConfigError(_describe(exc, str(body.get("name")))) from None
-        tenants.append(_resolve(config, settings, env))
+        tenants.append(_resolve(config, settings, env, provider_keys))
     return TenantDirectory(tenants)

@@ -1,4 +1,8 @@
-"""The old NestJS routes, byte-compatible, so widgets built for that service work unchanged."""
+"""The old NestJS routes, byte-compatible, so widgets built for that service work unchanged.
+
+The stream's shape (one paced frame per write, nothing before the first text) is explained in
+:mod:`proxy.api.old_stream`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,11 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody
-from litestar.response import ServerSentEvent
+from litestar.response import Stream
 from pydantic import BaseModel, Field
 
 from proxy.api.deps import CallerDep, ServicesDep
-from proxy.api.sse import compat_events
+from proxy.api.old_stream import old_reply
 from proxy.api.turns import begin_turn, enforce_limits
 
 
@@ -42,8 +46,6 @@ class CompatController(Controller):
         caller: CallerDep,
         services: ServicesDep,
         data: JSONBody[ProcessMessageIn],
-    ) -> ServerSentEvent:
+    ) -> Stream:
         run = await begin_turn(services, caller, request, data.threadId, data.message)
-        return ServerSentEvent(
-            compat_events(run, services.turns, services.threads), headers={"Connection": "keep-alive"}
-        )
+        return await old_reply(run, request, services.turns, services.threads, gap=services.settings.compat_frame_gap)

@@ -1,4 +1,4 @@
-"""A run's events as SSE: the v1 format, and the old NestJS service's bare ``data:`` frames."""
+"""A run's events as SSE in the v1 format (the old service's frames are in ``old_stream``)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from litestar.response import ServerSentEventMessage, Stream
+from litestar.response import Stream
 
 from proxy.observability.metrics import OPEN_STREAMS
 from proxy.store.event_log import EventLog
-from proxy.store.threads import StoredMessage, ThreadStore
 from proxy.turns.events import Event
 from proxy.turns.manager import TurnManager
 from proxy.turns.runner import ActiveRun
@@ -58,81 +57,6 @@ async def v1_events(run: ActiveRun, turns: TurnManager, *, heartbeat: float, sta
                 saw_done = batch[-1].name == "done"
     finally:
         open_streams.dec()
-        turns.detach(run, saw_done=saw_done)
-
-
-# -- the old protocol ----------------------------------------------------------------------------
-
-
-def _text(value: str) -> list[dict[str, Any]]:
-    return [{"type": "text", "text": {"value": value, "annotations": []}}]
-
-
-def compat_message(message: StoredMessage, thread_id: str) -> dict[str, Any]:
-    """A stored message in the Assistants API's message shape, which old widgets received."""
-    return {
-        "id": f"msg_{message.id}",
-        "object": "thread.message",
-        "created_at": int(message.created_at.timestamp()),
-        "thread_id": thread_id,
-        "role": message.role,
-        "content": _text(message.content),
-        "assistant_id": None,
-        "run_id": message.run_id,
-        "attachments": [],
-        "metadata": {},
-    }
-
-
-def _frame(payload: dict[str, Any]) -> ServerSentEventMessage:
-    return ServerSentEventMessage(data=_dumps(payload), sep="\n")
-
-
-def _old_payload(name: str, data: dict[str, Any]) -> dict[str, Any] | None:
-    """The old frame for one event (``tool.started`` and ``done`` are handled by the caller)."""
-    if name == "run.started":
-        return {"event": "thread.run.created", "status": "queued"}
-    if name == "message.delta":
-        delta = {"content": [{"index": 0, "type": "text", "text": {"value": data["delta"], "annotations": []}}]}
-        return {"event": "thread.message.delta", "delta": delta}
-    if name == "message.completed":
-        return {"event": "thread.message.completed", "status": "completed", "content": _text(data["content"])}
-    if name == "run.completed":
-        return {"event": "thread.run.completed", "status": "completed"}
-    if name == "error":
-        return {"event": "system.error", "status": "error", "content": data["message"]}
-    return None
-
-
-async def compat_events(
-    run: ActiveRun, turns: TurnManager, store: ThreadStore
-) -> AsyncIterator[ServerSentEventMessage]:
-    """The old frames: ``{event, status, content, delta}``, ending with ``{"event":"end","messages"}``.
-
-    One frame per write and no heartbeat comments: the old widget parsed every network chunk as
-    exactly one JSON frame.
-    """
-    in_tools = False
-    saw_done = False
-    turns.attach(run)
-    try:
-        async for batch in run.channel.follow():
-            if batch is None:  # quiet for a heartbeat
-                continue
-            for event in batch:
-                if event.name == "tool.started":
-                    if not in_tools:  # one requires_action per round of tool calls
-                        in_tools = True
-                        yield _frame({"event": "thread.run.requires_action", "status": "requires_action"})
-                    continue
-                in_tools = False
-                if event.name == "done":
-                    messages = await store.messages(run.thread_id, newest_first=True, limit=100)
-                    yield _frame({"event": "end", "messages": [compat_message(m, run.thread_id) for m in messages]})
-                    saw_done = True
-                elif (payload := _old_payload(event.name, event.data)) is not None:
-                    yield _frame(payload)
-    finally:
         turns.detach(run, saw_done=saw_done)
 
 

@@ -97,7 +97,7 @@ async def _lock_and_start(
         run_id=run_id,
         lease_seconds=lease,
         user_text=text,
-        history=history_window(services.engine_for(caller.tenant), caller.tenant.config),
+        history=history_window(services.engine_for(caller.tenant)),
     )
     if result == "missing" or thread is None:
         raise ApiError(404, "thread_not_found", "No such thread.")

@@ -40,7 +40,31 @@ def render(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_provider_doctor(args: argparse.Namespace) -> int:
+    from proxy.doctor.providers import check_tenant_providers, render_providers
+    from proxy.settings import Settings
+    from proxy.tenants import ConfigError, load_tenants
+
+    settings = Settings()
+    try:
+        tenants = load_tenants(settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    results = anyio.run(lambda: check_tenant_providers(settings, tenants, args.timeout))
+    if args.json:
+        print(json.dumps([{"key": r.key, "title": r.title, "status": r.status, "detail": r.detail} for r in results]))
+    else:
+        sys.stdout.write(render_providers(results))
+    return 1 if any(r.status == "FAIL" for r in results) else 0
+
+
 def run_doctor(args: argparse.Namespace) -> int:
+    if args.providers:
+        return run_provider_doctor(args)
+    if not args.url:
+        print("doctor: give the proxy's public URL, or --providers to check the tenants' providers", file=sys.stderr)
+        return 2
     report = anyio.run(
         lambda: run_checks(
             args.url,
@@ -66,7 +90,13 @@ def register_cli(subparsers: Any) -> None:
         description="Checks a deployment the way a browser on the tenant's site would, and prints fixes for "
         "nginx, Caddy and Cloudflare. It creates one thread (deleted afterwards) and sends one message.",
     )
-    doctor.add_argument("url", help="the proxy's public base URL, e.g. https://chat.shop.com")
+    doctor.add_argument("url", nargs="?", help="the proxy's public base URL, e.g. https://chat.shop.com")
+    doctor.add_argument(
+        "--providers",
+        action="store_true",
+        help="instead: ask each tenant's provider (this machine's configuration) whether it offers what the "
+        "tenant's engine and context setting need",
+    )
     doctor.add_argument("--origin", default=None, help="the site the widget runs on (default: the URL's own origin)")
     doctor.add_argument(
         "--message", default=None, help="the test message (default: paced for the demo, else a short question)"

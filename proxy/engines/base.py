@@ -61,7 +61,19 @@ class TurnFinished:
     usage: Usage = field(default_factory=Usage)
 
 
-EngineEvent = TextDelta | ToolStarted | ToolFinished | MessageCompleted | TurnFinished
+@dataclass(frozen=True, slots=True)
+class ContextSaved:
+    """The thread's provider-side context moved on: keep ``state`` as the thread's provider id.
+
+    Not shown to the visitor: the runner stores it with the end of the turn. The responses engine
+    yields it when it chains responses (the last response, and the outputs of calls it left open)
+    or creates a conversation in the middle of a turn.
+    """
+
+    state: str
+
+
+EngineEvent = TextDelta | ToolStarted | ToolFinished | MessageCompleted | TurnFinished | ContextSaved
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -100,6 +112,11 @@ class EngineError(Exception):
 
 # -- what a turn needs ---------------------------------------------------------------------------
 
+# How the responses engine gives the provider a conversation's context: the provider's
+# Conversations API, chaining with ``previous_response_id``, or our stored history as ``input``.
+ContextMode = Literal["conversations", "previous_response", "history"]
+ContextSetting = Literal["auto", "conversations", "previous_response", "history"]
+
 
 @dataclass(frozen=True, slots=True)
 class HistoryMessage:
@@ -111,11 +128,13 @@ class HistoryMessage:
 class Turn:
     """Everything an engine needs for one user message."""
 
-    conversation_id: str | None  # the provider's id (conversation / thread); None for the chat engine
+    # the thread's provider id: a conversation or thread, the responses engine's chain (see
+    # ContextSaved), or None (the chat engine, or nothing kept yet)
+    conversation_id: str | None
     user_text: str
     tools: ToolSet  # the tenant's enabled tools, bound to dispatch
     tool_context: ToolContext
-    history: Sequence[HistoryMessage] = ()  # earlier messages, oldest first (chat engine only)
+    history: Sequence[HistoryMessage] = ()  # earlier messages, oldest first (see Engine.history_window)
     model: str | None = None  # overrides the profile's model for this turn (e.g. a budget fallback)
 
 
@@ -127,14 +146,27 @@ class AssistantProfile:
     instructions: str = ""
     assistant_id: str | None = None  # assistants engine: an existing provider assistant, optional
     max_tool_rounds: int = 8
-    history_window: int = 20  # chat engine: how many earlier messages are sent
+    history_window: int = 20  # engines that send our stored history: how many earlier messages
     temperature: float | None = None
+    context: ContextSetting = "auto"  # responses engine: how the provider gets the conversation's context
 
 
 class Engine(ABC):
     """Adapter between one provider protocol and our neutral events."""
 
     name: str
+
+    def history_window(self) -> int:
+        """How many earlier messages of our transcript a turn needs (``Turn.history``); 0: none."""
+        return 0
+
+    async def check_provider(self) -> str | None:
+        """Ask the provider whether it offers what this configuration needs (start-up, doctor).
+
+        A line for the log when it does (None: nothing to check); ``EngineError`` saying what to
+        change when it does not.
+        """
+        return None
 
     @abstractmethod
     async def create_conversation(self) -> str | None:

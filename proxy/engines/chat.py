@@ -146,6 +146,9 @@ class ChatEngine(Engine):
         self._client = client
         self._profile = profile
 
+    def history_window(self) -> int:
+        return max(0, self._profile.history_window)
+
     async def create_conversation(self) -> None:
         return None
 

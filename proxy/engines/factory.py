@@ -9,6 +9,7 @@ import httpx2
 import openai
 
 from proxy.engines.base import AssistantProfile, Engine
+from proxy.engines.context import probes_for
 from proxy.settings import Settings
 from proxy.tenants import Tenant
 
@@ -61,4 +62,10 @@ def provider_client(tenant: Tenant, http_client: httpx2.AsyncClient, settings: S
 
 def build_engine(tenant: Tenant, http_client: httpx2.AsyncClient, settings: Settings) -> Engine:
     client = provider_client(tenant, http_client, settings)
-    return engine_class(tenant.config.engine)(client, tenant.config.profile())
+    profile = tenant.config.profile()
+    if tenant.config.engine == "responses":
+        from proxy.engines.responses import ResponsesEngine
+
+        # what a server offers is asked once per base URL for every tenant over this pool
+        return ResponsesEngine(client, profile, probes=probes_for(http_client))
+    return engine_class(tenant.config.engine)(client, profile)

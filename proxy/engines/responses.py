@@ -1,9 +1,20 @@
-"""OpenAI's Responses API, with the Conversations API keeping the history.
+"""The Responses API, against OpenAI or any server that speaks it.
 
 The assistant lives in our config: model, instructions and tools go out with every request
 (instructions do not persist in a conversation). One turn is one or more streamed responses: when
 a response ends with function calls, the calls run and their outputs open the next response, up
 to ``profile.max_tool_rounds`` rounds.
+
+The conversation's context reaches the provider in one of three ways (``profile.context``, found
+out per base URL when ``auto``; see :mod:`proxy.engines.context`):
+
+* ``conversations``: a provider conversation per thread; each request names it.
+* ``previous_response``: each request names the response before it; the last one (and outputs of
+  calls it left open) is kept as the thread's provider id through ``ContextSaved``.
+* ``history``: the last ``profile.history_window`` messages of our transcript go out as ``input``
+  with the new message; later rounds of the turn resend what the turn has added (calls, outputs).
+
+The tool loop, cancellation and the events are the same in all three.
 """
 
 from __future__ import annotations
@@ -18,14 +29,24 @@ from openai import AsyncStream
 
 from proxy.engines.base import (
     AssistantProfile,
+    ContextMode,
+    ContextSaved,
     Engine,
     EngineError,
     EngineEvent,
+    HistoryMessage,
     MessageCompleted,
     TextDelta,
     Turn,
     TurnFinished,
     Usage,
+)
+from proxy.engines.context import (
+    Chain,
+    ContextProbes,
+    is_conversation_id,
+    no_conversations_api,
+    unknown_previous_response,
 )
 from proxy.engines.errors import failed_run, from_provider_exception, stream_ended_early, tool_rounds_exceeded
 from proxy.engines.streams import open_stream, reading
@@ -47,13 +68,15 @@ class _Round:
     ``EngineError``.
     """
 
-    __slots__ = ("calls", "completed", "message_id", "usage")
+    __slots__ = ("calls", "completed", "message_id", "replay", "response_id", "usage")
 
     def __init__(self) -> None:
         self.calls: list[ToolCall] = []
         self.completed = False
         self.message_id = ""  # the message item being written, for deltas that do not name theirs
         self.usage = Usage()
+        self.response_id: str | None = None
+        self.replay: list[dict[str, Any]] = []  # the output as input items, for a provider that keeps nothing
 
     def on_event(self, event: dict[str, Any]) -> EngineEvent | None:
         kind = event.get("type")
@@ -82,23 +105,45 @@ class _Round:
     def _item_done(self, item: dict[str, Any]) -> MessageCompleted | None:
         kind = item.get("type")
         if kind == "message":
-            return MessageCompleted(item.get("id") or self.message_id, _message_text(item))
+            text = _message_text(item)
+            if text:
+                self.replay.append({"type": "message", "role": "assistant", "content": text})
+            return MessageCompleted(item.get("id") or self.message_id, text)
         if kind == "function_call":
-            self.calls.append(_tool_call(item))
+            call = _tool_call(item)
+            self.calls.append(call)
+            self.replay.append(_call_item(call))
         return None
 
     def _completed(self, response: dict[str, Any]) -> None:
         self.completed = True
+        self.response_id = response.get("id") or None
         usage = response.get("usage")
         if usage:
             self.usage = Usage(usage.get("input_tokens") or 0, usage.get("output_tokens") or 0)
         if not self.calls:  # servers that skip output_item.done still list the calls here
             output = response.get("output") or ()
             self.calls = [_tool_call(item) for item in output if item.get("type") == "function_call"]
+            self.replay.extend(_call_item(call) for call in self.calls)
 
 
 def _tool_call(item: dict[str, Any]) -> ToolCall:
     return ToolCall(item.get("call_id") or "", item.get("name") or "", item.get("arguments") or "")
+
+
+def _call_item(call: ToolCall) -> dict[str, Any]:
+    """A function call as input (no item id: a provider that stores nothing knows none)."""
+    return {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments}
+
+
+def _user(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": text}
+
+
+def _history_items(history: Sequence[HistoryMessage], window: int) -> list[dict[str, Any]]:
+    if window <= 0:
+        return []
+    return [{"type": "message", "role": m.role, "content": m.content} for m in history[-window:]]
 
 
 def _message_text(item: dict[str, Any]) -> str:
@@ -124,37 +169,97 @@ def _outputs(calls: Sequence[ToolCall], outputs: dict[str, str]) -> list[dict[st
 
 
 class ResponsesEngine(Engine):
-    """Responses API + Conversations API; the provider keeps the conversation."""
+    """The Responses API; the conversation's context kept one of three ways (see the module)."""
 
     name = "responses"
 
-    def __init__(self, client: openai.AsyncOpenAI, profile: AssistantProfile) -> None:
+    def __init__(
+        self, client: openai.AsyncOpenAI, profile: AssistantProfile, *, probes: ContextProbes | None = None
+    ) -> None:
         self._client = client
         self._profile = profile
+        self._probes = probes or ContextProbes()
 
-    async def create_conversation(self) -> str:
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url).rstrip("/")
+
+    # -- the context mode --------------------------------------------------------------------------
+
+    def known_mode(self) -> ContextMode | None:
+        """The mode in use, if known without asking the provider."""
+        if self._profile.context != "auto":
+            return self._profile.context
+        found = self._probes.known(self._client)
+        return found.mode if found is not None else None
+
+    def history_window(self) -> int:
+        return 0 if self.known_mode() == "conversations" else max(0, self._profile.history_window)
+
+    async def context_mode(self, model: str | None = None) -> ContextMode:
+        """The configured mode, or (``auto``) what the provider offers, asked once per base URL."""
+        if self._profile.context != "auto":
+            return self._profile.context
+        return (await self._probes.get(self._client, model or self._profile.model)).mode
+
+    async def check_provider(self) -> str:
+        setting = self._profile.context
+        found = await self._probes.get(self._client, self._profile.model, stores=setting == "previous_response")
+        if setting == "auto":
+            return f"context: {found.mode}, found out ({found.describe()})"
+        problem = found.problem(setting)
+        if problem is not None:
+            raise EngineError("upstream_not_found", problem)
+        return f"context: {setting}, as configured ({found.describe()})"
+
+    # -- conversations -----------------------------------------------------------------------------
+
+    async def create_conversation(self) -> str | None:
+        if await self.context_mode() != "conversations":
+            return None  # the chain or our history is the context: nothing to create
+        return await self._create_conversation()
+
+    async def _create_conversation(self) -> str:
         try:
             conversation = await self._client.conversations.create()
+        except openai.NotFoundError as exc:
+            raise EngineError("upstream_not_found", no_conversations_api(self.base_url)) from exc
         except Exception as exc:
             raise from_provider_exception(exc) from exc
         return conversation.id
 
     async def delete_conversation(self, conversation_id: str | None) -> None:
-        if not conversation_id:
-            return
+        if not is_conversation_id(conversation_id):
+            return  # nothing kept, or a chain of responses the provider expires by itself
         try:
-            await self._client.conversations.delete(conversation_id)
+            await self._client.conversations.delete(conversation_id)  # type: ignore[arg-type]
         except openai.NotFoundError:
             return
         except Exception as exc:
             raise from_provider_exception(exc) from exc
 
+    # -- one turn ----------------------------------------------------------------------------------
+
     async def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
         # One generator for the whole turn, on purpose: a nested generator per round would not be
         # closed when the consumer closes this one, leaving its HTTP stream open until collected.
+        mode = await self.context_mode(turn.model)
         max_rounds = max(0, self._profile.max_tool_rounds)
         tools = turn.tools.responses_schemas()
-        items: list[dict[str, str]] = [{"type": "message", "role": "user", "content": turn.user_text}]
+        conversation_id: str | None = None
+        chain: Chain | None = None
+        # the turn as a provider that keeps nothing needs it: history, the message, calls, outputs
+        transcript = self._from_history(turn) if mode != "conversations" else []
+        items: list[dict[str, Any]] = transcript
+        if mode == "conversations":
+            conversation_id = turn.conversation_id if is_conversation_id(turn.conversation_id) else None
+            if conversation_id is None:  # the thread's context was kept another way until now
+                conversation_id = await self._create_conversation()
+                yield ContextSaved(conversation_id)
+            items = [_user(turn.user_text)]
+        elif mode == "previous_response" and (chain := Chain.load(turn.conversation_id)) is not None:
+            items = [*chain.outputs, _user(turn.user_text)]
+        unchained = False  # the provider did not know a response of the chain: resend for this turn
         usage = Usage()
         # calls the provider has asked for but has not received outputs of yet: if the turn ends
         # while there are some, the conversation would refuse every later message
@@ -162,7 +267,16 @@ class ResponsesEngine(Engine):
         outputs: dict[str, str] = {}
         try:
             for round_no in range(max_rounds + 1):
-                stream = await self._open(turn, items, tools, last=round_no == max_rounds)
+                last = round_no == max_rounds
+                previous = chain.response_id if chain is not None and not unchained else None
+                try:
+                    stream = await self._open(turn, items, tools, mode, conversation_id, previous, last=last)
+                except EngineError as exc:
+                    if previous is None or not unknown_previous_response(exc):
+                        raise
+                    self._log_lost_chain(turn, previous)
+                    unchained, items = True, transcript
+                    stream = await self._open(turn, items, tools, mode, None, None, last=last)
                 pending = []
                 state = _Round()
                 async with reading(stream) as events:
@@ -173,11 +287,14 @@ class ResponsesEngine(Engine):
                 if not state.completed:
                     raise stream_ended_early()
                 usage += state.usage
+                if mode == "previous_response":
+                    chain = self._chain_from(state)
+                    yield ContextSaved(chain.dump())
                 if not state.calls:
                     yield TurnFinished(usage)
                     return
                 pending, outputs = state.calls, {}
-                if round_no == max_rounds:
+                if last:
                     raise tool_rounds_exceeded(max_rounds)
                 for call in pending:
                     yield call.started()
@@ -185,20 +302,66 @@ class ResponsesEngine(Engine):
                 for call, outcome in zip(pending, outcomes, strict=True):
                     outputs[call.call_id] = outcome.output
                     yield call.finished(outcome)
-                items = _outputs(pending, outputs)
+                answers = _outputs(pending, outputs)
+                if chain is not None:
+                    chain = Chain(chain.response_id, tuple(answers))
+                    yield ContextSaved(chain.dump())
+                if mode != "conversations":
+                    transcript = [*transcript, *state.replay, *answers]
+                # the provider keeps the turn so far, or it goes out again (nothing is kept, or this
+                # turn's chain is not)
+                chained = mode == "conversations" or (chain is not None and not unchained)
+                items = list(answers) if chained else transcript
         finally:
-            if pending and turn.conversation_id:
-                await self._settle(turn.conversation_id, _outputs(pending, outputs))
+            if pending and conversation_id:
+                await self._settle(conversation_id, _outputs(pending, outputs))
+
+    def _from_history(self, turn: Turn) -> list[dict[str, Any]]:
+        return [*_history_items(turn.history, self._profile.history_window), _user(turn.user_text)]
+
+    def _chain_from(self, state: _Round) -> Chain:
+        """The chain after a completed response: its outputs for its calls are not known yet."""
+        if not state.response_id:
+            raise EngineError(
+                "upstream_failed",
+                f"The AI provider at {self.base_url} sent a response without an id, so it cannot be chained: "
+                'set context = "history" for this tenant.',
+            )
+        return Chain(state.response_id, tuple(_outputs(state.calls, {})))
+
+    def _log_lost_chain(self, turn: Turn, previous: str) -> None:
+        logger.warning(
+            "the AI provider at %s does not know response %s (expired, lost in a restart, or never stored): "
+            'this turn sends the stored history instead; if this repeats, set context = "history" for tenant %s',
+            self.base_url,
+            previous,
+            turn.tool_context.tenant,
+            extra={"tenant": turn.tool_context.tenant, "thread_id": turn.tool_context.thread_id},
+        )
 
     async def _open(
-        self, turn: Turn, items: list[dict[str, str]], tools: list[dict[str, Any]], *, last: bool
+        self,
+        turn: Turn,
+        items: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        mode: ContextMode,
+        conversation_id: str | None,
+        previous: str | None,
+        *,
+        last: bool,
     ) -> AsyncStream[Any]:
         profile = self._profile
         params: dict[str, Any] = {"model": turn.model or profile.model, "input": items, "stream": True}
         if profile.instructions:
             params["instructions"] = profile.instructions
-        if turn.conversation_id:
-            params["conversation"] = turn.conversation_id
+        if conversation_id:
+            params["conversation"] = conversation_id
+        elif mode == "previous_response":
+            params["store"] = True
+            if previous:
+                params["previous_response_id"] = previous
+        elif mode == "history":
+            params["store"] = False  # our transcript is the only copy needed
         if tools:
             params["tools"] = tools
             if last:

@@ -167,7 +167,7 @@ def _seed_demo(args: argparse.Namespace) -> int:
         settings = Settings()
         embedder: Any = OfflineEmbedder()
         try:  # the demo tenant's own embedder if it is configured; the offline one otherwise
-            tenants = load_tenants(settings)
+            tenants = load_tenants(settings, provider_keys=False)
             if (tenant := tenants.get(args.tenant)) is not None:
                 embedder = EmbedderCache(tenants).get(tenant.name, tenant.config.shop)
         except ConfigError:

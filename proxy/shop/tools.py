@@ -108,7 +108,7 @@ async def _search_products(ctx: ToolContext, args: dict[str, Any]) -> dict[str, 
     if not query:
         raise ToolError("query is required: describe what the visitor is looking for")
     currency = _text(args, "currency")
-    products = await search_products(
+    found = await search_products(
         db,
         data,
         _embedder(ctx, shop),
@@ -118,11 +118,7 @@ async def _search_products(ctx: ToolContext, args: dict[str, Any]) -> dict[str, 
         max_price=_number(args, "max_price"),
         limit=_limit(args, shop, 5),
     )
-    return (
-        {"query": query, "products": products}
-        if products
-        else {"query": query, "products": [], "note": "nothing matches"}
-    )
+    return {"query": query, **found}
 
 
 async def _get_product(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
@@ -203,11 +199,16 @@ async def _shop_insights(ctx: ToolContext, args: dict[str, Any]) -> dict[str, An
 TOOLS = [
     Tool(
         "search_products",
-        "Search the shop's product catalog by what the visitor describes (words, product types, uses), optionally "
-        "within a price range and currency. Returns matching products with ids and prices.",
+        "Search the shop's product catalog by what the visitor describes (product words: types, features, uses), "
+        "optionally within a price range and currency; put prices and currencies in min_price, max_price and "
+        "currency, not in query. Each product says how it matches: match 'strong' (it has every content word of "
+        "the query) or 'partial' (only the words in matched_words). nothing_matches is true when no product "
+        "matches every word within the filters: then say so plainly, never claim the shop has it; note says why "
+        "and alternatives lists the nearest items (e.g. the same products at other prices, cheapest first, with "
+        "outside_filters naming the filters each one fails; match 'none' means only similar, no shared word).",
         _schema(
             {
-                "query": {"type": "string", "description": "what to look for, in the visitor's words"},
+                "query": {"type": "string", "description": "the product words, e.g. 'waterproof jacket'"},
                 "currency": {"type": "string", "description": "three-letter code such as EUR or USD"},
                 "min_price": {"type": "number", "description": "in whole currency units, e.g. 20 for 20.00"},
                 "max_price": {"type": "number", "description": "in whole currency units"},

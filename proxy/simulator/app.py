@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Litestar, Request, Router
+from litestar import Litestar, Request, Response, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
@@ -13,7 +13,7 @@ from proxy.simulator.assistants import AssistantController, ThreadController
 from proxy.simulator.chat import ChatController
 from proxy.simulator.config import SimulatorConfig
 from proxy.simulator.control import ControlController
-from proxy.simulator.conversations import ConversationController
+from proxy.simulator.conversations import ConversationController, switched_off
 from proxy.simulator.embeddings import EmbeddingController
 from proxy.simulator.errors import APIError, api_error_handler, http_exception_handler, internal_error_handler
 from proxy.simulator.models import ModelController
@@ -38,8 +38,11 @@ def _api_key(request: Request[Any, Any, Any]) -> str | None:
     return request.headers.get("api-key") or None  # Azure's header
 
 
-async def _admit(request: Request[Any, Any, Any]) -> None:
-    """Log every ``/v1`` request, then check its key: any works except ``sk-invalid...``."""
+async def _admit(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """Log every ``/v1`` request, then check its key: any works except ``sk-invalid...``.
+
+    Routes switched off in the config answer as a server without them would, before the key.
+    """
     sim: SimulatorState = request.app.state.sim
     try:
         body = await request.json()
@@ -47,6 +50,8 @@ async def _admit(request: Request[Any, Any, Any]) -> None:
         body = (await request.body()).decode(errors="replace")
     key = _api_key(request)
     request.state.sim_entry = sim.log.add(request.method, request.url.path, body, key)
+    if (missing := switched_off(request, sim)) is not None:
+        return missing
     if key is None:
         raise APIError(401, _NO_KEY)
     if key.startswith("sk-invalid"):
@@ -56,6 +61,7 @@ async def _admit(request: Request[Any, Any, Any]) -> None:
             "You can find your API key at https://platform.openai.com/account/api-keys.",
             code="invalid_api_key",
         )
+    return None
 
 
 def _provide_sim(state: State) -> SimulatorState:

@@ -34,6 +34,11 @@ class SimulatorConfig:
     offered tools and answers from their outputs) or the echo (repeats the message, for tests)."""
     now: datetime | None = None
     """The offline model's clock for periods such as "last month"; None: the real current time."""
+    conversations_api: bool = True
+    """Off: ``/v1/conversations`` answers 404 ``{"detail": "Not Found"}``, as LiteLLM's proxy and vLLM do."""
+    store_responses: bool = True
+    """Off: no response can be retrieved or chained (``previous_response_id`` is unknown), as with
+    vLLM without its response store, Ollama, or ``store: false`` on OpenAI."""
 
     def __post_init__(self) -> None:
         if self.model not in ("offline", "echo"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
@@ -15,7 +15,7 @@ from proxy.simulator.items import check_tool_pairing, limit_error, normalize_ite
 from proxy.simulator.listing import cursor_page
 from proxy.simulator.state import SimulatorState, now
 
-__all__ = ("Conversation", "ConversationController", "get_conversation", "locked_error")
+__all__ = ("Conversation", "ConversationController", "get_conversation", "locked_error", "switched_off")
 
 _MAX_ITEMS_PER_REQUEST = 20
 
@@ -56,6 +56,13 @@ def _new_items(sim: SimulatorState, conversation: Conversation | None, raw: Any)
     history = conversation.items if conversation is not None else []
     check_tool_pairing([*history, *items], param="items", require_outputs=False)
     return items
+
+
+def switched_off(request: Request[Any, Any, Any], sim: SimulatorState) -> Response[dict[str, str]] | None:
+    """With ``conversations_api`` off, the answer a server without the API gives (FastAPI's 404)."""
+    if sim.config.conversations_api or not request.url.path.startswith("/v1/conversations"):
+        return None
+    return Response({"detail": "Not Found"}, status_code=404)
 
 
 class ConversationController(Controller):

@@ -1,9 +1,11 @@
 """The Responses API: ``POST /v1/responses`` (streamed or not), retrieve, cancel, delete.
 
 History comes from ``conversation`` (whose items a completed response extends with its input and
-output) or from the ``previous_response_id`` chain. A conversation is locked while one of its
-responses is in progress: a second one gets 400 ``conversation_locked``. A response whose client
-disconnects mid-stream ends ``cancelled`` and unlocks its conversation.
+output) or from the ``previous_response_id`` chain. A response is kept for retrieval and chaining
+unless the request says ``store: false`` or the simulator stores none (``store_responses`` off).
+A conversation is locked while one of its responses is in progress: a second one gets 400
+``conversation_locked``. A response whose client disconnects mid-stream ends ``cancelled`` and
+unlocks its conversation.
 """
 
 from __future__ import annotations
@@ -217,8 +219,10 @@ class ResponseController(Controller):
 
         response_id = sim.new_id("resp_")
         body = _response_object(response_id, data, model, tools, conversation)
+        body["store"] = sim.config.store_responses and data.get("store", True) is not False
         record = ResponseRecord(body, input_items, conversation, len(history) if conversation else 0, previous)
-        sim.responses.add(response_id, record)
+        if body["store"]:  # else it can be neither retrieved nor chained
+            sim.responses.add(response_id, record)
         if conversation is not None:
             conversation.locked_by = response_id
 

@@ -133,7 +133,7 @@ from seen left join locked on true
 # which proves the earlier attempt did not commit.
 _FINISH_TURN = """
 with released as (
-    update threads set active_run = null, locked_until = null
+    update threads set active_run = null, locked_until = null, provider_id = coalesce(%(provider)s, provider_id)
     where id = %(thread)s and active_run = %(run)s
     returning id
 ), first_time as (
@@ -256,9 +256,13 @@ class ThreadStore:
         reply: str,
         *,
         usage: UsageEntry | None = None,
+        provider_id: str | None = None,
         on_wait: Callable[[], None] | None = None,
     ) -> bool:
         """Save the reply (or its finished part) and the turn's usage, and release the lock.
+
+        ``provider_id``, when given, replaces the thread's provider id (where the provider's
+        context goes on from, e.g. the last response of a chain).
 
         One statement, committed once. Retried (see the class) until it succeeds or the deadline
         passes; True once saved, False if given up (logged; the lease then expires by itself).
@@ -274,7 +278,13 @@ class ThreadStore:
                 if on_wait is not None:
                     on_wait()
 
-        params: dict[str, Any] = {"thread": thread_id, "run": run_id, "reply": reply, "retry": False}
+        params: dict[str, Any] = {
+            "thread": thread_id,
+            "run": run_id,
+            "reply": reply,
+            "retry": False,
+            "provider": provider_id,
+        }
         query = _FINISH_TURN
         if usage is not None:
             params.update(usage.params())

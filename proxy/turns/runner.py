@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 
 from proxy.engines.base import (
+    ContextSaved,
     Engine,
     EngineError,
     EngineEvent,
@@ -54,9 +55,9 @@ logger = logging.getLogger(__name__)
 CANCELLED = EngineError("cancelled", "The reply was stopped.", retryable=True, status=409)
 
 
-def history_window(engine: Engine, tenant_config: TenantConfig) -> int:
-    """How many earlier messages a turn sends along: only the chat engine keeps no conversation."""
-    return tenant_config.history_window if engine.name == "chat" else 0
+def history_window(engine: Engine) -> int:
+    """How many earlier messages a turn sends along (engines whose provider keeps no conversation)."""
+    return engine.history_window()
 
 
 @dataclass(slots=True)
@@ -96,6 +97,7 @@ class ActiveRun:
         self._completed: list[str] = []
         self._partial: list[str] = []
         self._usage: UsageEntry | None = None
+        self._provider_state: str | None = None  # the thread's new provider id, saved with the end
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -148,6 +150,9 @@ class ActiveRun:
         turn = await self._prepare(model=decision.model)
         async with aclosing(job.engine.stream_turn(turn)) as events:
             async for event in events:
+                if isinstance(event, ContextSaved):
+                    self._provider_state = event.state
+                    continue
                 await self._observe(event, decision.model)
                 name, data = engine_event_payload(self.run_id, event)
                 self.publish(name, data)
@@ -161,7 +166,7 @@ class ActiveRun:
             if conversation_id is not None:
                 await job.store.set_provider_id(self.thread_id, conversation_id)
         history: tuple[HistoryMessage, ...] = ()
-        window = history_window(job.engine, job.tenant_config)
+        window = history_window(job.engine)
         opened = job.thread if isinstance(job.thread, LockedThread) else None
         # the user's message is stored already: it is the turn's input, not history
         if window and opened is not None and opened.history is not None:
@@ -249,7 +254,12 @@ class ActiveRun:
         saved = False
         try:
             saved = await self.job.store.finish_turn(
-                self.thread_id, self.run_id, reply, usage=self._usage, on_wait=self._end_stream
+                self.thread_id,
+                self.run_id,
+                reply,
+                usage=self._usage,
+                provider_id=self._provider_state,
+                on_wait=self._end_stream,
             )
         except Exception:  # the lease expires on its own; never leave the stream without `done`
             logger.exception("could not save the end of a turn", extra={"run_id": self.run_id})

@@ -1,1 +1,1 @@
-"""Serving the embeddable widget, its per-tenant configuration and the demo page."""
+"""Serving the embeddable widget, its per-tenant configuration and the demo pages."""

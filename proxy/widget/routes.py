@@ -1,4 +1,4 @@
-"""``GET /widget.js``, ``GET /v1/widget-config`` and ``GET /demo``.
+"""``GET /widget.js``, ``GET /v1/widget-config`` and the demo pages (``GET /demo``, ``/demo/account``, ``/demo/staff``).
 
 ``/widget.js`` is a public script: any page may load it, so it is not tied to a tenant; the
 tenant is known only when the script asks for its configuration (by the page's ``Origin``).
@@ -14,6 +14,7 @@ from litestar.datastructures import CacheControlHeader
 
 from proxy.api.deps import CallerDep
 from proxy.widget.bundle import WIDGET_DIR, current_bundle
+from proxy.widget.demo_pages import demo_page_routes
 
 JS_TYPE = "text/javascript"  # Litestar appends "; charset=utf-8"
 SCRIPT_CACHE = "public, max-age=300"
@@ -73,21 +74,6 @@ async def widget_config(caller: CallerDep) -> Response[dict[str, Any]]:
 
 
 @lru_cache(maxsize=1)
-def _demo_page() -> bytes:
-    return (WIDGET_DIR / "demo" / "index.html").read_bytes()
-
-
-@get("/demo", include_in_schema=False, sync_to_thread=False)
-def demo_page() -> Response[bytes]:
-    """A small shop page with the widget on it (``python -m proxy demo``)."""
-    return Response(
-        _demo_page(),
-        media_type="text/html",
-        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
-    )
-
-
-@lru_cache(maxsize=1)
 def _demo_avatar() -> bytes:
     return (WIDGET_DIR / "demo" / "avatar.svg").read_bytes()
 
@@ -101,4 +87,4 @@ def demo_avatar() -> Response[bytes]:
     )
 
 
-widget_routes: list[Any] = [widget_script, widget_config, demo_page, demo_avatar]
+widget_routes: list[Any] = [widget_script, widget_config, *demo_page_routes, demo_avatar]

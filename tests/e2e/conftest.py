@@ -5,13 +5,14 @@ the real engines talking to ``SimulatorServer`` (OpenAI's protocol; ``[[reply:..
 ``[[tool:...]]``, ``[[pace:...]]``, ``[[fault:...]]`` in a message steer it) and real tools
 dispatched by the turn runner (the lead tools, plus a few shop stand-ins defined here).
 
-Two tenants:
+Two tenants, both answered by the simulator:
 
-- ``harbor`` (origin host ``127.0.0.1``): the simulator. Host pages for it come from a second
-  little server, ``site.open(page, **data_attributes)``: a real cross-origin embed.
-- ``showcase`` (origin host ``localhost``): the proxy's own ``/demo`` page, opened same-origin at
-  ``http://localhost:<port>/demo``, answered by ``ScriptedEngine`` from canned replies so the README
-  screenshot shows a natural conversation rather than directives.
+- ``harbor`` (origin host ``127.0.0.1``). Host pages for it come from a second little server,
+  ``site.open(page, **data_attributes)``: a real cross-origin embed.
+- ``limited`` (origin host ``localhost``): one message a minute per visitor.
+
+The demo's own pages (``/demo``, ``/demo/account``, ``/demo/staff``) run on a proxy of their own,
+with the demo tenant and the demo shop: see ``test_demo.py``.
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ from __future__ import annotations
 import html
 import os
 import shutil
-import tomllib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
 from litestar import Litestar, get
 from litestar.exceptions import NotFoundException
@@ -34,18 +33,12 @@ from litestar.params import FromPath
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from proxy.app import create_app
-from proxy.demo import DEMO_TENANTS
-from proxy.engines.base import Engine
-from proxy.engines.factory import build_engine
 from proxy.leads.tools import register_lead_tools
 from proxy.limits.config import LimitsConfig
 from proxy.server_thread import ServerThread
-from proxy.settings import Settings
-from proxy.simulator import SimulatorConfig, SimulatorServer
-from proxy.tenants import Tenant
+from proxy.simulator import SimulatorServer
 from proxy.tools.registry import ToolContext, ToolRegistry
 from proxy.widget.config import WidgetConfig
-from tests.e2e.scripted_engine import ScriptedEngine
 from tests.support.apps import directory, make_settings, make_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,11 +65,6 @@ WIDGET = WidgetConfig(
 )
 IDENTITY_SECRET = "e2e-identity-secret-of-at-least-32-bytes"
 TOOLS = ["search_products", "track_order", "save_contact", "capture_lead", "escalate_to_human"]
-
-
-def demo_widget() -> WidgetConfig:
-    """The widget section of the tenant ``python -m proxy demo`` writes, so the picture matches it."""
-    return WidgetConfig.model_validate(tomllib.loads(DEMO_TENANTS)["tenants"]["demo"]["widget"])
 
 
 def e2e_tools() -> ToolRegistry:
@@ -112,7 +100,9 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorConfig(model="echo")) as running:
+    """The default model, the offline one: the demo pages' questions need it; the widget's tests
+    steer every reply they check with directives, which the echo model answers."""
+    with SimulatorServer() as running:
         yield running
 
 
@@ -120,7 +110,6 @@ def simulator() -> Iterator[SimulatorServer]:
 class Proxy:
     server: ServerThread
     simulator: SimulatorServer
-    showcase: ScriptedEngine
 
     @property
     def url(self) -> str:
@@ -142,23 +131,20 @@ def proxy(pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: Simu
             limits=LimitsConfig(messages_per_minute_per_ip=0, threads_per_hour_per_ip=0),
         ),
         make_tenant(
-            "showcase",
+            "limited",
             ["localhost"],
-            widget=demo_widget(),
+            base_url=simulator.base_url,
+            api_key="sk-sim",
+            widget=WIDGET,
             limits=LimitsConfig(
                 messages_per_minute_per_visitor=1, messages_per_minute_per_ip=0, threads_per_hour_per_ip=0
             ),
         ),
     )
-    showcase = ScriptedEngine()
-
-    def engines(tenant: Tenant, http_client: httpx2.AsyncClient, settings: Settings) -> Engine:
-        return showcase if tenant.name == "showcase" else build_engine(tenant, http_client, settings)
-
     settings = make_settings(pg_url, tmp_path_factory.mktemp("e2e"), heartbeat_interval=0.5)
-    app = create_app(settings, tenants=tenants, tools=e2e_tools(), engine_factory=engines)
+    app = create_app(settings, tenants=tenants, tools=e2e_tools())
     with ServerThread(app) as running:
-        yield Proxy(running, simulator, showcase)
+        yield Proxy(running, simulator)
 
 
 @pytest.fixture(scope="session")
@@ -218,7 +204,7 @@ class Site:
         return self.server.url
 
     async def open(self, page: Page, *, css: str = "", host: str = "127.0.0.1", **data: str) -> None:
-        """A page embedding the widget; ``host="localhost"`` makes it a page of the showcase tenant."""
+        """A page embedding the widget; ``host="localhost"`` makes it a page of the ``limited`` tenant."""
         attrs = " ".join(f'data-{key.replace("_", "-")}="{html.escape(value)}"' for key, value in data.items())
         name = f"p{len(self.pages)}"
         self.pages[name] = HOST_PAGE.format(src=f"{self.proxy.url}/widget.js", attrs=attrs, css=css)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
+import time
 from typing import Any
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from proxy.identity import issue_identity_token
-from tests.e2e.conftest import IDENTITY_SECRET, ROOT, Proxy, Site, shot
+from tests.e2e.conftest import IDENTITY_SECRET, Proxy, Site, shot
 from tests.e2e.widget_page import Widget
 from tests.support.waiting import eventually
 
@@ -83,6 +82,11 @@ async def test_tool_activity_shows_as_a_status_then_lead_confirmation(page: Page
     await w.reply_done()
     handoff = w.log.locator('.msg[data-event="handoff"]')
     await expect(handoff).to_contain_text("I've asked a member of our team to take over.")
+    # asked again within the cooldown: the same handoff, so no second note
+    await w.send('[[tool:escalate_to_human {"reason": "still waiting"}]] [[reply:Already on it.]]')
+    await expect(w.assistant().locator(".bubble")).to_have_text("Already on it.")
+    await w.reply_done()
+    await expect(handoff).to_have_count(1)
 
 
 def stalled_streams(proxy: Proxy) -> list[Any]:
@@ -323,41 +327,6 @@ async def test_reduced_motion_is_respected(page: Page, site: Site) -> None:
     assert animation == "none"
 
 
-SHOWCASE = {
-    "Do you have a waterproof jacket under 150 EUR?": (
-        "Yes, two of our waterproof jackets are under €150:\n\n"
-        "- **Fjord Waterproof Hiking Jacket Lite**, €139: three layers, taped seams\n"
-        "- **Tidal Rain Shell**, €119: packs into its own pocket\n\n"
-        "Both are on the [jackets page](https://example.com/jackets). Want me to check your size?"
-    ),
-}
-
-
-async def test_demo_shop_page(page: Page, proxy: Proxy) -> None:
-    """The proxy's own /demo page: same origin as the API, the host's CSS kept out of the widget."""
-    proxy.showcase.replies.update(SHOWCASE)
-    await page.goto(proxy.url.replace("127.0.0.1", "localhost") + "/demo")
-    w = Widget(page)
-    await expect(page.get_by_role("heading", name="Gear for the trail")).to_be_visible()
-    await page.get_by_role("button", name="Ask a question").click()  # the page calls AssistantProxy.open()
-    await expect(w.panel).to_be_visible()
-    await w.settled()
-    await expect(w.host.locator(".title")).to_have_text("Northwind assistant")
-    # the shop styles every button (serif, uppercase, square): the widget's buttons are untouched
-    styles = await w.host.locator(".chip").first.evaluate(
-        "el => { const s = getComputedStyle(el); return [s.textTransform, s.fontFamily, s.borderRadius]; }"
-    )
-    assert styles[0] == "none" and "Georgia" not in styles[1] and styles[2] != "0px"
-
-    await w.suggestions.first.click()
-    reply = await w.reply_done()
-    await expect(reply.locator("li")).to_have_count(2)
-    await expect(reply.locator("a")).to_have_attribute("href", "https://example.com/jackets")
-    await page.screenshot(path=shot("09-demo"))
-    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):  # refresh README's picture on purpose only
-        await page.screenshot(path=str(Path(ROOT / "docs" / "widget.png")))
-
-
 async def test_a_thread_the_server_no_longer_knows_is_replaced(page: Page, site: Site) -> None:
     await site.open(page)
     w = Widget(page)
@@ -375,6 +344,37 @@ async def test_a_thread_the_server_no_longer_knows_is_replaced(page: Page, site:
     await w.send("[[reply:A fresh start.]]")
     await expect((await w.reply_done()).locator(".bubble")).to_have_text("A fresh start.")
     await expect(w.log.locator(".msg.error")).to_have_count(0)
+
+
+async def test_a_new_token_for_the_same_person_keeps_the_conversation(page: Page, site: Site) -> None:
+    """Host sites mint a token per page view: the next page's token is another string, the same person."""
+    first = issue_identity_token(secret=IDENTITY_SECRET, tenant="harbor", sub="ana", now=time.time() - 60)
+    await site.open(page, identity_token=first)
+    w = Widget(page)
+    await w.open()
+    await w.send("[[reply:Hello Ana.]]")
+    await w.reply_done()
+    second = issue_identity_token(secret=IDENTITY_SECRET, tenant="harbor", sub="ana")
+    assert second != first
+    await site.open(page, identity_token=second)
+    await expect(w.panel).to_be_visible()
+    await expect(w.messages("user").locator(".bubble")).to_have_text(["[[reply:Hello Ana.]]"])
+    await expect(w.assistant().locator(".bubble")).to_have_text("Hello Ana.")
+
+
+async def test_a_page_sets_its_own_suggested_questions(page: Page, site: Site) -> None:
+    await site.open(page, suggested_questions='["Where is my order?", "  ", 42, "Do you ship to Oslo?"]')
+    w = Widget(page)
+    await w.open()
+    await expect(w.suggestions).to_have_text(["Where is my order?", "Do you ship to Oslo?"])  # not the tenant's
+    await page.evaluate("() => AssistantProxy.suggest(['Opening hours?'])")
+    await expect(w.suggestions).to_have_text(["Opening hours?"])
+    await page.evaluate("() => AssistantProxy.suggest(null)")  # back to the tenant's
+    await expect(w.suggestions).to_have_text(["Which roast suits a pour-over?", "Do you ship to Norway?"])
+    await w.send("[[reply:Sure.]]")
+    await w.reply_done()
+    await page.evaluate("() => AssistantProxy.suggest(['Opening hours?'])")
+    await expect(w.suggestions.first).to_be_hidden()  # only an empty conversation shows them
 
 
 async def test_identity_tokens_keep_visitors_apart(page: Page, site: Site) -> None:
@@ -402,7 +402,7 @@ async def test_identity_tokens_keep_visitors_apart(page: Page, site: Site) -> No
 
 
 async def test_rate_limited_messages_say_how_long_to_wait(page: Page, site: Site) -> None:
-    await site.open(page, host="localhost")  # the showcase tenant: one message a minute per visitor
+    await site.open(page, host="localhost")  # the limited tenant: one message a minute per visitor
     w = Widget(page)
     await w.open()
     await w.send("Hello")

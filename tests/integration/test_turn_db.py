@@ -34,6 +34,9 @@ class ChatLike(ScriptedEngine):
 
     name = "chat"
 
+    def history_window(self) -> int:
+        return 20  # the default window
+
     async def create_conversation(self) -> None:
         return None
 

@@ -6,7 +6,9 @@
 - ``fail:CODE`` raises an EngineError with that code after one delta;
 - ``crash`` raises a plain exception (a bug);
 - ``gate:KEY`` streams "before ", waits until the test opens ``engine.gates[KEY]`` (a thread-safe
-  event: the server runs in another thread), then streams "after" and completes.
+  event: the server runs in another thread), then streams "after" and completes;
+- ``hold:KEY`` is ``gate:KEY`` without the text before the gate (records itself in ``holding``);
+- ``refuse:CODE`` raises an EngineError with that code before any text.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class ScriptedEngine(Engine):
         self.cancelled: list[str] = []
         self.waiting = anyio.Event()
         self.gates: defaultdict[str, threading.Event] = defaultdict(threading.Event)
+        self.holding: list[str] = []
         self._count = 0
 
     async def create_conversation(self) -> str | None:
@@ -82,6 +85,19 @@ class ScriptedEngine(Engine):
             yield MessageCompleted(message_id, "before after")
             yield TurnFinished()
             return
+        if text.startswith("hold:"):
+            self.holding.append(text[5:])
+            try:
+                await anyio.to_thread.run_sync(self.gates[text[5:]].wait, abandon_on_cancel=True)
+            except anyio.get_cancelled_exc_class():
+                self.cancelled.append(turn.tool_context.run_id or "")
+                raise
+            yield TextDelta(message_id, "after")
+            yield MessageCompleted(message_id, "after")
+            yield TurnFinished()
+            return
+        if text.startswith("refuse:"):
+            raise EngineError(text[7:], f"scripted refusal {text[7:]}", retryable=False)  # type: ignore[arg-type]
         if text == "wait":
             yield TextDelta(message_id, "partial ")
             try:
@@ -99,8 +115,9 @@ class ScriptedEngine(Engine):
         yield TurnFinished()
 
 
-def scripted_tools() -> ToolRegistry:
-    registry = ToolRegistry()
+def scripted_tools(registry: ToolRegistry | None = None) -> ToolRegistry:
+    """``lookup``, a tool that echoes its word and who called, added to ``registry`` (or a new one)."""
+    registry = registry if registry is not None else ToolRegistry()
 
     @registry.tool(
         name="lookup",

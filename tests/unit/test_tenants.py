@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy.app import check_tools, default_tools
 from proxy.settings import Settings
 from proxy.tenants import ConfigError, load_tenants, normalize_host
 
@@ -173,3 +174,71 @@ def test_cors_regex_matches_tenant_origins_only(tmp_path: Path) -> None:
         assert pattern.fullmatch(origin), origin
     for origin in ["https://evil.test", "https://acme.test.evil.test", "https://acme-shops.test", "https://xacme.test"]:
         assert not pattern.fullmatch(origin), origin
+
+
+def _responses_tenant(tmp_path: Path, extra: str = "", engine: str = "responses") -> Path:
+    return write(
+        tmp_path,
+        f'[tenants.shop]\ndomains = ["shop.test"]\nengine = "{engine}"\napi_key_env = "SHOP_KEY"\n{extra}\n',
+    )
+
+
+@pytest.mark.parametrize("context", ["auto", "conversations", "previous_response", "history"])
+def test_the_context_mode_is_read_from_the_tenant(tmp_path: Path, context: str) -> None:
+    path = _responses_tenant(tmp_path, f'context = "{context}"')
+    tenants = load_tenants(settings(PROXY_TENANTS_FILE=str(path)), env={"SHOP_KEY": "sk-1"})
+    assert tenants.tenants["shop"].config.profile().context == context
+
+
+def test_tenants_without_a_context_mode_take_the_process_default(tmp_path: Path) -> None:
+    path = _responses_tenant(tmp_path)
+    default = load_tenants(settings(PROXY_TENANTS_FILE=str(path)), env={"SHOP_KEY": "sk-1"})
+    chosen = load_tenants(
+        settings(PROXY_TENANTS_FILE=str(path), PROXY_RESPONSES_CONTEXT="history"), env={"SHOP_KEY": "sk-1"}
+    )
+    assert default.tenants["shop"].config.profile().context == "auto"
+    assert chosen.tenants["shop"].config.profile().context == "history"
+
+
+def test_a_context_mode_on_another_engine_is_a_config_error(tmp_path: Path) -> None:
+    path = _responses_tenant(tmp_path, 'context = "history"', engine="chat")
+    with pytest.raises(ConfigError) as caught:
+        load_tenants(settings(PROXY_TENANTS_FILE=str(path)), env={"SHOP_KEY": "sk-1"})
+    assert "tenant 'shop': field 'context'" in str(caught.value)
+    assert "only the responses engine has context modes" in str(caught.value)
+
+
+def test_history_mode_without_a_history_window_is_a_config_error(tmp_path: Path) -> None:
+    path = _responses_tenant(tmp_path, 'history_window = 0\ncontext = "history"')
+    with pytest.raises(ConfigError) as caught:
+        load_tenants(settings(PROXY_TENANTS_FILE=str(path)), env={"SHOP_KEY": "sk-1"})
+    assert "set history_window above 0" in str(caught.value)
+
+
+def test_an_unknown_context_mode_is_a_config_error(tmp_path: Path) -> None:
+    path = _responses_tenant(tmp_path, 'context = "threads"')
+    with pytest.raises(ConfigError) as caught:
+        load_tenants(settings(PROXY_TENANTS_FILE=str(path)), env={"SHOP_KEY": "sk-1"})
+    assert "field 'context'" in str(caught.value)
+
+
+def test_the_history_default_with_no_window_is_a_config_error(tmp_path: Path) -> None:
+    path = _responses_tenant(tmp_path, "history_window = 0")
+    with pytest.raises(ConfigError) as caught:
+        load_tenants(settings(PROXY_TENANTS_FILE=str(path), PROXY_RESPONSES_CONTEXT="history"), env={"SHOP_KEY": "k"})
+    assert "tenant 'shop': field 'history_window'" in str(caught.value)
+
+
+def test_old_tenants_get_send_email_and_any_tenant_may_list_it(tmp_path: Path) -> None:
+    """The old assistants' one function, with the old argument names, for old and new configurations."""
+    tools = default_tools()
+    old = load_tenants(settings(DOMAINS='["old.test"]', OPENAI_API_KEYS='["sk-old"]'), {})
+    text = '[tenants.new]\ndomains = ["new.test"]\napi_key_env = "K"\ntools = ["capture_lead", "sendEmail"]\n'
+    new = load_tenants(settings(PROXY_TENANTS_FILE=str(write(tmp_path, text))), {"K": "sk-new"})
+    for directory in (old, new):
+        check_tools(directory, tools)  # raises for a tool the product does not have
+    [old_tenant], [new_tenant] = list(old), list(new)
+    assert old_tenant.config.tools == ["sendEmail"]
+    [schema] = [s for s in tools.subset(new_tenant.config.tools).responses_schemas() if s["name"] == "sendEmail"]
+    assert schema["parameters"]["required"] == ["name", "email", "message"]
+    assert set(schema["parameters"]["properties"]) == {"name", "email", "message"}

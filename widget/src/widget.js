@@ -69,12 +69,29 @@ function boot() {
       .join("");
   }
 
-  /** Short non-reversible tag of an identity token: tells "same visitor?" without storing it. */
+  /** Who a token is about (tenant, user, role), read from its payload: a host site mints a new
+   * token for every page view, and the same person on the next page keeps their conversation.
+   * Nothing is verified here (the server does that); unreadable tokens count as themselves. */
+  function identityOf(token) {
+    try {
+      var part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      var claims = JSON.parse(atob(part + "===".slice((part.length + 3) % 4)));
+      if (claims && typeof claims.sub === "string") {
+        return JSON.stringify([claims.aud || claims.tenant || "", claims.sub, claims.role || ""]);
+      }
+    } catch (e) {
+      /* not a JWT we can read */
+    }
+    return token;
+  }
+
+  /** Short non-reversible tag of an identity: tells "same visitor?" without storing the token. */
   function fingerprint(token) {
     if (!token) return "";
+    var text = identityOf(token);
     var h = 0x811c9dc5;
-    for (var i = 0; i < token.length; i++) {
-      h ^= token.charCodeAt(i);
+    for (var i = 0; i < text.length; i++) {
+      h ^= text.charCodeAt(i);
       h = Math.imul(h, 0x01000193) >>> 0;
     }
     return h.toString(36);
@@ -95,6 +112,7 @@ function boot() {
     locale: "en",
     scope: "", // storage scope: proxy + tenant
     identityToken: attrs.identityToken || null,
+    suggestions: attrs.suggestedQuestions ? questionList(attrs.suggestedQuestions) : null, // the page's own
     threadId: null,
     isOpen: false,
     loaded: false, // history fetched for the current thread
@@ -338,14 +356,19 @@ function boot() {
 
   function showEmptyState() {
     while (ui.log.firstChild) ui.log.removeChild(ui.log.firstChild);
-    while (ui.suggestions.firstChild) ui.suggestions.removeChild(ui.suggestions.firstChild);
     S.messages = 0;
     if (S.config.greeting) {
       var g = addMessage("assistant", { text: S.config.greeting, greeting: true });
       g.el.classList.add("greeting");
       g.el.setAttribute("data-role", "greeting");
     }
-    (S.config.suggested_questions || []).forEach(function (q) {
+    showSuggestions();
+  }
+
+  /** The page's own questions (data-suggested-questions, suggest()) or else the tenant's. */
+  function showSuggestions() {
+    while (ui.suggestions.firstChild) ui.suggestions.removeChild(ui.suggestions.firstChild);
+    (S.suggestions || S.config.suggested_questions || []).forEach(function (q) {
       ui.suggestions.appendChild(
         h("button", {
           type: "button",
@@ -358,7 +381,33 @@ function boot() {
         })
       );
     });
-    ui.suggestions.hidden = !ui.suggestions.firstChild;
+    ui.suggestions.hidden = S.messages > 0 || !ui.suggestions.firstChild;
+  }
+
+  /** Up to 6 non-empty questions of at most 200 characters; anything else (null, junk) -> null. */
+  function questionList(value) {
+    if (typeof value === "string") {
+      try {
+        value = JSON.parse(value);
+      } catch (e) {
+        console.warn("[assistant-proxy] data-suggested-questions must be a JSON array of strings");
+        return null;
+      }
+    }
+    if (!Array.isArray(value)) return null;
+    return value
+      .filter(function (q) {
+        return typeof q === "string" && q.trim() && q.trim().length <= 200;
+      })
+      .map(function (q) {
+        return q.trim();
+      })
+      .slice(0, 6);
+  }
+
+  function suggest(questions) {
+    S.suggestions = questionList(questions);
+    if (S.ready) showSuggestions();
   }
 
   function setStatus(kind, text) {
@@ -479,6 +528,73 @@ function boot() {
     S.threadId = id;
     if (id) local.setItem(threadKey(), JSON.stringify({ id: id, idf: fingerprint(S.identityToken) }));
     else local.removeItem(threadKey());
+    if (!id) local.removeItem(notesKey());
+  }
+
+  // -- notes (lead, handoff) ------------------------------------------------------------------
+  // The thread's history holds its messages only, so the widget keeps the confirmations it showed,
+  // each with the visitor message it followed, and puts them back when the history is restored.
+  var MAX_NOTES = 20;
+  var notesKey = function () {
+    return S.scope + ":notes";
+  };
+
+  function showNote(kind, text, before, ref) {
+    var note = addMessage("system", { text: text, before: before });
+    note.el.setAttribute("data-event", kind);
+    if (ref) note.el.setAttribute("data-ref", ref);
+    return note;
+  }
+
+  function shownNote(ref) {
+    var notes = ui.log.querySelectorAll(".msg[data-ref]");
+    for (var i = 0; i < notes.length; i++) if (notes[i].getAttribute("data-ref") === ref) return true;
+    return false;
+  }
+
+  function bubbleText(msg) {
+    var bubble = msg.querySelector(".bubble");
+    return bubble ? bubble.textContent : "";
+  }
+
+  function loadNotes(id) {
+    try {
+      var saved = JSON.parse(local.getItem(notesKey()) || "null");
+      if (saved && saved.thread === id && Array.isArray(saved.notes)) return saved.notes;
+    } catch (e) {
+      /* unreadable: no notes */
+    }
+    return [];
+  }
+
+  function rememberNote(kind, text, ref) {
+    if (!S.threadId) return;
+    var asked = ui.log.querySelectorAll('.msg[data-role="user"]');
+    var last = asked[asked.length - 1];
+    var note = { kind: kind, text: text, ref: ref, after: asked.length, asked: last ? bubbleText(last) : "" };
+    var notes = loadNotes(S.threadId).concat([note]).slice(-MAX_NOTES);
+    local.setItem(notesKey(), JSON.stringify({ thread: S.threadId, notes: notes }));
+  }
+
+  /** Put the stored notes of thread ``id`` back after the visitor messages they followed. */
+  function restoreNotes(id, anchor) {
+    var users = [];
+    for (var el = ui.log.firstChild; el && el !== anchor; el = el.nextSibling) {
+      if (el.getAttribute && el.getAttribute("data-role") === "user") users.push(el);
+    }
+    // last first: each note goes right after its message, so earlier ones end up above later ones
+    loadNotes(id)
+      .slice()
+      .reverse()
+      .forEach(function (n) {
+        if ((n.kind !== "lead" && n.kind !== "handoff") || typeof n.text !== "string") return;
+        var target = null;
+        for (var i = Math.max(0, (n.after | 0) - 1); i < users.length && !target; i++) {
+          if (bubbleText(users[i]) === n.asked) target = users[i];
+        }
+        target = target || users[(n.after | 0) - 1];
+        showNote(n.kind, n.text, target ? target.nextSibling : anchor, typeof n.ref === "string" ? n.ref : "");
+      });
   }
 
   function loadThread() {
@@ -526,6 +642,7 @@ function boot() {
         if (m.role !== "user" && m.role !== "assistant") return;
         addMessage(m.role, { text: String(m.content || ""), id: m.id, before: anchor });
       });
+      restoreNotes(id, anchor);
       scrollDown(true);
     } catch (e) {
       S.loaded = false; // try again at the next open
@@ -701,7 +818,12 @@ function boot() {
         // the tenant's own words for the visitor when the event has them, else the catalogue's
         var note = typeof data.message === "string" && data.message.trim() ? data.message.trim() : null;
         note = note || t(ev.event === "handoff" ? "handoff" : "leadCaptured");
-        addMessage("system", { text: note }).el.setAttribute("data-event", ev.event === "handoff" ? "handoff" : "lead");
+        var kind = ev.event === "handoff" ? "handoff" : "lead";
+        var id = kind === "handoff" ? data.handoff_id : data.lead_id;
+        var ref = id != null && id !== "" ? kind + ":" + id : "";
+        if (ref && shownNote(ref)) break; // the same handoff again (asked for twice): one note is enough
+        showNote(kind, note, undefined, ref);
+        rememberNote(kind, note, ref);
         announce(note);
         break;
       case "error":
@@ -968,7 +1090,7 @@ function boot() {
   function deferred(name, fn) {
     return function () {
       if (!S.ready) {
-        if (name === "identify") identify.apply(null, arguments); // applies before the first thread
+        if (name === "identify" || name === "suggest") fn.apply(null, arguments); // applies before the first view
         else queue.push([name, Array.prototype.slice.call(arguments)]);
         return;
       }
@@ -986,6 +1108,7 @@ function boot() {
       S.isOpen ? close() : open();
     }),
     identify: deferred("identify", identify),
+    suggest: deferred("suggest", suggest),
     reset: deferred("reset", function () {
       startOver(true);
     }),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from proxy.shop.config import ShopConfig
@@ -121,3 +123,215 @@ async def test_a_different_embedder_is_refused_until_re_embedded(database: Datab
 
     again = await refresh_documents(database, tenant, OfflineEmbedder(128))
     assert again.embedded == 0  # nothing changed, nothing re-embedded
+
+
+# --- saying when nothing matches: expectations computed in SQL, independently of the search --------
+
+
+async def cheapest(db: Database, tenant: str, currency: str, *words: str) -> dict[str, Any] | None:
+    """The cheapest active product (price in ``currency``) whose name or description has every word."""
+    like = " and ".join(["(p.name ilike %s or p.description ilike %s)"] * len(words))
+    return await db.fetch_one(
+        "select p.id, p.name, min(pr.unit_amount) as amount from shop_products p join shop_prices pr"
+        " on pr.tenant = p.tenant and pr.product_id = p.id and pr.active and pr.currency = %s"
+        f" where p.tenant = %s and p.active and not p.deleted and {like}"
+        " group by p.id, p.name order by 3, 1 limit 1",
+        (currency, tenant, *[f"%{w}%" for w in words for _ in range(2)]),
+    )
+
+
+async def test_wireless_headphones_under_100_usd_match_nothing_and_offer_the_cheapest_wireless_item(
+    small_shop: str, database: Database, call, ok
+) -> None:
+    args = {"query": "do you have wireless headphones under $100?", "currency": "USD", "max_price": 100}
+    got = ok(await call("search_products", args, tenant=small_shop))
+
+    cheapest_wireless = await cheapest(database, small_shop, "usd", "wireless")
+    assert cheapest_wireless is not None and cheapest_wireless["amount"] > 100_00  # the premise, in SQL
+    assert await cheapest(database, small_shop, "usd", "headphone") is not None
+    assert got["query"] == args["query"] and got["filters"] == {"currency": "USD", "max_price": 100}
+    assert got["products"] == [] and got["nothing_matches"] is True
+    assert '"wireless headphones"' in got["note"] and "100.00 USD" in got["note"]
+
+    alternatives = {a["id"]: a for a in got["alternatives"]}
+    assert cheapest_wireless["id"] in alternatives
+    earbuds = alternatives[cheapest_wireless["id"]]
+    assert earbuds["prices"] == [f"{cheapest_wireless['amount'] / 100:.2f} USD"]
+    assert earbuds["match"] == "partial" and earbuds["matched_words"] == ["wireless"]
+    assert earbuds["outside_filters"] == ["max_price"]
+    assert all(a["outside_filters"] == ["max_price"] for a in got["alternatives"])
+    # the products with both words come first, each group cheapest first
+    order = [(a["match"] != "strong", float(a["prices"][0].split()[0])) for a in got["alternatives"]]
+    assert order == sorted(order) and order[0][0] is False
+
+
+async def test_waterproof_jacket_under_150_eur_offers_the_cheapest_jacket_first(
+    small_shop: str, database: Database, call, ok
+) -> None:
+    args = {"query": "waterproof jacket under 150 EUR", "currency": "EUR", "max_price": 150}
+    got = ok(await call("search_products", args, tenant=small_shop))
+
+    truth = await cheapest(database, small_shop, "eur", "waterproof", "jacket")
+    assert truth is not None and truth["amount"] > 150_00
+    assert got["products"] == [] and got["nothing_matches"] is True
+    first = got["alternatives"][0]
+    assert (first["id"], first["prices"], first["match"]) == (
+        truth["id"],
+        [f"{truth['amount'] / 100:.2f} EUR"],
+        "strong",
+    )
+    assert first["matched_words"] == ["waterproof", "jacket"] and first["outside_filters"] == ["max_price"]
+
+
+async def test_a_strong_match_needs_no_alternatives(small_shop: str, database: Database, call, ok) -> None:
+    got = ok(await call("search_products", {"query": "Is there an espresso machine for lattes?"}, tenant=small_shop))
+    machines = await database.fetch_all(
+        "select id from shop_products where tenant = %s and active and name ilike '%%espresso machine%%'",
+        (small_shop,),
+    )
+    assert machines
+    top = got["products"][: len(machines)]
+    assert {p["id"] for p in top} == {r["id"] for r in machines}
+    assert all(p["match"] == "strong" and p["matched_words"] == ["espresso", "machine", "lattes"] for p in top)
+    assert got["nothing_matches"] is False and "alternatives" not in got and "note" not in got
+    assert got["filters"] == {}
+    assert all(p["matched_words"] for p in got["products"])  # nothing without a word of the query
+
+
+@pytest.mark.parametrize(
+    ("query", "name", "words"),
+    [
+        ("hedphones", "Wireless Noise-Cancelling Headphones", ["hedphones"]),
+        ("waterprof jackets", "Waterproof Hiking Jacket", ["waterprof", "jackets"]),
+        ("expresso machne", "Espresso Machine", ["expresso", "machne"]),
+    ],
+)
+async def test_typos_still_match_strongly(
+    query: str, name: str, words: list[str], small_shop: str, database: Database, call, ok
+) -> None:
+    got = ok(await call("search_products", {"query": query}, tenant=small_shop))
+    expected = await database.fetch_all(
+        "select id from shop_products where tenant = %s and active and name like %s", (small_shop, f"%{name}%")
+    )
+    assert expected
+    top = got["products"][: len(expected)]
+    assert {p["id"] for p in top} == {r["id"] for r in expected}
+    assert all(p["match"] == "strong" and p["matched_words"] == words for p in top)
+    assert got["nothing_matches"] is False
+
+
+async def test_a_partial_match_is_labelled_and_explained(small_shop: str, database: Database, call, ok) -> None:
+    unknown = await database.fetch_one(
+        "select count(*) as n from shop_documents where tenant = %s and content ilike '%%timer%%'", (small_shop,)
+    )
+    assert unknown["n"] == 0  # no product has the word "timer"
+    got = ok(await call("search_products", {"query": "espresso machine with a timer"}, tenant=small_shop))
+    first = got["products"][0]
+    assert "Espresso Machine" in first["name"]
+    assert first["match"] == "partial" and first["matched_words"] == ["espresso", "machine"]
+    assert all(p["match"] == "partial" for p in got["products"])
+    assert got["nothing_matches"] is True and got["alternatives"] == []
+    assert got["note"].startswith('No product matches all of "espresso machine timer"')
+
+
+async def test_a_currency_the_shop_does_not_use_offers_the_products_in_theirs(small_shop: str, call, ok) -> None:
+    got = ok(await call("search_products", {"query": "coffee", "currency": "jpy"}, tenant=small_shop))
+    assert got["products"] == [] and got["nothing_matches"] is True and "in JPY" in got["note"]
+    assert got["alternatives"]
+    for alt in got["alternatives"]:
+        assert alt["outside_filters"] == ["currency"] and alt["match"] == "strong"
+        assert {p.split()[1] for p in alt["prices"]} == {"EUR", "USD"}
+
+
+async def test_only_stop_words_list_products_as_before(small_shop: str, call, ok) -> None:
+    got = ok(await call("search_products", {"query": "what products do you have?", "limit": 3}, tenant=small_shop))
+    assert len(got["products"]) == 3 and got["nothing_matches"] is False
+    assert all(p["match"] == "strong" and p["matched_words"] == [] for p in got["products"])
+    cheap = ok(await call("search_products", {"query": "products", "max_price": 1}, tenant=small_shop))
+    assert cheap["products"] == [] and cheap["nothing_matches"] is True
+    prices = [min(float(p.split()[0]) for p in a["prices"]) for a in cheap["alternatives"]]
+    assert prices and prices == sorted(prices)  # the cheapest products first
+
+
+# --- reading word matches in tiers: all words first, a bounded number of products per tier -------
+
+
+async def test_products_with_every_word_come_first_even_past_the_tier_cap(
+    catalog_shop: str, database: Database, call, ok, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from proxy.shop import search
+
+    monkeypatch.setattr(search, "TIER_ROWS", 3)  # far fewer than the products with one of the words
+    every = await database.fetch_all(
+        "select id from shop_products where tenant = %s and active and (name || ' ' || description) ilike"
+        " '%%stainless steel%%' and (name || ' ' || description) ilike '%%bottle%%'",
+        (catalog_shop,),
+    )
+    some = await database.fetch_one(
+        "select count(*) as n from shop_products where tenant = %s and active and (name || ' ' || description)"
+        " ~* '(steel|bottle)'",
+        (catalog_shop,),
+    )
+    assert 0 < len(every) < 5 < some["n"]
+    got = ok(await call("search_products", {"query": "stainless steel bottle", "limit": 5}, tenant=catalog_shop))
+    strong = [p["id"] for p in got["products"] if p["match"] == "strong"]
+    assert set(strong) == {r["id"] for r in every}
+    assert [p["match"] for p in got["products"]][: len(strong)] == ["strong"] * len(strong)
+
+
+async def test_the_fast_search_finds_what_the_exact_one_finds(catalog_shop: str, database: Database) -> None:
+    from proxy.shop.search import search_products
+    from proxy.shop.source import NativeShopData
+
+    data, embedder = NativeShopData(catalog_shop), OfflineEmbedder()
+    for query in [*LABELLED, "stainless steel bottle", "wireless", "leather bag for travel"]:
+        fast = await search_products(database, data, embedder, query, limit=5)
+        exact = await search_products(database, data, embedder, query, limit=5, exact=True)
+        assert [p["match"] for p in fast["products"]] == [p["match"] for p in exact["products"]], query
+        assert [len(p["matched_words"]) for p in fast["products"]] == [
+            len(p["matched_words"]) for p in exact["products"]
+        ], query
+
+
+async def test_the_shop_words_follow_its_products(database: Database, call, ok) -> None:
+    from proxy.shop.demo_data import DemoSize, seed_demo
+    from proxy.shop.store import upsert_records
+
+    tenant = "shop-words"
+    await seed_demo(database, tenant, size=DemoSize(products=24, customers=5, invoices=10))
+    words = {
+        r["word"] for r in await database.fetch_all("select word from shop_product_words where tenant = %s", (tenant,))
+    }
+    assert {"espresso", "headphon", "jacket"} <= words and not any(w.isdigit() for w in words)
+
+    async with database.transaction() as conn:
+        await upsert_records(
+            conn,
+            "shop_products",
+            [(tenant, "prod_board", "Alpine Snowboard", "all-mountain snowboard", True, None, {}, None, False, None)],
+        )
+    await refresh_documents(database, tenant, OfflineEmbedder())
+    got = ok(await call("search_products", {"query": "snowbord"}, tenant=tenant))
+    assert got["products"][0]["id"] == "prod_board" and got["products"][0]["match"] == "strong"
+
+
+async def test_alternatives_nearest_to_the_range_first(small_shop: str, database: Database, call, ok) -> None:
+    rows = await database.fetch_all(
+        "select p.id, min(pr.unit_amount) as lo, max(pr.unit_amount) as hi from shop_products p join shop_prices pr"
+        " on pr.tenant = p.tenant and pr.product_id = p.id and pr.active where p.tenant = %s and p.active"
+        " and p.name ilike '%%espresso machine%%' group by p.id",
+        (small_shop,),
+    )
+    assert len(rows) >= 2 and all(r["lo"] > 50_00 for r in rows)
+    cheap = ok(await call("search_products", {"query": "espresso machine", "max_price": 50}, tenant=small_shop))
+    assert cheap["products"] == [] and cheap["filters"] == {"max_price": 50}
+    strong = [a["id"] for a in cheap["alternatives"] if a["match"] == "strong"]
+    assert strong == [r["id"] for r in sorted(rows, key=lambda r: r["lo"])]
+    assert cheap["alternatives"][: len(strong)] == [a for a in cheap["alternatives"] if a["match"] == "strong"]
+    assert all(a["outside_filters"] == ["max_price"] for a in cheap["alternatives"])
+
+    dear = ok(await call("search_products", {"query": "espresso machine", "min_price": 100_000}, tenant=small_shop))
+    assert dear["products"] == [] and "at or above 100000.00" in dear["note"]
+    strong = [a["id"] for a in dear["alternatives"] if a["match"] == "strong"]
+    assert strong == [r["id"] for r in sorted(rows, key=lambda r: -r["hi"])]
+    assert all(a["outside_filters"] == ["min_price"] for a in dear["alternatives"])

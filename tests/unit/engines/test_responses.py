@@ -26,7 +26,9 @@ PROFILE = AssistantProfile(model="gpt-test", instructions="Be brief.")
 
 
 def engine(client: Any, **profile: Any) -> ResponsesEngine:
-    return ResponsesEngine(client, AssistantProfile(**{"model": "gpt-test", "instructions": "Be brief.", **profile}))
+    """The engine on a provider conversation (these tests script the provider's answers)."""
+    base = {"model": "gpt-test", "instructions": "Be brief.", "context": "conversations"}
+    return ResponsesEngine(client, AssistantProfile(**{**base, **profile}))
 
 
 # -- text ------------------------------------------------------------------------------------------

@@ -1,21 +1,12 @@
-"""Small pure pieces: full-text query building, rank fusion, output capping, the demo generator."""
+"""Small pure pieces: rank fusion, output capping, the demo generator."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from proxy.shop.demo_data import FULL, SMALL, generate
-from proxy.shop.search import fuse, tsquery_text
+from proxy.shop.search import fuse
 from proxy.shop.tools import cap
-
-
-def test_tsquery_matches_any_word_and_is_safe() -> None:
-    assert (
-        tsquery_text("Noise-cancelling headphones & (cheap) 'wireless'!")
-        == "noise | cancelling | headphones | cheap | wireless"
-    )
-    assert tsquery_text("a !") == ""
-    assert tsquery_text("espresso machine", "&") == "espresso & machine"
 
 
 def test_rank_fusion_rewards_agreement() -> None:

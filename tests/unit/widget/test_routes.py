@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import html
+import json
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,10 +16,11 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.testing import TestClient
 
 from proxy.api.deps import Caller
-from proxy.tenants import Tenant, TenantConfig
+from proxy.tenants import Tenant, TenantConfig, TenantDirectory
 from proxy.visitors import Visitor
 from proxy.widget.bundle import current_bundle, make_bundle
 from proxy.widget.config import WidgetConfig
+from proxy.widget.demo_pages import ACCOUNT_QUESTIONS, SHOP_QUESTIONS, STAFF_QUESTIONS
 from proxy.widget.routes import widget_routes
 
 TENANT = Tenant(
@@ -132,10 +136,49 @@ def test_widget_config_for_the_calling_tenant(client: TestClient[Litestar]) -> N
     assert client.get("/v1/widget-config", headers={"Origin": "https://evil.test"}).status_code == 403
 
 
-def test_demo_page(client: TestClient[Litestar]) -> None:
-    response = client.get("/demo")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    assert '<script src="/widget.js" async></script>' in response.text
+def test_demo_pages_render_without_a_shop(client: TestClient[Litestar]) -> None:
+    """Without the app's services (no database, no tenant) the pages still render, and say so."""
+    for path, questions in (
+        ("/demo", SHOP_QUESTIONS),
+        ("/demo/account", ACCOUNT_QUESTIONS),
+        ("/demo/staff", STAFF_QUESTIONS),
+    ):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        attribute = html.escape(json.dumps(questions))
+        assert f'<script src="/widget.js" async data-suggested-questions="{attribute}"></script>' in response.text
+        assert "data is not available here" in response.text
+        assert 'href="/demo/account"' in response.text and 'href="/demo/staff"' in response.text
+    assert client.get("/demo/account").headers["cache-control"] == "no-store"
     avatar = client.get("/demo/avatar.svg")
     assert avatar.headers["content-type"].startswith("image/svg+xml")
+
+
+class Unreachable:
+    """A database no page may touch."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the demo pages read a real shop's data ({name})")
+
+
+def test_demo_pages_never_show_a_real_shops_data_or_sign_its_tokens() -> None:
+    """The routes exist on every deployment and Host is the caller's: a shop that is not the demo
+    shop gets neither its figures shown nor a (staff!) token signed with its identity secret."""
+    real = Tenant(
+        config=TenantConfig(name="acme", domains=["acme.test"]),  # shop.source is "stripe"
+        api_key="sk-test",
+        client_keys=(),
+        base_url=None,
+        identity_secret="acme-identity-secret-long-enough-for-hs256",
+    )
+    app = Litestar(route_handlers=widget_routes, dependencies={"caller": Provide(stand_in_caller)}, logging_config=None)
+    app.state.services = SimpleNamespace(
+        tenants=TenantDirectory([real]), db=Unreachable(), settings=SimpleNamespace(simulator_url=None)
+    )
+    with TestClient(app) as client:
+        for path in ("/demo", "/demo/account", "/demo/staff"):
+            response = client.get(path, headers={"Host": "acme.test"})
+            assert response.status_code == 200
+            assert "data-identity-token" not in response.text
+            assert "no tenant with the demo shop serves this host" in response.text
