@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from rapidfuzz import fuzz
+
 from proxy.offline import arguments
 from proxy.offline.conversation import Call, Turn
 from proxy.offline.intents import (
@@ -19,9 +21,9 @@ from proxy.offline.intents import (
     score_tools,
     small_talk,
 )
-from proxy.offline.slots import Slots, find_slots
+from proxy.offline.slots import Slots, find_slots, product_query
 from proxy.offline.types import ToolSpec
-from proxy.offline.words import looks_like_words
+from proxy.offline.words import STOP_WORDS, looks_like_words
 
 Kind = Literal["calls", "talk", "ask_contact", "unknown"]
 
@@ -197,6 +199,19 @@ def make_plan(
     return Plan("unknown", "unknown", slots)
 
 
+def _product_words_of(text: str) -> list[str]:
+    """The product named in an insight question ("what goes with the two-person tent"), typos of its
+    other words corrected first ("wich products are bougth together" names none)."""
+    words = product_query(canonical_text(text)).split()
+    return [
+        w
+        for w in words
+        if w not in _TOGETHER_NOISE
+        and w not in _ORDER_WORDS
+        and not any(fuzz.ratio(w, s) >= 85 for s in STOP_WORDS if len(w) >= 4)
+    ]
+
+
 def _plan_tool(
     name: str, slots: Slots, specs: Mapping[str, ToolSpec], history: Sequence[Turn], previous: Turn | None
 ) -> Plan | None:
@@ -228,7 +243,7 @@ def _plan_tool(
         return Plan("calls", name, slots, (Call(name, args),))
     if name == "shop_insights":
         args = arguments.insight_arguments(slots, spec)
-        words = [w for w in slots.query.split() if w not in _TOGETHER_NOISE and w not in _ORDER_WORDS]
+        words = _product_words_of(slots.text)
         if (
             args.get("question") in ("bought_together", "second_product")
             and "product_id" not in args
