@@ -394,6 +394,7 @@ TOOL_CUES: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
             3.0,
         ),
         (r"\border (?:status|history)\b|\bwhere is my\b|\bpurchase history\b", 3.0),
+        (r"\b(?:his|her|their) (?:last |latest |recent )?(?:orders?|purchases?|invoices?|order history)\b", 3.0),
         (r"\b(?:orders|purchases|invoices) (?:of|for|from|by|placed by|made by)\b", 3.0),
         (r"\b(?:what|which) (?:did|has|have) (?:\w+ ){1,2}(?:buy|bought|order|ordered|purchase|purchased)\b", 2.0),
         (r"\bin_\w+", 3.0),

@@ -202,6 +202,10 @@ CASES = [
     Case("who-spent-most", "staff", ("who spent the most?",), lambda f: [f.top_customer["name"]]),
     Case("customer-justin", "staff", ("is there a customer named Justin?",),
          lambda f: [f.customers_named["justin"][0] if f.customers_named["justin"] else "no customer named Justin"]),
+    Case("customer-justin-tutorial", "staff", ("Is there a customer named Justin? If so, show me his information.",),
+         lambda f: [f.customers_named["justin"][0] if f.customers_named["justin"] else "no customer named Justin"]),
+    Case("customer-then-orders", "staff", ("is there a customer named {unique}? if so, show me their orders",),
+         lambda f: [f.unique_customer["name"], f.unique_customer["newest"]]),
     Case("customer-greta", "staff", ("is there a customer named Greta?",), lambda f: [f.customers_named["greta"][0]]),
     Case("customer-by-email", "staff", ("look up the customer {top_email}",),
          lambda f: [f.top_customer["name"], f"{f.top_customer['paid_orders']} paid orders"]),
@@ -247,6 +251,7 @@ def _fill(text: str, facts: Facts, engine: str) -> str:
         product_id=facts.product_one["id"],
         top_email=facts.top_customer["email"],
         unique_lower=facts.unique_customer["name"].lower(),
+        unique=facts.unique_customer["name"],
         bought_kind=facts.customer["bought_kind"],
     )
 
