@@ -117,8 +117,10 @@ class Conversation:
 async def converse(service: Service, visitor: Visitor, messages: list[str]) -> Conversation:
     """Send ``messages`` one after another in one new thread; the reply text of each."""
     headers = {"Origin": "https://shop.grounding.test"}
+    token = visitor.token()
+    if token:  # the host site's page sends it with every request, as the widget does
+        headers["X-Identity-Token"] = token
     async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=60) as http:
-        token = visitor.token()
         created = await http.post("/v1/threads", json={"identity_token": token} if token else None)
         assert created.status_code == 201, created.text
         thread_id = created.json()["thread_id"]
