@@ -111,6 +111,11 @@ _RELATIVE = _compile(
     r"|\b(?P<ytd>year\s+to\s+date|ytd|so\s+far\s+this\s+year)\b"
     r"|\b(?P<day>today|yesterday)\b"
 )
+_SEASON = _compile(
+    r"\b(?P<p>in|during|over|this|last|for)\s+(?:the\s+)?(?P<s>spring|summer|autumn|fall|winter)"
+    r"(?:\s+(?:of\s+)?(?P<y>(?:19|20)\d\d))?\b"
+)
+_SEASONS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}  # first month; three months each
 _YEAR_ONLY = _compile(r"\b(?:in|during|for|of|over|since)\s+(?P<y>(?:19|20)\d\d)\b")
 _QUARTER_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4}
 
@@ -168,6 +173,18 @@ def find_period(text: str, now: datetime) -> Period | None:
         return Period(start, today, f"the last {n} {unit}")
     if m := _RELATIVE.search(text):
         return _relative(m, today)
+    if m := _SEASON.search(text):
+        first = _SEASONS[m.group("s").lower()]
+        if m.group("y"):
+            year = int(m.group("y"))
+        else:  # the latest one that has begun
+            year = today.year if (today.month, today.day) >= (first, 1) else today.year - 1
+        start = date(year, first, 1)
+        end = _shift_month(start, 3) - timedelta(days=1)
+        if m.group("p").lower() == "last" and not m.group("y") and end >= today:  # the one that has ended
+            start, end = date(year - 1, first, 1), _shift_month(date(year - 1, first, 1), 3) - timedelta(days=1)
+            year -= 1
+        return _span(start, end, today, f"{m.group('s').lower()} {year}")
     if m := _IN_MONTH.search(text) or _MONTH_YEAR.search(text):
         y, mo = _month_year(m.group("m"), m.group("y"), today)
         start, end = _month_range(y, mo)

@@ -21,7 +21,7 @@ from proxy.offline.intents import (
     score_tools,
     small_talk,
 )
-from proxy.offline.slots import Slots, find_slots, product_query
+from proxy.offline.slots import Slots, find_slots, product_queries, product_query
 from proxy.offline.types import ToolSpec
 from proxy.offline.words import STOP_WORDS, looks_like_words
 
@@ -217,8 +217,9 @@ def _plan_tool(
 ) -> Plan | None:
     spec = specs[name]
     if name == "search_products":
-        call = Call(name, arguments.search_arguments(slots, slots.query or "products"))
-        return Plan("calls", name, slots, (call,))
+        queries = product_queries(slots.text) if slots.query else ["products"]
+        calls = tuple(Call(name, arguments.search_arguments(slots, q)) for q in queries)
+        return Plan("calls", name, slots, calls)  # several products: parallel searches
     if name == "get_product":
         if slots.ids.products:
             return Plan("calls", name, slots, (Call(name, {"product_id": slots.ids.products[0]}),))

@@ -124,6 +124,12 @@ _EXTRA_FILLER = frozenset(
         "wanna",
         "gonna",
         "help",
+        "deal",
+        "deals",
+        "bargain",
+        "bargains",
+        "special",
+        "specials",
         "order",
         "ordering",
         "purchase",
@@ -192,7 +198,7 @@ def product_query(text: str) -> str:
     cleaned = _FRAMES.sub(" ", strip_prices(cleaned))
     words = [
         w
-        for w in tokens(cleaned)
+        for w in (t.removesuffix("'s").removesuffix("'") for t in tokens(cleaned))
         if w.isalnum()
         and not w.isdigit()
         and w not in STOP_WORDS
@@ -201,6 +207,19 @@ def product_query(text: str) -> str:
         and len(w) > 1
     ]
     return " ".join(dict.fromkeys(words))
+
+
+_AND_ANOTHER = re.compile(r"\s*(?:,|\band\b|&|\bplus\b|\bas well as\b)\s+(?=(?:a|an|some|the|also)\b)", re.I)
+
+
+def product_queries(text: str) -> list[str]:
+    """One query per product asked for: "a tent and a sleeping bag" -> ["tent", "sleeping bag"].
+
+    Only where a new article starts the next part, so "black and white mug" stays one product.
+    """
+    parts = [product_query(part) for part in _AND_ANOTHER.split(text)]
+    found = [p for p in parts if p]
+    return found[:3] if len(found) > 1 else [product_query(text)]
 
 
 def find_slots(text: str, now: datetime) -> Slots:

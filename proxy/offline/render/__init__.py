@@ -68,13 +68,17 @@ def render_turn(plan: Plan, results: Sequence[Result], tools: Sequence[ToolSpec]
         head = _one(plan, found, tools, results)
         return head + "\n\n" + _one(plan, orders, tools, results)
     parts: list[str] = []
-    searches = [r for r in results if _is_search(r)]
-    searched = False
+    by_query: dict[str, list[Result]] = {}  # a widened second search joins its first; other queries stand alone
     for result in results:
         if _is_search(result):
-            if not searched:
-                parts.append(render_search(plan, searches, capabilities(tools)))
-                searched = True
+            by_query.setdefault(text(result.call.arguments.get("query")), []).append(result)
+    rendered: set[str] = set()
+    for result in results:
+        if _is_search(result):
+            query = text(result.call.arguments.get("query"))
+            if query not in rendered:
+                parts.append(render_search(plan, by_query[query], capabilities(tools)))
+                rendered.add(query)
             continue
         parts.append(_one(plan, result, tools, results))
     return "\n\n".join(p for p in parts if p)

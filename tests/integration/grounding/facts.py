@@ -288,6 +288,7 @@ async def load_facts(db: Database, tenant: str) -> Facts:
         "yoga mat": ("yoga", "mat"),
         "hiking backpack": ("hiking", "backpack"),
         "camping stove": ("camping", "stove"),
+        "sleeping bag": ("sleeping", "bag"),
         "waterproof tent": ("waterproof", "tent"),
         "commuter backpack": ("commuter", "backpack"),
     }.items():

@@ -109,6 +109,8 @@ CASES = [
     Case("backpack-range", "anonymous", ("hiking backpack between 50 and 80 euros",),
          nothing_under("hiking backpack", 80, "eur")),
     Case("camping-stove", "anonymous", ("camping stove",), all_names("camping stove")),
+    Case("tent-and-sleeping-bag", "anonymous", ("I want to buy a tent and a sleeping bag",),
+         lambda f: [*(p.name for p in f.products["tents"]), *(p.name for p in f.products["sleeping bag"])]),
     Case("compare-tents", "anonymous", ("compare the two tents",),
          lambda f: [x for p in f.products["tents"] for x in (p.name, price(p))]),
     Case("order-yoga-mats", "anonymous", ("I'd like to order 3 yoga mats",), all_names("yoga mat")),

@@ -271,3 +271,16 @@ def test_word_forms_match_the_catalogue() -> None:
     output = {"query": "backpack commuting", "products": [card("prod_c", "Commuter Backpack", "118.99 EUR")]}
     answer = after("best backpack for commuting", ("search_products", {"query": "backpack commuting"}, output))
     assert "Commuter Backpack (prod_c): 118.99 EUR" in answer.text
+
+
+def test_parallel_searches_are_answered_each_on_its_own() -> None:
+    tents = {"query": "tent", "products": [card("prod_t", "Two-Person Tent", "278.99 EUR")]}
+    bags = {"query": "sleeping bag", "products": [card("prod_b", "Down Sleeping Bag", "228.99 EUR")]}
+    answer = after(
+        "I want to buy a tent and a sleeping bag",
+        ("search_products", {"query": "tent"}, tents),
+        ("search_products", {"query": "sleeping bag"}, bags),
+    )
+    assert answer.tool_calls == ()
+    assert 'for "tent"' in answer.text and "Two-Person Tent (prod_t): 278.99 EUR" in answer.text
+    assert 'for "sleeping bag"' in answer.text and "Down Sleeping Bag (prod_b): 228.99 EUR" in answer.text

@@ -262,6 +262,8 @@ def test_prices(text: str, bounds: PriceBounds) -> None:
         ("Q1", date(2026, 1, 1), date(2026, 3, 31)),
         ("last year", date(2025, 1, 1), date(2025, 12, 31)),
         ("from 2026-02-03 to 2026-02-10", date(2026, 2, 3), date(2026, 2, 10)),
+        ("in the summer", date(2026, 6, 1), date(2026, 8, 31)),
+        ("last winter", date(2025, 12, 1), date(2026, 2, 28)),
     ],
 )
 def test_periods(text: str, start: date, end: date) -> None:
@@ -332,6 +334,9 @@ def test_follow_ups_work_on_a_transcript_of_text_only() -> None:
         ("How many orders did we have in March?", "shop_insights", {"question": "revenue"}),
         ("how many customers do we have?", "shop_insights", {"question": "repeat_purchase_rate"}),
         ("show me gifts under 30€", "search_products", {"query": "gifts", "max_price": 30, "currency": "EUR"}),
+        ("chef's knife?", "search_products", {"query": "chef knife"}),
+        ("any deals on coffee grinders?", "search_products", {"query": "coffee grinders"}),
+        ("black and white mug", "search_products", {"query": "black white mug"}),
     ],
 )
 def test_held_out_phrasings(text: str, tool: str, expected: dict[str, Any]) -> None:
@@ -358,3 +363,10 @@ def test_held_out_phrasings(text: str, tool: str, expected: dict[str, Any]) -> N
 def test_held_out_small_talk(text: str, reply: str) -> None:
     answer = respond([Message("user", text)], TOOLS, now=NOW)
     assert answer.tool_calls == () and reply in answer.text
+
+
+def test_several_products_are_searched_in_parallel() -> None:
+    assert calls("I want to buy a tent and a sleeping bag") == [
+        ("search_products", {"query": "tent"}),
+        ("search_products", {"query": "sleeping bag"}),
+    ]
