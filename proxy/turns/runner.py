@@ -34,10 +34,12 @@ from proxy.engines.base import (
     MessageCompleted,
     TextDelta,
     ToolFinished,
+    ToolStarted,
     Turn,
     TurnFinished,
     Usage,
 )
+from proxy.engines.offline import OFFLINE_MODEL, OfflineEngine
 from proxy.leads.handoff import handoff_event, handoff_for_message
 from proxy.observability import metrics
 from proxy.store.threads import LockedThread, ThreadRecord, ThreadStore
@@ -96,6 +98,7 @@ class ActiveRun:
         self._completed: list[str] = []
         self._partial: list[str] = []
         self._usage: UsageEntry | None = None
+        self._said_anything = False  # a text delta or tool call reached the visitor
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -143,20 +146,60 @@ class ActiveRun:
         await self._handoff_if_asked()
         decision = await job.budgets.decide(job.tenant_config)
         if decision.blocked:
-            self._answer_without_provider(decision.message or "")
+            if job.tenant_config.fallback == "offline":
+                self.outcome = "budget_offline"
+                await self._run(OfflineEngine(job.tenant_config.profile()), await self._prepare_offline(), OFFLINE_MODEL)
+            else:
+                self._answer_without_provider(decision.message or "")
             return
         turn = await self._prepare(model=decision.model)
-        async with aclosing(job.engine.stream_turn(turn)) as events:
+        try:
+            await self._run(job.engine, turn, decision.model)
+        except EngineError as exc:
+            if not self._may_fall_back(exc):
+                raise
+            # the provider failed before the visitor saw anything: the offline model answers instead
+            metrics.UPSTREAM_ERRORS.labels(job.tenant, exc.code).inc()
+            logger.warning(
+                "provider failed, the offline model answers",
+                extra={"tenant": job.tenant, "run_id": self.run_id, "code": exc.code, "detail": exc.message},
+            )
+            self.outcome = "provider_offline"
+            await self._run(OfflineEngine(job.tenant_config.profile()), await self._prepare_offline(), OFFLINE_MODEL)
+
+    async def _run(self, engine: Engine, turn: Turn, model: str | None) -> None:
+        async with aclosing(engine.stream_turn(turn)) as events:
             async for event in events:
-                await self._observe(event, decision.model)
+                await self._observe(event, model)
                 name, data = engine_event_payload(self.run_id, event)
                 self.publish(name, data)
 
-    async def _prepare(self, *, model: str | None) -> Turn:
+    def _may_fall_back(self, error: EngineError) -> bool:
+        """A provider failure before any text or tool call, for a tenant that chose the offline fallback."""
+        return (
+            self.job.tenant_config.fallback == "offline"
+            and error.code.startswith("upstream_")
+            and not self._said_anything
+        )
+
+    async def _prepare_offline(self) -> Turn:
+        """A turn for the offline model: it keeps no conversation, so it gets the history window."""
+        job = self.job
+        turn = await self._prepare(model=OFFLINE_MODEL, create_conversation=False)
+        window = job.tenant_config.history_window
+        opened = job.thread if isinstance(job.thread, LockedThread) else None
+        if window and opened is not None and opened.history is not None:
+            turn.history = opened.history[-window:]
+        elif window:
+            before = opened.user_message_id if opened is not None else None
+            turn.history = tuple(await job.store.history(self.thread_id, limit=window, before=before))
+        return turn
+
+    async def _prepare(self, *, model: str | None, create_conversation: bool = True) -> Turn:
         """The provider conversation (created on the first turn), the history and the tool context."""
         job = self.job
         conversation_id = job.thread.provider_id
-        if conversation_id is None:
+        if conversation_id is None and create_conversation:
             conversation_id = await job.engine.create_conversation()
             if conversation_id is not None:
                 await job.store.set_provider_id(self.thread_id, conversation_id)
@@ -186,6 +229,8 @@ class ActiveRun:
 
     async def _observe(self, event: EngineEvent, model: str | None) -> None:
         """Keep the reply for the history, and count what the metrics and the budget need."""
+        if isinstance(event, TextDelta | ToolStarted):
+            self._said_anything = True
         if isinstance(event, TextDelta):
             self._partial.append(event.delta)
             if not self._first_token_seen:
@@ -197,7 +242,7 @@ class ActiveRun:
             self._partial.clear()
         elif isinstance(event, ToolFinished):
             metrics.TOOL_CALLS.labels(self.job.tenant, event.name, str(event.ok).lower()).inc()
-        elif isinstance(event, TurnFinished):
+        elif isinstance(event, TurnFinished) and model != OFFLINE_MODEL:  # the offline model costs nothing
             self._count_usage(event.usage, model)
 
     async def _handoff_if_asked(self) -> None:
