@@ -41,7 +41,7 @@ from proxy.leads.tools import register_lead_tools
 from proxy.limits.config import LimitsConfig
 from proxy.server_thread import ServerThread
 from proxy.settings import Settings
-from proxy.simulator import SimulatorServer
+from proxy.simulator import SimulatorConfig, SimulatorServer
 from proxy.tenants import Tenant
 from proxy.tools.registry import ToolContext, ToolRegistry
 from proxy.widget.config import WidgetConfig
@@ -112,7 +112,7 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[SimulatorServer]:
-    with SimulatorServer() as running:
+    with SimulatorServer(SimulatorConfig(model="echo")) as running:
         yield running
 
 
