@@ -62,7 +62,9 @@ class OfflineEngine(Engine):
         now = datetime.now(UTC)
         max_rounds = max(0, self._profile.max_tool_rounds)
         for round_no in range(max_rounds + 1):
-            answer = respond(messages, tools if round_no < max_rounds else (), instructions=self._profile.instructions, now=now)
+            answer = respond(
+                messages, tools if round_no < max_rounds else (), instructions=self._profile.instructions, now=now
+            )
             if not answer.tool_calls:
                 message_id = f"msg_{uuid.uuid4().hex}"
                 for token in split_tokens(answer.text):
@@ -72,7 +74,9 @@ class OfflineEngine(Engine):
                 return
             if round_no == max_rounds:
                 raise tool_rounds_exceeded(max_rounds)
-            calls = [ToolCall(f"call_{uuid.uuid4().hex[:24]}", name, arguments) for name, arguments in answer.tool_calls]
+            calls = [
+                ToolCall(f"call_{uuid.uuid4().hex[:24]}", name, arguments) for name, arguments in answer.tool_calls
+            ]
             for call in calls:
                 yield call.started()
                 messages.append(Message("assistant", call.arguments, name=call.name))

@@ -147,14 +147,12 @@ class ActiveRun:
         decision = await job.budgets.decide(job.tenant_config)
         if decision.blocked:
             if job.tenant_config.fallback == "offline":
-                self.outcome = "budget_offline"
-                await self._run(OfflineEngine(job.tenant_config.profile()), await self._prepare_offline(), OFFLINE_MODEL)
+                await self._answer_offline("budget_offline")
             else:
                 self._answer_without_provider(decision.message or "")
             return
-        turn = await self._prepare(model=decision.model)
         try:
-            await self._run(job.engine, turn, decision.model)
+            await self._run(job.engine, await self._prepare(model=decision.model), decision.model)
         except EngineError as exc:
             if not self._may_fall_back(exc):
                 raise
@@ -164,8 +162,7 @@ class ActiveRun:
                 "provider failed, the offline model answers",
                 extra={"tenant": job.tenant, "run_id": self.run_id, "code": exc.code, "detail": exc.message},
             )
-            self.outcome = "provider_offline"
-            await self._run(OfflineEngine(job.tenant_config.profile()), await self._prepare_offline(), OFFLINE_MODEL)
+            await self._answer_offline("provider_offline")
 
     async def _run(self, engine: Engine, turn: Turn, model: str | None) -> None:
         async with aclosing(engine.stream_turn(turn)) as events:
@@ -181,6 +178,10 @@ class ActiveRun:
             and error.code.startswith("upstream_")
             and not self._said_anything
         )
+
+    async def _answer_offline(self, outcome: str) -> None:
+        self.outcome = outcome
+        await self._run(OfflineEngine(self.job.tenant_config.profile()), await self._prepare_offline(), OFFLINE_MODEL)
 
     async def _prepare_offline(self) -> Turn:
         """A turn for the offline model: it keeps no conversation, so it gets the history window."""
