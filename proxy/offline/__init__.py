@@ -5,6 +5,6 @@ Connect a provider for a real model.
 """
 
 from proxy.offline.model import OfflineModel, respond
-from proxy.offline.types import Answer, Message, ToolSpec
+from proxy.offline.types import Answer, Message, ToolSpec, split_tokens
 
-__all__ = ("Answer", "Message", "OfflineModel", "ToolSpec", "respond")
+__all__ = ("Answer", "Message", "OfflineModel", "ToolSpec", "respond", "split_tokens")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,3 +40,11 @@ class Answer:
 
     text: str = ""
     tool_calls: tuple[tuple[str, str], ...] = ()
+
+
+_STREAMED_WORD = re.compile(r"\s*\S+\s*")
+
+
+def split_tokens(text: str) -> tuple[str, ...]:
+    """The pieces a model streams: words with their following whitespace; joined they give ``text``."""
+    return tuple(_STREAMED_WORD.findall(text))

@@ -18,13 +18,12 @@ Two models answer:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from proxy.offline import Message, ToolSpec, respond
+from proxy.offline import Message, ToolSpec, respond, split_tokens
 from proxy.simulator.directives import Directives, RequestedCall, parse_directives
 
 __all__ = (
@@ -39,7 +38,6 @@ __all__ = (
     "split_tokens",
 )
 
-_TOKEN = re.compile(r"\s*\S+\s*")
 _ARGUMENT_FRAGMENT = 12  # characters of tool-call arguments per delta
 _QUOTE_LIMIT = 300
 _ECHO_LIMIT = 60
@@ -73,11 +71,6 @@ _FILLER = (
     "the",
     "proxy.",
 )
-
-
-def split_tokens(text: str) -> tuple[str, ...]:
-    """Words with their following whitespace; joined back they give ``text`` exactly."""
-    return tuple(_TOKEN.findall(text))
 
 
 def split_arguments(arguments: str) -> tuple[str, ...]:
