@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -12,6 +13,7 @@ from proxy.doctor.cli import register_cli as register_doctor_cli
 from proxy.observability.logging import configure_logging
 from proxy.settings import Settings
 from proxy.shop.cli import register_cli as register_shop_cli
+from proxy.signals import Terminated, terminate_as_interrupt
 from proxy.tenants import ConfigError
 from proxy.tools.registry import ToolRegistry
 from proxy.usage.cli import register_cli as register_usage_cli
@@ -117,7 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # people read `demo` and the one-off commands; machines read the service's logs
     fmt = settings.log_format if args.command == "serve" else "text"
     configure_logging(settings.log_level, fmt)
-    return int(args.handler(args))
+    # SIGTERM unwinds like Ctrl+C: an embedded Postgres the command started is stopped on the way out
+    with terminate_as_interrupt():
+        try:
+            return int(args.handler(args))
+        except Terminated:
+            return 128 + signal.SIGTERM
+        except KeyboardInterrupt:
+            return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

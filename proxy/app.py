@@ -34,6 +34,7 @@ from proxy.services import Services
 from proxy.settings import Settings
 from proxy.shop.embedders import EmbedderCache
 from proxy.shop.tools import register_shop_tools
+from proxy.signals import draining_on_signals
 from proxy.store.event_log import EventLog
 from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
@@ -97,6 +98,8 @@ def create_app(
             gate = await stack.enter_async_context((admission or Admission.from_settings(settings)).watching())
             turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace, admission=gate)
             await stack.enter_async_context(relaying_cancels(runtime.db, turns))
+            # SIGTERM/SIGINT drain the turns before uvicorn closes connections (see proxy.signals)
+            await stack.enter_async_context(draining_on_signals(lambda: turns.drain(settings.shutdown_grace)))
             app.state.services = Services(
                 settings=settings,
                 tenants=tenants,

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from proxy.settings import Settings
-from proxy.store.db import Database, resolve_database_url
+from proxy.store.db import Database, database_url
 from proxy.tenants import TenantDirectory, load_tenants
 
 
@@ -25,9 +25,15 @@ class Runtime:
 async def open_runtime(
     settings: Settings | None = None, *, tenants: TenantDirectory | None = None
 ) -> AsyncIterator[Runtime]:
-    """Load tenants (raising ``ConfigError`` early), start/open the database, apply migrations."""
+    """Load tenants (raising ``ConfigError`` early), start/open the database, apply migrations.
+
+    An embedded database started here is stopped when the block ends, unless another process
+    (or an enclosing block) still uses it.
+    """
     settings = settings or Settings()
     tenants = tenants or load_tenants(settings)
-    url = await resolve_database_url(settings.database_url, settings.embedded_database_dir)
-    async with Database.connect(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max) as db:
+    async with (
+        database_url(settings.database_url, settings.embedded_database_dir) as url,
+        Database.connect(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max) as db,
+    ):
         yield Runtime(settings=settings, tenants=tenants, db=db)

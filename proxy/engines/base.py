@@ -80,6 +80,7 @@ ErrorCode = Literal[
     "turn_timeout",  # our own server-side limit for a whole turn
     "tool_rounds_exceeded",  # the model kept calling tools past the bound
     "cancelled",  # the visitor pressed Stop
+    "shutting_down",  # the server stopped before the reply finished: send it again
     "internal",  # a bug of ours
 ]
 

@@ -1,7 +1,8 @@
 """The database: an async psycopg pool on ``DATABASE_URL``, or on an embedded Postgres.
 
 With no ``DATABASE_URL`` the service starts PostgreSQL + pgvector from the ``pgserver`` package,
-keeping its data under ``PROXY_DATA_DIR``. Nothing outside this module knows which of the two runs.
+keeping its data under ``PROXY_DATA_DIR`` (see :mod:`proxy.store.embedded`). Nothing outside this
+module and that one knows which of the two runs.
 """
 
 from __future__ import annotations
@@ -27,24 +28,32 @@ Connection = AsyncConnection[DictRow]
 
 
 def start_embedded_postgres(data_dir: Path) -> str:
-    """Start (or join) the embedded server for ``data_dir`` and return its URI.
+    """Start (or join) the embedded server for ``data_dir`` and return its URI; it is let go when
+    this process exits (and stopped then if no other process of ours uses it). Prefer
+    :func:`database_url`, which lets go as soon as its block ends."""
+    from proxy.store import embedded
 
-    pgserver reference-counts the processes using one data folder and stops the server when the
-    last one exits, so several workers and a CLI command can share it.
-    """
-    import pgserver  # imported lazily: production deployments with DATABASE_URL never need it
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]  # not in its __all__
-    return server.get_uri()
+    return embedded.acquire(data_dir)
 
 
 async def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
+    """``DATABASE_URL``, or the embedded server's URI, held until this process exits."""
     if database_url:
         return database_url
-    uri = await anyio.to_thread.run_sync(start_embedded_postgres, data_dir)
-    logger.info("embedded postgres running", extra={"data_dir": str(data_dir)})
-    return uri
+    return await anyio.to_thread.run_sync(start_embedded_postgres, data_dir)
+
+
+@asynccontextmanager
+async def database_url(database_url: str | None, data_dir: Path) -> AsyncIterator[str]:
+    """``DATABASE_URL``, or the embedded server's URI while the block runs: when it ends (normally,
+    by an error or by cancellation) the server is stopped unless another process still uses it."""
+    if database_url:
+        yield database_url
+        return
+    from proxy.store import embedded
+
+    async with embedded.running_async(data_dir) as uri:
+        yield uri
 
 
 class Database:

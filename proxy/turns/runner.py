@@ -52,6 +52,9 @@ from proxy.visitors import Visitor
 logger = logging.getLogger(__name__)
 
 CANCELLED = EngineError("cancelled", "The reply was stopped.", retryable=True, status=409)
+SHUTTING_DOWN = EngineError(
+    "shutting_down", "The server is restarting; send the message again in a moment.", retryable=True, status=503
+)
 
 
 def history_window(engine: Engine, tenant_config: TenantConfig) -> int:
@@ -96,6 +99,7 @@ class ActiveRun:
         self._completed: list[str] = []
         self._partial: list[str] = []
         self._usage: UsageEntry | None = None
+        self._stopped_by = CANCELLED
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -103,7 +107,10 @@ class ActiveRun:
         self._seq += 1
         self.channel.publish(Event.make(self.run_id, self._seq, name, data))
 
-    def cancel(self) -> None:
+    def cancel(self, reason: EngineError = CANCELLED) -> None:
+        """Stop the turn; its stream ends with ``reason`` as the error (the first reason given wins)."""
+        if not self.scope.cancel_called:
+            self._stopped_by = reason
         self.scope.cancel()
 
     @property
@@ -131,7 +138,7 @@ class ActiveRun:
                     logger.exception("turn failed", extra={"run_id": self.run_id, "thread_id": self.thread_id})
                     self._fail(EngineError("internal", "The assistant failed unexpectedly.", retryable=True))
             if self.scope.cancelled_caught:
-                self._fail(CANCELLED)
+                self._fail(self._stopped_by)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._epilogue()
