@@ -48,12 +48,14 @@ def poll_until(probe: Callable[[], T], *, timeout: float, what: str) -> T:
 class ProxyProcess:
     """One `python -m proxy` command, its output in a file."""
 
-    def __init__(self, args: list[str], *, env: Mapping[str, str], cwd: Path, name: str) -> None:
+    def __init__(self, args: list[str], *, env: Mapping[str, str | None], cwd: Path, name: str) -> None:
+        """``env`` is laid over this process's environment; a None value removes the variable."""
         self.log_path = cwd / f"{name}.log"
+        merged = {**os.environ, **QUIET_ENV, **env}
         with self.log_path.open("w") as log:
             self.popen = subprocess.Popen(
                 [sys.executable, "-m", "proxy", *args],
-                env={**os.environ, **QUIET_ENV, **env},
+                env={key: value for key, value in merged.items() if value is not None},
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -67,6 +69,9 @@ class ProxyProcess:
     @property
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def lines(self) -> list[str]:
+        return self.output.splitlines()
 
     def wait_for_output(self, text: str, *, timeout: float = 60) -> None:
         def seen() -> bool:
@@ -107,7 +112,7 @@ class ProxyProcess:
 
 
 @contextmanager
-def proxy_process(args: list[str], *, env: Mapping[str, str], cwd: Path, name: str) -> Iterator[ProxyProcess]:
+def proxy_process(args: list[str], *, env: Mapping[str, str | None], cwd: Path, name: str) -> Iterator[ProxyProcess]:
     """The process while the block runs; killed if the block leaves it running."""
     process = ProxyProcess(args, env=env, cwd=cwd, name=name)
     try:

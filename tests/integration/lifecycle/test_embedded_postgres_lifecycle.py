@@ -21,6 +21,7 @@ from proxy.store import embedded
 from tests.support.processes import (
     ProxyProcess,
     kill_postgres,
+    poll_until,
     postgres_of,
     proxy_process,
     server_folder,
@@ -65,26 +66,36 @@ def env(folder: Path) -> dict[str, str]:
     }
 
 
-def serve(folder: Path, env: dict[str, str], name: str) -> tuple[ProxyProcess, str]:
+def serve(folder: Path, env: dict[str, str], name: str, *options: str) -> tuple[ProxyProcess, str]:
     port = free_port()
-    process = ProxyProcess(["serve", "--port", str(port)], env=env, cwd=folder, name=name)
+    process = ProxyProcess(["serve", "--port", str(port), *options], env=env, cwd=folder, name=name)
     return process, f"http://127.0.0.1:{port}"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+@pytest.mark.parametrize(
+    ("signum", "workers"),
+    [(signal.SIGTERM, 1), (signal.SIGINT, 1), (signal.SIGTERM, 2)],
+    ids=["sigterm", "sigint", "sigterm-two-workers"],
+)
 def test_serve_stops_its_postgres_on_a_signal(
-    folder: Path, pgdata: Path, env: dict[str, str], signum: signal.Signals
+    folder: Path, pgdata: Path, env: dict[str, str], signum: signal.Signals, workers: int
 ) -> None:
-    process, url = serve(folder, env, f"serve-{signum.name}")
+    process, url = serve(folder, env, f"serve-{signum.name}-{workers}", "--workers", str(workers))
     try:
         process.wait_ready(url)
+        poll_until(
+            lambda: process.output.count("Application startup complete") == workers,
+            timeout=60,
+            what="every worker to start",
+        )
         assert postgres_of(pgdata), "serve runs the embedded server"
         process.signal(signum)
         assert process.wait() == 0
     finally:
         process.kill()
     wait_no_postgres(pgdata)
-    assert "embedded postgres in" in process.output and "stopped" in process.output
+    assert process.output.count("embedded postgres in") == workers + 1  # each worker's start, one stop
+    assert "stopped" in process.output
 
 
 def test_a_command_run_to_its_end_stops_its_postgres(folder: Path, pgdata: Path, env: dict[str, str]) -> None:
