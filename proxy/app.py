@@ -11,9 +11,11 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from psycopg import OperationalError
 
 from proxy import __version__
 from proxy.api.compat import CompatController
+from proxy.api.database import database_unavailable_handler, request_pool_wait
 from proxy.api.deps import provide_caller, provide_db, provide_services
 from proxy.api.errors import exception_handlers
 from proxy.api.health import healthz, readyz
@@ -138,13 +140,17 @@ def create_app(
             readyz,
             metrics,
         ],
-        middleware=[request_id_middleware, prometheus_config().middleware],
+        middleware=[
+            request_id_middleware,
+            prometheus_config().middleware,
+            request_pool_wait(settings.db_request_timeout),
+        ],
         dependencies={
             "caller": Provide(provide_caller),
             "services": Provide(provide_services),
             "db": Provide(provide_db),
         },
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers={**exception_handlers, OperationalError: database_unavailable_handler},  # type: ignore[dict-item]
         cors_config=cors,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="assistant-proxy", version=__version__, path="/schema"),

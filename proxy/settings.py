@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
     db_pool_min: int = Field(1, validation_alias="PROXY_DB_POOL_MIN")
     db_pool_max: int = Field(10, validation_alias="PROXY_DB_POOL_MAX")
+    # a request waits at most this long for a database connection, then answers 503
+    db_request_timeout: float = Field(5.0, gt=0, validation_alias="PROXY_DB_REQUEST_TIMEOUT")
 
     # providers
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,20 @@ logger = logging.getLogger(__name__)
 
 Query = str | bytes | sql.SQL | sql.Composed
 Connection = AsyncConnection[DictRow]
+
+_wait_limit: ContextVar[float | None] = ContextVar("pool_wait_limit", default=None)
+
+
+@contextmanager
+def pool_wait_limit(seconds: float | None) -> Iterator[None]:
+    """Within the block, and in tasks started from it, a wait for a pooled connection ends after
+    ``seconds`` (``PoolTimeout``) unless a call names its own timeout. Requests use it to answer
+    503 promptly when the database is away, rather than after the pool's long default wait."""
+    token = _wait_limit.set(seconds)
+    try:
+        yield
+    finally:
+        _wait_limit.reset(token)
 
 
 def start_embedded_postgres(data_dir: Path) -> str:
@@ -88,27 +103,28 @@ class Database:
 
     @asynccontextmanager
     async def connection(self, timeout: float | None = None) -> AsyncIterator[Connection]:
-        """A pooled connection; waiting for one longer than ``timeout`` (default: the pool's) raises PoolTimeout."""
-        async with self.pool.connection(timeout=timeout) as conn:
+        """A pooled connection; waiting for one longer than ``timeout`` (default: the
+        :func:`pool_wait_limit` in force, else the pool's) raises PoolTimeout."""
+        async with self.pool.connection(timeout=timeout if timeout is not None else _wait_limit.get()) as conn:
             yield conn
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             yield conn
 
     async def fetch_one(self, query: Query, params: Any = None) -> dict[str, Any] | None:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(query, params)
             return await cur.fetchone()
 
     async def fetch_all(self, query: Query, params: Any = None) -> list[dict[str, Any]]:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(query, params)
             return await cur.fetchall()
 
     async def execute(self, query: Query, params: Any = None) -> int:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(query, params)
             return cur.rowcount
 
