@@ -42,6 +42,7 @@ from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry
 from proxy.turns.admission import Admission
+from proxy.turns.leases import keeping_leases
 from proxy.turns.manager import TurnManager
 from proxy.turns.remote_cancel import relaying_cancels
 from proxy.usage.budget import BudgetGuard
@@ -100,13 +101,15 @@ def create_app(
             gate = await stack.enter_async_context((admission or Admission.from_settings(settings)).watching())
             turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace, admission=gate)
             await stack.enter_async_context(relaying_cancels(runtime.db, turns))
+            threads = ThreadStore(runtime.db)
+            await stack.enter_async_context(keeping_leases(turns, threads, event_log, settings.turn_lease))
             # SIGTERM/SIGINT drain the turns before uvicorn closes connections (see proxy.signals)
             await stack.enter_async_context(draining_on_signals(lambda: turns.drain(settings.shutdown_grace)))
             app.state.services = Services(
                 settings=settings,
                 tenants=tenants,
                 db=runtime.db,
-                threads=ThreadStore(runtime.db),
+                threads=threads,
                 tools=tools,
                 engines=engines,
                 toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, validation_alias="PROXY_MAX_BODY_BYTES")
     max_message_chars: int = Field(8000, validation_alias="PROXY_MAX_MESSAGE_CHARS")
     turn_timeout: float = Field(120.0, validation_alias="PROXY_TURN_TIMEOUT")
+    # a turn's lock on its thread, renewed while it runs: a dead worker's threads are free after it
+    turn_lease: float = Field(15.0, gt=0, validation_alias="PROXY_TURN_LEASE")
     heartbeat_interval: float = Field(15.0, validation_alias="PROXY_HEARTBEAT_INTERVAL")
     disconnect_grace: float = Field(10.0, validation_alias="PROXY_DISCONNECT_GRACE")
     shutdown_grace: float = Field(20.0, validation_alias="PROXY_SHUTDOWN_GRACE")

@@ -11,9 +11,9 @@ from proxy.api.deps import Caller
 from proxy.api.errors import ApiError
 from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
-from proxy.store.threads import new_id
+from proxy.store.threads import LockedThread, new_id
 from proxy.turns.admission import TurnRefused
-from proxy.turns.runner import ActiveRun, TurnJob, history_window
+from proxy.turns.runner import INTERRUPTED, ActiveRun, TurnJob, history_window
 
 
 def check_message(text: str, limit: int) -> str:
@@ -88,14 +88,13 @@ async def _lock_and_start(
 ) -> ActiveRun:
     await enforce_limits(services, caller, request, "message")
     run_id = new_id("run")
-    # the lease outlives the turn timeout a little, so only a dead process leaves it to expire
-    lease = services.settings.turn_timeout + 30
+    # a short lease, renewed while the turn runs (proxy.turns.leases)
     result, thread = await services.threads.lock(
         thread_id,
         tenant=caller.tenant.name,
         visitor=caller.visitor.binding,
         run_id=run_id,
-        lease_seconds=lease,
+        lease_seconds=services.settings.turn_lease,
         user_text=text,
         history=history_window(services.engine_for(caller.tenant), caller.tenant.config),
     )
@@ -103,6 +102,9 @@ async def _lock_and_start(
         raise ApiError(404, "thread_not_found", "No such thread.")
     if result == "busy":
         raise ApiError(409, "thread_busy", "A reply is still being written in this thread; wait or stop it.")
+    if isinstance(thread, LockedThread) and thread.abandoned_run is not None:
+        # taken over from a worker that died: end the dead turn's saved stream, if any
+        await services.event_log.end_abandoned([thread.abandoned_run], INTERRUPTED.as_dict())
     tenant = caller.tenant
     job = TurnJob(
         tenant=tenant.name,

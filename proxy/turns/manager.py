@@ -87,6 +87,10 @@ class TurnManager:
     def get(self, run_id: str) -> ActiveRun | None:
         return self._runs.get(run_id)
 
+    def running(self) -> list[ActiveRun]:
+        """The runs of this process that have not finished."""
+        return [run for run in self._runs.values() if not run.finished]
+
     def cancel(self, run_id: str, *, thread_id: str) -> bool:
         run = self._runs.get(run_id)
         if run is None or run.thread_id != thread_id:

@@ -55,6 +55,11 @@ CANCELLED = EngineError("cancelled", "The reply was stopped.", retryable=True, s
 SHUTTING_DOWN = EngineError(
     "shutting_down", "The server is restarting; send the message again in a moment.", retryable=True, status=503
 )
+INTERRUPTED = EngineError(
+    "interrupted",
+    "The server writing this reply stopped; what it had written is in the thread's messages.",
+    retryable=True,
+)
 
 
 def history_window(engine: Engine, tenant_config: TenantConfig) -> int:
@@ -251,8 +256,12 @@ class ActiveRun:
             metrics.UPSTREAM_ERRORS.labels(self.job.tenant, error.code).inc()
         self.publish("error", error.as_dict())
 
+    def reply_so_far(self) -> str:
+        """The reply as it would be saved now: finished messages and the one being written."""
+        return "\n\n".join([*self._completed, "".join(self._partial)] if self._partial else self._completed)
+
     async def _epilogue(self) -> None:
-        reply = "\n\n".join([*self._completed, "".join(self._partial)] if self._partial else self._completed)
+        reply = self.reply_so_far()
         saved = False
         try:
             saved = await self.job.store.finish_turn(
