@@ -1,7 +1,18 @@
 """Turn locks are short leases renewed with the reply so far; a lapsed lease (its worker died) is
-freed, by the lease keeper's rounds or by the next message, with the partial reply kept."""
+freed, by the lease keeper's rounds or by the next message, with the partial reply kept.
+
+On a database of their own: the lease keepers of apps running elsewhere in the session free lapsed
+leases in theirs, and would race these tests for them."""
 
 from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from proxy.store.db import Database
 from proxy.store.event_log import EventLog
@@ -10,6 +21,19 @@ from proxy.turns.events import Event
 from proxy.visitors import Visitor
 
 ERROR = {"code": "interrupted", "message": "stopped", "retryable": True}
+
+
+@pytest.fixture(scope="module")
+async def database(pg_url: str) -> AsyncIterator[Database]:
+    name = f"lease_tests_{secrets.token_hex(4)}"
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        await conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        async with Database.connect(make_conninfo(pg_url, dbname=name), min_size=1, max_size=4) as db:
+            yield db
+    finally:
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+            await conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 async def locked_thread(store: ThreadStore, tenant: str, run_id: str) -> str:
