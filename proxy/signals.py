@@ -17,7 +17,7 @@ import logging
 import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from types import FrameType
 from typing import Any
 
@@ -63,8 +63,12 @@ async def draining_on_signals(drain: Callable[[], Awaitable[None]]) -> AsyncIter
     loop = asyncio.get_running_loop()
     send, receive = anyio.create_memory_object_stream[int](16)
 
+    def deliver(signum: int) -> None:
+        with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.WouldBlock):
+            send.send_nowait(signum)  # (closed: the app is stopping anyway)
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        loop.call_soon_threadsafe(send.send_nowait, signum)  # the loop may be mid-step here
+        loop.call_soon_threadsafe(deliver, signum)  # the loop may be mid-step here
 
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
 
