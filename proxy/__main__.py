@@ -13,7 +13,7 @@ from proxy.doctor.cli import register_cli as register_doctor_cli
 from proxy.observability.logging import configure_logging
 from proxy.settings import Settings
 from proxy.shop.cli import register_cli as register_shop_cli
-from proxy.signals import Terminated, terminate_as_interrupt
+from proxy.signals import terminate_as_interrupt
 from proxy.tenants import ConfigError
 from proxy.tools.registry import ToolRegistry
 from proxy.usage.cli import register_cli as register_usage_cli
@@ -120,13 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     fmt = settings.log_format if args.command == "serve" else "text"
     configure_logging(settings.log_level, fmt)
     # SIGTERM unwinds like Ctrl+C: an embedded Postgres the command started is stopped on the way out
-    with terminate_as_interrupt():
+    with terminate_as_interrupt() as terminated:
         try:
             return int(args.handler(args))
-        except Terminated:
-            return 128 + signal.SIGTERM
         except KeyboardInterrupt:
-            return 128 + signal.SIGINT
+            return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
 
 
 if __name__ == "__main__":

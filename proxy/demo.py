@@ -118,7 +118,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000) -> int:
         logger.info("no OPENAI_API_KEY: the local simulator answers at %s", simulator.base_url)
     try:
         anyio.run(_serve, settings, host, port)
-    except KeyboardInterrupt:  # Ctrl+C, or SIGTERM raised as Terminated
+    except KeyboardInterrupt:  # Ctrl+C, or SIGTERM (main makes it act as Ctrl+C)
         pass
     finally:
         if simulator is not None:

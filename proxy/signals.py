@@ -2,7 +2,7 @@
 
 - Commands: SIGTERM (what systemd, Docker and process managers send) is handled like Ctrl+C, so
   every ``with`` and ``finally`` block runs and an embedded Postgres the command started is let go
-  (:func:`terminate_as_interrupt`). By default Python would die on the spot.
+  (:func:`terminate_as_interrupt`). By default Python would die on the spot, running none of them.
 - The web app: uvicorn's own handler stops accepting connections at once and, after its timeout,
   cancels the responses still streaming, before the app hears of the shutdown. While the app runs,
   :func:`draining_on_signals` takes the first signal itself, drains the running turns (new ones
@@ -29,24 +29,40 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl+C would raise KeyboardInterrupt (and caught where it is)."""
+    """SIGTERM, raised as KeyboardInterrupt where no Ctrl+C handler would act on it."""
 
 
 @contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """While the block runs in the main thread, SIGTERM raises :class:`Terminated`."""
+def terminate_as_interrupt() -> Iterator[list[int]]:
+    """While the block runs in the main thread, SIGTERM does what Ctrl+C does at that moment.
+
+    Under ``asyncio.run``/``anyio.run`` the main task is cancelled, so every ``async with`` and
+    ``finally`` unwinds and the run ends with KeyboardInterrupt (raising it at an arbitrary point
+    instead could land inside a library that swallows it); in plain code KeyboardInterrupt is
+    raised. Yields the list of SIGTERMs received, to tell the two apart afterwards.
+    """
+    received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
 
-    def raise_terminated(signum: int, frame: FrameType | None) -> None:
-        raise Terminated()
+    def on_terminate(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        interrupt = signal.getsignal(signal.SIGINT)
+        if not callable(interrupt):
+            raise Terminated()
+        interrupt(signal.SIGINT, frame)
 
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    ignored = signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None)
+    if ignored:  # started in the background by a shell: Ctrl+C's handler is what SIGTERM needs
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, on_terminate)
     try:
-        yield
+        yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @asynccontextmanager

@@ -91,15 +91,19 @@ class Database:
             kwargs={"autocommit": True, "row_factory": dict_row},
             open=False,
         )
-        await pool.open(wait=True, timeout=30)
         try:
+            await pool.open(wait=True, timeout=30)
             db = cls(pool)
             if migrate:
                 async with pool.connection() as conn:
                     await apply_migrations(conn)
             yield db
         finally:
-            await pool.close()
+            # also when interrupted while opening (Ctrl+C, SIGTERM): psycopg turns the cancellation
+            # of a connection attempt into a failed attempt, so the pool's workers never end
+            # unless the pool is closed, and the event loop would wait for them forever
+            with anyio.CancelScope(shield=True):
+                await pool.close()
 
     @asynccontextmanager
     async def connection(self, timeout: float | None = None) -> AsyncIterator[Connection]:
