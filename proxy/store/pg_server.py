@@ -144,7 +144,12 @@ def wait_ready(pgdata: Path) -> bool:
 
 
 def clear_leftovers(pgdata: Path) -> None:
-    """Children of a killed postmaster keep its shared memory and block a new start: end them."""
+    """What a killed postmaster leaves behind and a new one would trip over, when none runs.
+
+    Its children keep its shared memory: they are ended. Its lock files (``postmaster.pid``, the
+    socket's ``.lock``) name its pid, which Postgres takes for a live server as long as the dead
+    process is not reaped yet (a zombie, common in containers): they are removed.
+    """
     leftovers = server_processes(pgdata)
     for process in leftovers:
         process.terminate()
@@ -152,7 +157,13 @@ def clear_leftovers(pgdata: Path) -> None:
     for process in alive:
         process.kill()
     psutil.wait_procs(alive, timeout=5)
-    (pgdata / "postmaster.pid").unlink(missing_ok=True)  # names a dead process (or someone else's)
+    lines = pid_file(pgdata)
+    folders = {socket_folder(pgdata), *([Path(lines[4].strip())] if len(lines) > 4 and lines[4].strip() else [])}
+    for folder in folders:
+        for lock in folder.glob(".s.PGSQL.*.lock"):
+            lock.unlink(missing_ok=True)
+            lock.with_suffix("").unlink(missing_ok=True)  # the socket itself
+    (pgdata / "postmaster.pid").unlink(missing_ok=True)
 
 
 def uri(pgdata: Path) -> str:

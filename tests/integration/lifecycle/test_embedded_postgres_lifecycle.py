@@ -9,6 +9,7 @@ module (created once; each test leaves it with no server running)."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,4 +172,25 @@ def test_a_start_after_kill_9_adopts_the_server_left_behind(folder: Path, pgdata
         assert after.wait() == 0
     finally:
         after.kill()
+    wait_no_postgres(pgdata)
+
+
+def test_a_start_after_the_server_was_killed_too_restarts_it(folder: Path, pgdata: Path, env: dict[str, str]) -> None:
+    killed, killed_url = serve(folder, env, "serve-killed-with-its-server")
+    try:
+        killed.wait_ready(killed_url)
+        postmaster = embedded.postmaster_pid(pgdata)
+        assert postmaster is not None
+        killed.signal(signal.SIGKILL)
+        killed.wait()
+    finally:
+        killed.kill()
+    os.kill(postmaster, signal.SIGKILL)  # the machine went down, say: postmaster.pid stays behind
+    poll_until(lambda: embedded.postmaster_pid(pgdata) is None, timeout=30, what="the postmaster to die")
+    assert (pgdata / "postmaster.pid").exists()
+
+    with proxy_process(["migrate"], env=env, cwd=folder, name="migrate-after-crash") as process:
+        assert process.wait() == 0, process.output
+    started = [line for line in process.output.splitlines() if "embedded postgres in" in line and "stopped" not in line]
+    assert len(started) == 1 and "restarted" in started[0], started
     wait_no_postgres(pgdata)
