@@ -176,8 +176,7 @@ def _ensure_running(pgdata: Path, *, alone: bool) -> None:
     if not (pgdata / "PG_VERSION").exists():
         pg_server.initdb(pgdata)
         created = True
-    for stale in (pgdata / ".handle_pids.json",):  # pgserver's own pid list, never read again
-        stale.unlink(missing_ok=True)
+    (pgdata / ".handle_pids.json").unlink(missing_ok=True)  # pgserver's own list of pids, unused here
     pid = pg_server.postmaster_pid(pgdata)
     if pid is not None and not alone:
         logger.info(
