@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import anyio.lowlevel
@@ -14,6 +15,8 @@ from proxy.services import Services
 from proxy.store.threads import LockedThread, new_id
 from proxy.turns.admission import TurnRefused
 from proxy.turns.runner import INTERRUPTED, ActiveRun, TurnJob, history_window
+
+logger = logging.getLogger(__name__)
 
 
 def check_message(text: str, limit: int) -> str:
@@ -103,8 +106,12 @@ async def _lock_and_start(
     if result == "busy":
         raise ApiError(409, "thread_busy", "A reply is still being written in this thread; wait or stop it.")
     if isinstance(thread, LockedThread) and thread.abandoned_run is not None:
-        # taken over from a worker that died: end the dead turn's saved stream, if any
-        await services.event_log.end_abandoned([thread.abandoned_run], INTERRUPTED.as_dict())
+        # taken over from a worker that died: end the dead turn's saved stream, if any (the thread
+        # is locked for this turn now: a failure here must not keep it from starting)
+        try:
+            await services.event_log.end_abandoned([thread.abandoned_run], INTERRUPTED.as_dict())
+        except Exception:
+            logger.warning("could not end the stream of a dead turn", extra={"run_id": thread.abandoned_run})
     tenant = caller.tenant
     job = TurnJob(
         tenant=tenant.name,

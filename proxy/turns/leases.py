@@ -55,7 +55,7 @@ class LeaseKeeper:
             await anyio.sleep(self.interval)
 
     async def renew(self) -> None:
-        runs = self.turns.running()
+        runs = self.turns.holding_threads()  # until its end is saved, a turn keeps its thread
         leases = []
         for run in runs:
             draft = run.reply_so_far()

@@ -87,9 +87,9 @@ class TurnManager:
     def get(self, run_id: str) -> ActiveRun | None:
         return self._runs.get(run_id)
 
-    def running(self) -> list[ActiveRun]:
-        """The runs of this process that have not finished."""
-        return [run for run in self._runs.values() if not run.finished]
+    def holding_threads(self) -> list[ActiveRun]:
+        """The runs of this process that hold their thread: running, or saving their end."""
+        return list(self._runs.values())
 
     def cancel(self, run_id: str, *, thread_id: str) -> bool:
         run = self._runs.get(run_id)
