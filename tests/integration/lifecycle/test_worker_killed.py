@@ -129,3 +129,37 @@ async def _draft(database: Database, thread_id: str) -> bool:
 def _json(line: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(line[6:])
     return data
+
+
+async def test_a_resumed_stream_of_a_killed_worker_ends_with_interrupted_and_done(
+    workers: list[tuple[ProxyProcess, str]], client: httpx.AsyncClient, database: Database
+) -> None:
+    (doomed, doomed_url), (_, survivor) = workers
+    thread_id = (await client.post(f"{doomed_url}/v1/threads")).json()["thread_id"]
+    run_id = ""
+    async with client.stream("POST", f"{doomed_url}/v1/threads/{thread_id}/messages", json={"content": ENDLESS}) as r:
+        event = None
+        async for line in r.aiter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "run.started":
+                run_id = _json(line)["run_id"]
+            elif event == "message.delta":
+                break  # the visitor's connection drops here: the worker starts saving the run's events
+
+    async def saved() -> bool:
+        row = await database.fetch_one("select count(*) as n from run_events where run_id = %s", (run_id,))
+        return bool(row and row["n"] > 2)
+
+    await eventually(saved, timeout=30)
+    doomed.signal(signal.SIGKILL)
+    doomed.wait()
+
+    # the visitor comes back on the other worker: what was saved, then a proper end
+    resumed = await client.get(
+        f"{survivor}/v1/threads/{thread_id}/runs/{run_id}/events", headers={"Last-Event-ID": f"{run_id}:1"}
+    )
+    events = sse_events(resumed.text)
+    assert [name for name, _, _ in events][-2:] == ["error", "done"]
+    assert events[-2][1]["code"] == "interrupted" and events[-2][1]["retryable"] is True
+    assert any(name == "message.delta" for name, _, _ in events)
