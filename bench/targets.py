@@ -23,7 +23,6 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -179,24 +178,23 @@ def start_simulator(workdir: Path, *, workers: int = 1) -> Service:
 
 @dataclass
 class Postgres:
-    """An embedded Postgres (pgserver) in the bench's work folder."""
+    """The embedded Postgres (the product's own, proxy.store.embedded) in the bench's work folder."""
 
     url: str
     data_dir: Path
-    server: Any
 
     def stop(self) -> None:
+        from proxy.store import embedded
+
         with contextlib.suppress(Exception):
-            self.server.cleanup()  # before the folder goes: pg_ctl needs it
+            embedded.release(self.data_dir)  # before the folder goes: pg_ctl needs it
 
 
 def start_postgres(workdir: Path) -> Postgres:
-    import pgserver  # a dependency of the project (its embedded database)
+    from proxy.store import embedded
 
     data_dir = workdir / "postgres"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
-    return Postgres(server.get_uri(), data_dir, server)
+    return Postgres(embedded.acquire(data_dir), data_dir)
 
 
 def postgres_processes(data_dir: Path | None) -> list[psutil.Process]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -13,6 +14,7 @@ from proxy.leads.erasure_cli import register_cli as register_people_cli
 from proxy.observability.logging import configure_logging
 from proxy.settings import Settings
 from proxy.shop.cli import register_cli as register_shop_cli
+from proxy.signals import terminate_as_interrupt
 from proxy.tenants import ConfigError
 from proxy.tools.registry import ToolRegistry
 from proxy.usage.cli import register_cli as register_usage_cli
@@ -141,7 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # people read `demo` and the one-off commands; machines read the service's logs
     fmt = settings.log_format if args.command == "serve" else "text"
     configure_logging(settings.log_level, fmt)
-    return int(args.handler(args))
+    # SIGTERM unwinds like Ctrl+C: an embedded Postgres the command started is stopped on the way out
+    with terminate_as_interrupt() as terminated:
+        try:
+            return int(args.handler(args))
+        except KeyboardInterrupt:
+            return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from psycopg import OperationalError
 
 from proxy import __version__
 from proxy.api.compat import CompatController
+from proxy.api.database import database_unavailable_handler, request_pool_wait
 from proxy.api.deps import provide_caller, provide_db, provide_services
 from proxy.api.errors import exception_handlers
 from proxy.api.frontends import AguiController, UIChatController
@@ -37,6 +39,7 @@ from proxy.services import Services
 from proxy.settings import Settings
 from proxy.shop.embedders import EmbedderCache
 from proxy.shop.tools import register_shop_tools
+from proxy.signals import draining_on_signals
 from proxy.store.event_log import EventLog
 from proxy.store.pruning import pruning
 from proxy.store.retention import running_retention
@@ -44,6 +47,7 @@ from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry
 from proxy.turns.admission import Admission
+from proxy.turns.leases import keeping_leases
 from proxy.turns.manager import TurnManager
 from proxy.turns.remote_cancel import relaying_cancels
 from proxy.usage.budget import BudgetGuard
@@ -115,11 +119,15 @@ def create_app(
             turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace, admission=gate)
             await stack.enter_async_context(relaying_cancels(runtime.db, turns))
             await stack.enter_async_context(running_retention(runtime.db, tenants, engines))
+            threads = ThreadStore(runtime.db)
+            await stack.enter_async_context(keeping_leases(turns, threads, event_log, settings.turn_lease))
+            # SIGTERM/SIGINT drain the turns before uvicorn closes connections (see proxy.signals)
+            await stack.enter_async_context(draining_on_signals(lambda: turns.drain(settings.shutdown_grace)))
             app.state.services = Services(
                 settings=settings,
                 tenants=tenants,
                 db=runtime.db,
-                threads=ThreadStore(runtime.db),
+                threads=threads,
                 tools=tools,
                 engines=engines,
                 toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},
@@ -164,13 +172,17 @@ def create_app(
             readyz,
             metrics,
         ],
-        middleware=[request_id_middleware, prometheus_config().middleware],
+        middleware=[
+            request_id_middleware,
+            prometheus_config().middleware,
+            request_pool_wait(settings.db_request_timeout),
+        ],
         dependencies={
             "caller": Provide(provide_caller),
             "services": Provide(provide_services),
             "db": Provide(provide_db),
         },
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers={**exception_handlers, OperationalError: database_unavailable_handler},  # type: ignore[dict-item]
         cors_config=cors,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="assistant-proxy", version=__version__, path="/schema"),

@@ -22,6 +22,7 @@ from proxy.runtime import open_runtime
 from proxy.settings import Settings
 from proxy.shop.demo_data import demo_seeded, seed_demo
 from proxy.simulator import SimulatorConfig, SimulatorServer
+from proxy.store.db import database_url
 from proxy.tenants import TenantDirectory, load_tenants
 
 logger = logging.getLogger("proxy.demo")
@@ -101,13 +102,24 @@ def welcome(base: str, tenants: TenantDirectory, settings: Settings, mail_dir: P
 
 async def _serve(settings: Settings, host: str, port: int) -> None:
     mail_dir = settings.data_dir / "mail"
-    async with run_smtp_sink(mail_dir) as (smtp_host, smtp_port):
+    # one hold on the embedded Postgres for the whole demo: seeding and the app share the server,
+    # and it is stopped when the demo ends, however it ends
+    async with (
+        database_url(settings.database_url, settings.embedded_database_dir),
+        run_smtp_sink(mail_dir) as (smtp_host, smtp_port),
+    ):
         mail = MailSettings(_env_file=None, host=smtp_host, port=smtp_port, starttls=False, poll_interval=5)
         await _seed(settings)
         tenants = load_tenants(settings)
         app = create_app(settings, tenants=tenants, mail_settings=mail)
         config = uvicorn.Config(
-            app, host=host, port=port, log_level=settings.log_level, proxy_headers=False, access_log=False
+            app,
+            host=host,
+            port=port,
+            log_config=None,  # our logging; uvicorn's start and stop chatter is quieted in run_demo
+            proxy_headers=False,
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
         )
         server = _DemoServer(config, welcome(f"http://{host}:{port}", tenants, settings, mail_dir))
         await server.serve()
@@ -126,8 +138,19 @@ class _DemoServer(uvicorn.Server):
             print(self.welcome, flush=True)
 
 
+def _quiet_machinery(settings: Settings) -> None:
+    """The terminal shows what a person needs; the servers' own start and stop lines (uvicorn's,
+    the embedded Postgres's) appear with ``PROXY_LOG_LEVEL=debug``. Warnings always do."""
+    if settings.log_level.lower() != "debug":
+        for name in ("uvicorn.error", "proxy.store.embedded"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def run_demo(host: str = "127.0.0.1", port: int = 8000) -> int:
+    """Run until Ctrl+C or SIGTERM (``main`` turns it into an interrupt); either ends here, after the
+    running replies were drained and the embedded Postgres stopped."""
     settings = Settings()
+    _quiet_machinery(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.tenants_file is None and not os.environ.get("DOMAINS"):
         write_tenants_file(settings.data_dir, DEMO_TENANTS)
@@ -135,10 +158,11 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000) -> int:
     simulator = None
     if not os.environ.get("OPENAI_API_KEY") and not settings.simulator_url:
         simulator = SimulatorServer(SimulatorConfig(ttft_ms=300, token_gap_ms=30)).start()
+        _quiet_machinery(settings)  # the simulator's uvicorn sets its loggers' levels too
         settings.simulator_url = simulator.base_url
     try:
         anyio.run(_serve, settings, host, port)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl+C, or SIGTERM (main makes it act as Ctrl+C)
         pass
     finally:
         if simulator is not None:

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from proxy.settings import Settings
-from proxy.store.db import Database, resolve_database_url
+from proxy.store.db import Database, database_url
 from proxy.tenants import TenantDirectory, load_tenants
 
 
@@ -28,10 +28,14 @@ async def open_runtime(
     """Load tenants (raising ``ConfigError`` early), start/open the database, apply migrations.
 
     Tenants loaded here need no provider key: the app passes its own (checked) directory, and the
-    commands that open a runtime by themselves (tools, usage, sync, ...) never call a model.
+    commands that open a runtime by themselves (tools, usage, sync, ...) never call a model. An
+    embedded database started here is stopped when the block ends, unless another process (or an
+    enclosing block) still uses it.
     """
     settings = settings or Settings()
     tenants = tenants or load_tenants(settings, provider_keys=False)
-    url = await resolve_database_url(settings.database_url, settings.embedded_database_dir)
-    async with Database.connect(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max) as db:
+    async with (
+        database_url(settings.database_url, settings.embedded_database_dir) as url,
+        Database.connect(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max) as db,
+    ):
         yield Runtime(settings=settings, tenants=tenants, db=db)

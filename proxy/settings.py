@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
     db_pool_min: int = Field(1, validation_alias="PROXY_DB_POOL_MIN")
     db_pool_max: int = Field(10, validation_alias="PROXY_DB_POOL_MAX")
+    # a request waits at most this long for a database connection, then answers 503
+    db_request_timeout: float = Field(5.0, gt=0, validation_alias="PROXY_DB_REQUEST_TIMEOUT")
 
     # providers
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
@@ -76,6 +78,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, validation_alias="PROXY_MAX_BODY_BYTES")
     max_message_chars: int = Field(8000, validation_alias="PROXY_MAX_MESSAGE_CHARS")
     turn_timeout: float = Field(120.0, validation_alias="PROXY_TURN_TIMEOUT")
+    # a turn's lock on its thread, renewed while it runs: a dead worker's threads are free after it
+    turn_lease: float = Field(15.0, gt=0, validation_alias="PROXY_TURN_LEASE")
     heartbeat_interval: float = Field(15.0, validation_alias="PROXY_HEARTBEAT_INTERVAL")
     disconnect_grace: float = Field(10.0, validation_alias="PROXY_DISCONNECT_GRACE")
     shutdown_grace: float = Field(20.0, validation_alias="PROXY_SHUTDOWN_GRACE")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.store.db import Database, start_embedded_postgres
+from proxy.store import embedded
+from proxy.store.db import Database
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +25,9 @@ def pg_url() -> Iterator[str]:
         return
     data_dir = Path(tempfile.mkdtemp(prefix="proxy-test-pg-"))
     try:
-        yield start_embedded_postgres(data_dir / "postgres")
+        with embedded.running(data_dir / "postgres") as url:  # stopped when the session ends
+            yield url
     finally:
-        # pgserver stops the server when this process exits; the folder goes with the run
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

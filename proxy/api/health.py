@@ -17,6 +17,8 @@ async def healthz() -> dict[str, str]:
 
 @get("/readyz", summary="Database and configuration are ready", include_in_schema=False)
 async def readyz(services: ServicesDep) -> dict[str, Any]:
+    if not services.turns.accepting:  # draining for shutdown: send new work elsewhere
+        raise HTTPException(status_code=503, detail="shutting down")
     try:
         await services.db.fetch_one("select 1")
     except Exception as exc:

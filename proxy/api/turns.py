@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Collection
 from typing import Any
 
@@ -18,7 +19,7 @@ from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
 from proxy.store.threads import LockedThread, LockResult, ThreadRecord, new_id
 from proxy.turns.admission import TurnRefused
-from proxy.turns.runner import ActiveRun, TurnJob, history_window
+from proxy.turns.runner import INTERRUPTED, ActiveRun, TurnJob, history_window
 from proxy.visitors import Visitor
 
 
@@ -33,6 +34,9 @@ def turn_visitor(thread: ThreadRecord, visitor: Visitor) -> Visitor:
     if thread.visitor_user_id is not None and thread.visitor_user_id == visitor.user_id:
         return visitor
     return Visitor(id=thread.visitor)
+
+
+logger = logging.getLogger(__name__)
 
 
 def check_message(text: str, limit: int) -> str:
@@ -134,8 +138,8 @@ async def _lock_and_start(
     await enforce_limits(services, caller, request, "message", scopes=callers_own)
     await enforce_limits(services, caller, request, "message", scopes=tenant_wide, count=False)
     run_id = new_id("run")
-    # the lease outlives the turn timeout a little, so only a dead process leaves it to expire
-    lease = services.settings.turn_timeout + 30
+    # a short lease, renewed while the turn runs (proxy.turns.leases)
+    lease = services.settings.turn_lease
 
     async def lock(visitor: str | None) -> tuple[LockResult, ThreadRecord | None]:
         return await services.threads.lock(
@@ -163,6 +167,13 @@ async def _lock_and_start(
         raise ApiError(409, "thread_busy", "A reply is still being written in this thread; wait or stop it.")
     with contextlib.suppress(ApiError):  # full since the check above (a race of a few turns): let it run
         await enforce_limits(services, caller, request, "message", scopes=tenant_wide)
+    if isinstance(thread, LockedThread) and thread.abandoned_run is not None:
+        # taken over from a worker that died: end the dead turn's saved stream, if any (the thread
+        # is locked for this turn now: a failure here must not keep it from starting)
+        try:
+            await services.event_log.end_abandoned([thread.abandoned_run], INTERRUPTED.as_dict())
+        except Exception:
+            logger.warning("could not end the stream of a dead turn", extra={"run_id": thread.abandoned_run})
     tenant = caller.tenant
     job = TurnJob(
         tenant=tenant.name,

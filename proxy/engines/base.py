@@ -92,6 +92,8 @@ ErrorCode = Literal[
     "turn_timeout",  # our own server-side limit for a whole turn
     "tool_rounds_exceeded",  # the model kept calling tools past the bound
     "cancelled",  # the visitor pressed Stop
+    "shutting_down",  # the server stopped before the reply finished: send it again
+    "interrupted",  # the worker running the reply died; its finished part is in the history
     "internal",  # a bug of ours
 ]
 

@@ -1,15 +1,17 @@
 """The database: an async psycopg pool on ``DATABASE_URL``, or on an embedded Postgres.
 
 With no ``DATABASE_URL`` the service starts PostgreSQL + pgvector from the ``pgserver`` package,
-keeping its data under ``PROXY_DATA_DIR``. Nothing outside this module knows which of the two runs.
+keeping its data under ``PROXY_DATA_DIR`` (see :mod:`proxy.store.embedded`). Nothing outside this
+module and that one knows which of the two runs.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +27,48 @@ logger = logging.getLogger(__name__)
 Query = str | bytes | sql.SQL | sql.Composed
 Connection = AsyncConnection[DictRow]
 
+_wait_limit: ContextVar[float | None] = ContextVar("pool_wait_limit", default=None)
+
+
+@contextmanager
+def pool_wait_limit(seconds: float | None) -> Iterator[None]:
+    """Within the block, and in tasks started from it, a wait for a pooled connection ends after
+    ``seconds`` (``PoolTimeout``) unless a call names its own timeout. Requests use it to answer
+    503 promptly when the database is away, rather than after the pool's long default wait."""
+    token = _wait_limit.set(seconds)
+    try:
+        yield
+    finally:
+        _wait_limit.reset(token)
+
 
 def start_embedded_postgres(data_dir: Path) -> str:
-    """Start (or join) the embedded server for ``data_dir`` and return its URI.
+    """Start (or join) the embedded server for ``data_dir`` and return its URI; it is let go when
+    this process exits (and stopped then if no other process of ours uses it). Prefer
+    :func:`database_url`, which lets go as soon as its block ends."""
+    from proxy.store import embedded
 
-    pgserver reference-counts the processes using one data folder and stops the server when the
-    last one exits, so several workers and a CLI command can share it.
-    """
-    import pgserver  # imported lazily: production deployments with DATABASE_URL never need it
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]  # not in its __all__
-    return server.get_uri()
+    return embedded.acquire(data_dir)
 
 
 async def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
+    """``DATABASE_URL``, or the embedded server's URI, held until this process exits."""
     if database_url:
         return database_url
-    uri = await anyio.to_thread.run_sync(start_embedded_postgres, data_dir)
-    logger.info("embedded postgres running", extra={"data_dir": str(data_dir)})
-    return uri
+    return await anyio.to_thread.run_sync(start_embedded_postgres, data_dir)
+
+
+@asynccontextmanager
+async def database_url(database_url: str | None, data_dir: Path) -> AsyncIterator[str]:
+    """``DATABASE_URL``, or the embedded server's URI while the block runs: when it ends (normally,
+    by an error or by cancellation) the server is stopped unless another process still uses it."""
+    if database_url:
+        yield database_url
+        return
+    from proxy.store import embedded
+
+    async with embedded.running_async(data_dir) as uri:
+        yield uri
 
 
 class Database:
@@ -67,39 +91,44 @@ class Database:
             kwargs={"autocommit": True, "row_factory": dict_row},
             open=False,
         )
-        await pool.open(wait=True, timeout=30)
         try:
+            await pool.open(wait=True, timeout=30)
             db = cls(pool)
             if migrate:
                 async with pool.connection() as conn:
                     await apply_migrations(conn)
             yield db
         finally:
-            await pool.close()
+            # also when interrupted while opening (Ctrl+C, SIGTERM): psycopg turns the cancellation
+            # of a connection attempt into a failed attempt, so the pool's workers never end
+            # unless the pool is closed, and the event loop would wait for them forever
+            with anyio.CancelScope(shield=True):
+                await pool.close()
 
     @asynccontextmanager
     async def connection(self, timeout: float | None = None) -> AsyncIterator[Connection]:
-        """A pooled connection; waiting for one longer than ``timeout`` (default: the pool's) raises PoolTimeout."""
-        async with self.pool.connection(timeout=timeout) as conn:
+        """A pooled connection; waiting for one longer than ``timeout`` (default: the
+        :func:`pool_wait_limit` in force, else the pool's) raises PoolTimeout."""
+        async with self.pool.connection(timeout=timeout if timeout is not None else _wait_limit.get()) as conn:
             yield conn
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             yield conn
 
     async def fetch_one(self, query: Query, params: Any = None) -> dict[str, Any] | None:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(query, params)
             return await cur.fetchone()
 
     async def fetch_all(self, query: Query, params: Any = None) -> list[dict[str, Any]]:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(query, params)
             return await cur.fetchall()
 
     async def execute(self, query: Query, params: Any = None) -> int:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(query, params)
             return cur.rowcount
 

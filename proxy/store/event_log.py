@@ -14,6 +14,22 @@ RunState = Literal["running", "finished", "unlogged", "gone"]
 """``unlogged``: live on some worker that has not started logging it (its reader is still there)."""
 
 
+_END_ABANDONED = """
+with open as (
+    select s.run_id, coalesce(max(e.seq), 0) as last
+    from run_streams s left join run_events e on e.run_id = s.run_id
+    where s.run_id = any(%(runs)s) and not s.finished
+    group by s.run_id
+), ended as (
+    insert into run_events (run_id, seq, name, data)
+    select run_id, last + 1, 'error', %(error)s from open
+    union all select run_id, last + 2, 'done', '{}' from open
+    on conflict do nothing
+)
+update run_streams set finished = true where run_id in (select run_id from open)
+"""
+
+
 class EventLog:
     def __init__(self, db: Database, *, keep_seconds: float = 3600) -> None:
         self.db = db
@@ -35,6 +51,16 @@ class EventLog:
 
     async def finish(self, run_id: str) -> None:
         await self.db.execute("update run_streams set finished = true where run_id = %s", (run_id,))
+
+    async def end_abandoned(self, run_ids: Sequence[str], error: dict[str, object]) -> int:
+        """End the logged streams of runs whose worker died: ``error`` and ``done`` after the last
+        event saved, so that a reader following one gets a proper end. Returns how many ended."""
+        if not run_ids:
+            return 0
+        return await self.db.execute(
+            _END_ABANDONED,
+            {"runs": list(run_ids), "error": Event.make("", 0, "error", error).json},
+        )
 
     async def run_thread(self, run_id: str) -> str | None:
         """The thread of a run that is logged, or still holds its thread's lock (live elsewhere)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Self
@@ -77,6 +77,7 @@ class LockedThread(ThreadRecord):
 
     user_message_id: int | None = None
     history: tuple[HistoryMessage, ...] | None = None
+    abandoned_run: str | None = None  # the run of a dead worker whose lapsed lease was taken over
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,16 @@ class StoredMessage:
 
 LockResult = Literal["acquired", "busy", "missing"]
 
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A running turn's hold on its thread; ``draft``: its reply so far, None if unchanged."""
+
+    thread_id: str
+    run_id: str
+    draft: str | None = None
+
+
 _COLUMNS = "id, tenant, visitor, engine, provider_id, created_at, visitor_kind, visitor_user_id, visitor_email"
 
 # One statement, one round trip: the lease, the visitor's message and the history before it.
@@ -98,6 +109,8 @@ _COLUMNS = "id, tenant, visitor, engine, provider_id, created_at, visitor_kind, 
 # snapshot, so it excludes the message stored here. Were the row changed after the snapshot was
 # taken (an expired turn's late end, releasing the lock while its reply is being written), the
 # snapshot would miss that reply: the ``xmin`` check then makes it a busy thread instead.
+# A lease that lapsed (its worker died without releasing it) is taken over: the dead turn's reply so
+# far (``draft``, written with each renewal) is stored before the new message, in that order.
 # The commit does not wait for the disk (``synchronous_commit`` applies as set when a transaction
 # commits, and here it is set for this one only): a lease lost in a database crash frees itself,
 # and the message is made durable by the turn's final commit, which does wait, as the log is
@@ -107,19 +120,27 @@ _OPEN_TURN = f"""
 with quick as (
     select set_config('synchronous_commit', 'off', true) as setting
 ), seen as (
-    select {_COLUMNS}, xmin from threads
+    select {_COLUMNS}, xmin, active_run as held_by, draft as held_draft from threads
     where id = %(thread)s and tenant = %(tenant)s and (visitor is null or visitor is not distinct from %(visitor)s)
 ), locked as (
-    update threads set active_run = %(run)s, locked_until = now() + make_interval(secs => %(lease)s)
+    update threads set active_run = %(run)s, locked_until = now() + make_interval(secs => %(lease)s), draft = null
     where id = (select id from seen) and xmin = (select xmin from seen)
       and (active_run is null or locked_until < now()) and (select setting from quick) is not null
     returning id
 ), posted as (
     insert into messages (thread_id, role, content, run_id)
-    select id, 'user', %(text)s, %(run)s from locked where %(text)s::text is not null
-    returning id
+    select thread_id, role, content, run_id from (
+        select seen.id as thread_id, 'assistant' as role, seen.held_draft as content, seen.held_by as run_id, 1 as place
+        from seen join locked on locked.id = seen.id
+        where seen.held_by is not null and seen.held_draft <> ''
+        union all
+        select id, 'user', %(text)s, %(run)s, 2 from locked where %(text)s::text is not null
+    ) taken order by place
+    returning id, role
 )
-select seen.*, locked.id is not null as acquired, (select id from posted) as user_message_id,
+select seen.*, locked.id is not null as acquired,
+    (select id from posted where role = 'user') as user_message_id,
+    case when locked.id is not null then seen.held_by end as abandoned_run,
     (select json_agg(json_build_array(h.role, h.content) order by h.id) from (
         select m.id, m.role, m.content from messages m
         where m.thread_id = locked.id order by m.id desc limit %(history)s
@@ -130,10 +151,12 @@ from seen left join locked on true
 # One statement: the reply, the turn's usage and the release, committed together (and flushed).
 # ``retry`` is set when an earlier attempt failed after the statement was sent, so it may have
 # been committed: then the reply and usage are written only if the lock is still this run's,
-# which proves the earlier attempt did not commit.
+# which proves the earlier attempt did not commit. A turn whose lease lapsed while it ran (its
+# worker stalled) and whose draft was stored by whoever took the thread over adds no second reply.
 _FINISH_TURN = """
 with released as (
-    update threads set active_run = null, locked_until = null, provider_id = coalesce(%(provider)s, provider_id)
+    update threads set active_run = null, locked_until = null, draft = null,
+        provider_id = coalesce(%(provider)s, provider_id)
     where id = %(thread)s and active_run = %(run)s
     returning id
 ), first_time as (
@@ -142,11 +165,40 @@ with released as (
     insert into messages (thread_id, role, content, run_id)
     select id, 'assistant', %(reply)s, %(run)s from threads
     where id = %(thread)s and %(reply)s <> '' and (select yes from first_time)
+      and not exists (  -- its lease lapsed and the draft was kept already
+          select from messages m where m.thread_id = %(thread)s and m.run_id = %(run)s and m.role = 'assistant')
 ){usage}
 select exists (select from released) as released
 """
 _FINISH_TURN_WITH_USAGE = _FINISH_TURN.format(usage=f", usage as ({upsert_sql('(select yes from first_time)')})")
 _FINISH_TURN = _FINISH_TURN.format(usage="")
+
+# Renewing the leases of the turns running in one process, with each one's reply so far (a null
+# draft keeps the one written before). Returns the runs that still hold their thread.
+_RENEW = """
+update threads t set locked_until = now() + make_interval(secs => %(lease)s), draft = coalesce(v.draft, t.draft)
+from unnest(%(threads)s::text[], %(runs)s::text[], %(drafts)s::text[]) as v(thread_id, run_id, draft)
+where t.id = v.thread_id and t.active_run = v.run_id
+returning t.active_run as run_id
+"""
+
+# Freeing threads whose lease lapsed (their worker died): the draft becomes the reply.
+_REAP = """
+with lapsed as (
+    select id, active_run, draft from threads
+    where active_run is not null and locked_until < now()
+    order by locked_until limit %(limit)s
+    for update skip locked
+), kept as (
+    insert into messages (thread_id, role, content, run_id)
+    select l.id, 'assistant', l.draft, l.active_run from lapsed l
+    where l.draft <> '' and not exists (
+        select from messages m where m.thread_id = l.id and m.run_id = l.active_run and m.role = 'assistant')
+)
+update threads t set active_run = null, locked_until = null, draft = null
+from lapsed l where t.id = l.id
+returning l.id as thread_id, l.active_run as run_id
+"""
 
 
 class ThreadStore:
@@ -223,13 +275,38 @@ class ThreadStore:
         read: tuple[HistoryMessage, ...] | None = None
         if history > 0:
             read = tuple(HistoryMessage(role, content) for role, content in row["history"] or ())
-        return "acquired", LockedThread.from_row(row, user_message_id=row["user_message_id"], history=read)
+        return "acquired", LockedThread.from_row(
+            row, user_message_id=row["user_message_id"], history=read, abandoned_run=row["abandoned_run"]
+        )
 
     async def unlock(self, thread_id: str, run_id: str) -> None:
         await self.db.execute(
             "update threads set active_run = null, locked_until = null where id = %s and active_run = %s",
             (thread_id, run_id),
         )
+
+    async def renew(self, leases: Sequence[Lease], lease_seconds: float) -> set[str]:
+        """Extend the leases of running turns (writing their drafts); the runs still holding theirs."""
+        if not leases:
+            return set()
+        rows = await self.db.fetch_all(
+            _RENEW,
+            {
+                "lease": lease_seconds,
+                "threads": [lease.thread_id for lease in leases],
+                "runs": [lease.run_id for lease in leases],
+                "drafts": [lease.draft for lease in leases],
+            },
+        )
+        return {row["run_id"] for row in rows}
+
+    async def reap(self, limit: int = 100) -> list[tuple[str, str]]:
+        """Free threads whose lease lapsed, keeping each dead turn's draft as its reply.
+
+        Returns (thread_id, run_id) of the turns that ended so.
+        """
+        rows = await self.db.fetch_all(_REAP, {"limit": limit})
+        return [(row["thread_id"], row["run_id"]) for row in rows]
 
     async def active_run(self, thread_id: str) -> str | None:
         row = await self.db.fetch_one(

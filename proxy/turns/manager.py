@@ -25,11 +25,12 @@ from proxy.observability.metrics import TURNS_REFUSED
 from proxy.store.db import Backoff
 from proxy.store.event_log import EventLog
 from proxy.turns.admission import Admission, TurnRefused
-from proxy.turns.runner import ActiveRun, TurnJob
+from proxy.turns.runner import SHUTTING_DOWN, ActiveRun, TurnJob
 
 logger = logging.getLogger(__name__)
 
 LOG_DEADLINE = 120.0  # seconds an event-log write is retried before the copy gives up
+CUT_WAIT = 10.0  # seconds a drain waits for the turns it ended to send `done`
 
 
 class TurnManager:
@@ -85,6 +86,10 @@ class TurnManager:
 
     def get(self, run_id: str) -> ActiveRun | None:
         return self._runs.get(run_id)
+
+    def holding_threads(self) -> list[ActiveRun]:
+        """The runs of this process that hold their thread: running, or saving their end."""
+        return list(self._runs.values())
 
     def cancel(self, run_id: str, *, thread_id: str) -> bool:
         run = self._runs.get(run_id)
@@ -172,10 +177,21 @@ class TurnManager:
     # -- shutting down -----------------------------------------------------------------------------
 
     async def drain(self, timeout: float) -> None:
-        """Refuse new turns, give running ones ``timeout`` seconds to finish, cancel the rest."""
-        self.accepting = False
+        """Refuse new turns, give running ones ``timeout`` seconds to finish, then end the rest with
+        ``shutting_down`` (the partial reply saved, ``done`` sent) and wait for their streams to close."""
+        if self.accepting:
+            self.accepting = False
+            if self._runs:
+                logger.info("draining %d running turn(s) for up to %.0f s", len(self._runs), timeout)
         with anyio.move_on_after(timeout):
-            for run in list(self._runs.values()):
+            while (running := [run for run in self._runs.values() if not run.finished]) or self._admitted:
+                if running:
+                    await running[0].channel_closed()
+                else:
+                    await anyio.sleep(0.05)  # a turn admitted just before the drain is about to start
+        cut = [run for run in self._runs.values() if not run.finished]
+        for run in cut:
+            run.cancel(SHUTTING_DOWN)
+        with anyio.move_on_after(CUT_WAIT):  # their epilogues are shielded and quick
+            for run in cut:
                 await run.channel_closed()
-        for run in list(self._runs.values()):
-            run.cancel()

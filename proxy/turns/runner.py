@@ -56,6 +56,14 @@ from proxy.visitors import Visitor
 logger = logging.getLogger(__name__)
 
 CANCELLED = EngineError("cancelled", "The reply was stopped.", retryable=True, status=409)
+SHUTTING_DOWN = EngineError(
+    "shutting_down", "The server is restarting; send the message again in a moment.", retryable=True, status=503
+)
+INTERRUPTED = EngineError(
+    "interrupted",
+    "The server writing this reply stopped; what it had written is in the thread's messages.",
+    retryable=True,
+)
 
 
 def history_window(engine: Engine) -> int:
@@ -102,6 +110,7 @@ class ActiveRun:
         self._usage: UsageEntry | None = None
         self._provider_state: str | None = None  # the thread's new provider id, saved with the end
         self._said_anything = False  # a text delta or tool call reached the visitor
+        self._stopped_by = CANCELLED
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -109,7 +118,10 @@ class ActiveRun:
         self._seq += 1
         self.channel.publish(Event.make(self.run_id, self._seq, name, data))
 
-    def cancel(self) -> None:
+    def cancel(self, reason: EngineError = CANCELLED) -> None:
+        """Stop the turn; its stream ends with ``reason`` as the error (the first reason given wins)."""
+        if not self.scope.cancel_called:
+            self._stopped_by = reason
         self.scope.cancel()
 
     @property
@@ -137,7 +149,7 @@ class ActiveRun:
                     logger.exception("turn failed", extra={"run_id": self.run_id, "thread_id": self.thread_id})
                     self._fail(EngineError("internal", "The assistant failed unexpectedly.", retryable=True))
             if self.scope.cancelled_caught:
-                self._fail(CANCELLED)
+                self._fail(self._stopped_by)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._epilogue()
@@ -296,8 +308,12 @@ class ActiveRun:
             )
         self.publish("error", public.as_dict())
 
+    def reply_so_far(self) -> str:
+        """The reply as it would be saved now: finished messages and the one being written."""
+        return "\n\n".join([*self._completed, "".join(self._partial)] if self._partial else self._completed)
+
     async def _epilogue(self) -> None:
-        reply = "\n\n".join([*self._completed, "".join(self._partial)] if self._partial else self._completed)
+        reply = self.reply_so_far()
         saved = False
         try:
             saved = await self.job.store.finish_turn(

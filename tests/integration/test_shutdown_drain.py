@@ -1,4 +1,4 @@
-"""Graceful shutdown: running turns may finish within the bound; later ones are cancelled cleanly."""
+"""Graceful shutdown: running turns may finish within the bound; later ones end with shutting_down."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ async def test_drain_cancels_what_outlives_the_bound(database: Database) -> None
         await engine_waiting(run)
         await manager.drain(timeout=0.2)
     assert names(run)[-2:] == ["error", "done"]
-    assert run.channel.events[-2].data["code"] == "cancelled"
+    assert run.channel.events[-2].data["code"] == "shutting_down"
+    assert run.channel.events[-2].data["retryable"] is True
     assert run.run_id in engine.cancelled
     engine.gates["never"].set()  # frees the worker thread the cancelled wait left behind
     # the thread's lock was released with the partial reply saved
