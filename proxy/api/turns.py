@@ -189,6 +189,8 @@ async def _lock_and_start(
         tenant_config=tenant.config,
         page_url=page_url,
         budgets=services.budgets,
+        # the shop's own servers and staff may read the provider's words in an error; visitors may not
+        operator=caller.via_client_key or caller.visitor.kind == "staff",
     )
     run = services.turns.start(job)
     # let the turn run up to its provider request before this response's start-up (headers through

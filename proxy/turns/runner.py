@@ -88,6 +88,7 @@ class TurnJob:
     budgets: BudgetGuard
     tool_services: dict[str, Any] = field(default_factory=dict)
     page_url: str | None = None
+    operator: bool = False  # the tenant's own server or staff: errors keep the provider's words
 
 
 class ActiveRun:
@@ -295,7 +296,7 @@ class ActiveRun:
         self.outcome = error.code
         if error.code.startswith("upstream_"):
             metrics.UPSTREAM_ERRORS.labels(self.job.tenant, error.code).inc()
-        public = for_visitor(error)
+        public = error if self.job.operator else for_visitor(error)
         if public is not error:  # the provider's words are for the operator only
             logger.warning(
                 "provider error",

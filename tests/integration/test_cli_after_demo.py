@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,8 +27,12 @@ def own_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-def after_demo(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A folder where `demo` ran (its .data files), and an environment that configures nothing."""
+def after_demo(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A folder where `demo` ran (its .data files), and an environment that configures nothing.
+
+    The commands run in this process point ``PROXY_TENANTS_FILE`` at the demo's file and load its
+    secrets into the environment, as they do for a shell: the environment is put back afterwards."""
+    saved = dict(os.environ)
     data = tmp_path / ".data"
     data.mkdir()
     write_tenants_file(data, DEMO_TENANTS)
@@ -36,7 +41,9 @@ def after_demo(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     for name in ("PROXY_TENANTS_FILE", "PROXY_DATA_DIR", "DOMAINS", "OPENAI_API_KEY", "PROXY_SIMULATOR_URL", *secrets):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", pg_url)  # the test database rather than a second embedded one
-    return secrets
+    yield secrets
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_identity_token_and_usage_find_the_demo_tenant(

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from proxy.app import create_app
@@ -196,16 +197,30 @@ async def test_a_provider_failure_is_reported_and_the_thread_goes_on(
     assert f"Remember {first}." in seen_by_model(sim, after)
 
 
+KEY = "ck-operator"
+
+
+def operator_client(base_url: str) -> httpx.AsyncClient:
+    """The tenant's own server: a client key, no browser origin."""
+    return httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+
+
 @pytest.mark.parametrize("server", ["no-conversations", "bare"])
 async def test_conversations_asked_of_a_server_without_them_says_what_to_change(
     pg_url: str, tmp_path: Path, servers: dict[str, SimulatorServer], server: str
 ) -> None:
-    tenant = make_tenant("strict", ["strict.test"], base_url=servers[server].base_url, context="conversations")
+    tenant = make_tenant(
+        "strict", ["strict.test"], base_url=servers[server].base_url, context="conversations", client_keys=(KEY,)
+    )
     settings = make_settings(pg_url, tmp_path, provider_max_retries=0)
     with ServerThread(create_app(settings, tenants=directory(tenant), tools=scripted_tools())) as proxy:
         async with client_for(proxy.url, "strict.test") as http:
+            visitor_sees = error_of(await turn(http, await new_thread(http), "Hello"))
+        async with operator_client(proxy.url) as http:  # the shop's own server, with its client key
             events = await turn(http, await new_thread(http), "Hello")
 
+    # a visitor learns only that the assistant is unavailable; the shop's operator learns what to change
+    assert visitor_sees["code"] == "upstream_not_found" and "Conversations" not in visitor_sees["message"]
     error = error_of(events)
     assert error["code"] == "upstream_not_found"
     assert "has no Conversations API (POST /conversations answered 404)" in error["message"]
@@ -288,10 +303,10 @@ async def test_a_server_that_refuses_the_model_is_not_taken_for_one_without_the_
     pg_url: str, tmp_path: Path, servers: dict[str, SimulatorServer]
 ) -> None:
     base_url = servers["bare"].base_url
-    tenant = make_tenant("typo", ["typo.test"], base_url=base_url, model="missing-model")
+    tenant = make_tenant("typo", ["typo.test"], base_url=base_url, model="missing-model", client_keys=(KEY,))
     settings = make_settings(pg_url, tmp_path, provider_max_retries=0)
     with ServerThread(create_app(settings, tenants=directory(tenant), tools=scripted_tools())) as proxy:
-        async with client_for(proxy.url, "typo.test") as http:
+        async with operator_client(proxy.url) as http:
             thread_id = await new_thread(http)
             first = await turn(http, thread_id, "Hello")
             again = await turn(http, thread_id, "Hello?")
