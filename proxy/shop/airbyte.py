@@ -8,8 +8,11 @@ destination (``airbyte-destination-pgvector``, on the CDK's ``DocumentProcessor`
 - ``document_content`` holds the text fields (by default every field) as langchain's
   ``stringify_dict`` renders them: ``key: value`` lines, a nested object as an empty ``key: `` line
   followed by its own lines, a list as its items one after another.
-- A long record is split into chunks (rows) sharing ``document_id`` and metadata; chunk ids are
-  random, so the chunks are merged in the order they were written.
+- A long record is split into chunks (rows) sharing ``document_id`` and metadata. Nothing keeps the
+  chunks' order: chunk ids are random, and the physical order (``ctid``) is not the order the rows
+  were inserted in (Postgres puts a row into any earlier page with room for it). So answers must
+  not depend on it: lines found in the text are ordered by their ids, as the
+  ``invoice_line_items`` stream's are.
 
 A field is read from the metadata when it is there, else from the text. Invoice lines come from the
 native Stripe source's ``invoice_line_items`` stream when configured, else from the invoices'
@@ -105,8 +108,9 @@ def flag(expr: sql.Composable) -> sql.Composable:
 
 def merged(table: str) -> sql.Composable:
     """One row per record: Airbyte splits a long record into chunks (rows) that share
-    ``document_id`` and carry the same metadata; their texts are joined in the order they were
-    written (chunk ids are random, so the physical order is the only order there is)."""
+    ``document_id`` and carry the same metadata; their texts are joined in physical order, which
+    is not the order they were written in (see the module's docstring), so the result must not
+    depend on it."""
     return sql.SQL(
         "(select document_id, (array_agg(metadata::jsonb order by ctid desc))[1] as m,"
         " string_agg(document_content, E'\\n' order by ctid) as c from {} group by document_id)"
@@ -212,8 +216,9 @@ _ITEM = r"^id: [^\n]*\nobject: line_item(\n|$)"
 
 
 def _nested_lines() -> sql.Composable:
-    """Lines nested in the invoices under ``lines.data``: JSON in the metadata when it holds them,
-    else the line items in the content (split where one starts)."""
+    """Lines nested in the invoices under ``lines.data``: JSON in the metadata when it holds them
+    (in the list's order), else the line items in the content (split where one starts; no order,
+    as the chunks keep none, so they are ordered by id)."""
     from_json = sql.SQL(
         "select i.id as invoice_id, coalesce({lid}, i.id || ':' || e.n) as id, e.n as seq, {cols},"
         " 'invoices.lines.data (metadata)' as found_in"
@@ -221,8 +226,8 @@ def _nested_lines() -> sql.Composable:
         " where i.lines is not null"
     ).format(lid=value(("id",), doc="e.doc", text=None), cols=_line_columns("e.doc", None))
     from_text = sql.SQL(
-        "select i.id as invoice_id, {lid} as id, s.n as seq, {cols}, 'invoices.lines (text)' as found_in"
-        " from invoice_docs i cross join lateral regexp_split_to_table(i.c, {split}) with ordinality s(seg, n)"
+        "select i.id as invoice_id, {lid} as id, null::bigint as seq, {cols}, 'invoices.lines (text)' as found_in"
+        " from invoice_docs i cross join lateral regexp_split_to_table(i.c, {split}) s(seg)"
         " where i.lines is null and s.seg ~ {item}"
     ).format(
         lid=_text("s.seg", "id"),

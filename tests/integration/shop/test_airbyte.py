@@ -309,6 +309,37 @@ async def test_customer_orders_list_what_was_bought(case: tuple[Run, ShopConfig]
         assert paid[order.id]["items"] == [ref.item(li, order.currency) for li in order.lines]
 
 
+async def test_answers_do_not_depend_on_where_chunks_are_stored(chosen_run: Run, database: Database, call: Any) -> None:
+    """Airbyte keeps no order of a record's chunks, and Postgres stores rows in any page with room:
+    the same chunks stored in reverse give the same answers, lines only in the text included."""
+    schema, name = chosen_run.tables["invoices"].split(".")
+    reversed_ = sql.Identifier(schema, name + "_reversed")
+    await database.execute(sql.SQL("drop table if exists {}").format(reversed_))
+    await database.execute(
+        sql.SQL("create table {} as select * from {} order by ctid desc").format(
+            reversed_, sql.Identifier(schema, name)
+        )
+    )
+    row = await database.fetch_one(
+        sql.SQL(
+            "select count(*) as n from (select document_id, (array_agg(document_content order by ctid))[1] as c"
+            " from {} group by document_id having count(*) > 1) x where c not like 'number: %'"
+        ).format(reversed_)
+    )
+    assert row and row["n"] > 0, "records whose chunks are stored out of order"
+    shop = chosen_run.shop("tutorial")
+    shop = shop.model_copy(update={"airbyte_tables": {**shop.airbyte_tables, "invoices": f"{schema}.{name}_reversed"}})
+    ref = chosen_run.reference
+    got = await insight(call, shop, question="second_product", basis="order", limit=5)
+    assert (got["groups_counted"], [(p["id"], p["count"]) for p in got["second_products"]]) == ref.second_product(
+        "order", limit=5
+    )
+    got = await insight(call, shop, question="best_sellers", limit=10)
+    assert got["products"] == ref.best_sellers(limit=10)
+    got = await insight(call, shop, question="largest_purchase", currency="usd")
+    assert got["orders"] == [ref.extreme("largest", "usd")]
+
+
 async def test_products_and_prices(default_run: Run, chosen_run: Run, call: Any) -> None:
     for run in (default_run, chosen_run):
         product = run.records["products"][3]
