@@ -19,6 +19,9 @@ from proxy.api.errors import exception_handlers
 from proxy.api.health import healthz, readyz
 from proxy.api.metrics import metrics
 from proxy.api.threads import ThreadController
+from proxy.console.routes import console_routes
+from proxy.console.runtime import open_console
+from proxy.console.visitor import thread_live
 from proxy.engines.base import Engine
 from proxy.engines.checks import log_provider_checks
 from proxy.engines.factory import build_engine, shared_http_client
@@ -106,6 +109,7 @@ def create_app(
             gate = await stack.enter_async_context((admission or Admission.from_settings(settings)).watching())
             turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace, admission=gate)
             await stack.enter_async_context(relaying_cancels(runtime.db, turns))
+            app.state.console = console = await stack.enter_async_context(open_console(runtime.db))
             app.state.services = Services(
                 settings=settings,
                 tenants=tenants,
@@ -115,7 +119,11 @@ def create_app(
                 engines=engines,
                 toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},
                 turns=turns,
-                tool_services={"outbox": outbox, "shop.embedders": EmbedderCache(tenants)},
+                tool_services={
+                    "outbox": outbox,
+                    "shop.embedders": EmbedderCache(tenants),
+                    **console.tool_services(),
+                },
                 event_log=event_log,
                 limiter=limiter,
                 budgets=BudgetGuard(runtime.db, tenants),
@@ -141,6 +149,8 @@ def create_app(
             CompatController,
             LeadsAdminController,
             *widget_routes,
+            *console_routes,
+            thread_live,
             healthz,
             readyz,
             metrics,

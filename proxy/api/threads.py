@@ -15,6 +15,7 @@ from proxy.api.deps import Caller, CallerDep, ServicesDep
 from proxy.api.errors import ApiError
 from proxy.api.sse import event_stream, logged_events, v1_events
 from proxy.api.turns import begin_turn, enforce_limits
+from proxy.console.visitor import held_reply
 from proxy.services import Services
 from proxy.store.threads import ThreadRecord
 from proxy.turns.events import parse_event_id
@@ -44,9 +45,10 @@ class MessageIn(BaseModel):
 
 class MessageOut(BaseModel):
     id: str
-    role: str
+    role: str  # user | assistant | human (a person of the site's staff; ``author`` is their name)
     content: str
     created_at: int
+    author: str | None = None
 
 
 class HistoryOut(BaseModel):
@@ -110,6 +112,8 @@ class ThreadController(Controller):
         services: ServicesDep,
         data: JSONBody[MessageIn],
     ) -> Stream:
+        if (held := await held_reply(services, caller, request, thread_id, data.content)) is not None:
+            return held  # a person holds the conversation: stored for them, no turn
         run = await begin_turn(services, caller, request, thread_id, data.content, page_url=data.page_url)
         return event_stream(v1_events(run, services.turns, heartbeat=services.settings.heartbeat_interval))
 
@@ -120,7 +124,13 @@ class ThreadController(Controller):
         return HistoryOut(
             thread_id=thread.id,
             messages=[
-                MessageOut(id=f"msg_{m.id}", role=m.role, content=m.content, created_at=int(m.created_at.timestamp()))
+                MessageOut(
+                    id=f"msg_{m.id}",
+                    role="human" if m.author else m.role,
+                    content=m.content,
+                    created_at=int(m.created_at.timestamp()),
+                    author=m.author,
+                )
                 for m in messages
             ],
         )

@@ -86,6 +86,7 @@ class StoredMessage:
     content: str
     run_id: str | None
     created_at: datetime
+    author: str | None = None  # a person of the staff wrote it (role "assistant")
 
 
 LockResult = Literal["acquired", "busy", "missing"]
@@ -341,14 +342,16 @@ class ThreadStore:
     ) -> list[StoredMessage]:
         """The last ``limit`` messages (those older than message ``before``), oldest first unless ``newest_first``."""
         rows = await self.db.fetch_all(
-            "select id, role, content, run_id, created_at from messages where thread_id = %s"
+            "select id, role, content, run_id, created_at, author from messages where thread_id = %s"
             + (" and id < %s" if before is not None else "")
             + " order by id desc limit %s",
             (thread_id, before, limit) if before is not None else (thread_id, limit),
         )
         if not newest_first:
             rows.reverse()
-        return [StoredMessage(r["id"], r["role"], r["content"], r["run_id"], r["created_at"]) for r in rows]
+        return [
+            StoredMessage(r["id"], r["role"], r["content"], r["run_id"], r["created_at"], r["author"]) for r in rows
+        ]
 
     async def history(self, thread_id: str, *, limit: int, before: int | None = None) -> list[HistoryMessage]:
         """The last ``limit`` messages (before message ``before``) as the chat engine sends them, oldest first."""

@@ -529,6 +529,7 @@ function boot() {
     if (id) local.setItem(threadKey(), JSON.stringify({ id: id, idf: fingerprint(S.identityToken) }));
     else local.removeItem(threadKey());
     if (!id) local.removeItem(notesKey());
+    if (!id) human.stop();
   }
 
   // -- notes (lead, handoff) ------------------------------------------------------------------
@@ -587,7 +588,7 @@ function boot() {
       .slice()
       .reverse()
       .forEach(function (n) {
-        if ((n.kind !== "lead" && n.kind !== "handoff") || typeof n.text !== "string") return;
+        if ((n.kind !== "lead" && n.kind !== "handoff" && n.kind !== "human") || typeof n.text !== "string") return;
         var target = null;
         for (var i = Math.max(0, (n.after | 0) - 1); i < users.length && !target; i++) {
           if (bubbleText(users[i]) === n.asked) target = users[i];
@@ -596,6 +597,22 @@ function boot() {
         showNote(n.kind, n.text, target ? target.nextSibling : anchor, typeof n.ref === "string" ? n.ref : "");
       });
   }
+
+  // a person of the site's team taking over (human.js)
+  var human = humanPart({
+    request: request,
+    readSSE: readSSE,
+    addMessage: addMessage,
+    showNote: showNote,
+    shownNote: shownNote,
+    rememberNote: rememberNote,
+    announce: announce,
+    t: t,
+    h: h,
+    log: function () {
+      return ui.log;
+    },
+  });
 
   function loadThread() {
     try {
@@ -616,6 +633,7 @@ function boot() {
     var data = await res.json();
     saveThread(data.thread_id);
     S.loaded = true;
+    human.follow(data.thread_id, "");
     return data.thread_id;
   }
 
@@ -639,11 +657,14 @@ function boot() {
       var data = await res.json();
       if (S.threadId !== id) return;
       (data.messages || []).forEach(function (m) {
+        if (m.role === "human") return human.historyMessage(m, anchor);
         if (m.role !== "user" && m.role !== "assistant") return;
         addMessage(m.role, { text: String(m.content || ""), id: m.id, before: anchor });
       });
       restoreNotes(id, anchor);
       scrollDown(true);
+      var newest = (data.messages || [])[(data.messages || []).length - 1];
+      human.follow(id, newest ? newest.id : "");
     } catch (e) {
       S.loaded = false; // try again at the next open
       addMessage("error", { text: t("errorNetwork") });

@@ -1,0 +1,90 @@
+/* A person of the site's team in the chat: "a person has joined", their messages, "the assistant
+ * is back". widget.js calls humanPart(w) once with what it needs (w: see the calls below) and then:
+ *   follow(threadId, afterMessageId)  when the thread is known (created or restored)
+ *   stop()                            when the thread is dropped (new conversation)
+ *   historyMessage(m, before)         for a message with role "human" in the restored history
+ * The messages come over GET /v1/threads/{id}/live (server-sent events, reconnected when lost).
+ */
+function humanPart(w) {
+  var current = null; // { id, after, controller }
+
+  function noteRef(kind, data) {
+    return "human:" + data.takeover_id + ":" + kind;
+  }
+
+  function note(kind, data) {
+    var ref = noteRef(kind, data);
+    if (w.shownNote(ref)) return;
+    if (kind === "left" && !w.shownNote(noteRef("joined", data))) return; // never saw them join
+    var text = kind === "joined" ? w.t("humanJoined", { name: data.name }) : w.t("humanLeft");
+    w.showNote("human", text, undefined, ref);
+    w.rememberNote("human", text, ref);
+    w.announce(text);
+  }
+
+  function showMessage(m, before) {
+    var id = String(m.id);
+    if (w.log().querySelector('.msg[data-message-id="' + id + '"]')) return;
+    var shown = w.addMessage("human", { text: String(m.content || ""), id: id, before: before });
+    var name = String(m.author || "");
+    shown.el.setAttribute("data-author", name);
+    shown.el.insertBefore(w.h("span", { className: "author", text: w.t("humanLabel", { name: name }) }), shown.bubble);
+    return shown;
+  }
+
+  function onEvent(follow, ev) {
+    var data;
+    try {
+      data = ev.data ? JSON.parse(ev.data) : {};
+    } catch (e) {
+      return;
+    }
+    if (ev.event === "human.joined") note("joined", data);
+    else if (ev.event === "human.left") note("left", data);
+    else if (ev.event === "human.message") {
+      follow.after = String(data.id);
+      if (showMessage(data)) w.announce(w.t("announceHuman", { name: data.author, text: data.content }));
+    }
+  }
+
+  async function run(follow) {
+    var delay = 1000;
+    while (current === follow) {
+      try {
+        var path = "/v1/threads/" + encodeURIComponent(follow.id) + "/live?after=" + encodeURIComponent(follow.after);
+        var res = await w.request("GET", path, undefined, follow.controller.signal, "text/event-stream");
+        if (res.status === 404 || res.status === 400 || res.status === 403) return; // not (or no longer) ours
+        if (res.ok) {
+          delay = 1000;
+          await w.readSSE(res.body, function (ev) {
+            if (current === follow) onEvent(follow, ev);
+          });
+        }
+      } catch (e) {
+        /* lost: try again below */
+      }
+      if (current !== follow) return;
+      await new Promise(function (resolve) {
+        setTimeout(resolve, delay);
+      });
+      delay = Math.min(delay * 2, 30000);
+    }
+  }
+
+  return {
+    follow: function (id, after) {
+      if (!id || (current && current.id === id)) return;
+      this.stop();
+      current = { id: id, after: after ? String(after) : "", controller: new AbortController() };
+      run(current);
+    },
+    stop: function () {
+      if (current) current.controller.abort();
+      current = null;
+    },
+    historyMessage: function (m, before) {
+      if (current) current.after = String(m.id);
+      showMessage(m, before);
+    },
+  };
+}
