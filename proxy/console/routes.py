@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +32,7 @@ _PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+StaffDep = NamedDependency[StaffSession]
 LIVE_POLL = 1.5  # seconds between the console's looks for replies nobody announced
 MAX_STAFF_MESSAGE = 4000
 
@@ -93,7 +94,7 @@ async def provide_staff(request: Request[Any, Any, Any]) -> StaffSession:
     return await current_session(request)
 
 
-async def _thread(services: Any, staff: StaffSession, thread_id: str) -> dict[str, Any]:
+async def _thread(services: Any, staff: StaffDep, thread_id: str) -> dict[str, Any]:
     thread = await inbox.thread_of_tenant(services.db, staff.tenant, thread_id)
     if thread is None:
         raise ApiError(404, "thread_not_found", "No such conversation.")
@@ -106,28 +107,28 @@ class ConsoleController(Controller):
     dependencies = {"staff": Provide(provide_staff)}
 
     @get("/me", summary="Who is signed in")
-    async def me(self, staff: StaffSession) -> dict[str, Any]:
+    async def me(self, staff: StaffDep) -> dict[str, Any]:
         return staff.public()
 
     @post("/session/end", status_code=200, summary="Sign out")
     async def end_session(
-        self, request: Request[Any, Any, Any], staff: StaffSession, services: ServicesDep
+        self, request: Request[Any, Any, Any], staff: StaffDep, services: ServicesDep
     ) -> Response[dict[str, Any]]:
         await sign_out(services.db, request)
         return Response({"signed_out": True}, cookies=[session_cookie("", max_age=0)])
 
     @get("/inbox", summary="Conversations that asked for a person, newest first")
-    async def handoffs(self, staff: StaffSession, services: ServicesDep) -> dict[str, Any]:
+    async def handoffs(self, staff: StaffDep, services: ServicesDep) -> dict[str, Any]:
         return {"handoffs": await inbox.handoff_inbox(services.db, staff.tenant)}
 
     @get("/conversations", summary="Recent conversations, optionally those containing some words")
     async def conversations(
-        self, staff: StaffSession, services: ServicesDep, q: Annotated[str, QueryParameter(max_length=200)] = ""
+        self, staff: StaffDep, services: ServicesDep, q: Annotated[str, QueryParameter(max_length=200)] = ""
     ) -> dict[str, Any]:
         return {"conversations": await inbox.search_conversations(services.db, staff.tenant, q)}
 
     @get("/threads/{thread_id:str}", summary="One conversation: its transcript, handoffs and holder")
-    async def thread(self, thread_id: FromPath[str], staff: StaffSession, services: ServicesDep) -> dict[str, Any]:
+    async def thread(self, thread_id: FromPath[str], staff: StaffDep, services: ServicesDep) -> dict[str, Any]:
         thread = await _thread(services, staff, thread_id)
         found = await takeover.holder(services.db, thread_id)
         return {
@@ -145,7 +146,7 @@ class ConsoleController(Controller):
         self,
         request: Request[Any, Any, Any],
         thread_id: FromPath[str],
-        staff: StaffSession,
+        staff: StaffDep,
         services: ServicesDep,
         after: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> Stream:
@@ -154,7 +155,7 @@ class ConsoleController(Controller):
 
     @post("/threads/{thread_id:str}/takeover", status_code=200, summary="Hold the conversation: the assistant stops")
     async def take_over(
-        self, request: Request[Any, Any, Any], thread_id: FromPath[str], staff: StaffSession, services: ServicesDep
+        self, request: Request[Any, Any, Any], thread_id: FromPath[str], staff: StaffDep, services: ServicesDep
     ) -> dict[str, Any]:
         await _thread(services, staff, thread_id)
         mine, found = await takeover.take_over(
@@ -170,7 +171,7 @@ class ConsoleController(Controller):
 
     @post("/threads/{thread_id:str}/handback", status_code=200, summary="Let the assistant answer again")
     async def hand_back(
-        self, request: Request[Any, Any, Any], thread_id: FromPath[str], staff: StaffSession, services: ServicesDep
+        self, request: Request[Any, Any, Any], thread_id: FromPath[str], staff: StaffDep, services: ServicesDep
     ) -> dict[str, Any]:
         await _thread(services, staff, thread_id)
         ended = await takeover.hand_back(services.db, thread_id=thread_id, staff_id=staff.staff_id)
@@ -184,7 +185,7 @@ class ConsoleController(Controller):
         self,
         request: Request[Any, Any, Any],
         thread_id: FromPath[str],
-        staff: StaffSession,
+        staff: StaffDep,
         services: ServicesDep,
         data: JSONBody[StaffMessageIn],
     ) -> dict[str, Any]:
@@ -200,12 +201,12 @@ class ConsoleController(Controller):
 
     @get("/dashboard", summary="The figures per day, the questions, what was missing, tools and errors")
     async def figures(
-        self, staff: StaffSession, services: ServicesDep, days: Annotated[int, QueryParameter(ge=1, le=90)] = 14
+        self, staff: StaffDep, services: ServicesDep, days: Annotated[int, QueryParameter(ge=1, le=90)] = 14
     ) -> dict[str, Any]:
         return await dashboard.figures(services.db, staff.tenant, days=days)
 
     @post("/prices", status_code=200, summary="Set a model's price per million tokens (for the cost estimate)")
-    async def set_price(self, staff: StaffSession, services: ServicesDep, data: JSONBody[PriceIn]) -> dict[str, Any]:
+    async def set_price(self, staff: StaffDep, services: ServicesDep, data: JSONBody[PriceIn]) -> dict[str, Any]:
         await dashboard.set_price(services.db, staff.tenant, data.model, data.input_per_mtok, data.output_per_mtok)
         return {
             "prices": [

@@ -13,7 +13,7 @@ from typing import Any
 
 from proxy.console.inbox import messages_after
 from proxy.console.live import LiveHub
-from proxy.console.takeover import Holder, holder, last_takeover
+from proxy.console.takeover import Holder, holder
 
 _PING = b": ping\r\n\r\n"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -43,34 +43,52 @@ async def console_events(hub: LiveHub, thread_id: str, *, after: int, poll: floa
             await watch.wait(poll)
 
 
+async def _takeovers(hub: LiveHub, thread_id: str) -> list[dict[str, Any]]:
+    rows = await hub.db.fetch_all(
+        "select id, staff_name, from_message, to_message, ended_at is not null as ended from takeovers"
+        " where thread_id = %s order by id desc limit 20",
+        (thread_id,),
+    )
+    rows.reverse()
+    return rows
+
+
+def _notes(rows: list[dict[str, Any]], sent: set[str], kind: str) -> list[bytes]:
+    """``human.joined`` / ``human.left`` for the takeovers not told yet, with the message each follows."""
+    frames = []
+    for row in rows:
+        if kind == "left" and not row["ended"]:
+            continue
+        key = f"{row['id']}:{kind}"
+        if key in sent:
+            continue
+        sent.add(key)
+        anchor = row["from_message"] if kind == "joined" else row["to_message"]
+        data = {"takeover_id": row["id"], "name": row["staff_name"], "after_message": f"msg_{anchor}"}
+        frames.append(frame(f"human.{kind}", data))
+    return frames
+
+
 async def widget_events(hub: LiveHub, thread_id: str, *, after: int, heartbeat: float) -> AsyncIterator[bytes]:
     """What the visitor sees of a person: ``human.joined``, ``human.message``, ``human.left``.
 
-    On connecting, the latest takeover's state comes first (joined if a person holds the thread,
-    left if one did): the widget shows each note once (it remembers them), so a reconnect or a
-    reload neither repeats nor misses one.
+    On connecting, every takeover of the thread is told first (each note names the message it
+    follows, so a restored history shows it in place; the widget shows a note once); then the
+    changes, as they happen: who joined, their messages, who left.
     """
+    sent: set[str] = set()
     with hub.watch(thread_id) as watch:
-        held = await holder(hub.db, thread_id)
-        latest = held or await last_takeover(hub.db, thread_id)
-        batch: list[bytes] = []
-        if latest is not None:
-            batch.append(frame("human.joined" if held is not None else "human.left", latest.public()))
-        changed = True
+        rows = await _takeovers(hub, thread_id)
+        batch = _notes(rows, sent, "joined") + _notes(rows, sent, "left")
         while True:
-            if changed:
-                current = await holder(hub.db, thread_id)
-                if current is not None and (held is None or held.takeover_id != current.takeover_id):
-                    if held is not None:
-                        batch.append(frame("human.left", held.public()))
-                    batch.append(frame("human.joined", current.public()))
-                for message in await messages_after(hub.db, thread_id, after):
-                    after = message["id"]
-                    if message["role"] == "human":
-                        batch.append(frame("human.message", {**message, "id": f"msg_{message['id']}"}))
-                if held is not None and current is None:
-                    batch.append(frame("human.left", held.public()))
-                held = current
             yield b"".join(batch) if batch else _PING
-            batch = []
-            changed = await watch.wait(heartbeat)
+            if not await watch.wait(heartbeat):
+                batch = []
+                continue
+            rows = await _takeovers(hub, thread_id)
+            batch = _notes(rows, sent, "joined")
+            for message in await messages_after(hub.db, thread_id, after):
+                after = message["id"]
+                if message["role"] == "human":
+                    batch.append(frame("human.message", {**message, "id": f"msg_{message['id']}"}))
+            batch += _notes(rows, sent, "left")

@@ -41,15 +41,6 @@ async def holder(db: Database, thread_id: str) -> Holder | None:
     return _holder(row)
 
 
-async def last_takeover(db: Database, thread_id: str) -> Holder | None:
-    """The latest takeover, open or ended (for the widget's "the assistant is back")."""
-    row = await db.fetch_one(
-        "select id, staff_id, staff_name, started_at from takeovers where thread_id = %s order by id desc limit 1",
-        (thread_id,),
-    )
-    return _holder(row)
-
-
 async def take_over(db: Database, *, tenant: str, thread_id: str, staff_id: str, name: str) -> tuple[bool, Holder]:
     """(True, me) if I hold the thread now (or held it already); (False, the holder) if someone else does."""
     row = await db.fetch_one(

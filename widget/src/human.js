@@ -7,19 +7,28 @@
  */
 function humanPart(w) {
   var current = null; // { id, after, controller }
+  var follow = { quiet: true }; // the first batch of a stream is the past: shown, not announced
 
   function noteRef(kind, data) {
     return "human:" + data.takeover_id + ":" + kind;
   }
 
+  /** Where a note goes: after the message it follows (and notes already there), else at the end. */
+  function notePlace(data) {
+    var log = w.log();
+    var anchor = data.after_message ? log.querySelector('.msg[data-message-id="' + data.after_message + '"]') : null;
+    if (!anchor) return undefined;
+    var next = anchor.nextSibling;
+    while (next && next.getAttribute && next.getAttribute("data-event") === "human") next = next.nextSibling;
+    return next || undefined;
+  }
+
   function note(kind, data) {
     var ref = noteRef(kind, data);
     if (w.shownNote(ref)) return;
-    if (kind === "left" && !w.shownNote(noteRef("joined", data))) return; // never saw them join
     var text = kind === "joined" ? w.t("humanJoined", { name: data.name }) : w.t("humanLeft");
-    w.showNote("human", text, undefined, ref);
-    w.rememberNote("human", text, ref);
-    w.announce(text);
+    w.showNote("human", text, notePlace(data), ref);
+    if (!follow.quiet) w.announce(text);
   }
 
   function showMessage(m, before) {
@@ -32,7 +41,7 @@ function humanPart(w) {
     return shown;
   }
 
-  function onEvent(follow, ev) {
+  function onEvent(ev) {
     var data;
     try {
       data = ev.data ? JSON.parse(ev.data) : {};
@@ -42,28 +51,40 @@ function humanPart(w) {
     if (ev.event === "human.joined") note("joined", data);
     else if (ev.event === "human.left") note("left", data);
     else if (ev.event === "human.message") {
-      follow.after = String(data.id);
-      if (showMessage(data)) w.announce(w.t("announceHuman", { name: data.author, text: data.content }));
+      current.after = String(data.id);
+      if (showMessage(data) && !follow.quiet) w.announce(w.t("announceHuman", { name: data.author, text: data.content }));
     }
   }
 
-  async function run(follow) {
+  async function run(me) {
     var delay = 1000;
-    while (current === follow) {
+    while (current === me) {
       try {
-        var path = "/v1/threads/" + encodeURIComponent(follow.id) + "/live?after=" + encodeURIComponent(follow.after);
-        var res = await w.request("GET", path, undefined, follow.controller.signal, "text/event-stream");
+        var path = "/v1/threads/" + encodeURIComponent(me.id) + "/live?after=" + encodeURIComponent(me.after);
+        var res = await w.request("GET", path, undefined, me.controller.signal, "text/event-stream");
         if (res.status === 404 || res.status === 400 || res.status === 403) return; // not (or no longer) ours
         if (res.ok) {
           delay = 1000;
-          await w.readSSE(res.body, function (ev) {
-            if (current === follow) onEvent(follow, ev);
-          });
+          follow.quiet = true;
+          await w.readSSE(
+            res.body,
+            function (ev) {
+              if (current === me) onEvent(ev);
+            },
+            {
+              onActivity: function () {
+                // the first chunk is the state on connecting; what comes later is news
+                setTimeout(function () {
+                  follow.quiet = false;
+                }, 0);
+              },
+            }
+          );
         }
       } catch (e) {
         /* lost: try again below */
       }
-      if (current !== follow) return;
+      if (current !== me) return;
       await new Promise(function (resolve) {
         setTimeout(resolve, delay);
       });

@@ -588,7 +588,7 @@ function boot() {
       .slice()
       .reverse()
       .forEach(function (n) {
-        if ((n.kind !== "lead" && n.kind !== "handoff" && n.kind !== "human") || typeof n.text !== "string") return;
+        if ((n.kind !== "lead" && n.kind !== "handoff") || typeof n.text !== "string") return;
         var target = null;
         for (var i = Math.max(0, (n.after | 0) - 1); i < users.length && !target; i++) {
           if (bubbleText(users[i]) === n.asked) target = users[i];
@@ -605,7 +605,6 @@ function boot() {
     addMessage: addMessage,
     showNote: showNote,
     shownNote: shownNote,
-    rememberNote: rememberNote,
     announce: announce,
     t: t,
     h: h,

@@ -1,0 +1,270 @@
+"""The console's API over a real server: who may use it, and a takeover from the handoff to the hand-back.
+
+The proxy runs in uvicorn over the test Postgres with the real engine talking to the simulator, so
+"the assistant stays silent" is checked where it matters: no request reaches the provider.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from proxy.app import create_app
+from proxy.leads.tools import register_lead_tools
+from proxy.server_thread import ServerThread
+from proxy.simulator import SimulatorServer
+from proxy.tools.registry import ToolRegistry
+from tests.support.apps import directory, make_settings, make_tenant, sse_events
+from tests.support.console import Staff, following, sign_in
+
+SECRET = "console-identity-secret-of-at-least-32b"
+OTHER_SECRET = "other-identity-secret-of-at-least-32-b"
+SHOP = {"Origin": "http://shop.test", "X-Visitor-Id": "visitor-console-1"}
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[SimulatorServer]:
+    with SimulatorServer() as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def server(pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: SimulatorServer) -> Iterator[str]:
+    tools = ToolRegistry()
+    register_lead_tools(tools)
+    tenants = directory(
+        make_tenant(
+            "shop",
+            ["shop.test"],
+            client_keys=("ck_console_shop",),
+            identity_secret=SECRET,
+            base_url=simulator.base_url,
+            api_key="sk-sim",
+            tools=["capture_lead", "escalate_to_human"],
+        ),
+        make_tenant(
+            "other",
+            ["other.test"],
+            client_keys=("ck_console_other",),
+            identity_secret=OTHER_SECRET,
+            base_url=simulator.base_url,
+            api_key="sk-sim",
+        ),
+    )
+    settings = make_settings(pg_url, tmp_path_factory.mktemp("console"), heartbeat_interval=0.5)
+    with ServerThread(create_app(settings, tenants=tenants, tools=tools)) as running:
+        yield running.url
+
+
+@pytest.fixture
+async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+async def staff(server: str) -> AsyncIterator[Staff]:
+    async with httpx.AsyncClient(base_url=server, timeout=20) as client:
+        yield await sign_in(client, client_key="ck_console_shop", name="Sam")
+
+
+def staff_token(secret: str, tenant: str, *, role: str | None = "staff", sub: str = "u-1") -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": sub, "email": f"{sub}@shop.test", "aud": tenant, "iat": now, "exp": now + 600}
+    if role:
+        claims["role"] = role
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+async def visitor_says(http: httpx.AsyncClient, thread_id: str, text: str) -> list[tuple[str, dict[str, Any], Any]]:
+    response = await http.post(f"/v1/threads/{thread_id}/messages", json={"content": text}, headers=SHOP)
+    assert response.status_code == 200, response.text
+    return sse_events(response.text)
+
+
+async def new_thread(http: httpx.AsyncClient) -> str:
+    response = await http.post("/v1/threads", headers=SHOP)
+    assert response.status_code == 201
+    thread_id: str = response.json()["thread_id"]
+    return thread_id
+
+
+async def sim_requests(simulator: SimulatorServer, http: httpx.AsyncClient) -> list[dict[str, Any]]:
+    response = await http.get(f"{simulator.root_url}/_sim/requests")
+    requests: list[dict[str, Any]] = response.json()["requests"]
+    return [r for r in requests if r["path"].endswith(("/responses", "/chat/completions"))]
+
+
+# -- access ----------------------------------------------------------------------------------------
+
+
+async def test_console_api_needs_a_session(http: httpx.AsyncClient) -> None:
+    for path in ("/console/api/me", "/console/api/inbox", "/console/api/dashboard", "/console/api/threads/thr_x"):
+        response = await http.get(path)
+        assert response.status_code == 401, path
+        assert response.json()["error"]["code"] == "unauthenticated"
+    http.cookies.set("proxy_console", "forged-value", path="/console")
+    forged = await http.get("/console/api/inbox")
+    assert forged.status_code == 401
+    assert forged.json()["error"]["code"] == "session_expired"
+
+
+async def test_sign_in_refuses_wrong_credentials(http: httpx.AsyncClient, server: str) -> None:
+    same = {"Origin": server}
+    cases = [
+        ({"client_key": "ck_wrong"}, 401, "invalid_client_key"),
+        ({}, 401, "unauthenticated"),
+        (
+            {"identity_token": staff_token("not-the-secret-of-the-shop-tenant-xx", "shop")},
+            401,
+            "invalid_identity_token",
+        ),
+        ({"identity_token": staff_token(SECRET, "shop", role=None)}, 403, "not_staff"),
+        ({"identity_token": staff_token(SECRET, "nobody")}, 401, "invalid_identity_token"),
+    ]
+    for body, status, code in cases:
+        response = await http.post("/console/api/session", json=body, headers=same)
+        assert (response.status_code, response.json()["error"]["code"]) == (status, code), body
+    assert "set-cookie" not in response.headers
+
+
+async def test_session_cookie_is_http_only_and_same_site(http: httpx.AsyncClient, server: str) -> None:
+    response = await http.post(
+        "/console/api/session", json={"client_key": "ck_console_shop", "name": "Kim"}, headers={"Origin": server}
+    )
+    assert response.status_code == 200
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/console" in cookie
+    assert "ck_console_shop" not in cookie
+    assert (await http.get("/console/api/me")).json()["name"] == "Kim"
+    signed_out = await http.post(
+        "/console/api/session/end", json={}, headers={"Origin": server, "X-CSRF-Token": response.json()["csrf_token"]}
+    )
+    assert signed_out.status_code == 200
+    assert (await http.get("/console/api/me")).status_code == 401
+
+
+async def test_staff_identity_token_signs_in(http: httpx.AsyncClient) -> None:
+    staff = await sign_in(http, identity_token=staff_token(SECRET, "shop", sub="ada"), name="Ada")
+    assert staff.me["tenant"] == "shop" and staff.me["staff_id"] == "user:ada" and staff.me["name"] == "Ada"
+
+
+async def test_cross_site_and_csrf_less_posts_are_refused(http: httpx.AsyncClient, staff: Staff) -> None:
+    thread_id = await new_thread(http)
+    path = f"/console/api/threads/{thread_id}/takeover"
+    no_token = await staff.client.post(path, json={}, headers={"Origin": staff.headers()["Origin"]})
+    assert (no_token.status_code, no_token.json()["error"]["code"]) == (403, "csrf_failed")
+    evil = await staff.client.post(path, json={}, headers={**staff.headers(), "Origin": "https://evil.test"})
+    assert (evil.status_code, evil.json()["error"]["code"]) == (403, "cross_site")
+    fetched = await staff.client.post(path, json={}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert fetched.status_code == 403
+    login = await http.post(
+        "/console/api/session", json={"client_key": "ck_console_shop"}, headers={"Origin": "https://evil.test"}
+    )
+    assert (login.status_code, login.json()["error"]["code"]) == (403, "cross_site")
+    assert (await staff.get(f"/threads/{thread_id}")).json()["holder"] is None
+
+
+async def test_other_tenants_staff_sees_nothing_of_ours(http: httpx.AsyncClient, server: str) -> None:
+    thread_id = await new_thread(http)
+    await visitor_says(http, thread_id, "Can I talk to a human? [[reply:Of course.]]")
+    async with httpx.AsyncClient(base_url=server, timeout=20) as client:
+        other = await sign_in(client, client_key="ck_console_other", name="Eve")
+        assert (await other.get(f"/threads/{thread_id}")).status_code == 404
+        assert (await other.post(f"/threads/{thread_id}/takeover")).status_code == 404
+        assert (await other.post(f"/threads/{thread_id}/messages", {"content": "hi"})).status_code == 404
+        assert (await other.get(f"/threads/{thread_id}/live")).status_code == 404
+        inbox = (await other.get("/inbox")).json()["handoffs"]
+        assert thread_id not in {item["thread_id"] for item in inbox}
+    async with httpx.AsyncClient(base_url=server, timeout=20) as client:
+        other_staff = await sign_in(client, identity_token=staff_token(OTHER_SECRET, "other", sub="eve"))
+        assert (await other_staff.get(f"/threads/{thread_id}")).status_code == 404
+
+
+# -- a takeover ------------------------------------------------------------------------------------
+
+
+async def test_takeover_round_trip(
+    http: httpx.AsyncClient, staff: Staff, server: str, simulator: SimulatorServer
+) -> None:
+    thread_id = await new_thread(http)
+    events = await visitor_says(http, thread_id, "I want to talk to a person please [[reply:Let me get someone.]]")
+    assert "handoff" in [name for name, _, _ in events]
+
+    inbox = (await staff.get("/inbox")).json()["handoffs"]
+    assert inbox[0]["thread_id"] == thread_id and "asked for a human" in inbox[0]["reason"]
+
+    async with (
+        following(http, f"/v1/threads/{thread_id}/live", headers=SHOP) as widget,
+        following(staff.client, f"/console/api/threads/{thread_id}/live") as console,
+    ):
+        taken = await staff.post(f"/threads/{thread_id}/takeover")
+        assert taken.status_code == 200 and taken.json()["holder"]["name"] == "Sam"
+        joined = await widget.wait_for("human.joined")
+        assert joined[0]["name"] == "Sam"
+
+        async with httpx.AsyncClient(base_url=server, timeout=20) as client:  # a colleague
+            kim = await sign_in(client, client_key="ck_console_shop", name="Kim")
+            refused = await kim.post(f"/threads/{thread_id}/takeover")
+            assert refused.status_code == 409 and refused.json()["error"]["holder"]["name"] == "Sam"
+            assert (await kim.post(f"/threads/{thread_id}/messages", {"content": "me too"})).status_code == 409
+
+        before = len(await sim_requests(simulator, http))
+        held = await visitor_says(http, thread_id, "Is the blue kettle back in stock? marker-held-1")
+        assert [name for name, _, _ in held] == ["human.holding", "done"]
+        seen = await console.wait_for("message", count=3)
+        assert seen[-1]["role"] == "user" and "marker-held-1" in seen[-1]["content"]
+
+        sent = await staff.post(f"/threads/{thread_id}/messages", {"content": "Yes, since Monday. marker-staff-1"})
+        assert sent.status_code == 201
+        said = await widget.wait_for("human.message")
+        assert said[0]["author"] == "Sam" and "marker-staff-1" in said[0]["content"]
+        assert len(await sim_requests(simulator, http)) == before  # the assistant stayed silent
+
+        assert (await staff.post(f"/threads/{thread_id}/handback")).status_code == 200
+        await widget.wait_for("human.left")
+
+    history = (await http.get(f"/v1/threads/{thread_id}/messages", headers=SHOP)).json()["messages"]
+    assert [m["role"] for m in history][-2:] == ["user", "human"] and history[-1]["author"] == "Sam"
+
+    back = await visitor_says(http, thread_id, "Great, then I'll take two. [[reply:Lovely choice.]]")
+    assert "message.completed" in [name for name, _, _ in back]
+    sent_to_model = (await sim_requests(simulator, http))[-1]
+    body = str(sent_to_model["body"])
+    assert "marker-held-1" in body and "marker-staff-1" in body and "Sam (staff)" in body
+    again = await visitor_says(http, thread_id, "And a third? [[reply:Sure.]]")
+    assert "message.completed" in [name for name, _, _ in again]
+    assert "marker-staff-1" not in str((await sim_requests(simulator, http))[-1]["body"])  # told once
+
+
+async def test_staff_cannot_write_without_holding(http: httpx.AsyncClient, staff: Staff) -> None:
+    thread_id = await new_thread(http)
+    refused = await staff.post(f"/threads/{thread_id}/messages", {"content": "hello"})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "not_holder")
+    assert (await staff.post(f"/threads/{thread_id}/handback")).status_code == 409
+    assert (await staff.post(f"/threads/{thread_id}/takeover")).status_code == 200
+    empty = await staff.post(f"/threads/{thread_id}/messages", {"content": "   "})
+    assert (empty.status_code, empty.json()["error"]["code"]) == (400, "empty_message")
+    assert (await staff.post(f"/threads/{thread_id}/messages", {"content": "x" * 5000})).status_code == 400
+
+
+async def test_search_finds_recent_conversations(http: httpx.AsyncClient, staff: Staff) -> None:
+    thread_id = await new_thread(http)
+    await visitor_says(http, thread_id, "Do you sell walnut-burl-cutting-boards? [[reply:Not yet.]]")
+    found = (await staff.get("/conversations?q=walnut-burl")).json()["conversations"]
+    assert [c["thread_id"] for c in found] == [thread_id]
+    assert (await staff.get("/conversations?q=" + "100%25_literal")).json()["conversations"] == []
+    assert thread_id in {c["thread_id"] for c in (await staff.get("/conversations")).json()["conversations"]}
+
+
+def test_console_page_is_served_with_a_strict_policy(server: str) -> None:
+    response = httpx.get(f"{server}/console")
+    assert response.status_code == 200 and '<form id="signin-form"' in response.text
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert httpx.get(f"{server}/console/static/console.js").status_code == 200
+    assert httpx.get(f"{server}/console/static/../routes.py").status_code == 404
