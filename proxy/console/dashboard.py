@@ -149,22 +149,27 @@ async def top_questions(db: Database, tenant: str, start: date, *, limit: int = 
 
 
 async def found_nothing(db: Database, tenant: str, start: date, *, limit: int = 20) -> list[dict[str, Any]]:
-    """Questions whose turn searched and found nothing, or where a tool refused: what is missing."""
+    """Questions whose turn searched and found nothing, or where a tool refused: what is missing.
+
+    The same question (any case and spacing) with the same outcome is one row, most frequent first."""
     rows = await db.fetch_all(
-        "select k.kind, k.name, k.thread_id, k.created_at, q.content as question from turn_marks k"
+        "select k.kind, k.name, min(q.content) as question, count(*) as n, max(k.created_at) as last_at,"
+        " (array_agg(k.thread_id order by k.id desc))[1] as thread_id from turn_marks k"
         " left join lateral (select m.content from messages m where m.thread_id = k.thread_id"
         " and m.run_id = k.run_id and m.role = 'user' order by m.id limit 1) q on true"
         " where k.tenant = %s and k.kind in ('nothing_found', 'refusal') and k.created_at >= %s::date"
-        " order by k.id desc limit %s",
+        " group by k.kind, k.name, lower(regexp_replace(btrim(coalesce(q.content, '')), '\\s+', ' ', 'g'))"
+        " order by n desc, last_at desc limit %s",
         (tenant, start, limit),
     )
     return [
         {
             "kind": r["kind"],
             "tool": r["name"],
-            "thread_id": r["thread_id"],
             "question": r["question"],
-            "created_at": int(r["created_at"].timestamp()),
+            "count": int(r["n"]),
+            "thread_id": r["thread_id"],
+            "last_at": int(r["last_at"].timestamp()),
         }
         for r in rows
     ]

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
-  var W = 360, H = 150, LEFT = 34, BOTTOM = 20, TOP = 8;
+  var W = 360, H = 150, LEFT = 44, BOTTOM = 20, TOP = 8;
 
   function el(name, attrs, text) {
     var node = document.createElementNS(NS, name);

@@ -269,7 +269,7 @@
     ["conversations", "Conversations"], ["messages", "Messages"], ["leads", "Leads"], ["handoffs", "Handoffs"],
     ["takeovers", "Taken over"], ["tokens", "Tokens"],
   ];
-  function money(v) { return "$" + (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toFixed(4)); }
+  function money(v) { return "$" + (v >= 100 ? v.toFixed(0) : v >= 0.1 || v === 0 ? v.toFixed(2) : v.toFixed(4)); }
   function count(v) { return v >= 10000 ? Math.round(v / 1000) + "k" : String(Math.round(v * 10) / 10); }
 
   function fill(tableId, rows) {
@@ -304,7 +304,7 @@
     charts.appendChild(window.ConsoleCharts.bars("cost", "Estimated cost", data.days, data.cost, money));
     fill("top-questions", data.top_questions.map(function (q) { return [q.question, q.count, q.conversations]; }));
     fill("found-nothing", data.found_nothing.map(function (f) {
-      return [f.question || "(message deleted)", f.kind === "nothing_found" ? "search found nothing" : "refused", f.tool];
+      return [f.question || "(message deleted)", f.kind === "nothing_found" ? "search found nothing" : "refused", f.tool, f.count];
     }));
     fill("tools", data.tools.map(function (t) { return [t.tool, t.calls, t.failed]; }));
     fill("errors", data.errors.map(function (e) { return [e.code, e.count]; }));
