@@ -4,11 +4,13 @@ The open ``takeovers`` row of a thread is its holder (a unique index keeps it to
 and workers). While it is open, a visitor's message is stored and announced instead of starting a
 turn, and the staff member's messages are stored as the assistant's side with their name as
 ``author``. On the first turn after the hand-back the assistant gets the part it missed (see
-:func:`brief`), whatever keeps its context (our history or the provider's conversation).
+:func:`briefed`; the statement that opens the turn reads it), whatever keeps its context (our
+history or the provider's conversation).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,19 +106,13 @@ def _speaker(role: str, author: str | None) -> str:
     return f"{author} (staff)" if author else "Assistant"
 
 
-async def brief(db: Database, thread_id: str, user_text: str) -> str:
+def briefed(user_text: str, briefing: Sequence[tuple[str, str, str | None]]) -> str:
     """The turn's input: the visitor's message, preceded by what a person and the visitor said
-    while the assistant was away, the first time after a hand-back (marked as told, once)."""
-    rows = await db.fetch_all(
-        "with told as (update takeovers set briefed = true"
-        " where thread_id = %s and ended_at is not null and not briefed returning from_message, to_message)"
-        " select m.role, m.content, m.author from messages m, told"
-        " where m.thread_id = %s and m.id > told.from_message and m.id <= told.to_message order by m.id",
-        (thread_id, thread_id),
-    )
-    if not rows:
+    while the assistant was away (``briefing``: role, content, author; read and marked as told by
+    the statement that opened the turn, the first one after the hand-back)."""
+    if not briefing:
         return user_text
-    lines = "\n".join(f"{_speaker(r['role'], r['author'])}: {r['content']}" for r in rows)
+    lines = "\n".join(f"{_speaker(role, author)}: {content}" for role, content, author in briefing)
     return (
         "[While you were away, a member of our staff took over this conversation. What was said, oldest first:\n"
         f"{lines}\n"

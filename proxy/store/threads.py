@@ -77,6 +77,9 @@ class LockedThread(ThreadRecord):
 
     user_message_id: int | None = None
     history: tuple[HistoryMessage, ...] | None = None
+    # what was said while a person of the staff held the thread, not yet told to the assistant:
+    # (role, content, author) oldest first; see proxy.console.takeover
+    briefing: tuple[tuple[str, str, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +122,16 @@ with quick as (
     insert into messages (thread_id, role, content, run_id)
     select id, 'user', %(text)s, %(run)s from locked where %(text)s::text is not null
     returning id
+), told as (
+    update takeovers set briefed = true
+    where thread_id = (select id from locked) and ended_at is not null and not briefed
+    returning from_message, to_message
 )
 select seen.*, locked.id is not null as acquired, (select id from posted) as user_message_id,
+    (select json_agg(json_build_array(b.role, b.content, b.author) order by b.id) from (
+        select m.id, m.role, m.content, m.author from messages m, told
+        where m.thread_id = locked.id and m.id > told.from_message and m.id <= told.to_message
+    ) b) as briefing,
     (select json_agg(json_build_array(h.role, h.content) order by h.id) from (
         select m.id, m.role, m.content from messages m
         where m.thread_id = locked.id order by m.id desc limit %(history)s
@@ -224,7 +235,10 @@ class ThreadStore:
         read: tuple[HistoryMessage, ...] | None = None
         if history > 0:
             read = tuple(HistoryMessage(role, content) for role, content in row["history"] or ())
-        return "acquired", LockedThread.from_row(row, user_message_id=row["user_message_id"], history=read)
+        briefing = tuple((role, content, author) for role, content, author in row["briefing"] or ())
+        return "acquired", LockedThread.from_row(
+            row, user_message_id=row["user_message_id"], history=read, briefing=briefing
+        )
 
     async def unlock(self, thread_id: str, run_id: str) -> None:
         await self.db.execute(

@@ -27,7 +27,7 @@ from typing import Any
 import anyio
 
 from proxy.console.marks import MarkKind, mark
-from proxy.console.takeover import brief
+from proxy.console.takeover import briefed
 from proxy.engines.base import (
     ContextSaved,
     Engine,
@@ -190,7 +190,7 @@ class ActiveRun:
             services=job.tool_services,
         )
         # after a person handed the conversation back, the assistant first hears what it missed
-        user_text = await brief(job.store.db, self.thread_id, job.user_text)
+        user_text = briefed(job.user_text, opened.briefing if opened is not None else ())
         return Turn(conversation_id, user_text, job.tools, context, history, model=model)
 
     async def _observe(self, event: EngineEvent, model: str | None) -> None:
