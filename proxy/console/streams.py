@@ -32,9 +32,10 @@ async def console_events(hub: LiveHub, thread_id: str, *, after: int, poll: floa
     shown: Any = ...  # nothing sent yet
     with hub.watch(thread_id) as watch:
         while True:
-            batch = [frame("message", m) for m in await messages_after(hub.db, thread_id, after)]
-            if batch:
-                after = json.loads(batch[-1].split(b"data: ", 1)[1])["id"]
+            messages = await messages_after(hub.db, thread_id, after)
+            batch = [frame("message", m) for m in messages]
+            if messages:
+                after = messages[-1]["id"]
             current = _holder_data(await holder(hub.db, thread_id))
             if current != shown:
                 batch.append(frame("holder", {"holder": current}))

@@ -45,19 +45,20 @@ async def holder(db: Database, thread_id: str) -> Holder | None:
 
 async def take_over(db: Database, *, tenant: str, thread_id: str, staff_id: str, name: str) -> tuple[bool, Holder]:
     """(True, me) if I hold the thread now (or held it already); (False, the holder) if someone else does."""
-    row = await db.fetch_one(
-        "insert into takeovers (tenant, thread_id, staff_id, staff_name, from_message)"
-        " select %s, %s, %s, %s, coalesce((select max(id) from messages where thread_id = %s), 0)"
-        " on conflict (thread_id) where ended_at is null do nothing"
-        " returning id, staff_id, staff_name, started_at",
-        (tenant, thread_id, staff_id, name, thread_id),
-    )
-    if row is not None:
-        return True, Holder(row["id"], row["staff_id"], row["staff_name"], row["started_at"])
-    current = await holder(db, thread_id)
-    if current is None:  # handed back in between: try once more
-        return await take_over(db, tenant=tenant, thread_id=thread_id, staff_id=staff_id, name=name)
-    return current.staff_id == staff_id, current
+    while True:
+        row = await db.fetch_one(
+            "insert into takeovers (tenant, thread_id, staff_id, staff_name, from_message)"
+            " select %s, %s, %s, %s, coalesce((select max(id) from messages where thread_id = %s), 0)"
+            " on conflict (thread_id) where ended_at is null do nothing"
+            " returning id, staff_id, staff_name, started_at",
+            (tenant, thread_id, staff_id, name, thread_id),
+        )
+        if row is not None:
+            return True, Holder(row["id"], row["staff_id"], row["staff_name"], row["started_at"])
+        current = await holder(db, thread_id)
+        if current is not None:
+            return current.staff_id == staff_id, current
+        # handed back between the two statements: try again
 
 
 async def hand_back(db: Database, *, thread_id: str, staff_id: str) -> Holder | None:
