@@ -21,6 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from proxy.app import create_app
+    from proxy.serving import server_options
 
     settings = Settings()
     try:
@@ -38,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,  # our JSON logging (configured in main) covers uvicorn's loggers too
         proxy_headers=False,  # X-Forwarded-For is trusted only from PROXY_TRUSTED_PROXIES, by us
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+        **server_options(settings),  # bounds on request headers (size, time to send them)
     )
     return 0
 

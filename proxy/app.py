@@ -16,6 +16,7 @@ from proxy import __version__
 from proxy.api.compat import CompatController
 from proxy.api.deps import provide_caller, provide_db, provide_services
 from proxy.api.errors import exception_handlers
+from proxy.api.frontends import AguiController, UIChatController
 from proxy.api.health import healthz, readyz
 from proxy.api.metrics import metrics
 from proxy.api.threads import ThreadController
@@ -39,6 +40,7 @@ from proxy.settings import Settings
 from proxy.shop.embedders import EmbedderCache
 from proxy.shop.tools import register_shop_tools
 from proxy.store.event_log import EventLog
+from proxy.store.pruning import pruning
 from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry
@@ -105,7 +107,11 @@ def create_app(
             checks = anyio.CancelScope()  # what each provider offers, logged; never holds up start-up
             task_group.start_soon(_check_providers, checks, engines)
             event_log = EventLog(runtime.db)
-            await event_log.prune()
+            await stack.enter_async_context(
+                pruning(
+                    runtime.db, event_log, every=settings.prune_interval, outbox_keep_days=settings.outbox_keep_days
+                )
+            )
             gate = await stack.enter_async_context((admission or Admission.from_settings(settings)).watching())
             turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace, admission=gate)
             await stack.enter_async_context(relaying_cancels(runtime.db, turns))
@@ -139,7 +145,14 @@ def create_app(
         allow_origins=[],
         allow_origin_regex=f"(?i){origin_regex}" if origin_regex else r"^$",
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["Content-Type", "Authorization", "X-Visitor-Id", "X-Request-ID", "Last-Event-ID"],
+        allow_headers=[
+            "Content-Type",
+            "Authorization",
+            "X-Visitor-Id",
+            "X-Identity-Token",
+            "X-Request-ID",
+            "Last-Event-ID",
+        ],
         expose_headers=["Retry-After", "X-Request-ID"],
         max_age=600,
     )
@@ -147,6 +160,8 @@ def create_app(
         route_handlers=[
             ThreadController,
             CompatController,
+            UIChatController,
+            AguiController,
             LeadsAdminController,
             *widget_routes,
             *console_routes,

@@ -9,6 +9,7 @@ fit for a 401 answer.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -68,6 +69,11 @@ def verify_identity_token(token: str, *, secret: str, tenant: str, now: float | 
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or isinstance(exp, bool):
         raise IdentityError("the identity token has no expiry ('exp' is required)")
+    for claim in ("exp", "iat", "nbf"):
+        value = claims.get(claim)
+        # JSON lets a token say 1e999 (infinity) or NaN: neither is a time, and NaN compares false
+        if isinstance(value, float) and not math.isfinite(value):
+            raise IdentityError(f"the identity token's {claim!r} is not a time ({value})")
     if exp + LEEWAY < now:
         raise IdentityError(f"the identity token expired {int(now - exp)} seconds ago")
     iat = claims.get("iat")

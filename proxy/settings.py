@@ -91,8 +91,16 @@ class Settings(BaseSettings):
     # serving
     host: str = Field("127.0.0.1", validation_alias="PROXY_HOST")
     port: int = Field(8000, validation_alias=AliasChoices("PROXY_PORT", "PORT"))
+    max_header_bytes: int = Field(64 * 1024, ge=1024, validation_alias="PROXY_MAX_HEADER_BYTES")  # per request
+    header_timeout: float = Field(15.0, gt=0, validation_alias="PROXY_HEADER_TIMEOUT")  # seconds to send them
     log_level: str = Field("info", validation_alias="PROXY_LOG_LEVEL")
     log_format: Literal["json", "text"] = Field("json", validation_alias="PROXY_LOG_FORMAT")
+
+    # operations: /metrics answers only a scraper sending this bearer token (unset: /metrics is off);
+    # old stream events and delivered outbox rows are deleted on a schedule
+    metrics_token: str | None = Field(None, validation_alias="PROXY_METRICS_TOKEN")
+    prune_interval: float = Field(3600.0, gt=0, validation_alias="PROXY_PRUNE_INTERVAL")  # seconds
+    outbox_keep_days: float = Field(30.0, gt=0, validation_alias="PROXY_OUTBOX_KEEP_DAYS")
 
     # set by `demo` (and tests): tenants without a key talk to this OpenAI-protocol simulator
     simulator_url: str | None = Field(None, validation_alias="PROXY_SIMULATOR_URL")
@@ -101,6 +109,11 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_array(cls, value: Any) -> list[str]:
         return _json_array(value)
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("max_cpu_busy", "max_loop_lag", "max_active_turns", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from psycopg import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -65,4 +66,30 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     )
 
 
-exception_handlers = {HTTPException: http_exception_handler, Exception: internal_error_handler}
+def recursion_error_handler(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """The JSON decoder recurses per nesting level: a body of 30,000 ``[`` ends here, not in a 500."""
+    if "deserializ" not in str(exc):
+        return internal_error_handler(request, exc)
+    return Response(
+        _body("invalid_json", "The JSON body is nested too deeply."), status_code=400, media_type=MediaType.JSON
+    )
+
+
+def data_error_handler(request: Request[Any, Any, Any], exc: DataError) -> Response[Any]:
+    """A value the database refuses (NUL in text, a number out of range) that no check caught first."""
+    logger.warning(
+        "the database refused a value of the request", extra={"path": request.url.path, "sqlstate": exc.sqlstate}
+    )
+    return Response(
+        _body("invalid_request", "The request contains a value that cannot be stored."),
+        status_code=400,
+        media_type=MediaType.JSON,
+    )
+
+
+exception_handlers = {
+    HTTPException: http_exception_handler,
+    RecursionError: recursion_error_handler,
+    DataError: data_error_handler,
+    Exception: internal_error_handler,
+}

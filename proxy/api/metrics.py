@@ -1,24 +1,74 @@
-"""``GET /metrics`` in Prometheus' text format."""
+"""``GET /metrics`` in Prometheus' text format, for a scraper holding ``PROXY_METRICS_TOKEN``.
+
+The metrics name tenants and count their turns, tokens, tool calls and mails: they are not for
+the public. Without a token configured the route answers 404; with one, only
+``Authorization: Bearer <token>`` gets the metrics (failures count towards the caller's
+failed-authentication throttle).
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from typing import Any
 
-from litestar import Response, get
+import anyio
+from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
-from proxy.api.deps import ServicesDep
+from proxy.api.deps import ServicesDep, bearer_token, check_auth_throttle, count_auth_failure
+from proxy.api.errors import ApiError
 from proxy.observability.metrics import OUTBOX
+from proxy.store.db import Database
+
+OUTBOX_STATES = ("pending", "sending", "dead")  # delivered rows are not counted: they are pruned
+_COUNT_STATES = "select " + ", ".join(
+    f"(select count(*) from outbox where state = '{state}') as {state}" for state in OUTBOX_STATES
+)
+
+
+class OutboxGauge:
+    """The outbox depth, read at most once per ``ttl`` seconds however many scrapes come in."""
+
+    def __init__(self, db: Database, ttl: float = 15.0) -> None:
+        self.db = db
+        self.ttl = ttl
+        self._read_at = -float("inf")
+        self._lock = anyio.Lock()
+
+    async def refresh(self) -> None:
+        if time.monotonic() - self._read_at < self.ttl:
+            return
+        async with self._lock:  # concurrent scrapes wait for one query instead of each running it
+            if time.monotonic() - self._read_at < self.ttl:
+                return
+            # one partial index per state (the literal lets the planner use it); delivered rows are not read
+            row = await self.db.fetch_one(_COUNT_STATES)
+            for state in OUTBOX_STATES:
+                OUTBOX.labels(state).set(row[state] if row else 0)
+            self._read_at = time.monotonic()
+
+
+def _gauge(request: Request[Any, Any, Any], db: Database) -> OutboxGauge:
+    gauge: OutboxGauge | None = getattr(request.app.state, "outbox_gauge", None)
+    if gauge is None or gauge.db is not db:
+        gauge = request.app.state.outbox_gauge = OutboxGauge(db)
+    return gauge
 
 
 @get("/metrics", include_in_schema=False)
-async def metrics(services: ServicesDep) -> Response[bytes]:
-    """Prometheus text format; the outbox depth is read from the database at scrape time."""
-    rows = await services.db.fetch_all("select state, count(*) as n from outbox group by state")
-    counts = {row["state"]: row["n"] for row in rows}
-    for state in ("pending", "sending", "sent", "dead"):
-        OUTBOX.labels(state).set(counts.get(state, 0))
+async def metrics(request: Request[Any, Any, Any], services: ServicesDep) -> Response[bytes]:
+    """Prometheus text format; the outbox depth is read from the database, at most every 15 s."""
+    expected = services.settings.metrics_token
+    if expected is None:
+        raise ApiError(404, "not_found", "Metrics are off on this server (PROXY_METRICS_TOKEN is not set).")
+    await check_auth_throttle(request, services)
+    given = bearer_token(request)
+    if given is None or not secrets.compare_digest(given.encode(), expected.encode()):
+        await count_auth_failure(request, services)
+        raise ApiError(401, "invalid_metrics_token", "Send the metrics token: Authorization: Bearer <token>.")
+    await _gauge(request, services.db).refresh()
     registry: Any = REGISTRY
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()

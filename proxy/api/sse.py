@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -17,6 +18,8 @@ from proxy.turns.runner import ActiveRun
 
 _PING = b": ping\r\n\r\n"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# a run's events in batches, as a client follows them; None: quiet for a heartbeat
+Batches = AsyncGenerator[list[Event] | None, None]
 _SSE_HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
 
 
@@ -40,27 +43,43 @@ def _unnumbered_frame(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\r\ndata: {_dumps(data)}\r\n\r\n".encode()
 
 
-async def v1_events(run: ActiveRun, turns: TurnManager, *, heartbeat: float, start: int = 0) -> AsyncIterator[bytes]:
-    """Follow the run; if the client goes away first, let the manager decide the run's fate."""
+async def follow_run(run: ActiveRun, turns: TurnManager, *, heartbeat: float | None, start: int = 0) -> Batches:
+    """The run's events in batches (None: quiet for ``heartbeat`` seconds), for every client protocol.
+
+    If the client goes away first, the manager decides the run's fate (see ``TurnManager.detach``).
+    """
     turns.attach(run)
     saw_done = False
     open_streams = OPEN_STREAMS.labels(run.job.tenant)
     open_streams.inc()
     try:
-        # events published while this response waited go out in one write: under load, one send
+        # events published while this response waited come as one batch: under load, one send
         # (through every middleware, then a syscall) per batch instead of one per token
         async for batch in run.channel.follow(start, heartbeat=heartbeat):
-            if batch is None:  # quiet for a heartbeat
-                yield _PING
-            else:
-                yield b"".join(_v1_frame(event) for event in batch)
+            yield batch
+            if batch is not None:
                 saw_done = batch[-1].name == "done"
     finally:
         open_streams.dec()
         turns.detach(run, saw_done=saw_done)
 
 
-async def logged_events(
+async def v1_frames(batches: Batches) -> AsyncIterator[bytes]:
+    """Batches of a run's events as v1 SSE."""
+    async with aclosing(batches):
+        async for batch in batches:
+            if batch is None:  # quiet for a heartbeat
+                yield _PING
+            else:
+                yield b"".join(_v1_frame(e) if e.seq else _unnumbered_frame(e.name, e.data) for e in batch)
+
+
+def v1_events(run: ActiveRun, turns: TurnManager, *, heartbeat: float, start: int = 0) -> AsyncIterator[bytes]:
+    """Follow the run as v1 SSE."""
+    return v1_frames(follow_run(run, turns, heartbeat=heartbeat, start=start))
+
+
+async def logged_batches(
     log: EventLog,
     run_id: str,
     *,
@@ -68,29 +87,28 @@ async def logged_events(
     heartbeat: float,
     poll_interval: float = 0.25,
     settle: float = 3.0,
-) -> AsyncIterator[bytes]:
-    """Resume a run served by another worker from the event log, until its ``done``.
+) -> Batches:
+    """A run served by another worker, from the event log, until its ``done``.
 
     The run's worker starts writing the log only once it notices the lost connection, which may
     be after the reconnect arrives here (even after the run ended): until then this waits while
-    the run is live, and for ``settle`` seconds after.
+    the run is live, and for ``settle`` seconds after. A run that was never logged ends with an
+    ``error`` (``not_resumable``) and ``done`` of sequence number 0: not the run's own events.
     """
     quiet = 0.0
     waited_gone = 0.0
     while True:
         events, state = await log.read(run_id, after)
-        for event in events:
-            after = event.seq
-            yield _v1_frame(event)
         if events:
+            after = events[-1].seq
+            yield events
             quiet = 0.0
             if events[-1].name == "done":
                 return
         elif state == "finished":
             return
         elif state == "gone" and waited_gone >= settle:
-            yield _unnumbered_frame("error", _NOT_RESUMABLE)
-            yield _unnumbered_frame("done", {})
+            yield [Event.make(run_id, 0, "error", _NOT_RESUMABLE), Event.make(run_id, 0, "done", {})]
             return
         if state == "gone":
             waited_gone += poll_interval
@@ -99,7 +117,7 @@ async def logged_events(
         quiet += poll_interval
         if quiet >= heartbeat:
             quiet = 0.0
-            yield _PING
+            yield None
 
 
 _NOT_RESUMABLE = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Annotated, Any
 
@@ -11,10 +10,11 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 from pydantic import BaseModel, ConfigDict, Field
 
-from proxy.api.deps import Caller, CallerDep, ServicesDep
+from proxy.api.deps import Caller, CallerDep, ServicesDep, identified
 from proxy.api.errors import ApiError
-from proxy.api.sse import event_stream, logged_events, v1_events
-from proxy.api.turns import begin_turn, enforce_limits
+from proxy.api.sse import Batches, event_stream, follow_run, logged_batches, v1_events, v1_frames
+from proxy.api.turns import begin_turn, enforce_limits, same_user
+from proxy.api.validation import check_id
 from proxy.console.visitor import held_reply
 from proxy.services import Services
 from proxy.store.threads import ThreadRecord
@@ -57,26 +57,30 @@ class HistoryOut(BaseModel):
 
 
 def identify(caller: Caller, token: str | None) -> Visitor:
-    """The visitor as the host site vouches for it, bound to the widget's visitor id."""
+    """The visitor a new thread is bound to: the body's token (the old way) or the request's."""
     if not token:
         return caller.visitor
-    secret = caller.tenant.identity_secret
-    if secret is None:
-        raise ApiError(400, "identity_not_enabled", "This site does not accept identity tokens.")
-    from proxy.identity import IdentityError, verify_identity_token
-
-    try:
-        verified = verify_identity_token(token, secret=secret, tenant=caller.tenant.name)
-    except IdentityError as exc:
-        raise ApiError(401, "invalid_identity_token", str(exc)) from None
-    return dataclasses.replace(verified, id=caller.visitor.id)
+    return identified(caller.tenant, Visitor(id=caller.visitor.id), token)
 
 
 async def owned_thread(services: Services, caller: Caller, thread_id: str) -> ThreadRecord:
+    """The caller's thread, or 404: the tenant's, bound to the caller's visitor and, if a user's, to that user."""
+    check_id(thread_id)
     thread = await services.threads.get(thread_id, tenant=caller.tenant.name, visitor=caller.visitor.binding)
-    if thread is None:
+    if thread is None or not same_user(thread, caller.visitor):
         raise ApiError(404, "thread_not_found", "No such thread.")
     return thread
+
+
+async def run_batches(services: Services, thread: ThreadRecord, run_id: str, *, start: int) -> Batches:
+    """A run of the thread from event ``start`` on, wherever it runs; 404 if there is no such run."""
+    heartbeat = services.settings.heartbeat_interval
+    run = services.turns.get(run_id)
+    if run is not None and run.thread_id == thread.id:
+        return follow_run(run, services.turns, heartbeat=heartbeat, start=start)
+    if await services.event_log.wait_for_run(run_id, settle=2.0) != thread.id:
+        raise ApiError(404, "run_not_found", "No such reply to resume; read the thread's messages instead.")
+    return logged_batches(services.event_log, run_id, after=start, heartbeat=heartbeat)
 
 
 class ThreadController(Controller):
@@ -140,6 +144,7 @@ class ThreadController(Controller):
         self, thread_id: FromPath[str], run_id: FromPath[str], caller: CallerDep, services: ServicesDep
     ) -> dict[str, Any]:
         await owned_thread(services, caller, thread_id)
+        check_id(run_id, "run")
         if not services.turns.cancel(run_id, thread_id=thread_id):
             # not running here: if it holds the thread, the worker running it is told to stop it
             if await services.threads.active_run(thread_id) != run_id:
@@ -162,17 +167,12 @@ class ThreadController(Controller):
         after: Annotated[str | None, QueryParameter(name="last_event_id")] = None,
     ) -> Stream:
         thread = await owned_thread(services, caller, thread_id)
+        check_id(run_id, "run")
         try:
             seq = parse_event_id(last_event_id or after, run_id)
         except ValueError as exc:
             raise ApiError(400, "invalid_event_id", str(exc)) from None
-        heartbeat = services.settings.heartbeat_interval
-        run = services.turns.get(run_id)
-        if run is not None and run.thread_id == thread.id:
-            return event_stream(v1_events(run, services.turns, heartbeat=heartbeat, start=seq))
-        if await services.event_log.wait_for_run(run_id, settle=2.0) != thread.id:
-            raise ApiError(404, "run_not_found", "No such reply to resume; read the thread's messages instead.")
-        return event_stream(logged_events(services.event_log, run_id, after=seq, heartbeat=heartbeat))
+        return event_stream(v1_frames(await run_batches(services, thread, run_id, start=seq)))
 
     @delete("/{thread_id:str}", status_code=204, summary="Delete a conversation")
     async def delete_thread(self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Collection
 from typing import Any
 
 import anyio.lowlevel
@@ -9,15 +11,31 @@ from litestar import Request
 
 from proxy.api.deps import Caller
 from proxy.api.errors import ApiError
+from proxy.api.validation import check_id, reject_nul
+from proxy.limits.backends import Scope
 from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
-from proxy.store.threads import new_id
+from proxy.store.threads import LockedThread, ThreadRecord, new_id
 from proxy.turns.admission import TurnRefused
 from proxy.turns.runner import ActiveRun, TurnJob, history_window
+from proxy.visitors import Visitor
+
+
+def same_user(thread: ThreadRecord, visitor: Visitor) -> bool:
+    """A signed-in user's thread needs that user's valid token in this very request."""
+    return thread.visitor_user_id is None or thread.visitor_user_id == visitor.user_id
+
+
+def turn_visitor(thread: ThreadRecord, visitor: Visitor) -> Visitor:
+    """Who the turn's tools serve: the identity this request proved for the thread's own user, else
+    nobody in particular (an anonymous thread's visitor, whatever the request's token says)."""
+    if thread.visitor_user_id is not None and thread.visitor_user_id == visitor.user_id:
+        return visitor
+    return Visitor(id=thread.visitor)
 
 
 def check_message(text: str, limit: int) -> str:
-    text = text.strip()
+    text = reject_nul(text, "message").strip()
     if not text:
         raise ApiError(400, "empty_message", "The message is empty.")
     if len(text) > limit:
@@ -25,8 +43,19 @@ def check_message(text: str, limit: int) -> str:
     return text
 
 
-async def enforce_limits(services: Services, caller: Caller, request: Request[Any, Any, Any], action: Action) -> None:
-    """Count the request against the tenant's limits; 429 with Retry-After when over."""
+async def enforce_limits(
+    services: Services,
+    caller: Caller,
+    request: Request[Any, Any, Any],
+    action: Action,
+    *,
+    scopes: Collection[Scope] | None = None,
+    count: bool = True,
+) -> None:
+    """Count the request against the tenant's limits; 429 with Retry-After when over.
+
+    ``scopes`` and ``count``: see :meth:`proxy.limits.limiter.RateLimiter.check`.
+    """
     try:
         await services.limiter.check(
             tenant=caller.tenant,
@@ -34,6 +63,8 @@ async def enforce_limits(services: Services, caller: Caller, request: Request[An
             client_ip=services.limiter.client_ip(request),
             action=action,
             via_client_key=caller.via_client_key,
+            scopes=scopes,
+            count=count,
         )
     except RateLimited as exc:
         raise rate_limited_error(exc) from None
@@ -69,12 +100,21 @@ async def begin_turn(
     503 when the worker will not start a turn now (overloaded, shutting down), before any database,
     rate limiter or provider work: the turn is refused cheaply and nothing is counted or locked.
     """
+    check_id(thread_id)
     text = check_message(text, services.settings.max_message_chars)
+    if page_url is not None:
+        reject_nul(page_url, "page_url")
     try:
         with services.turns.admit():  # TurnRefused comes only from here
             return await _lock_and_start(services, caller, request, thread_id, text, page_url=page_url)
     except TurnRefused as exc:
         raise refused_error(exc) from None
+
+
+async def _undo_lock(services: Services, thread: ThreadRecord, run_id: str) -> None:
+    if isinstance(thread, LockedThread) and thread.user_message_id is not None:
+        await services.db.execute("delete from messages where id = %s", (thread.user_message_id,))
+    await services.threads.unlock(thread.id, run_id)
 
 
 async def _lock_and_start(
@@ -86,7 +126,12 @@ async def _lock_and_start(
     *,
     page_url: str | None,
 ) -> ActiveRun:
-    await enforce_limits(services, caller, request, "message")
+    callers_own: tuple[Scope, ...] = ("visitor", "ip")
+    tenant_wide: tuple[Scope, ...] = ("tenant",)
+    # the caller's own quotas count every attempt; the tenant's, shared by all its visitors, counts
+    # only turns that will run: a message to a thread that does not exist must not spend it
+    await enforce_limits(services, caller, request, "message", scopes=callers_own)
+    await enforce_limits(services, caller, request, "message", scopes=tenant_wide, count=False)
     run_id = new_id("run")
     # the lease outlives the turn timeout a little, so only a dead process leaves it to expire
     lease = services.settings.turn_timeout + 30
@@ -101,15 +146,21 @@ async def _lock_and_start(
     )
     if result == "missing" or thread is None:
         raise ApiError(404, "thread_not_found", "No such thread.")
+    if not same_user(thread, caller.visitor):  # a binding written before threads named their user
+        if result == "acquired":
+            await _undo_lock(services, thread, run_id)
+        raise ApiError(404, "thread_not_found", "No such thread.")
     if result == "busy":
         raise ApiError(409, "thread_busy", "A reply is still being written in this thread; wait or stop it.")
+    with contextlib.suppress(ApiError):  # full since the check above (a race of a few turns): let it run
+        await enforce_limits(services, caller, request, "message", scopes=tenant_wide)
     tenant = caller.tenant
     job = TurnJob(
         tenant=tenant.name,
         thread=thread,
         run_id=run_id,
         user_text=text,
-        visitor=thread.owner,
+        visitor=turn_visitor(thread, caller.visitor),
         engine=services.engine_for(tenant),
         tools=services.tools_for(tenant),
         store=services.threads,

@@ -16,10 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from proxy.api.deps import ServicesDep
 from proxy.api.errors import ApiError
 from proxy.api.sse import event_stream
+from proxy.api.validation import check_id, reject_nul
 from proxy.console import dashboard, inbox, takeover
 from proxy.console.runtime import console_of
 from proxy.console.sessions import StaffSession, check_same_origin, current_session, session_cookie, sign_in, sign_out
 from proxy.console.streams import console_events
+from proxy.services import Services
 from proxy.turns.remote_cancel import request_cancel
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -94,7 +96,8 @@ async def provide_staff(request: Request[Any, Any, Any]) -> StaffSession:
     return await current_session(request)
 
 
-async def _thread(services: Any, staff: StaffDep, thread_id: str) -> dict[str, Any]:
+async def _thread(services: Services, staff: StaffSession, thread_id: str) -> dict[str, Any]:
+    check_id(thread_id)
     thread = await inbox.thread_of_tenant(services.db, staff.tenant, thread_id)
     if thread is None:
         raise ApiError(404, "thread_not_found", "No such conversation.")
@@ -190,7 +193,7 @@ class ConsoleController(Controller):
         data: JSONBody[StaffMessageIn],
     ) -> dict[str, Any]:
         await _thread(services, staff, thread_id)
-        text = data.content.strip()
+        text = reject_nul(data.content, "message").strip()
         if not text:
             raise ApiError(400, "empty_message", "The message is empty.")
         row = await takeover.post_staff_message(services.db, thread_id=thread_id, staff_id=staff.staff_id, text=text)

@@ -11,11 +11,13 @@ from litestar.response import Stream
 from proxy.api.deps import Caller, CallerDep, ServicesDep
 from proxy.api.errors import ApiError
 from proxy.api.sse import event_stream
-from proxy.api.turns import check_message, enforce_limits
+from proxy.api.turns import check_message, enforce_limits, same_user
+from proxy.api.validation import check_id
 from proxy.console.runtime import console_of
 from proxy.console.streams import frame, widget_events
 from proxy.console.takeover import post_visitor_message_if_held
 from proxy.services import Services
+from proxy.store.threads import ThreadRecord
 
 
 async def held_reply(
@@ -23,10 +25,13 @@ async def held_reply(
 ) -> Stream | None:
     """If a person holds the thread: store the message, tell the console, answer with
     ``human.holding`` and ``done`` (no turn, no provider request). None: the assistant answers."""
+    check_id(thread_id)
     text = check_message(text, services.settings.max_message_chars)
     console = console_of(request)
     if not await _held(services, thread_id):
         return None
+    if await _owned(services, caller, thread_id) is None:
+        return None  # the turn answers 404, as for any thread that is not the caller's
     await enforce_limits(services, caller, request, "message")
     found = await post_visitor_message_if_held(
         services.db, thread_id=thread_id, tenant=caller.tenant.name, visitor=caller.visitor.binding, text=text
@@ -39,6 +44,12 @@ async def held_reply(
         yield frame("human.holding", found.public()) + frame("done", {})
 
     return event_stream(frames())
+
+
+async def _owned(services: Services, caller: Caller, thread_id: str) -> ThreadRecord | None:
+    """The caller's thread (the tenant's, the visitor's, and the signed-in user's), else None."""
+    thread = await services.threads.get(thread_id, tenant=caller.tenant.name, visitor=caller.visitor.binding)
+    return thread if thread is not None and same_user(thread, caller.visitor) else None
 
 
 async def _held(services: Services, thread_id: str) -> bool:
@@ -70,8 +81,9 @@ async def thread_live(
     services: ServicesDep,
     after: Annotated[str | None, QueryParameter(name="after")] = None,
 ) -> Stream:
+    check_id(thread_id)
     start = _message_number(after)
-    thread = await services.threads.get(thread_id, tenant=caller.tenant.name, visitor=caller.visitor.binding)
+    thread = await _owned(services, caller, thread_id)
     if thread is None:
         raise ApiError(404, "thread_not_found", "No such thread.")
     hub = console_of(request).hub

@@ -29,10 +29,45 @@ def _provider_code(exc: openai.APIStatusError) -> str | None:
     return None
 
 
+# What a visitor reads when the provider failed in a way only the site's owner can fix. The
+# provider's own words stay in the log: they may quote the site's key ("Incorrect API key
+# provided: sk-proj-****...9876"), its account, model names or the request's content.
+_NEUTRAL = {
+    "upstream_auth": "The assistant is unavailable right now. Please try again later.",
+    "upstream_not_found": "The assistant is unavailable right now. Please try again later.",
+    "upstream_quota": "The assistant is unavailable right now. Please try again later.",
+    "upstream_bad_request": "The assistant could not answer this message. Please try again.",
+    "upstream_failed": "The assistant could not finish the reply. Please try again.",
+}
+
+
+def for_visitor(error: EngineError) -> EngineError:
+    """The error as the visitor sees it: codes whose message may carry provider text get a neutral one."""
+    neutral = _NEUTRAL.get(error.code)
+    if neutral is None or error.message == neutral:
+        return error
+    return EngineError(error.code, neutral, retryable=error.retryable, status=error.status)
+
+
+def _refused_connection(exc: BaseException) -> bool:
+    """A connection refused or reset on the way: the transport may still call it a connect timeout."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def from_provider_exception(exc: BaseException) -> EngineError:
     """Map anything the SDK raises to an error the visitor and the operator can act on."""
     if isinstance(exc, EngineError):
         return exc
+    if isinstance(exc, openai.APITimeoutError) and _refused_connection(exc):
+        # the aiohttp transport reports a refused connection as a connect timeout
+        return EngineError("upstream_unavailable", "The AI provider cannot be reached.", retryable=True, status=502)
     if isinstance(exc, openai.APITimeoutError):
         return EngineError("upstream_timeout", "The AI provider did not answer in time.", retryable=True, status=504)
     if isinstance(exc, openai.APIConnectionError):

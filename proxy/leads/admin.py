@@ -60,11 +60,18 @@ def parse_when(value: str | None, name: str, *, end: bool = False) -> datetime |
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            return datetime.combine(day + timedelta(days=1) if end else day, time(), UTC)
-        moment = datetime.fromisoformat(text)
+            moment = datetime.combine(day + timedelta(days=1) if end else day, time(), UTC)
+        else:
+            moment = datetime.fromisoformat(text)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment.astimezone(UTC)  # an offset can push a date at the calendar's end past it
     except ValueError:
         raise ApiError(400, "invalid_date", f"{name} must be a date (2025-01-31) or an ISO date-time.") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ApiError(
+            400, "invalid_date", f"{name} is out of range: use a date before 9999-12-31 (or leave it out)."
+        ) from None
+    return moment
 
 
 def _limit(value: int, ceiling: int = MAX_LIMIT) -> int:
@@ -151,7 +158,7 @@ class LeadsAdminController(Controller):
         filename = f"leads-{caller.tenant.name}-{datetime.now(UTC):%Y%m%d}.csv".replace('"', "")
         return Response(
             leads_csv(rows),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # Litestar adds "; charset=utf-8" to text types
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from proxy.leads.caps import Ceilings
+
 WebhookEvent = Literal["lead", "handoff"]
 
 
@@ -34,11 +36,30 @@ class LeadsConfig(BaseModel):
     # capture_lead
     require_consent: bool = False  # refuse to store contact details the visitor did not agree to share
 
+    # flood ceilings per hour (0: off): neither a prompt-injected model calling capture_lead in a loop
+    # nor a script opening conversation after conversation can mail the team hundreds of times
+    leads_per_thread_per_hour: int = Field(default=3, ge=0)
+    leads_per_visitor_per_hour: int = Field(default=5, ge=0)
+    leads_per_tenant_per_hour: int = Field(default=100, ge=0)
+    handoffs_per_thread_per_hour: int = Field(default=2, ge=0)
+    handoffs_per_visitor_per_hour: int = Field(default=3, ge=0)
+    handoffs_per_tenant_per_hour: int = Field(default=60, ge=0)
+
     # human handoff
     handoff_keywords: list[str] = Field(default_factory=list)  # phrases that hand the chat over, any case
     handoff_on_request: bool = True  # "can I talk to a human?" hands over too
     handoff_cooldown_minutes: int = Field(default=30, ge=0)  # one handoff per thread in this window: no mail storms
     handoff_message: str = "I've asked a member of our team to take over. They will get back to you by email."
+
+    @property
+    def lead_ceilings(self) -> Ceilings:
+        return Ceilings(self.leads_per_thread_per_hour, self.leads_per_visitor_per_hour, self.leads_per_tenant_per_hour)
+
+    @property
+    def handoff_ceilings(self) -> Ceilings:
+        return Ceilings(
+            self.handoffs_per_thread_per_hour, self.handoffs_per_visitor_per_hour, self.handoffs_per_tenant_per_hour
+        )
 
     @field_validator("webhook_url")
     @classmethod

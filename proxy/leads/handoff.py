@@ -10,11 +10,13 @@ keyword and the model's tool call in the same turn, notify the team once.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
+from proxy.leads.caps import FloodLimited, check_ceilings, lock_tenant
 from proxy.leads.config import LeadsConfig
 from proxy.leads.enrich import find_customer
 from proxy.leads.render import handoff_mail, load_transcript
@@ -24,6 +26,8 @@ from proxy.visitors import Visitor
 
 if TYPE_CHECKING:
     from proxy.tenants import TenantConfig
+
+logger = logging.getLogger(__name__)
 
 HandoffSource = Literal["tool", "keyword", "request"]
 
@@ -108,7 +112,8 @@ async def record_handoff(
     Returns the record for the caller to answer with and to emit (see :func:`handoff_event`):
     ``id, thread_id, reason, source, created_at, contact_email, duplicate, channels, message,
     needs_contact``. ``duplicate`` is True when this call id, or a handoff of the same thread
-    within the cooldown, was recorded already: then nothing new is stored or sent.
+    within the cooldown, was recorded already: then nothing new is stored or sent. Past the
+    tenant's hourly ceilings :class:`~proxy.leads.caps.FloodLimited` is raised, nothing stored.
     """
     config = tenant_config.leads if tenant_config is not None else LeadsConfig()
     recipients = list(tenant_config.lead_recipients) if tenant_config is not None else []
@@ -128,6 +133,10 @@ async def record_handoff(
         )
         existing: dict[str, Any] | None = await cur.fetchone()
         if existing is None:
+            await lock_tenant(conn, "handoffs", tenant)
+            await check_ceilings(
+                conn, "handoffs", config.handoff_ceilings, tenant=tenant, thread_id=thread_id, visitor=visitor_id
+            )
             cur = await conn.execute(
                 "insert into handoffs (tenant, thread_id, visitor, call_id, reason, source, contact_email)"
                 f" values (%s, %s, %s, %s, %s, %s, %s) returning {HANDOFF_COLUMNS}",
@@ -183,15 +192,19 @@ async def handoff_for_message(
     reason = handoff_requested(text, config.handoff_keywords, explicit=config.handoff_on_request)
     if reason is None:
         return None
-    return await record_handoff(
-        db,
-        tenant=tenant,
-        tenant_config=tenant_config,
-        thread_id=thread_id,
-        visitor=visitor,
-        reason=reason,
-        source=source_of(reason),
-    )
+    try:
+        return await record_handoff(
+            db,
+            tenant=tenant,
+            tenant_config=tenant_config,
+            thread_id=thread_id,
+            visitor=visitor,
+            reason=reason,
+            source=source_of(reason),
+        )
+    except FloodLimited as exc:  # the model answers as usual; the team has heard enough this hour
+        logger.warning("handoff not recorded: over a ceiling", extra={"tenant": tenant, "scope": exc.scope})
+        return None
 
 
 def handoff_event(record: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from proxy.leads.caps import check_ceilings, lock_tenant
 from proxy.leads.config import LeadsConfig
 from proxy.leads.enrich import CustomerSummary, find_customer
 from proxy.leads.fields import LeadFields
@@ -99,41 +100,66 @@ async def save_lead(
     page_url: str | None,
     source: str,
 ) -> Saved:
-    """Store the lead and queue its notifications, once per (thread, call id) and per content."""
-    existing = await _find_lead(db, tenant, thread_id, call_id, fields.content_hash())
+    """Store the lead and queue its notifications, once per (thread, call id), content and email.
+
+    A second lead with the same email in the thread merges into the first (filling in a phone or a
+    message it lacked) and sends nothing. Past the tenant's ceilings (:mod:`proxy.leads.caps`)
+    nothing is stored and :class:`~proxy.leads.caps.FloodLimited` is raised.
+    """
+    key = (tenant, thread_id, call_id, fields.content_hash(), fields.email)
+    existing = await _find_lead(db, *key)
     if existing is not None:
-        return Saved(existing, created=False)
+        return Saved(await _merge(db, existing, fields), created=False)
     # read outside the transaction: slow or failing lookups must not hold (or abort) it
     transcript = await load_transcript(db, thread_id, config.transcript_messages)
     customer = await find_customer(db, tenant=tenant, email=fields.email)
     async with db.transaction() as conn:
-        cur = await conn.execute(
-            "insert into leads (tenant, thread_id, visitor, call_id, content_hash, name, email, phone, message,"
-            " page_url, consent, source) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            f" on conflict do nothing returning {LEAD_COLUMNS}",
-            (
-                tenant,
-                thread_id,
-                visitor,
-                call_id,
-                fields.content_hash(),
-                fields.name,
-                fields.email,
-                fields.phone,
-                fields.message,
-                page_url,
-                fields.consent,
-                source,
-            ),
-        )
-        row = await cur.fetchone()
-        if row is not None:
-            channels = await _notify_lead(conn, tenant, config, recipients, row, transcript, customer)
-            return Saved(row, created=True, channels=channels)
-    # a concurrent identical call committed first (the insert waited for it, then did nothing)
-    existing = await _find_lead(db, tenant, thread_id, call_id, fields.content_hash())
+        await lock_tenant(conn, "leads", tenant)
+        # parallel calls wait for the lock above: the first one's lead is visible to the others here
+        existing = await _find_lead(conn, *key)
+        if existing is None:
+            await check_ceilings(
+                conn, "leads", config.lead_ceilings, tenant=tenant, thread_id=thread_id, visitor=visitor
+            )
+            cur = await conn.execute(
+                "insert into leads (tenant, thread_id, visitor, call_id, content_hash, name, email, phone, message,"
+                " page_url, consent, source) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                f" on conflict do nothing returning {LEAD_COLUMNS}",
+                (
+                    tenant,
+                    thread_id,
+                    visitor,
+                    call_id,
+                    fields.content_hash(),
+                    fields.name,
+                    fields.email,
+                    fields.phone,
+                    fields.message,
+                    page_url,
+                    fields.consent,
+                    source,
+                ),
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                channels = await _notify_lead(conn, tenant, config, recipients, row, transcript, customer)
+                return Saved(row, created=True, channels=channels)
+    # an earlier call stored it (seen under the lock), or a concurrent identical one committed first
+    existing = existing or await _find_lead(db, *key)
     assert existing is not None
-    return Saved(existing, created=False)
+    return Saved(await _merge(db, existing, fields), created=False)
+
+
+async def _merge(db: Database, row: dict[str, Any], fields: LeadFields) -> dict[str, Any]:
+    """Fill in what the stored lead lacks (a phone, a message) from a repeated one; no new mail."""
+    if (row["phone"] or not fields.phone) and (row["message"] or not fields.message):
+        return row
+    merged = await db.fetch_one(
+        "update leads set phone = coalesce(phone, %s), message = coalesce(nullif(message, ''), %s)"
+        f" where id = %s returning {LEAD_COLUMNS}",
+        (fields.phone, fields.message, row["id"]),
+    )
+    return merged or row
 
 
 async def _notify_lead(
@@ -162,13 +188,24 @@ async def _notify_lead(
 
 
 async def _find_lead(
-    db: Database, tenant: str, thread_id: str, call_id: str | None, content_hash: str
+    db: Database | AsyncConnection[Any],
+    tenant: str,
+    thread_id: str,
+    call_id: str | None,
+    content_hash: str,
+    email: str,
 ) -> dict[str, Any] | None:
-    return await db.fetch_one(
+    """The thread's lead from the same call, with the same content or for the same email address."""
+    query = (
         f"select {LEAD_COLUMNS} from leads where tenant = %s and thread_id = %s"
-        " and (call_id = %s or content_hash = %s) order by id limit 1",
-        (tenant, thread_id, call_id, content_hash),
+        " and (call_id = %s or content_hash = %s or lower(email) = lower(%s)) order by id limit 1"
     )
+    params = (tenant, thread_id, call_id, content_hash, email)
+    if isinstance(db, Database):
+        return await db.fetch_one(query, params)
+    cur = await db.execute(query, params)
+    found: dict[str, Any] | None = await cur.fetchone()
+    return found
 
 
 async def queued_channels(db: Database, *, lead_id: int | None = None, handoff_id: int | None = None) -> list[str]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-Scope = Literal["visitor", "ip", "tenant"]
+Scope = Literal["visitor", "ip", "tenant", "auth"]
 Clock = Callable[[], float]
 
 _EPSILON = 1e-9
@@ -58,8 +58,11 @@ def wait_time(prev: float, curr: float, limit: int, window: float, elapsed: floa
 
 
 class LimitBackend(Protocol):
-    async def acquire(self, rules: Sequence[Rule]) -> Denial | None:
-        """Count one hit on every rule, or on none and say which rule refused (the longest wait)."""
+    async def acquire(self, rules: Sequence[Rule], *, count: bool = True) -> Denial | None:
+        """Count one hit on every rule, or on none and say which rule refused (the longest wait).
+
+        ``count=False`` only asks: would one more hit fit? Nothing is counted either way.
+        """
         ...
 
     async def aclose(self) -> None: ...
@@ -78,7 +81,7 @@ class MemoryBackend:
         self._sweep_every = sweep_every
         self._next_sweep = clock() + sweep_every
 
-    async def acquire(self, rules: Sequence[Rule]) -> Denial | None:
+    async def acquire(self, rules: Sequence[Rule], *, count: bool = True) -> Denial | None:
         now = self.clock()
         if now >= self._next_sweep:
             self._sweep(now)
@@ -101,7 +104,7 @@ class MemoryBackend:
             if wait > 0 and (worst is None or wait > worst.retry_after):
                 worst = Denial(rule.scope, wait)
             updates.append((rule.key, (bucket, curr + 1, prev, rule.window)))
-        if worst is not None:
+        if worst is not None or not count:
             return worst
         self._counters.update(updates)
         return None
@@ -119,8 +122,9 @@ class MemoryBackend:
         self._counters.clear()
 
 
-# KEYS: one hash per rule. ARGV[1]: now in seconds ("" = Redis' own clock), then limit, window per rule.
-# Returns {0, "0"} when counted, else {index of the refusing rule (1-based), seconds to wait}.
+# KEYS: one hash per rule. ARGV[1]: now in seconds ("" = Redis' own clock), then limit, window per rule,
+# then "1" to only ask (count nothing). Returns {0, "0"} when counted (or when it would fit), else
+# {index of the refusing rule (1-based), seconds to wait}.
 _ACQUIRE = """
 local now = tonumber(ARGV[1])
 if not now then
@@ -154,7 +158,7 @@ for i = 1, #KEYS do
   if wait > worst_wait then worst, worst_wait = i, wait end
   state[i] = {bucket, curr, prev, window}
 end
-if worst > 0 then return {worst, tostring(worst_wait)} end
+if worst > 0 or ARGV[2 * #KEYS + 2] == "1" then return {worst, tostring(worst_wait)} end
 for i = 1, #KEYS do
   local s = state[i]
   redis.call('HSET', KEYS[i], 'b', string.format('%d', s[1]), 'c', s[2] + 1, 'p', s[3])
@@ -187,13 +191,14 @@ class RedisBackend:
     async def ping(self) -> bool:
         return bool(await self.client.ping())
 
-    async def acquire(self, rules: Sequence[Rule]) -> Denial | None:
+    async def acquire(self, rules: Sequence[Rule], *, count: bool = True) -> Denial | None:
         if not rules:
             return None
         now = "" if self.clock is None else repr(float(self.clock()))
         args: list[str] = [now]
         for rule in rules:
             args += [str(rule.limit), repr(float(rule.window))]
+        args.append("0" if count else "1")
         index, wait = await self._script(keys=[rule.key for rule in rules], args=args)
         index = int(index)
         if index == 0:

@@ -12,7 +12,7 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,6 +37,8 @@ _MESSAGES = {
     "tenant": "This assistant is very busy right now. Please try again shortly.",
 }
 _THREADS = "Too many new conversations from your network. Please try again later."
+_AUTH = "Too many failed attempts to authenticate from your network. Please try again later."
+AUTH_WINDOW = 300.0  # seconds over which failed authentications are counted
 
 
 class RateLimited(Exception):
@@ -46,7 +48,7 @@ class RateLimited(Exception):
         self.scope = scope
         self.retry_after = max(1, math.ceil(retry_after - 1e-6))
         self.action = action
-        self.message = _THREADS if action == "thread" else _MESSAGES[scope]
+        self.message = _AUTH if scope == "auth" else _THREADS if action == "thread" else _MESSAGES[scope]
         super().__init__(f"rate limited ({scope}): retry after {self.retry_after}s")
 
 
@@ -81,8 +83,10 @@ class RateLimiter:
         key_prefix: str = "proxy:rl:",
         ipv6_prefix: int = 64,
         fail_open: bool = True,
+        auth_failures: int = 0,
     ) -> None:
         self.backend = backend  # None: limits switched off (PROXY_RATE_LIMITS=false)
+        self.auth_failures = auth_failures  # per address per AUTH_WINDOW; 0: not throttled
         self.trusted_proxies = trusted_proxies or TrustedProxies()
         self.key_prefix = key_prefix
         self.ipv6_prefix = ipv6_prefix
@@ -112,6 +116,7 @@ class RateLimiter:
             key_prefix=settings.key_prefix,
             ipv6_prefix=settings.ipv6_prefix,
             fail_open=settings.fail_open,
+            auth_failures=settings.auth_failures_per_ip,
         )
         try:
             yield limiter
@@ -164,23 +169,50 @@ class RateLimiter:
         client_ip: str,
         action: Action,
         via_client_key: bool = False,
+        scopes: Collection[Scope] | None = None,
+        count: bool = True,
     ) -> None:
-        """Count this request, or raise :class:`RateLimited` (and count nothing)."""
+        """Count this request, or raise :class:`RateLimited` (and count nothing).
+
+        ``scopes`` limits the check to those rules; ``count=False`` refuses when a rule is full
+        but counts nothing (the request is counted later, once it is known to cost something).
+        """
         if self.backend is None:
             return
         rules = self.rules(
             tenant=tenant, visitor=visitor, client_ip=client_ip, action=action, via_client_key=via_client_key
         )
+        if scopes is not None:
+            rules = [rule for rule in rules if rule.scope in scopes]
         if not rules:
             return
-        denial = await self._acquire(rules)
+        denial = await self._acquire(rules, count=count)
         if denial is not None:
             raise RateLimited(denial.scope, denial.retry_after, action)
 
-    async def _acquire(self, rules: Sequence[Rule]) -> Any:
+    def _auth_rule(self, client_ip: str) -> Rule:
+        ip = ip_key(client_ip, self.ipv6_prefix)
+        return Rule(
+            "auth", f"{self.key_prefix}{{auth}}:failed:{ip}:{int(AUTH_WINDOW)}", self.auth_failures, AUTH_WINDOW
+        )
+
+    async def check_auth(self, client_ip: str) -> None:
+        """Raise :class:`RateLimited` while this address is over its failed authentications."""
+        if self.backend is None or self.auth_failures <= 0:
+            return
+        denial = await self._acquire([self._auth_rule(client_ip)], count=False)
+        if denial is not None:
+            raise RateLimited("auth", denial.retry_after)
+
+    async def auth_failed(self, client_ip: str) -> None:
+        """Count a wrong client key or metrics token from this address."""
+        if self.backend is not None and self.auth_failures > 0:
+            await self._acquire([self._auth_rule(client_ip)])
+
+    async def _acquire(self, rules: Sequence[Rule], *, count: bool = True) -> Any:
         assert self.backend is not None
         try:
-            return await self.backend.acquire(rules)
+            return await self.backend.acquire(rules, count=count)
         except Exception:
             if not self.fail_open:
                 raise

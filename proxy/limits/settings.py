@@ -92,6 +92,12 @@ class LimitSettings(BaseSettings):
     ipv6_prefix: int = Field(64, ge=32, le=128, validation_alias="PROXY_RATE_LIMIT_IPV6_PREFIX")
     fail_open: bool = Field(True, validation_alias="PROXY_RATE_LIMIT_FAIL_OPEN")
     redis_timeout: float = Field(0.5, gt=0, validation_alias="PROXY_REDIS_TIMEOUT")
+    auth_failures_per_ip: int = Field(
+        10,
+        ge=0,
+        validation_alias="PROXY_AUTH_FAILURES_PER_IP",
+        description="wrong client keys or metrics tokens per address in 5 minutes before it gets 429; 0: off",
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

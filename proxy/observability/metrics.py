@@ -24,6 +24,11 @@ TURNS = Counter("proxy_turns_total", "Turns by outcome (completed or an error co
 TOOL_CALLS = Counter("proxy_tool_calls_total", "Tool calls run for the model", ["tenant", "tool", "ok"])
 UPSTREAM_ERRORS = Counter("proxy_upstream_errors_total", "Provider failures by error code", ["tenant", "code"])
 OUTBOX = Gauge("proxy_outbox_messages", "Mails and webhooks in the outbox by state", ["state"], multiprocess_mode="max")
+FLOOD_REFUSED = Counter(
+    "proxy_flood_refused_total",
+    "Leads and handoffs not stored because a thread, visitor or tenant passed its hourly ceiling",
+    ["tenant", "kind", "scope"],
+)
 TURNS_REFUSED = Counter(
     "proxy_turns_refused_total",
     "New turns refused with 503 before any work (cpu_busy, loop_lag, max_active_turns, shutting_down)",

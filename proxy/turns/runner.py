@@ -41,6 +41,7 @@ from proxy.engines.base import (
     TurnFinished,
     Usage,
 )
+from proxy.engines.errors import for_visitor
 from proxy.leads.handoff import handoff_event, handoff_for_message
 from proxy.observability import metrics
 from proxy.store.threads import LockedThread, ThreadRecord, ThreadStore
@@ -257,7 +258,18 @@ class ActiveRun:
             self._mark("error", error.code, False)
         if error.code.startswith("upstream_"):
             metrics.UPSTREAM_ERRORS.labels(self.job.tenant, error.code).inc()
-        self.publish("error", error.as_dict())
+        public = for_visitor(error)
+        if public is not error:  # the provider's words are for the operator only
+            logger.warning(
+                "provider error",
+                extra={
+                    "tenant": self.job.tenant,
+                    "run_id": self.run_id,
+                    "code": error.code,
+                    "provider_detail": error.message,
+                },
+            )
+        self.publish("error", public.as_dict())
 
     async def _epilogue(self) -> None:
         reply = "\n\n".join([*self._completed, "".join(self._partial)] if self._partial else self._completed)

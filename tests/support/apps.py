@@ -9,9 +9,13 @@ from typing import Any
 from proxy.settings import Settings
 from proxy.tenants import Tenant, TenantConfig, TenantDirectory
 
+METRICS_TOKEN = "test-metrics-token"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}  # what a scraper of /metrics sends
+
 
 def make_settings(pg_url: str, data_dir: Path, **overrides: Any) -> Settings:
     # no shedding on loop lag unless a test asks for it: a busy test machine is not an overloaded worker
+    overrides.setdefault("metrics_token", METRICS_TOKEN)
     overrides.setdefault("max_loop_lag", 0)
     overrides.setdefault("max_cpu_busy", 0)
     return Settings(_env_file=None, database_url=pg_url, data_dir=data_dir, **overrides)  # type: ignore[call-arg]

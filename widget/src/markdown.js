@@ -35,51 +35,94 @@ function isWordChar(ch) {
   return ch !== undefined && /[\p{L}\p{N}_]/u.test(ch);
 }
 
-function findClosing(s, delim, from) {
+/**
+ * Where each "[" closes (backslash escapes skipped) and each "(" closes on its own line, found in
+ * one pass each. Looking for the closer from every opener again would make a reply full of
+ * unclosed brackets quadratic to parse, and the widget parses the reply on every delta.
+ */
+function Closers(s) {
+  this.s = s;
+  this.brackets = null;
+  this.parens = null;
+}
+
+Closers.prototype.bracket = function (from) {
+  if (!this.brackets) this.brackets = pairs(this.s, "[", "]", true);
+  var at = this.brackets[from];
+  return at === undefined ? -1 : at;
+};
+
+Closers.prototype.paren = function (from) {
+  if (!this.parens) this.parens = pairs(this.s, "(", ")", false);
+  var at = this.parens[from];
+  return at === undefined ? -1 : at;
+};
+
+/** Opening index -> closing index; brackets nest, and (for parentheses) a newline closes nothing. */
+function pairs(s, open, close, escapes) {
+  var found = {};
+  var stack = [];
+  for (var i = 0; i < s.length; i++) {
+    var c = s.charAt(i);
+    if (escapes && c === "\\") i++;
+    else if (c === open) stack.push(i);
+    else if (c === close && stack.length) found[stack.pop()] = i;
+    else if (!escapes && c === "\n") stack = [];
+  }
+  return found;
+}
+
+/**
+ * Searches in one string that remember what they found: a reply of a thousand unclosed "*" would
+ * otherwise scan to its end from each of them.
+ */
+function Finder(s) {
+  this.s = s;
+  this.noneAfter = {}; // what -> from there on it does not occur
+  this.closers = {}; // delimiter -> {position the scan passed: the closer it leads to, or -1}
+}
+
+/** s.indexOf(what, from); a search from where a previous one found nothing fails at once. */
+Finder.prototype.indexOf = function (what, from) {
+  var none = this.noneAfter[what];
+  if (none !== undefined && from >= none) return -1;
+  var at = this.s.indexOf(what, from);
+  if (at === -1) this.noneAfter[what] = none === undefined ? from : Math.min(none, from);
+  return at;
+};
+
+/**
+ * Where the emphasis opened before ``from`` closes: the next ``delim`` not after a space or a
+ * backslash ("**" is not the end of "*"), or -1. Each position a scan passes leads to the same
+ * answer from any start, so it is remembered and no stretch of the string is scanned twice.
+ */
+Finder.prototype.closing = function (delim, from) {
+  var s = this.s;
+  var memo = this.closers[delim] || (this.closers[delim] = {});
+  var passed = [];
   var i = from;
-  while (i < s.length) {
-    var at = s.indexOf(delim, i);
-    if (at === -1) return -1;
+  var found = -1;
+  while (true) {
+    if (memo[i] !== undefined) {
+      found = memo[i];
+      break;
+    }
+    passed.push(i);
+    var at = this.indexOf(delim, i);
+    if (at === -1) break;
     if (s.charAt(at - 1) !== "\\" && !isSpace(s.charAt(at - 1))) {
       if (delim.length === 1 && s.charAt(at + 1) === delim) {
         i = at + 2; // "**" is not the end of "*"
         continue;
       }
-      return at;
+      found = at;
+      break;
     }
     i = at + delim.length;
   }
-  return -1;
-}
-
-function matchingBracket(s, from) {
-  var depth = 0;
-  for (var i = from; i < s.length; i++) {
-    var c = s.charAt(i);
-    if (c === "\\") {
-      i++;
-    } else if (c === "[") {
-      depth++;
-    } else if (c === "]") {
-      depth--;
-      if (depth === 0) return i;
-    }
-  }
-  return -1;
-}
-
-function matchingParen(s, from) {
-  var depth = 0;
-  for (var i = from; i < s.length; i++) {
-    var c = s.charAt(i);
-    if (c === "(") depth++;
-    else if (c === ")") {
-      depth--;
-      if (depth === 0) return i;
-    } else if (c === "\n") return -1;
-  }
-  return -1;
-}
+  for (var k = 0; k < passed.length; k++) memo[passed[k]] = found;
+  return found;
+};
 
 var TRAILING_PUNCTUATION = /[.,;:!?'")\]]+$/;
 
@@ -87,6 +130,8 @@ var TRAILING_PUNCTUATION = /[.,;:!?'")\]]+$/;
 function parseInline(s, inLink) {
   var out = [];
   var text = "";
+  var closers = new Closers(s);
+  var finder = new Finder(s);
   function flush() {
     if (text) out.push({ type: "text", text: text });
     text = "";
@@ -107,7 +152,7 @@ function parseInline(s, inLink) {
     }
     if (c === "`") {
       var ticks = /^`+/.exec(s.slice(i))[0];
-      var close = s.indexOf(ticks, i + ticks.length);
+      var close = finder.indexOf(ticks, i + ticks.length);
       if (close !== -1) {
         flush();
         var code = s.slice(i + ticks.length, close);
@@ -121,9 +166,9 @@ function parseInline(s, inLink) {
       continue;
     }
     if (c === "[" && !inLink) {
-      var endLabel = matchingBracket(s, i);
+      var endLabel = closers.bracket(i);
       if (endLabel !== -1 && s.charAt(endLabel + 1) === "(") {
-        var endUrl = matchingParen(s, endLabel + 1);
+        var endUrl = closers.paren(endLabel + 1);
         if (endUrl !== -1) {
           var target = s.slice(endLabel + 2, endUrl).trim();
           var title = target.match(/^(\S+)\s+["'].*["']$/);
@@ -137,7 +182,7 @@ function parseInline(s, inLink) {
       }
     }
     if (c === "*" && s.slice(i, i + 3) === "***" && !isSpace(s.charAt(i + 3))) {
-      var end3 = s.indexOf("***", i + 3);
+      var end3 = finder.indexOf("***", i + 3);
       if (end3 > i + 3 && !isSpace(s.charAt(end3 - 1))) {
         flush();
         out.push({ type: "em", children: [{ type: "strong", children: parseInline(s.slice(i + 3, end3), inLink) }] });
@@ -147,7 +192,7 @@ function parseInline(s, inLink) {
     }
     if ((c === "*" || c === "_") && s.charAt(i + 1) === c && !isSpace(s.charAt(i + 2))) {
       var delim2 = c + c;
-      var end2 = findClosing(s, delim2, i + 2);
+      var end2 = finder.closing(delim2, i + 2);
       if (end2 !== -1 && (c === "*" || !isWordChar(s.charAt(end2 + 2)))) {
         flush();
         out.push({ type: "strong", children: parseInline(s.slice(i + 2, end2), inLink) });
@@ -158,7 +203,7 @@ function parseInline(s, inLink) {
     if ((c === "*" || c === "_") && !isSpace(s.charAt(i + 1)) && s.charAt(i + 1) !== c) {
       // "_" inside a word (snake_case) is not emphasis
       if (c === "*" || !isWordChar(s.charAt(i - 1))) {
-        var end1 = findClosing(s, c, i + 1);
+        var end1 = finder.closing(c, i + 1);
         if (end1 !== -1 && (c === "*" || !isWordChar(s.charAt(end1 + 1)))) {
           flush();
           out.push({ type: "em", children: parseInline(s.slice(i + 1, end1), inLink) });

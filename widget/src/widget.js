@@ -69,32 +69,35 @@ function boot() {
       .join("");
   }
 
-  /** Who a token is about (tenant, user, role), read from its payload: a host site mints a new
-   * token for every page view, and the same person on the next page keeps their conversation.
-   * Nothing is verified here (the server does that); unreadable tokens count as themselves. */
-  function identityOf(token) {
-    try {
-      var part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-      var claims = JSON.parse(atob(part + "===".slice((part.length + 3) % 4)));
-      if (claims && typeof claims.sub === "string") {
-        return JSON.stringify([claims.aud || claims.tenant || "", claims.sub, claims.role || ""]);
-      }
-    } catch (e) {
-      /* not a JWT we can read */
-    }
-    return token;
-  }
-
-  /** Short non-reversible tag of an identity: tells "same visitor?" without storing the token. */
-  function fingerprint(token) {
-    if (!token) return "";
-    var text = identityOf(token);
+  /** Short non-reversible tag of a string: tells "same visitor?" without storing who it is. */
+  function fingerprint(text) {
+    if (!text) return "";
     var h = 0x811c9dc5;
     for (var i = 0; i < text.length; i++) {
       h ^= text.charCodeAt(i);
       h = Math.imul(h, 0x01000193) >>> 0;
     }
     return h.toString(36);
+  }
+
+  /**
+   * Who an identity token names (its `sub`), tagged: hosts mint a new token on every page view,
+   * so the saved thread is keyed by the user, not by the token. The signature is the server's
+   * business; an unreadable token counts as a user of its own.
+   */
+  function identityTag(token) {
+    if (!token) return "";
+    try {
+      var part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      var bytes = Uint8Array.from(atob(part + "===".slice((part.length + 3) % 4)), function (c) {
+        return c.charCodeAt(0);
+      });
+      var claims = JSON.parse(new TextDecoder().decode(bytes));
+      if (claims && typeof claims.sub === "string" && claims.sub) return fingerprint("sub:" + claims.sub);
+    } catch (e) {
+      /* not a readable JWT */
+    }
+    return fingerprint("token:" + token);
   }
 
   var visitorKey = "assistant-proxy:" + apiBase + ":visitor";
@@ -484,6 +487,8 @@ function boot() {
   // -- HTTP -------------------------------------------------------------------------------------
   function request(method, path, body, signal, accept) {
     var headers = { "X-Visitor-Id": visitorId, Accept: accept || "application/json" };
+    // a signed-in visitor's thread answers only requests that prove who they are, every time
+    if (S.identityToken) headers["X-Identity-Token"] = S.identityToken;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     return fetch(apiBase + path, {
       method: method,
@@ -526,7 +531,7 @@ function boot() {
 
   function saveThread(id) {
     S.threadId = id;
-    if (id) local.setItem(threadKey(), JSON.stringify({ id: id, idf: fingerprint(S.identityToken) }));
+    if (id) local.setItem(threadKey(), JSON.stringify({ id: id, idf: identityTag(S.identityToken) }));
     else local.removeItem(threadKey());
     if (!id) local.removeItem(notesKey());
     if (!id) human.stop();
@@ -616,7 +621,7 @@ function boot() {
   function loadThread() {
     try {
       var saved = JSON.parse(local.getItem(threadKey()) || "null");
-      if (saved && typeof saved.id === "string" && saved.idf === fingerprint(S.identityToken)) return saved.id;
+      if (saved && typeof saved.id === "string" && saved.idf === identityTag(S.identityToken)) return saved.id;
     } catch (e) {
       /* unreadable: start over */
     }
@@ -1066,7 +1071,7 @@ function boot() {
   function identify(token) {
     token = token ? String(token) : null;
     if (token === S.identityToken) return;
-    var sameVisitor = fingerprint(token) === fingerprint(S.identityToken);
+    var sameVisitor = identityTag(token) === identityTag(S.identityToken);
     S.identityToken = token;
     if (!sameVisitor && S.threadId) startOver(false); // the old thread belongs to the other identity
   }

@@ -15,7 +15,7 @@ from litestar.testing import AsyncTestClient
 from proxy.app import create_app
 from proxy.server_thread import ServerThread
 from proxy.turns.admission import RETRY_AFTER, Admission, LagMonitor
-from tests.support.apps import directory, make_settings, make_tenant, sse_events
+from tests.support.apps import METRICS_AUTH, directory, make_settings, make_tenant, sse_events
 from tests.support.scripted_engine import Engines, scripted_tools
 from tests.support.waiting import eventually
 
@@ -97,7 +97,7 @@ async def test_lagging_worker_refuses_new_turns_until_it_recovers(
     assert history.json()["messages"] == []
     services = client.app.state.services
     assert await services.threads.active_run(thread_id) is None
-    metrics = (await client.get("/metrics")).text
+    metrics = (await client.get("/metrics", headers=METRICS_AUTH)).text
     assert 'proxy_turns_refused_total{reason="loop_lag"}' in metrics
 
     monitor.recover()

@@ -268,3 +268,36 @@ def test_console_page_is_served_with_a_strict_policy(server: str) -> None:
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert httpx.get(f"{server}/console/static/console.js").status_code == 200
     assert httpx.get(f"{server}/console/static/../routes.py").status_code == 404
+
+
+BAD_IDS = ["%00'", "..%2F..%2Fetc", "x" * 300, "thr_%0d%0aSet-Cookie:%20a=b", "%ff%fe"]
+BAD_BODIES = [b"", b"null", b"[]", b"{", b'{"content": 7}', b'{"content": "a\\u0000b"}', b'{"content": "hi", "x": 1}']
+
+
+async def test_bad_input_gets_a_json_4xx(http: httpx.AsyncClient, staff: Staff) -> None:
+    answers: list[httpx.Response] = []
+    for bad in BAD_IDS:
+        answers.append(await http.get(f"/v1/threads/{bad}/live", headers=SHOP))
+        answers.append(await http.post(f"/v1/threads/{bad}/messages", json={"content": "hi"}, headers=SHOP))
+        answers.append(await staff.get(f"/threads/{bad}"))
+        answers.append(await staff.get(f"/threads/{bad}/live"))
+        for action in ("takeover", "handback", "messages"):
+            answers.append(await staff.post(f"/threads/{bad}/{action}", {"content": "hi"}))
+    thread_id = await new_thread(http)
+    await staff.post(f"/threads/{thread_id}/takeover")
+    for body in BAD_BODIES:
+        for path in (f"/threads/{thread_id}/messages", "/prices", "/session"):
+            headers = {**staff.headers(), "Content-Type": "application/json"}
+            answers.append(await staff.client.post(f"/console/api{path}", content=body, headers=headers))
+        answers.append(
+            await http.post(
+                f"/v1/threads/{thread_id}/messages", content=body, headers={**SHOP, "Content-Type": "application/json"}
+            )
+        )
+    for query in ("days=0", "days=abc", "days=100000"):
+        answers.append(await staff.get(f"/dashboard?{query}"))
+    answers.append(await staff.get(f"/threads/{thread_id}/live?after=-1"))
+    answers.append(await http.get(f"/v1/threads/{thread_id}/live?after=msg_x", headers=SHOP))
+    wrong = [(r.request.url.path, r.status_code, r.text[:120]) for r in answers if not 400 <= r.status_code < 500]
+    assert wrong == []
+    assert all(r.json()["error"]["code"] for r in answers)

@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from proxy.app import create_app
 from proxy.observability.logging import JsonFormatter
-from tests.support.apps import directory, make_settings, make_tenant
+from tests.support.apps import METRICS_AUTH, directory, make_settings, make_tenant
 from tests.support.scripted_engine import Engines, scripted_tools
 
 ORIGIN = {"Origin": "https://metrics.test"}
@@ -39,13 +39,13 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 
 async def test_metrics_count_turns_tokens_tools_and_errors(client: AsyncTestClient) -> None:
-    before = (await client.get("/metrics")).text
+    before = (await client.get("/metrics", headers=METRICS_AUTH)).text
     thread_id = (await client.post("/v1/threads", headers=ORIGIN)).json()["thread_id"]
     url = f"/v1/threads/{thread_id}/messages"
     await client.post(url, json={"content": "say:one two three"}, headers=ORIGIN)
     await client.post(url, json={"content": 'tool:lookup {"word": "x"}'}, headers=ORIGIN)
     await client.post(url, json={"content": "fail:upstream_rate_limited"}, headers=ORIGIN)
-    after = (await client.get("/metrics")).text
+    after = (await client.get("/metrics", headers=METRICS_AUTH)).text
 
     def grew(name: str, **labels: str) -> float:
         return sample(after, name, **labels) - sample(before, name, **labels)
