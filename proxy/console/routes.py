@@ -13,7 +13,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 from pydantic import BaseModel, ConfigDict, Field
 
-from proxy.api.deps import ServicesDep
+from proxy.api.deps import ServicesDep, check_auth_throttle, count_auth_failure
 from proxy.api.errors import ApiError
 from proxy.api.sse import event_stream
 from proxy.api.validation import check_id, reject_nul
@@ -85,9 +85,15 @@ async def create_session(
     request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[SignInIn]
 ) -> Response[dict[str, Any]]:
     check_same_origin(request)
-    session, cookie = await sign_in(
-        services, client_key=data.client_key, identity_token=data.identity_token, name=data.name
-    )
+    await check_auth_throttle(request, services)  # wrong keys and tokens count as for the API
+    try:
+        session, cookie = await sign_in(
+            services, client_key=data.client_key, identity_token=data.identity_token, name=data.name
+        )
+    except ApiError as exc:
+        if exc.status_code in (401, 403):
+            await count_auth_failure(request, services)
+        raise
     cookie.secure = request.url.scheme == "https"
     return Response(session.public(), cookies=[cookie], headers={"Cache-Control": "no-store"})
 

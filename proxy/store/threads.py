@@ -117,6 +117,8 @@ with quick as (
     update threads set active_run = %(run)s, locked_until = now() + make_interval(secs => %(lease)s)
     where id = (select id from seen) and xmin = (select xmin from seen)
       and (active_run is null or locked_until < now()) and (select setting from quick) is not null
+      -- a person of the staff holds the thread: no turn (see proxy.console.takeover)
+      and not exists (select from takeovers k where k.thread_id = %(thread)s and k.ended_at is null)
     returning id
 ), posted as (
     insert into messages (thread_id, role, content, run_id)

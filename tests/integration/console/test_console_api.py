@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+from litestar.testing import AsyncTestClient
 
 from proxy.app import create_app
+from proxy.console.takeover import hand_back, take_over
 from proxy.leads.tools import register_lead_tools
+from proxy.limits.settings import LimitSettings
 from proxy.server_thread import ServerThread
 from proxy.simulator import SimulatorServer
+from proxy.store.db import Database
+from proxy.store.threads import ThreadStore
 from proxy.tools.registry import ToolRegistry
+from proxy.visitors import Visitor
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 from tests.support.console import Staff, following, sign_in
 
@@ -301,3 +308,38 @@ async def test_bad_input_gets_a_json_4xx(http: httpx.AsyncClient, staff: Staff) 
     wrong = [(r.request.url.path, r.status_code, r.text[:120]) for r in answers if not 400 <= r.status_code < 500]
     assert wrong == []
     assert all(r.json()["error"]["code"] for r in answers)
+
+
+async def test_guessing_sign_ins_are_throttled(pg_url: str, tmp_path: Path) -> None:
+    """Wrong keys and tokens count towards the address's failed authentications, as for the API."""
+    tenants = directory(make_tenant("shop", ["shop.test"], client_keys=("ck_console_shop",)))
+    app = create_app(
+        make_settings(pg_url, tmp_path),
+        tenants=tenants,
+        limit_settings=LimitSettings(_env_file=None, auth_failures_per_ip=3),  # type: ignore[call-arg]
+    )
+    same = {"Origin": "http://proxy.test"}
+    async with AsyncTestClient(app, base_url="http://proxy.test") as client:
+        for _ in range(3):
+            wrong = await client.post("/console/api/session", json={"client_key": "ck_guess"}, headers=same)
+            assert wrong.status_code == 401
+        blocked = await client.post("/console/api/session", json={"client_key": "ck_console_shop"}, headers=same)
+        assert (blocked.status_code, blocked.json()["error"]["code"]) == (429, "rate_limited")
+
+
+async def test_a_held_thread_cannot_start_a_turn(database: Database) -> None:
+    """Even a message that slipped past the check before the takeover finds the lock refused."""
+    store = ThreadStore(database)
+    thread = await store.create(tenant="shop", visitor=Visitor(id="v:held-lock"), engine="responses")
+    mine, _ = await take_over(database, tenant="shop", thread_id=thread.id, staff_id="user:sam", name="Sam")
+    assert mine
+    result, _ = await store.lock(
+        thread.id, tenant="shop", visitor="v:held-lock", run_id="run_held", lease_seconds=30, user_text="hi"
+    )
+    assert result == "busy"
+    assert await store.messages(thread.id) == []
+    assert await hand_back(database, thread_id=thread.id, staff_id="user:sam") is not None
+    result, _ = await store.lock(
+        thread.id, tenant="shop", visitor="v:held-lock", run_id="run_back", lease_seconds=30, user_text="hi"
+    )
+    assert result == "acquired"
