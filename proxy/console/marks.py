@@ -68,11 +68,31 @@ class TurnMarks:
             await self.flush()
 
 
+KEEP_DAYS = 90  # the dashboard looks back this far at most
+PRUNE_EVERY = 3600.0
+
+
+async def prune(db: Database) -> None:
+    """Marks older than the dashboard reads, and expired console sessions; retried next time on failure."""
+    try:
+        await db.execute("delete from turn_marks where created_at < now() - make_interval(days => %s)", (KEEP_DAYS,))
+        await db.execute("delete from console_sessions where expires_at < now()")
+    except Exception:
+        logger.warning("could not prune turn marks and console sessions", exc_info=True)
+
+
+async def _pruning(db: Database) -> None:
+    while True:
+        await prune(db)
+        await anyio.sleep(PRUNE_EVERY)
+
+
 @asynccontextmanager
 async def keeping_marks(db: Database) -> AsyncIterator[TurnMarks]:
     marks = TurnMarks(db)
     async with anyio.create_task_group() as tg:
         tg.start_soon(marks.run, name="turn marks")
+        tg.start_soon(_pruning, db, name="turn marks pruning")
         try:
             yield marks
         finally:

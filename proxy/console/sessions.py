@@ -99,9 +99,6 @@ async def sign_in(
         raise ApiError(401, "unauthenticated", "Sign in with the site's client key or a staff identity token.")
     session = StaffSession(tenant.name, staff_id, _clean_name(name, fallback), secrets.token_urlsafe(24))
     await services.db.execute(
-        "delete from console_sessions where expires_at < now()"  # housekeeping, cheap with the index
-    )
-    await services.db.execute(
         "insert into console_sessions (token_hash, tenant, staff_id, staff_name, csrf, expires_at)"
         " values (%s, %s, %s, %s, %s, now() + make_interval(hours => %s))",
         (_hash(token), session.tenant, session.staff_id, session.name, session.csrf, LIFETIME_HOURS),

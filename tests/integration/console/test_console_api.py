@@ -17,6 +17,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from proxy.app import create_app
+from proxy.console.marks import prune
 from proxy.console.takeover import hand_back, take_over
 from proxy.leads.tools import register_lead_tools
 from proxy.limits.settings import LimitSettings
@@ -343,3 +344,23 @@ async def test_a_held_thread_cannot_start_a_turn(database: Database) -> None:
         thread.id, tenant="shop", visitor="v:held-lock", run_id="run_back", lease_seconds=30, user_text="hi"
     )
     assert result == "acquired"
+
+
+async def test_old_marks_and_expired_sessions_are_pruned(database: Database) -> None:
+    for age, run in ((120, "run_prune_old"), (3, "run_prune_recent")):
+        await database.execute(
+            "insert into turn_marks (tenant, thread_id, run_id, kind, name, created_at)"
+            " values ('prune', 'thr_prune', %s, 'tool', 't', now() - make_interval(days => %s))",
+            (run, age),
+        )
+    for hours, token in ((-1, "expired-prune"), (1, "valid-prune")):
+        await database.execute(
+            "insert into console_sessions (token_hash, tenant, staff_id, staff_name, csrf, expires_at)"
+            " values (%s, 'prune', 's', 'S', 'c', now() + make_interval(hours => %s))",
+            (token, hours),
+        )
+    await prune(database)
+    marks = await database.fetch_all("select run_id from turn_marks where tenant = 'prune'")
+    sessions = await database.fetch_all("select token_hash from console_sessions where tenant = 'prune'")
+    assert [m["run_id"] for m in marks] == ["run_prune_recent"]
+    assert [s["token_hash"] for s in sessions] == ["valid-prune"]
