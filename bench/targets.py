@@ -255,6 +255,8 @@ PROXY_SETTINGS = {
     # a chat the load generator gives up on (overload, end of the idle test) is cancelled at once
     # rather than kept 10 s for a reconnect that will not come, so it does not load the next run
     "PROXY_DISCONNECT_GRACE": "0",
+    # the proxy never purges on its own schedule: bench/purge_bench.py purges when it measures
+    "PROXY_RETENTION_CONVERSATIONS_DAYS": "0",
 }
 
 

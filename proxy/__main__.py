@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import anyio
 
 from proxy.doctor.cli import register_cli as register_doctor_cli
+from proxy.leads.erasure_cli import register_cli as register_people_cli
 from proxy.observability.logging import configure_logging
 from proxy.settings import Settings
 from proxy.shop.cli import register_cli as register_shop_cli
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_shop_cli(commands, registry_factory=_all_tools)
     register_usage_cli(commands)
     register_doctor_cli(commands)
+    register_people_cli(commands)
     return parser
 
 

@@ -27,6 +27,7 @@ from proxy.engines.base import Engine
 from proxy.engines.checks import log_provider_checks
 from proxy.engines.factory import build_engine, shared_http_client
 from proxy.leads.admin import LeadsAdminController
+from proxy.leads.erasure_api import PeopleAdminController
 from proxy.leads.tools import register_lead_tools
 from proxy.leads.worker import run_outbox_worker
 from proxy.limits.limiter import RateLimiter
@@ -41,6 +42,7 @@ from proxy.shop.embedders import EmbedderCache
 from proxy.shop.tools import register_shop_tools
 from proxy.store.event_log import EventLog
 from proxy.store.pruning import pruning
+from proxy.store.retention import running_retention
 from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry
@@ -115,6 +117,7 @@ def create_app(
             gate = await stack.enter_async_context((admission or Admission.from_settings(settings)).watching())
             turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace, admission=gate)
             await stack.enter_async_context(relaying_cancels(runtime.db, turns))
+            await stack.enter_async_context(running_retention(runtime.db, tenants, engines))
             app.state.console = console = await stack.enter_async_context(open_console(runtime.db))
             app.state.services = Services(
                 settings=settings,
@@ -144,7 +147,7 @@ def create_app(
     cors = CORSConfig(
         allow_origins=[],
         allow_origin_regex=f"(?i){origin_regex}" if origin_regex else r"^$",
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=[
             "Content-Type",
             "Authorization",
@@ -163,6 +166,7 @@ def create_app(
             UIChatController,
             AguiController,
             LeadsAdminController,
+            PeopleAdminController,
             *widget_routes,
             *console_routes,
             thread_live,

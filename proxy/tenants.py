@@ -24,6 +24,7 @@ from proxy.leads.config import LeadsConfig
 from proxy.limits.config import LimitsConfig
 from proxy.settings import EngineName, Settings
 from proxy.shop.config import ShopConfig
+from proxy.store.retention import RetentionConfig
 from proxy.usage.config import BudgetConfig
 from proxy.widget.config import WidgetConfig
 
@@ -78,6 +79,7 @@ class TenantConfig(BaseModel):
     widget: WidgetConfig = Field(default_factory=WidgetConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)  # days kept; unset: PROXY_RETENTION_*
 
     @field_validator("domains")
     @classmethod

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Request, delete, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 from pydantic import BaseModel, ConfigDict, Field
 
+from proxy.api.conversations import IDENTITY_HEADER, ConversationController, delete_owned, owner_of
 from proxy.api.deps import Caller, CallerDep, ServicesDep, identified
 from proxy.api.errors import ApiError
 from proxy.api.sse import Batches, event_stream, follow_run, logged_batches, v1_events, v1_frames
@@ -17,6 +18,7 @@ from proxy.api.turns import begin_turn, enforce_limits, same_user
 from proxy.api.validation import check_id
 from proxy.console.visitor import held_reply
 from proxy.services import Services
+from proxy.store.conversations import ConversationStore
 from proxy.store.threads import ThreadRecord
 from proxy.turns.events import parse_event_id
 from proxy.turns.remote_cancel import request_cancel
@@ -83,7 +85,22 @@ async def run_batches(services: Services, thread: ThreadRecord, run_id: str, *, 
     return logged_batches(services.event_log, run_id, after=start, heartbeat=heartbeat)
 
 
-class ThreadController(Controller):
+async def visible_thread_id(services: Services, request: Request[Any, Any, Any], caller: Caller, thread_id: str) -> str:
+    """This browser's thread, or else (with ``X-Identity-Token``) the signed-in visitor's from another device."""
+    try:
+        return (await owned_thread(services, caller, thread_id)).id
+    except ApiError:
+        if not request.headers.get(IDENTITY_HEADER):
+            raise
+        found = await ConversationStore(services.db).find(owner_of(request, caller), thread_id)
+        if found is not None:
+            return found
+        raise ApiError(404, "thread_not_found", "No such thread.") from None
+
+
+class ThreadController(ConversationController):
+    """Threads, and (inherited) the visitor's list of them: one controller per path for Litestar."""
+
     path = "/v1/threads"
     tags = ["threads"]
 
@@ -122,11 +139,13 @@ class ThreadController(Controller):
         return event_stream(v1_events(run, services.turns, heartbeat=services.settings.heartbeat_interval))
 
     @get("/{thread_id:str}/messages", summary="The conversation so far, oldest first")
-    async def list_messages(self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep) -> HistoryOut:
-        thread = await owned_thread(services, caller, thread_id)
-        messages = await services.threads.messages(thread.id)
+    async def list_messages(
+        self, request: Request[Any, Any, Any], thread_id: FromPath[str], caller: CallerDep, services: ServicesDep
+    ) -> HistoryOut:
+        found = await visible_thread_id(services, request, caller, thread_id)
+        messages = await services.threads.messages(found)
         return HistoryOut(
-            thread_id=thread.id,
+            thread_id=found,
             messages=[
                 MessageOut(
                     id=f"msg_{m.id}",
@@ -141,9 +160,14 @@ class ThreadController(Controller):
 
     @post("/{thread_id:str}/runs/{run_id:str}/cancel", status_code=202, summary="Stop a running reply")
     async def cancel_run(
-        self, thread_id: FromPath[str], run_id: FromPath[str], caller: CallerDep, services: ServicesDep
+        self,
+        request: Request[Any, Any, Any],
+        thread_id: FromPath[str],
+        run_id: FromPath[str],
+        caller: CallerDep,
+        services: ServicesDep,
     ) -> dict[str, Any]:
-        await owned_thread(services, caller, thread_id)
+        await visible_thread_id(services, request, caller, thread_id)
         check_id(run_id, "run")
         if not services.turns.cancel(run_id, thread_id=thread_id):
             # not running here: if it holds the thread, the worker running it is told to stop it
@@ -175,8 +199,16 @@ class ThreadController(Controller):
         return event_stream(v1_frames(await run_batches(services, thread, run_id, start=seq)))
 
     @delete("/{thread_id:str}", status_code=204, summary="Delete a conversation")
-    async def delete_thread(self, thread_id: FromPath[str], caller: CallerDep, services: ServicesDep) -> None:
-        thread = await owned_thread(services, caller, thread_id)
+    async def delete_thread(
+        self, request: Request[Any, Any, Any], thread_id: FromPath[str], caller: CallerDep, services: ServicesDep
+    ) -> None:
+        try:
+            thread = await owned_thread(services, caller, thread_id)
+        except ApiError:
+            if not request.headers.get(IDENTITY_HEADER):
+                raise
+            # a signed-in visitor's conversation started on another device
+            return await delete_owned(services, owner_of(request, caller), thread_id)
         if await services.threads.active_run(thread.id):
             raise ApiError(409, "thread_busy", "A reply is still being written in this thread; stop it first.")
         try:

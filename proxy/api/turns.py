@@ -9,13 +9,14 @@ from typing import Any
 import anyio.lowlevel
 from litestar import Request
 
+from proxy.api.conversations import other_device_binding
 from proxy.api.deps import Caller
 from proxy.api.errors import ApiError
 from proxy.api.validation import check_id, reject_nul
 from proxy.limits.backends import Scope
 from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
-from proxy.store.threads import LockedThread, ThreadRecord, new_id
+from proxy.store.threads import LockedThread, LockResult, ThreadRecord, new_id
 from proxy.turns.admission import TurnRefused
 from proxy.turns.runner import ActiveRun, TurnJob, history_window
 from proxy.visitors import Visitor
@@ -135,15 +136,23 @@ async def _lock_and_start(
     run_id = new_id("run")
     # the lease outlives the turn timeout a little, so only a dead process leaves it to expire
     lease = services.settings.turn_timeout + 30
-    result, thread = await services.threads.lock(
-        thread_id,
-        tenant=caller.tenant.name,
-        visitor=caller.visitor.binding,
-        run_id=run_id,
-        lease_seconds=lease,
-        user_text=text,
-        history=history_window(services.engine_for(caller.tenant)),
-    )
+
+    async def lock(visitor: str | None) -> tuple[LockResult, ThreadRecord | None]:
+        return await services.threads.lock(
+            thread_id,
+            tenant=caller.tenant.name,
+            visitor=visitor,
+            run_id=run_id,
+            lease_seconds=lease,
+            user_text=text,
+            history=history_window(services.engine_for(caller.tenant)),
+        )
+
+    result, thread = await lock(caller.visitor.binding)
+    if result == "missing":  # a signed-in visitor's conversation started on another device
+        other = await other_device_binding(services, caller=caller, request=request, thread_id=thread_id)
+        if other is not None:
+            result, thread = await lock(other)
     if result == "missing" or thread is None:
         raise ApiError(404, "thread_not_found", "No such thread.")
     if not same_user(thread, caller.visitor):  # a binding written before threads named their user

@@ -21,6 +21,7 @@ import openai
 from openai.types.beta.assistant_stream_event import AssistantStreamEvent
 from openai.types.beta.function_tool_param import FunctionToolParam
 from openai.types.beta.threads import Message, MessageDeltaEvent, Run
+from openai.types.beta.threads.run_create_params import TruncationStrategy
 from openai.types.beta.threads.run_submit_tool_outputs_params import ToolOutput
 
 from proxy.engines.base import (
@@ -71,6 +72,13 @@ class _RunState:
     @property
     def status(self) -> str | None:
         return self.run.status if self.run is not None else None
+
+
+def _truncation(window: int) -> TruncationStrategy | openai.Omit:
+    """The thread's last ``window`` earlier messages and the new one reach the model (0: the provider's ``auto``)."""
+    if window <= 0:
+        return openai.omit
+    return {"type": "last_messages", "last_messages": window + 1}
 
 
 class AssistantsEngine(Engine):
@@ -173,6 +181,7 @@ class AssistantsEngine(Engine):
             instructions=profile.instructions,
             tools=_tool_params(tools),
             temperature=openai.omit if profile.temperature is None else profile.temperature,
+            truncation_strategy=_truncation(profile.history_window),
             stream=True,
         )
         return stream

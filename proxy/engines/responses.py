@@ -356,6 +356,9 @@ class ResponsesEngine(Engine):
             params["instructions"] = profile.instructions
         if conversation_id:
             params["conversation"] = conversation_id
+            # the conversation grows without end: past the model's context window the oldest items
+            # are left out rather than the turn failing (history_window bounds the other modes)
+            params["truncation"] = "auto"
         elif mode == "previous_response":
             params["store"] = True
             if previous:

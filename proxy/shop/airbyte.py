@@ -1,11 +1,20 @@
 """Tables written by Airbyte's PGVector destination, read as they are.
 
-One table per stream with ``document_id, chunk_id, metadata, document_content, embedding``. A
-record's fields are read from ``metadata`` (Airbyte's metadata fields) or else from its
-``key: value`` lines in ``document_content`` (its text fields; nested objects appear there as
-Python reprs, which are searched for ``'product': '...'``). Chunks of one record are merged.
-A full refresh replaces a table and its indexes with it, so indexes are re-created, idempotently,
-whenever a table's identity changes.
+One table per stream with ``document_id, chunk_id, metadata, document_content, embedding``, as the
+destination (``airbyte-destination-pgvector``, on the CDK's ``DocumentProcessor``) writes them:
+
+- ``metadata`` (json) holds the record's metadata fields: by default every field, nested objects
+  kept as JSON objects; a dotted metadata field (``metadata.category``) is one flat key.
+- ``document_content`` holds the text fields (by default every field) as langchain's
+  ``stringify_dict`` renders them: ``key: value`` lines, a nested object as an empty ``key: `` line
+  followed by its own lines, a list as its items one after another.
+- A long record is split into chunks (rows) sharing ``document_id`` and metadata; chunk ids are
+  random, so the chunks are merged in the order they were written.
+
+A field is read from the metadata when it is there, else from the text. Invoice lines come from the
+native Stripe source's ``invoice_line_items`` stream when configured, else from the invoices'
+``lines.data`` (the tutorial's connector-builder source). A full refresh replaces a table and its
+indexes with it, so indexes are re-created, idempotently, whenever a table's identity changes.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -33,17 +42,50 @@ def _table(name: str) -> sql.Composable:
     return sql.Identifier(*name.split("."))
 
 
-def f(name: str) -> sql.Composable:
-    """A field of the merged record ``r`` (metadata ``m``, content ``c``), as text."""
-    pattern = r"(?n)^" + re.escape(name) + r": (.*)$"
-    return sql.SQL("nullif(coalesce(r.m->>{n}, substring(r.c from {p})), 'None')").format(
-        n=sql.Literal(name), p=sql.Literal(pattern)
-    )
+def _lit(value: str) -> sql.Composable:
+    return sql.Literal(value)
 
 
-def nested(line: str, key: str) -> sql.Composable:
-    """``'key': 'value'`` inside a ``line: {...}`` repr of a nested object."""
-    return sql.SQL("substring(r.c from {})").format(sql.Literal(rf"(?n)^{re.escape(line)}: .*'{key}': '([^']+)'"))
+def _json(doc: str, name: str) -> list[sql.Composable]:
+    """A scalar at a dotted path of JSON ``doc``: nested (``{"a": {"b": ..}}``) or, as Airbyte keys a
+    dotted metadata field, flat (``{"a.b": ..}``). Objects and lists are not scalars."""
+    path = "{" + ",".join(name.split(".")) + "}"
+    out: list[sql.Composable] = [
+        sql.SQL("(case when jsonb_typeof({d} #> {p}) in ('string', 'number', 'boolean') then {d} #>> {p} end)").format(
+            d=sql.SQL(doc), p=_lit(path)
+        )
+    ]
+    if "." in name:
+        out.append(
+            sql.SQL(
+                "(case when jsonb_typeof({d} -> {k}) in ('string', 'number', 'boolean') then {d} ->> {k} end)"
+            ).format(d=sql.SQL(doc), k=_lit(name))
+        )
+    return out
+
+
+def _text(text: str, key: str) -> sql.Composable:
+    """The first ``key: value`` line of ``text`` (langchain's ``stringify_dict``); ``None`` and
+    an empty value (a nested object follows) are no value."""
+    pattern = r"(?n)^" + re.escape(key) + r": (.*)$"
+    return sql.SQL("nullif(nullif(substring({t} from {p}), 'None'), '')").format(t=sql.SQL(text), p=_lit(pattern))
+
+
+def value(
+    names: tuple[str, ...], *, loose: tuple[str, ...] = (), doc: str | None = "r.m", text: str | None = "r.c"
+) -> sql.Composable:
+    """A field as text: from the metadata JSON first (each of ``names``), else from the content's
+    ``name: value`` lines; ``loose`` are keys of nested objects, whose lines the content flattens
+    (``pricing: `` / ``price_details: `` / ``product: prod_1``)."""
+    parts: list[sql.Composable] = []
+    for name in names:
+        parts += _json(doc, name) if doc is not None else []
+    if text is not None:
+        parts += [_text(text, name) for name in names]
+        parts += [_text(text, key) for key in loose]
+    if not parts:
+        return sql.SQL("null::text")
+    return sql.SQL("coalesce({})").format(sql.SQL(", ").join(parts)) if len(parts) > 1 else parts[0]
 
 
 def num(expr: sql.Composable) -> sql.Composable:
@@ -61,63 +103,54 @@ def flag(expr: sql.Composable) -> sql.Composable:
     return sql.SQL("coalesce(lower({}) not in ('false', '0'), true)").format(expr)
 
 
-def _merged(table: str) -> sql.Composable:
+def merged(table: str) -> sql.Composable:
+    """One row per record: Airbyte splits a long record into chunks (rows) that share
+    ``document_id`` and carry the same metadata; their texts are joined in the order they were
+    written (chunk ids are random, so the physical order is the only order there is)."""
     return sql.SQL(
-        "(select document_id, (array_agg(metadata::text order by chunk_id))[1]::jsonb as m,"
-        " string_agg(document_content, E'\\n' order by chunk_id) as c from {} group by document_id) r"
+        "(select document_id, (array_agg(metadata::jsonb order by ctid desc))[1] as m,"
+        " string_agg(document_content, E'\\n' order by ctid) as c from {} group by document_id)"
     ).format(_table(table))
+
+
+def ref(name: str, **kw: Any) -> sql.Composable:
+    """A reference to another object: its id, or the ``id`` of the object when it is expanded."""
+    return sql.SQL("coalesce({}, {})").format(value((name,), **kw), value((name + ".id",), **{**kw, "text": None}))
 
 
 COLUMNS: dict[str, list[tuple[str, sql.Composable]]] = {
     "products": [
-        ("id", sql.SQL("coalesce({}, r.document_id)").format(f("id"))),
+        ("id", sql.SQL("coalesce({}, r.document_id)").format(value(("id",)))),
         ("document_id", sql.SQL("r.document_id")),
-        ("name", f("name")),
-        ("description", f("description")),
-        ("active", flag(f("active"))),
-        ("category", sql.SQL("coalesce({}, {})").format(f("metadata.category"), nested("metadata", "category"))),
-        ("created", ts(f("created"))),
+        ("name", value(("name",))),
+        ("description", value(("description",))),
+        ("active", flag(value(("active",)))),
+        ("category", value(("metadata.category",), loose=("category",))),
+        ("created", ts(value(("created",)))),
     ],
     "prices": [
-        ("id", f("id")),
-        ("product_id", sql.SQL("coalesce({}, {})").format(f("product"), f("product.id"))),
-        ("currency", sql.SQL("lower({})").format(f("currency"))),
-        ("unit_amount", num(f("unit_amount"))),
-        ("active", flag(f("active"))),
-        ("recurring", sql.SQL("coalesce({}, {})").format(f("recurring.interval"), nested("recurring", "interval"))),
+        ("id", value(("id",))),
+        ("product_id", ref("product")),
+        ("currency", sql.SQL("lower({})").format(value(("currency",)))),
+        ("unit_amount", num(value(("unit_amount",)))),
+        ("active", flag(value(("active",)))),
+        ("recurring", value(("recurring.interval",), loose=("interval",))),
     ],
     "customers": [
-        ("id", f("id")),
-        ("email", f("email")),
-        ("name", f("name")),
-        ("created", ts(f("created"))),
-        ("user_id", sql.SQL("coalesce({}, {})").format(f("metadata.user_id"), nested("metadata", "user_id"))),
+        ("id", value(("id",))),
+        ("email", value(("email",))),
+        ("name", value(("name",))),
+        ("created", ts(value(("created",)))),
+        ("user_id", value(("metadata.user_id",), loose=("user_id",))),
     ],
     "invoices": [
-        ("id", f("id")),
-        ("number", f("number")),
-        ("customer_id", sql.SQL("coalesce({}, {})").format(f("customer"), f("customer.id"))),
-        ("currency", sql.SQL("lower({})").format(f("currency"))),
-        ("status", f("status")),
-        ("total", sql.SQL("coalesce({}, 0)").format(num(f("total")))),
-        ("created", ts(f("created"))),
-    ],
-    "invoice_line_items": [
-        ("invoice_id", sql.SQL("coalesce({}, {})").format(f("invoice_id"), f("invoice"))),
-        ("id", f("id")),
-        (
-            "product_id",
-            sql.SQL("coalesce({}, {}, {}, {})").format(
-                f("price.product"),
-                f("pricing.price_details.product"),
-                nested("price", "product"),
-                nested("pricing", "product"),
-            ),
-        ),
-        ("quantity", sql.SQL("coalesce({}, 1)").format(num(f("quantity")))),
-        ("amount", sql.SQL("coalesce({}, 0)").format(num(f("amount")))),
-        ("currency", sql.SQL("lower({})").format(f("currency"))),
-        ("description", f("description")),
+        ("id", value(("id",))),
+        ("number", value(("number",))),
+        ("customer_id", ref("customer")),
+        ("currency", sql.SQL("lower({})").format(value(("currency",)))),
+        ("status", value(("status",))),
+        ("total", sql.SQL("coalesce({}, 0)").format(num(value(("total",))))),
+        ("created", ts(value(("created",)))),
     ],
 }
 EMPTY = {
@@ -129,18 +162,97 @@ EMPTY = {
     " null::text as user_id",
     "invoices": "null::text as id, null::text as number, null::text as customer_id, null::text as currency,"
     " null::text as status, null::bigint as total, null::timestamptz as created",
-    "invoice_line_items": "null::text as invoice_id, null::text as id, null::text as product_id, null::bigint"
-    " as quantity,"
-    " null::bigint as amount, null::text as currency, null::text as description",
 }
+LINE_EMPTY = (
+    "select null::text as invoice_id, null::text as id, null::bigint as seq, null::text as product_id,"
+    " null::text as price_id, null::bigint as quantity, null::bigint as amount, null::text as currency,"
+    " null::text as description, null::text as found_in where false"
+)
+
+
+def _line_columns(doc: str | None, text: str | None) -> sql.Composable:
+    """An invoice line's fields, in either of Stripe's shapes: the product at ``price.product``
+    (before API 2025-03-31; ``plan.product`` for old subscription lines) or at
+    ``pricing.price_details.product``. In the content these are ``product: ...`` lines of nested
+    objects, so the first ``product:`` line of a line's text is its product."""
+    kw: dict[str, Any] = {"doc": doc, "text": text}
+    product = sql.SQL("coalesce({}, {}, {}, {})").format(
+        value(("pricing.price_details.product",), **{**kw, "text": None}),
+        ref("price.product", **{**kw, "text": None}),
+        value(("plan.product",), **{**kw, "text": None}),
+        value(("product",), **kw) if text is not None else sql.SQL("null"),
+    )
+    price = sql.SQL("coalesce({}, {})").format(
+        value(("pricing.price_details.price",), **{**kw, "text": None}), ref("price", **kw)
+    )
+    return sql.SQL(
+        "{product} as product_id, {price} as price_id, {qty} as quantity, {amount} as amount,"
+        " lower({currency}) as currency, {description} as description"
+    ).format(
+        product=product,
+        price=price,
+        qty=num(value(("quantity",), **kw)),
+        amount=num(value(("amount",), **kw)),
+        currency=value(("currency",), **kw),
+        description=value(("description",), **kw),
+    )
+
+
+_LINE_FIELDS = ("product_id", "price_id", "quantity", "amount", "currency", "description", "found_in")
+# lines.data as Airbyte keeps it in the metadata: nested, or under a dotted metadata field
+# ("lines.data" holds the list; "lines.data.*" the list, or the one line itself)
+_LINES_JSON = sql.SQL(
+    "(select case jsonb_typeof(v) when 'array' then v when 'object' then jsonb_build_array(v) end"
+    " from coalesce(r.m #> '{lines,data}', r.m -> 'lines.data', r.m -> 'lines.data.*') v)"
+)
+
+# a line item's text starts with its id and ``object: line_item`` (Stripe's key order)
+_ITEM_START = r"\n(?=id: [^\n]*\nobject: line_item(\n|$))"
+_ITEM = r"^id: [^\n]*\nobject: line_item(\n|$)"
+
+
+def _nested_lines() -> sql.Composable:
+    """Lines nested in the invoices under ``lines.data``: JSON in the metadata when it holds them,
+    else the line items in the content (split where one starts)."""
+    from_json = sql.SQL(
+        "select i.id as invoice_id, coalesce({lid}, i.id || ':' || e.n) as id, e.n as seq, {cols},"
+        " 'invoices.lines.data (metadata)' as found_in"
+        " from invoice_docs i cross join lateral jsonb_array_elements(i.lines) with ordinality e(doc, n)"
+        " where i.lines is not null"
+    ).format(lid=value(("id",), doc="e.doc", text=None), cols=_line_columns("e.doc", None))
+    from_text = sql.SQL(
+        "select i.id as invoice_id, {lid} as id, s.n as seq, {cols}, 'invoices.lines (text)' as found_in"
+        " from invoice_docs i cross join lateral regexp_split_to_table(i.c, {split}) with ordinality s(seg, n)"
+        " where i.lines is null and s.seg ~ {item}"
+    ).format(
+        lid=_text("s.seg", "id"),
+        cols=_line_columns(None, "s.seg"),
+        split=_lit(_ITEM_START),
+        item=_lit(_ITEM),
+    )
+    return sql.SQL("{} union all {}").format(from_json, from_text)
+
+
+def _line_items(table: str) -> sql.Composable:
+    """The native Stripe source's ``invoice_line_items`` stream: one record per line."""
+    return sql.SQL(
+        "select coalesce({inv}, {inv2}) as invoice_id, {lid} as id, null::bigint as seq, {cols},"
+        " 'invoice_line_items' as found_in from {m} r"
+    ).format(
+        inv=value(("invoice_id",)),
+        inv2=ref("invoice"),
+        lid=value(("id",)),
+        cols=_line_columns("r.m", "r.c"),
+        m=merged(table),
+    )
 
 
 def _relation(stream: str, table: str | None) -> sql.Composable:
     if table is None:
         return sql.SQL("select " + EMPTY[stream] + " where false")  # constant
     cols = sql.SQL(", ").join(sql.SQL("{} as {}").format(expr, sql.Identifier(name)) for name, expr in COLUMNS[stream])
-    return sql.SQL("select distinct on (id) * from (select {} from {}) x where id is not null order by id").format(
-        cols, _merged(table)
+    return sql.SQL("select distinct on (id) * from (select {} from {} r) x where id is not null order by id").format(
+        cols, merged(table)
     )
 
 
@@ -160,21 +272,73 @@ class AirbyteShopData:
             if products
             else sql.SQL("select null::text as id, null::tsvector as fts where false")
         )
+        invoices = t("invoices")
+        docs = (
+            sql.SQL("select r.*, {id} as id, {lines} as lines from {m} r").format(
+                id=value(("id",)), lines=_LINES_JSON, m=merged(invoices)
+            )
+            if invoices
+            else sql.SQL(
+                "select null::text as document_id, null::jsonb as m, null::text as c, null::text as id,"
+                " null::jsonb as lines where false"
+            )
+        )
+        if t("invoice_line_items"):
+            raw_lines = _line_items(self.tables["invoice_line_items"])
+        elif invoices:
+            raw_lines = _nested_lines()
+        else:
+            raw_lines = sql.SQL(LINE_EMPTY)
         return sql.SQL(
-            "with products as materialized ({p}), prices as materialized ({pr}), customers as ({c}), invoices"
-            " as materialized ({i}),"
+            "with products as materialized ({p}), prices as materialized ({pr}), customers as ({c}),"
+            " invoice_docs as materialized ({docs}),"
+            " invoices as materialized (select distinct on (id) * from (select {ic} from invoice_docs r) x"
+            " where id is not null order by id),"
             " raw_lines as materialized ({l}),"
-            " lines as (select invoice_id, id, (row_number() over (partition by invoice_id order by id) -"
-            " 1)::int as position,"
-            " product_id, quantity, amount, currency, description from raw_lines),"
+            " merged_lines as materialized (select invoice_id, id, min(seq) as seq, {first}"
+            " from raw_lines where invoice_id is not null and id is not null group by invoice_id, id),"
+            " lines as (select l.invoice_id, l.id, (row_number() over (partition by l.invoice_id"
+            " order by l.seq nulls last, l.id) - 1)::int as position,"
+            " coalesce(l.product_id, pr.product_id) as product_id, coalesce(l.quantity, 1) as quantity,"
+            " coalesce(l.amount, 0) as amount, l.currency, l.description, l.found_in"
+            " from merged_lines l left join prices pr on pr.id = l.price_id),"
             " product_text as ({text})"
         ).format(
             p=_relation("products", products),
             pr=_relation("prices", t("prices")),
             c=_relation("customers", t("customers")),
-            i=_relation("invoices", t("invoices")),
-            l=_relation("invoice_line_items", t("invoice_line_items")),
+            docs=docs,
+            ic=sql.SQL(", ").join(sql.SQL("{} as {}").format(e, sql.Identifier(n)) for n, e in COLUMNS["invoices"]),
+            l=raw_lines,
+            first=sql.SQL(", ").join(
+                sql.SQL("(array_agg({c} order by seq) filter (where {c} is not null))[1] as {c}").format(
+                    c=sql.Identifier(c)
+                )
+                for c in _LINE_FIELDS
+            ),
             text=text,
+        )
+
+    def missing(self, what: str) -> str:
+        items, invoices = self.tables.get("invoice_line_items"), self.tables.get("invoices")
+        keep = "(Airbyte's default processing, with no fields chosen, keeps every field)"
+        if what == "lines":
+            if items:
+                return (
+                    f"the Airbyte table {items!r} (stream invoice_line_items) has no invoice lines with an id and"
+                    f" an invoice_id: keep id and invoice_id among its metadata or text fields {keep}"
+                )
+            return (
+                f"the Airbyte tables hold no invoice lines: there is no invoice_line_items table, and the invoices"
+                f" in {invoices!r} carry no lines.data in their metadata or text fields. Keep lines.data among the"
+                f" invoices' metadata or text fields {keep}, or sync the Stripe source's invoice_line_items stream"
+                " and name it in shop.airbyte_tables"
+            )
+        where = f"{items!r} (stream invoice_line_items)" if items else f"the lines.data of {invoices!r}"
+        return (
+            f"the invoice lines in {where} have no product: neither pricing.price_details.product nor"
+            f" price.product (nor a price of the prices table) is among the fields Airbyte kept. Keep pricing and"
+            f" price among the metadata or text fields {keep}"
         )
 
     async def vector_dims(self, db: Database, embedder: Embedder) -> int:

@@ -135,7 +135,7 @@ def _sync_embeddings(args: argparse.Namespace) -> int:
 
 
 def _sync_airbyte(args: argparse.Namespace) -> int:
-    from proxy.shop.airbyte import AirbyteShopData, ensure_indexes
+    from proxy.shop.airbyte_check import check_airbyte
     from proxy.shop.embedders import EmbedderCache
 
     async def body(runtime: Runtime) -> int:
@@ -143,14 +143,10 @@ def _sync_airbyte(args: argparse.Namespace) -> int:
         shop = tenant.config.shop
         if shop.source != "airbyte":
             raise CommandError(f"tenant {tenant.name!r} does not read Airbyte tables (shop.source is {shop.source!r})")
-        problems = await ensure_indexes(runtime.db, dict(shop.airbyte_tables))
-        data = AirbyteShopData(tenant.name, dict(shop.airbyte_tables))
-        dims = await data.vector_dims(runtime.db, EmbedderCache(runtime.tenants).get(tenant.name, shop))
-        for stream, table in shop.airbyte_tables.items():
-            row = await runtime.db.fetch_one(f"select count(distinct document_id) as n from {table}")  # validated name
-            print(f"  {stream:<20} {table:<40} {row['n'] if row else 0:>8} records")
-        print(f"indexes ensured; embeddings have {dims} dimensions" + "".join(f"\n  warning: {p}" for p in problems))
-        return 0
+        embedder = EmbedderCache(runtime.tenants).get(tenant.name, shop)
+        lines, usable = await check_airbyte(runtime.db, tenant.name, shop, embedder)
+        print("\n".join(lines))
+        return 0 if usable else 1
 
     return _run(body)
 
@@ -265,7 +261,9 @@ def register_cli(subparsers: Any, registry_factory: RegistryFactory | None = Non
     stripe.add_argument("--tenant", required=True)
     stripe.add_argument("--full", action="store_true", help="list everything again and reconcile deletions")
     stripe.set_defaults(handler=_sync_stripe)
-    airbyte = kinds.add_parser("airbyte", help="check a tenant's Airbyte tables and (re-)create their indexes")
+    airbyte = kinds.add_parser(
+        "airbyte", help="check a tenant's Airbyte tables, (re-)create their indexes, say what each tool can answer"
+    )
     airbyte.add_argument("--tenant", required=True)
     airbyte.set_defaults(handler=_sync_airbyte)
     embeddings = kinds.add_parser(

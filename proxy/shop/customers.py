@@ -9,6 +9,7 @@ from psycopg import sql
 
 from proxy.shop.money import fmt
 from proxy.shop.policy import OWN_ONLY, CustomerScope
+from proxy.shop.source import missing_lines
 from proxy.tools.registry import ToolError
 
 if TYPE_CHECKING:
@@ -137,6 +138,7 @@ async def customer_orders(
         ).format(rel=rel),
         {"inv": [o["id"] for o in orders]},
     )
+    unknown = await missing_lines(db, data, products=False) if orders and not lines else None
     by_invoice: dict[str, list[dict[str, Any]]] = {}
     for li in lines:
         by_invoice.setdefault(li["invoice_id"], []).append(li)
@@ -159,6 +161,9 @@ async def customer_orders(
                 for li in items[:MAX_LINES_PER_ORDER]
             ],
         }
+        if unknown:
+            del entry["items"]
+            entry["items_unknown"] = unknown
         if len(items) > MAX_LINES_PER_ORDER:
             entry["more_items"] = len(items) - MAX_LINES_PER_ORDER
         if len(ids) > 1:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from proxy.shop.money import fmt
-from proxy.shop.source import ShopData
+from proxy.shop.source import ShopData, missing_lines
 
 if TYPE_CHECKING:
     from proxy.store.db import Database
@@ -74,6 +74,11 @@ class Insights:
             return wanted.lower(), found
         return (found[0] if found else None), found
 
+    async def require_lines(self) -> None:
+        """Questions about products need invoice lines with products: say so when there are none."""
+        if gap := await missing_lines(self.db, self.data):
+            raise InsightError(gap)
+
     async def names(self, ids: list[str]) -> dict[str, str]:
         rows = await self.db.fetch_all(
             sql.SQL("{rel} select id, name from products where id = any(%(ids)s)").format(rel=self.data.relations()),
@@ -84,6 +89,7 @@ class Insights:
     async def best_sellers(self, *, by: str = "units", currency: str | None = None, limit: int = 10) -> dict[str, Any]:
         if by not in ("units", "revenue"):
             raise InsightError("by must be 'units' or 'revenue'")
+        await self.require_lines()
         cur, found = await self.currency(currency) if by == "revenue" else (None, [])
         rows = await self.rows(
             "select l.product_id as id, max(coalesce(p.name, l.description)) as name, sum(l.quantity) as units,"
@@ -108,6 +114,7 @@ class Insights:
         return self.frame(ranked_by=by, products=items, **extra)
 
     async def bought_together(self, *, product_id: str | None = None, limit: int = 10) -> dict[str, Any]:
+        await self.require_lines()
         distinct = " with_ops as (select distinct invoice_id, product_id from order_lines) "
         if product_id is None:
             rows = await self.rows(
@@ -170,6 +177,7 @@ class Insights:
             )
         else:
             raise InsightError("basis must be 'order' or 'customer'")
+        await self.require_lines()
         body = (
             seq + ", pairs as (select max(product_id) filter (where rn = 1) as first_id,"
             " max(product_id) filter (where rn = 2) as second_id from seq where rn <= 2 group by grp having"

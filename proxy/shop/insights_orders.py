@@ -7,6 +7,7 @@ from typing import Any
 
 from proxy.shop.insights import InsightError, Insights
 from proxy.shop.money import fmt
+from proxy.shop.source import missing_lines
 
 
 async def extreme_purchase(
@@ -33,6 +34,7 @@ async def extreme_purchase(
         " order by l.invoice_id, l.position, l.id",
         ids=[r["id"] for r in rows],
     )
+    unknown = await missing_lines(ins.db, ins.data, products=False) if rows and not lines else None
     orders = []
     for r in rows:
         items = [
@@ -52,7 +54,7 @@ async def extreme_purchase(
                 "total": fmt(r["total"], cur),
                 "date": f"{r['created']:%Y-%m-%d}",
                 "customer": {"id": r["customer_id"], "name": r["name"], "email": r["email"]},
-                "items": items[:10],
+                **({"items_unknown": unknown} if unknown else {"items": items[:10]}),
                 "orders_with_the_same_total": r["same_total"],
             }
         )

@@ -42,6 +42,11 @@ class ShopData(Protocol):
 
     def ann_query(self, dims: int) -> sql.Composable: ...
 
+    def missing(self, what: str) -> str:
+        """What to do when the data has invoices but no lines (``what="lines"``), or lines
+        without products (``"products"``)."""
+        ...
+
 
 def _native(tenant: sql.Literal) -> sql.Composable:
     return sql.SQL(
@@ -87,6 +92,12 @@ class NativeShopData:
             )
         return int(state["dims"])
 
+    def missing(self, what: str) -> str:
+        run = f"run `python -m proxy sync stripe --tenant {self.tenant} --full`"
+        if what == "lines":
+            return f"the shop data of tenant {self.tenant!r} has invoices but no invoice lines: {run}"
+        return f"the invoice lines of tenant {self.tenant!r} have no product ids: {run}"
+
     def ann_query(self, dims: int) -> sql.Composable:
         vec = sql.SQL("vector({})").format(sql.Literal(dims))
         return sql.SQL(
@@ -102,6 +113,25 @@ def shop_data(tenant: str, config: ShopConfig) -> ShopData:
 
         return AirbyteShopData(tenant, dict(config.airbyte_tables))
     return NativeShopData(tenant)
+
+
+async def missing_lines(db: Database, data: ShopData, *, products: bool = True) -> str | None:
+    """Why questions about what was bought cannot be answered, or None when they can: the
+    invoices have no lines at all, or (``products``) no line has a product."""
+    row = await db.fetch_one(
+        data.relations()
+        + sql.SQL(
+            " select exists (select 1 from invoices) as invoices, exists (select 1 from lines) as lines,"
+            " exists (select 1 from lines where product_id is not null) as products"
+        )
+    )
+    if row is None or not row["invoices"]:
+        return None
+    if not row["lines"]:
+        return data.missing("lines")
+    if products and not row["products"]:
+        return data.missing("products")
+    return None
 
 
 async def query_embedding(embedder: Embedder, text: str, dims: int) -> list[float]:

@@ -1,7 +1,7 @@
 /* A person of the site's team in the chat: "a person has joined", their messages, "the assistant
  * is back". widget.js calls humanPart(w) once with what it needs (w: see the calls below) and then:
  *   follow(threadId, afterMessageId)  when the thread is known (created or restored)
- *   stop()                            when the thread is dropped (new conversation)
+ *   keep(threadId)                    when the widget's thread changes (null: none): stops following another
  *   historyMessage(m, before)         for a message with role "human" in the restored history
  * The messages come over GET /v1/threads/{id}/live (server-sent events, reconnected when lost).
  */
@@ -102,6 +102,9 @@ function humanPart(w) {
     stop: function () {
       if (current) current.controller.abort();
       current = null;
+    },
+    keep: function (id) {
+      if (current && current.id !== id) this.stop();
     },
     historyMessage: function (m, before) {
       if (current) current.after = String(m.id);

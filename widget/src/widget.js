@@ -250,12 +250,27 @@ function boot() {
       { type: "button", className: "icon-button close", title: t("closeChat"), onclick: function () { close(); } },
       [icon("close"), h("span", { className: "sr", text: t("closeChat") })]
     );
+    ui.conversations = createConversations({
+      h: h,
+      icon: icon,
+      t: t,
+      locale: function () { return S.locale; },
+      request: request,
+      httpError: httpError,
+      announce: announce,
+      current: function () { return S.threadId; },
+      openThread: openThread,
+      startNew: function () { startOver(false); },
+      chatParts: function () { return [ui.log, ui.suggestions, ui.status, form]; },
+      focusChat: function () { ui.input.focus(); },
+    });
     var header = h("div", { className: "header" }, [
       avatar,
       h("div", { className: "heading" }, [
         h("h2", { className: "title", id: "ap-title", text: title }),
         cfg.subtitle ? h("p", { className: "subtitle", text: cfg.subtitle }) : null,
       ]),
+      ui.conversations.button,
       ui.newButton,
       ui.closeButton,
     ]);
@@ -302,7 +317,7 @@ function boot() {
     ui.panel = h(
       "div",
       { id: "ap-panel", className: "panel", role: "dialog", "aria-labelledby": "ap-title", hidden: true },
-      [header, ui.log, ui.suggestions, ui.status, form, ui.announcer]
+      [header, ui.conversations.view, ui.log, ui.suggestions, ui.status, form, ui.announcer]
     );
     ui.panel.addEventListener("keydown", function (e) {
       if (e.key === "Escape" && !e.defaultPrevented) {
@@ -534,7 +549,7 @@ function boot() {
     if (id) local.setItem(threadKey(), JSON.stringify({ id: id, idf: identityTag(S.identityToken) }));
     else local.removeItem(threadKey());
     if (!id) local.removeItem(notesKey());
-    if (!id) human.stop();
+    human.keep(id); // another thread (or none): stop following the old one
   }
 
   // -- notes (lead, handoff) ------------------------------------------------------------------
@@ -1060,6 +1075,15 @@ function boot() {
     if (old && deleteOnServer) deleteThread(old, 3);
     S.loaded = true;
     showEmptyState();
+  }
+
+  /** Show a past conversation (from the list of conversations). */
+  function openThread(id) {
+    if (id === S.threadId && S.loaded) return;
+    discardTurn();
+    saveThread(id);
+    S.loaded = false;
+    restore();
   }
 
   function onNewConversation() {

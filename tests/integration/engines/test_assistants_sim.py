@@ -172,3 +172,14 @@ async def test_deleted_thread_is_gone_and_deleting_again_is_fine(
     await engine.delete_conversation(thread_id)
     with pytest.raises(openai.NotFoundError):
         await client.beta.threads.retrieve(thread_id)
+
+
+async def test_runs_see_the_history_window(client: openai.AsyncOpenAI, sim: SimulatorServer) -> None:
+    windowed = AssistantsEngine(client, AssistantProfile(model="gpt-4o-mini", history_window=6))
+    unbounded = AssistantsEngine(client, AssistantProfile(model="gpt-4o-mini", history_window=0))
+    for engine in (windowed, unbounded):
+        thread_id = await engine.create_conversation()
+        await collect(engine, thread_id, "Hello")
+    runs = [r["body"] for r in await logged(sim) if r["method"] == "POST" and r["path"].endswith("/runs")]
+    assert runs[0]["truncation_strategy"] == {"type": "last_messages", "last_messages": 7}
+    assert "truncation_strategy" not in runs[1]  # the provider's default: its context window

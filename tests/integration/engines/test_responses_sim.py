@@ -96,6 +96,8 @@ async def test_tool_round_trip(client, control) -> None:
     bodies = [r["body"] for r in log if r["path"].endswith("/responses")]
     assert bodies[1]["input"][0]["type"] == "function_call_output"
     assert all(b["instructions"] == "Be brief." and b["conversation"] == conversation_id for b in bodies)
+    # the provider's conversation grows without end: past the context window the oldest items go
+    assert all(b["truncation"] == "auto" for b in bodies)
 
 
 async def test_tool_loop_is_bounded_by_the_profile(client, control) -> None:

@@ -81,7 +81,8 @@ def test_script_is_gzipped_for_browsers_and_small(client: TestClient[Litestar]) 
         assert response.headers["vary"] == "Accept-Encoding"
         assert response.headers["etag"] == bundle.gzip_etag
     assert gzip.decompress(body) == bundle.body
-    assert len(body) < 20 * 1024, f"widget.js is {len(body)} bytes gzipped; the budget is 20 KB"
+    # 18 KB before the list of past conversations (about 3 KB with its strings in five locales)
+    assert len(body) < 22 * 1024, f"widget.js is {len(body)} bytes gzipped; the budget is 22 KB"
     refused = client.get("/widget.js", headers={"Accept-Encoding": "gzip;q=0"})
     assert "content-encoding" not in refused.headers
 

@@ -1,0 +1,73 @@
+"""Deleting the provider-side copies of deleted threads, once, from any number of workers.
+
+A thread's delete statement queues its provider id in ``provider_deletions``. :func:`drain`
+leases due rows (``FOR UPDATE SKIP LOCKED`` in a short statement, then a lease time), asks the
+tenant's engine to delete them (Conversations API conversations, assistants threads; engines
+that keep nothing do nothing), and removes the rows that are done. A worker that dies leaves a
+lease that expires; a failure is retried later, at most ``MAX_ATTEMPTS`` times. Only the rows of
+the tenants given (those this process has an engine for) are taken, so deployments with other
+tenants that share the database leave each other's rows alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from proxy.engines.base import Engine
+from proxy.store.db import Database
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 120
+MAX_ATTEMPTS = 8
+
+_CLAIM = """
+update provider_deletions set lease_until = now() + make_interval(secs => %(lease)s), attempts = attempts + 1
+where id in (
+    select id from provider_deletions
+    where (lease_until is null or lease_until < now()) and tenant = any(%(tenants)s)
+      and (%(ids)s::bigint[] is null or id = any(%(ids)s))
+    order by id limit %(batch)s for update skip locked
+)
+returning id, tenant, provider_id, attempts
+"""
+
+
+async def drain(
+    db: Database, engines: Mapping[str, Engine], *, batch: int = 20, ids: Sequence[int] | None = None
+) -> int:
+    """Delete due provider copies (all due ones, or those of ``ids``); return how many were done."""
+    done = 0
+    while True:
+        rows = await db.fetch_all(
+            _CLAIM,
+            {
+                "lease": LEASE_SECONDS,
+                "batch": batch,
+                "ids": list(ids) if ids is not None else None,
+                "tenants": list(engines),
+            },
+        )
+        if not rows:
+            return done
+        for row in rows:
+            try:
+                await engines[row["tenant"]].delete_conversation(row["provider_id"])
+            except Exception as exc:
+                retry_in = min(3600, 30 * 2 ** row["attempts"])
+                if row["attempts"] < MAX_ATTEMPTS:
+                    await db.execute(
+                        "update provider_deletions set last_error = %s,"
+                        " lease_until = now() + make_interval(secs => %s) where id = %s",
+                        (repr(exc)[:500], retry_in, row["id"]),
+                    )
+                    continue
+                logger.error(
+                    "gave up deleting a provider-side conversation",
+                    extra={"tenant": row["tenant"], "attempts": row["attempts"], "error": repr(exc)},
+                )
+            await db.execute("delete from provider_deletions where id = %s", (row["id"],))
+            done += 1
+        if len(rows) < batch:
+            return done

@@ -1,0 +1,34 @@
+"""Runs Airbyte's real PGVector destination (``destination_pgvector``) with one change: its text
+splitter counts tokens with a local function instead of GPT-2's BPE, whose files tiktoken would
+download at run time (impossible offline). Everything else (document processing, chunking,
+embedding, the SQL it writes) is the destination's own code.
+
+Executed by the destination's own virtualenv, not by the project's: it imports nothing from us.
+Usage: ``python run_destination.py write --config c.json --catalog cat.json < messages.jsonl``
+"""
+
+import re
+import sys
+
+from langchain_text_splitters import TextSplitter
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def local_length(text: str) -> int:
+    """About as many units as a BPE tokenizer counts: words and punctuation marks."""
+    return len(_TOKEN.findall(text))
+
+
+def _from_tiktoken_encoder(cls, **kwargs):  # type: ignore[no-untyped-def]
+    for key in ("encoding_name", "model_name", "allowed_special", "disallowed_special"):
+        kwargs.pop(key, None)
+    return cls(length_function=local_length, **kwargs)
+
+
+TextSplitter.from_tiktoken_encoder = classmethod(_from_tiktoken_encoder)  # type: ignore[assignment, method-assign]
+
+if __name__ == "__main__":
+    from destination_pgvector import DestinationPGVector
+
+    DestinationPGVector().run(sys.argv[1:])
