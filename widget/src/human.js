@@ -4,68 +4,55 @@
  *   keep(threadId)                    when the widget's thread changes (null: none): stops following another
  *   historyMessage(m, before)         for a message with role "human" in the restored history
  * The messages come over GET /v1/threads/{id}/live (server-sent events, reconnected when lost).
+ * The first chunk of a stream is the past (shown, not announced); what comes later is news.
  */
 function humanPart(w) {
-  var current = null; // { id, after, controller }
-  var follow = { quiet: true }; // the first batch of a stream is the past: shown, not announced
+  var current = null; // { id, after, controller, quiet }
 
-  function noteRef(kind, data) {
-    return "human:" + data.takeover_id + ":" + kind;
-  }
-
-  /** Where a note goes: after the message it follows (and notes already there), else at the end. */
-  function notePlace(data) {
-    var log = w.log();
-    var anchor = data.after_message ? log.querySelector('.msg[data-message-id="' + data.after_message + '"]') : null;
-    if (!anchor) return undefined;
-    var next = anchor.nextSibling;
-    while (next && next.getAttribute && next.getAttribute("data-event") === "human") next = next.nextSibling;
-    return next || undefined;
+  function find(id) {
+    return id ? w.log().querySelector('.msg[data-message-id="' + id + '"]') : null;
   }
 
   function note(kind, data) {
-    var ref = noteRef(kind, data);
+    var ref = "human:" + data.takeover_id + ":" + kind;
     if (w.shownNote(ref)) return;
+    // after the message it follows (and the notes already there), else at the end
+    var next = find(data.after_message);
+    next = next && next.nextSibling;
+    while (next && next.getAttribute("data-event") === "human") next = next.nextSibling;
     var text = kind === "joined" ? w.t("humanJoined", { name: data.name }) : w.t("humanLeft");
-    w.showNote("human", text, notePlace(data), ref);
-    if (!follow.quiet) w.announce(text);
+    w.showNote("human", text, next || undefined, ref);
+    if (!current.quiet) w.announce(text);
   }
 
   function showMessage(m, before) {
-    var id = String(m.id);
-    if (w.log().querySelector('.msg[data-message-id="' + id + '"]')) return;
-    var shown = w.addMessage("human", { text: String(m.content || ""), id: id, before: before });
-    var name = String(m.author || "");
-    shown.el.setAttribute("data-author", name);
-    shown.el.insertBefore(w.h("span", { className: "author", text: w.t("humanLabel", { name: name }) }), shown.bubble);
-    return shown;
+    if (find(m.id)) return false;
+    var label = w.t("humanLabel", { name: m.author });
+    var shown = w.addMessage("human", { text: String(m.content), id: m.id, before: before });
+    shown.el.insertBefore(w.h("span", { className: "author", text: label }), shown.bubble);
+    return label + ": " + m.content;
   }
 
   function onEvent(ev) {
-    var data;
-    try {
-      data = ev.data ? JSON.parse(ev.data) : {};
-    } catch (e) {
-      return;
-    }
-    if (ev.event === "human.joined") note("joined", data);
-    else if (ev.event === "human.left") note("left", data);
-    else if (ev.event === "human.message") {
-      current.after = String(data.id);
-      if (showMessage(data) && !follow.quiet) w.announce(w.t("announceHuman", { name: data.author, text: data.content }));
+    var data = JSON.parse(ev.data);
+    if (ev.event === "human.message") {
+      current.after = data.id;
+      var said = showMessage(data);
+      if (said && !current.quiet) w.announce(said);
+    } else if (ev.event === "human.joined" || ev.event === "human.left") {
+      note(ev.event.slice(6), data);
     }
   }
 
   async function run(me) {
-    var delay = 1000;
-    while (current === me) {
+    for (var delay = 1000; current === me; delay = Math.min(delay * 2, 30000)) {
       try {
         var path = "/v1/threads/" + encodeURIComponent(me.id) + "/live?after=" + encodeURIComponent(me.after);
         var res = await w.request("GET", path, undefined, me.controller.signal, "text/event-stream");
-        if (res.status === 404 || res.status === 400 || res.status === 403) return; // not (or no longer) ours
+        if ([400, 401, 403, 404].indexOf(res.status) > -1) return; // not (or no longer) ours
         if (res.ok) {
           delay = 1000;
-          follow.quiet = true;
+          me.quiet = true;
           await w.readSSE(
             res.body,
             function (ev) {
@@ -73,41 +60,37 @@ function humanPart(w) {
             },
             {
               onActivity: function () {
-                // the first chunk is the state on connecting; what comes later is news
                 setTimeout(function () {
-                  follow.quiet = false;
+                  me.quiet = false;
                 }, 0);
               },
             }
           );
         }
       } catch (e) {
-        /* lost: try again below */
+        /* lost: try again */
       }
-      if (current !== me) return;
       await new Promise(function (resolve) {
         setTimeout(resolve, delay);
       });
-      delay = Math.min(delay * 2, 30000);
     }
   }
 
   return {
     follow: function (id, after) {
       if (!id || (current && current.id === id)) return;
-      this.stop();
-      current = { id: id, after: after ? String(after) : "", controller: new AbortController() };
+      this.keep(null);
+      current = { id: id, after: after || "", controller: new AbortController(), quiet: true };
       run(current);
     },
-    stop: function () {
-      if (current) current.controller.abort();
-      current = null;
-    },
     keep: function (id) {
-      if (current && current.id !== id) this.stop();
+      if (current && current.id !== id) {
+        current.controller.abort();
+        current = null;
+      }
     },
     historyMessage: function (m, before) {
-      if (current) current.after = String(m.id);
+      if (current) current.after = m.id;
       showMessage(m, before);
     },
   };
