@@ -69,6 +69,7 @@ def _simulate(args: argparse.Namespace) -> int:
         ttft_ms=args.ttft_ms,
         token_gap_ms=args.gap_ms,
         reply_tokens=args.tokens,
+        model=args.model,
         conversations_api=not args.no_conversations,
         store_responses=not args.no_store,
     )
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--ttft-ms", type=int, default=200)
     simulate.add_argument("--gap-ms", type=int, default=20)
     simulate.add_argument("--tokens", type=int, default=40)
+    simulate.add_argument(
+        "--model", choices=["offline", "echo"], default="offline", help="who answers messages without directives"
+    )
     simulate.add_argument(
         "--no-conversations", action="store_true", help="answer /v1/conversations with 404, as LiteLLM and vLLM do"
     )

@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -74,6 +74,10 @@ class TenantConfig(BaseModel):
     # responses engine: how the provider gets the conversation's context (None: PROXY_RESPONSES_CONTEXT)
     context: ContextSetting | None = None
     identity_secret_env: str | None = None  # HS256 secret the host site signs visitor tokens with
+    # who answers when the provider fails (after its retries, before the visitor saw any of the reply)
+    # or the daily hard budget cap is reached: "none" ends the turn with its `error` event or shows the
+    # budget's blocked_message; "offline" lets the offline model answer from the shop's data
+    fallback: Literal["none", "offline"] = "none"
     shop: ShopConfig = Field(default_factory=ShopConfig)
     leads: LeadsConfig = Field(default_factory=LeadsConfig)
     widget: WidgetConfig = Field(default_factory=WidgetConfig)

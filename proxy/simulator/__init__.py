@@ -1,13 +1,16 @@
-"""A local server speaking OpenAI's wire protocol, with a deterministic scripted "model".
+"""A local server speaking OpenAI's wire protocol, with deterministic "models".
 
 Used by the ``demo`` command (try the product without a key), by the engines' integration tests
 and by the benchmarks. It serves the subset of the API the engines use - Responses +
 Conversations, Assistants (threads, messages, runs), Chat Completions, Embeddings, Models - in
 OpenAI's JSON and SSE shapes, so the official SDK parses everything it sends.
 
-What the model answers is decided by :mod:`proxy.simulator.script` from directives such as
-``[[tool:NAME {...}]]``, ``[[reply:...]]``, ``[[pace:...]]`` and ``[[fault:KIND]]`` in the last user
-message; failures can also be queued through ``POST /_sim/faults`` (see :mod:`.control`).
+What the model answers is decided by :mod:`proxy.simulator.script`: by default the offline model
+(:mod:`proxy.offline`) calls the offered tools and answers from their outputs; a last user message
+with directives such as ``[[tool:NAME {...}]]``, ``[[reply:...]]``, ``[[pace:...]]`` or
+``[[fault:KIND]]`` is answered by the scripted echo model, as is every message when
+``SimulatorConfig(model="echo")``. Failures can also be queued through ``POST /_sim/faults`` (see
+:mod:`.control`).
 """
 
 from __future__ import annotations

@@ -24,10 +24,10 @@ from proxy.simulator.faults import RATE_LIMITED, SERVER_ERROR, RunFailure, http_
 from proxy.simulator.items import content_text
 from proxy.simulator.models import check_model
 from proxy.simulator.pacing import Ended, Pacer
-from proxy.simulator.script import Entry, ModelInput, Reply, ToolCall, decide
+from proxy.simulator.script import Entry, ModelInput, Reply, ToolCall
 from proxy.simulator.state import SimulatorState, now
 from proxy.simulator.streaming import CUT, STALL, Program
-from proxy.simulator.tools import nested_function_tools
+from proxy.simulator.tools import function_specs, nested_function_tools
 
 __all__ = ("ChatController",)
 
@@ -88,7 +88,7 @@ def _transcript(messages: Any) -> tuple[list[Entry], str]:
             for call in message.get("tool_calls") or ():
                 function = call.get("function") or {}
                 group[call.get("id")] = function.get("name", "")
-                entries.append(Entry("assistant", function.get("arguments", "")))
+                entries.append(Entry("assistant", function.get("arguments", ""), function.get("name", "")))
             pending = dict(group)
             last = index
     if pending:
@@ -201,10 +201,12 @@ class ChatController(Controller):
     ) -> Response[Any]:
         model = check_model(data.get("model"))
         entries, instructions = _transcript(data.get("messages"))
-        _, names = nested_function_tools(data.get("tools"))
+        tools, names = nested_function_tools(data.get("tools"))
         offered = () if data.get("tool_choice") == "none" else names
-        model_input = ModelInput.from_entries(entries, instructions=instructions, tools=offered)
-        reply = decide(model_input, sim.pace)
+        model_input = ModelInput.from_entries(
+            entries, instructions=instructions, tools=offered, specs=function_specs(tools, offered)
+        )
+        reply = sim.answer(model_input)
         fault = sim.take_fault(request, reply.fault)
         if error := http_fault(fault):
             raise error

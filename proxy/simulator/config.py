@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
 __all__ = ("SimulatorConfig",)
 
@@ -27,6 +29,11 @@ class SimulatorConfig:
     """How many requests ``GET /_sim/requests`` keeps, newest last."""
     store_size: int = 10_000
     """How many conversations, responses, threads and runs each are kept before the oldest go."""
+    model: Literal["offline", "echo"] = "offline"
+    """Who answers messages without directives: the offline model (:mod:`proxy.offline`: calls the
+    offered tools and answers from their outputs) or the echo (repeats the message, for tests)."""
+    now: datetime | None = None
+    """The offline model's clock for periods such as "last month"; None: the real current time."""
     conversations_api: bool = True
     """Off: ``/v1/conversations`` answers 404 ``{"detail": "Not Found"}``, as LiteLLM's proxy and vLLM do."""
     store_responses: bool = True
@@ -34,6 +41,8 @@ class SimulatorConfig:
     vLLM without its response store, Ollama, or ``store: false`` on OpenAI."""
 
     def __post_init__(self) -> None:
+        if self.model not in ("offline", "echo"):
+            raise ValueError("model must be 'offline' or 'echo'")
         for name in ("ttft_ms", "token_gap_ms", "reply_tokens", "request_log_size", "store_size"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")

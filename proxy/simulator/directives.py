@@ -63,10 +63,12 @@ class Directives:
     pace: PaceOverride = field(default_factory=PaceOverride)
     fault: str | None = None
     echo_instructions: bool = False
+    found: bool = False
+    """Whether the message held any directive (then the echo model answers it, as in tests)."""
 
     @property
     def steers_reply(self) -> bool:
-        """Whether the message says what to answer (then the demo heuristics stay out of the way)."""
+        """Whether the message says what to answer."""
         return bool(self.calls) or self.loop is not None or self.reply is not None
 
 
@@ -93,8 +95,9 @@ def parse_directives(message: str) -> Directives:
     calls: list[RequestedCall] = []
     loop = reply = fault = None
     pace = PaceOverride()
-    echo = False
+    echo = found = False
     for match in _DIRECTIVE.finditer(message):
+        found = True
         groups = match.groupdict()
         if groups["tool"] is not None:
             calls.append(RequestedCall(groups["tool"], _arguments(groups["args"])))
@@ -109,4 +112,4 @@ def parse_directives(message: str) -> Directives:
         else:
             echo = True
     text = _SPACES.sub(" ", _DIRECTIVE.sub(" ", message)).strip()
-    return Directives(text, tuple(calls), loop, reply, pace, fault, echo)
+    return Directives(text, tuple(calls), loop, reply, pace, fault, echo, found)

@@ -148,7 +148,7 @@ def to_entries(items: Sequence[dict[str, Any]]) -> list[Entry]:
             text = content_text(item["content"])
             entries.append(Entry("system" if role in ("system", "developer") else role, text))
         elif kind == "function_call":
-            entries.append(Entry("assistant", item["arguments"]))
+            entries.append(Entry("assistant", item["arguments"], item.get("name", "")))
         elif kind == "function_call_output":
             output = content_text(item["output"])
             entries.append(Entry("tool", output, names.get(item["call_id"], item["call_id"])))

@@ -27,10 +27,10 @@ from proxy.simulator.items import check_tool_pairing, normalize_items, to_entrie
 from proxy.simulator.listing import cursor_page
 from proxy.simulator.models import check_model
 from proxy.simulator.response_events import output_items, response_program, usage
-from proxy.simulator.script import ModelInput, decide
+from proxy.simulator.script import ModelInput
 from proxy.simulator.state import SimulatorState, now
 from proxy.simulator.streaming import CUT, STALL, Program, StreamCancelled
-from proxy.simulator.tools import flat_function_tools
+from proxy.simulator.tools import flat_function_tools, function_specs
 
 if TYPE_CHECKING:
     from anyio import CancelScope
@@ -208,8 +208,9 @@ class ResponseController(Controller):
             to_entries(visible),
             instructions=instructions if isinstance(instructions, str) else "",
             tools=() if tool_choice == "none" else names,
+            specs=function_specs(tools, names),
         )
-        reply = decide(model_input, sim.pace)
+        reply = sim.answer(model_input)
         fault = sim.take_fault(request, reply.fault)
         if error := http_fault(fault):
             raise error

@@ -33,9 +33,9 @@ from proxy.simulator.faults import http_fault
 from proxy.simulator.listing import cursor_page
 from proxy.simulator.models import check_model
 from proxy.simulator.run_events import drain, run_program
-from proxy.simulator.script import Entry, ModelInput, Reply, ToolCall, decide
+from proxy.simulator.script import Entry, ModelInput, Reply, ToolCall
 from proxy.simulator.state import SimulatorState, now
-from proxy.simulator.tools import nested_function_tools
+from proxy.simulator.tools import function_specs, nested_function_tools
 
 if TYPE_CHECKING:
     from anyio import CancelScope
@@ -137,7 +137,8 @@ class RunRecord:
         """How the model sees ``outputs`` (one per pending call, checked by the caller)."""
         assert self.tool_step is not None
         calls = self.tool_step["step_details"]["tool_calls"]
-        return [Entry("tool", outputs[call["id"]], call["function"]["name"]) for call in calls]
+        made = [Entry("assistant", call["function"]["arguments"], call["function"]["name"]) for call in calls]
+        return made + [Entry("tool", outputs[call["id"]], call["function"]["name"]) for call in calls]
 
     def submit(self, outputs: dict[str, str]) -> None:
         """Record the outputs and queue the run for its next leg."""
@@ -210,8 +211,13 @@ def _plan(
     entries = [Entry(m["role"], message_text(m)) for m in (*run.thread.messages, *messages)]
     entries.extend(run.tool_entries)
     entries.extend(outputs)
-    model_input = ModelInput.from_entries(entries, instructions=run.body["instructions"], tools=run.tool_names)
-    reply = decide(model_input, sim.pace)
+    model_input = ModelInput.from_entries(
+        entries,
+        instructions=run.body["instructions"],
+        tools=run.tool_names,
+        specs=function_specs(run.body["tools"], run.tool_names),
+    )
+    reply = sim.answer(model_input)
     fault = sim.take_fault(request, reply.fault)
     if error := http_fault(fault):
         raise error

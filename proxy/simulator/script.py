@@ -3,24 +3,27 @@
 All three protocols reduce their request to a :class:`ModelInput` (the transcript the model can
 see, the instructions and the offered tools) and render the :class:`Reply` of :func:`decide`.
 
-The model reads the directives of the last user message (see :mod:`.directives`). Without any:
+Two models answer:
 
-* it echoes the message and counts the user messages it can see, padded with filler words up to
-  the reply length, so tests can tell whether the history really reached it;
-* when tools are offered, two demo heuristics call a tool instead: an e-mail address with words
-  like *contact*, *call me*, *reach me* or *quote* calls ``capture_lead``; words like *product*,
-  *price*, *buy*, *sell*, *recommend* or *looking for* call ``search_products``;
-* after tool outputs came back it quotes each of them: ``NAME returned: <first 300 chars>``.
+* ``offline`` (the default, :mod:`proxy.offline`): reads the last user message, calls the offered
+  tools it needs with arguments from their JSON schemas, and answers in plain language from their
+  outputs; it sees the whole transcript, so follow-ups work. A message holding any ``[[...]]``
+  directive is answered as by the echo model below, so tests keep full control.
+* ``echo`` reads the directives of the last user message (see :mod:`.directives`). Without any it
+  echoes the message and counts the user messages it can see, padded with filler words up to the
+  reply length, so tests can tell whether the history really reached it. After tool outputs came
+  back it quotes each of them: ``NAME returned: <first 300 chars>``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
+from proxy.offline import Message, ToolSpec, respond, split_tokens
 from proxy.simulator.directives import Directives, RequestedCall, parse_directives
 
 __all__ = (
@@ -35,7 +38,6 @@ __all__ = (
     "split_tokens",
 )
 
-_TOKEN = re.compile(r"\s*\S+\s*")
 _ARGUMENT_FRAGMENT = 12  # characters of tool-call arguments per delta
 _QUOTE_LIMIT = 300
 _ECHO_LIMIT = 60
@@ -70,16 +72,6 @@ _FILLER = (
     "proxy.",
 )
 
-_PRODUCT_WORDS = re.compile(r"\b(?:products?|prices?|pricing|buy|sell|recommend\w*|looking\s+for)\b", re.IGNORECASE)
-_LEAD_WORDS = re.compile(r"\b(?:contact|call\s+me|reach\s+me|reach\s+out|quote)\b", re.IGNORECASE)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_NAME = re.compile(r"(?i:\bmy\s+name\s+is|\bi\s+am|\bi'm|\bthis\s+is)\s+([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?)")
-
-
-def split_tokens(text: str) -> tuple[str, ...]:
-    """Words with their following whitespace; joined back they give ``text`` exactly."""
-    return tuple(_TOKEN.findall(text))
-
 
 def split_arguments(arguments: str) -> tuple[str, ...]:
     """Fixed-size fragments of a call's JSON arguments, as a model streams them."""
@@ -108,7 +100,8 @@ class Pace:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One transcript item in neutral form; ``name`` is the function name of a ``tool`` entry."""
+    """One transcript item in neutral form; ``name`` is the function name of a ``tool`` entry, and of
+    an ``assistant`` entry that is a function call (its ``text`` then holds the arguments)."""
 
     role: Literal["system", "user", "assistant", "tool"]
     text: str
@@ -133,9 +126,20 @@ class ModelInput:
     tool_results: tuple[ToolResult, ...] = ()
     """Tool outputs after the last user message, oldest first."""
     input_tokens: int = 0
+    entries: tuple[Entry, ...] = ()
+    """The whole transcript the model can see (the offline model reads it)."""
+    specs: tuple[ToolSpec, ...] = ()
+    """Descriptions and JSON schemas of the offered tools."""
 
     @classmethod
-    def from_entries(cls, entries: Sequence[Entry], *, instructions: str = "", tools: Iterable[str] = ()) -> ModelInput:
+    def from_entries(
+        cls,
+        entries: Sequence[Entry],
+        *,
+        instructions: str = "",
+        tools: Iterable[str] = (),
+        specs: Iterable[ToolSpec] = (),
+    ) -> ModelInput:
         last_user = -1
         users = 0
         tokens = _words(instructions)
@@ -145,13 +149,16 @@ class ModelInput:
                 last_user = index
                 users += 1
         results = tuple(ToolResult(e.name, e.text) for e in entries[last_user + 1 :] if e.role == "tool")
+        offered = frozenset(tools)
         return cls(
             user_text=entries[last_user].text if last_user >= 0 else "",
             user_messages=users,
             instructions=instructions,
-            tools=frozenset(tools),
+            tools=offered,
             tool_results=results,
             input_tokens=tokens,
+            entries=tuple(entries),
+            specs=tuple(spec for spec in specs if spec.name in offered),
         )
 
 
@@ -209,31 +216,22 @@ def _quote(results: Iterable[ToolResult]) -> str:
     return "\n".join(f"{result.name} returned: {result.output[:_QUOTE_LIMIT]}" for result in results)
 
 
-def _lead_name(message: str, email: str) -> str:
-    if match := _NAME.search(message):
-        return match.group(1)
-    local = re.split(r"[._+-]+", email.partition("@")[0])
-    return " ".join(part.capitalize() for part in local if part)
-
-
-def _demo_call(message: str, tools: frozenset[str]) -> RequestedCall | None:
-    """The keyword heuristics of the ``demo`` command: small on purpose."""
-    if "capture_lead" in tools and _LEAD_WORDS.search(message) and (email := _EMAIL.search(message)):
-        arguments = {"name": _lead_name(message, email.group()), "email": email.group(), "message": message}
-        return RequestedCall("capture_lead", json.dumps(arguments, ensure_ascii=False, separators=(",", ":")))
-    if "search_products" in tools and _PRODUCT_WORDS.search(message):
-        return RequestedCall(
-            "search_products", json.dumps({"query": message}, ensure_ascii=False, separators=(",", ":"))
-        )
-    return None
-
-
 def _loop_call(name: str, round_no: int) -> RequestedCall:
     return RequestedCall(name, json.dumps({"round": round_no}, separators=(",", ":")))
 
 
-def decide(model_input: ModelInput, defaults: Pace) -> Reply:
-    """The model's answer to ``model_input``; ``defaults`` is the server's pacing."""
+def _offline(model_input: ModelInput, pace: Pace, now: datetime | None) -> Reply:
+    messages = [Message(e.role, e.text, e.name) for e in model_input.entries]
+    specs = model_input.specs or tuple(ToolSpec(name) for name in sorted(model_input.tools))
+    answer = respond(messages, specs, instructions=model_input.instructions, now=now)
+    if answer.tool_calls:
+        return _calls_reply([RequestedCall(name, arguments) for name, arguments in answer.tool_calls], pace, None)
+    return _text_reply(answer.text, pace, None)
+
+
+def decide(model_input: ModelInput, defaults: Pace, *, model: str = "offline", now: datetime | None = None) -> Reply:
+    """The model's answer to ``model_input``; ``defaults`` is the server's pacing, ``model`` who
+    answers a message without directives (``offline`` or ``echo``), ``now`` the offline model's clock."""
     directives = parse_directives(model_input.user_text)
     override = directives.pace
     pace = Pace(
@@ -243,6 +241,8 @@ def decide(model_input: ModelInput, defaults: Pace) -> Reply:
     )
     fault = directives.fault
     tools = model_input.tools
+    if model == "offline" and not directives.found:
+        return _offline(model_input, pace, now)
 
     if model_input.tool_results:
         if directives.loop is not None and directives.loop in tools:
@@ -256,8 +256,6 @@ def decide(model_input: ModelInput, defaults: Pace) -> Reply:
     offered = [call for call in wanted if call.name in tools]
     if offered:
         return _calls_reply(offered, pace, fault)
-    if not directives.steers_reply and tools and (call := _demo_call(directives.text, tools)):
-        return _calls_reply([call], pace, fault)
 
     text = directives.reply if directives.reply is not None else _echo(directives, model_input, pace)
     if wanted:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import anyio
 
 from proxy.simulator.faults import FaultQueue
-from proxy.simulator.script import Pace
+from proxy.simulator.script import ModelInput, Pace, Reply, decide
 from proxy.simulator.streaming import EventStream, Outcome, Program, StreamOwner
 
 if TYPE_CHECKING:
@@ -144,6 +144,10 @@ class SimulatorState:
         self.assistants: Store[dict[str, Any]] = Store(size)
         self.threads: Store[ThreadRecord] = Store(size)
         self.runs: Store[RunRecord] = Store(size)
+
+    def answer(self, model_input: ModelInput) -> Reply:
+        """The configured model's reply to ``model_input``."""
+        return decide(model_input, self.pace, model=self.config.model, now=self.config.now)
 
     def reset(self) -> None:
         self.faults.clear()

@@ -8,11 +8,13 @@ Tools of other types (``web_search``, ``file_search``...) are echoed back and ne
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from proxy.offline import ToolSpec
 from proxy.simulator.errors import invalid_request, missing_parameter
 
-__all__ = ("flat_function_tools", "nested_function_tools")
+__all__ = ("flat_function_tools", "function_specs", "nested_function_tools")
 
 
 def _tool_list(raw: Any) -> list[Any]:
@@ -60,3 +62,27 @@ def flat_function_tools(raw: Any) -> tuple[list[Any], list[str]]:
             }
         )
     return echoed, names
+
+
+def function_specs(tools: list[Any], names: Iterable[str]) -> tuple[ToolSpec, ...]:
+    """Name, description and JSON schema of the function tools named in ``names`` (either shape)."""
+    wanted = set(names)
+    specs: list[ToolSpec] = []
+    for tool in tools:
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            continue
+        nested = tool.get("function")
+        function: dict[str, Any] = nested if isinstance(nested, dict) else tool
+        name = function.get("name")
+        if not isinstance(name, str) or name not in wanted:
+            continue
+        parameters = function.get("parameters")
+        description = function.get("description")
+        specs.append(
+            ToolSpec(
+                name,
+                description if isinstance(description, str) else "",
+                parameters if isinstance(parameters, dict) else {},
+            )
+        )
+    return tuple(specs)

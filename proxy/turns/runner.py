@@ -37,11 +37,13 @@ from proxy.engines.base import (
     MessageCompleted,
     TextDelta,
     ToolFinished,
+    ToolStarted,
     Turn,
     TurnFinished,
     Usage,
 )
 from proxy.engines.errors import for_visitor
+from proxy.engines.offline import OFFLINE_MODEL, OfflineEngine
 from proxy.leads.handoff import handoff_event, handoff_for_message
 from proxy.observability import metrics
 from proxy.store.threads import LockedThread, ThreadRecord, ThreadStore
@@ -101,6 +103,7 @@ class ActiveRun:
         self._partial: list[str] = []
         self._usage: UsageEntry | None = None
         self._provider_state: str | None = None  # the thread's new provider id, saved with the end
+        self._said_anything = False  # a text delta or tool call reached the visitor
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -148,28 +151,58 @@ class ActiveRun:
         await self._handoff_if_asked()
         decision = await job.budgets.decide(job.tenant_config)
         if decision.blocked:
-            self._answer_without_provider(decision.message or "")
+            if job.tenant_config.fallback == "offline":
+                await self._answer_offline("budget_offline")
+            else:
+                self._answer_without_provider(decision.message or "")
             return
-        turn = await self._prepare(model=decision.model)
-        async with aclosing(job.engine.stream_turn(turn)) as events:
+        try:
+            await self._run(job.engine, await self._prepare(job.engine, model=decision.model), decision.model)
+        except EngineError as exc:
+            if not self._may_fall_back(exc):
+                raise
+            # the provider failed before the visitor saw anything: the offline model answers instead
+            metrics.UPSTREAM_ERRORS.labels(job.tenant, exc.code).inc()
+            logger.warning(
+                "provider failed, the offline model answers",
+                extra={"tenant": job.tenant, "run_id": self.run_id, "code": exc.code, "detail": exc.message},
+            )
+            await self._answer_offline("provider_offline")
+
+    async def _run(self, engine: Engine, turn: Turn, model: str | None) -> None:
+        async with aclosing(engine.stream_turn(turn)) as events:
             async for event in events:
                 if isinstance(event, ContextSaved):
                     self._provider_state = event.state
                     continue
-                await self._observe(event, decision.model)
+                await self._observe(event, model)
                 name, data = engine_event_payload(self.run_id, event)
                 self.publish(name, data)
 
-    async def _prepare(self, *, model: str | None) -> Turn:
-        """The provider conversation (created on the first turn), the history and the tool context."""
+    def _may_fall_back(self, error: EngineError) -> bool:
+        """A provider failure before any text or tool call, for a tenant that chose the offline fallback."""
+        return (
+            self.job.tenant_config.fallback == "offline"
+            and error.code.startswith("upstream_")
+            and not self._said_anything
+        )
+
+    async def _answer_offline(self, outcome: str) -> None:
+        self.outcome = outcome
+        engine = OfflineEngine(self.job.tenant_config.profile())
+        await self._run(engine, await self._prepare(engine, model=OFFLINE_MODEL), OFFLINE_MODEL)
+
+    async def _prepare(self, engine: Engine, *, model: str | None) -> Turn:
+        """The provider conversation (created on the first turn), the history ``engine`` asks for and
+        the tool context."""
         job = self.job
         conversation_id = job.thread.provider_id
         if conversation_id is None:
-            conversation_id = await job.engine.create_conversation()
+            conversation_id = await engine.create_conversation()
             if conversation_id is not None:
                 await job.store.set_provider_id(self.thread_id, conversation_id)
         history: tuple[HistoryMessage, ...] = ()
-        window = history_window(job.engine)
+        window = history_window(engine)
         opened = job.thread if isinstance(job.thread, LockedThread) else None
         # the user's message is stored already: it is the turn's input, not history
         if window and opened is not None and opened.history is not None:
@@ -196,6 +229,8 @@ class ActiveRun:
 
     async def _observe(self, event: EngineEvent, model: str | None) -> None:
         """Keep the reply for the history, and count what the metrics and the budget need."""
+        if isinstance(event, TextDelta | ToolStarted):
+            self._said_anything = True
         if isinstance(event, TextDelta):
             self._partial.append(event.delta)
             if not self._first_token_seen:
@@ -208,7 +243,7 @@ class ActiveRun:
         elif isinstance(event, ToolFinished):
             metrics.TOOL_CALLS.labels(self.job.tenant, event.name, str(event.ok).lower()).inc()
             self._mark("tool", event.name, event.ok)
-        elif isinstance(event, TurnFinished):
+        elif isinstance(event, TurnFinished) and model != OFFLINE_MODEL:  # the offline model costs nothing
             self._count_usage(event.usage, model)
 
     async def _handoff_if_asked(self) -> None:

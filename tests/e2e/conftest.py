@@ -100,6 +100,8 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[SimulatorServer]:
+    """The default model, the offline one: the demo pages' questions need it; the widget's tests
+    steer every reply they check with directives, which the echo model answers."""
     with SimulatorServer() as running:
         yield running
 

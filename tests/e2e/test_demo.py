@@ -2,8 +2,8 @@
 the full demo shop in Postgres, the simulator as the provider (no key), the proxy's own pages.
 
 What each page's suggested questions must be answered with is computed here, in SQL, from the
-shop's tables: never from the proxy's tools. Those checks need the offline model behind the
-simulator; until it answers, they are expected to fail (``xfail``, not strict).
+shop's tables: never from the proxy's tools. Without a provider key the simulator's offline model
+answers them.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from tests.support.apps import NO_LIMITS, make_settings
 
 TENANT = "demo"
 PAGES = {"/demo": SHOP_QUESTIONS, "/demo/account": ACCOUNT_QUESTIONS, "/demo/staff": STAFF_QUESTIONS}
-NEEDS_OFFLINE_MODEL = pytest.mark.xfail(reason="needs the offline model", strict=False)
 # a bubble showing a tool's raw output or a simulator directive instead of words
 RAW = re.compile(r'\[\[|[{\[]\s*"[^"]*"\s*[:,\]]|"\w+"\s*:\s*["{\[\d]')
 REFUSAL = re.compile(r"not allowed|sign(?:ed)? in|log(?:ged)? in", re.IGNORECASE)
@@ -279,7 +278,8 @@ async def jacket(db: Database, reply: str) -> None:
 
 
 async def headphones(db: Database, reply: str) -> None:
-    cheapest = await price_of_cheapest(db, r"wireless.*(headphones|earbuds)", "usd")
+    # products named as both words: none under $100, so the answer says no and names the cheapest
+    cheapest = await price_of_cheapest(db, r"wireless.*headphones", "usd")
     assert cheapest["unit_amount"] > 10000  # none under $100
     says_one_of(reply, money(cheapest["unit_amount"]))
 
@@ -394,12 +394,11 @@ TRUTHS: list[tuple[str, str, Truth]] = [
     ("/demo/staff", "What was the revenue in March?", revenue_in_march),
     ("/demo/staff", "Who are our top customers?", top_customers),
 ]
-ANSWERED_TODAY = {handoff}  # the handoff is the runner's; every other answer is the model's
 
 
 @pytest.mark.parametrize(
     ("path", "question", "truth"),
-    [pytest.param(*t, id=t[2].__name__, marks=() if t[2] in ANSWERED_TODAY else NEEDS_OFFLINE_MODEL) for t in TRUTHS],
+    [pytest.param(*t, id=t[2].__name__) for t in TRUTHS],
 )
 async def test_the_answer_is_the_fact_in_the_shops_data(
     page: Page, demo: Demo, path: str, question: str, truth: Truth

@@ -15,7 +15,7 @@ import pytest
 
 from proxy.app import create_app
 from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorServer
+from proxy.simulator import SimulatorConfig, SimulatorServer
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 from tests.support.scripted_engine import scripted_tools
 from tests.support.waiting import eventually
@@ -25,7 +25,7 @@ ENGINES = ["responses", "assistants", "chat"]
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorServer]:
-    with SimulatorServer() as sim:
+    with SimulatorServer(SimulatorConfig(model="echo")) as sim:
         yield sim
 
 

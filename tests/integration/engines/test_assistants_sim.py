@@ -19,7 +19,7 @@ from proxy.engines.base import (
     Turn,
     TurnFinished,
 )
-from proxy.simulator import SimulatorServer
+from proxy.simulator import SimulatorConfig, SimulatorServer
 from proxy.tools.registry import ToolContext, ToolRegistry
 from tests.support.engines import reply_text
 
@@ -39,7 +39,7 @@ async def lookup_order(ctx: ToolContext, args: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer() as server:
+    with SimulatorServer(SimulatorConfig(model="echo")) as server:
         yield server
 
 

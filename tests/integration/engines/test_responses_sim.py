@@ -25,7 +25,7 @@ from proxy.engines.base import (
 )
 from proxy.engines.context import Chain
 from proxy.engines.responses import NOT_RUN, ResponsesEngine
-from proxy.simulator import SimulatorServer
+from proxy.simulator import SimulatorConfig, SimulatorServer
 from proxy.tools.registry import Tool, ToolContext, ToolRegistry
 from tests.support.engines import ORDER_SCHEMA, lookup_order, reply_text
 
@@ -37,7 +37,7 @@ REGISTRY.register(Tool("lookup_order", "Look an order up by its number.", ORDER_
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorServer]:
-    with SimulatorServer() as sim:
+    with SimulatorServer(SimulatorConfig(model="echo")) as sim:
         yield sim
 
 

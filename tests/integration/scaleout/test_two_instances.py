@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from proxy.server_thread import free_port
-from proxy.simulator import SimulatorServer
+from proxy.simulator import SimulatorConfig, SimulatorServer
 from tests.support.apps import sse_events
 from tests.support.redis_server import redis_binary, running_redis
 from tests.support.waiting import eventually
@@ -38,7 +38,7 @@ PACED = "[[pace:ttft=0,gap=150,tokens=20]] tell me a story"
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorServer]:
-    with SimulatorServer() as sim:
+    with SimulatorServer(SimulatorConfig(model="echo")) as sim:
         yield sim
 
 

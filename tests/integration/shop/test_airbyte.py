@@ -386,14 +386,14 @@ async def test_a_full_refresh_gets_its_indexes_back(lacking_run: Run, database: 
         )
         return [r["indexdef"] for r in rows if "hnsw" in r["indexdef"]]
 
-    ok(await call("search_products", {"query": "mug"}, shop))
+    ok(await call("search_products", {"query": "espresso machine"}, shop))
     assert await hnsw()
     old, new = sql.Identifier(schema, table), sql.Identifier(schema, table + "_new")
     await database.execute(sql.SQL("create table {} as table {}").format(new, old))
     await database.execute(sql.SQL("drop table {}").format(old))
     await database.execute(sql.SQL("alter table {} rename to {}").format(new, sql.Identifier(table)))
     assert not await hnsw()
-    assert ok(await call("search_products", {"query": "mug"}, shop))["products"]
+    assert ok(await call("search_products", {"query": "espresso machine"}, shop))["products"]
     assert await hnsw()
 
 

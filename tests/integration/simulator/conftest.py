@@ -8,13 +8,13 @@ import httpx
 import openai
 import pytest
 
-from proxy.simulator import SimulatorServer
+from proxy.simulator import SimulatorConfig, SimulatorServer
 from tests.integration.simulator.support import Control
 
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorServer]:
-    with SimulatorServer() as server:
+    with SimulatorServer(SimulatorConfig(model="echo")) as server:
         yield server
 
 

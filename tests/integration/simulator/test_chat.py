@@ -55,13 +55,13 @@ async def test_tool_messages_are_quoted_and_history_counted(client: openai.Async
         {"role": "system", "content": "You sell shoes."},
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": "Hello!"},
-        {"role": "user", "content": "I am looking for shoes"},
+        {"role": "user", "content": 'I am looking for shoes [[tool:search_products {"query": "shoes"}]]'},
     ]
     first = await client.chat.completions.create(model="gpt-4o", messages=messages, tools=TOOLS)
     choice = first.choices[0]
-    assert choice.finish_reason == "tool_calls"  # the demo heuristic: "looking for"
+    assert choice.finish_reason == "tool_calls"
     call = choice.message.tool_calls[0]
-    assert (call.function.name, call.function.arguments) == ("search_products", '{"query":"I am looking for shoes"}')
+    assert (call.function.name, call.function.arguments) == ("search_products", '{"query":"shoes"}')
 
     messages += [
         choice.message.model_dump(exclude_none=True),

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from proxy.simulator.script import Entry, ModelInput, Pace, ToolResult, decide, split_arguments, split_tokens
+from proxy.offline import ToolSpec
+from proxy.simulator.script import Entry, ModelInput, Pace, Reply, ToolResult, split_arguments, split_tokens
+from proxy.simulator.script import decide as model_decide
 
 DEFAULTS = Pace(ttft_ms=0, gap_ms=0, tokens=40)
+
+
+def decide(model_input: ModelInput, defaults: Pace) -> Reply:
+    """The echo model, which these tests describe."""
+    return model_decide(model_input, defaults, model="echo")
 
 
 def ask(
@@ -91,35 +96,61 @@ def test_tool_loop_never_stops_calling() -> None:
     assert withheld.tool_calls == () and withheld.text.startswith("lookup returned: x")
 
 
-@pytest.mark.parametrize(
-    "message",
-    [
-        "Do you have a product for dry skin?",
-        "What is the price of the blue one",
-        "I'm looking for a gift",
-        "Can you recommend boots?",
-    ],
+SEARCH = ToolSpec(
+    "search_products",
+    "Search the shop's product catalog.",
+    {"type": "object", "properties": {"query": {"type": "string"}, "max_price": {"type": "number"}}},
 )
-def test_demo_heuristic_searches_products(message: str) -> None:
-    reply = decide(ask(message, tools=("search_products", "capture_lead")), DEFAULTS)
-    assert [(c.name, json.loads(c.arguments)) for c in reply.tool_calls] == [("search_products", {"query": message})]
+LEAD = ToolSpec(
+    "capture_lead",
+    "Save the visitor's contact details.",
+    {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "email": {"type": "string"}, "message": {"type": "string"}},
+        "required": ["name", "email"],
+    },
+)
 
 
-def test_demo_heuristic_captures_leads_with_an_email() -> None:
-    message = "My name is Jane Doe, please contact me at jane.doe@example.com about a quote"
-    reply = decide(ask(message, tools=("search_products", "capture_lead")), DEFAULTS)
+def offline(text: str, *entries: Entry, specs: tuple[ToolSpec, ...] = (SEARCH, LEAD)) -> ModelInput:
+    transcript = [*entries, Entry("user", text)]
+    return ModelInput.from_entries(transcript, tools=[s.name for s in specs], specs=specs)
+
+
+def test_the_offline_model_answers_by_default_and_calls_tools_from_their_schemas() -> None:
+    reply = model_decide(offline("Do you have boots under 80 euros?"), DEFAULTS)
     assert [(c.name, json.loads(c.arguments)) for c in reply.tool_calls] == [
-        ("capture_lead", {"name": "Jane Doe", "email": "jane.doe@example.com", "message": message})
+        ("search_products", {"query": "boots", "max_price": 80, "currency": "EUR"})
     ]
-    nameless = decide(ask("call me: bob.smith@example.org", tools=("capture_lead",)), DEFAULTS)
-    assert json.loads(nameless.tool_calls[0].arguments)["name"] == "Bob Smith"
+    lead = model_decide(offline("My name is Jane Doe, please contact me at jane.doe@example.com"), DEFAULTS)
+    assert json.loads(lead.tool_calls[0].arguments)["name"] == "Jane Doe"
 
 
-def test_demo_heuristic_needs_the_tool_and_no_directive() -> None:
-    assert decide(ask("any product deals?"), DEFAULTS).tool_calls == ()
-    assert decide(ask("contact me at a@b.co", tools=("search_products",)), DEFAULTS).tool_calls == ()
-    steered = decide(ask("product [[reply:no]]", tools=("search_products",)), DEFAULTS)
+def test_the_offline_model_writes_its_answer_from_the_outputs() -> None:
+    output = json.dumps(
+        {"query": "boots", "products": [{"id": "prod_1", "name": "Trail Boots", "prices": ["79.00 EUR"]}]}
+    )
+    reply = model_decide(offline("asdfghjkl qwrtzp"), DEFAULTS)
+    assert reply.tool_calls == () and "I can" in reply.text  # a message it cannot map: what it can do
+    transcript = ModelInput.from_entries(
+        [
+            Entry("user", "Do you have boots?"),
+            Entry("assistant", '{"query":"boots"}', "search_products"),
+            Entry("tool", output, "search_products"),
+        ],
+        tools=["search_products"],
+        specs=[SEARCH],
+    )
+    answer = model_decide(transcript, DEFAULTS)
+    assert "Trail Boots" in answer.text and "79.00 EUR" in answer.text and "{" not in answer.text
+    assert answer.tokens == split_tokens(answer.text) and len(answer.tokens) > 3  # streamed word by word
+
+
+def test_directives_and_the_echo_model_behave_as_before() -> None:
+    steered = model_decide(offline("boots [[reply:no]]"), DEFAULTS)
     assert (steered.tool_calls, steered.text) == ((), "no")
+    echoed = model_decide(offline("Do you have boots?"), DEFAULTS, model="echo")
+    assert echoed.tool_calls == () and echoed.text.startswith("Echo: Do you have boots?. This is message 1")
 
 
 def test_pace_and_fault_come_from_the_message() -> None:
