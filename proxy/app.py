@@ -22,6 +22,9 @@ from proxy.api.frontends import AguiController, UIChatController
 from proxy.api.health import healthz, readyz
 from proxy.api.metrics import metrics
 from proxy.api.threads import ThreadController
+from proxy.console.routes import console_routes
+from proxy.console.runtime import open_console
+from proxy.console.visitor import thread_live
 from proxy.engines.base import Engine
 from proxy.engines.checks import log_provider_checks
 from proxy.engines.factory import build_engine, shared_http_client
@@ -123,6 +126,7 @@ def create_app(
             await stack.enter_async_context(keeping_leases(turns, threads, event_log, settings.turn_lease))
             # SIGTERM/SIGINT drain the turns before uvicorn closes connections (see proxy.signals)
             await stack.enter_async_context(draining_on_signals(lambda: turns.drain(settings.shutdown_grace)))
+            app.state.console = console = await stack.enter_async_context(open_console(runtime.db))
             app.state.services = Services(
                 settings=settings,
                 tenants=tenants,
@@ -132,7 +136,11 @@ def create_app(
                 engines=engines,
                 toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},
                 turns=turns,
-                tool_services={"outbox": outbox, "shop.embedders": EmbedderCache(tenants)},
+                tool_services={
+                    "outbox": outbox,
+                    "shop.embedders": EmbedderCache(tenants),
+                    **console.tool_services(),
+                },
                 event_log=event_log,
                 limiter=limiter,
                 budgets=BudgetGuard(runtime.db, tenants),
@@ -168,6 +176,8 @@ def create_app(
             LeadsAdminController,
             PeopleAdminController,
             *widget_routes,
+            *console_routes,
+            thread_live,
             healthz,
             readyz,
             metrics,

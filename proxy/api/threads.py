@@ -16,6 +16,7 @@ from proxy.api.errors import ApiError
 from proxy.api.sse import Batches, event_stream, follow_run, logged_batches, v1_events, v1_frames
 from proxy.api.turns import begin_turn, enforce_limits, same_user
 from proxy.api.validation import check_id
+from proxy.console.visitor import held_reply
 from proxy.services import Services
 from proxy.store.conversations import ConversationStore
 from proxy.store.threads import ThreadRecord
@@ -46,9 +47,10 @@ class MessageIn(BaseModel):
 
 class MessageOut(BaseModel):
     id: str
-    role: str
+    role: str  # user | assistant | human (a person of the site's staff; ``author`` is their name)
     content: str
     created_at: int
+    author: str | None = None
 
 
 class HistoryOut(BaseModel):
@@ -131,6 +133,8 @@ class ThreadController(ConversationController):
         services: ServicesDep,
         data: JSONBody[MessageIn],
     ) -> Stream:
+        if (held := await held_reply(services, caller, request, thread_id, data.content)) is not None:
+            return held  # a person holds the conversation: stored for them, no turn
         run = await begin_turn(services, caller, request, thread_id, data.content, page_url=data.page_url)
         return event_stream(v1_events(run, services.turns, heartbeat=services.settings.heartbeat_interval))
 
@@ -143,7 +147,13 @@ class ThreadController(ConversationController):
         return HistoryOut(
             thread_id=found,
             messages=[
-                MessageOut(id=f"msg_{m.id}", role=m.role, content=m.content, created_at=int(m.created_at.timestamp()))
+                MessageOut(
+                    id=f"msg_{m.id}",
+                    role="human" if m.author else m.role,
+                    content=m.content,
+                    created_at=int(m.created_at.timestamp()),
+                    author=m.author,
+                )
                 for m in messages
             ],
         )

@@ -78,6 +78,9 @@ class LockedThread(ThreadRecord):
     user_message_id: int | None = None
     history: tuple[HistoryMessage, ...] | None = None
     abandoned_run: str | None = None  # the run of a dead worker whose lapsed lease was taken over
+    # what was said while a person of the staff held the thread, not yet told to the assistant:
+    # (role, content, author) oldest first; see proxy.console.takeover
+    briefing: tuple[tuple[str, str, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,7 @@ class StoredMessage:
     content: str
     run_id: str | None
     created_at: datetime
+    author: str | None = None  # a person of the staff wrote it (role "assistant")
 
 
 LockResult = Literal["acquired", "busy", "missing"]
@@ -126,6 +130,8 @@ with quick as (
     update threads set active_run = %(run)s, locked_until = now() + make_interval(secs => %(lease)s), draft = null
     where id = (select id from seen) and xmin = (select xmin from seen)
       and (active_run is null or locked_until < now()) and (select setting from quick) is not null
+      -- a person of the staff holds the thread: no turn (see proxy.console.takeover)
+      and not exists (select from takeovers k where k.thread_id = %(thread)s and k.ended_at is null)
     returning id
 ), posted as (
     insert into messages (thread_id, role, content, run_id)
@@ -137,10 +143,18 @@ with quick as (
         select id, 'user', %(text)s, %(run)s, 2 from locked where %(text)s::text is not null
     ) taken order by place
     returning id, role
+), told as (
+    update takeovers set briefed = true
+    where thread_id = (select id from locked) and ended_at is not null and not briefed
+    returning from_message, to_message
 )
 select seen.*, locked.id is not null as acquired,
     (select id from posted where role = 'user') as user_message_id,
     case when locked.id is not null then seen.held_by end as abandoned_run,
+    (select json_agg(json_build_array(b.role, b.content, b.author) order by b.id) from (
+        select m.id, m.role, m.content, m.author from messages m, told
+        where m.thread_id = locked.id and m.id > told.from_message and m.id <= told.to_message
+    ) b) as briefing,
     (select json_agg(json_build_array(h.role, h.content) order by h.id) from (
         select m.id, m.role, m.content from messages m
         where m.thread_id = locked.id order by m.id desc limit %(history)s
@@ -275,8 +289,13 @@ class ThreadStore:
         read: tuple[HistoryMessage, ...] | None = None
         if history > 0:
             read = tuple(HistoryMessage(role, content) for role, content in row["history"] or ())
+        briefing = tuple((role, content, author) for role, content, author in row["briefing"] or ())
         return "acquired", LockedThread.from_row(
-            row, user_message_id=row["user_message_id"], history=read, abandoned_run=row["abandoned_run"]
+            row,
+            user_message_id=row["user_message_id"],
+            history=read,
+            abandoned_run=row["abandoned_run"],
+            briefing=briefing,
         )
 
     async def unlock(self, thread_id: str, run_id: str) -> None:
@@ -418,14 +437,16 @@ class ThreadStore:
     ) -> list[StoredMessage]:
         """The last ``limit`` messages (those older than message ``before``), oldest first unless ``newest_first``."""
         rows = await self.db.fetch_all(
-            "select id, role, content, run_id, created_at from messages where thread_id = %s"
+            "select id, role, content, run_id, created_at, author from messages where thread_id = %s"
             + (" and id < %s" if before is not None else "")
             + " order by id desc limit %s",
             (thread_id, before, limit) if before is not None else (thread_id, limit),
         )
         if not newest_first:
             rows.reverse()
-        return [StoredMessage(r["id"], r["role"], r["content"], r["run_id"], r["created_at"]) for r in rows]
+        return [
+            StoredMessage(r["id"], r["role"], r["content"], r["run_id"], r["created_at"], r["author"]) for r in rows
+        ]
 
     async def history(self, thread_id: str, *, limit: int, before: int | None = None) -> list[HistoryMessage]:
         """The last ``limit`` messages (before message ``before``) as the chat engine sends them, oldest first."""

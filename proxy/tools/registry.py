@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from proxy.console.marks import mark, note_tool_result
 from proxy.visitors import Visitor
 
 if TYPE_CHECKING:
@@ -162,10 +163,12 @@ class ToolSet:
             with anyio.fail_after(tool.timeout):
                 result = await tool.func(ctx, args)
         except ToolError as exc:
+            mark(ctx.services, ctx.tenant, ctx.thread_id, ctx.run_id, "refusal", name)  # for the dashboard
             return ToolOutcome(False, f"Error: {exc}")
         except TimeoutError:
             return ToolOutcome(False, f"Error: {name} did not finish within {tool.timeout:g} seconds.")
         except Exception:
             logger.exception("tool %s failed", name, extra={"tenant": ctx.tenant, "thread_id": ctx.thread_id})
             return ToolOutcome(False, f"Error: {name} failed unexpectedly; tell the visitor it is unavailable.")
+        note_tool_result(ctx.services, ctx.tenant, ctx.thread_id, ctx.run_id, name, result)  # for the dashboard
         return ToolOutcome(True, _render(result))

@@ -26,6 +26,8 @@ from typing import Any
 
 import anyio
 
+from proxy.console.marks import MarkKind, mark
+from proxy.console.takeover import briefed
 from proxy.engines.base import (
     ContextSaved,
     Engine,
@@ -234,7 +236,9 @@ class ActiveRun:
             page_url=job.page_url,
             services=job.tool_services,
         )
-        return Turn(conversation_id, job.user_text, job.tools, context, history, model=model)
+        # after a person handed the conversation back, the assistant first hears what it missed
+        user_text = briefed(job.user_text, opened.briefing if opened is not None else ())
+        return Turn(conversation_id, user_text, job.tools, context, history, model=model)
 
     async def _observe(self, event: EngineEvent, model: str | None) -> None:
         """Keep the reply for the history, and count what the metrics and the budget need."""
@@ -251,6 +255,7 @@ class ActiveRun:
             self._partial.clear()
         elif isinstance(event, ToolFinished):
             metrics.TOOL_CALLS.labels(self.job.tenant, event.name, str(event.ok).lower()).inc()
+            self._mark("tool", event.name, event.ok)
         elif isinstance(event, TurnFinished) and model != OFFLINE_MODEL:  # the offline model costs nothing
             self._count_usage(event.usage, model)
 
@@ -292,8 +297,13 @@ class ActiveRun:
         self._completed.append(text)
         self.publish("run.completed", {"run_id": self.run_id, "usage": {"input_tokens": 0, "output_tokens": 0}})
 
+    def _mark(self, kind: MarkKind, name: str, ok: bool = True) -> None:
+        mark(self.job.tool_services, self.job.tenant, self.thread_id, self.run_id, kind, name, ok)  # for the dashboard
+
     def _fail(self, error: EngineError) -> None:
         self.outcome = error.code
+        if error.code != "cancelled":  # a stop is not an error
+            self._mark("error", error.code, False)
         if error.code.startswith("upstream_"):
             metrics.UPSTREAM_ERRORS.labels(self.job.tenant, error.code).inc()
         public = error if self.job.operator else for_visitor(error)

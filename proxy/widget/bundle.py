@@ -1,7 +1,8 @@
 """The widget script as served: the sources under ``widget/`` joined into one file at start-up.
 
 No build tool: the string catalogue (``widget/i18n/*.json``), the styles (``widget/src/styles.css``)
-and the plain scripts (``sse.js``, ``markdown.js``, ``conversations.js``, ``widget.js``) are concatenated inside one
+and the plain scripts (``sse.js``, ``markdown.js``, ``conversations.js``, ``human.js``, ``widget.js``) are
+concatenated inside one
 function scope, hashed for the ETag and gzipped once. Whole-line comments and indentation are
 dropped on the way (nothing else is rewritten, so the served code reads like the sources).
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 # the top-level widget/ folder: a symlink in the checkout, a copy in a built wheel (package data)
 WIDGET_DIR = Path(__file__).resolve().parent / "assets"
-SCRIPTS = ("sse.js", "markdown.js", "conversations.js", "widget.js")
+SCRIPTS = ("sse.js", "markdown.js", "conversations.js", "human.js", "widget.js")
 
 
 @dataclass(frozen=True, slots=True)

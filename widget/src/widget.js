@@ -549,6 +549,7 @@ function boot() {
     if (id) local.setItem(threadKey(), JSON.stringify({ id: id, idf: identityTag(S.identityToken) }));
     else local.removeItem(threadKey());
     if (!id) local.removeItem(notesKey());
+    human.keep(id); // another thread (or none): stop following the old one
   }
 
   // -- notes (lead, handoff) ------------------------------------------------------------------
@@ -617,6 +618,21 @@ function boot() {
       });
   }
 
+  // a person of the site's team taking over (human.js)
+  var human = humanPart({
+    request: request,
+    readSSE: readSSE,
+    addMessage: addMessage,
+    showNote: showNote,
+    shownNote: shownNote,
+    announce: announce,
+    t: t,
+    h: h,
+    log: function () {
+      return ui.log;
+    },
+  });
+
   function loadThread() {
     try {
       var saved = JSON.parse(local.getItem(threadKey()) || "null");
@@ -636,6 +652,7 @@ function boot() {
     var data = await res.json();
     saveThread(data.thread_id);
     S.loaded = true;
+    human.follow(data.thread_id, "");
     return data.thread_id;
   }
 
@@ -659,11 +676,14 @@ function boot() {
       var data = await res.json();
       if (S.threadId !== id) return;
       (data.messages || []).forEach(function (m) {
+        if (m.role === "human") return human.historyMessage(m, anchor);
         if (m.role !== "user" && m.role !== "assistant") return;
         addMessage(m.role, { text: String(m.content || ""), id: m.id, before: anchor });
       });
       restoreNotes(id, anchor);
       scrollDown(true);
+      var newest = (data.messages || [])[(data.messages || []).length - 1];
+      human.follow(id, newest ? newest.id : "");
     } catch (e) {
       S.loaded = false; // try again at the next open
       addMessage("error", { text: t("errorNetwork") });

@@ -37,3 +37,10 @@ def test_wheel_holds_every_widget_source(wheel: Path) -> None:
     assert {f"src/{name}" for name in SCRIPTS} <= set(sources)
     missing = [s for s in sources if f"proxy/widget/assets/{s}" not in names]
     assert missing == []
+
+
+def test_wheel_holds_the_console_page(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = ROOT / "proxy" / "console" / "static"
+    missing = [p.name for p in static.iterdir() if f"proxy/console/static/{p.name}" not in names]
+    assert missing == [] and "proxy/store/migrations/0500_console.sql" in names

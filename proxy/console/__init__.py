@@ -1,0 +1,1 @@
+"""The staff console: sign-in, the handoff inbox, taking a conversation over, the dashboard."""
