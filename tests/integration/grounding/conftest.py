@@ -27,7 +27,7 @@ from proxy.store.db import Database
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 
 TENANT = "demo"
-SECRET = "grounding-identity-secret"
+SECRET = "grounding-identity-secret-of-32-bytes"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # the demo's twelve months end on 2026-10-31
 TOOLS = [
     "search_products",
