@@ -139,10 +139,19 @@ class _DemoServer(uvicorn.Server):
 
 
 def _quiet_machinery(settings: Settings) -> None:
-    """The terminal shows what a person needs; the servers' own start and stop lines (uvicorn's,
-    the embedded Postgres's) appear with ``PROXY_LOG_LEVEL=debug``. Warnings always do."""
+    """The terminal shows what a person needs; the machinery's own lines (uvicorn's, the embedded
+    Postgres's, migrations, the provider check, a line per turn) appear with ``PROXY_LOG_LEVEL=debug``.
+    Warnings always do."""
     if settings.log_level.lower() != "debug":
-        for name in ("uvicorn.error", "proxy.store.embedded"):
+        for name in (
+            "uvicorn.error",
+            "proxy.store.embedded",
+            "proxy.store.migrate",
+            "proxy.mail.sink",
+            "proxy.engines.context",
+            "proxy.engines.checks",
+            "proxy.turns.runner",  # a line per turn
+        ):
             logging.getLogger(name).setLevel(logging.WARNING)
 
 

@@ -88,6 +88,12 @@ def render_lead(result: Result) -> str:
 
 def render_handoff(result: Result) -> str:
     data = result.data if isinstance(result.data, Mapping) else {}
+    if data.get("status") == "already_requested":
+        # the widget already shows the request's own note (the turn raised it before the model ran)
+        line = "Our team has your request and will reply as soon as someone is free."
+        if data.get("next_step"):
+            line += " If you leave your name and email address here, they can write to you."
+        return line
     line = text(data.get("tell_the_visitor")) or "I've asked a member of our team to take over."
     if data.get("next_step") and "email" not in line.lower():
         line += " Could you leave your name and email address so they can reply to you?"

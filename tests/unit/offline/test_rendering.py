@@ -149,6 +149,12 @@ def test_leads_and_handoffs_confirm_what_happened() -> None:
     }
     text = after("Can I talk to a person?", ("escalate_to_human", {"reason": "asked"}, handoff)).text
     assert text.startswith("I've asked a member of our team to take over.") and "email address" in text
+    # asked again (or already raised by the turn itself, whose note the widget shows): no second copy of the note
+    again = after(
+        "Can I talk to a person?", ("escalate_to_human", {"reason": "asked"}, handoff | {"status": "already_requested"})
+    )
+    assert handoff["tell_the_visitor"] not in again.text and "team has your request" in again.text
+    assert "email address" in again.text
 
 
 def test_insights_are_written_from_their_figures() -> None:
