@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 
 from proxy.offline.money import spell_out_numbers
+from proxy.offline.periods import MONTHS
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _IDS = re.compile(r"\b(?P<kind>prod|cus|in|price|il|lead|order|ord|inv)_[A-Za-z0-9]+\b")
@@ -102,25 +104,8 @@ _NOT_NAMES = frozenset(
         "records",
         "interested",
         "looking",
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
+        *MONTHS,
+        *(day.lower() for day in calendar.day_name),
         "eur",
         "usd",
         "here",

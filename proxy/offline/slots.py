@@ -9,7 +9,7 @@ from datetime import datetime
 from proxy.offline import entities
 from proxy.offline.intents import insight_options, insight_question
 from proxy.offline.money import PriceBounds, find_prices, strip_prices
-from proxy.offline.periods import Period, find_period
+from proxy.offline.periods import MONTHS, Period, find_period
 from proxy.offline.words import STOP_WORDS, content_words, tokens
 
 # Phrases that frame a product question but are not what is wanted.
@@ -24,30 +24,7 @@ _FRAMES = re.compile(
 )
 _PERIOD_WORDS = frozenset(
     [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
+        *MONTHS,
         "last",
         "this",
         "previous",
