@@ -3,7 +3,8 @@
 * the simulator (``uvicorn proxy.simulator.app:create_simulator_app --factory``), the floor;
 * our proxy (``python -m proxy serve``, one worker) with a ``chat`` tenant in front of the simulator;
 * LiteLLM's proxy (``litellm --config bench/litellm.yaml --num_workers 1``), from its own virtualenv
-  under ``bench/.work/`` (installed on first use: its dependencies clash with ours).
+  in ``$BENCH_LITELLM_VENV`` or ``~/.cache/assistant-proxy/litellm-venv`` (installed on first use, its
+  dependencies clash with ours; outside the checkout, so fresh clones on one machine share it).
 
 Postgres for our proxy is embedded (pgserver) and started here, so restarting the proxy is cheap;
 ``--database-url`` uses another server instead.
@@ -29,7 +30,9 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = BENCH / ".work"
-LITELLM_VENV = WORK / "litellm-venv"
+LITELLM_VENV = Path(
+    os.environ.get("BENCH_LITELLM_VENV") or Path.home() / ".cache" / "assistant-proxy" / "litellm-venv"
+)
 LITELLM_REQUIREMENT = "litellm[proxy]"
 MODEL = "gpt-4.1-mini"
 PROVIDER_KEY = "sk-bench"
@@ -302,6 +305,7 @@ def ensure_litellm(log: Path, *, install: bool = True) -> Path:
     if not install:
         raise StartError(f"LiteLLM is not installed in {LITELLM_VENV} (run without --no-install)")
     WORK.mkdir(parents=True, exist_ok=True)
+    LITELLM_VENV.parent.mkdir(parents=True, exist_ok=True)
     python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
     if not python.exists():
         python = Path(shutil.which("python3") or sys.executable)
