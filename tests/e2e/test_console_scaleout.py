@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import html
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page
 
-from proxy.server_thread import free_port
 from proxy.simulator import SimulatorServer
 from tests.e2e.conftest import HOST_PAGE, Site
 from tests.e2e.test_console import takeover_round_trip
-from tests.integration.scaleout.test_two_instances import _wait_until_ready
+from tests.support.processes import serve_instances
 
 SECRET = "scaleout-console-identity-secret-32b-long"
 TENANTS = """
@@ -51,27 +48,8 @@ def two_instances(
         "PROXY_MAX_LOOP_LAG": "0",
         "PROXY_MAX_CPU_BUSY": "0",
     }
-    ports = [free_port(), free_port()]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "proxy", "serve", "--port", str(port)],
-            env=env,
-            cwd=folder,
-            stdout=subprocess.DEVNULL,
-            stderr=(folder / f"serve-{port}.log").open("w"),
-        )
-        for port in ports
-    ]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        for url, process in zip(urls, processes, strict=True):
-            _wait_until_ready(url, process)
+    with serve_instances(env, folder) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(30)
 
 
 async def test_takeover_across_two_serve_processes(

@@ -20,6 +20,7 @@ from typing import TypeVar
 import httpx
 import psutil
 
+from proxy.server_thread import free_port
 from proxy.store import embedded
 
 T = TypeVar("T")
@@ -152,3 +153,39 @@ def kill_postgres(pgdata: Path) -> None:
     for process in leftovers:
         process.kill()
     psutil.wait_procs(leftovers, timeout=10)
+
+
+@contextmanager
+def serve_instances(env: Mapping[str, str], folder: Path, count: int = 2) -> Iterator[list[str]]:
+    """``count`` `python -m proxy serve` processes with one environment (sharing its Postgres); yields
+    their base URLs once each answers ``/readyz``, and stops them afterwards."""
+    ports = [free_port() for _ in range(count)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "proxy", "serve", "--port", str(port)],
+            env=dict(env),
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=(folder / f"serve-{port}.log").open("w"),
+        )
+        for port in ports
+    ]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        for url, process in zip(urls, processes, strict=True):
+            poll_until(lambda url=url, process=process: _ready(url, process), timeout=60, what=f"{url} ready")
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
+
+
+def _ready(url: str, process: subprocess.Popen[bytes]) -> bool:
+    if process.poll() is not None:
+        raise RuntimeError(f"`serve` exited with {process.returncode}")
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -4,17 +4,15 @@ rate limits, thread locks and resumed streams hold across them."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from proxy.server_thread import free_port
 from proxy.simulator import SimulatorConfig, SimulatorServer
 from tests.support.apps import sse_events
+from tests.support.processes import serve_instances
 from tests.support.redis_server import redis_binary, running_redis
 from tests.support.waiting import eventually
 
@@ -70,43 +68,8 @@ def instances(
         "PROXY_MAX_LOOP_LAG": "0",  # a busy test machine is not an overloaded worker
         "PROXY_MAX_CPU_BUSY": "0",
     }
-    ports = [free_port(), free_port()]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "proxy", "serve", "--port", str(port)],
-            env=env,
-            cwd=folder,
-            stdout=subprocess.DEVNULL,
-            stderr=(folder / f"serve-{port}.log").open("w"),
-        )
-        for port in ports
-    ]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        for url, process in zip(urls, processes, strict=True):
-            _wait_until_ready(url, process)
+    with serve_instances(env, folder) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(30)
-
-
-def _wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"`serve` exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)  # readiness probe of a child process, not a test's synchronisation
-    raise TimeoutError(f"{url} did not become ready")
 
 
 @pytest.fixture
