@@ -188,6 +188,8 @@ async def test_dashboard_figures_match_the_tables(
     page: Page, browser: Browser, dash_proxy: str, database: Database
 ) -> None:
     await seed_earlier_days(database)
+    started = await database.fetch_one("select now() as at")
+    assert started is not None
     converse(dash_proxy, "Do you ship to Norway? [[reply:Yes, we do.]]")
     converse(dash_proxy, 'Do you have zebra mugs? [[tool:search_products {"query": "zebra mugs"}]]')
     converse(dash_proxy, 'Any kettles? [[tool:search_products {"query": "kettle"}]]')
@@ -197,8 +199,14 @@ async def test_dashboard_figures_match_the_tables(
     converse(dash_proxy, "[[fault:401]] Hello?")
 
     async def marks_kept() -> bool:
-        row = await database.fetch_one("select count(*) as n from turn_marks where tenant = %s", (TENANT,))
-        return row is not None and row["n"] >= 6  # 4 tool calls, 1 nothing found, 1 refusal, 1 error
+        # this test's own marks, not the seeded days': 4 tool calls, 1 nothing found, 1 refusal, 1 error
+        row = await database.fetch_one(
+            "select count(*) filter (where kind = 'tool') as tools, count(*) filter (where kind = 'error') as errors,"
+            " count(*) filter (where kind in ('nothing_found', 'refusal')) as missing from turn_marks"
+            " where tenant = %s and created_at >= %s",
+            (TENANT, started["at"]),
+        )
+        return row is not None and row["tools"] >= 4 and row["errors"] >= 1 and row["missing"] >= 2
 
     await eventually(marks_kept)
 
