@@ -93,10 +93,11 @@ def create_app(
     limit_settings: LimitSettings | None = None,
     admission: Admission | None = None,
 ) -> Litestar:
-    """``admission`` decides when new turns are refused; by default from the settings."""
+    """``admission`` decides when new turns are refused; it, ``mail_settings`` and ``limit_settings``
+    default to what ``settings`` says."""
     settings = settings or Settings()
-    mail_settings = mail_settings or MailSettings()
-    limit_settings = limit_settings or LimitSettings()
+    mail_settings = mail_settings or settings.mail
+    limit_settings = limit_settings or settings.limits
     tenants = tenants or load_tenants(settings)
     tools = tools or default_tools()
     check_tools(tenants, tools)
@@ -121,7 +122,7 @@ def create_app(
             gate = await stack.enter_async_context((admission or Admission.from_settings(settings)).watching())
             turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace, admission=gate)
             await stack.enter_async_context(relaying_cancels(runtime.db, turns))
-            await stack.enter_async_context(running_retention(runtime.db, tenants, engines))
+            await stack.enter_async_context(running_retention(runtime.db, tenants, engines, settings.retention))
             threads = ThreadStore(runtime.db)
             await stack.enter_async_context(keeping_leases(turns, threads, event_log, settings.turn_lease))
             # SIGTERM/SIGINT drain the turns before uvicorn closes connections (see proxy.signals)

@@ -27,6 +27,8 @@ from proxy.tenants import TenantDirectory, load_tenants
 
 logger = logging.getLogger("proxy.demo")
 
+DEMO_MAIL_POLL = 5.0  # seconds between the outbox's looks for mail, so the demo's mails show up soon
+
 DEMO_TENANTS = """\
 # The demo's tenant: the pages served by this machine. Copy and edit for your own sites.
 # Secrets are never written here: demo-secrets.env, next to this file, holds the variables named below.
@@ -108,7 +110,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         database_url(settings.database_url, settings.embedded_database_dir),
         run_smtp_sink(mail_dir) as (smtp_host, smtp_port),
     ):
-        mail = MailSettings(_env_file=None, host=smtp_host, port=smtp_port, starttls=False, poll_interval=5)
+        # the demo's mail goes to its own sink, whatever SMTP the environment names
+        mail = MailSettings(host=smtp_host, port=smtp_port, starttls=False, poll_interval=DEMO_MAIL_POLL)
         await _seed(settings)
         tenants = load_tenants(settings)
         app = create_app(settings, tenants=tenants, mail_settings=mail)
@@ -161,7 +164,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000) -> int:
     settings = Settings()
     _quiet_machinery(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if settings.tenants_file is None and not os.environ.get("DOMAINS"):
+    if settings.tenants_file is None and not settings.legacy_domains:
         write_tenants_file(settings.data_dir, DEMO_TENANTS)
     use_demo_files(settings)  # the demo tenant's secrets, generated on the first run
     simulator = None

@@ -1,4 +1,4 @@
-"""Process-wide settings of the rate limiter: where counters live and whom to believe about IPs.
+"""The rate limiter's section of the settings (``Settings.limits``): counters and trusted proxies.
 
 Per-tenant numbers live in the tenants file (:mod:`proxy.limits.config`); what is here is about
 the deployment: a shared Redis when several workers or machines serve one site, and the reverse
@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import NoDecode
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -80,23 +80,53 @@ class TrustedProxies:
         return bool(self.networks) or self.unix
 
 
-class LimitSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+class LimitSettings(BaseModel):
+    """``Settings.limits``: where the rate limiter keeps its counters and whom it believes about IPs."""
 
-    enabled: bool = Field(True, validation_alias="PROXY_RATE_LIMITS", description="false: no limits at all")
-    redis_url: str | None = Field(None, validation_alias="REDIS_URL", description="shared counters; else in memory")
-    trusted_proxies: Annotated[TrustedProxies, NoDecode] = Field(
-        default_factory=TrustedProxies, validation_alias="PROXY_TRUSTED_PROXIES"
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    enabled: bool = Field(
+        True,
+        validation_alias="PROXY_RATE_LIMITS",
+        description="false: no limits at all (per tenant they are set in [tenants.NAME.limits]).",
     )
-    key_prefix: str = Field("proxy:rl:", validation_alias="PROXY_RATE_LIMIT_PREFIX")
-    ipv6_prefix: int = Field(64, ge=32, le=128, validation_alias="PROXY_RATE_LIMIT_IPV6_PREFIX")
-    fail_open: bool = Field(True, validation_alias="PROXY_RATE_LIMIT_FAIL_OPEN")
-    redis_timeout: float = Field(0.5, gt=0, validation_alias="PROXY_REDIS_TIMEOUT")
+    redis_url: str | None = Field(
+        None,
+        validation_alias="REDIS_URL",
+        description="Shared counters for several workers or machines; unset: in process memory.",
+        examples=["redis://localhost:6379/0"],
+    )
+    trusted_proxies: Annotated[TrustedProxies, NoDecode] = Field(
+        default_factory=TrustedProxies,
+        validation_alias="PROXY_TRUSTED_PROXIES",
+        description="Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated; "
+        f'"{UNIX}" for a Unix-socket peer). From anyone else the header is ignored.',
+        examples=["127.0.0.1,10.0.0.0/8"],
+    )
+    key_prefix: str = Field(
+        "proxy:rl:", validation_alias="PROXY_RATE_LIMIT_PREFIX", description="Prefix of the counters' Redis keys."
+    )
+    ipv6_prefix: int = Field(
+        64,
+        ge=32,
+        le=128,
+        validation_alias="PROXY_RATE_LIMIT_IPV6_PREFIX",
+        description="IPv6 clients are counted per network of this prefix length.",
+    )
+    fail_open: bool = Field(
+        True,
+        validation_alias="PROXY_RATE_LIMIT_FAIL_OPEN",
+        description="When Redis cannot be reached: true lets requests through, false refuses them.",
+    )
+    redis_timeout: float = Field(
+        0.5, gt=0, validation_alias="PROXY_REDIS_TIMEOUT", description="Seconds a counter update may take in Redis."
+    )
     auth_failures_per_ip: int = Field(
         10,
         ge=0,
         validation_alias="PROXY_AUTH_FAILURES_PER_IP",
-        description="wrong client keys or metrics tokens per address in 5 minutes before it gets 429; 0: off",
+        description="Wrong client keys or metrics tokens from one address in 5 minutes before every request"
+        " with a key from it gets 429 (the right key too) until the window passes; 0: no throttle.",
     )
 
     @field_validator("trusted_proxies", mode="before")

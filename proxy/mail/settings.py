@@ -1,4 +1,4 @@
-"""SMTP and outbox settings from the environment and `.env`.
+"""The mail section of the settings (``Settings.mail``): SMTP and the outbox.
 
 The old NestJS names keep working unchanged (``SMTP_HOST``, ``SMTP_PORT`` with implicit TLS on
 465, ``SMTP_USER``, ``SMTP_PASS``); the new ones only add what the old service could not say
@@ -10,39 +10,105 @@ from __future__ import annotations
 import random
 from email.utils import parseaddr
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
 
-class MailSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+class MailSettings(BaseModel):
+    """``Settings.mail``: the SMTP server and how the outbox delivers lead and handoff notifications."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     # SMTP (old names first)
-    host: str | None = Field(None, validation_alias=AliasChoices("SMTP_HOST", "PROXY_SMTP_HOST"))
-    port: int | None = Field(None, validation_alias=AliasChoices("SMTP_PORT", "PROXY_SMTP_PORT"))
-    user: str | None = Field(None, validation_alias=AliasChoices("SMTP_USER", "PROXY_SMTP_USER"))
+    host: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SMTP_HOST", "PROXY_SMTP_HOST"),
+        description="The SMTP server; unset: mails stay queued (never dropped) until it is set.",
+        examples=["smtp.example.com"],
+    )
+    port: int | None = Field(
+        None,
+        validation_alias=AliasChoices("SMTP_PORT", "PROXY_SMTP_PORT"),
+        description="Unset: 465 with implicit TLS, else 587 with a user, else 25. Port 465 means implicit TLS.",
+        examples=["587"],
+    )
+    user: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SMTP_USER", "PROXY_SMTP_USER"),
+        description="The SMTP login (and, as an address, the default sender).",
+        examples=["bot@example.com"],
+    )
     password: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("SMTP_PASS", "SMTP_PASSWORD", "PROXY_SMTP_PASSWORD")
+        None,
+        validation_alias=AliasChoices("SMTP_PASS", "SMTP_PASSWORD", "PROXY_SMTP_PASSWORD"),
+        description="The SMTP password.",
+        examples=["..."],
     )
-    # None: implicit TLS exactly when the port is 465, as before
-    implicit_tls: bool | None = Field(None, validation_alias=AliasChoices("SMTP_TLS", "SMTP_SSL", "PROXY_SMTP_TLS"))
-    # None: upgrade when the server offers STARTTLS; True: refuse to send without it; False: never
-    starttls: bool | None = Field(None, validation_alias=AliasChoices("SMTP_STARTTLS", "PROXY_SMTP_STARTTLS"))
+    implicit_tls: bool | None = Field(
+        None,
+        validation_alias=AliasChoices("SMTP_TLS", "SMTP_SSL", "PROXY_SMTP_TLS"),
+        description="Force implicit TLS on or off; unset: on exactly when the port is 465, as before.",
+        examples=[""],
+    )
+    starttls: bool | None = Field(
+        None,
+        validation_alias=AliasChoices("SMTP_STARTTLS", "PROXY_SMTP_STARTTLS"),
+        description="true: refuse to send without STARTTLS; false: never upgrade; unset: upgrade when offered.",
+        examples=[""],
+    )
     validate_certs: bool = Field(
-        True, validation_alias=AliasChoices("SMTP_VALIDATE_CERTS", "PROXY_SMTP_VALIDATE_CERTS")
+        True,
+        validation_alias=AliasChoices("SMTP_VALIDATE_CERTS", "PROXY_SMTP_VALIDATE_CERTS"),
+        description="Check the SMTP server's TLS certificate.",
     )
-    from_address: str | None = Field(None, validation_alias=AliasChoices("SMTP_FROM", "PROXY_MAIL_FROM"))
-    timeout: float = Field(30.0, validation_alias=AliasChoices("SMTP_TIMEOUT", "PROXY_SMTP_TIMEOUT"))
+    from_address: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SMTP_FROM", "PROXY_MAIL_FROM"),
+        description='The sender; unset: "AI Bot <SMTP_USER>", as before.',
+        examples=['"Shop assistant <bot@example.com>"'],
+    )
+    timeout: float = Field(
+        30.0,
+        validation_alias=AliasChoices("SMTP_TIMEOUT", "PROXY_SMTP_TIMEOUT"),
+        description="Seconds for each SMTP operation.",
+    )
 
     # outbox
-    max_attempts: int = Field(8, ge=1, validation_alias="PROXY_OUTBOX_MAX_ATTEMPTS")
-    backoff_base: float = Field(30.0, ge=0, validation_alias="PROXY_OUTBOX_BACKOFF_BASE")
-    backoff_max: float = Field(3600.0, ge=0, validation_alias="PROXY_OUTBOX_BACKOFF_MAX")
-    lease_seconds: float = Field(120.0, gt=0, validation_alias="PROXY_OUTBOX_LEASE_SECONDS")
-    poll_interval: float = Field(15.0, gt=0, validation_alias="PROXY_OUTBOX_POLL_INTERVAL")
-    batch_size: int = Field(20, ge=1, validation_alias="PROXY_OUTBOX_BATCH_SIZE")  # rows per pass at most
-    concurrency: int = Field(4, ge=1, validation_alias="PROXY_OUTBOX_CONCURRENCY")  # deliveries at once
-    webhook_timeout: float = Field(10.0, gt=0, validation_alias="PROXY_WEBHOOK_TIMEOUT")
+    max_attempts: int = Field(
+        8,
+        ge=1,
+        validation_alias="PROXY_OUTBOX_MAX_ATTEMPTS",
+        description="Delivery attempts before a mail or webhook is dead-lettered.",
+    )
+    backoff_base: float = Field(
+        30.0,
+        ge=0,
+        validation_alias="PROXY_OUTBOX_BACKOFF_BASE",
+        description="Seconds before the second attempt; each further wait doubles (with jitter).",
+    )
+    backoff_max: float = Field(
+        3600.0, ge=0, validation_alias="PROXY_OUTBOX_BACKOFF_MAX", description="The longest wait between attempts."
+    )
+    lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        validation_alias="PROXY_OUTBOX_LEASE_SECONDS",
+        description="A worker holds the rows it delivers this long; those of a worker that died are retried after it.",
+    )
+    poll_interval: float = Field(
+        15.0,
+        gt=0,
+        validation_alias="PROXY_OUTBOX_POLL_INTERVAL",
+        description="Seconds between looks for due rows when no notification announced one.",
+    )
+    batch_size: int = Field(
+        20, ge=1, validation_alias="PROXY_OUTBOX_BATCH_SIZE", description="Rows taken per pass at most."
+    )
+    concurrency: int = Field(
+        4, ge=1, validation_alias="PROXY_OUTBOX_CONCURRENCY", description="Deliveries at once per worker."
+    )
+    webhook_timeout: float = Field(
+        10.0, gt=0, validation_alias="PROXY_WEBHOOK_TIMEOUT", description="Seconds for one webhook delivery."
+    )
 
     @property
     def configured(self) -> bool:

@@ -1,7 +1,7 @@
 """How long a tenant's conversations, leads and handoffs are kept, and the purge that enforces it.
 
 Each tenant may set ``[tenants.NAME.retention]`` (days; 0 keeps forever); what it leaves unset
-comes from ``PROXY_RETENTION_*``. The purge runs in every worker on a timer and works in small
+comes from ``Settings.retention`` (``PROXY_RETENTION_*``). The purge runs in every worker on a timer and works in small
 batches, each one short statement that locks only the rows it deletes, taken with
 ``FOR UPDATE SKIP LOCKED``: several workers purging at once split the rows between them and never
 wait for each other or for a chat (which locks its thread row, which the purge then skips).
@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from proxy.store import provider_copies
 from proxy.store.db import Database
@@ -48,20 +47,53 @@ class RetentionConfig(BaseModel):
     handoffs_days: int | None = Field(None, ge=0, le=36500)
 
 
-class RetentionSettings(BaseSettings):
-    """Defaults for tenants that set none, and how the purge paces itself."""
+class RetentionSettings(BaseModel):
+    """``Settings.retention``: defaults for tenants that set none, and how the purge paces itself."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_prefix="PROXY_RETENTION_"
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    conversations_days: int = Field(
+        365,
+        ge=0,
+        validation_alias="PROXY_RETENTION_CONVERSATIONS_DAYS",
+        description="Days a tenant's data is kept when its tenants file sets nothing (0: keep forever)."
+        " Conversations: messages older than this go, then threads started before it that hold no message"
+        " any more (and their provider-side copies).",
     )
-
-    conversations_days: int = Field(365, ge=0)
-    leads_days: int = Field(730, ge=0)
-    handoffs_days: int = Field(365, ge=0)
-    interval: float = Field(3600.0, gt=0)  # seconds between purges (each worker, jittered)
-    first_delay: float = Field(60.0, ge=0)  # after start-up, so a deploy is not slowed by it
-    batch: int = Field(500, ge=1, le=50_000)  # rows per statement
-    pause: float = Field(0.02, ge=0)  # seconds between statements, so chats keep their share
+    leads_days: int = Field(
+        730,
+        ge=0,
+        validation_alias="PROXY_RETENTION_LEADS_DAYS",
+        description="Days leads are kept, with their notifications in the outbox (0: forever).",
+    )
+    handoffs_days: int = Field(
+        365,
+        ge=0,
+        validation_alias="PROXY_RETENTION_HANDOFFS_DAYS",
+        description="Days handoffs are kept, with their notifications in the outbox (0: forever).",
+    )
+    interval: float = Field(
+        3600.0,
+        gt=0,
+        validation_alias="PROXY_RETENTION_INTERVAL",
+        description="Every worker purges on this timer (seconds, jittered); workers purging at once split the"
+        " rows between them.",
+    )
+    first_delay: float = Field(
+        60.0,
+        ge=0,
+        validation_alias="PROXY_RETENTION_FIRST_DELAY",
+        description="Seconds after start-up before the first purge, so a deploy is not slowed by it.",
+    )
+    batch: int = Field(
+        500, ge=1, le=50_000, validation_alias="PROXY_RETENTION_BATCH", description="Rows per delete statement."
+    )
+    pause: float = Field(
+        0.02,
+        ge=0,
+        validation_alias="PROXY_RETENTION_PAUSE",
+        description="Seconds between two statements, so chats keep their share of the database.",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ def tenants_file(tmp_path: Path, text: str) -> Settings:
 
 def test_tenant_days_and_defaults(tmp_path: Path) -> None:
     tenants = load_tenants(tenants_file(tmp_path, TENANTS), {"KEY": "sk"})
-    defaults = RetentionSettings(_env_file=None, handoffs_days=90)  # type: ignore[call-arg]
+    defaults = RetentionSettings(handoffs_days=90)
     keeps, other = tenants.get("keeps"), tenants.get("defaults")
     assert keeps and other
     assert Policy.of(keeps, defaults) == Policy("keeps", 30, 0, 90)
@@ -45,7 +45,7 @@ def test_tenant_days_and_defaults(tmp_path: Path) -> None:
 def test_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROXY_RETENTION_CONVERSATIONS_DAYS", "14")
     monkeypatch.setenv("PROXY_RETENTION_BATCH", "100")
-    settings = RetentionSettings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None).retention  # type: ignore[call-arg]
     assert (settings.conversations_days, settings.batch) == (14, 100)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from proxy.mail.settings import MailSettings
+from proxy.settings import Settings
 
 
 def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> MailSettings:
@@ -10,7 +11,7 @@ def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> MailSettings:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return MailSettings(_env_file=None)  # type: ignore[call-arg]
+    return Settings(_env_file=None).mail  # type: ignore[call-arg]
 
 
 def test_old_names_with_implicit_tls_on_465(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,8 +42,8 @@ def test_unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_backoff_grows_exponentially_up_to_the_cap() -> None:
-    s = MailSettings(_env_file=None, backoff_base=10, backoff_max=100)  # type: ignore[call-arg]
+    s = MailSettings(backoff_base=10, backoff_max=100)
     delays = [s.backoff(n) for n in range(1, 7)]
     assert 9 <= delays[0] <= 11 and 18 <= delays[1] <= 22 and 36 <= delays[2] <= 44
     assert all(d <= 110 for d in delays) and delays[-1] >= 90
-    assert MailSettings(_env_file=None, backoff_base=0).backoff(5) == 0  # type: ignore[call-arg]
+    assert MailSettings(backoff_base=0).backoff(5) == 0

@@ -8,6 +8,7 @@ import pytest
 
 from proxy.limits.client_ip import client_ip, parse_ip
 from proxy.limits.settings import LimitSettings, TrustedProxies
+from proxy.settings import Settings
 
 
 def scope(peer: str | None, *xff: str) -> dict[str, Any]:
@@ -100,7 +101,7 @@ def test_parse_ip(text: str, parsed: str | None) -> None:
 
 def test_settings_parse_trusted_proxies_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROXY_TRUSTED_PROXIES", " 10.0.0.0/8 ,::1, unix,")
-    settings = LimitSettings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None).limits  # type: ignore[call-arg]
     assert "10.200.0.1" in settings.trusted_proxies
     assert "::1" in settings.trusted_proxies
     assert "11.0.0.1" not in settings.trusted_proxies
@@ -110,9 +111,9 @@ def test_settings_parse_trusted_proxies_from_the_environment(monkeypatch: pytest
 def test_settings_reject_a_bad_trusted_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROXY_TRUSTED_PROXIES", "10.0.0.0/8, nginx.local")
     with pytest.raises(ValueError, match=r"nginx\.local"):
-        LimitSettings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)  # type: ignore[call-arg]
 
 
 def test_settings_defaults() -> None:
-    settings = LimitSettings(_env_file=None)  # type: ignore[call-arg]
+    settings = LimitSettings()
     assert settings.enabled and settings.redis_url is None and not settings.trusted_proxies
