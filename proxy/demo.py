@@ -122,7 +122,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             log_config=None,  # our logging; uvicorn's start and stop chatter is quieted in run_demo
             proxy_headers=False,
             access_log=False,
-            timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+            timeout_graceful_shutdown=settings.server_shutdown_timeout,
         )
         server = _DemoServer(config, welcome(f"http://{host}:{port}", tenants, settings, mail_dir))
         await server.serve()

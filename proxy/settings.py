@@ -38,6 +38,7 @@ from proxy.store.retention import RetentionSettings
 EngineName = Literal["responses", "assistants", "chat"]
 
 DEFAULT_INSTRUCTIONS = "You are a helpful shop assistant. Answer briefly and truthfully."
+SERVER_CLOSE_MARGIN = 5  # seconds uvicorn gets beyond the drain to close the connections
 
 
 def _json_array(value: Any, *, allow_scalar: bool = False) -> list[str]:
@@ -401,6 +402,11 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_email_to(cls, value: Any) -> list[str]:
         return _json_array(value, allow_scalar=True)
+
+    @property
+    def server_shutdown_timeout(self) -> int:
+        """uvicorn's ``timeout_graceful_shutdown``: our drain (``shutdown_grace``) comes first."""
+        return int(self.shutdown_grace) + SERVER_CLOSE_MARGIN
 
     @property
     def embedded_database_dir(self) -> Path:

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 MarkKind = Literal["tool", "nothing_found", "refusal", "error"]
 SERVICE = "console.marks"  # its key among the tools' services (ToolContext.services, TurnJob.tool_services)
+FLUSH_INTERVAL = 1.0  # seconds a mark waits to be written with others; a crash loses at most this
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ class Mark:
 
 
 class TurnMarks:
-    def __init__(self, db: Database, *, interval: float = 1.0) -> None:
+    def __init__(self, db: Database, *, interval: float = FLUSH_INTERVAL) -> None:
         self.db = db
         self.interval = interval
         self._pending: list[Mark] = []
@@ -69,7 +70,7 @@ class TurnMarks:
 
 
 KEEP_DAYS = 90  # the dashboard looks back this far at most
-PRUNE_EVERY = 3600.0
+PRUNE_EVERY = 3600.0  # seconds between prunes of old marks and expired sessions
 
 
 async def prune(db: Database) -> None:

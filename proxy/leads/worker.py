@@ -24,6 +24,9 @@ from proxy.store.notify import notifications
 
 logger = logging.getLogger(__name__)
 
+SHUTDOWN_GRACE = 5.0  # seconds the current pass may finish on shutdown; a cut-off delivery is retried
+MIN_SLEEP = 0.05  # seconds at least between passes when a row is due at once, so retries cannot spin
+
 
 def _kinds(settings: MailSettings) -> list[str]:
     # without SMTP, mails wait in the queue (never dropped, no attempts burnt) until it is set up
@@ -168,7 +171,7 @@ class OutboxWorker:
                     logger.warning("SMTP is not configured (SMTP_HOST): lead mails stay queued until it is")
                 if count >= self.settings.batch_size:
                     continue
-                timeout = self.poll_interval if wait is None else min(self.poll_interval, max(wait, 0.05))
+                timeout = self.poll_interval if wait is None else min(self.poll_interval, max(wait, MIN_SLEEP))
                 with anyio.move_on_after(timeout):
                     await self._wake.wait()
         finally:
@@ -188,7 +191,7 @@ async def run_outbox_worker(
     *,
     poll_interval: float | None = None,
     http_client: httpx.AsyncClient | None = None,
-    shutdown_grace: float = 5.0,
+    shutdown_grace: float = SHUTDOWN_GRACE,
     tenants: Sequence[str] | None = None,
 ) -> AsyncIterator[OutboxWorker]:
     """Run the sender while the block runs. On exit the current pass may finish for up to

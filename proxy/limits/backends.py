@@ -25,6 +25,7 @@ Scope = Literal["visitor", "ip", "tenant", "auth"]
 Clock = Callable[[], float]
 
 _EPSILON = 1e-9
+SWEEP_EVERY = 60.0  # seconds between sweeps of expired counters out of process memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ class MemoryBackend:
     runs as one step. Expired keys are swept now and then, so the dict only holds active callers.
     """
 
-    def __init__(self, clock: Clock = time.time, *, sweep_every: float = 60.0) -> None:
+    def __init__(self, clock: Clock = time.time, *, sweep_every: float = SWEEP_EVERY) -> None:
         self.clock = clock
         self._counters: dict[str, tuple[int, int, int, float]] = {}  # key -> (bucket, curr, prev, window)
         self._sweep_every = sweep_every

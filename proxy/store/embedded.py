@@ -49,6 +49,7 @@ __all__ = (
 logger = logging.getLogger(__name__)
 
 LOCK_WAIT = 120.0  # seconds to wait for another process's start or stop of the same folder
+LOCK_POLL = 0.05  # seconds between tries of that lock
 
 
 @dataclass(slots=True)
@@ -239,7 +240,7 @@ def _control(pgdata: Path) -> Iterator[None]:
         while not _try_flock(fd, fcntl.LOCK_EX):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"another process kept {pgdata} locked for {LOCK_WAIT:.0f} s")
-            time.sleep(0.05)  # another process is starting or stopping the server
+            time.sleep(LOCK_POLL)  # another process is starting or stopping the server
         yield
     finally:
         os.close(fd)  # closing drops the lock

@@ -28,6 +28,12 @@ PG_USER = "postgres"  # the database role; trust authentication on a socket only
 SYSTEM_USER = "pgserver"  # the OS user the server runs as when we are root (postgres refuses root)
 READY_WAIT = 30.0  # seconds a server found running may take to finish starting up
 START_TIMEOUT = 60  # pg_ctl -t
+STOP_TIMEOUT = 30  # pg_ctl -t for a fast shutdown; then the server is terminated
+TERMINATE_WAIT = 10.0  # seconds a terminated server may take to exit before it is killed
+LEFTOVER_WAIT = 5.0  # seconds a dead server's children get to exit after SIGTERM, then after SIGKILL
+CONTROL_MARGIN = 10.0  # seconds pg_ctl itself may take beyond its -t before we give up on it
+READY_POLL = 0.1  # seconds between looks at a starting server's postmaster.pid
+RUN_TIMEOUT = 120.0  # seconds any other of its programs (initdb, ...) may run
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes; ".s.PGSQL.5432" is appended to the folder
 
 _prepared_as_root = False
@@ -100,7 +106,7 @@ def start(pgdata: Path) -> int:
             str(pgdata / "log"),
             "start",
             pgdata=pgdata,
-            timeout=START_TIMEOUT + 10,
+            timeout=START_TIMEOUT + CONTROL_MARGIN,
         )
     except EmbeddedPostgresError as exc:
         raise EmbeddedPostgresError(f"{exc}\nthe end of its log:\n{log_tail(pgdata)}") from None
@@ -114,8 +120,9 @@ def start(pgdata: Path) -> int:
 
 def stop(pgdata: Path, pid: int) -> None:
     """Fast shutdown (sessions are ended, nothing is lost); the signals if pg_ctl cannot."""
+    fast = ("-D", str(pgdata), "-m", "fast", "-w", "-t", str(STOP_TIMEOUT), "stop")
     try:
-        _run("pg_ctl", "-D", str(pgdata), "-m", "fast", "-w", "-t", "30", "stop", pgdata=pgdata, timeout=40)
+        _run("pg_ctl", *fast, pgdata=pgdata, timeout=STOP_TIMEOUT + CONTROL_MARGIN)
         return
     except EmbeddedPostgresError:
         logger.warning("pg_ctl could not stop the embedded postgres; terminating it", extra={"data_dir": str(pgdata)})
@@ -123,7 +130,7 @@ def stop(pgdata: Path, pid: int) -> None:
         process = psutil.Process(pid)
         process.terminate()
         try:
-            process.wait(10)
+            process.wait(TERMINATE_WAIT)
         except psutil.TimeoutExpired:
             process.kill()
     except psutil.NoSuchProcess:
@@ -139,7 +146,7 @@ def wait_ready(pgdata: Path) -> bool:
             return False
         if len(lines) >= 8 and lines[7].strip() == "ready":
             return True
-        time.sleep(0.1)  # a server still starting up (crash recovery) is worth the wait
+        time.sleep(READY_POLL)  # a server still starting up (crash recovery) is worth the wait
     return False
 
 
@@ -153,10 +160,10 @@ def clear_leftovers(pgdata: Path) -> None:
     leftovers = server_processes(pgdata)
     for process in leftovers:
         process.terminate()
-    _, alive = psutil.wait_procs(leftovers, timeout=5)
+    _, alive = psutil.wait_procs(leftovers, timeout=LEFTOVER_WAIT)
     for process in alive:
         process.kill()
-    psutil.wait_procs(alive, timeout=5)
+    psutil.wait_procs(alive, timeout=LEFTOVER_WAIT)
     lines = pid_file(pgdata)
     folders = {socket_folder(pgdata), *([Path(lines[4].strip())] if len(lines) > 4 and lines[4].strip() else [])}
     for folder in folders:
@@ -195,7 +202,7 @@ def _bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
-def _run(program: str, *args: str, pgdata: Path, timeout: float = 120) -> None:
+def _run(program: str, *args: str, pgdata: Path, timeout: float = RUN_TIMEOUT) -> None:
     """Run one of the server's programs, as the server's user; its output goes to the debug log.
 
     Raises :class:`EmbeddedPostgresError` (with the output) when it fails or times out.

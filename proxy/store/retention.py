@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# jitter, as factors of the configured time: workers started together do not purge together
+FIRST_DELAY_SPREAD = (1.0, 1.5)
+INTERVAL_SPREAD = (0.9, 1.1)
+
 
 class RetentionConfig(BaseModel):
     """A tenant's ``[tenants.NAME.retention]``: days to keep; unset: ``PROXY_RETENTION_*``; 0: forever."""
@@ -235,7 +239,7 @@ async def _keep_purging(
 ) -> None:
     purger = Purger(db, settings)
     wanted = policies(tenants, settings)
-    await anyio.sleep(settings.first_delay * random.uniform(1.0, 1.5))
+    await anyio.sleep(settings.first_delay * random.uniform(*FIRST_DELAY_SPREAD))
     while True:
         try:
             purged = await purger.purge(wanted, engines)
@@ -246,7 +250,7 @@ async def _keep_purging(
                 )
         except Exception:  # the database was away, say: the next pass tries again
             logger.warning("retention purge failed; trying again later", exc_info=True)
-        await anyio.sleep(settings.interval * random.uniform(0.9, 1.1))
+        await anyio.sleep(settings.interval * random.uniform(*INTERVAL_SPREAD))
 
 
 @asynccontextmanager
