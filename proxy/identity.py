@@ -19,6 +19,7 @@ from proxy.visitors import Visitor
 
 MAX_LIFETIME = 24 * 3600  # seconds: identity tokens are minted per page view, not per session
 LEEWAY = 30  # seconds of clock skew tolerated between the host site and us
+DEFAULT_TTL = 3600  # seconds a token minted by issue_identity_token lasts unless told otherwise
 
 
 class IdentityError(Exception):
@@ -104,7 +105,7 @@ def issue_identity_token(
     sub: str,
     email: str | None = None,
     staff: bool = False,
-    ttl: int = 3600,
+    ttl: int = DEFAULT_TTL,
     now: float | None = None,
 ) -> str:
     """What a host site does (shown here for tests, the CLI and the docs)."""

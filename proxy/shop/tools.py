@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from proxy.store.db import Database
 
 MAX_OUTPUT_CHARS = 8000
+INSIGHTS_TIMEOUT = 30.0  # seconds: shop-wide figures aggregate many orders, more than a lookup's default
 _STR = {"type": "string"}
 _DATE = {"type": "string", "description": "ISO date, inclusive, e.g. 2026-03-31"}
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": 50}
@@ -269,7 +270,7 @@ TOOLS = [
             ["question"],
         ),
         _guard(_shop_insights),
-        timeout=30.0,
+        timeout=INSIGHTS_TIMEOUT,
     ),
 ]
 
