@@ -255,11 +255,11 @@ async def _keep_purging(
 
 @asynccontextmanager
 async def running_retention(
-    db: Database, tenants: Iterable[Tenant], engines: Mapping[str, Engine], settings: RetentionSettings | None = None
+    db: Database, tenants: Iterable[Tenant], engines: Mapping[str, Engine], settings: RetentionSettings
 ) -> AsyncIterator[None]:
-    """Purge on a timer for as long as the context is open (one per worker)."""
+    """Purge on a timer for as long as the context is open (one per worker), paced by ``Settings.retention``."""
     async with anyio.create_task_group() as group:
-        group.start_soon(_keep_purging, db, list(tenants), engines, settings or RetentionSettings())
+        group.start_soon(_keep_purging, db, list(tenants), engines, settings)
         try:
             yield
         finally:
