@@ -71,6 +71,7 @@ def error_response(
     extra: Any = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response[Any]:
+    """``{"error": {"code", "message", **extra}}``; ``extra`` that is not a mapping goes under ``details``."""
     error: dict[str, Any] = {"code": code, "message": message}
     if isinstance(extra, Mapping):
         error.update(extra)
