@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 
+from proxy.errors import ProxyError
 from proxy.visitors import Visitor
 
 MAX_LIFETIME = 24 * 3600  # seconds: identity tokens are minted per page view, not per session
@@ -22,8 +23,12 @@ LEEWAY = 30  # seconds of clock skew tolerated between the host site and us
 DEFAULT_TTL = 3600  # seconds a token minted by issue_identity_token lasts unless told otherwise
 
 
-class IdentityError(Exception):
+class IdentityError(ProxyError):
     """The token cannot be trusted; the message says why (never echoing the token)."""
+
+    code = "invalid_identity_token"
+    status = 401
+    public = True
 
 
 def _audiences(claims: dict[str, Any]) -> list[str]:

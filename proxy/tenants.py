@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from proxy.engines.base import AssistantProfile, ContextSetting
+from proxy.errors import ProxyError
 from proxy.leads.config import LeadsConfig
 from proxy.limits.config import LimitsConfig
 from proxy.settings import EngineName, Settings
@@ -31,8 +32,10 @@ from proxy.widget.config import WidgetConfig
 _HOST_RE = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
 
-class ConfigError(Exception):
+class ConfigError(ProxyError):
     """The tenants configuration cannot be used; the message names the tenant and the field."""
+
+    code = "invalid_config"
 
 
 def normalize_host(value: str) -> str | None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 from psycopg import OperationalError
 
+from proxy.api.errors import error_response
 from proxy.store.db import pool_wait_limit
 
 logger = logging.getLogger(__name__)
@@ -43,9 +44,5 @@ def request_pool_wait(seconds: float) -> Any:
 
 def database_unavailable_handler(request: Request[Any, Any, Any], exc: OperationalError) -> Response[Any]:
     logger.warning("database unavailable", extra={"path": request.url.path, "error": repr(exc)})
-    return Response(
-        {"error": {"code": "database_unavailable", "message": "The service is briefly unavailable; try again."}},
-        status_code=503,
-        media_type=MediaType.JSON,
-        headers={"Retry-After": str(RETRY_AFTER)},
-    )
+    message = "The service is briefly unavailable; try again."
+    return error_response(503, "database_unavailable", message, headers={"Retry-After": str(RETRY_AFTER)})

@@ -77,18 +77,7 @@ async def enforce_limits(
 
 def refused_error(exc: TurnRefused) -> ApiError:
     """The 503 for a turn the worker will not start now, with ``Retry-After``."""
-    if exc.reason == "shutting_down":
-        error = ApiError(503, "shutting_down", "The server is restarting; send the message again in a moment.")
-    else:
-        error = ApiError(
-            503,
-            "overloaded",
-            "The assistant is very busy right now; send the message again in a moment.",
-            reason=exc.reason,
-            retry_after=exc.retry_after,
-        )
-    error.headers = {"Retry-After": str(exc.retry_after)}
-    return error
+    return ApiError.from_error(exc)
 
 
 async def begin_turn(

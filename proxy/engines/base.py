@@ -13,6 +13,8 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from proxy.errors import ProxyError
+
 if TYPE_CHECKING:
     from proxy.tools.registry import ToolContext, ToolSet
 
@@ -98,15 +100,14 @@ ErrorCode = Literal[
 ]
 
 
-class EngineError(Exception):
+class EngineError(ProxyError):
     """A failure that ends the turn; becomes an ``error`` event (or a JSON error before streaming)."""
 
+    code: ErrorCode
+
     def __init__(self, code: ErrorCode, message: str, *, retryable: bool = False, status: int = 502) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code, status=status)
         self.retryable = retryable
-        self.status = status
 
     def as_dict(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message, "retryable": self.retryable}

@@ -34,6 +34,8 @@ class Ceilings:
 class FloodLimited(ToolError):
     """Over a ceiling: nothing was stored or sent. The message is for the model to relay."""
 
+    code = "flood_limited"
+
     def __init__(self, kind: Kind, scope: str) -> None:
         self.kind = kind
         self.scope = scope

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
+from proxy.errors import ProxyError
 from proxy.limits.backends import Clock, LimitBackend, MemoryBackend, RedisBackend, Rule, Scope
 from proxy.limits.client_ip import client_ip as resolve_client_ip
 from proxy.limits.settings import LimitSettings, TrustedProxies
@@ -41,24 +42,29 @@ _AUTH = "Too many failed attempts to authenticate from your network. Please try 
 AUTH_WINDOW = 300.0  # seconds over which failed authentications are counted
 
 
-class RateLimited(Exception):
+class RateLimited(ProxyError):
     """The caller is over a limit; ``retry_after`` is whole seconds (at least 1)."""
+
+    code = "rate_limited"
+    status = 429
+    public = True
 
     def __init__(self, scope: Scope, retry_after: float, action: Action = "message") -> None:
         self.scope = scope
         self.retry_after = max(1, math.ceil(retry_after - 1e-6))
         self.action = action
-        self.message = _AUTH if scope == "auth" else _THREADS if action == "thread" else _MESSAGES[scope]
-        super().__init__(f"rate limited ({scope}): retry after {self.retry_after}s")
+        super().__init__(
+            _AUTH if scope == "auth" else _THREADS if action == "thread" else _MESSAGES[scope],
+            headers={"Retry-After": str(self.retry_after)},
+            extra={"scope": scope, "retry_after": self.retry_after},
+        )
 
 
 def rate_limited_error(exc: RateLimited) -> ApiError:
     """The 429 for a refusal: ``Retry-After`` header and ``{"error": {code, message, scope, retry_after}}``."""
     from proxy.api.errors import ApiError
 
-    error = ApiError(429, "rate_limited", exc.message, scope=exc.scope, retry_after=exc.retry_after)
-    error.headers = {"Retry-After": str(exc.retry_after)}
-    return error
+    return ApiError.from_error(exc)
 
 
 def ip_key(ip: str, ipv6_prefix: int = 64) -> str:

@@ -18,11 +18,14 @@ from typing import Any
 
 import aiosmtplib
 
+from proxy.errors import ProxyError
 from proxy.mail.settings import MailSettings
 
 
-class DeliveryError(Exception):
+class DeliveryError(ProxyError):
     """A failed attempt. ``permanent`` means retrying the same row cannot succeed."""
+
+    code = "delivery_failed"
 
     def __init__(self, reason: str, *, permanent: bool) -> None:
         super().__init__(reason)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from proxy.errors import ProxyError
 from proxy.tenants import ConfigError
 
 if TYPE_CHECKING:
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
 RegistryFactory = Callable[[], "ToolRegistry"]
 
 
-class CommandError(Exception):
+class CommandError(ProxyError):
     """A command cannot run; the message is printed as is."""
+
+    code = "invalid_command"
 
 
 def _shop_registry() -> ToolRegistry:

@@ -17,6 +17,8 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Protocol
 
+from proxy.errors import ProxyError
+
 if TYPE_CHECKING:
     from proxy.shop.config import ShopConfig
     from proxy.tenants import Tenant, TenantDirectory
@@ -24,8 +26,10 @@ if TYPE_CHECKING:
 _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 
 
-class EmbeddingError(Exception):
+class EmbeddingError(ProxyError):
     """Embeddings could not be made or do not fit together; the message says what to do."""
+
+    code = "embedding_failed"
 
 
 class Embedder(Protocol):

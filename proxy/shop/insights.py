@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
+from proxy.errors import ProxyError
 from proxy.shop.money import fmt
 from proxy.shop.source import ShopData, missing_lines
 
@@ -19,8 +20,10 @@ if TYPE_CHECKING:
     from proxy.store.db import Database
 
 
-class InsightError(ValueError):
+class InsightError(ProxyError, ValueError):
     """A question the insights cannot answer as asked; the message says why."""
+
+    code = "invalid_insight_query"
 
 
 def period(date_from: str | None, date_to: str | None) -> tuple[datetime | None, datetime | None]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from psycopg import sql
 
+from proxy.errors import ProxyError
 from proxy.shop.embedders import Embedder, EmbeddingError
 
 if TYPE_CHECKING:
@@ -28,8 +29,10 @@ if TYPE_CHECKING:
     from proxy.store.db import Database
 
 
-class ShopDataError(Exception):
+class ShopDataError(ProxyError):
     """The shop data cannot answer (not synced, wrong embedder, missing table); says what to do."""
+
+    code = "shop_data_unavailable"
 
 
 class ShopData(Protocol):

@@ -10,20 +10,29 @@ from typing import Any
 import anyio
 import httpx
 
+from proxy.errors import ProxyError
+
 RETRY_STATUSES = {409, 429, 500, 502, 503, 504}
 READ_PERMISSIONS = "Customers, Products, Prices, Invoices and Events: Read"
 
 
-class StripeError(Exception):
-    """Stripe answered with an error we cannot retry; the message is Stripe's, with context."""
+class StripeError(ProxyError):
+    """Stripe answered with an error we cannot retry; the message is Stripe's, with context.
+
+    ``stripe_status`` is the status of Stripe's answer (None: there was no answer).
+    """
+
+    code = "stripe_failed"
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
-        self.status = status
+        self.stripe_status = status
 
 
 class StripeAuthError(StripeError):
     """The key is wrong (401) or lacks a read permission (403)."""
+
+    code = "stripe_auth"
 
 
 def _redact(key: str) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 
+from proxy.errors import ProxyError
 from proxy.shop import stripe_objects as so
 from proxy.shop.documents import DocumentStats, refresh_documents
 from proxy.shop.store import UpsertCounts, analyze, replace_lines, upsert_records
@@ -52,8 +53,10 @@ EVENTS_KEPT_SECONDS = 29 * 86400  # Stripe keeps events for 30 days; older gaps 
 Progress = Callable[[str, int], None]
 
 
-class SyncError(Exception):
+class SyncError(ProxyError):
     """The sync cannot run (already running, no key); the message says what to do."""
+
+    code = "sync_unavailable"
 
 
 @dataclass(slots=True)
@@ -257,7 +260,7 @@ async def sync_stripe(
                 else:
                     cursor, seen_ids = await sync.latest_event()
             except StripeAuthError as exc:
-                if exc.status != 403:
+                if exc.stripe_status != 403:
                     raise
                 summary.warnings.append(
                     "the key cannot read events, so changes to existing objects are only picked up by `--full` runs"

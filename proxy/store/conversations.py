@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from proxy.errors import ProxyError
 from proxy.store.db import Database
 
 TITLE_CHARS = 60
@@ -55,8 +56,12 @@ class Conversation:
     messages: int
 
 
-class InvalidCursor(ValueError):
-    pass
+class InvalidCursor(ProxyError, ValueError):
+    """A page cursor this API did not give out."""
+
+    code = "invalid_cursor"
+    status = 400
+    public = True
 
 
 def shorten(text: str, limit: int) -> str:

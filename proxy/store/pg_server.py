@@ -22,6 +22,8 @@ from urllib.parse import quote
 
 import psutil
 
+from proxy.errors import ProxyError
+
 logger = logging.getLogger("proxy.store.embedded")  # one logger for the embedded database
 
 PG_USER = "postgres"  # the database role; trust authentication on a socket only we can reach
@@ -39,8 +41,10 @@ SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes; ".s.PGSQL.5432" is appended t
 _prepared_as_root = False
 
 
-class EmbeddedPostgresError(RuntimeError):
+class EmbeddedPostgresError(ProxyError, RuntimeError):
     """The server could not be created, started or stopped (the message carries its output)."""
+
+    code = "postgres_failed"
 
 
 def server_processes(pgdata: Path) -> list[psutil.Process]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from proxy.console.marks import mark, note_tool_result
+from proxy.errors import ProxyError
 from proxy.visitors import Visitor
 
 if TYPE_CHECKING:
@@ -27,8 +28,10 @@ logger = logging.getLogger(__name__)
 ToolFunc = Callable[["ToolContext", dict[str, Any]], Awaitable[Any]]
 
 
-class ToolError(Exception):
+class ToolError(ProxyError):
     """Raised by a tool to tell the model something went wrong, in words it can act on."""
+
+    code = "tool_failed"
 
 
 def _no_emit(event: str, data: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 
+from proxy.errors import ProxyError
 from proxy.observability.metrics import CPU_BUSY, LOOP_LAG
 
 if TYPE_CHECKING:
@@ -38,13 +39,23 @@ RETRY_AFTER = 2
 load eases (see :class:`LagMonitor`), and short enough for a visitor to wait through."""
 
 
-class TurnRefused(Exception):
+class TurnRefused(ProxyError):
     """A new turn may not start now; ``retry_after`` is whole seconds."""
+
+    code = "overloaded"
+    status = 503
+    public = True
 
     def __init__(self, reason: Reason, retry_after: int = RETRY_AFTER) -> None:
         self.reason = reason
         self.retry_after = retry_after
-        super().__init__(f"turn refused ({reason}): retry after {retry_after}s")
+        headers = {"Retry-After": str(retry_after)}
+        if reason == "shutting_down":
+            message = "The server is restarting; send the message again in a moment."
+            super().__init__(message, code="shutting_down", headers=headers)
+        else:
+            message = "The assistant is very busy right now; send the message again in a moment."
+            super().__init__(message, headers=headers, extra={"reason": reason, "retry_after": retry_after})
 
 
 class LagMonitor:

@@ -71,7 +71,7 @@ async def test_permission_errors_name_the_missing_permission() -> None:
     )
     with pytest.raises(StripeAuthError, match="rak_invoice_read") as caught:
         await client([]).get("/v1/invoices")
-    assert caught.value.status == 403 and "rk_test_abcdefghijklmnop" not in str(caught.value)
+    assert caught.value.stripe_status == 403 and "rk_test_abcdefghijklmnop" not in str(caught.value)
 
 
 def test_line_shapes() -> None:
