@@ -112,6 +112,12 @@ class Lease:
     draft: str | None = None
 
 
+def free_of_turns(table: str = "threads") -> str:
+    """SQL true for a row of ``table`` (a name or alias of ``threads``) no live turn holds: for
+    statements elsewhere that must skip busy threads in the same statement (deleting, pruning)."""
+    return f"({table}.active_run is null or {table}.locked_until < now())"
+
+
 _COLUMNS = "id, tenant, visitor, engine, provider_id, created_at, visitor_kind, visitor_user_id, visitor_email"
 
 # One statement, one round trip: the lease, the visitor's message and the history before it.

@@ -173,9 +173,6 @@ class TurnManager:
         finally:
             self._runs.pop(run.run_id, None)
 
-    def get(self, run_id: str) -> ActiveRun | None:
-        return self._runs.get(run_id)
-
     def holding_threads(self) -> list[ActiveRun]:
         """The runs of this process that hold their thread: running, or saving their end."""
         return list(self._runs.values())
