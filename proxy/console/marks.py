@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MarkKind = Literal["tool", "nothing_found", "refusal", "error"]
-SERVICE = "console.marks"  # its key among the tools' services (ToolContext.services, TurnJob.tool_services)
+SERVICE = "console.marks"  # its key among the tools' services (ToolContext.services, TurnServices.tool_services)
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,9 +90,9 @@ class TurnServices:
     budgets: BudgetGuard
     engines: Mapping[str, Engine]  # by tenant name
     toolsets: Mapping[str, ToolSet]  # by tenant name: the tools each tenant enabled
+    timeout: float  # seconds a turn may run (PROXY_TURN_TIMEOUT)
+    lease: float  # seconds of a turn's lock on its thread, renewed while it runs (PROXY_TURN_LEASE)
     tool_services: Mapping[str, Any] = field(default_factory=dict)  # for tools (ToolContext.services)
-    timeout: float = 300.0  # seconds a turn may run (PROXY_TURN_TIMEOUT)
-    lease: float = 30.0  # seconds of a turn's lock on its thread, renewed while it runs (PROXY_TURN_LEASE)
 
 
 @dataclass(frozen=True, slots=True)

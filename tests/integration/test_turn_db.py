@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,12 +11,14 @@ from typing import Any
 
 import anyio
 import psycopg
+import pytest
 
-from proxy.engines.base import HistoryMessage
+from proxy.engines.base import EngineError, HistoryMessage, Turn
+from proxy.engines.offline import OfflineEngine
 from proxy.store.db import Database
 from proxy.store.threads import LockedThread, ThreadRecord, ThreadStore, new_id
 from proxy.tenants import TenantConfig
-from proxy.turns.manager import TurnManager
+from proxy.turns.manager import ThreadBusy, ThreadMissing, TurnManager
 from proxy.turns.runner import ActiveRun
 from proxy.usage.store import UsageEntry, UsageStore
 from proxy.visitors import Visitor
@@ -164,6 +167,68 @@ async def test_a_lock_meeting_a_late_end_is_refused_rather_than_miss_its_reply(d
     )
     assert result == "acquired" and isinstance(locked, LockedThread)
     assert locked.history == (HistoryMessage("user", "q1"), HistoryMessage("assistant", "a1"))
+
+
+async def test_open_refuses_a_busy_or_foreign_thread_and_stores_nothing(database: Database) -> None:
+    tenant, engine = tenant_name(), ChatLike()
+    config = TenantConfig(name=tenant, domains=[f"{tenant}.test"])
+    store = ThreadStore(database)
+    anna = Visitor("v:anna-device", "identified", "user_anna", "anna@example.com")
+    thread = await store.create(tenant=tenant, visitor=anna, engine="chat")
+    # bound as before threads named their user: the device's binding alone
+    await database.execute("update threads set visitor = 'v:anna-device' where id = %s", (thread.id,))
+    async with anyio.create_task_group() as group:
+        manager = TurnManager(group, turn_services(database, engine, config, threads=store))
+        for stranger in (Visitor("v:anna-device"), Visitor("v:anna-device", "identified", "user_bob")):
+            with pytest.raises(ThreadMissing):
+                await manager.open(
+                    dataclasses.replace(ask(config, thread.id, "hello", stranger), binding="v:anna-device")
+                )
+        as_anna = dataclasses.replace(ask(config, thread.id, "wait", anna), binding="v:anna-device")
+        run = await manager.open(as_anna)
+        with pytest.raises(ThreadBusy):
+            await manager.open(dataclasses.replace(as_anna, text="again"))
+        assert run.job.visitor == anna  # the tools serve the user the request proved
+        run.cancel()
+    assert await user_messages(database, thread.id) == ["wait"]
+    assert await store.active_run(thread.id) is None
+
+
+class KeepsTheConversation(ScriptedEngine):
+    """A provider that keeps the conversation (no history read with the lock), and is down."""
+
+    async def stream_turn(self, turn: Any) -> Any:
+        self.turns.append(turn)
+        raise EngineError("upstream_unavailable", "down", retryable=True)
+        yield  # an async generator
+
+
+async def test_the_offline_fallback_reads_the_history_the_tenants_engine_needed_none_of(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Turn] = []
+
+    class Recording(OfflineEngine):
+        async def stream_turn(self, turn: Turn) -> Any:
+            seen.append(turn)
+            async for event in super().stream_turn(turn):
+                yield event
+
+    monkeypatch.setattr("proxy.turns.runner.OfflineEngine", Recording)
+    tenant, engine = tenant_name(), KeepsTheConversation()
+    config = TenantConfig(name=tenant, domains=[f"{tenant}.test"], fallback="offline", history_window=2)
+    store = ThreadStore(database)
+    thread = await store.create(tenant=tenant, visitor=Visitor(), engine="responses")
+    for i in range(3):
+        await store.add_message(thread.id, "user" if i % 2 == 0 else "assistant", f"m{i}")
+    async with anyio.create_task_group() as group:
+        manager = TurnManager(group, turn_services(database, engine, config, threads=store))
+        run = await manager.open(ask(config, thread.id, "hello"))
+        await run.channel_closed()
+    assert engine.turns[0].history == ()
+    assert seen[0].history == (HistoryMessage("assistant", "m1"), HistoryMessage("user", "m2"))
+    assert seen[0].user_text == "hello"
+    assert [e.name for e in run.channel.events][-2:] == ["run.completed", "done"]
 
 
 # -- ending a turn -----------------------------------------------------------------------------
