@@ -12,7 +12,6 @@ from proxy.engines.base import Engine
 from proxy.limits.limiter import RateLimiter
 from proxy.settings import Settings
 from proxy.store.db import Database
-from proxy.store.event_log import EventLog
 from proxy.store.threads import ThreadStore
 from proxy.tenants import Tenant, TenantDirectory
 from proxy.tools.registry import ToolRegistry
@@ -32,10 +31,6 @@ class Services:
     @property
     def threads(self) -> ThreadStore:
         return self.turns.services.threads
-
-    @property
-    def event_log(self) -> EventLog:
-        return self.turns.services.event_log
 
     def engine_for(self, tenant: Tenant) -> Engine:
         return self.engines[tenant.name]
