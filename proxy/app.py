@@ -53,6 +53,7 @@ from proxy.turns.admission import Admission
 from proxy.turns.leases import keeping_leases
 from proxy.turns.manager import TurnManager
 from proxy.turns.remote_cancel import relaying_cancels
+from proxy.turns.runner import TurnServices
 from proxy.usage.budget import BudgetGuard
 from proxy.widget.routes import widget_routes
 
@@ -108,43 +109,44 @@ def create_app(
             runtime = await stack.enter_async_context(open_runtime(settings, tenants=tenants))
             http_client = await stack.enter_async_context(shared_http_client(settings))
             engines = {tenant.name: engine_factory(tenant, http_client, settings) for tenant in tenants}
-            outbox = await stack.enter_async_context(run_outbox_worker(runtime.db, mail_settings))
+            await stack.enter_async_context(run_outbox_worker(runtime.db, mail_settings))
             limiter = await stack.enter_async_context(RateLimiter.open(limit_settings))
             task_group = await stack.enter_async_context(anyio.create_task_group())
             checks = anyio.CancelScope()  # what each provider offers, logged; never holds up start-up
             task_group.start_soon(_check_providers, checks, engines)
-            event_log = EventLog(runtime.db)
+            threads = ThreadStore(runtime.db)
+            event_log = EventLog(runtime.db, threads=threads)
             await stack.enter_async_context(
                 pruning(
                     runtime.db, event_log, every=settings.prune_interval, outbox_keep_days=settings.outbox_keep_days
                 )
             )
+            app.state.console = console = await stack.enter_async_context(open_console(runtime.db))
             gate = await stack.enter_async_context((admission or Admission.from_settings(settings)).watching())
-            turns = TurnManager(task_group, event_log, disconnect_grace=settings.disconnect_grace, admission=gate)
+            turn_services = TurnServices(
+                threads=threads,
+                event_log=event_log,
+                budgets=BudgetGuard(runtime.db, [tenant.config for tenant in tenants]),
+                engines=engines,
+                toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},
+                tool_services={"shop.embedders": EmbedderCache(tenants), **console.tool_services()},
+                timeout=settings.turn_timeout,
+                lease=settings.turn_lease,
+            )
+            turns = TurnManager(task_group, turn_services, disconnect_grace=settings.disconnect_grace, admission=gate)
             await stack.enter_async_context(relaying_cancels(runtime.db, turns))
             await stack.enter_async_context(running_retention(runtime.db, tenants, engines, settings.retention))
-            threads = ThreadStore(runtime.db)
-            await stack.enter_async_context(keeping_leases(turns, threads, event_log, settings.turn_lease))
+            await stack.enter_async_context(keeping_leases(turns))
             # SIGTERM/SIGINT drain the turns before uvicorn closes connections (see proxy.signals)
             await stack.enter_async_context(draining_on_signals(lambda: turns.drain(settings.shutdown_grace)))
-            app.state.console = console = await stack.enter_async_context(open_console(runtime.db))
             app.state.services = Services(
                 settings=settings,
                 tenants=tenants,
                 db=runtime.db,
-                threads=threads,
                 tools=tools,
                 engines=engines,
-                toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},
                 turns=turns,
-                tool_services={
-                    "outbox": outbox,
-                    "shop.embedders": EmbedderCache(tenants),
-                    **console.tool_services(),
-                },
-                event_log=event_log,
                 limiter=limiter,
-                budgets=BudgetGuard(runtime.db, tenants),
             )
             try:
                 yield

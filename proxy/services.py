@@ -1,20 +1,21 @@
-"""The process-wide objects a request or a turn may use, built once in the app's lifespan."""
+"""The process-wide objects a request may use, built once in the app's lifespan.
+
+What a chat turn needs (the thread store, the budgets, the tools' services, the event log, the
+turn's time limits) is held by the :class:`~proxy.turns.manager.TurnManager` (``turns.services``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from proxy.engines.base import Engine
 from proxy.limits.limiter import RateLimiter
 from proxy.settings import Settings
 from proxy.store.db import Database
-from proxy.store.event_log import EventLog
 from proxy.store.threads import ThreadStore
 from proxy.tenants import Tenant, TenantDirectory
-from proxy.tools.registry import ToolRegistry, ToolSet
+from proxy.tools.registry import ToolRegistry
 from proxy.turns.manager import TurnManager
-from proxy.usage.budget import BudgetGuard
 
 
 @dataclass(slots=True)
@@ -22,18 +23,14 @@ class Services:
     settings: Settings
     tenants: TenantDirectory
     db: Database
-    threads: ThreadStore
     tools: ToolRegistry
     engines: dict[str, Engine]  # by tenant name
-    toolsets: dict[str, ToolSet]  # by tenant name: the tools each tenant enabled
     turns: TurnManager
-    event_log: EventLog
     limiter: RateLimiter
-    budgets: BudgetGuard
-    tool_services: dict[str, Any] = field(default_factory=dict)  # e.g. the outbox, for tools
+
+    @property
+    def threads(self) -> ThreadStore:
+        return self.turns.services.threads
 
     def engine_for(self, tenant: Tenant) -> Engine:
         return self.engines[tenant.name]
-
-    def tools_for(self, tenant: Tenant) -> ToolSet:
-        return self.toolsets[tenant.name]

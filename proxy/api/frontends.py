@@ -21,7 +21,7 @@ from proxy.api.errors import ApiError
 from proxy.api.protocols.agui import agui_frames
 from proxy.api.protocols.ai_sdk import HEADERS as UI_STREAM_HEADERS
 from proxy.api.protocols.ai_sdk import ui_message_frames
-from proxy.api.sse import event_stream, follow_run
+from proxy.api.sse import event_stream
 from proxy.api.threads import owned_thread, run_batches
 from proxy.api.turns import begin_turn
 
@@ -89,7 +89,7 @@ class UIChatController(Controller):
             )
         text = newest_user_text(data.messages[-1])
         run = await begin_turn(services, caller, request, data.id, text, page_url=data.page_url)
-        batches = follow_run(run, services.turns, heartbeat=services.settings.heartbeat_interval)
+        batches = services.turns.follow(run, heartbeat=services.settings.heartbeat_interval)
         stream = event_stream(ui_message_frames(batches))
         stream.headers.update(UI_STREAM_HEADERS)
         return stream
@@ -169,5 +169,5 @@ class AguiController(Controller):
             raise ApiError(400, "unsupported_resume", "Interrupts are not supported: this agent never raises any.")
         text = agui_user_text(data.messages[-1])
         run = await begin_turn(services, caller, request, data.threadId, text)
-        batches = follow_run(run, services.turns, heartbeat=services.settings.heartbeat_interval)
+        batches = services.turns.follow(run, heartbeat=services.settings.heartbeat_interval)
         return event_stream(agui_frames(batches, thread_id=data.threadId, run_id=data.runId))

@@ -13,14 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from proxy.api.conversations import IDENTITY_HEADER, ConversationController, delete_owned, owner_of
 from proxy.api.deps import Caller, CallerDep, ServicesDep, identified
 from proxy.api.errors import ApiError
-from proxy.api.sse import Batches, event_stream, follow_run, logged_batches, v1_events, v1_frames
+from proxy.api.sse import event_stream, v1_frames
 from proxy.api.turns import begin_turn, enforce_limits, same_user
 from proxy.api.validation import check_id
 from proxy.console.visitor import held_reply
 from proxy.services import Services
 from proxy.store.conversations import ConversationStore
 from proxy.store.threads import ThreadRecord
-from proxy.turns.events import parse_event_id
+from proxy.turns.events import Batches, parse_event_id
 from proxy.turns.remote_cancel import request_cancel
 from proxy.visitors import Visitor
 
@@ -77,12 +77,10 @@ async def owned_thread(services: Services, caller: Caller, thread_id: str) -> Th
 async def run_batches(services: Services, thread: ThreadRecord, run_id: str, *, start: int) -> Batches:
     """A run of the thread from event ``start`` on, wherever it runs; 404 if there is no such run."""
     heartbeat = services.settings.heartbeat_interval
-    run = services.turns.get(run_id)
-    if run is not None and run.thread_id == thread.id:
-        return follow_run(run, services.turns, heartbeat=heartbeat, start=start)
-    if await services.event_log.wait_for_run(run_id, settle=2.0) != thread.id:
+    batches = await services.turns.resume(thread.id, run_id, after=start, heartbeat=heartbeat)
+    if batches is None:
         raise ApiError(404, "run_not_found", "No such reply to resume; read the thread's messages instead.")
-    return logged_batches(services.event_log, run_id, after=start, heartbeat=heartbeat)
+    return batches
 
 
 async def visible_thread_id(services: Services, request: Request[Any, Any, Any], caller: Caller, thread_id: str) -> str:
@@ -136,7 +134,7 @@ class ThreadController(ConversationController):
         if (held := await held_reply(services, caller, request, thread_id, data.content)) is not None:
             return held  # a person holds the conversation: stored for them, no turn
         run = await begin_turn(services, caller, request, thread_id, data.content, page_url=data.page_url)
-        return event_stream(v1_events(run, services.turns, heartbeat=services.settings.heartbeat_interval))
+        return event_stream(v1_frames(services.turns.follow(run, heartbeat=services.settings.heartbeat_interval)))
 
     @get("/{thread_id:str}/messages", summary="The conversation so far, oldest first")
     async def list_messages(

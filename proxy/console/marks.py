@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MarkKind = Literal["tool", "nothing_found", "refusal", "error"]
-SERVICE = "console.marks"  # its key among the tools' services (ToolContext.services, TurnJob.tool_services)
+SERVICE = "console.marks"  # its key among the tools' services (ToolContext.services, TurnServices.tool_services)
 FLUSH_INTERVAL = 1.0  # seconds a mark waits to be written with others; a crash loses at most this
 
 

@@ -23,7 +23,7 @@ from proxy.limits.settings import LimitSettings, TrustedProxies
 
 if TYPE_CHECKING:
     from proxy.api.errors import ApiError
-    from proxy.tenants import Tenant, TenantConfig
+    from proxy.tenants import TenantConfig
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class RateLimiter:
     def rules(
         self,
         *,
-        tenant: Tenant | TenantConfig,
+        tenant: TenantConfig,
         visitor: str | None,
         client_ip: str,
         action: Action,
@@ -148,9 +148,8 @@ class RateLimiter:
         Keys carry the tenant in braces, Redis Cluster's hash tag, so the keys of one check share
         a slot and the script may touch them together.
         """
-        config = tenant if hasattr(tenant, "limits") else tenant.config
-        limits = config.limits
-        base = f"{self.key_prefix}{{{config.name}}}:{action}"
+        limits = tenant.limits
+        base = f"{self.key_prefix}{{{tenant.name}}}:{action}"
         ip = ip_key(client_ip, self.ipv6_prefix)
         wanted: list[tuple[Scope, str, int, float]] = []
         if action == "message":
@@ -170,7 +169,7 @@ class RateLimiter:
     async def check(
         self,
         *,
-        tenant: Tenant | TenantConfig,
+        tenant: TenantConfig,
         visitor: str | None,
         client_ip: str,
         action: Action,

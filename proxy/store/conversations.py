@@ -17,6 +17,7 @@ from typing import Any
 
 from proxy.errors import ProxyError
 from proxy.store.db import Database
+from proxy.store.threads import free_of_turns
 
 TITLE_CHARS = 60
 PREVIEW_CHARS = 90
@@ -164,7 +165,7 @@ class ConversationStore:
         row = await self.db.fetch_one(
             f"""
             with target as (
-                select id, active_run is not null and locked_until >= now() as busy
+                select id, not {free_of_turns()} as busy
                 from threads where id = %(id)s and {owner.predicate()}
             ), gone as (
                 delete from threads where id = (select id from target where not busy)
@@ -190,7 +191,7 @@ class ConversationStore:
                 f"""
                 with doomed as (
                     select id from threads
-                    where {owner.predicate()} and (active_run is null or locked_until < now())
+                    where {owner.predicate()} and {free_of_turns()}
                     order by id limit %(batch)s for update skip locked
                 ), gone as (
                     delete from threads where id in (select id from doomed) returning tenant, provider_id

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from proxy.store import provider_copies
 from proxy.store.db import Database
+from proxy.store.threads import free_of_turns
 
 if TYPE_CHECKING:
     from proxy.engines.base import Engine
@@ -150,11 +151,11 @@ delete from messages where id in (select id from doomed)
 
 # a thread with a live turn lock is skipped; so is one a turn is locking right now (its row is
 # locked: skipped too), and a message cannot be added without that lock
-_THREADS = """
+_THREADS = f"""
 with doomed as (
     select t.id from threads t
     where t.tenant = %(tenant)s and t.created_at < %(cutoff)s
-      and (t.active_run is null or t.locked_until < now())
+      and {free_of_turns("t")}
       and not exists (select from messages m where m.thread_id = t.id)
     limit %(batch)s for update skip locked
 ), gone as (

@@ -1,18 +1,21 @@
 """Threads and their history in Postgres, and the per-thread turn lock.
 
 The lock is a lease on the thread row (``active_run`` + ``locked_until``), so it holds across
-workers and instances and frees itself if a process dies mid-turn.
+workers and instances and frees itself if a process dies mid-turn. Every statement that reads or
+writes those columns is here: taking the lock, renewing it, releasing it, freeing lapsed ones, and
+asking which run holds a thread (or which thread a run holds).
 
 A turn costs two statements: :meth:`ThreadStore.lock` takes the lock, stores the visitor's
 message and reads the history before it; :meth:`ThreadStore.finish_turn` saves the reply and the
-turn's token usage and releases the lock.
+turn's token usage and releases the lock. The store calls nothing back: ``finish_turn`` tells
+its caller when the write has to wait, and the caller decides what to do meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Self
@@ -22,7 +25,7 @@ from psycopg import OperationalError
 from psycopg_pool import PoolClosed, PoolTimeout
 
 from proxy.engines.base import HistoryMessage
-from proxy.store.db import Backoff, Database
+from proxy.store.db import Backoff, Connection, Database
 from proxy.usage.store import UsageEntry, upsert_sql
 from proxy.visitors import Visitor
 
@@ -95,6 +98,10 @@ class StoredMessage:
 
 LockResult = Literal["acquired", "busy", "missing"]
 
+EndStep = Literal["waiting", "saved", "lost"]
+"""What :meth:`ThreadStore.finish_turn` reports: ``waiting`` (at most once, as soon as the write has
+to wait), then ``saved`` or ``lost`` (given up: the lease expires by itself), last."""
+
 
 @dataclass(frozen=True, slots=True)
 class Lease:
@@ -105,10 +112,17 @@ class Lease:
     draft: str | None = None
 
 
+def free_of_turns(table: str = "threads") -> str:
+    """SQL true for a row of ``table`` (a name or alias of ``threads``) no live turn holds: for
+    statements elsewhere that must skip busy threads in the same statement (deleting, pruning)."""
+    return f"({table}.active_run is null or {table}.locked_until < now())"
+
+
 _COLUMNS = "id, tenant, visitor, engine, provider_id, created_at, visitor_kind, visitor_user_id, visitor_email"
 
 # One statement, one round trip: the lease, the visitor's message and the history before it.
-# ``seen`` is the thread in the statement's snapshot (none: not this caller's thread); ``locked``
+# ``seen`` is the thread in the statement's snapshot (none: not this caller's thread: another
+# tenant's, another visitor's, or a signed-in user's that this request's user is not); ``locked``
 # the lease, taken only on that same version of the row (none: busy). The history is read in the
 # snapshot, so it excludes the message stored here. Were the row changed after the snapshot was
 # taken (an expired turn's late end, releasing the lock while its reply is being written), the
@@ -126,6 +140,7 @@ with quick as (
 ), seen as (
     select {_COLUMNS}, xmin, active_run as held_by, draft as held_draft from threads
     where id = %(thread)s and tenant = %(tenant)s and (visitor is null or visitor is not distinct from %(visitor)s)
+      and (visitor_user_id is null or visitor_user_id = %(user)s)
 ), locked as (
     update threads set active_run = %(run)s, locked_until = now() + make_interval(secs => %(lease)s), draft = null
     where id = (select id from seen) and xmin = (select xmin from seen)
@@ -259,6 +274,7 @@ class ThreadStore:
         *,
         tenant: str,
         visitor: str | None,
+        user_id: str | None = None,
         run_id: str,
         lease_seconds: float,
         user_text: str | None = None,
@@ -266,9 +282,11 @@ class ThreadStore:
     ) -> tuple[LockResult, ThreadRecord | None]:
         """Take the thread's turn lock in one round trip, telling busy from missing.
 
-        With ``user_text``, the visitor's message is stored in the same statement, only if the lock
-        was taken; with ``history``, up to that many messages before it are read too. Acquired, the
-        record is a :class:`LockedThread`; busy, the thread as it was.
+        ``visitor`` is the thread's binding the caller presents, ``user_id`` the signed-in user this
+        request proved (a user's thread is missing to anyone else). With ``user_text``, the
+        visitor's message is stored in the same statement, only if the lock was taken; with
+        ``history``, up to that many messages before it are read too. Acquired, the record is a
+        :class:`LockedThread`; busy, the thread as it was.
         """
         row = await self.db.fetch_one(
             _OPEN_TURN,
@@ -276,6 +294,7 @@ class ThreadStore:
                 "thread": thread_id,
                 "tenant": tenant,
                 "visitor": visitor,
+                "user": user_id,
                 "run": run_id,
                 "lease": lease_seconds,
                 "text": user_text,
@@ -296,12 +315,6 @@ class ThreadStore:
             history=read,
             abandoned_run=row["abandoned_run"],
             briefing=briefing,
-        )
-
-    async def unlock(self, thread_id: str, run_id: str) -> None:
-        await self.db.execute(
-            "update threads set active_run = null, locked_until = null where id = %s and active_run = %s",
-            (thread_id, run_id),
         )
 
     async def renew(self, leases: Sequence[Lease], lease_seconds: float) -> set[str]:
@@ -328,10 +341,23 @@ class ThreadStore:
         return [(row["thread_id"], row["run_id"]) for row in rows]
 
     async def active_run(self, thread_id: str) -> str | None:
+        """The run holding the thread (its lease not lapsed), if any."""
         row = await self.db.fetch_one(
             "select active_run from threads where id = %s and locked_until >= now()", (thread_id,)
         )
         return row["active_run"] if row else None
+
+    async def held_by(self, run_id: str, *, conn: Connection | None = None) -> str | None:
+        """The thread ``run_id`` holds with a lease not lapsed (the run is live on some worker).
+
+        ``conn``: ask within the caller's transaction (the event log reads a run's state so).
+        """
+        query = "select id from threads where active_run = %s and locked_until > now() limit 1"
+        if conn is None:
+            row = await self.db.fetch_one(query, (run_id,))
+        else:
+            row = await (await conn.execute(query, (run_id,))).fetchone()
+        return row["id"] if row else None
 
     async def set_provider_id(self, thread_id: str, provider_id: str | None) -> None:
         await self.db.execute("update threads set provider_id = %s where id = %s", (provider_id, thread_id))
@@ -353,27 +379,18 @@ class ThreadStore:
         *,
         usage: UsageEntry | None = None,
         provider_id: str | None = None,
-        on_wait: Callable[[], None] | None = None,
-    ) -> bool:
+    ) -> AsyncGenerator[EndStep, None]:
         """Save the reply (or its finished part) and the turn's usage, and release the lock.
 
         ``provider_id``, when given, replaces the thread's provider id (where the provider's
         context goes on from, e.g. the last response of a chain).
 
         One statement, committed once. Retried (see the class) until it succeeds or the deadline
-        passes; True once saved, False if given up (logged; the lease then expires by itself).
-        ``on_wait`` is called, once, as soon as the write has to wait: for other turns' ends
-        queued before it, or for a pooled connection longer than ``prompt_wait``. Never raises.
+        passes. Yields ``waiting``, once, as soon as the write has to wait: for other turns' ends
+        queued before it, or for a pooled connection longer than ``prompt_wait``; then ``saved``,
+        or ``lost`` if given up (logged; the lease then expires by itself). Never raises.
         """
         waited = False
-
-        def waiting() -> None:
-            nonlocal waited
-            if not waited:
-                waited = True
-                if on_wait is not None:
-                    on_wait()
-
         params: dict[str, Any] = {
             "thread": thread_id,
             "run": run_id,
@@ -388,7 +405,8 @@ class ThreadStore:
         if self._finishing is None:
             self._finishing = anyio.CapacityLimiter(self.finish_slots)
         if self._finishing.available_tokens < 1:
-            waiting()
+            waited = True
+            yield "waiting"
         backoff = Backoff(self.finish_deadline)
         attempt = 0
         warned = False
@@ -396,17 +414,18 @@ class ThreadStore:
             while True:
                 attempt += 1
                 wait = min(self.db.pool.timeout, max(backoff.remaining(), 0.01))
-                if not waited and on_wait is not None:
+                if not waited:
                     wait = min(wait, self.prompt_wait)
                 sent = False
+                outcome: EndStep | None = None
                 try:
                     async with self.db.connection(timeout=wait) as conn:
                         sent = True
                         await conn.execute(query, params)
-                    return True
+                    outcome = "saved"
                 except PoolClosed:
                     logger.error("could not save the end of a turn: the database is closed", extra={"run_id": run_id})
-                    return False
+                    outcome = "lost"
                 except OperationalError as exc:
                     # no connection (PoolTimeout), a lost connection, or an error the database
                     # reported (the statement then rolled back): all worth another attempt
@@ -415,21 +434,28 @@ class ThreadStore:
                     failure: Exception = exc
                 except Exception:
                     logger.exception("could not save the end of a turn", extra={"run_id": run_id})
-                    return False
+                    outcome = "lost"
+                if outcome is not None:
+                    yield outcome
+                    return
                 if backoff.exhausted():
-                    waiting()
+                    if not waited:
+                        yield "waiting"
                     logger.error(
                         "could not save the end of a turn: gave up",
                         extra={"run_id": run_id, "attempts": attempt, "error": repr(failure)},
                     )
-                    return False
+                    yield "lost"
+                    return
                 if not warned and (waited or not isinstance(failure, PoolTimeout)):
                     warned = True  # (not for a first, short wait for a connection: that is routine)
                     logger.warning(
                         "saving the end of a turn is delayed; retrying",
                         extra={"run_id": run_id, "error": repr(failure)},
                     )
-                waiting()
+                if not waited:
+                    waited = True
+                    yield "waiting"
                 await backoff.wait()
 
     async def messages(

@@ -1,13 +1,16 @@
-"""The client-facing event vocabulary (v1 SSE), produced once per event and encoded lazily."""
+"""The client-facing event vocabulary (v1 SSE), produced once per event and encoded lazily.
+
+The event names are the constants below; every module that makes or reads run events uses them.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from proxy.engines.base import (
-    EngineError,
     EngineEvent,
     MessageCompleted,
     TextDelta,
@@ -15,6 +18,19 @@ from proxy.engines.base import (
     ToolStarted,
     TurnFinished,
 )
+
+# the run's own events, in the order a turn makes them
+RUN_STARTED: Final = "run.started"
+MESSAGE_DELTA: Final = "message.delta"
+TOOL_STARTED: Final = "tool.started"
+TOOL_FINISHED: Final = "tool.finished"
+MESSAGE_COMPLETED: Final = "message.completed"
+RUN_COMPLETED: Final = "run.completed"
+ERROR: Final = "error"
+DONE: Final = "done"  # always the last event of a run
+# events tools add
+HANDOFF: Final = "handoff"
+LEAD_CAPTURED: Final = "lead.captured"
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -51,18 +67,19 @@ def engine_event_payload(run_id: str, event: EngineEvent) -> tuple[str, dict[str
     """Name and data of the neutral event for one engine event."""
     match event:
         case TextDelta(message_id, delta):
-            return "message.delta", {"message_id": message_id, "delta": delta}
+            return MESSAGE_DELTA, {"message_id": message_id, "delta": delta}
         case ToolStarted(call_id, name):
-            return "tool.started", {"run_id": run_id, "call_id": call_id, "name": name}
+            return TOOL_STARTED, {"run_id": run_id, "call_id": call_id, "name": name}
         case ToolFinished(call_id, name, ok):
-            return "tool.finished", {"run_id": run_id, "call_id": call_id, "name": name, "ok": ok}
+            return TOOL_FINISHED, {"run_id": run_id, "call_id": call_id, "name": name, "ok": ok}
         case MessageCompleted(message_id, content):
-            return "message.completed", {"message_id": message_id, "content": content}
+            return MESSAGE_COMPLETED, {"message_id": message_id, "content": content}
         case TurnFinished(usage):
             usage_data = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
-            return "run.completed", {"run_id": run_id, "usage": usage_data}
+            return RUN_COMPLETED, {"run_id": run_id, "usage": usage_data}
     raise TypeError(f"not an engine event: {event!r}")
 
 
-def error_payload(error: EngineError) -> dict[str, Any]:
-    return error.as_dict()
+# A run's events in batches, as a reader follows them (live or from the event log); None: quiet
+# for a heartbeat.
+Batches = AsyncGenerator[list[Event] | None, None]

@@ -18,8 +18,7 @@ from contextlib import asynccontextmanager
 import anyio
 
 from proxy.store.db import pool_wait_limit
-from proxy.store.event_log import EventLog
-from proxy.store.threads import Lease, ThreadStore
+from proxy.store.threads import Lease
 from proxy.turns.manager import TurnManager
 from proxy.turns.runner import INTERRUPTED
 
@@ -29,11 +28,13 @@ ROUNDS_PER_LEASE = 3  # renewals per lease: two may fail before a live turn lose
 
 
 class LeaseKeeper:
-    def __init__(self, turns: TurnManager, threads: ThreadStore, event_log: EventLog, lease: float) -> None:
+    """Renews the leases of the manager's turns (of ``services.lease`` seconds) and frees lapsed ones."""
+
+    def __init__(self, turns: TurnManager) -> None:
         self.turns = turns
-        self.threads = threads
-        self.event_log = event_log
-        self.lease = lease
+        self.threads = turns.services.threads
+        self.event_log = turns.services.event_log
+        self.lease = turns.services.lease
         self._written: dict[str, str] = {}  # run id -> the draft last written
         self._lost: set[str] = set()
 
@@ -88,11 +89,9 @@ class LeaseKeeper:
 
 
 @asynccontextmanager
-async def keeping_leases(
-    turns: TurnManager, threads: ThreadStore, event_log: EventLog, lease: float
-) -> AsyncIterator[LeaseKeeper]:
+async def keeping_leases(turns: TurnManager) -> AsyncIterator[LeaseKeeper]:
     """Renew this worker's turn leases and free lapsed ones while the block runs."""
-    keeper = LeaseKeeper(turns, threads, event_log, lease)
+    keeper = LeaseKeeper(turns)
     async with anyio.create_task_group() as group:
         group.start_soon(keeper.run, name="turn leases")
         try:

@@ -1,12 +1,18 @@
-"""Where turns run: a task group owned by the app, and the index of runs in this process.
+"""A chat turn from admission to ``done``: where turns start, run and are followed.
 
-A run is followed by zero or more readers (the SSE response, a reconnect). When the last reader
-goes away the run keeps going for ``disconnect_grace`` seconds, writing its events to the event
-log so that a reconnect on any worker can pick it up; if nobody comes back it is cancelled.
+A request's turn goes through three calls here, top to bottom:
 
-A request admits its turn (:meth:`TurnManager.admit`) before doing any work for it: refused while
-the manager drains for shutdown or while the :class:`~proxy.turns.admission.Admission` says the
-worker is overloaded.
+1. :meth:`TurnManager.admit`, before any work for it: refused while the manager drains for shutdown
+   or while the :class:`~proxy.turns.admission.Admission` says the worker is overloaded;
+2. :meth:`TurnManager.open`: in one statement the thread's lock (a lease), the visitor's message
+   and the history the engine sends along; then the turn runs in the app's task group
+   (:class:`~proxy.turns.runner.ActiveRun`, which ends it: reply, usage and release, then ``done``);
+3. :meth:`TurnManager.follow`, the run's events for the response (or :meth:`TurnManager.resume`
+   after a lost connection, here or from the event log of another worker).
+
+A run is followed by zero or more readers. When the last reader goes away the run keeps going for
+``disconnect_grace`` seconds, writing its events to the event log so that a reconnect on any worker
+can pick it up; if nobody comes back it is cancelled.
 """
 
 from __future__ import annotations
@@ -14,18 +20,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 from psycopg import OperationalError
 from psycopg_pool import PoolClosed
 
-from proxy.observability.metrics import TURNS_REFUSED
+from proxy.observability.metrics import OPEN_STREAMS, TURNS_REFUSED
 from proxy.store.db import Backoff
-from proxy.store.event_log import EventLog
+from proxy.store.threads import LockedThread, new_id
+from proxy.tenants import TenantConfig
 from proxy.turns.admission import Admission, TurnRefused
-from proxy.turns.runner import SHUTTING_DOWN, ActiveRun, TurnJob
+from proxy.turns.events import DONE, Batches
+from proxy.turns.runner import INTERRUPTED, SHUTTING_DOWN, ActiveRun, TurnJob, TurnServices
+from proxy.visitors import Visitor
 
 logger = logging.getLogger(__name__)
 
@@ -33,17 +44,45 @@ LOG_DEADLINE = 120.0  # seconds an event-log write is retried before the copy gi
 CUT_WAIT = 10.0  # seconds a drain waits for the turns it ended to send `done`
 
 
+class ThreadMissing(Exception):
+    """No such thread for this caller (another tenant's, visitor's or signed-in user's, or none)."""
+
+
+class ThreadBusy(Exception):
+    """A reply is still being written in the thread (or a person of the staff holds it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """A visitor's message for a thread, as the API checked it."""
+
+    tenant: TenantConfig
+    thread_id: str
+    text: str
+    visitor: Visitor  # who sends it, as this request proved
+    binding: str | None  # the thread binding presented: the visitor's, or a signed-in user's other device's
+    page_url: str | None = None
+    operator: bool = False  # the tenant's own server or staff: errors keep the provider's words
+
+
+def turn_visitor(thread: LockedThread, visitor: Visitor) -> Visitor:
+    """Who the turn's tools serve: the identity this request proved for the thread's own user (the
+    lock checked they are the same), else nobody in particular (an anonymous thread's visitor,
+    whatever the request's token says)."""
+    return visitor if thread.visitor_user_id is not None else Visitor(id=thread.visitor)
+
+
 class TurnManager:
     def __init__(
         self,
         task_group: TaskGroup,
-        event_log: EventLog,
+        services: TurnServices,
         *,
         disconnect_grace: float = 10.0,
         admission: Admission | None = None,
     ) -> None:
         self._task_group = task_group
-        self._log = event_log
+        self.services = services
         self._grace = disconnect_grace
         self._runs: dict[str, ActiveRun] = {}
         self._admitted = 0  # admitted, not started yet
@@ -70,22 +109,69 @@ class TurnManager:
         finally:
             self._admitted -= 1
 
-    # -- running -----------------------------------------------------------------------------------
+    # -- opening -----------------------------------------------------------------------------------
 
-    def start(self, job: TurnJob) -> ActiveRun:
-        run = ActiveRun(job)
+    async def open(self, ask: TurnRequest) -> ActiveRun:
+        """Lock the thread for a new run and start the turn; call it within :meth:`admit`.
+
+        One statement takes the lock (a lease of ``services.lease`` seconds, renewed while the turn
+        runs: :mod:`proxy.turns.leases`), stores the message and reads the history the tenant's
+        engine sends along. :class:`ThreadMissing` or :class:`ThreadBusy` when the thread is not
+        the caller's or not free; nothing is stored then.
+        """
+        services = self.services
+        engine = services.engines[ask.tenant.name]
+        window = engine.history_window()
+        run_id = new_id("run")
+        result, thread = await services.threads.lock(
+            ask.thread_id,
+            tenant=ask.tenant.name,
+            visitor=ask.binding,
+            user_id=ask.visitor.user_id,
+            run_id=run_id,
+            lease_seconds=services.lease,
+            user_text=ask.text,
+            history=window,
+        )
+        if result == "missing":
+            raise ThreadMissing(ask.thread_id)
+        if result == "busy":
+            raise ThreadBusy(ask.thread_id)
+        assert isinstance(thread, LockedThread)
+        if thread.abandoned_run is not None:
+            # taken over from a worker that died: end the dead turn's saved stream, if any (the thread
+            # is locked for this turn now: a failure here must not keep it from starting)
+            try:
+                await services.event_log.end_abandoned([thread.abandoned_run], INTERRUPTED.as_dict())
+            except Exception:
+                logger.warning("could not end the stream of a dead turn", extra={"run_id": thread.abandoned_run})
+        job = TurnJob(
+            tenant_config=ask.tenant,
+            thread=thread,
+            run_id=run_id,
+            user_text=ask.text,
+            visitor=turn_visitor(thread, ask.visitor),
+            engine=engine,
+            tools=services.toolsets[ask.tenant.name],
+            window=window,
+            page_url=ask.page_url,
+            operator=ask.operator,
+        )
+        run = ActiveRun(job, services)
         self._runs[run.run_id] = run
         self._task_group.start_soon(self._execute, run, name=f"turn {run.run_id}")
+        # let the turn run up to its provider request before the caller's response starts (headers
+        # through the middlewares, the streaming task): the provider starts thinking ~1.5 ms sooner
+        await anyio.lowlevel.checkpoint()
         return run
+
+    # -- running -----------------------------------------------------------------------------------
 
     async def _execute(self, run: ActiveRun) -> None:
         try:
             await run.execute()
         finally:
             self._runs.pop(run.run_id, None)
-
-    def get(self, run_id: str) -> ActiveRun | None:
-        return self._runs.get(run_id)
 
     def holding_threads(self) -> list[ActiveRun]:
         """The runs of this process that hold their thread: running, or saving their end."""
@@ -103,6 +189,33 @@ class TurnManager:
         return len(self._runs)
 
     # -- readers ---------------------------------------------------------------------------------
+
+    async def follow(self, run: ActiveRun, *, heartbeat: float | None, start: int = 0) -> Batches:
+        """The run's events from index ``start`` in batches (None: quiet for ``heartbeat`` seconds),
+        for every client protocol. If the reader goes away first, :meth:`detach` decides the run's fate.
+        """
+        self.attach(run)
+        saw_done = False
+        open_streams = OPEN_STREAMS.labels(run.job.tenant)
+        open_streams.inc()
+        try:
+            # events published while this response waited come as one batch: under load, one send
+            # (through every middleware, then a syscall) per batch instead of one per token
+            async for batch in run.channel.follow(start, heartbeat=heartbeat):
+                yield batch
+                if batch is not None:
+                    saw_done = batch[-1].name == DONE
+        finally:
+            open_streams.dec()
+            self.detach(run, saw_done=saw_done)
+
+    async def resume(self, thread_id: str, run_id: str, *, after: int, heartbeat: float) -> Batches | None:
+        """A run of the thread from event ``after`` on, wherever it runs: here, or from the event log
+        (another worker's, or one that ended); None if there is no such run of that thread."""
+        run = self._runs.get(run_id)
+        if run is not None and run.thread_id == thread_id:
+            return self.follow(run, heartbeat=heartbeat, start=after)
+        return await self.services.event_log.resume(run_id, thread_id, after=after, heartbeat=heartbeat)
 
     def attach(self, run: ActiveRun) -> None:
         run.readers += 1
@@ -128,17 +241,17 @@ class TurnManager:
     async def _persist(self, run: ActiveRun) -> None:
         """Copy the run's events to the event log as they come, until the run ends."""
         try:
-            await self._logging(self._log.open, run.run_id, run.thread_id)
+            await self._logging(self.services.event_log.open, run.run_id, run.thread_id)
             position = 0
             while True:
                 batch, closed, changed = run.channel.snapshot(position)
-                await self._logging(self._log.append, run.run_id, batch)
+                await self._logging(self.services.event_log.append, run.run_id, batch)
                 position += len(batch)
                 if closed and not batch:
                     break
                 if not batch:
                     await changed.wait()
-            await self._logging(self._log.finish, run.run_id)
+            await self._logging(self.services.event_log.finish, run.run_id)
         except Exception:
             logger.exception("could not keep the events of a run", extra={"run_id": run.run_id})
 
@@ -150,7 +263,7 @@ class TurnManager:
         retry a failed write (each is idempotent) for up to ``LOG_DEADLINE`` seconds.
         """
         if self._log_slots is None:
-            self._log_slots = anyio.CapacityLimiter(max(1, self._log.db.pool.max_size // 2))
+            self._log_slots = anyio.CapacityLimiter(max(1, self.services.event_log.db.pool.max_size // 2))
         backoff = Backoff(LOG_DEADLINE)
         while True:
             try:
@@ -170,7 +283,7 @@ class TurnManager:
                 await run.channel_closed()
             if run.finished or run.readers > 0:
                 return
-            if not await self._log.reader_active(run.run_id, within_seconds=self._grace):
+            if not await self.services.event_log.reader_active(run.run_id, within_seconds=self._grace):
                 run.cancel()
                 return
 

@@ -5,9 +5,10 @@ channel. Stopping the turn (the visitor's Stop, a dropped connection, the turn t
 this task's scope; the engine then cancels the provider's run, and the shielded epilogue saves
 the finished part of the reply, releases the thread's lock and closes the stream with ``done``.
 
-On the way to the provider the turn needs no query of its own: the API took the lock, stored the
-visitor's message and read the history in one statement (a :class:`LockedThread`), and a capped
-tenant's budget is decided from this process's view of today's usage (read again every 2 s).
+On the way to the provider the turn needs no query of its own: ``TurnManager.open`` took the lock,
+stored the visitor's message and read the history (cut to the engine's window) in one statement
+(a :class:`LockedThread`), and a capped tenant's budget is decided from this process's view of
+today's usage (read again every 2 s).
 
 The epilogue writes the reply, the token usage and the release in one statement; ``done`` follows
 it, unless that write has to wait (many turns ending at once, a congested pool): then ``done`` goes
@@ -20,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,11 +48,22 @@ from proxy.engines.errors import for_visitor
 from proxy.engines.offline import OFFLINE_MODEL, OfflineEngine
 from proxy.leads.handoff import handoff_event, handoff_for_message
 from proxy.observability import metrics
-from proxy.store.threads import LockedThread, ThreadRecord, ThreadStore
+from proxy.store.event_log import EventLog
+from proxy.store.threads import EndStep, LockedThread, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolContext, ToolSet
 from proxy.turns.channel import RunChannel
-from proxy.turns.events import Event, engine_event_payload
+from proxy.turns.events import (
+    DONE,
+    ERROR,
+    HANDOFF,
+    MESSAGE_COMPLETED,
+    MESSAGE_DELTA,
+    RUN_COMPLETED,
+    RUN_STARTED,
+    Event,
+    engine_event_payload,
+)
 from proxy.usage.budget import BudgetGuard
 from proxy.usage.store import UsageEntry
 from proxy.visitors import Visitor
@@ -68,36 +81,46 @@ INTERRUPTED = EngineError(
 )
 
 
-def history_window(engine: Engine) -> int:
-    """How many earlier messages a turn sends along (engines whose provider keeps no conversation)."""
-    return engine.history_window()
+@dataclass(frozen=True, slots=True)
+class TurnServices:
+    """What every turn of this process uses, built once with the app and held by the ``TurnManager``."""
+
+    threads: ThreadStore
+    event_log: EventLog
+    budgets: BudgetGuard
+    engines: Mapping[str, Engine]  # by tenant name
+    toolsets: Mapping[str, ToolSet]  # by tenant name: the tools each tenant enabled
+    timeout: float  # seconds a turn may run (PROXY_TURN_TIMEOUT)
+    lease: float  # seconds of a turn's lock on its thread, renewed while it runs (PROXY_TURN_LEASE)
+    tool_services: Mapping[str, Any] = field(default_factory=dict)  # for tools (ToolContext.services)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TurnJob:
-    """Everything one turn needs, gathered by the API before streaming starts."""
+    """One turn, as ``TurnManager.open`` made it: the locked thread and what the request asked."""
 
-    tenant: str
-    thread: ThreadRecord
+    tenant_config: TenantConfig
+    thread: LockedThread  # with the visitor's message stored and the history read
     run_id: str
     user_text: str
-    visitor: Visitor
+    visitor: Visitor  # whom the turn's tools serve
     engine: Engine
     tools: ToolSet
-    store: ThreadStore
-    timeout: float
-    tenant_config: TenantConfig
-    budgets: BudgetGuard
-    tool_services: dict[str, Any] = field(default_factory=dict)
+    window: int  # how many earlier messages the lock read (the engine's window then)
     page_url: str | None = None
     operator: bool = False  # the tenant's own server or staff: errors keep the provider's words
+
+    @property
+    def tenant(self) -> str:
+        return self.tenant_config.name
 
 
 class ActiveRun:
     """One running turn: its channel, its cancel scope, and what it has said so far."""
 
-    def __init__(self, job: TurnJob) -> None:
+    def __init__(self, job: TurnJob, services: TurnServices) -> None:
         self.job = job
+        self.services = services
         self.run_id = job.run_id
         self.thread_id = job.thread.id
         self.channel = RunChannel()
@@ -138,11 +161,11 @@ class ActiveRun:
     # -- the turn --------------------------------------------------------------------------------
 
     async def execute(self) -> None:
-        self.publish("run.started", {"thread_id": self.thread_id, "run_id": self.run_id})
+        self.publish(RUN_STARTED, {"thread_id": self.thread_id, "run_id": self.run_id})
         try:
             with self.scope:
                 try:
-                    with anyio.fail_after(self.job.timeout):
+                    with anyio.fail_after(self.services.timeout):
                         await self._stream()
                 except EngineError as exc:
                     self._fail(exc)
@@ -159,10 +182,8 @@ class ActiveRun:
 
     async def _stream(self) -> None:
         job = self.job
-        if not isinstance(job.thread, LockedThread) or job.thread.user_message_id is None:
-            await job.store.add_message(self.thread_id, "user", job.user_text, self.run_id)
         await self._handoff_if_asked()
-        decision = await job.budgets.decide(job.tenant_config)
+        decision = await self.services.budgets.decide(job.tenant_config)
         if decision.blocked:
             if job.tenant_config.fallback == "offline":
                 await self._answer_offline("budget_offline")
@@ -213,32 +234,37 @@ class ActiveRun:
         if conversation_id is None:
             conversation_id = await engine.create_conversation()
             if conversation_id is not None:
-                await job.store.set_provider_id(self.thread_id, conversation_id)
-        history: tuple[HistoryMessage, ...] = ()
-        window = history_window(engine)
-        opened = job.thread if isinstance(job.thread, LockedThread) else None
-        # the user's message is stored already: it is the turn's input, not history
-        if window and opened is not None and opened.history is not None:
-            history = opened.history[-window:]  # read with the lock
-        elif window and opened is not None and opened.user_message_id is not None:
-            history = tuple(await job.store.history(self.thread_id, limit=window, before=opened.user_message_id))
-        elif window:
-            stored = await job.store.history(self.thread_id, limit=window + 1)
-            history = tuple(stored[:-1])
+                await self.services.threads.set_provider_id(self.thread_id, conversation_id)
         context = ToolContext(
             tenant=job.tenant,
             thread_id=self.thread_id,
             visitor=job.visitor,
             tenant_config=job.tenant_config,
-            db=job.store.db,
+            db=self.services.threads.db,
             run_id=self.run_id,
             emit=self.publish,
             page_url=job.page_url,
-            services=job.tool_services,
+            services=self.services.tool_services,
         )
         # after a person handed the conversation back, the assistant first hears what it missed
-        user_text = briefed(job.user_text, opened.briefing if opened is not None else ())
-        return Turn(conversation_id, user_text, job.tools, context, history, model=model)
+        user_text = briefed(job.user_text, job.thread.briefing)
+        return Turn(conversation_id, user_text, job.tools, context, await self._history(engine), model=model)
+
+    async def _history(self, engine: Engine) -> tuple[HistoryMessage, ...]:
+        """The earlier messages ``engine`` sends along, oldest first (the visitor's new message is
+        the turn's input, not history).
+
+        The lock read them for the tenant's engine. Only the offline fallback of a tenant whose
+        provider keeps the conversation (so nothing was read) reads its own, once.
+        """
+        window = engine.history_window()
+        if window == 0:
+            return ()
+        if window <= self.job.window:
+            read = self.job.thread.history or ()
+            return read if len(read) <= window else read[-window:]
+        before = self.job.thread.user_message_id
+        return tuple(await self.services.threads.history(self.thread_id, limit=window, before=before))
 
     async def _observe(self, event: EngineEvent, model: str | None) -> None:
         """Keep the reply for the history, and count what the metrics and the budget need."""
@@ -265,7 +291,7 @@ class ActiveRun:
         if "escalate_to_human" not in job.tools:  # the tenant does not offer handoffs
             return
         record = await handoff_for_message(
-            job.store.db,
+            self.services.threads.db,
             tenant=job.tenant,
             tenant_config=job.tenant_config,
             thread_id=self.thread_id,
@@ -273,13 +299,13 @@ class ActiveRun:
             text=job.user_text,
         )
         if record is not None:
-            self.publish("handoff", handoff_event(record))
+            self.publish(HANDOFF, handoff_event(record))
 
     def _count_usage(self, usage: Usage, model: str | None) -> None:
         """Counted now (metrics, this process's budget view); stored with the end of the turn."""
         metrics.TOKENS.labels(self.job.tenant, "input").inc(usage.input_tokens)
         metrics.TOKENS.labels(self.job.tenant, "output").inc(usage.output_tokens)
-        entry = self.job.budgets.count(self.job.tenant, model or self.job.tenant_config.model, usage)
+        entry = self.services.budgets.count(self.job.tenant, model or self.job.tenant_config.model, usage)
         if self._usage is not None:  # a second report for the turn: one entry holds both
             entry = dataclasses.replace(
                 self._usage,
@@ -292,13 +318,14 @@ class ActiveRun:
         """Past the hard budget cap: no provider call; the tenant's message offers lead capture."""
         self.outcome = "budget_exhausted"
         message_id = f"msg_{self.run_id}"
-        self.publish("message.delta", {"message_id": message_id, "delta": text})
-        self.publish("message.completed", {"message_id": message_id, "content": text})
+        self.publish(MESSAGE_DELTA, {"message_id": message_id, "delta": text})
+        self.publish(MESSAGE_COMPLETED, {"message_id": message_id, "content": text})
         self._completed.append(text)
-        self.publish("run.completed", {"run_id": self.run_id, "usage": {"input_tokens": 0, "output_tokens": 0}})
+        self.publish(RUN_COMPLETED, {"run_id": self.run_id, "usage": {"input_tokens": 0, "output_tokens": 0}})
 
     def _mark(self, kind: MarkKind, name: str, ok: bool = True) -> None:
-        mark(self.job.tool_services, self.job.tenant, self.thread_id, self.run_id, kind, name, ok)  # for the dashboard
+        # for the dashboard
+        mark(self.services.tool_services, self.job.tenant, self.thread_id, self.run_id, kind, name, ok)
 
     def _fail(self, error: EngineError) -> None:
         self.outcome = error.code
@@ -317,27 +344,36 @@ class ActiveRun:
                     "provider_detail": error.message,
                 },
             )
-        self.publish("error", public.as_dict())
+        self.publish(ERROR, public.as_dict())
 
     def reply_so_far(self) -> str:
         """The reply as it would be saved now: finished messages and the one being written."""
         return "\n\n".join([*self._completed, "".join(self._partial)] if self._partial else self._completed)
 
     async def _epilogue(self) -> None:
-        reply = self.reply_so_far()
-        saved = False
+        """Save the reply, the usage and the lock's release (one statement), and close the stream.
+
+        ``done`` follows the write, or goes first when the write has to wait (a congested pool):
+        a visitor's stream never waits on the database for long.
+        """
+        step: EndStep = "lost"
         try:
-            saved = await self.job.store.finish_turn(
-                self.thread_id,
-                self.run_id,
-                reply,
-                usage=self._usage,
-                provider_id=self._provider_state,
-                on_wait=self._end_stream,
-            )
+            async with aclosing(
+                self.services.threads.finish_turn(
+                    self.thread_id,
+                    self.run_id,
+                    self.reply_so_far(),
+                    usage=self._usage,
+                    provider_id=self._provider_state,
+                )
+            ) as steps:
+                async for step in steps:
+                    if step == "waiting":
+                        self._end_stream()
         except Exception:  # the lease expires on its own; never leave the stream without `done`
             logger.exception("could not save the end of a turn", extra={"run_id": self.run_id})
-        if not saved and self._usage is not None:
+            step = "lost"
+        if step != "saved" and self._usage is not None:
             usage = self._usage
             logger.error(
                 "token usage of a turn not stored",
@@ -364,5 +400,5 @@ class ActiveRun:
 
     def _end_stream(self) -> None:
         if not self.channel.closed:
-            self.publish("done", {})
+            self.publish(DONE, {})
             self.channel.close()

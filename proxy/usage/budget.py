@@ -12,7 +12,6 @@ with the end of the turn, in the same statement as the reply (``ThreadStore.fini
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,11 +21,9 @@ from zoneinfo import ZoneInfo
 
 from proxy.engines.base import Usage
 from proxy.store.db import Database
-from proxy.tenants import Tenant, TenantConfig
+from proxy.tenants import TenantConfig
 from proxy.usage.config import BudgetConfig
 from proxy.usage.store import UsageEntry, UsageStore
-
-logger = logging.getLogger(__name__)
 
 BudgetAction = Literal["normal", "fallback", "blocked"]
 
@@ -65,15 +62,11 @@ class _Today:
     read_at: float
 
 
-def _config(tenant: TenantConfig | Tenant) -> TenantConfig:
-    return tenant.config if isinstance(tenant, Tenant) else tenant
-
-
 class BudgetGuard:
     def __init__(
         self,
-        db: Database | UsageStore,  # or anything with UsageStore's day_total/add (tests)
-        tenants: Iterable[Tenant | TenantConfig] = (),
+        db: Database | UsageStore,  # or anything with UsageStore's day_total (tests)
+        tenants: Iterable[TenantConfig] = (),
         *,
         cache_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
@@ -81,8 +74,8 @@ class BudgetGuard:
     ) -> None:
         self.store = UsageStore(db) if isinstance(db, Database) else db
         self._zones: dict[str, ZoneInfo] = {}
-        for tenant in tenants:
-            self._remember(_config(tenant))
+        for config in tenants:
+            self._remember(config)
         self.cache_seconds = cache_seconds
         self._clock = clock
         self._now = now
@@ -98,8 +91,7 @@ class BudgetGuard:
         """Today in the tenant's budget time zone (UTC for tenants it has not seen)."""
         return self._now().astimezone(self._zones.get(tenant, UTC)).date()
 
-    async def used_today(self, tenant: TenantConfig | Tenant) -> int:
-        config = _config(tenant)
+    async def used_today(self, config: TenantConfig) -> int:
         self._remember(config)
         today = self.day(config.name)
         cached = self._today.get(config.name)
@@ -109,9 +101,8 @@ class BudgetGuard:
         self._today[config.name] = _Today(today, total, self._clock())
         return total
 
-    async def decide(self, tenant: TenantConfig | Tenant) -> BudgetDecision:
+    async def decide(self, config: TenantConfig) -> BudgetDecision:
         """Normal, fallback model, or blocked, for the tenant's next turn."""
-        config = _config(tenant)
         if not config.budget.capped:
             return NORMAL
         return decide_for(config.budget, await self.used_today(config))
@@ -123,24 +114,3 @@ class BudgetGuard:
         if cached is not None and cached.day == today:
             cached.total += usage.input_tokens + usage.output_tokens
         return UsageEntry(tenant, today, model, usage.input_tokens, usage.output_tokens)
-
-    async def record(self, tenant: str, model: str, usage: Usage) -> None:
-        """Count a finished turn and store it. Never raises: losing one turn's count must not break a reply."""
-        entry = self.count(tenant, model, usage)
-        try:
-            await self.store.add(
-                tenant=tenant,
-                day=entry.day,
-                model=model,
-                input_tokens=entry.input_tokens,
-                output_tokens=entry.output_tokens,
-            )
-        except Exception:
-            logger.exception("could not record token usage", extra={"tenant": tenant, "model": model})
-
-    def forget(self, tenant: str | None = None) -> None:
-        """Drop cached totals (all, or one tenant's), e.g. after an operator changed the table."""
-        if tenant is None:
-            self._today.clear()
-        else:
-            self._today.pop(tenant, None)

@@ -96,11 +96,11 @@ async def _report(days: int, tenant: str | None) -> str:
         since = datetime.now(UTC).date() - timedelta(days=days - 1)
         rows = await store.rows(since=since, tenant=tenant)
         out = [usage_report(rows, days=days, since=since)]
-        guard = BudgetGuard(store, runtime.tenants, cache_seconds=0)
+        guard = BudgetGuard(store, [t.config for t in runtime.tenants], cache_seconds=0)
         statuses = []
         for t in runtime.tenants:
             if tenant is None or t.name == tenant:
-                used = await guard.used_today(t) if t.config.budget.capped else 0
+                used = await guard.used_today(t.config) if t.config.budget.capped else 0
                 statuses.append((t.name, used, t.config.budget))
         budgets = budget_lines(statuses)
         if budgets:

@@ -5,25 +5,20 @@ from __future__ import annotations
 import anyio
 
 from proxy.store.db import Database
-from proxy.store.event_log import EventLog
-from proxy.store.threads import ThreadStore, new_id
+from proxy.store.threads import ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.turns.manager import TurnManager
-from proxy.turns.runner import ActiveRun, TurnJob
+from proxy.turns.runner import ActiveRun
 from proxy.visitors import Visitor
 from tests.support.scripted_engine import ScriptedEngine
-from tests.support.turn_jobs import turn_job
+from tests.support.turn_jobs import ask, turn_services
 
 CONFIG = TenantConfig(name="drain", domains=["drain.test"])
 
 
-async def job(database: Database, engine: ScriptedEngine, text: str) -> TurnJob:
-    store = ThreadStore(database)
-    thread = await store.create(tenant="drain", visitor=Visitor(), engine="scripted")
-    run_id = new_id("run")
-    result, locked = await store.lock(thread.id, tenant="drain", visitor=None, run_id=run_id, lease_seconds=60)
-    assert result == "acquired" and locked is not None
-    return turn_job(store, locked, run_id, text, engine, CONFIG)
+async def open_turn(manager: TurnManager, database: Database, text: str) -> ActiveRun:
+    thread = await ThreadStore(database).create(tenant="drain", visitor=Visitor(), engine="scripted")
+    return await manager.open(ask(CONFIG, thread.id, text))
 
 
 def names(run: ActiveRun) -> list[str]:
@@ -33,8 +28,8 @@ def names(run: ActiveRun) -> list[str]:
 async def test_drain_lets_running_turns_finish(database: Database) -> None:
     engine = ScriptedEngine()
     async with anyio.create_task_group() as group:
-        manager = TurnManager(group, EventLog(database))
-        run = manager.start(await job(database, engine, "gate:finishes"))
+        manager = TurnManager(group, turn_services(database, engine, CONFIG))
+        run = await open_turn(manager, database, "gate:finishes")
         await engine_waiting(run)
         draining = anyio.Event()
 
@@ -53,8 +48,8 @@ async def test_drain_lets_running_turns_finish(database: Database) -> None:
 async def test_drain_cancels_what_outlives_the_bound(database: Database) -> None:
     engine = ScriptedEngine()
     async with anyio.create_task_group() as group:
-        manager = TurnManager(group, EventLog(database))
-        run = manager.start(await job(database, engine, "gate:never"))
+        manager = TurnManager(group, turn_services(database, engine, CONFIG))
+        run = await open_turn(manager, database, "gate:never")
         await engine_waiting(run)
         await manager.drain(timeout=0.2)
     assert names(run)[-2:] == ["error", "done"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from proxy.store.db import Database
 from proxy.store.threads import ThreadStore
 from proxy.visitors import Visitor
+from tests.support.turn_jobs import end_turn
 
 
 async def test_thread_is_bound_to_tenant_and_visitor(database: Database) -> None:
@@ -26,7 +27,7 @@ async def test_lock_is_exclusive_until_released(database: Database) -> None:
     first, _ = await store.lock(thread.id, tenant="t-lock", visitor=None, run_id="run_a", lease_seconds=60)
     second, _ = await store.lock(thread.id, tenant="t-lock", visitor=None, run_id="run_b", lease_seconds=60)
     assert (first, second) == ("acquired", "busy")
-    await store.finish_turn(thread.id, "run_a", "the reply")
+    await end_turn(store, thread.id, "run_a", "the reply")
     third, _ = await store.lock(thread.id, tenant="t-lock", visitor=None, run_id="run_c", lease_seconds=60)
     assert third == "acquired"
     missing, _ = await store.lock("thr_nope", tenant="t-lock", visitor=None, run_id="run_d", lease_seconds=60)
@@ -39,9 +40,25 @@ async def test_expired_lease_can_be_taken_over(database: Database) -> None:
     await store.lock(thread.id, tenant="t-lease", visitor=None, run_id="run_dead", lease_seconds=-1)
     result, _ = await store.lock(thread.id, tenant="t-lease", visitor=None, run_id="run_new", lease_seconds=60)
     assert result == "acquired"
-    # the dead run's late release must not free the new run's lock
-    await store.unlock(thread.id, "run_dead")
+    # the dead run's late end must not free the new run's lock
+    assert await end_turn(store, thread.id, "run_dead", "") == "saved"
     assert await store.active_run(thread.id) == "run_new"
+
+
+async def test_a_users_thread_is_missing_to_anyone_else(database: Database) -> None:
+    store = ThreadStore(database)
+    anna = Visitor("v:anna", "identified", "user_anna", "anna@example.com")
+    thread = await store.create(tenant="t-user", visitor=anna, engine="chat")
+    for user_id in (None, "user_bob"):
+        result, record = await store.lock(
+            thread.id, tenant="t-user", visitor=anna.binding, user_id=user_id, run_id="run_x", lease_seconds=60
+        )
+        assert (result, record) == ("missing", None)
+    assert await store.active_run(thread.id) is None
+    result, _ = await store.lock(
+        thread.id, tenant="t-user", visitor=anna.binding, user_id="user_anna", run_id="run_a", lease_seconds=60
+    )
+    assert result == "acquired"
 
 
 async def test_history_oldest_first_and_window(database: Database) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,18 +11,19 @@ from typing import Any
 
 import anyio
 import psycopg
+import pytest
 
-from proxy.engines.base import HistoryMessage
+from proxy.engines.base import EngineError, HistoryMessage, Turn
+from proxy.engines.offline import OfflineEngine
 from proxy.store.db import Database
-from proxy.store.event_log import EventLog
 from proxy.store.threads import LockedThread, ThreadRecord, ThreadStore, new_id
 from proxy.tenants import TenantConfig
-from proxy.turns.manager import TurnManager
-from proxy.turns.runner import ActiveRun, TurnJob
+from proxy.turns.manager import ThreadBusy, ThreadMissing, TurnManager
+from proxy.turns.runner import ActiveRun
 from proxy.usage.store import UsageEntry, UsageStore
 from proxy.visitors import Visitor
 from tests.support.scripted_engine import ScriptedEngine
-from tests.support.turn_jobs import turn_job
+from tests.support.turn_jobs import ask, end_turn, turn_services
 from tests.support.waiting import eventually
 
 
@@ -41,6 +43,21 @@ class ChatLike(ScriptedEngine):
         return None
 
 
+class Gated(ChatLike):
+    """Every turn waits at the gate before it streams (its opening and start are done by then)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = anyio.Event()
+        self.at_gate = 0
+
+    async def stream_turn(self, turn: Any) -> Any:
+        self.at_gate += 1
+        await self.gate.wait()
+        async for event in super().stream_turn(turn):
+            yield event
+
+
 @asynccontextmanager
 async def small_pool(pg_url: str, database: Database) -> AsyncIterator[Database]:
     """Two connections; a caller waits at most 0.1 s for one. (``database`` has migrated the schema.)"""
@@ -56,8 +73,8 @@ async def user_messages(db: Database, thread_id: str) -> list[str]:
 async def open_turn(
     store: ThreadStore, tenant: str, text: str, *, thread: ThreadRecord | None = None
 ) -> tuple[LockedThread, str]:
-    """A turn (on a new thread unless given) opened as the API does for a chat tenant with the
-    default history window: the locked thread and the run id."""
+    """A turn's lock (on a new thread unless given) taken as ``TurnManager.open`` does for a chat
+    tenant with the default history window: the locked thread and the run id."""
     thread = thread or await store.create(tenant=tenant, visitor=Visitor(), engine="chat")
     run_id = new_id("run")
     result, locked = await store.lock(
@@ -67,11 +84,8 @@ async def open_turn(
     return locked, run_id
 
 
-def job_for(
-    opened: tuple[LockedThread, str], text: str, store: ThreadStore, engine: ScriptedEngine, config: TenantConfig
-) -> TurnJob:
-    locked, run_id = opened
-    return turn_job(store, locked, run_id, text, engine, config)
+async def new_thread(store: ThreadStore, tenant: str) -> str:
+    return (await store.create(tenant=tenant, visitor=Visitor(), engine="chat")).id
 
 
 # -- opening a turn ----------------------------------------------------------------------------
@@ -155,6 +169,68 @@ async def test_a_lock_meeting_a_late_end_is_refused_rather_than_miss_its_reply(d
     assert locked.history == (HistoryMessage("user", "q1"), HistoryMessage("assistant", "a1"))
 
 
+async def test_open_refuses_a_busy_or_foreign_thread_and_stores_nothing(database: Database) -> None:
+    tenant, engine = tenant_name(), ChatLike()
+    config = TenantConfig(name=tenant, domains=[f"{tenant}.test"])
+    store = ThreadStore(database)
+    anna = Visitor("v:anna-device", "identified", "user_anna", "anna@example.com")
+    thread = await store.create(tenant=tenant, visitor=anna, engine="chat")
+    # bound as before threads named their user: the device's binding alone
+    await database.execute("update threads set visitor = 'v:anna-device' where id = %s", (thread.id,))
+    async with anyio.create_task_group() as group:
+        manager = TurnManager(group, turn_services(database, engine, config, threads=store))
+        for stranger in (Visitor("v:anna-device"), Visitor("v:anna-device", "identified", "user_bob")):
+            with pytest.raises(ThreadMissing):
+                await manager.open(
+                    dataclasses.replace(ask(config, thread.id, "hello", stranger), binding="v:anna-device")
+                )
+        as_anna = dataclasses.replace(ask(config, thread.id, "wait", anna), binding="v:anna-device")
+        run = await manager.open(as_anna)
+        with pytest.raises(ThreadBusy):
+            await manager.open(dataclasses.replace(as_anna, text="again"))
+        assert run.job.visitor == anna  # the tools serve the user the request proved
+        run.cancel()
+    assert await user_messages(database, thread.id) == ["wait"]
+    assert await store.active_run(thread.id) is None
+
+
+class KeepsTheConversation(ScriptedEngine):
+    """A provider that keeps the conversation (no history read with the lock), and is down."""
+
+    async def stream_turn(self, turn: Any) -> Any:
+        self.turns.append(turn)
+        raise EngineError("upstream_unavailable", "down", retryable=True)
+        yield  # an async generator
+
+
+async def test_the_offline_fallback_reads_the_history_the_tenants_engine_needed_none_of(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Turn] = []
+
+    class Recording(OfflineEngine):
+        async def stream_turn(self, turn: Turn) -> Any:
+            seen.append(turn)
+            async for event in super().stream_turn(turn):
+                yield event
+
+    monkeypatch.setattr("proxy.turns.runner.OfflineEngine", Recording)
+    tenant, engine = tenant_name(), KeepsTheConversation()
+    config = TenantConfig(name=tenant, domains=[f"{tenant}.test"], fallback="offline", history_window=2)
+    store = ThreadStore(database)
+    thread = await store.create(tenant=tenant, visitor=Visitor(), engine="responses")
+    for i in range(3):
+        await store.add_message(thread.id, "user" if i % 2 == 0 else "assistant", f"m{i}")
+    async with anyio.create_task_group() as group:
+        manager = TurnManager(group, turn_services(database, engine, config, threads=store))
+        run = await manager.open(ask(config, thread.id, "hello"))
+        await run.channel_closed()
+    assert engine.turns[0].history == ()
+    assert seen[0].history == (HistoryMessage("assistant", "m1"), HistoryMessage("user", "m2"))
+    assert seen[0].user_text == "hello"
+    assert [e.name for e in run.channel.events][-2:] == ["run.completed", "done"]
+
+
 # -- ending a turn -----------------------------------------------------------------------------
 
 
@@ -170,10 +246,9 @@ async def test_many_turns_cut_off_at_once_all_end_saved_on_a_tiny_pool(pg_url: s
         store = ThreadStore(db)
         runs: list[ActiveRun] = []
         async with anyio.create_task_group() as group:
-            manager = TurnManager(group, EventLog(db))
+            manager = TurnManager(group, turn_services(db, engine, config, threads=store))
             for _ in range(40):
-                opened = await open_turn(store, tenant, "wait")
-                runs.append(manager.start(job_for(opened, "wait", store, engine, config)))
+                runs.append(await manager.open(ask(config, await new_thread(store, tenant), "wait")))
             for run in runs:
                 await first_delta(run)
             async with db.connection(), db.connection():  # every connection taken
@@ -194,20 +269,25 @@ async def test_turns_complete_and_their_usage_counts_exactly_without_a_free_conn
 ) -> None:
     """Once opened, a turn needs no query until its end: it streams to ``run.completed`` and ``done``
     while every connection is taken; the reply, the usage and the release follow, each exactly once."""
-    tenant, engine, text = tenant_name(), ChatLike(), "say:one two three"
+    tenant, engine, text = tenant_name(), Gated(), "say:one two three"
     config = TenantConfig(name=tenant, domains=[f"{tenant}.test"], model="gpt-test")
     async with small_pool(pg_url, database) as db:
         store = ThreadStore(db)
         # a second turn on a thread carries the first one along as history
         earlier, earlier_run = await open_turn(store, tenant, text)
-        await store.finish_turn(earlier.id, earlier_run, "earlier reply")
-        opened = [await open_turn(store, tenant, text, thread=earlier)]
-        opened += [await open_turn(store, tenant, text) for _ in range(11)]
+        await end_turn(store, earlier.id, earlier_run, "earlier reply")
+        threads = [earlier.id] + [await new_thread(store, tenant) for _ in range(11)]
         runs: list[ActiveRun] = []
         async with anyio.create_task_group() as group:
-            manager = TurnManager(group, EventLog(db))
+            manager = TurnManager(group, turn_services(db, engine, config, threads=store))
+            runs = [await manager.open(ask(config, thread_id, text)) for thread_id in threads]
+
+            async def all_at_gate() -> bool:
+                return engine.at_gate == len(runs)
+
+            await eventually(all_at_gate)
             async with db.connection(), db.connection():  # every connection taken
-                runs = [manager.start(job_for(o, text, store, engine, config)) for o in opened]
+                engine.gate.set()
                 for run in runs:
                     await run.channel_closed()
                 for run in runs:
@@ -253,7 +333,7 @@ async def test_a_retried_end_is_written_once(database: Database) -> None:
     store = ThreadStore(AnswerLost(database))
     locked, run_id = await open_turn(ThreadStore(database), tenant, "hi")
     entry = UsageEntry(tenant, datetime.now(UTC).date(), "m", 10, 5)
-    assert await store.finish_turn(locked.id, run_id, "the reply", usage=entry) is True
+    assert await end_turn(store, locked.id, run_id, "the reply", usage=entry) == "saved"
     assert store.db.lost == 1  # type: ignore[attr-defined]
     assert [m.content for m in await store.messages(locked.id)] == ["hi", "the reply"]
     assert await store.active_run(locked.id) is None
@@ -264,10 +344,9 @@ async def test_an_end_that_cannot_be_written_gives_up_at_the_deadline(pg_url: st
     async with small_pool(pg_url, database) as db:
         store = ThreadStore(db, finish_deadline=0.3)
         locked, run_id = await open_turn(store, tenant_name(), "hi")
-        told: list[str] = []
         async with db.connection(), db.connection():  # every connection taken
-            saved = await store.finish_turn(locked.id, run_id, "lost", on_wait=lambda: told.append("waiting"))
-        assert (saved, told) == (False, ["waiting"])
+            steps = [step async for step in store.finish_turn(locked.id, run_id, "lost")]
+        assert steps == ["waiting", "lost"]
         assert await store.active_run(locked.id) == run_id  # the lease expires by itself
 
 
@@ -283,13 +362,14 @@ async def test_events_of_dropped_streams_are_kept_when_the_pool_is_full(pg_url: 
     tenant, engine = tenant_name(), ChatLike()
     config = TenantConfig(name=tenant, domains=[f"{tenant}.test"])
     async with small_pool(pg_url, database) as db:
-        store, log = ThreadStore(db), EventLog(db)
+        store = ThreadStore(db)
+        services = turn_services(db, engine, config, threads=store)
+        log = services.event_log
         runs: list[ActiveRun] = []
         async with anyio.create_task_group() as group:
-            manager = TurnManager(group, log, disconnect_grace=30)
+            manager = TurnManager(group, services, disconnect_grace=30)
             for _ in range(20):
-                opened = await open_turn(store, tenant, "wait")
-                run = manager.start(job_for(opened, "wait", store, engine, config))
+                run = await manager.open(ask(config, await new_thread(store, tenant), "wait"))
                 manager.attach(run)
                 runs.append(run)
             for run in runs:

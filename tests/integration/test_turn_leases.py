@@ -19,6 +19,7 @@ from proxy.store.event_log import EventLog
 from proxy.store.threads import Lease, LockedThread, ThreadStore
 from proxy.turns.events import Event
 from proxy.visitors import Visitor
+from tests.support.turn_jobs import end_turn
 
 ERROR = {"code": "interrupted", "message": "stopped", "retryable": True}
 
@@ -72,7 +73,7 @@ async def test_a_lapsed_lease_is_freed_with_its_draft_kept(database: Database) -
     assert (thread_id, "run_died") not in await store.reap()  # once
 
     # the dead worker, were it only stalled, adds no second reply when it finally ends
-    await store.finish_turn(thread_id, "run_died", "The tent weighs 2 kg.")
+    await end_turn(store, thread_id, "run_died", "The tent weighs 2 kg.")
     assert len(await store.messages(thread_id)) == 2
 
 
@@ -91,7 +92,7 @@ async def test_a_new_message_takes_over_a_lapsed_lease_keeping_the_draft_first(d
     assert thread.user_message_id == messages[-1].id
 
     # an ordinary lock has taken over nothing
-    await store.finish_turn(thread_id, "run_next", "Yes.")
+    await end_turn(store, thread_id, "run_next", "Yes.")
     _, thread = await store.lock(thread_id, tenant="t-take", visitor=None, run_id="run_third", lease_seconds=60)
     assert isinstance(thread, LockedThread) and thread.abandoned_run is None
 

@@ -1,30 +1,51 @@
-"""A turn job for driving ``ActiveRun`` / ``TurnManager`` directly, without the HTTP layer."""
+"""Turns through ``TurnManager.open`` without the HTTP layer, and a turn's end written as a run does."""
 
 from __future__ import annotations
 
 from proxy.engines.base import Engine
-from proxy.store.threads import ThreadRecord, ThreadStore
+from proxy.store.db import Database
+from proxy.store.event_log import EventLog
+from proxy.store.threads import EndStep, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolSet
-from proxy.turns.runner import TurnJob
+from proxy.turns.manager import TurnRequest
+from proxy.turns.runner import TurnServices
 from proxy.usage.budget import BudgetGuard
+from proxy.usage.store import UsageEntry
 from proxy.visitors import Visitor
 
 
-def turn_job(
-    store: ThreadStore, thread: ThreadRecord, run_id: str, text: str, engine: Engine, config: TenantConfig
-) -> TurnJob:
-    """A job for a locked ``thread``: an anonymous visitor, no tools, a 30 s timeout, no budget caps."""
-    return TurnJob(
-        tenant=config.name,
-        thread=thread,
-        run_id=run_id,
-        user_text=text,
-        visitor=Visitor(),
-        engine=engine,
-        tools=ToolSet({}),
-        store=store,
+def turn_services(
+    db: Database, engine: Engine, config: TenantConfig, *, threads: ThreadStore | None = None
+) -> TurnServices:
+    """What a manager's turns use: ``engine`` for the one tenant, no tools, a 30 s timeout, no budget caps."""
+    threads = threads or ThreadStore(db)
+    return TurnServices(
+        threads=threads,
+        event_log=EventLog(db, threads=threads),
+        budgets=BudgetGuard(db, [config]),
+        engines={config.name: engine},
+        toolsets={config.name: ToolSet({})},
         timeout=30,
-        tenant_config=config,
-        budgets=BudgetGuard(store.db, [config]),
+        lease=60,
     )
+
+
+def ask(config: TenantConfig, thread_id: str, text: str, visitor: Visitor | None = None) -> TurnRequest:
+    """An anonymous visitor's message (or ``visitor``'s) for ``thread_id``."""
+    visitor = visitor or Visitor()
+    return TurnRequest(tenant=config, thread_id=thread_id, text=text, visitor=visitor, binding=visitor.binding)
+
+
+async def end_turn(
+    store: ThreadStore,
+    thread_id: str,
+    run_id: str,
+    reply: str,
+    *,
+    usage: UsageEntry | None = None,
+    provider_id: str | None = None,
+) -> EndStep:
+    """Write a turn's end as a run does, to its last step: ``saved`` or ``lost``."""
+    steps = [step async for step in store.finish_turn(thread_id, run_id, reply, usage=usage, provider_id=provider_id)]
+    return steps[-1]

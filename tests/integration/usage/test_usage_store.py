@@ -18,12 +18,17 @@ def name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+async def record(database: Database, guard: BudgetGuard, tenant: str, model: str, usage: Usage) -> None:
+    """A turn's usage as the end of a turn writes it: counted by the guard, upserted with the reply."""
+    await database.execute(upsert_sql(), guard.count(tenant, model, usage).params())
+
+
 async def test_turns_of_one_day_and_model_add_up_in_one_row(database: Database) -> None:
     tenant = name("usage")
     guard = BudgetGuard(database)
-    await guard.record(tenant, "gpt-4.1-mini", Usage(100, 20))
-    await guard.record(tenant, "gpt-4.1-mini", Usage(50, 5))
-    await guard.record(tenant, "gpt-4.1-nano", Usage(7, 3))
+    await record(database, guard, tenant, "gpt-4.1-mini", Usage(100, 20))
+    await record(database, guard, tenant, "gpt-4.1-mini", Usage(50, 5))
+    await record(database, guard, tenant, "gpt-4.1-nano", Usage(7, 3))
     today = guard.day(tenant)
     rows = await UsageStore(database).rows(since=today, tenant=tenant)
     assert [(r.model, r.input_tokens, r.output_tokens, r.turns) for r in rows] == [
@@ -39,7 +44,7 @@ async def test_concurrent_turns_from_many_guards_lose_nothing(database: Database
 
     async with anyio.create_task_group() as group:
         for i in range(40):
-            group.start_soon(guards[i % 4].record, tenant, "m", Usage(10, 1))
+            group.start_soon(record, database, guards[i % 4], tenant, "m", Usage(10, 1))
     rows = await UsageStore(database).rows(since=guards[0].day(tenant), tenant=tenant)
     assert [(r.input_tokens, r.output_tokens, r.turns) for r in rows] == [(400, 40, 40)]
 
@@ -50,14 +55,14 @@ async def test_budget_follows_the_recorded_total(database: Database) -> None:
         ["budget.test"],
         budget={"daily_soft_tokens": 100, "daily_hard_tokens": 200, "fallback_model": "cheap"},
     )
-    guard = BudgetGuard(database, [tenant], cache_seconds=0)
-    other_worker = BudgetGuard(database, [tenant], cache_seconds=0)
-    assert (await guard.decide(tenant)).action == "normal"
-    await other_worker.record(tenant.name, "gpt-4.1-mini", Usage(90, 10))
-    decision = await guard.decide(tenant)
+    guard = BudgetGuard(database, [tenant.config], cache_seconds=0)
+    other_worker = BudgetGuard(database, [tenant.config], cache_seconds=0)
+    assert (await guard.decide(tenant.config)).action == "normal"
+    await record(database, other_worker, tenant.name, "gpt-4.1-mini", Usage(90, 10))
+    decision = await guard.decide(tenant.config)
     assert (decision.action, decision.model) == ("fallback", "cheap")
-    await other_worker.record(tenant.name, "cheap", Usage(100, 0))
-    decision = await guard.decide(tenant)
+    await record(database, other_worker, tenant.name, "cheap", Usage(100, 0))
+    decision = await guard.decide(tenant.config)
     assert decision.blocked and decision.message
 
 
@@ -67,7 +72,7 @@ async def test_days_are_separate(database: Database) -> None:
     today = datetime.now(UTC).date()
     await store.add(tenant=tenant, day=today - timedelta(days=1), model="m", input_tokens=1000, output_tokens=0)
     guard = BudgetGuard(database)
-    assert await guard.used_today(make_tenant(tenant, ["days.test"])) == 0
+    assert await guard.used_today(make_tenant(tenant, ["days.test"]).config) == 0
     rows = await store.rows(since=today - timedelta(days=3), tenant=tenant)
     assert [r.day for r in rows] == [today - timedelta(days=1)]
     assert await store.rows(since=date(2999, 1, 1), tenant=tenant) == []

@@ -54,7 +54,7 @@ def open_limiter(request: pytest.FixtureRequest) -> Opener:
 
 
 async def send(limiter: RateLimiter, t, visitor: str | None = "v:alice", ip: str = "203.0.113.9") -> None:  # type: ignore[no-untyped-def]
-    await limiter.check(tenant=t, visitor=visitor, client_ip=ip, action="message")
+    await limiter.check(tenant=t.config, visitor=visitor, client_ip=ip, action="message")
 
 
 async def test_visitor_limit_then_retry_after_then_through(open_limiter: Opener) -> None:
@@ -125,14 +125,16 @@ async def test_threads_per_hour_per_ip(open_limiter: Opener) -> None:
     t = tenant(threads_per_hour_per_ip=2)
     async with open_limiter(clock) as limiter:
         for _ in range(2):
-            await limiter.check(tenant=t, visitor="v:x", client_ip="203.0.113.5", action="thread")
+            await limiter.check(tenant=t.config, visitor="v:x", client_ip="203.0.113.5", action="thread")
         with pytest.raises(RateLimited) as refused:
-            await limiter.check(tenant=t, visitor="v:y", client_ip="203.0.113.5", action="thread")
+            await limiter.check(tenant=t.config, visitor="v:y", client_ip="203.0.113.5", action="thread")
         assert (refused.value.scope, refused.value.action) == ("ip", "thread")
         assert 3600 < refused.value.retry_after <= 7200
         # messages are counted apart from threads; a client key is not limited per address
-        await limiter.check(tenant=t, visitor="v:x", client_ip="203.0.113.5", action="message")
-        await limiter.check(tenant=t, visitor=None, client_ip="203.0.113.5", action="thread", via_client_key=True)
+        await limiter.check(tenant=t.config, visitor="v:x", client_ip="203.0.113.5", action="message")
+        await limiter.check(
+            tenant=t.config, visitor=None, client_ip="203.0.113.5", action="thread", via_client_key=True
+        )
 
 
 async def test_zero_switches_a_limit_off(open_limiter: Opener) -> None:

@@ -36,7 +36,7 @@ async def test_asking_counts_nothing(open_limiter: Opener) -> None:
 
         async def check(count: bool) -> None:
             await limiter.check(
-                tenant=t, visitor=None, client_ip="192.0.2.1", action="message", scopes=("tenant",), count=count
+                tenant=t.config, visitor=None, client_ip="192.0.2.1", action="message", scopes=("tenant",), count=count
             )
 
         for _ in range(10):
