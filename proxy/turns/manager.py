@@ -29,6 +29,7 @@ from anyio.abc import TaskGroup
 from psycopg import OperationalError
 from psycopg_pool import PoolClosed
 
+from proxy.errors import ProxyError
 from proxy.observability.metrics import OPEN_STREAMS, TURNS_REFUSED
 from proxy.store.db import Backoff
 from proxy.store.threads import LockedThread, new_id
@@ -44,12 +45,16 @@ LOG_DEADLINE = 120.0  # seconds an event-log write is retried before the copy gi
 CUT_WAIT = 10.0  # seconds a drain waits for the turns it ended to send `done`
 
 
-class ThreadMissing(Exception):
+class ThreadMissing(ProxyError):
     """No such thread for this caller (another tenant's, visitor's or signed-in user's, or none)."""
 
+    code, status = "thread_not_found", 404
 
-class ThreadBusy(Exception):
+
+class ThreadBusy(ProxyError):
     """A reply is still being written in the thread (or a person of the staff holds it)."""
+
+    code, status = "thread_busy", 409
 
 
 @dataclass(frozen=True, slots=True)
