@@ -13,13 +13,13 @@ from proxy.store.db import Database
 from tests.integration.leads.support import (
     Recorder,
     RejectingRecorder,
-    free_port,
     mail_settings,
     outbox_rows,
     queue_lead,
     smtp_server,
     tenant_config,
 )
+from tests.support.ports import free_port
 
 
 async def test_server_down_keeps_the_lead_and_delivers_when_it_returns(db: Database) -> None:
