@@ -7,10 +7,11 @@ The old NestJS names keep working unchanged (``SMTP_HOST``, ``SMTP_PORT`` with i
 
 from __future__ import annotations
 
-import random
 from email.utils import parseaddr
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+
+from proxy.backoff import backoff_delay
 
 
 class MailSettings(BaseModel):
@@ -136,9 +137,6 @@ class MailSettings(BaseModel):
         return "AI Bot <assistant-proxy@localhost>"
 
     def backoff(self, attempts: int) -> float:
-        """Seconds before attempt ``attempts + 1``: exponential, capped, with +-10 % jitter so that
-        many mails failing together (an SMTP outage) do not retry in lockstep."""
-        if self.backoff_base <= 0:
-            return 0.0
-        delay = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
-        return float(delay * random.uniform(0.9, 1.1))
+        """Seconds before attempt ``attempts + 1``: at most ``backoff_base`` doubled per earlier
+        failure and ``backoff_max``, jittered (see :mod:`proxy.backoff`)."""
+        return backoff_delay(attempts - 1, first=self.backoff_base, cap=self.backoff_max)

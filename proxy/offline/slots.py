@@ -10,7 +10,7 @@ from proxy.offline import entities
 from proxy.offline.intents import insight_options, insight_question
 from proxy.offline.money import PriceBounds, find_prices, strip_prices
 from proxy.offline.periods import MONTHS, Period, find_period
-from proxy.offline.words import STOP_WORDS, content_words, tokens
+from proxy.offline.words import STOP_WORDS, tokens
 
 # Phrases that frame a product question but are not what is wanted.
 _FRAMES = re.compile(
@@ -222,7 +222,3 @@ def find_slots(text: str, now: datetime) -> Slots:
         by_month=bool(options["by_month"]),
         by_customer=bool(options["by_customer"]),
     )
-
-
-def has_content(text: str) -> bool:
-    return bool(content_words(text))

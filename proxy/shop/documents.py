@@ -235,10 +235,3 @@ async def drop_stale_indexes(db: Database, tenant: str, keep: set[str]) -> None:
     for name in await _tenant_indexes(db, tenant):
         if name not in keep:
             await db.execute(sql.SQL("drop index if exists {}").format(sql.Identifier(name)))
-
-
-async def drop_tenant_documents(db: Database, tenant: str) -> None:
-    """Forget a tenant's documents, indexes and embedder (tests, and re-seeding from scratch)."""
-    await drop_stale_indexes(db, tenant, set())
-    await db.execute("delete from shop_documents where tenant = %s", (tenant,))
-    await db.execute("delete from shop_embedding_state where tenant = %s", (tenant,))

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from proxy.tenants import Tenant, TenantDirectory
 
 _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
+OFFLINE_DIMENSIONS = 256  # the offline embedder's default vector size
 
 
 class EmbeddingError(ProxyError):
@@ -74,8 +75,13 @@ def _pair_feature(first: str, second: str, dims: int) -> tuple[int, float]:
     return idx, 0.5 * sign
 
 
-def hash_embedding(text: str, dims: int = 256) -> list[float]:
-    """A unit vector of hashed word, word-pair and character-trigram features."""
+def hash_embedding(text: str, dims: int = OFFLINE_DIMENSIONS) -> list[float]:
+    """A unit vector of hashed word, word-pair and character-trigram features; the same text always
+    gives the same vector. The one hashed embedding of the project: the offline embedder stores
+    these vectors (as ``offline-v1``), so a change here must come with a new embedder name, and the
+    simulator's ``/v1/embeddings`` answers with them."""
+    if dims < 1:
+        raise ValueError("dims must be positive")
     vec = [0.0] * dims
     words = _WORD_RE.findall(text.lower())
     for word in words:
@@ -96,14 +102,14 @@ class OfflineEmbedder:
 
     batch_size = 512
 
-    def __init__(self, dims: int = 256) -> None:
+    def __init__(self, dims: int = OFFLINE_DIMENSIONS) -> None:
         if not 8 <= dims <= 4096:
             raise EmbeddingError(f"offline embedder dimensions must be between 8 and 4096, not {dims}")
         self.dims: int | None = dims
         self.name = f"offline-v1:{dims}"
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        dims = self.dims or 256
+        dims = self.dims or OFFLINE_DIMENSIONS
         return [hash_embedding(text, dims) for text in texts]
 
 
@@ -156,7 +162,7 @@ def embedder_from_spec(spec: str, *, api_key: str | None = None, base_url: str |
     """``offline``, ``offline:<dims>``, ``openai:<model>`` or ``openai:<model>@<dims>``."""
     kind, _, rest = spec.partition(":")
     if kind == "offline":
-        return OfflineEmbedder(int(rest) if rest else 256)
+        return OfflineEmbedder(int(rest) if rest else OFFLINE_DIMENSIONS)
     if kind == "openai" and rest:
         model, _, dims = rest.partition("@")
         if not api_key:

@@ -17,7 +17,7 @@ a literal so that partial indexes per tenant match.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from psycopg import sql
 
@@ -150,7 +150,3 @@ async def query_embedding(embedder: Embedder, text: str, dims: int) -> list[floa
 
 def vector_literal(vector: list[float]) -> str:
     return "[" + ",".join(f"{v:.6g}" for v in vector) + "]"
-
-
-async def fetch(db: Database, query: sql.Composed, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    return await db.fetch_all(query, params)

@@ -3,16 +3,19 @@ and errors that say what to do about a bad or under-privileged key."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
 import httpx
 
+from proxy.backoff import backoff_delay
 from proxy.errors import ProxyError
 
 RETRY_STATUSES = {409, 429, 500, 502, 503, 504}
+MAX_RETRIES = 6
+BACKOFF_FIRST = 0.5  # seconds before the first retry; doubles with each further one
+BACKOFF_CAP = 30.0  # also caps a Retry-After
 READ_PERMISSIONS = "Customers, Products, Prices, Invoices and Events: Read"
 
 
@@ -54,9 +57,9 @@ class StripeClient:
         *,
         base_url: str = "https://api.stripe.com",
         api_version: str | None = None,
-        max_retries: int = 6,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
+        max_retries: int = MAX_RETRIES,
+        backoff_base: float = BACKOFF_FIRST,
+        backoff_max: float = BACKOFF_CAP,
         timeout: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -88,8 +91,7 @@ class StripeClient:
                 return min(float(after), self.backoff_max)
             except ValueError:
                 pass
-        ceiling = min(self.backoff_base * 2**attempt, self.backoff_max)
-        return float(ceiling * random.uniform(0.5, 1.0))  # jitter, not cryptography
+        return backoff_delay(attempt, first=self.backoff_base, cap=self.backoff_max)
 
     def _should_retry(self, response: httpx.Response) -> bool:
         flag = response.headers.get("Stripe-Should-Retry")

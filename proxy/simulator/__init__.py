@@ -11,13 +11,15 @@ with directives such as ``[[tool:NAME {...}]]``, ``[[reply:...]]``, ``[[pace:...
 ``[[fault:KIND]]`` is answered by the scripted echo model, as is every message when
 ``SimulatorConfig(model="echo")``. Failures can also be queued through ``POST /_sim/faults`` (see
 :mod:`.control`).
+
+:class:`ServerThread`, which serves the simulator from a background thread, serves any ASGI app
+the same way (the test suite runs the proxy itself with it).
 """
 
 from __future__ import annotations
 
 from proxy.simulator.app import create_simulator_app
 from proxy.simulator.config import SimulatorConfig
-from proxy.simulator.embeddings import hash_embedding
-from proxy.simulator.server import SimulatorServer, run_simulator, serve
+from proxy.simulator.server import ServerThread, SimulatorServer, run_simulator, serve
 
-__all__ = ("SimulatorConfig", "SimulatorServer", "create_simulator_app", "hash_embedding", "run_simulator", "serve")
+__all__ = ("ServerThread", "SimulatorConfig", "SimulatorServer", "create_simulator_app", "run_simulator", "serve")

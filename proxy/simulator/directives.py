@@ -66,11 +66,6 @@ class Directives:
     found: bool = False
     """Whether the message held any directive (then the echo model answers it, as in tests)."""
 
-    @property
-    def steers_reply(self) -> bool:
-        """Whether the message says what to answer."""
-        return bool(self.calls) or self.loop is not None or self.reply is not None
-
 
 def _arguments(raw: str | None) -> str:
     """Compact JSON when the text parses; otherwise the text as written (models send bad JSON too)."""

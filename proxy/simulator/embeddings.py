@@ -1,61 +1,25 @@
-"""``POST /v1/embeddings`` and :func:`hash_embedding`, a deterministic stand-in for an embedding model.
-
-:func:`hash_embedding` hashes a bag of lowercase words and their character trigrams into ``dim``
-buckets and L2-normalises the result: texts that share words (or word pieces) get a positive cosine
-similarity, unrelated texts land near zero. It is a pure function, usable without the server.
+"""``POST /v1/embeddings``: vectors from :func:`proxy.shop.embedders.hash_embedding`, the product's
+offline embedder, so texts that share words (or word pieces) get a positive cosine similarity and
+unrelated texts land near zero, deterministically and without a model.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import math
-import re
 import struct
-from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
 from litestar import Controller, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
+from proxy.shop.embedders import hash_embedding
 from proxy.simulator.errors import invalid_request, missing_parameter
 from proxy.simulator.models import EMBEDDING_DIMENSIONS, check_model
 
-__all__ = ("DEFAULT_DIMENSIONS", "EmbeddingController", "hash_embedding")
+__all__ = ("DEFAULT_DIMENSIONS", "EmbeddingController")
 
 DEFAULT_DIMENSIONS = 1536
-_WORD = re.compile(r"\w+")
-_TRIGRAM_WEIGHT = 0.5
-
-
-@lru_cache(maxsize=65536)
-def _hash(feature: str) -> int:
-    return int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
-
-
-def _features(text: str) -> Iterator[tuple[str, float]]:
-    for word in _WORD.findall(text.lower()):
-        yield "w:" + word, 1.0
-        padded = f"#{word}#"
-        for start in range(len(padded) - 2):
-            yield "t:" + padded[start : start + 3], _TRIGRAM_WEIGHT
-
-
-def hash_embedding(text: str, dim: int = DEFAULT_DIMENSIONS) -> list[float]:
-    """A unit vector of ``dim`` floats for ``text``; the same text always gives the same vector."""
-    if dim < 1:
-        raise ValueError("dim must be positive")
-    vector = [0.0] * dim
-    for feature, weight in _features(text):
-        hashed = _hash(feature)
-        vector[hashed % dim] += weight if hashed >> 63 else -weight
-    norm = math.sqrt(sum(value * value for value in vector))
-    if norm == 0.0:  # no words at all: still a unit vector, the same for every empty text
-        vector[_hash("") % dim] = 1.0
-        return vector
-    return [value / norm for value in vector]
 
 
 def _texts(raw: Any) -> list[str]:

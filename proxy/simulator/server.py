@@ -1,4 +1,5 @@
-"""Running the simulator: in a background thread for tests and benchmarks, or in the foreground for the CLI."""
+"""Running an ASGI app under uvicorn: in a background thread (the simulator, or any app a test or a
+benchmark serves beside its own work), or in the foreground for the CLI."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ if TYPE_CHECKING:
 
     from proxy.simulator.state import SimulatorState
 
-__all__ = ("SimulatorServer", "run_simulator", "serve")
+__all__ = ("ServerThread", "SimulatorServer", "run_simulator", "serve")
 
 _START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 10.0
+_SIMULATOR_GRACE = 1  # seconds streams still open get to end when the simulator stops
 
 
 class _Server(uvicorn.Server):
@@ -38,23 +40,25 @@ class _Server(uvicorn.Server):
             self.ready.set()
 
 
-class SimulatorServer:
-    """The simulator on ``host`` (loopback by default) and a free port, served from a background thread.
+class ServerThread:
+    """Any ASGI ``app`` under uvicorn on ``host`` (loopback by default) and a free port, served from
+    a background thread; ``uvicorn_options`` go to :class:`uvicorn.Config` as they are.
 
     ::
 
-        with SimulatorServer() as sim:
-            client = openai.AsyncOpenAI(base_url=sim.base_url, api_key="sk-test")
+        with ServerThread(app, proxy_headers=False) as server:
+            httpx.get(f"{server.url}/healthz")
 
     The port is bound before uvicorn starts and ``start()`` returns once uvicorn reports it is
-    serving, so the first request never races the startup.
+    serving (lifespan start-up included), so the first request never races the startup. A stopped
+    server can be started again.
     """
 
-    def __init__(self, config: SimulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.config = config or SimulatorConfig()
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, **uvicorn_options: Any) -> None:
+        self.app = app
         self.host = host
-        self.app = create_simulator_app(self.config)
         self._requested_port = port
+        self._options = uvicorn_options
         self._port: int | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -62,39 +66,23 @@ class SimulatorServer:
     @property
     def port(self) -> int:
         if self._port is None:
-            raise RuntimeError("the simulator is not running")
+            raise RuntimeError("the server is not running")
         return self._port
 
     @property
-    def root_url(self) -> str:
+    def url(self) -> str:
         return f"http://{self.host}:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        """What the OpenAI SDK takes as ``base_url``."""
-        return f"{self.root_url}/v1"
-
-    @property
-    def state(self) -> SimulatorState:
-        """The live state, for tests that want to look inside."""
-        return self.app.state.sim  # type: ignore[no-any-return]
 
     def start(self) -> Self:
         if self._thread is not None:
-            raise RuntimeError("the simulator is already running")
+            raise RuntimeError("the server is already running")
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._requested_port))
         self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=1,
-        )
-        server = self._server = _Server(config)
+        options: dict[str, Any] = {"log_config": None, "log_level": "warning", "access_log": False, "lifespan": "on"}
+        options.update(self._options)
+        server = self._server = _Server(uvicorn.Config(self.app, **options))
 
         def run() -> None:
             try:
@@ -103,15 +91,17 @@ class SimulatorServer:
                 server.ready.set()
                 sock.close()
 
-        self._thread = threading.Thread(target=run, name=f"simulator:{self._port}", daemon=True)
+        self._thread = threading.Thread(target=run, name=f"uvicorn:{self._port}", daemon=True)
         self._thread.start()
         if not server.ready.wait(_START_TIMEOUT) or not server.started:
+            port = self._port
             self.stop()
-            raise RuntimeError("the simulator did not start")
+            raise RuntimeError(f"the server on port {port} did not start")
         return self
 
     def stop(self) -> None:
-        """Stop serving; streams still open get ``timeout_graceful_shutdown`` (1 s) to end."""
+        """Stop serving; streams still open get uvicorn's ``timeout_graceful_shutdown`` to end, and
+        are cut when the thread has not ended after a further wait."""
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
@@ -130,6 +120,38 @@ class SimulatorServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.stop()
+
+    def __repr__(self) -> str:
+        where = self.url if self._port is not None else "stopped"
+        return f"<{type(self).__name__} {where}>"
+
+
+class SimulatorServer(ServerThread):
+    """The simulator, served from a background thread::
+
+    with SimulatorServer() as sim:
+        client = openai.AsyncOpenAI(base_url=sim.base_url, api_key="sk-test")
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config or SimulatorConfig()
+        super().__init__(
+            create_simulator_app(self.config), host=host, port=port, timeout_graceful_shutdown=_SIMULATOR_GRACE
+        )
+
+    @property
+    def root_url(self) -> str:
+        return self.url
+
+    @property
+    def base_url(self) -> str:
+        """What the OpenAI SDK takes as ``base_url``."""
+        return f"{self.root_url}/v1"
+
+    @property
+    def state(self) -> SimulatorState:
+        """The live state, for tests that want to look inside."""
+        return self.app.state.sim  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         where = self.base_url if self._port is not None else "stopped"

@@ -1,0 +1,15 @@
+"""Postgres: the pool, migrations, threads and their event log, conversations, retention."""
+
+# The public face: the modules other packages import from. The rest are internal to the package.
+__all__ = (
+    "conversations",
+    "db",
+    "embedded",
+    "event_log",
+    "migrate",
+    "notify",
+    "provider_copies",
+    "pruning",
+    "retention",
+    "threads",
+)

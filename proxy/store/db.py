@@ -8,7 +8,6 @@ module and that one knows which of the two runs.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -131,25 +130,3 @@ class Database:
         async with self.connection() as conn:
             cur = await conn.execute(query, params)
             return cur.rowcount
-
-
-class Backoff:
-    """Waits between attempts of a write that met a busy or briefly absent database: doubling from
-    ``first`` to ``ceiling`` seconds, jittered so that writers failing together do not retry in
-    lockstep, for ``within`` seconds in all."""
-
-    def __init__(self, within: float, *, first: float = 0.05, ceiling: float = 2.0) -> None:
-        self.deadline = anyio.current_time() + within
-        self.delay = first
-        self.ceiling = ceiling
-
-    def remaining(self) -> float:
-        return self.deadline - anyio.current_time()
-
-    def exhausted(self) -> bool:
-        """True when the next wait would end past the deadline."""
-        return self.delay > self.remaining()
-
-    async def wait(self) -> None:
-        await anyio.sleep(self.delay * random.uniform(0.5, 1.0))
-        self.delay = min(self.delay * 2, self.ceiling)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
+from proxy.backoff import backoff_delay
 from proxy.engines.base import Engine
 from proxy.store.db import Database
 
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120
 MAX_ATTEMPTS = 8
+RETRY_FIRST = 30.0  # seconds; doubles with every failed attempt
+RETRY_CAP = 3600.0
 
 _CLAIM = """
 update provider_deletions set lease_until = now() + make_interval(secs => %(lease)s), attempts = attempts + 1
@@ -55,7 +58,7 @@ async def drain(
             try:
                 await engines[row["tenant"]].delete_conversation(row["provider_id"])
             except Exception as exc:
-                retry_in = min(3600, 30 * 2 ** row["attempts"])
+                retry_in = backoff_delay(row["attempts"], first=RETRY_FIRST, cap=RETRY_CAP)
                 if row["attempts"] < MAX_ATTEMPTS:
                     await db.execute(
                         "update provider_deletions set last_error = %s,"

@@ -24,8 +24,9 @@ import anyio
 from psycopg import OperationalError
 from psycopg_pool import PoolClosed, PoolTimeout
 
+from proxy.backoff import Backoff
 from proxy.engines.base import HistoryMessage
-from proxy.store.db import Backoff, Connection, Database
+from proxy.store.db import Connection, Database
 from proxy.usage.store import UsageEntry, upsert_sql
 from proxy.visitors import Visitor
 

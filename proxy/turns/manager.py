@@ -29,9 +29,9 @@ from anyio.abc import TaskGroup
 from psycopg import OperationalError
 from psycopg_pool import PoolClosed
 
+from proxy.backoff import Backoff
 from proxy.errors import ProxyError
 from proxy.observability.metrics import OPEN_STREAMS, TURNS_REFUSED
-from proxy.store.db import Backoff
 from proxy.store.threads import LockedThread, new_id
 from proxy.tenants import TenantConfig
 from proxy.turns.admission import Admission, TurnRefused

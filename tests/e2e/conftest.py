@@ -35,8 +35,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from proxy.app import create_app
 from proxy.leads.tools import register_lead_tools
 from proxy.limits.config import LimitsConfig
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from proxy.tools.registry import ToolContext, ToolRegistry
 from proxy.widget.config import WidgetConfig
 from tests.support.apps import directory, make_settings, make_tenant

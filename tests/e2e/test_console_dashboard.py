@@ -15,8 +15,7 @@ from playwright.async_api import Browser, Page, expect
 
 from proxy.app import create_app
 from proxy.leads.tools import register_lead_tools
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from proxy.store.db import Database
 from proxy.tools.registry import ToolContext, ToolError, ToolRegistry
 from tests.e2e.conftest import ROOT

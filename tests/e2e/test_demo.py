@@ -27,9 +27,8 @@ from proxy.demo import DEMO_TENANTS
 from proxy.demo_files import ensure_secrets, write_tenants_file
 from proxy.limits.config import LimitsConfig
 from proxy.mail.settings import MailSettings
-from proxy.server_thread import ServerThread
 from proxy.shop.demo_data import demo_seeded, seed_demo
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from proxy.store.db import Database
 from proxy.tenants import TenantDirectory, load_tenants
 from proxy.widget.demo_facts import DEMO_CUSTOMER_ID

@@ -25,8 +25,7 @@ from playwright.async_api import Browser, Page
 
 from proxy.app import create_app
 from proxy.limits.config import LimitsConfig
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from proxy.store.db import Database
 from proxy.tenants import TenantDirectory, load_tenants
 from tests.support.apps import NO_LIMITS, make_settings

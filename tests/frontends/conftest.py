@@ -28,8 +28,7 @@ import pytest
 
 from proxy.app import create_app
 from proxy.leads.tools import register_lead_tools
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from proxy.tools.registry import ToolContext, ToolError, ToolRegistry
 from tests.support.apps import directory, make_settings, make_tenant
 

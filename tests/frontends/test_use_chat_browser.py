@@ -14,7 +14,7 @@ import pytest
 from litestar import Litestar, get
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from proxy.server_thread import ServerThread
+from proxy.simulator import ServerThread
 from tests.e2e.conftest import CHROMIUM_ARGS, chromium_path
 from tests.frontends.conftest import HERE, Gateway
 

@@ -25,7 +25,7 @@ from typing import Any
 from psycopg.conninfo import conninfo_to_dict
 
 from proxy.shop.demo_data import DemoSize
-from proxy.shop.stripe_fake import FakeStripe
+from tests.support.stripe_fake import FakeStripe
 
 HERE = Path(__file__).parent / "airbyte"
 REQUIREMENTS = HERE / "requirements.txt"

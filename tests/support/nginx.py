@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.server_thread import free_port
+from tests.support.ports import free_port
 
 # the server block of docs/production.md, without TLS
 CONFIG = """

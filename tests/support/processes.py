@@ -20,8 +20,8 @@ from typing import TypeVar
 import httpx
 import psutil
 
-from proxy.server_thread import free_port
 from proxy.store import embedded
+from tests.support.ports import free_port
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from proxy.server_thread import free_port
+from tests.support.ports import free_port
 
 
 def redis_binary() -> str | None:

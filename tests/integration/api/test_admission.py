@@ -13,7 +13,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from proxy.app import create_app
-from proxy.server_thread import ServerThread
+from proxy.simulator import ServerThread
 from proxy.turns.admission import RETRY_AFTER, Admission, LagMonitor
 from tests.support.apps import METRICS_AUTH, directory, make_settings, make_tenant, sse_events
 from tests.support.scripted_engine import Engines, scripted_tools

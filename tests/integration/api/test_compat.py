@@ -18,7 +18,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from proxy.app import create_app
-from proxy.server_thread import ServerThread
+from proxy.simulator import ServerThread
 from tests.support.apps import directory, make_settings, make_tenant
 from tests.support.scripted_engine import Engines, scripted_tools
 from tests.support.waiting import eventually

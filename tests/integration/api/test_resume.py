@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from proxy.app import create_app
-from proxy.server_thread import ServerThread
+from proxy.simulator import ServerThread
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 from tests.support.scripted_engine import Engines, scripted_tools
 from tests.support.waiting import eventually

@@ -21,8 +21,7 @@ from proxy.console.marks import prune
 from proxy.console.takeover import hand_back, take_over
 from proxy.leads.tools import register_lead_tools
 from proxy.limits.settings import LimitSettings
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from proxy.store.db import Database
 from proxy.store.threads import ThreadStore
 from proxy.tools.registry import ToolRegistry

@@ -17,8 +17,7 @@ import pytest
 from proxy.app import create_app
 from proxy.doctor.checks import PACED_MESSAGE, Report, run_checks
 from proxy.doctor.cli import register_cli, run_doctor
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorConfig, SimulatorServer
+from proxy.simulator import ServerThread, SimulatorConfig, SimulatorServer
 from tests.integration.doctor.broken_proxy import BrokenProxy
 from tests.support.apps import directory, make_settings, make_tenant
 from tests.support.scripted_engine import scripted_tools

@@ -17,8 +17,7 @@ import httpx
 import pytest
 
 from proxy.app import create_app
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorConfig, SimulatorServer
+from proxy.simulator import ServerThread, SimulatorConfig, SimulatorServer
 from tests.support.apps import directory, make_settings, make_tenant
 from tests.support.chats import (
     client_for,

@@ -21,8 +21,7 @@ import pytest
 
 from bench.targets import LITELLM_REQUIREMENT, WORK, StartError, ensure_litellm, start_litellm
 from proxy.app import create_app, default_tools
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from tests.support.apps import directory, make_settings, make_tenant
 from tests.support.chats import client_for, context_way, names, new_thread, seen_by_model, text_of, turn
 from tests.support.scripted_engine import scripted_tools

@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from proxy.app import create_app
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorConfig, SimulatorServer
+from proxy.simulator import ServerThread, SimulatorConfig, SimulatorServer
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 from tests.support.scripted_engine import scripted_tools
 from tests.support.waiting import eventually

@@ -20,9 +20,8 @@ import pytest
 from proxy.app import create_app
 from proxy.identity import issue_identity_token
 from proxy.mail.settings import MailSettings
-from proxy.server_thread import ServerThread
 from proxy.shop.demo_data import demo_seeded, seed_demo
-from proxy.simulator import SimulatorConfig, SimulatorServer
+from proxy.simulator import ServerThread, SimulatorConfig, SimulatorServer
 from proxy.store.db import Database
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 

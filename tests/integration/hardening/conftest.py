@@ -17,9 +17,9 @@ import pytest
 
 from proxy.app import create_app
 from proxy.limits.settings import LimitSettings
-from proxy.server_thread import ServerThread, free_port
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from tests.support.apps import directory, make_settings, make_tenant
+from tests.support.ports import free_port
 
 SHOP_ORIGIN = {"Origin": "https://shop.test"}
 SHOP_KEY = "ck_shop_0123456789abcdef0123456789"

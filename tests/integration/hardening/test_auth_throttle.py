@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from proxy.limits.config import LimitsConfig
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from tests.integration.hardening.conftest import SHOP_KEY, SHOP_ORIGIN, serve
 
 

@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from proxy.limits.settings import LimitSettings
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from tests.integration.hardening.conftest import IDENTITY_SECRET, SHOP_KEY, serve
 from tests.integration.hardening.tokens import sign_raw, token
 

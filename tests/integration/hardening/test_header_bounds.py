@@ -12,10 +12,9 @@ import httpx
 import pytest
 import uvicorn
 
-from proxy.server_thread import ServerThread
 from proxy.serving import BoundedHttpToolsProtocol, server_options
 from proxy.settings import Settings
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from tests.integration.hardening.conftest import SHOP_ORIGIN, serve
 
 

@@ -15,8 +15,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from proxy.api.metrics import OutboxGauge
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from proxy.store.db import Database
 from tests.integration.hardening.conftest import METRICS_TOKEN, SHOP_ORIGIN, serve
 from tests.support.waiting import eventually

@@ -8,7 +8,7 @@ import logging
 import httpx
 import pytest
 
-from proxy.server_thread import ServerThread
+from proxy.simulator import ServerThread
 from tests.integration.hardening.conftest import METRICS_TOKEN
 from tests.support.apps import sse_events
 

@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,12 +28,6 @@ from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolContext, ToolRegistry, ToolSet
 from proxy.visitors import Visitor
 from tests.support.asgi import answer_lifespan, read_body
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Recorder:

@@ -19,8 +19,7 @@ import pytest
 
 from proxy.__main__ import main
 from proxy.app import create_app
-from proxy.server_thread import ServerThread
-from proxy.simulator import SimulatorServer
+from proxy.simulator import ServerThread, SimulatorServer
 from proxy.store.db import Database
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 

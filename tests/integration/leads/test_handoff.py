@@ -9,7 +9,7 @@ import pytest
 
 from proxy.leads.handoff import handoff_for_message, handoff_requested, record_handoff, source_of
 from proxy.leads.worker import deliver_due
-from proxy.server_thread import ServerThread
+from proxy.simulator import ServerThread
 from proxy.store.db import Database
 from proxy.visitors import Visitor
 from tests.integration.leads.support import (

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from proxy.app import create_app
-from proxy.server_thread import ServerThread
+from proxy.simulator import ServerThread
 from proxy.store import embedded
 from tests.support.apps import directory, make_settings, make_tenant
 from tests.support.processes import server_folder, wait_no_postgres

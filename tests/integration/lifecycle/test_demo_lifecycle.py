@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from proxy.server_thread import free_port
 from proxy.store import embedded
+from tests.support.ports import free_port
 from tests.support.processes import ProxyProcess, postgres_of, server_folder, wait_no_postgres
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from proxy.server_thread import free_port
 from proxy.store import embedded
+from tests.support.ports import free_port
 from tests.support.processes import (
     ProxyProcess,
     kill_postgres,

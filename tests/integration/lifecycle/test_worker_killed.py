@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from proxy.server_thread import free_port
 from proxy.simulator import SimulatorServer
 from proxy.store.db import Database
 from tests.support.apps import sse_events
+from tests.support.ports import free_port
 from tests.support.processes import ProxyProcess
 from tests.support.waiting import eventually
 

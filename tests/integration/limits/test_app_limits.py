@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from proxy.app import create_app
 from proxy.limits.settings import LimitSettings
-from proxy.server_thread import ServerThread
+from proxy.simulator import ServerThread
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 from tests.support.scripted_engine import Engines, scripted_tools
 

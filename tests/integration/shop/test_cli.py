@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from proxy.identity import verify_identity_token
-from proxy.server_thread import ServerThread
 from proxy.shop.cli import register_cli
 from proxy.shop.demo_data import DemoSize
-from proxy.shop.stripe_fake import FakeStripe
+from proxy.simulator import ServerThread
+from tests.support.stripe_fake import FakeStripe
 
 pytestmark = pytest.mark.integration
 SECRET = "cli-identity-secret-long-enough-for-hs256"

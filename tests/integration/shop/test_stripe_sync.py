@@ -6,14 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from proxy.server_thread import ServerThread
 from proxy.shop.config import ShopConfig
 from proxy.shop.demo_data import DemoSize
 from proxy.shop.embedders import OfflineEmbedder
 from proxy.shop.stripe_client import StripeAuthError, StripeClient, StripeError
-from proxy.shop.stripe_fake import FakeStripe
 from proxy.shop.stripe_sync import sync_stripe
+from proxy.simulator import ServerThread
 from proxy.store.db import Database
+from tests.support.stripe_fake import FakeStripe
 
 pytestmark = pytest.mark.integration
 KEY = "rk_test_fake_key_for_sync_tests"

@@ -7,7 +7,7 @@ import math
 import openai
 import pytest
 
-from proxy.simulator import hash_embedding
+from proxy.shop.embedders import hash_embedding
 
 pytestmark = pytest.mark.integration
 

@@ -30,6 +30,22 @@ def test_offline_vectors_are_deterministic_unit_vectors() -> None:
     assert len(hash_embedding("", 64)) == 64
 
 
+def test_offline_vectors_ignore_case_and_stay_unit_vectors_for_empty_text() -> None:
+    assert hash_embedding("Running Shoes", 64) == hash_embedding("running shoes", 64)
+    assert math.isclose(math.fsum(x * x for x in hash_embedding("", 32)), 1.0)
+    assert len(hash_embedding("x", 1536)) == 1536
+    with pytest.raises(ValueError):
+        hash_embedding("x", 0)
+
+
+def test_texts_sharing_words_are_much_closer_than_unrelated_ones() -> None:
+    query = hash_embedding("waterproof hiking boots", 512)
+    related = hash_embedding("boots for hiking, fully waterproof", 512)
+    unrelated = hash_embedding("quarterly tax report", 512)
+    assert cos(query, related) > 0.5
+    assert cos(query, related) > cos(query, unrelated) + 0.3
+
+
 def test_offline_similarity_follows_shared_words_plurals_and_typos() -> None:
     doc = hash_embedding("Ceramic coffee mug, glazed by hand")
     assert cos(hash_embedding("coffee mugs"), doc) > cos(hash_embedding("hiking boots"), doc)

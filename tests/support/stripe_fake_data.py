@@ -1,4 +1,4 @@
-"""Object rendering and demo content for the fake Stripe account (:mod:`proxy.shop.stripe_fake`)."""
+"""Object rendering and demo content for the fake Stripe account (:mod:`tests.support.stripe_fake`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from proxy.shop.demo_data import DemoSize
-    from proxy.shop.stripe_fake import FakeStripe
+    from tests.support.stripe_fake import FakeStripe
 
 PREFIX = {"customers": "cus", "products": "prod", "prices": "price", "invoices": "in", "events": "evt"}
 INVOICE_LINES_INLINE = 10  # like Stripe: an invoice carries its first lines, the rest are paginated

@@ -4,7 +4,7 @@ events, invoices with lines in either API shape (by ``Stripe-Version``), Stripe-
 for a wrong key, 403 for a missing permission, and injectable 429 / ``Stripe-Should-Retry``.
 
 For tests and for trying the sync by hand:
-``python -m proxy.shop.stripe_fake --port 12111 --demo small`` (key: ``rk_test_fake``).
+``python -m tests.support.stripe_fake --port 12111 --demo small`` (key: ``rk_test_fake``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from proxy.shop.stripe_fake_data import PREFIX, invoice_json, load_demo, render_lines
+from tests.support.stripe_fake_data import PREFIX, invoice_json, load_demo, render_lines
 
 NEW_LINE_SHAPE = "2025-03-31"
 PERMISSION = {
