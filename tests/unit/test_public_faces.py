@@ -33,6 +33,8 @@ def _cross_package_imports() -> list[tuple[str, str, str]]:
     found: list[tuple[str, str, str]] = []
     for path in [*(ROOT / "proxy").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]:
         relative = path.relative_to(ROOT)
+        if any(part.startswith(".") for part in relative.parts):
+            continue  # a local virtualenv or cache (bench/.work), not our code
         own = relative.parts[1] if relative.parts[0] == "proxy" and len(relative.parts) > 2 else None
         for dotted, names in _imports(ast.parse(path.read_text(encoding="utf-8"))):
             if dotted[0] != "proxy" or len(dotted) < 2 or dotted[1] not in PACKAGES or dotted[1] == own:
