@@ -18,8 +18,9 @@ the HTTP stream at once.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import openai
@@ -44,13 +45,21 @@ async def open_stream(client: openai.AsyncOpenAI, path: str, params: dict[str, A
         raise from_provider_exception(exc) from exc
 
 
+class RoundStream(Protocol):
+    """What ``reading`` reads: the SDK's ``AsyncStream``, or anything iterated and closed the same way."""
+
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+
+    async def close(self) -> None: ...
+
+
 class _Reading:
     __slots__ = ("_stream",)
 
-    def __init__(self, stream: AsyncStream[Any]) -> None:
+    def __init__(self, stream: RoundStream) -> None:
         self._stream = stream
 
-    async def __aenter__(self) -> AsyncStream[Any]:
+    async def __aenter__(self) -> RoundStream:
         return self._stream
 
     async def __aexit__(
@@ -62,6 +71,6 @@ class _Reading:
             raise from_stream_exception(exc) from exc
 
 
-def reading(stream: AsyncStream[Any]) -> _Reading:
+def reading(stream: RoundStream) -> _Reading:
     """Read ``stream`` inside ``async with``: see the module's docstring."""
     return _Reading(stream)

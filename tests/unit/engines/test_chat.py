@@ -57,12 +57,14 @@ async def test_text_turn_yields_deltas_message_and_usage(client, provider, cx, m
     assert "tool_choice" not in body and "temperature" not in body
 
 
-async def test_history_window_keeps_the_latest_messages(client, provider, cx, make_turn) -> None:
+async def test_the_history_goes_out_as_given(client, provider, cx, make_turn) -> None:
     provider.stream(cx.text(["ok"]), done=True)
+    eng = engine(client, history_window=2)
 
-    await run_turn(engine(client, history_window=2), make_turn("five", history=HISTORY))
+    await run_turn(eng, make_turn("five", history=HISTORY[-eng.history_window() :]))
 
     [body] = provider.bodies("/chat/completions")
+    assert eng.history_window() == 2  # the turn runner cuts Turn.history to it; the engine sends it all
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "three"},
@@ -75,9 +77,10 @@ async def test_zero_window_and_no_instructions_send_only_the_message(client, pro
     provider.stream(cx.text(["ok"]), done=True)
     eng = engine(client, history_window=0, instructions="", temperature=0.3)
 
-    await run_turn(eng, make_turn("five", history=HISTORY))
+    await run_turn(eng, make_turn("five"))
 
     [body] = provider.bodies("/chat/completions")
+    assert eng.history_window() == 0
     assert body["messages"] == [{"role": "user", "content": "five"}]
     assert body["temperature"] == 0.3
 
