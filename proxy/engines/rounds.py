@@ -29,9 +29,12 @@ from proxy.tools.registry import ToolOutcome
 
 
 class RoundState(Protocol):
-    """Folds the streamed events of one round; ``usage`` is what the round cost."""
+    """Folds the streamed events of one round."""
 
-    usage: Usage
+    @property
+    def usage(self) -> Usage:
+        """What the round cost."""
+        ...
 
     def on_event(self, event: Any) -> EngineEvent | None:
         """One streamed event -> at most one neutral event; provider failures raise ``EngineError``."""
