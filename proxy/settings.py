@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from proxy.engines.base import ContextSetting
+from proxy.engines.modes import ContextSetting
 
 EngineName = Literal["responses", "assistants", "chat"]
 

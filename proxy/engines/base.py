@@ -13,6 +13,8 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from proxy.engines.modes import ContextSetting
+
 if TYPE_CHECKING:
     from proxy.tools.registry import ToolContext, ToolSet
 
@@ -113,11 +115,6 @@ class EngineError(Exception):
 
 
 # -- what a turn needs ---------------------------------------------------------------------------
-
-# How the responses engine gives the provider a conversation's context: the provider's
-# Conversations API, chaining with ``previous_response_id``, or our stored history as ``input``.
-ContextMode = Literal["conversations", "previous_response", "history"]
-ContextSetting = Literal["auto", "conversations", "previous_response", "history"]
 
 
 @dataclass(frozen=True, slots=True)

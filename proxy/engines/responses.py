@@ -28,7 +28,6 @@ import openai
 
 from proxy.engines.base import (
     AssistantProfile,
-    ContextMode,
     ContextSaved,
     Engine,
     EngineError,
@@ -46,6 +45,7 @@ from proxy.engines.context import (
     unknown_previous_response,
 )
 from proxy.engines.errors import failed_run, from_provider_exception, stream_ended_early
+from proxy.engines.modes import ContextMode
 from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds
 from proxy.engines.streams import RoundStream, open_stream
 from proxy.engines.toolcalls import ToolCall

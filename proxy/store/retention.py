@@ -32,7 +32,6 @@ from proxy.store import provider_copies
 from proxy.store.db import Database
 
 if TYPE_CHECKING:
-    from proxy.engines.base import Engine
     from proxy.tenants import Tenant
 
 logger = logging.getLogger(__name__)
@@ -184,7 +183,9 @@ class Purger:
                 params = {"tenant": policy.tenant, "cutoff": self.cutoff(days), "batch": batch}
                 purged.add(policy.tenant, table, await self._batches(query, params))
 
-    async def purge(self, policies: Iterable[Policy], engines: Mapping[str, Engine] | None = None) -> Purged:
+    async def purge(
+        self, policies: Iterable[Policy], engines: Mapping[str, provider_copies.ConversationDeleter] | None = None
+    ) -> Purged:
         """One pass over every tenant; then the provider-side copies queued (by this pass or before)."""
         purged = Purged()
         for policy in policies:
@@ -199,7 +200,10 @@ def policies(tenants: Iterable[Tenant], settings: RetentionSettings) -> list[Pol
 
 
 async def _keep_purging(
-    db: Database, tenants: Iterable[Tenant], engines: Mapping[str, Engine], settings: RetentionSettings
+    db: Database,
+    tenants: Iterable[Tenant],
+    engines: Mapping[str, provider_copies.ConversationDeleter],
+    settings: RetentionSettings,
 ) -> None:
     purger = Purger(db, settings)
     wanted = policies(tenants, settings)
@@ -219,7 +223,10 @@ async def _keep_purging(
 
 @asynccontextmanager
 async def running_retention(
-    db: Database, tenants: Iterable[Tenant], engines: Mapping[str, Engine], settings: RetentionSettings | None = None
+    db: Database,
+    tenants: Iterable[Tenant],
+    engines: Mapping[str, provider_copies.ConversationDeleter],
+    settings: RetentionSettings | None = None,
 ) -> AsyncIterator[None]:
     """Purge on a timer for as long as the context is open (one per worker)."""
     async with anyio.create_task_group() as group:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from proxy.console.marks import mark, note_tool_result
+from proxy.tools.errors import ToolError as ToolError  # re-exported: tools import it from here
 from proxy.visitors import Visitor
 
 if TYPE_CHECKING:
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ToolFunc = Callable[["ToolContext", dict[str, Any]], Awaitable[Any]]
-
-
-class ToolError(Exception):
-    """Raised by a tool to tell the model something went wrong, in words it can act on."""
 
 
 def _no_emit(event: str, data: dict[str, Any]) -> None:

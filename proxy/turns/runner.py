@@ -43,6 +43,7 @@ from proxy.engines.base import (
     Usage,
 )
 from proxy.engines.errors import for_visitor
+from proxy.engines.factory import profile_for
 from proxy.engines.offline import OFFLINE_MODEL, OfflineEngine
 from proxy.leads.handoff import handoff_event, handoff_for_message
 from proxy.observability import metrics
@@ -202,7 +203,7 @@ class ActiveRun:
 
     async def _answer_offline(self, outcome: str) -> None:
         self.outcome = outcome
-        engine = OfflineEngine(self.job.tenant_config.profile())
+        engine = OfflineEngine(profile_for(self.job.tenant_config))
         await self._run(engine, await self._prepare(engine, model=OFFLINE_MODEL), OFFLINE_MODEL)
 
     async def _prepare(self, engine: Engine, *, model: str | None) -> Turn:
