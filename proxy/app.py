@@ -48,7 +48,7 @@ from proxy.store.pruning import pruning
 from proxy.store.retention import running_retention
 from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
-from proxy.tools.registry import ToolRegistry
+from proxy.tools.registry import ToolRegistry, ToolServices
 from proxy.turns.admission import Admission
 from proxy.turns.leases import keeping_leases
 from proxy.turns.manager import TurnManager
@@ -107,7 +107,7 @@ def create_app(
             runtime = await stack.enter_async_context(open_runtime(settings, tenants=tenants))
             http_client = await stack.enter_async_context(shared_http_client(settings))
             engines = {tenant.name: engine_factory(tenant, http_client, settings) for tenant in tenants}
-            outbox = await stack.enter_async_context(run_outbox_worker(runtime.db, mail_settings))
+            await stack.enter_async_context(run_outbox_worker(runtime.db, mail_settings))
             limiter = await stack.enter_async_context(RateLimiter.open(limit_settings))
             task_group = await stack.enter_async_context(anyio.create_task_group())
             checks = anyio.CancelScope()  # what each provider offers, logged; never holds up start-up
@@ -136,11 +136,7 @@ def create_app(
                 engines=engines,
                 toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},
                 turns=turns,
-                tool_services={
-                    "outbox": outbox,
-                    "shop.embedders": EmbedderCache(tenants),
-                    **console.tool_services(),
-                },
+                tool_services=ToolServices(embedders=EmbedderCache(tenants), marks=console.marks),
                 event_log=event_log,
                 limiter=limiter,
                 budgets=BudgetGuard(runtime.db, tenants),

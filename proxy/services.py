@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from proxy.engines.base import Engine
 from proxy.limits.limiter import RateLimiter
@@ -12,7 +11,7 @@ from proxy.store.db import Database
 from proxy.store.event_log import EventLog
 from proxy.store.threads import ThreadStore
 from proxy.tenants import Tenant, TenantDirectory
-from proxy.tools.registry import ToolRegistry, ToolSet
+from proxy.tools.registry import ToolRegistry, ToolServices, ToolSet
 from proxy.turns.manager import TurnManager
 from proxy.usage.budget import BudgetGuard
 
@@ -30,7 +29,7 @@ class Services:
     event_log: EventLog
     limiter: RateLimiter
     budgets: BudgetGuard
-    tool_services: dict[str, Any] = field(default_factory=dict)  # e.g. the outbox, for tools
+    tool_services: ToolServices = field(default_factory=ToolServices)  # for tools and turns
 
     def engine_for(self, tenant: Tenant) -> Engine:
         return self.engines[tenant.name]

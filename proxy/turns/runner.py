@@ -49,7 +49,7 @@ from proxy.leads.handoff import handoff_event, handoff_for_message
 from proxy.observability import metrics
 from proxy.store.threads import LockedThread, ThreadRecord, ThreadStore
 from proxy.tenants import TenantConfig
-from proxy.tools.registry import ToolContext, ToolSet
+from proxy.tools.registry import ToolContext, ToolServices, ToolSet
 from proxy.turns.channel import RunChannel
 from proxy.turns.events import Event, engine_event_payload
 from proxy.usage.budget import BudgetGuard
@@ -89,7 +89,7 @@ class TurnJob:
     timeout: float
     tenant_config: TenantConfig
     budgets: BudgetGuard
-    tool_services: dict[str, Any] = field(default_factory=dict)
+    tool_services: ToolServices = field(default_factory=ToolServices)
     page_url: str | None = None
     operator: bool = False  # the tenant's own server or staff: errors keep the provider's words
 
@@ -299,7 +299,8 @@ class ActiveRun:
         self.publish("run.completed", {"run_id": self.run_id, "usage": {"input_tokens": 0, "output_tokens": 0}})
 
     def _mark(self, kind: MarkKind, name: str, ok: bool = True) -> None:
-        mark(self.job.tool_services, self.job.tenant, self.thread_id, self.run_id, kind, name, ok)  # for the dashboard
+        # for the dashboard
+        mark(self.job.tool_services.marks, self.job.tenant, self.thread_id, self.run_id, kind, name, ok)
 
     def _fail(self, error: EngineError) -> None:
         self.outcome = error.code
