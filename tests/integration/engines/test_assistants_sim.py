@@ -10,13 +10,7 @@ import openai
 import pytest
 
 from proxy.engines.assistants import AssistantsEngine
-from proxy.engines.base import (
-    AssistantProfile,
-    EngineError,
-    TextDelta,
-    Turn,
-    TurnFinished,
-)
+from proxy.engines.base import AssistantProfile, EngineError, TextDelta, Turn, TurnFinished
 from proxy.tools.registry import ToolContext, ToolRegistry
 from tests.support.engines import reply_text
 
