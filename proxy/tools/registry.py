@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from proxy.console.marks import TurnMarks, mark, note_tool_result
+from proxy.shop.embedders import EmbedderCache  # at run time: the app's services are resolved by annotation
 from proxy.tools.errors import ToolError as ToolError  # re-exported: tools import it from here
 from proxy.visitors import Visitor
 
 if TYPE_CHECKING:
-    from proxy.shop.embedders import EmbedderCache
     from proxy.store.db import Database
     from proxy.tenants import TenantConfig
 
