@@ -11,10 +11,11 @@ out per base URL when ``auto``; see :mod:`proxy.engines.context`):
 * ``conversations``: a provider conversation per thread; each request names it.
 * ``previous_response``: each request names the response before it; the last one (and outputs of
   calls it left open) is kept as the thread's provider id through ``ContextSaved``.
-* ``history``: the last ``profile.history_window`` messages of our transcript go out as ``input``
-  with the new message; later rounds of the turn resend what the turn has added (calls, outputs).
+* ``history``: the last ``profile.history_window`` messages of our transcript (the turn's history,
+  cut so by the turn runner) go out as ``input`` with the new message; later rounds of the turn
+  resend what the turn has added (calls, outputs).
 
-The tool loop, cancellation and the events are the same in all three.
+The tool loop (:mod:`proxy.engines.rounds`), cancellation and the events are the same in all three.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ hands over the decoded JSON. ``reading`` is the ``async with`` around reading on
 
 It closes the stream however the block ends (shielded, so a cancelled or closed consumer still
 releases the connection) and turns failures of the read into ``EngineError``. It is not a nested
-generator on purpose: the engine's ``stream_turn`` stays the only generator, so closing it closes
-the HTTP stream at once.
+generator on purpose: the turn's generator (:func:`proxy.engines.rounds.run_rounds`) stays the
+only one, so closing it closes the HTTP stream at once. ``RoundStream`` is what it reads: the SDK's
+stream, or the offline engine's answer read the same way.
 """
 
 from __future__ import annotations
