@@ -34,7 +34,7 @@ from proxy.engines.base import (
     Usage,
 )
 from proxy.engines.errors import stream_ended_early
-from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds
+from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds, shared_options
 from proxy.engines.streams import RoundStream, open_stream
 from proxy.engines.toolcalls import ToolCall
 from proxy.tools.registry import ToolOutcome
@@ -150,12 +150,7 @@ class _ChatRounds(ToolRounds[_Round]):
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        if self._tools:
-            params["tools"] = self._tools
-            if last:
-                params["tool_choice"] = "none"
-        if profile.temperature is not None:
-            params["temperature"] = profile.temperature
+        shared_options(params, self._tools, profile, last=last)
         stream = await open_stream(self._client, "/chat/completions", params)
         return stream, _Round(self._taken_ids)
 

@@ -47,7 +47,7 @@ from proxy.engines.context import (
 )
 from proxy.engines.errors import failed_run, from_provider_exception, stream_ended_early
 from proxy.engines.modes import ContextMode
-from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds
+from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds, shared_options
 from proxy.engines.streams import RoundStream, open_stream
 from proxy.engines.toolcalls import ToolCall
 from proxy.tools.registry import ToolOutcome
@@ -374,10 +374,5 @@ class _ResponsesRounds(ToolRounds[_Round]):
                 params["previous_response_id"] = previous
         elif mode == "history":
             params["store"] = False  # our transcript is the only copy needed
-        if self._tools:
-            params["tools"] = self._tools
-            if last:
-                params["tool_choice"] = "none"
-        if profile.temperature is not None:
-            params["temperature"] = profile.temperature
+        shared_options(params, self._tools, profile, last=last)
         return await open_stream(self._engine.client, "/responses", params)

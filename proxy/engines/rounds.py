@@ -21,7 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 
-from proxy.engines.base import EngineError, EngineEvent, Turn, TurnFinished, Usage
+from proxy.engines.base import AssistantProfile, EngineError, EngineEvent, Turn, TurnFinished, Usage
 from proxy.engines.errors import tool_rounds_exceeded
 from proxy.engines.streams import RoundStream, reading
 from proxy.engines.toolcalls import ToolCall, dispatch_all
@@ -83,6 +83,19 @@ class ToolRounds(ABC, Generic[State]):
 
     async def end(self, interrupted: bool) -> None:
         """After the turn, however it ended (``interrupted``: closed or cancelled from outside)."""
+
+
+def shared_options(
+    params: dict[str, Any], tools: list[dict[str, Any]], profile: AssistantProfile, *, last: bool
+) -> None:
+    """Add what every request of a round sets the same way: the tools (on the last round the model
+    may call none) and the temperature, when the profile sets one."""
+    if tools:
+        params["tools"] = tools
+        if last:
+            params["tool_choice"] = "none"
+    if profile.temperature is not None:
+        params["temperature"] = profile.temperature
 
 
 async def run_rounds(rounds: ToolRounds[Any]) -> AsyncGenerator[EngineEvent, None]:
