@@ -48,7 +48,7 @@ from proxy.store.pruning import pruning
 from proxy.store.retention import running_retention
 from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
-from proxy.tools.registry import ToolRegistry
+from proxy.tools.registry import ToolRegistry, ToolServices
 from proxy.turns.admission import Admission
 from proxy.turns.leases import keeping_leases
 from proxy.turns.manager import TurnManager
@@ -129,7 +129,7 @@ def create_app(
                 budgets=BudgetGuard(runtime.db, [tenant.config for tenant in tenants]),
                 engines=engines,
                 toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},
-                tool_services={"shop.embedders": EmbedderCache(tenants), **console.tool_services()},
+                tool_services=ToolServices(embedders=EmbedderCache(tenants), marks=console.marks),
                 timeout=settings.turn_timeout,
                 lease=settings.turn_lease,
             )

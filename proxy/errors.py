@@ -26,7 +26,7 @@ The tree, each class with its module, code and (for public ones) status:
     ``upstream_unavailable``, ``upstream_timeout``, ``upstream_stream_cut``, ``upstream_failed``,
     ``turn_timeout``, ``tool_rounds_exceeded``, ``cancelled``, ``shutting_down``, ``interrupted``,
     ``internal``
-  x ToolError (proxy.tools.registry): ``tool_failed``; the message is for the model, which relays it
+  x ToolError (proxy.tools.errors): ``tool_failed``; the message is for the model, which relays it
     + FloodLimited (proxy.leads.caps): ``flood_limited``
   x ConfigError (proxy.tenants): ``invalid_config``
   x DeliveryError (proxy.mail.sender): ``delivery_failed``

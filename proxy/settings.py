@@ -30,7 +30,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from proxy.engines.base import ContextSetting
+from proxy.engines.modes import ContextSetting
 from proxy.limits.settings import LimitSettings
 from proxy.mail.settings import MailSettings
 from proxy.store.retention import RetentionSettings

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from proxy.engines.base import AssistantProfile, ContextSetting
+from proxy.engines.modes import ContextSetting
 from proxy.errors import ProxyError
 from proxy.leads.config import LeadsConfig
 from proxy.limits.config import LimitsConfig
@@ -112,17 +112,6 @@ class TenantConfig(BaseModel):
         if context == "history" and info.data.get("history_window") == 0:
             raise ValueError('context = "history" sends the last history_window messages: set history_window above 0')
         return context
-
-    def profile(self) -> AssistantProfile:
-        return AssistantProfile(
-            model=self.model,
-            instructions=self.instructions,
-            assistant_id=self.assistant_id,
-            max_tool_rounds=self.max_tool_rounds,
-            history_window=self.history_window,
-            temperature=self.temperature,
-            context=self.context or "auto",
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ in one statement every ``interval`` seconds, off the turn's path; a crash loses 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MarkKind = Literal["tool", "nothing_found", "refusal", "error"]
-SERVICE = "console.marks"  # its key among the tools' services (ToolContext.services, TurnServices.tool_services)
 FLUSH_INTERVAL = 1.0  # seconds a mark waits to be written with others; a crash loses at most this
 
 
@@ -103,7 +102,7 @@ async def keeping_marks(db: Database) -> AsyncIterator[TurnMarks]:
 
 
 def mark(
-    services: Mapping[str, Any],
+    marks: TurnMarks | None,
     tenant: str,
     thread_id: str,
     run_id: str | None,
@@ -112,14 +111,13 @@ def mark(
     ok: bool = True,
 ) -> None:
     """Record a mark if the process keeps them (the console is part of the app); else nothing."""
-    marks = services.get(SERVICE)
-    if isinstance(marks, TurnMarks) and run_id:
+    if marks is not None and run_id:
         marks.add(Mark(tenant, thread_id, run_id, kind, name, ok))
 
 
 def note_tool_result(
-    services: Mapping[str, Any], tenant: str, thread_id: str, run_id: str | None, name: str, result: Any
+    marks: TurnMarks | None, tenant: str, thread_id: str, run_id: str | None, name: str, result: Any
 ) -> None:
     """A tool's result that says it found nothing (``nothing_matches``, as the shop search)."""
     if isinstance(result, dict) and result.get("nothing_matches") is True:
-        mark(services, tenant, thread_id, run_id, "nothing_found", name)
+        mark(marks, tenant, thread_id, run_id, "nothing_found", name)

@@ -10,7 +10,7 @@ from typing import Any
 from litestar import Request
 
 from proxy.console.live import LiveHub, running_hub
-from proxy.console.marks import SERVICE, TurnMarks, keeping_marks
+from proxy.console.marks import TurnMarks, keeping_marks
 from proxy.store.db import Database
 
 
@@ -18,10 +18,6 @@ from proxy.store.db import Database
 class ConsoleRuntime:
     hub: LiveHub
     marks: TurnMarks
-
-    def tool_services(self) -> dict[str, Any]:
-        """Its entries among the services tools and turns get (the marks)."""
-        return {SERVICE: self.marks}
 
 
 @asynccontextmanager

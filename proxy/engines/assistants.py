@@ -32,11 +32,11 @@ from proxy.engines.base import (
     MessageCompleted,
     TextDelta,
     Turn,
-    TurnFinished,
     Usage,
 )
-from proxy.engines.errors import failed_run, from_provider_exception, from_stream_exception
-from proxy.engines.toolcalls import ToolCall, dispatch_all
+from proxy.engines.errors import failed_run, from_provider_exception
+from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds
+from proxy.engines.toolcalls import ToolCall
 from proxy.tools.registry import ToolOutcome, ToolSet
 
 # Every beta.threads / beta.assistants method warns DeprecationWarning when called: once attributed
@@ -60,18 +60,29 @@ RunStream = openai.AsyncStream[AssistantStreamEvent]
 
 @dataclass(slots=True)
 class _RunState:
-    """What the turn knows about its run; the clean-up reads it to decide what to cancel."""
+    """What the turn knows about its run; the clean-up reads it to decide what to cancel.
+
+    It also folds each round's stream (``on_event``): run events only update ``run``.
+    """
 
     thread_id: str
-    stream: RunStream | None = None
     run: Run | None = None
     started: bool = False  # runs.create was sent
-    reading: bool = False  # inside a run stream
     interrupted: bool = False  # the consumer closed the turn or was cancelled
 
     @property
     def status(self) -> str | None:
         return self.run.status if self.run is not None else None
+
+    @property
+    def usage(self) -> Usage:
+        """The completed run's usage already covers every tool round of the run; other rounds count 0."""
+        if self.run is None or self.run.status != "completed" or self.run.usage is None:
+            return Usage()
+        return Usage(self.run.usage.prompt_tokens, self.run.usage.completion_tokens)
+
+    def on_event(self, event: AssistantStreamEvent) -> EngineEvent | None:
+        return _translate(event, self)
 
 
 def _truncation(window: int) -> TruncationStrategy | openai.Omit:
@@ -87,8 +98,8 @@ class AssistantsEngine(Engine):
     name = "assistants"
 
     def __init__(self, client: openai.AsyncOpenAI, profile: AssistantProfile) -> None:
-        self._client = client
-        self._profile = profile
+        self.client = client
+        self.profile = profile
         self._assistant_id = profile.assistant_id
         self._assistant_lock = anyio.Lock()
 
@@ -96,7 +107,7 @@ class AssistantsEngine(Engine):
 
     async def create_conversation(self) -> str:
         try:
-            thread = await self._client.beta.threads.create()
+            thread = await self.client.beta.threads.create()
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
             raise from_provider_exception(exc) from exc
         return thread.id
@@ -105,7 +116,7 @@ class AssistantsEngine(Engine):
         if not conversation_id:
             return
         try:
-            await self._client.beta.threads.delete(conversation_id)
+            await self.client.beta.threads.delete(conversation_id)
         except openai.NotFoundError:
             pass
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
@@ -113,49 +124,8 @@ class AssistantsEngine(Engine):
 
     # -- one turn --------------------------------------------------------------------------------
 
-    async def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
-        if not turn.conversation_id:
-            raise EngineError("internal", "The assistants engine needs a thread id.", status=500)
-        state = _RunState(turn.conversation_id)
-        rounds = 0
-        try:
-            assistant_id = await self._ensure_assistant(turn.tools)
-            await self._client.beta.threads.messages.create(state.thread_id, role="user", content=turn.user_text)
-            state.started = True
-            state.stream = await self._start_run(state.thread_id, assistant_id, turn.tools, turn.model)
-            while True:
-                state.reading = True
-                async for event in state.stream:
-                    mapped = _translate(event, state)
-                    if mapped is not None:
-                        yield mapped
-                state.reading = False
-                if state.status == "completed":
-                    yield TurnFinished(_usage(state.run))
-                    return
-                if state.status != "requires_action":
-                    raise _stop_error(state.run)
-                rounds += 1
-                if rounds > self._profile.max_tool_rounds:
-                    raise EngineError(
-                        "tool_rounds_exceeded",
-                        f"The assistant kept calling tools after {self._profile.max_tool_rounds} rounds.",
-                    )
-                calls = _tool_calls(state.run)
-                for call in calls:
-                    yield call.started()
-                outcomes = await dispatch_all(calls, turn.tools, turn.tool_context)
-                for call, outcome in zip(calls, outcomes, strict=True):
-                    yield call.finished(outcome)
-                state.stream = await self._submit(state, calls, outcomes)
-        except (openai.OpenAIError, httpx2.HTTPError) as exc:
-            raise _map_error(exc, reading=state.reading) from exc
-        except (GeneratorExit, anyio.get_cancelled_exc_class()):
-            state.interrupted = True
-            raise
-        finally:
-            with anyio.move_on_after(_CLEANUP_SECONDS, shield=True):
-                await self._cleanup(state)
+    def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
+        return run_rounds(_AssistantsRounds(self, turn))
 
     async def _ensure_assistant(self, tools: ToolSet) -> str:
         """The configured assistant id, or one created from the profile on first use."""
@@ -163,8 +133,8 @@ class AssistantsEngine(Engine):
             return self._assistant_id
         async with self._assistant_lock:
             if self._assistant_id is None:
-                profile = self._profile
-                created = await self._client.beta.assistants.create(
+                profile = self.profile
+                created = await self.client.beta.assistants.create(
                     model=profile.model, instructions=profile.instructions, tools=_tool_params(tools)
                 )
                 self._assistant_id = created.id
@@ -173,8 +143,8 @@ class AssistantsEngine(Engine):
     async def _start_run(
         self, thread_id: str, assistant_id: str, tools: ToolSet, model: str | None = None
     ) -> RunStream:
-        profile = self._profile
-        stream = await self._client.beta.threads.runs.create(
+        profile = self.profile
+        stream = await self.client.beta.threads.runs.create(
             thread_id,
             assistant_id=assistant_id,
             model=model or profile.model,
@@ -192,22 +162,17 @@ class AssistantsEngine(Engine):
             {"tool_call_id": call.call_id, "output": outcome.output}
             for call, outcome in zip(calls, outcomes, strict=True)
         ]
-        stream = await self._client.beta.threads.runs.submit_tool_outputs(
+        stream = await self.client.beta.threads.runs.submit_tool_outputs(
             state.run.id, thread_id=state.thread_id, tool_outputs=outputs, stream=True
         )
         return stream
 
     async def _cleanup(self, state: _RunState) -> None:
-        """Close the stream and, when the turn ends before its run did, cancel the run."""
-        if state.stream is not None:
-            try:
-                await state.stream.close()
-            except Exception:
-                logger.debug("closing the run stream failed", exc_info=True)
+        """When the turn ends before its run did, cancel the run (its streams are closed already)."""
         try:
             run_id = await self._unfinished_run(state)
             if run_id is not None:
-                await self._client.beta.threads.runs.cancel(run_id, thread_id=state.thread_id)
+                await self.client.beta.threads.runs.cancel(run_id, thread_id=state.thread_id)
         except Exception:
             logger.debug("cancelling the run on thread %s failed", state.thread_id, exc_info=True)
 
@@ -217,9 +182,62 @@ class AssistantsEngine(Engine):
         if not (state.started and state.interrupted):
             return None
         # Stopped before the run announced itself: the thread's newest run is ours (one turn at a time).
-        page = await self._client.beta.threads.runs.list(state.thread_id, limit=1, order="desc")
+        page = await self.client.beta.threads.runs.list(state.thread_id, limit=1, order="desc")
         latest = page.data[0] if page.data else None
         return latest.id if latest is not None and latest.status not in _TERMINAL else None
+
+
+class _AssistantsRounds(ToolRounds[_RunState]):
+    """One run: the first round starts it, each later one submits the outputs of the calls before.
+
+    The provider cannot be told to stop calling tools, so the last round asks nothing different.
+    """
+
+    def __init__(self, engine: AssistantsEngine, turn: Turn) -> None:
+        super().__init__(turn, engine.profile.max_tool_rounds)
+        self._engine = engine
+        self._state = _RunState(turn.conversation_id or "")
+        self._assistant_id = ""
+        self._answers: tuple[Sequence[ToolCall], Sequence[ToolOutcome]] | None = None
+
+    async def begin(self) -> Sequence[EngineEvent]:
+        turn, state = self.turn, self._state
+        if not turn.conversation_id:
+            raise EngineError("internal", "The assistants engine needs a thread id.", status=500)
+        try:
+            self._assistant_id = await self._engine._ensure_assistant(turn.tools)
+            await self._engine.client.beta.threads.messages.create(state.thread_id, role="user", content=turn.user_text)
+        except (openai.OpenAIError, httpx2.HTTPError) as exc:
+            raise _map_error(exc) from exc
+        state.started = True
+        return ()
+
+    async def open(self, last: bool) -> tuple[RunStream, _RunState]:
+        engine, state = self._engine, self._state
+        try:
+            if self._answers is None:
+                stream = await engine._start_run(state.thread_id, self._assistant_id, self.turn.tools, self.turn.model)
+            else:
+                stream = await engine._submit(state, *self._answers)
+        except (openai.OpenAIError, httpx2.HTTPError) as exc:
+            raise _map_error(exc) from exc
+        return stream, state
+
+    def finish(self, state: _RunState) -> RoundEnd:
+        if state.status == "completed":
+            return RoundEnd()
+        if state.status != "requires_action":
+            raise _stop_error(state.run)
+        return RoundEnd(_tool_calls(state.run))
+
+    def answered(self, calls: Sequence[ToolCall], outcomes: Sequence[ToolOutcome]) -> Sequence[EngineEvent]:
+        self._answers = (calls, outcomes)
+        return ()
+
+    async def end(self, interrupted: bool) -> None:
+        self._state.interrupted = interrupted
+        with anyio.move_on_after(_CLEANUP_SECONDS, shield=True):
+            await self._engine._cleanup(self._state)
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -249,13 +267,6 @@ def _delta_text(delta: MessageDeltaEvent) -> str:
 
 def _message_text(message: Message) -> str:
     return "".join(part.text.value for part in message.content if part.type == "text")
-
-
-def _usage(run: Run | None) -> Usage:
-    """The terminal run's usage already covers every tool round of the run."""
-    if run is None or run.usage is None:
-        return Usage()
-    return Usage(run.usage.prompt_tokens, run.usage.completion_tokens)
 
 
 def _tool_params(tools: ToolSet) -> list[FunctionToolParam]:
@@ -293,7 +304,8 @@ def _stop_error(run: Run | None) -> EngineError:
     )
 
 
-def _map_error(exc: Exception, *, reading: bool) -> EngineError:
+def _map_error(exc: Exception) -> EngineError:
+    """A request that failed before its stream (failures while reading one: ``from_stream_exception``)."""
     if isinstance(exc, openai.BadRequestError) and any(hint in exc.message for hint in _RUN_ACTIVE_HINTS):
         return EngineError(
             "upstream_bad_request",
@@ -301,4 +313,4 @@ def _map_error(exc: Exception, *, reading: bool) -> EngineError:
             retryable=True,
             status=409,
         )
-    return from_stream_exception(exc) if reading else from_provider_exception(exc)
+    return from_provider_exception(exc)

@@ -1,9 +1,10 @@
 """The one small interface every provider engine implements, and the events it yields.
 
 An engine turns one user message into a stream of neutral events. It speaks its provider's wire
-format, runs the function-call loop through the tool registry, and never knows about HTTP clients
-of ours, SSE or tenants' origins. The turn runner (``proxy.turns``) wraps these events with
-``run.started`` / ``run.completed`` / ``error`` / ``done`` and their SSE ids.
+format, runs the function-call loop (:mod:`proxy.engines.rounds`) through the tool registry, and
+never knows about HTTP clients of ours, SSE or tenants' origins. The turn runner (``proxy.turns``)
+wraps these events with ``run.started`` / ``run.completed`` / ``error`` / ``done`` and their SSE
+ids.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from proxy.engines.modes import ContextSetting
 from proxy.errors import ProxyError
 
 if TYPE_CHECKING:
@@ -115,11 +117,6 @@ class EngineError(ProxyError):
 
 # -- what a turn needs ---------------------------------------------------------------------------
 
-# How the responses engine gives the provider a conversation's context: the provider's
-# Conversations API, chaining with ``previous_response_id``, or our stored history as ``input``.
-ContextMode = Literal["conversations", "previous_response", "history"]
-ContextSetting = Literal["auto", "conversations", "previous_response", "history"]
-
 
 @dataclass(frozen=True, slots=True)
 class HistoryMessage:
@@ -137,7 +134,9 @@ class Turn:
     user_text: str
     tools: ToolSet  # the tenant's enabled tools, bound to dispatch
     tool_context: ToolContext
-    history: Sequence[HistoryMessage] = ()  # earlier messages, oldest first (see Engine.history_window)
+    # earlier messages, oldest first, already cut to Engine.history_window() by the turn runner:
+    # an engine sends all of them and does not cut again
+    history: Sequence[HistoryMessage] = ()
     model: str | None = None  # overrides the profile's model for this turn (e.g. a budget fallback)
 
 
@@ -160,7 +159,10 @@ class Engine(ABC):
     name: str
 
     def history_window(self) -> int:
-        """How many earlier messages of our transcript a turn needs (``Turn.history``); 0: none."""
+        """How many earlier messages of our transcript a turn needs; 0: none.
+
+        The turn runner reads that many into ``Turn.history`` (once, with the thread's lock).
+        """
         return 0
 
     async def check_provider(self) -> str | None:

@@ -1,9 +1,9 @@
 """Chat Completions against any OpenAI-compatible server (vLLM, Ollama, LiteLLM, Azure, OpenAI).
 
-The provider keeps no state: every request carries the instructions, the last
-``profile.history_window`` messages of our transcript and the new user message. Function calls
-are accumulated from streamed fragments and answered with ``role: tool`` messages, up to
-``profile.max_tool_rounds`` rounds.
+The provider keeps no state: every request carries the instructions, the turn's history (the last
+``profile.history_window`` messages of our transcript, cut so by the turn runner) and the new user
+message. Function calls are accumulated from streamed fragments and answered with ``role: tool``
+messages, up to ``profile.max_tool_rounds`` rounds (the loop: :mod:`proxy.engines.rounds`).
 
 How a reply ends:
 
@@ -22,23 +22,22 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import openai
-from openai import AsyncStream
 
 from proxy.engines.base import (
     AssistantProfile,
     Engine,
     EngineError,
     EngineEvent,
-    HistoryMessage,
     MessageCompleted,
     TextDelta,
     Turn,
-    TurnFinished,
     Usage,
 )
-from proxy.engines.errors import stream_ended_early, tool_rounds_exceeded
-from proxy.engines.streams import open_stream, reading
-from proxy.engines.toolcalls import ToolCall, dispatch_all
+from proxy.engines.errors import stream_ended_early
+from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds, shared_options
+from proxy.engines.streams import RoundStream, open_stream
+from proxy.engines.toolcalls import ToolCall
+from proxy.tools.registry import ToolOutcome
 
 Message = dict[str, Any]
 
@@ -66,7 +65,7 @@ class _Round:
         self.finish_reason: str | None = None
         self.usage = Usage()
 
-    def on_chunk(self, chunk: dict[str, Any]) -> TextDelta | None:
+    def on_event(self, chunk: dict[str, Any]) -> TextDelta | None:
         """One ``chat.completion.chunk`` as the JSON object it came as (no SDK model per chunk)."""
         usage = chunk.get("usage")
         if usage:
@@ -131,10 +130,59 @@ def _assistant_message(text: str, calls: Sequence[ToolCall]) -> Message:
     }
 
 
-def _history(history: Sequence[HistoryMessage], window: int) -> list[Message]:
-    if window <= 0:
-        return []
-    return [{"role": m.role, "content": m.content} for m in history[-window:]]
+class _ChatRounds(ToolRounds[_Round]):
+    """One turn's completions: the messages grow by the assistant's calls and the tools' outputs."""
+
+    def __init__(self, client: openai.AsyncOpenAI, profile: AssistantProfile, turn: Turn) -> None:
+        super().__init__(turn, profile.max_tool_rounds)
+        self._client = client
+        self._profile = profile
+        self._tools = turn.tools.function_schemas()
+        self._messages = _messages(profile, turn)
+        self._taken_ids: set[str] = set()  # message ids used in this turn
+        self._text = ""  # the last round's text, for the assistant message that carries its calls
+
+    async def open(self, last: bool) -> tuple[RoundStream, _Round]:
+        profile = self._profile
+        params: dict[str, Any] = {
+            "model": self.turn.model or profile.model,
+            "messages": self._messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        shared_options(params, self._tools, profile, last=last)
+        stream = await open_stream(self._client, "/chat/completions", params)
+        return stream, _Round(self._taken_ids)
+
+    def finish(self, state: _Round) -> RoundEnd:
+        reason = state.finish_reason
+        if reason is None:
+            raise stream_ended_early()
+        if reason == "content_filter":
+            raise EngineError("upstream_failed", "The AI provider's content filter stopped the reply.")
+        self._text = text = "".join(state.text)
+        completed = (MessageCompleted(state.message_id, text),) if text else ()
+        if reason == "length":
+            cut = EngineError("upstream_failed", "The reply was cut short: the model reached its length limit.")
+            return RoundEnd(events=completed, error=cut)
+        # some servers report "stop" even with calls, so the calls decide
+        return RoundEnd(state.tool_calls(), completed)
+
+    def answered(self, calls: Sequence[ToolCall], outcomes: Sequence[ToolOutcome]) -> Sequence[EngineEvent]:
+        self._messages.append(_assistant_message(self._text, calls))
+        for call, outcome in zip(calls, outcomes, strict=True):
+            self._messages.append({"role": "tool", "tool_call_id": call.call_id, "content": outcome.output})
+        return ()
+
+
+def _messages(profile: AssistantProfile, turn: Turn) -> list[Message]:
+    """The instructions, the turn's history (already cut to the window) and the new message."""
+    messages: list[Message] = []
+    if profile.instructions:
+        messages.append({"role": "system", "content": profile.instructions})
+    messages.extend({"role": m.role, "content": m.content} for m in turn.history)
+    messages.append({"role": "user", "content": turn.user_text})
+    return messages
 
 
 class ChatEngine(Engine):
@@ -155,68 +203,5 @@ class ChatEngine(Engine):
     async def delete_conversation(self, conversation_id: str | None) -> None:
         return None
 
-    def _messages(self, turn: Turn) -> list[Message]:
-        messages: list[Message] = []
-        if self._profile.instructions:
-            messages.append({"role": "system", "content": self._profile.instructions})
-        messages.extend(_history(turn.history, self._profile.history_window))
-        messages.append({"role": "user", "content": turn.user_text})
-        return messages
-
-    async def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
-        max_rounds = max(0, self._profile.max_tool_rounds)
-        tools = turn.tools.function_schemas()
-        messages = self._messages(turn)
-        taken_ids: set[str] = set()
-        usage = Usage()
-        # one generator for the whole turn, so closing it reaches the open HTTP stream directly
-        for round_no in range(max_rounds + 1):
-            stream = await self._open(messages, tools, last=round_no == max_rounds, model=turn.model)
-            state = _Round(taken_ids)
-            async with reading(stream) as chunks:
-                async for chunk in chunks:
-                    delta = state.on_chunk(chunk)
-                    if delta is not None:
-                        yield delta
-            usage += state.usage
-            reason = state.finish_reason
-            if reason is None:
-                raise stream_ended_early()
-            if reason == "content_filter":
-                raise EngineError("upstream_failed", "The AI provider's content filter stopped the reply.")
-            text = "".join(state.text)
-            if text:
-                yield MessageCompleted(state.message_id, text)
-            if reason == "length":
-                raise EngineError("upstream_failed", "The reply was cut short: the model reached its length limit.")
-            calls = state.tool_calls()
-            if not calls:  # some servers report "stop" even with calls, so the calls decide
-                yield TurnFinished(usage)
-                return
-            if round_no == max_rounds:
-                raise tool_rounds_exceeded(max_rounds)
-            for call in calls:
-                yield call.started()
-            outcomes = await dispatch_all(calls, turn.tools, turn.tool_context)
-            messages.append(_assistant_message(text, calls))
-            for call, outcome in zip(calls, outcomes, strict=True):
-                messages.append({"role": "tool", "tool_call_id": call.call_id, "content": outcome.output})
-                yield call.finished(outcome)
-
-    async def _open(
-        self, messages: list[Message], tools: list[dict[str, Any]], *, last: bool, model: str | None = None
-    ) -> AsyncStream[Any]:
-        profile = self._profile
-        params: dict[str, Any] = {
-            "model": model or profile.model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if tools:
-            params["tools"] = tools
-            if last:
-                params["tool_choice"] = "none"
-        if profile.temperature is not None:
-            params["temperature"] = profile.temperature
-        return await open_stream(self._client, "/chat/completions", params)
+    def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
+        return run_rounds(_ChatRounds(self._client, self._profile, turn))

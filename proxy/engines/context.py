@@ -25,8 +25,9 @@ from typing import Any
 import anyio
 import openai
 
-from proxy.engines.base import ContextMode, ContextSetting, EngineError
+from proxy.engines.base import EngineError
 from proxy.engines.errors import from_provider_exception
+from proxy.engines.modes import ContextMode, ContextSetting
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import openai
 from proxy.engines.base import AssistantProfile, Engine
 from proxy.engines.context import probes_for
 from proxy.settings import Settings
-from proxy.tenants import Tenant
+from proxy.tenants import Tenant, TenantConfig
 
 ENGINE_CLASSES = {
     "responses": "proxy.engines.responses:ResponsesEngine",
@@ -26,6 +26,19 @@ def engine_class(name: str) -> Callable[[openai.AsyncOpenAI, AssistantProfile], 
     module, _, attr = ENGINE_CLASSES[name].partition(":")
     engine: Callable[[openai.AsyncOpenAI, AssistantProfile], Engine] = getattr(import_module(module), attr)
     return engine
+
+
+def profile_for(config: TenantConfig) -> AssistantProfile:
+    """The tenant's assistant as the engines take it."""
+    return AssistantProfile(
+        model=config.model,
+        instructions=config.instructions,
+        assistant_id=config.assistant_id,
+        max_tool_rounds=config.max_tool_rounds,
+        history_window=config.history_window,
+        temperature=config.temperature,
+        context=config.context or "auto",
+    )
 
 
 def shared_http_client(settings: Settings) -> httpx2.AsyncClient:
@@ -62,7 +75,7 @@ def provider_client(tenant: Tenant, http_client: httpx2.AsyncClient, settings: S
 
 def build_engine(tenant: Tenant, http_client: httpx2.AsyncClient, settings: Settings) -> Engine:
     client = provider_client(tenant, http_client, settings)
-    profile = tenant.config.profile()
+    profile = profile_for(tenant.config)
     if tenant.config.engine == "responses":
         from proxy.engines.responses import ResponsesEngine
 

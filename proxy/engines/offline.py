@@ -12,20 +12,11 @@ import uuid
 from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 
-from proxy.engines.base import (
-    AssistantProfile,
-    Engine,
-    EngineEvent,
-    HistoryMessage,
-    MessageCompleted,
-    TextDelta,
-    Turn,
-    TurnFinished,
-    Usage,
-)
-from proxy.engines.errors import tool_rounds_exceeded
-from proxy.engines.toolcalls import ToolCall, dispatch_all
-from proxy.offline import Message, ToolSpec, respond, split_tokens
+from proxy.engines.base import AssistantProfile, Engine, EngineEvent, MessageCompleted, TextDelta, Turn, Usage
+from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds
+from proxy.engines.toolcalls import ToolCall
+from proxy.offline import Answer, Message, ToolSpec, respond, split_tokens
+from proxy.tools.registry import ToolOutcome
 
 __all__ = ("OFFLINE_MODEL", "OfflineEngine")
 
@@ -33,12 +24,62 @@ OFFLINE_MODEL = "offline"
 """The model name the offline engine's turns are counted under."""
 
 
-def _tool_specs(turn: Turn) -> list[ToolSpec]:
-    return [ToolSpec(tool.name, tool.description, tool.parameters) for tool in turn.tools]
+class _Answer:
+    """One answer of the offline model, read as a round's stream: its text word by word, or its calls.
+
+    It is both the stream ``run_rounds`` reads and the state that folds it (nothing to parse).
+    """
+
+    __slots__ = ("_tokens", "answer", "message_id", "usage")
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.message_id = f"msg_{uuid.uuid4().hex}"
+        self.usage = Usage()  # the offline model costs no tokens
+        self._tokens = iter(() if answer.tool_calls else split_tokens(answer.text))
+
+    def __aiter__(self) -> _Answer:
+        return self
+
+    async def __anext__(self) -> str:
+        for token in self._tokens:
+            return token
+        raise StopAsyncIteration
+
+    async def close(self) -> None:
+        return None
+
+    def on_event(self, token: str) -> TextDelta:
+        return TextDelta(self.message_id, token)
 
 
-def _transcript(history: Sequence[HistoryMessage], user_text: str) -> list[Message]:
-    return [*(Message(m.role, m.content) for m in history), Message("user", user_text)]
+class _OfflineRounds(ToolRounds[_Answer]):
+    """One turn of the offline model: the transcript grows by its calls and the tools' outputs."""
+
+    def __init__(self, profile: AssistantProfile, turn: Turn) -> None:
+        super().__init__(turn, profile.max_tool_rounds)
+        self._instructions = profile.instructions
+        self._tools = [ToolSpec(tool.name, tool.description, tool.parameters) for tool in turn.tools]
+        self._messages = [*(Message(m.role, m.content) for m in turn.history), Message("user", turn.user_text)]
+        self._now = datetime.now(UTC)
+
+    async def open(self, last: bool) -> tuple[_Answer, _Answer]:
+        answer = _Answer(
+            respond(self._messages, () if last else self._tools, instructions=self._instructions, now=self._now)
+        )
+        return answer, answer
+
+    def finish(self, state: _Answer) -> RoundEnd:
+        answer = state.answer
+        if not answer.tool_calls:
+            return RoundEnd(events=(MessageCompleted(state.message_id, answer.text),))
+        calls = [ToolCall(f"call_{uuid.uuid4().hex[:24]}", name, arguments) for name, arguments in answer.tool_calls]
+        return RoundEnd(calls)
+
+    def answered(self, calls: Sequence[ToolCall], outcomes: Sequence[ToolOutcome]) -> Sequence[EngineEvent]:
+        self._messages.extend(Message("assistant", call.arguments, name=call.name) for call in calls)
+        self._messages.extend(Message("tool", o.output, name=c.name) for c, o in zip(calls, outcomes, strict=True))
+        return ()
 
 
 class OfflineEngine(Engine):
@@ -58,32 +99,5 @@ class OfflineEngine(Engine):
     async def delete_conversation(self, conversation_id: str | None) -> None:
         return None
 
-    async def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
-        tools = _tool_specs(turn)
-        messages = _transcript(turn.history, turn.user_text)
-        now = datetime.now(UTC)
-        max_rounds = max(0, self._profile.max_tool_rounds)
-        for round_no in range(max_rounds + 1):
-            answer = respond(
-                messages, tools if round_no < max_rounds else (), instructions=self._profile.instructions, now=now
-            )
-            if not answer.tool_calls:
-                message_id = f"msg_{uuid.uuid4().hex}"
-                for token in split_tokens(answer.text):
-                    yield TextDelta(message_id, token)
-                yield MessageCompleted(message_id, answer.text)
-                yield TurnFinished(Usage())
-                return
-            if round_no == max_rounds:
-                raise tool_rounds_exceeded(max_rounds)
-            calls = [
-                ToolCall(f"call_{uuid.uuid4().hex[:24]}", name, arguments) for name, arguments in answer.tool_calls
-            ]
-            for call in calls:
-                yield call.started()
-                messages.append(Message("assistant", call.arguments, name=call.name))
-            outcomes = await dispatch_all(calls, turn.tools, turn.tool_context)
-            for call, outcome in zip(calls, outcomes, strict=True):
-                messages.append(Message("tool", outcome.output, name=call.name))
-                yield call.finished(outcome)
-        raise tool_rounds_exceeded(max_rounds)
+    def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
+        return run_rounds(_OfflineRounds(self._profile, turn))

@@ -11,10 +11,11 @@ out per base URL when ``auto``; see :mod:`proxy.engines.context`):
 * ``conversations``: a provider conversation per thread; each request names it.
 * ``previous_response``: each request names the response before it; the last one (and outputs of
   calls it left open) is kept as the thread's provider id through ``ContextSaved``.
-* ``history``: the last ``profile.history_window`` messages of our transcript go out as ``input``
-  with the new message; later rounds of the turn resend what the turn has added (calls, outputs).
+* ``history``: the last ``profile.history_window`` messages of our transcript (the turn's history,
+  cut so by the turn runner) go out as ``input`` with the new message; later rounds of the turn
+  resend what the turn has added (calls, outputs).
 
-The tool loop, cancellation and the events are the same in all three.
+The tool loop (:mod:`proxy.engines.rounds`), cancellation and the events are the same in all three.
 """
 
 from __future__ import annotations
@@ -25,20 +26,16 @@ from typing import Any
 
 import anyio
 import openai
-from openai import AsyncStream
 
 from proxy.engines.base import (
     AssistantProfile,
-    ContextMode,
     ContextSaved,
     Engine,
     EngineError,
     EngineEvent,
-    HistoryMessage,
     MessageCompleted,
     TextDelta,
     Turn,
-    TurnFinished,
     Usage,
 )
 from proxy.engines.context import (
@@ -48,9 +45,12 @@ from proxy.engines.context import (
     no_conversations_api,
     unknown_previous_response,
 )
-from proxy.engines.errors import failed_run, from_provider_exception, stream_ended_early, tool_rounds_exceeded
-from proxy.engines.streams import open_stream, reading
-from proxy.engines.toolcalls import ToolCall, dispatch_all
+from proxy.engines.errors import failed_run, from_provider_exception, stream_ended_early
+from proxy.engines.modes import ContextMode
+from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds, shared_options
+from proxy.engines.streams import RoundStream, open_stream
+from proxy.engines.toolcalls import ToolCall
+from proxy.tools.registry import ToolOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -140,10 +140,9 @@ def _user(text: str) -> dict[str, Any]:
     return {"type": "message", "role": "user", "content": text}
 
 
-def _history_items(history: Sequence[HistoryMessage], window: int) -> list[dict[str, Any]]:
-    if window <= 0:
-        return []
-    return [{"type": "message", "role": m.role, "content": m.content} for m in history[-window:]]
+def _from_history(turn: Turn) -> list[dict[str, Any]]:
+    """The turn's history (already cut to the window) and the new message, as input items."""
+    return [*({"type": "message", "role": m.role, "content": m.content} for m in turn.history), _user(turn.user_text)]
 
 
 def _message_text(item: dict[str, Any]) -> str:
@@ -179,6 +178,10 @@ class ResponsesEngine(Engine):
         self._client = client
         self._profile = profile
         self._probes = probes or ContextProbes()
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        return self._client
 
     @property
     def base_url(self) -> str:
@@ -240,118 +243,124 @@ class ResponsesEngine(Engine):
 
     # -- one turn ----------------------------------------------------------------------------------
 
-    async def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
-        # One generator for the whole turn, on purpose: a nested generator per round would not be
-        # closed when the consumer closes this one, leaving its HTTP stream open until collected.
-        mode = await self.context_mode(turn.model)
-        max_rounds = max(0, self._profile.max_tool_rounds)
-        tools = turn.tools.responses_schemas()
-        conversation_id: str | None = None
-        chain: Chain | None = None
+    def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
+        return run_rounds(_ResponsesRounds(self, self._profile, turn))
+
+    async def _settle(self, conversation_id: str, items: list[dict[str, str]]) -> None:
+        """Answer calls left open, so the conversation accepts the next message. Best effort."""
+        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + _SETTLE_TIMEOUT):
+            try:
+                for start in range(0, len(items), _ITEMS_PER_REQUEST):
+                    chunk = items[start : start + _ITEMS_PER_REQUEST]
+                    await self._client.conversations.items.create(conversation_id, items=chunk)  # type: ignore
+            except Exception as exc:
+                logger.warning("could not answer open tool calls in %s: %s", conversation_id, exc)
+
+
+class _ResponsesRounds(ToolRounds[_Round]):
+    """One turn's responses in the context mode of the engine (see the module)."""
+
+    def __init__(self, engine: ResponsesEngine, profile: AssistantProfile, turn: Turn) -> None:
+        super().__init__(turn, profile.max_tool_rounds)
+        self._engine = engine
+        self._profile = profile
+        self._tools = turn.tools.responses_schemas()
+        self._mode: ContextMode = "history"
+        self._conversation_id: str | None = None
+        self._chain: Chain | None = None
         # the turn as a provider that keeps nothing needs it: history, the message, calls, outputs
-        transcript = self._from_history(turn) if mode != "conversations" else []
-        items: list[dict[str, Any]] = transcript
-        if mode == "conversations":
-            conversation_id = turn.conversation_id if is_conversation_id(turn.conversation_id) else None
-            if conversation_id is None:  # the thread's context was kept another way until now
-                conversation_id = await self._create_conversation()
-                yield ContextSaved(conversation_id)
-            items = [_user(turn.user_text)]
-        elif mode == "previous_response" and (chain := Chain.load(turn.conversation_id)) is not None:
-            items = [*chain.outputs, _user(turn.user_text)]
-        unchained = False  # the provider did not know a response of the chain: resend for this turn
-        usage = Usage()
+        self._transcript: list[dict[str, Any]] = []
+        self._items: list[dict[str, Any]] = []  # the next request's input
+        self._unchained = False  # the provider did not know a response of the chain: resend for this turn
         # calls the provider has asked for but has not received outputs of yet: if the turn ends
         # while there are some, the conversation would refuse every later message
-        pending: list[ToolCall] = []
-        outputs: dict[str, str] = {}
-        try:
-            for round_no in range(max_rounds + 1):
-                last = round_no == max_rounds
-                previous = chain.response_id if chain is not None and not unchained else None
-                try:
-                    stream = await self._open(turn, items, tools, mode, conversation_id, previous, last=last)
-                except EngineError as exc:
-                    if previous is None or not unknown_previous_response(exc):
-                        raise
-                    self._log_lost_chain(turn, previous)
-                    unchained, items = True, transcript
-                    stream = await self._open(turn, items, tools, mode, None, None, last=last)
-                pending = []
-                state = _Round()
-                async with reading(stream) as events:
-                    async for event in events:
-                        out = state.on_event(event)
-                        if out is not None:
-                            yield out
-                if not state.completed:
-                    raise stream_ended_early()
-                usage += state.usage
-                if mode == "previous_response":
-                    chain = self._chain_from(state)
-                    yield ContextSaved(chain.dump())
-                if not state.calls:
-                    yield TurnFinished(usage)
-                    return
-                pending, outputs = state.calls, {}
-                if last:
-                    raise tool_rounds_exceeded(max_rounds)
-                for call in pending:
-                    yield call.started()
-                outcomes = await dispatch_all(pending, turn.tools, turn.tool_context)
-                for call, outcome in zip(pending, outcomes, strict=True):
-                    outputs[call.call_id] = outcome.output
-                    yield call.finished(outcome)
-                answers = _outputs(pending, outputs)
-                if chain is not None:
-                    chain = Chain(chain.response_id, tuple(answers))
-                    yield ContextSaved(chain.dump())
-                if mode != "conversations":
-                    transcript = [*transcript, *state.replay, *answers]
-                # the provider keeps the turn so far, or it goes out again (nothing is kept, or this
-                # turn's chain is not)
-                chained = mode == "conversations" or (chain is not None and not unchained)
-                items = list(answers) if chained else transcript
-        finally:
-            if pending and conversation_id:
-                await self._settle(conversation_id, _outputs(pending, outputs))
+        self._pending: Sequence[ToolCall] = ()
+        self._outputs: dict[str, str] = {}
+        self._replay: list[dict[str, Any]] = []  # the last round's output as input items
 
-    def _from_history(self, turn: Turn) -> list[dict[str, Any]]:
-        return [*_history_items(turn.history, self._profile.history_window), _user(turn.user_text)]
+    async def begin(self) -> Sequence[EngineEvent]:
+        turn = self.turn
+        self._mode = mode = await self._engine.context_mode(turn.model)
+        events: tuple[EngineEvent, ...] = ()
+        self._transcript = self._items = _from_history(turn) if mode != "conversations" else []
+        if mode == "conversations":
+            self._conversation_id = turn.conversation_id if is_conversation_id(turn.conversation_id) else None
+            if self._conversation_id is None:  # the thread's context was kept another way until now
+                self._conversation_id = await self._engine._create_conversation()
+                events = (ContextSaved(self._conversation_id),)
+            self._items = [_user(turn.user_text)]
+        elif mode == "previous_response" and (chain := Chain.load(turn.conversation_id)) is not None:
+            self._chain = chain
+            self._items = [*chain.outputs, _user(turn.user_text)]
+        return events
+
+    async def open(self, last: bool) -> tuple[RoundStream, _Round]:
+        previous = self._chain.response_id if self._chain is not None and not self._unchained else None
+        try:
+            stream = await self._request(self._conversation_id, previous, last=last)
+        except EngineError as exc:
+            if previous is None or not unknown_previous_response(exc):
+                raise
+            self._log_lost_chain(previous)
+            self._unchained, self._items = True, self._transcript
+            stream = await self._request(None, None, last=last)
+        self._pending = ()
+        return stream, _Round()
+
+    def finish(self, state: _Round) -> RoundEnd:
+        if not state.completed:
+            raise stream_ended_early()
+        events: tuple[EngineEvent, ...] = ()
+        if self._mode == "previous_response":
+            self._chain = self._chain_from(state)
+            events = (ContextSaved(self._chain.dump()),)
+        self._pending, self._outputs, self._replay = state.calls, {}, state.replay
+        return RoundEnd(state.calls, events)
+
+    def answered(self, calls: Sequence[ToolCall], outcomes: Sequence[ToolOutcome]) -> Sequence[EngineEvent]:
+        for call, outcome in zip(calls, outcomes, strict=True):
+            self._outputs[call.call_id] = outcome.output
+        answers = _outputs(calls, self._outputs)
+        events: tuple[EngineEvent, ...] = ()
+        if self._chain is not None:
+            self._chain = Chain(self._chain.response_id, tuple(answers))
+            events = (ContextSaved(self._chain.dump()),)
+        if self._mode != "conversations":
+            self._transcript = [*self._transcript, *self._replay, *answers]
+        # the provider keeps the turn so far, or it goes out again (nothing is kept, or this turn's
+        # chain is not)
+        chained = self._mode == "conversations" or (self._chain is not None and not self._unchained)
+        self._items = list(answers) if chained else self._transcript
+        return events
+
+    async def end(self, interrupted: bool) -> None:
+        if self._pending and self._conversation_id:
+            await self._engine._settle(self._conversation_id, _outputs(self._pending, self._outputs))
 
     def _chain_from(self, state: _Round) -> Chain:
         """The chain after a completed response: its outputs for its calls are not known yet."""
         if not state.response_id:
             raise EngineError(
                 "upstream_failed",
-                f"The AI provider at {self.base_url} sent a response without an id, so it cannot be chained: "
+                f"The AI provider at {self._engine.base_url} sent a response without an id, so it cannot be chained: "
                 'set context = "history" for this tenant.',
             )
         return Chain(state.response_id, tuple(_outputs(state.calls, {})))
 
-    def _log_lost_chain(self, turn: Turn, previous: str) -> None:
+    def _log_lost_chain(self, previous: str) -> None:
+        turn = self.turn
         logger.warning(
             "the AI provider at %s does not know response %s (expired, lost in a restart, or never stored): "
             'this turn sends the stored history instead; if this repeats, set context = "history" for tenant %s',
-            self.base_url,
+            self._engine.base_url,
             previous,
             turn.tool_context.tenant,
             extra={"tenant": turn.tool_context.tenant, "thread_id": turn.tool_context.thread_id},
         )
 
-    async def _open(
-        self,
-        turn: Turn,
-        items: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
-        mode: ContextMode,
-        conversation_id: str | None,
-        previous: str | None,
-        *,
-        last: bool,
-    ) -> AsyncStream[Any]:
-        profile = self._profile
-        params: dict[str, Any] = {"model": turn.model or profile.model, "input": items, "stream": True}
+    async def _request(self, conversation_id: str | None, previous: str | None, *, last: bool) -> RoundStream:
+        profile, mode = self._profile, self._mode
+        params: dict[str, Any] = {"model": self.turn.model or profile.model, "input": self._items, "stream": True}
         if profile.instructions:
             params["instructions"] = profile.instructions
         if conversation_id:
@@ -365,20 +374,5 @@ class ResponsesEngine(Engine):
                 params["previous_response_id"] = previous
         elif mode == "history":
             params["store"] = False  # our transcript is the only copy needed
-        if tools:
-            params["tools"] = tools
-            if last:
-                params["tool_choice"] = "none"
-        if profile.temperature is not None:
-            params["temperature"] = profile.temperature
-        return await open_stream(self._client, "/responses", params)
-
-    async def _settle(self, conversation_id: str, items: list[dict[str, str]]) -> None:
-        """Answer calls left open, so the conversation accepts the next message. Best effort."""
-        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + _SETTLE_TIMEOUT):
-            try:
-                for start in range(0, len(items), _ITEMS_PER_REQUEST):
-                    chunk = items[start : start + _ITEMS_PER_REQUEST]
-                    await self._client.conversations.items.create(conversation_id, items=chunk)  # type: ignore
-            except Exception as exc:
-                logger.warning("could not answer open tool calls in %s: %s", conversation_id, exc)
+        shared_options(params, self._tools, profile, last=last)
+        return await open_stream(self._engine.client, "/responses", params)

@@ -12,14 +12,16 @@ hands over the decoded JSON. ``reading`` is the ``async with`` around reading on
 
 It closes the stream however the block ends (shielded, so a cancelled or closed consumer still
 releases the connection) and turns failures of the read into ``EngineError``. It is not a nested
-generator on purpose: the engine's ``stream_turn`` stays the only generator, so closing it closes
-the HTTP stream at once.
+generator on purpose: the turn's generator (:func:`proxy.engines.rounds.run_rounds`) stays the
+only one, so closing it closes the HTTP stream at once. ``RoundStream`` is what it reads: the SDK's
+stream, or the offline engine's answer read the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import openai
@@ -44,13 +46,21 @@ async def open_stream(client: openai.AsyncOpenAI, path: str, params: dict[str, A
         raise from_provider_exception(exc) from exc
 
 
+class RoundStream(Protocol):
+    """What ``reading`` reads: the SDK's ``AsyncStream``, or anything iterated and closed the same way."""
+
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+
+    async def close(self) -> None: ...
+
+
 class _Reading:
     __slots__ = ("_stream",)
 
-    def __init__(self, stream: AsyncStream[Any]) -> None:
+    def __init__(self, stream: RoundStream) -> None:
         self._stream = stream
 
-    async def __aenter__(self) -> AsyncStream[Any]:
+    async def __aenter__(self) -> RoundStream:
         return self._stream
 
     async def __aexit__(
@@ -62,6 +72,6 @@ class _Reading:
             raise from_stream_exception(exc) from exc
 
 
-def reading(stream: AsyncStream[Any]) -> _Reading:
+def reading(stream: RoundStream) -> _Reading:
     """Read ``stream`` inside ``async with``: see the module's docstring."""
     return _Reading(stream)

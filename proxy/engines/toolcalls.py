@@ -1,6 +1,6 @@
-"""Running one batch of the model's function calls, shared by the engines.
+"""Running one batch of the model's function calls, for the tool-round loop (:mod:`proxy.engines.rounds`).
 
-Usage inside an engine's ``stream_turn``::
+Usage inside the turn's generator::
 
     for call in calls:
         yield call.started()
@@ -11,7 +11,7 @@ Usage inside an engine's ``stream_turn``::
 The calls run concurrently, but events come out in the model's order: every ``ToolStarted``
 before any tool runs, every ``ToolFinished`` once the whole batch is done (the provider needs all
 outputs before it can continue anyway). Nothing is yielded while the task group is open, so the
-engine's generator never suspends inside a cancel scope.
+turn's generator never suspends inside a cancel scope.
 """
 
 from __future__ import annotations

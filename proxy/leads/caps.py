@@ -15,7 +15,7 @@ from typing import Any, Literal
 from psycopg import AsyncConnection
 
 from proxy.observability.metrics import FLOOD_REFUSED
-from proxy.tools.registry import ToolError
+from proxy.tools.errors import ToolError
 
 logger = logging.getLogger(__name__)
 

@@ -91,7 +91,7 @@ async def _store(ctx: ToolContext, fields: LeadFields, source: str) -> tuple[Sav
         visitor=ctx.visitor.binding,
         call_id=ctx.call_id,
         fields=fields,
-        page_url=clean_page_url(ctx.page_url or ctx.services.get("page_url")),
+        page_url=clean_page_url(ctx.page_url),
         source=source,
     )
     channels = saved.channels if saved.created else await queued_channels(db, lead_id=saved.row["id"])

@@ -200,7 +200,7 @@ def _visitor(spec: str) -> Any:
 
 def _tools_call(args: argparse.Namespace, factory: RegistryFactory) -> int:
     from proxy.shop.embedders import EmbedderCache
-    from proxy.tools.registry import ToolContext
+    from proxy.tools.registry import ToolContext, ToolServices
 
     async def body(runtime: Runtime) -> int:
         tenant = _tenant(runtime, args.tenant)
@@ -213,7 +213,7 @@ def _tools_call(args: argparse.Namespace, factory: RegistryFactory) -> int:
             visitor=_visitor(args.as_),
             tenant_config=tenant.config,
             db=runtime.db,
-            services={"shop.embedders": EmbedderCache(runtime.tenants)},
+            services=ToolServices(embedders=EmbedderCache(runtime.tenants)),
         )
         outcome = await registry.subset([args.name]).dispatch(args.name, args.args, ctx)
         try:

@@ -174,7 +174,7 @@ def embedder_from_spec(spec: str, *, api_key: str | None = None, base_url: str |
 class EmbedderCache:
     """One embedder per tenant, resolved with the tenant's key (from the directory, else the env).
 
-    The app puts one in ``ToolContext.services["shop.embedders"]``; without it the tools make
+    The app puts one in ``ToolContext.services.embedders``; without it the tools make
     their own, reading the key from the tenant's ``api_key_env``.
     """
 

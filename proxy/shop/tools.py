@@ -40,7 +40,7 @@ def _context(ctx: ToolContext) -> tuple[ShopConfig, Database, ShopData]:
 
 
 def _embedder(ctx: ToolContext, shop: ShopConfig) -> Embedder:
-    cache: EmbedderCache = ctx.services.get("shop.embedders") or default_embedders
+    cache: EmbedderCache = ctx.services.embedders or default_embedders
     config = ctx.tenant_config
     try:
         return cache.get(

@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from proxy.backoff import backoff_delay
-from proxy.engines.base import Engine
 from proxy.store.db import Database
 
 logger = logging.getLogger(__name__)
+
+
+class ConversationDeleter(Protocol):
+    """What a tenant's engine offers here (``proxy.engines.base.Engine``; the store does not import it)."""
+
+    async def delete_conversation(self, conversation_id: str | None) -> None: ...
+
 
 LEASE_SECONDS = 120
 MAX_ATTEMPTS = 8
@@ -38,7 +45,7 @@ returning id, tenant, provider_id, attempts
 
 
 async def drain(
-    db: Database, engines: Mapping[str, Engine], *, batch: int = 20, ids: Sequence[int] | None = None
+    db: Database, engines: Mapping[str, ConversationDeleter], *, batch: int = 20, ids: Sequence[int] | None = None
 ) -> int:
     """Delete due provider copies (all due ones, or those of ``ids``); return how many were done."""
     done = 0

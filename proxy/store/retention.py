@@ -32,7 +32,6 @@ from proxy.store.db import Database
 from proxy.store.threads import free_of_turns
 
 if TYPE_CHECKING:
-    from proxy.engines.base import Engine
     from proxy.tenants import Tenant
 
 logger = logging.getLogger(__name__)
@@ -221,7 +220,9 @@ class Purger:
                 params = {"tenant": policy.tenant, "cutoff": self.cutoff(days), "batch": batch}
                 purged.add(policy.tenant, table, await self._batches(query, params))
 
-    async def purge(self, policies: Iterable[Policy], engines: Mapping[str, Engine] | None = None) -> Purged:
+    async def purge(
+        self, policies: Iterable[Policy], engines: Mapping[str, provider_copies.ConversationDeleter] | None = None
+    ) -> Purged:
         """One pass over every tenant; then the provider-side copies queued (by this pass or before)."""
         purged = Purged()
         for policy in policies:
@@ -236,7 +237,10 @@ def policies(tenants: Iterable[Tenant], settings: RetentionSettings) -> list[Pol
 
 
 async def _keep_purging(
-    db: Database, tenants: Iterable[Tenant], engines: Mapping[str, Engine], settings: RetentionSettings
+    db: Database,
+    tenants: Iterable[Tenant],
+    engines: Mapping[str, provider_copies.ConversationDeleter],
+    settings: RetentionSettings,
 ) -> None:
     purger = Purger(db, settings)
     wanted = policies(tenants, settings)
@@ -256,7 +260,10 @@ async def _keep_purging(
 
 @asynccontextmanager
 async def running_retention(
-    db: Database, tenants: Iterable[Tenant], engines: Mapping[str, Engine], settings: RetentionSettings
+    db: Database,
+    tenants: Iterable[Tenant],
+    engines: Mapping[str, provider_copies.ConversationDeleter],
+    settings: RetentionSettings,
 ) -> AsyncIterator[None]:
     """Purge on a timer for as long as the context is open (one per worker), paced by ``Settings.retention``."""
     async with anyio.create_task_group() as group:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from proxy.console.marks import mark, note_tool_result
-from proxy.errors import ProxyError
+from proxy.console.marks import TurnMarks, mark, note_tool_result
+from proxy.shop.embedders import EmbedderCache  # at run time: the app's services are resolved by annotation
+from proxy.tools.errors import ToolError as ToolError  # re-exported: tools import it from here
 from proxy.visitors import Visitor
 
 if TYPE_CHECKING:
@@ -28,14 +29,16 @@ logger = logging.getLogger(__name__)
 ToolFunc = Callable[["ToolContext", dict[str, Any]], Awaitable[Any]]
 
 
-class ToolError(ProxyError):
-    """Raised by a tool to tell the model something went wrong, in words it can act on."""
-
-    code = "tool_failed"
-
-
 def _no_emit(event: str, data: dict[str, Any]) -> None:
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolServices:
+    """The process-wide objects tools and turns use besides the database; None where the process has none."""
+
+    embedders: EmbedderCache | None = None  # the shop tools' embedders (without: each call resolves its own)
+    marks: TurnMarks | None = None  # the dashboard's turn marks (the console is part of the app)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,7 @@ class ToolContext:
     """What a tool may know about the call: whose shop, which thread, which visitor.
 
     ``emit(event, data)`` adds an event of the tool's own (e.g. ``handoff``) to the visitor's
-    stream. ``services`` carries process-wide objects other than the database (e.g. the outbox).
+    stream. ``services`` carries the process-wide objects other than the database.
     """
 
     tenant: str
@@ -55,7 +58,7 @@ class ToolContext:
     call_id: str | None = None  # the model's id for this call: makes retried calls idempotent
     page_url: str | None = None  # the page the visitor is chatting on, when the browser said
     emit: Callable[[str, dict[str, Any]], None] = _no_emit
-    services: Mapping[str, Any] = field(default_factory=dict)
+    services: ToolServices = field(default_factory=ToolServices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +169,12 @@ class ToolSet:
             with anyio.fail_after(tool.timeout):
                 result = await tool.func(ctx, args)
         except ToolError as exc:
-            mark(ctx.services, ctx.tenant, ctx.thread_id, ctx.run_id, "refusal", name)  # for the dashboard
+            mark(ctx.services.marks, ctx.tenant, ctx.thread_id, ctx.run_id, "refusal", name)  # for the dashboard
             return ToolOutcome(False, f"Error: {exc}")
         except TimeoutError:
             return ToolOutcome(False, f"Error: {name} did not finish within {tool.timeout:g} seconds.")
         except Exception:
             logger.exception("tool %s failed", name, extra={"tenant": ctx.tenant, "thread_id": ctx.thread_id})
             return ToolOutcome(False, f"Error: {name} failed unexpectedly; tell the visitor it is unavailable.")
-        note_tool_result(ctx.services, ctx.tenant, ctx.thread_id, ctx.run_id, name, result)  # for the dashboard
+        note_tool_result(ctx.services.marks, ctx.tenant, ctx.thread_id, ctx.run_id, name, result)  # for the dashboard
         return ToolOutcome(True, _render(result))

@@ -45,13 +45,14 @@ from proxy.engines.base import (
     Usage,
 )
 from proxy.engines.errors import for_visitor
+from proxy.engines.factory import profile_for
 from proxy.engines.offline import OFFLINE_MODEL, OfflineEngine
 from proxy.leads.handoff import handoff_event, handoff_for_message
 from proxy.observability import metrics
 from proxy.store.event_log import EventLog
 from proxy.store.threads import EndStep, LockedThread, ThreadStore
 from proxy.tenants import TenantConfig
-from proxy.tools.registry import ToolContext, ToolSet
+from proxy.tools.registry import ToolContext, ToolServices, ToolSet
 from proxy.turns.channel import RunChannel
 from proxy.turns.events import (
     DONE,
@@ -92,7 +93,7 @@ class TurnServices:
     toolsets: Mapping[str, ToolSet]  # by tenant name: the tools each tenant enabled
     timeout: float  # seconds a turn may run (PROXY_TURN_TIMEOUT)
     lease: float  # seconds of a turn's lock on its thread, renewed while it runs (PROXY_TURN_LEASE)
-    tool_services: Mapping[str, Any] = field(default_factory=dict)  # for tools (ToolContext.services)
+    tool_services: ToolServices = field(default_factory=ToolServices)  # for tools (ToolContext.services)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +224,7 @@ class ActiveRun:
 
     async def _answer_offline(self, outcome: str) -> None:
         self.outcome = outcome
-        engine = OfflineEngine(self.job.tenant_config.profile())
+        engine = OfflineEngine(profile_for(self.job.tenant_config))
         await self._run(engine, await self._prepare(engine, model=OFFLINE_MODEL), OFFLINE_MODEL)
 
     async def _prepare(self, engine: Engine, *, model: str | None) -> Turn:
@@ -325,7 +326,7 @@ class ActiveRun:
 
     def _mark(self, kind: MarkKind, name: str, ok: bool = True) -> None:
         # for the dashboard
-        mark(self.services.tool_services, self.job.tenant, self.thread_id, self.run_id, kind, name, ok)
+        mark(self.services.tool_services.marks, self.job.tenant, self.thread_id, self.run_id, kind, name, ok)
 
     def _fail(self, error: EngineError) -> None:
         self.outcome = error.code

@@ -34,6 +34,7 @@ from proxy.engines.base import (
     TurnFinished,
     Usage,
 )
+from proxy.engines.factory import profile_for
 from proxy.tools.registry import ToolContext, ToolError, ToolRegistry
 
 
@@ -134,6 +135,6 @@ def scripted_tools(registry: ToolRegistry | None = None) -> ToolRegistry:
 
 class Engines(dict[str, ScriptedEngine]):
     def factory(self, tenant: Any, http_client: Any, settings: Any) -> ScriptedEngine:
-        engine = ScriptedEngine(tenant.config.profile())
+        engine = ScriptedEngine(profile_for(tenant.config))
         self[tenant.name] = engine
         return engine

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from proxy.app import check_tools, default_tools
+from proxy.engines.factory import profile_for
 from proxy.settings import Settings
 from proxy.tenants import ConfigError, load_tenants, normalize_host
 
@@ -187,7 +188,7 @@ def _responses_tenant(tmp_path: Path, extra: str = "", engine: str = "responses"
 def test_the_context_mode_is_read_from_the_tenant(tmp_path: Path, context: str) -> None:
     path = _responses_tenant(tmp_path, f'context = "{context}"')
     tenants = load_tenants(settings(PROXY_TENANTS_FILE=str(path)), env={"SHOP_KEY": "sk-1"})
-    assert tenants.tenants["shop"].config.profile().context == context
+    assert profile_for(tenants.tenants["shop"].config).context == context
 
 
 def test_tenants_without_a_context_mode_take_the_process_default(tmp_path: Path) -> None:
@@ -196,8 +197,8 @@ def test_tenants_without_a_context_mode_take_the_process_default(tmp_path: Path)
     chosen = load_tenants(
         settings(PROXY_TENANTS_FILE=str(path), PROXY_RESPONSES_CONTEXT="history"), env={"SHOP_KEY": "sk-1"}
     )
-    assert default.tenants["shop"].config.profile().context == "auto"
-    assert chosen.tenants["shop"].config.profile().context == "history"
+    assert profile_for(default.tenants["shop"].config).context == "auto"
+    assert profile_for(chosen.tenants["shop"].config).context == "history"
 
 
 def test_a_context_mode_on_another_engine_is_a_config_error(tmp_path: Path) -> None:

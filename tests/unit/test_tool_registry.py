@@ -7,7 +7,8 @@ from typing import Any
 import anyio
 import pytest
 
-from proxy.tools.registry import ToolContext, ToolError, ToolRegistry
+from proxy.console.marks import Mark, TurnMarks
+from proxy.tools.registry import ToolContext, ToolError, ToolRegistry, ToolServices
 
 CTX = ToolContext(tenant="t", thread_id="thr_1")
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}}
@@ -28,6 +29,10 @@ def registry() -> ToolRegistry:
     @registry.tool(name="bug", description="Has a bug", parameters=SCHEMA)
     async def bug(ctx: ToolContext, args: dict[str, Any]) -> None:
         raise KeyError("secret internal detail")
+
+    @registry.tool(name="find", description="Finds nothing", parameters=SCHEMA)
+    async def find(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+        return {"nothing_matches": True, "results": []}
 
     @registry.tool(name="slow", description="Never ends", parameters=SCHEMA, timeout=0.05)
     async def slow(ctx: ToolContext, args: dict[str, Any]) -> None:
@@ -77,3 +82,27 @@ def test_duplicate_and_unknown_names_are_refused(registry: ToolRegistry) -> None
         registry.tool(name="double", description="", parameters=SCHEMA)(lambda ctx, args: None)  # type: ignore[arg-type,return-value]
     with pytest.raises(KeyError):
         registry.subset(["double", "missing"])
+
+
+async def test_refusals_and_empty_finds_are_marked_for_the_dashboard(registry: ToolRegistry) -> None:
+    marks = TurnMarks(db=None)  # type: ignore[arg-type]  # nothing is flushed here
+    ctx = ToolContext(tenant="t", thread_id="thr_1", run_id="run_1", services=ToolServices(marks=marks))
+    tools = registry.subset(["double", "refuse", "find"])
+
+    for name in ("double", "refuse", "find"):
+        await tools.dispatch(name, '{"n": 1}', ctx)
+
+    assert marks._pending == [
+        Mark("t", "thr_1", "run_1", "refusal", "refuse"),
+        Mark("t", "thr_1", "run_1", "nothing_found", "find"),
+    ]
+
+
+async def test_without_marks_or_a_run_nothing_is_marked(registry: ToolRegistry) -> None:
+    marks = TurnMarks(db=None)  # type: ignore[arg-type]
+    outside_a_run = ToolContext(tenant="t", thread_id="thr_1", services=ToolServices(marks=marks))
+
+    assert not (await registry.subset(["refuse"]).dispatch("refuse", "{}", CTX)).ok  # no marks kept: fine
+    await registry.subset(["refuse"]).dispatch("refuse", "{}", outside_a_run)
+
+    assert marks._pending == []

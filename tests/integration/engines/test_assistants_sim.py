@@ -1,8 +1,8 @@
-"""AssistantsEngine against the simulator over real HTTP: threads, runs, tool rounds, cancels."""
+"""What only the assistants engine does, against the simulator over real HTTP: threads, runs,
+submitted outputs, cancelled runs. The engines' shared behaviour is in test_engine_contract.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx2
@@ -10,16 +10,7 @@ import openai
 import pytest
 
 from proxy.engines.assistants import AssistantsEngine
-from proxy.engines.base import (
-    AssistantProfile,
-    EngineError,
-    TextDelta,
-    ToolFinished,
-    ToolStarted,
-    Turn,
-    TurnFinished,
-)
-from proxy.simulator import SimulatorConfig, SimulatorServer
+from proxy.engines.base import AssistantProfile, EngineError, TextDelta, Turn, TurnFinished
 from proxy.tools.registry import ToolContext, ToolRegistry
 from tests.support.engines import reply_text
 
@@ -37,20 +28,6 @@ async def lookup_order(ctx: ToolContext, args: dict[str, Any]) -> str:
     return f"order {args.get('id')} shipped"
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorConfig(model="echo")) as server:
-        yield server
-
-
-@pytest.fixture
-async def client(sim: SimulatorServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with httpx2.AsyncClient() as http:
-        await http.post(f"{sim.root_url}/_sim/reset")
-    async with openai.AsyncOpenAI(base_url=sim.base_url, api_key="sk-test", max_retries=0) as client:
-        yield client
-
-
 @pytest.fixture
 def engine(client: openai.AsyncOpenAI) -> AssistantsEngine:
     return AssistantsEngine(
@@ -66,40 +43,19 @@ async def collect(engine: AssistantsEngine, thread_id: str, text: str) -> list[A
     return [event async for event in engine.stream_turn(turn(thread_id, text))]
 
 
-async def logged(sim: SimulatorServer, **wait: int) -> list[dict[str, Any]]:
-    async with httpx2.AsyncClient() as http:
-        answer = await http.get(f"{sim.root_url}/_sim/requests", params=wait)
-    return answer.json()["requests"]  # type: ignore[no-any-return]
+async def requests(control: httpx2.AsyncClient) -> list[dict[str, Any]]:
+    return (await control.get("/requests")).json()["requests"]  # type: ignore[no-any-return]
 
 
-async def test_text_turn(engine: AssistantsEngine) -> None:
-    thread_id = await engine.create_conversation()
-    events = await collect(engine, thread_id, "Hello simulator")
-
-    assert reply_text(events).startswith("Echo: Hello simulator. This is message 1 of this conversation.")
-    finished = events[-1]
-    assert isinstance(finished, TurnFinished)
-    assert finished.usage.input_tokens > 0 and finished.usage.output_tokens > 0
-
-
-async def test_tool_round_trip(engine: AssistantsEngine, sim: SimulatorServer) -> None:
+async def test_a_tool_round_submits_the_outputs_to_the_run(
+    engine: AssistantsEngine, control: httpx2.AsyncClient
+) -> None:
     thread_id = await engine.create_conversation()
     events = await collect(engine, thread_id, 'Where is it? [[tool:lookup_order {"id": 42}]]')
 
-    tool_events = [e for e in events if isinstance(e, ToolStarted | ToolFinished)]
-    assert [type(e) for e in tool_events] == [ToolStarted, ToolFinished]
-    assert tool_events[1].ok and tool_events[1].name == "lookup_order"
     assert reply_text(events) == "lookup_order returned: order 42 shipped"
-    submits = [r for r in await logged(sim) if r["path"].endswith("/submit_tool_outputs")]
-    assert len(submits) == 1
-
-
-async def test_two_turns_share_the_thread(engine: AssistantsEngine) -> None:
-    thread_id = await engine.create_conversation()
-    await collect(engine, thread_id, "First")
-    events = await collect(engine, thread_id, "Second")
-
-    assert reply_text(events).startswith("Echo: Second. This is message 2 of this conversation.")
+    submits = [r for r in await requests(control) if r["path"].endswith("/submit_tool_outputs")]
+    assert [s["body"]["tool_outputs"][0]["output"] for s in submits] == ["order 42 shipped"]
 
 
 async def test_closing_a_stalled_turn_cancels_the_run(engine: AssistantsEngine, client: openai.AsyncOpenAI) -> None:
@@ -115,52 +71,23 @@ async def test_closing_a_stalled_turn_cancels_the_run(engine: AssistantsEngine, 
     assert reply_text(events).startswith("Echo: Still there?. This is message 2")
 
 
-async def test_rate_limit_inside_the_run(engine: AssistantsEngine) -> None:
-    thread_id = await engine.create_conversation()
-    with pytest.raises(EngineError) as caught:
-        await collect(engine, thread_id, "Hi [[fault:run_rate_limit]]")
-
-    assert (caught.value.code, caught.value.retryable) == ("upstream_rate_limited", True)
-
-
-@pytest.mark.parametrize(
-    ("fault", "code"),
-    [
-        ("429", "upstream_rate_limited"),
-        ("quota", "upstream_quota"),
-        ("500", "upstream_unavailable"),
-        ("401", "upstream_auth"),
-        ("cut", "upstream_stream_cut"),
-        ("failed", "upstream_failed"),
-    ],
-)
-async def test_faults_end_the_turn_and_free_the_thread(engine: AssistantsEngine, fault: str, code: str) -> None:
-    thread_id = await engine.create_conversation()
-    with pytest.raises(EngineError) as caught:
-        await collect(engine, thread_id, f"Hi [[fault:{fault}]]")
-    assert caught.value.code == code
-
-    events = await collect(engine, thread_id, "Again")
-    assert isinstance(events[-1], TurnFinished)
-
-
-async def test_endless_tool_loop_is_bounded(engine: AssistantsEngine, sim: SimulatorServer) -> None:
+async def test_endless_tool_loop_is_bounded(engine: AssistantsEngine, control: httpx2.AsyncClient) -> None:
     thread_id = await engine.create_conversation()
     with pytest.raises(EngineError) as caught:
         await collect(engine, thread_id, "Go [[tool-loop:lookup_order]]")
     assert caught.value.code == "tool_rounds_exceeded"
 
-    submits = [r for r in await logged(sim) if r["path"].endswith("/submit_tool_outputs")]
+    submits = [r for r in await requests(control) if r["path"].endswith("/submit_tool_outputs")]
     assert len(submits) == 3
     events = await collect(engine, thread_id, "Done?")  # the looping run was cancelled
     assert isinstance(events[-1], TurnFinished)
 
 
-async def test_assistant_is_created_once_per_engine(engine: AssistantsEngine, sim: SimulatorServer) -> None:
+async def test_assistant_is_created_once_per_engine(engine: AssistantsEngine, control: httpx2.AsyncClient) -> None:
     for _ in range(2):
         await collect(engine, await engine.create_conversation(), "Hi")
 
-    created = [r for r in await logged(sim) if r["method"] == "POST" and r["path"] == "/v1/assistants"]
+    created = [r for r in await requests(control) if r["method"] == "POST" and r["path"] == "/v1/assistants"]
     assert len(created) == 1
 
 
@@ -174,12 +101,12 @@ async def test_deleted_thread_is_gone_and_deleting_again_is_fine(
         await client.beta.threads.retrieve(thread_id)
 
 
-async def test_runs_see_the_history_window(client: openai.AsyncOpenAI, sim: SimulatorServer) -> None:
+async def test_runs_see_the_history_window(client: openai.AsyncOpenAI, control: httpx2.AsyncClient) -> None:
     windowed = AssistantsEngine(client, AssistantProfile(model="gpt-4o-mini", history_window=6))
     unbounded = AssistantsEngine(client, AssistantProfile(model="gpt-4o-mini", history_window=0))
     for engine in (windowed, unbounded):
         thread_id = await engine.create_conversation()
         await collect(engine, thread_id, "Hello")
-    runs = [r["body"] for r in await logged(sim) if r["method"] == "POST" and r["path"].endswith("/runs")]
+    runs = [r["body"] for r in await requests(control) if r["method"] == "POST" and r["path"].endswith("/runs")]
     assert runs[0]["truncation_strategy"] == {"type": "last_messages", "last_messages": 7}
     assert "truncation_strategy" not in runs[1]  # the provider's default: its context window

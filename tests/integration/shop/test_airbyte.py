@@ -40,7 +40,7 @@ from proxy.shop.tools import register_shop_tools
 from proxy.simulator import SimulatorServer
 from proxy.store.db import Database
 from proxy.tenants import TenantConfig
-from proxy.tools.registry import ToolContext, ToolOutcome, ToolRegistry
+from proxy.tools.registry import ToolContext, ToolOutcome, ToolRegistry, ToolServices
 from proxy.visitors import Visitor
 from tests.support.airbyte_destination import (
     NATIVE_STREAMS,
@@ -183,7 +183,7 @@ def call(database: Database, tools: Any) -> Any:
         env: dict[str, str] | None = None,
     ) -> ToolOutcome:
         config = TenantConfig(name="ab", domains=["ab.example"], shop=shop, api_key_env="AB_KEY" if env else None)
-        services = {"shop.embedders": EmbedderCache(env=env or {})}
+        services = ToolServices(embedders=EmbedderCache(env=env or {}))
         ctx = ToolContext(
             tenant="ab", thread_id="thr", visitor=visitor, tenant_config=config, db=database, services=services
         )

@@ -363,22 +363,21 @@ async def broken(ctx: ToolContext, args: dict[str, Any]) -> str:
     raise ToolError("the order system is down")
 
 
-async def meet_a(ctx: ToolContext, args: dict[str, Any]) -> str:
-    """Finishes only if ``meet_b`` runs at the same time (a rendezvous, no clock involved)."""
-    a, b = ctx.services["rendezvous"]
-    a.set()
-    await b.wait()
-    return "met b"
-
-
-async def meet_b(ctx: ToolContext, args: dict[str, Any]) -> str:
-    a, b = ctx.services["rendezvous"]
-    b.set()
-    await a.wait()
-    return "met a"
-
-
 def build_registry() -> ToolRegistry:
+    """The test tools; ``meet_a`` and ``meet_b`` finish only if they run at the same time (a
+    rendezvous of this registry's own, no clock involved)."""
+    a, b = anyio.Event(), anyio.Event()
+
+    async def meet_a(ctx: ToolContext, args: dict[str, Any]) -> str:
+        a.set()
+        await b.wait()
+        return "met b"
+
+    async def meet_b(ctx: ToolContext, args: dict[str, Any]) -> str:
+        b.set()
+        await a.wait()
+        return "met a"
+
     registry = ToolRegistry()
     registry.register(Tool("lookup_order", "Look an order up.", ORDER_SCHEMA, lookup_order))
     registry.register(Tool("broken", "Always fails.", {"type": "object", "properties": {}}, broken))
@@ -390,8 +389,6 @@ def build_registry() -> ToolRegistry:
 
 @pytest.fixture
 def make_turn() -> Callable[..., Turn]:
-    registry = build_registry()
-
     def make(
         text: str = "Hi",
         *,
@@ -399,8 +396,8 @@ def make_turn() -> Callable[..., Turn]:
         history: tuple[HistoryMessage, ...] = (),
         tools: tuple[str, ...] = ("lookup_order", "broken", "meet_a", "meet_b"),
     ) -> Turn:
-        ctx = ToolContext(tenant="t1", thread_id="th_1", services={"rendezvous": (anyio.Event(), anyio.Event())})
-        toolset: ToolSet = registry.subset(tools)
+        ctx = ToolContext(tenant="t1", thread_id="th_1")
+        toolset: ToolSet = build_registry().subset(tools)  # a rendezvous per turn
         return Turn(conversation_id, text, toolset, ctx, history)
 
     return make

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import aclosing
 from typing import Any
 
-import anyio
 import httpx2
-import pytest
 
 from proxy.engines.base import (
     AssistantProfile,
@@ -37,18 +34,13 @@ def engine(client: Any, **profile: Any) -> ChatEngine:
 # -- text and history ------------------------------------------------------------------------------
 
 
-async def test_text_turn_yields_deltas_message_and_usage(client, provider, cx, make_turn) -> None:
+async def test_a_text_turn_request(client, provider, cx, make_turn) -> None:
+    """(The events of a text turn: test_engine_contract.py.)"""
     provider.stream(cx.text(["Hel", "lo!"], id="chatcmpl-9", usage=(12, 3)), done=True)
 
-    events, error = await run_turn(engine(client), make_turn("Hi there", conversation_id=None))
+    _, error = await run_turn(engine(client), make_turn("Hi there", conversation_id=None))
 
     assert error is None
-    assert events == [
-        TextDelta("chatcmpl-9", "Hel"),
-        TextDelta("chatcmpl-9", "lo!"),
-        MessageCompleted("chatcmpl-9", "Hello!"),
-        TurnFinished(Usage(12, 3)),
-    ]
     [body] = provider.bodies("/chat/completions")
     assert body["model"] == "llama-test"
     assert body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}]
@@ -57,12 +49,14 @@ async def test_text_turn_yields_deltas_message_and_usage(client, provider, cx, m
     assert "tool_choice" not in body and "temperature" not in body
 
 
-async def test_history_window_keeps_the_latest_messages(client, provider, cx, make_turn) -> None:
+async def test_the_history_goes_out_as_given(client, provider, cx, make_turn) -> None:
     provider.stream(cx.text(["ok"]), done=True)
+    eng = engine(client, history_window=2)
 
-    await run_turn(engine(client, history_window=2), make_turn("five", history=HISTORY))
+    await run_turn(eng, make_turn("five", history=HISTORY[-eng.history_window() :]))
 
     [body] = provider.bodies("/chat/completions")
+    assert eng.history_window() == 2  # the turn runner cuts Turn.history to it; the engine sends it all
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "three"},
@@ -75,9 +69,10 @@ async def test_zero_window_and_no_instructions_send_only_the_message(client, pro
     provider.stream(cx.text(["ok"]), done=True)
     eng = engine(client, history_window=0, instructions="", temperature=0.3)
 
-    await run_turn(eng, make_turn("five", history=HISTORY))
+    await run_turn(eng, make_turn("five"))
 
     [body] = provider.bodies("/chat/completions")
+    assert eng.history_window() == 0
     assert body["messages"] == [{"role": "user", "content": "five"}]
     assert body["temperature"] == 0.3
 
@@ -110,20 +105,14 @@ async def test_the_provider_keeps_no_conversation(client, provider) -> None:
 # -- tools -----------------------------------------------------------------------------------------
 
 
-async def test_one_tool_round_accumulates_fragments(client, provider, cx, make_turn) -> None:
+async def test_a_tool_round_resends_the_messages_with_the_call_and_its_output(client, provider, cx, make_turn) -> None:
+    """(Events and usage of a tool round: test_engine_contract.py.)"""
     provider.stream(cx.calls(("call_1", "lookup_order", '{"order":"A1"}'), usage=(20, 7)), done=True)
     provider.stream(cx.text(["Shipped."], id="chatcmpl-2", usage=(30, 4)), done=True)
 
     events, error = await run_turn(engine(client), make_turn("Where is A1?"))
 
-    assert error is None
-    assert events == [
-        ToolStarted("call_1", "lookup_order"),
-        ToolFinished("call_1", "lookup_order", True),
-        TextDelta("chatcmpl-2", "Shipped."),
-        MessageCompleted("chatcmpl-2", "Shipped."),
-        TurnFinished(Usage(50, 11)),
-    ]
+    assert error is None and ToolFinished("call_1", "lookup_order", True) in events
     first, second = provider.bodies("/chat/completions")
     assert second["messages"][:2] == first["messages"]
     assert second["messages"][2:] == [
@@ -203,17 +192,6 @@ async def test_calls_all_numbered_zero_are_kept_apart(client, provider, cx, make
     ]
 
 
-async def test_failing_tool_reports_not_ok_and_sends_the_error_text(client, provider, cx, make_turn) -> None:
-    provider.stream(cx.calls(("call_1", "broken", "{}")), done=True)
-    provider.stream(cx.text(["Sorry."], id="chatcmpl-2"), done=True)
-
-    events, _ = await run_turn(engine(client), make_turn())
-
-    assert ToolFinished("call_1", "broken", False) in events
-    tool_message = provider.bodies("/chat/completions")[1]["messages"][-1]
-    assert tool_message == {"role": "tool", "tool_call_id": "call_1", "content": "Error: the order system is down"}
-
-
 async def test_text_before_calls_is_its_own_message_with_a_distinct_id(client, provider, cx, make_turn) -> None:
     chunks = [cx.chunk("Let me check."), *cx.calls(("call_1", "lookup_order", '{"order":"A1"}'))]
     provider.stream(chunks, done=True)
@@ -225,27 +203,6 @@ async def test_text_before_calls_is_its_own_message_with_a_distinct_id(client, p
     assert [c.content for c in completed] == ["Let me check.", "Shipped."]
     assert completed[0].message_id == "chatcmpl-1" and completed[1].message_id != "chatcmpl-1"
     assert provider.bodies("/chat/completions")[1]["messages"][2]["content"] == "Let me check."
-
-
-async def test_last_allowed_round_forbids_tools(client, provider, cx, make_turn) -> None:
-    provider.stream(cx.calls(("call_1", "lookup_order", '{"order":"A1"}')), done=True)
-    provider.stream(cx.text(["Shipped."], id="chatcmpl-2"), done=True)
-
-    events, error = await run_turn(engine(client, max_tool_rounds=1), make_turn())
-
-    assert error is None and isinstance(events[-1], TurnFinished)
-    first, second = provider.bodies("/chat/completions")
-    assert "tool_choice" not in first and second["tool_choice"] == "none"
-
-
-async def test_calls_past_the_bound_fail(client, provider, cx, make_turn) -> None:
-    provider.stream(cx.calls(("call_1", "lookup_order", '{"order":"A1"}')), done=True)
-    provider.stream(cx.calls(("call_2", "lookup_order", '{"order":"A2"}'), id="chatcmpl-2"), done=True)
-
-    events, error = await run_turn(engine(client, max_tool_rounds=1), make_turn())
-
-    assert error is not None and error.code == "tool_rounds_exceeded"
-    assert ToolStarted("call_2", "lookup_order") not in events
 
 
 # -- how replies end -------------------------------------------------------------------------------
@@ -294,61 +251,3 @@ async def test_error_payload_inside_the_stream_is_mapped(client, provider, cx, m
     _, error = await run_turn(engine(client), make_turn())
 
     assert error is not None and (error.code, error.retryable, error.message) == ("upstream_failed", True, "overloaded")
-
-
-@pytest.mark.parametrize(
-    ("status", "code", "type_", "expected", "retryable"),
-    [
-        (401, "invalid_api_key", "invalid_request_error", "upstream_auth", False),
-        (404, "model_not_found", "invalid_request_error", "upstream_not_found", False),
-        (429, "rate_limit_exceeded", "requests", "upstream_rate_limited", True),
-        (429, "insufficient_quota", "insufficient_quota", "upstream_quota", False),
-        (500, None, "server_error", "upstream_unavailable", True),
-    ],
-)
-async def test_http_errors_are_mapped(client, provider, make_turn, status, code, type_, expected, retryable) -> None:
-    provider.error(status, "provider says no", code=code, type_=type_)
-
-    events, error = await run_turn(engine(client), make_turn())
-
-    assert events == []
-    assert error is not None and (error.code, error.retryable) == (expected, retryable)
-
-
-async def test_connection_error_is_unavailable(client, provider, make_turn) -> None:
-    provider.raise_(httpx2.ConnectError("connection refused"))
-
-    _, error = await run_turn(engine(client), make_turn())
-
-    assert error is not None and (error.code, error.retryable) == ("upstream_unavailable", True)
-
-
-# -- stopping early --------------------------------------------------------------------------------
-
-
-async def test_closing_the_generator_closes_the_http_stream(client, provider, cx, make_turn) -> None:
-    body = provider.stream(cx.text(["Hel", "lo"])[:2], hang=True)
-    turn_events = engine(client).stream_turn(make_turn())
-
-    assert await anext(turn_events) == TextDelta("chatcmpl-1", "Hel")
-    await turn_events.aclose()
-
-    assert body.closed
-
-
-async def test_cancelled_consumer_still_closes_the_http_stream(client, provider, cx, make_turn) -> None:
-    body = provider.stream(cx.text(["Hel", "lo"])[:2], hang=True)
-    first = anyio.Event()
-
-    async def consume() -> None:
-        async with aclosing(engine(client).stream_turn(make_turn())) as events:
-            async for _ in events:
-                first.set()
-                await anyio.Event().wait()  # busy forwarding the event when the visitor leaves
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(consume)
-        await first.wait()
-        tg.cancel_scope.cancel()
-
-    assert body.closed
