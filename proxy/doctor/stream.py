@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxy.turns.events import DONE, RUN_STARTED
+
 SPREAD_SHARE = 0.3
 MIN_BURSTS = 3
 MIN_JUDGED_SECONDS = 0.4
@@ -61,7 +63,7 @@ class StreamTrace:
 
     @property
     def done_at(self) -> float | None:
-        done = [a.at for a in self.arrivals if a.event == "done"]
+        done = [a.at for a in self.arrivals if a.event == DONE]
         return done[-1] if done else None
 
     def event_names(self) -> list[str]:
@@ -127,7 +129,7 @@ def judge_spread(trace: StreamTrace) -> Verdict:
     first, done = trace.first_event_at, trace.done_at
     if first is None or done is None:
         return Verdict("FAIL", f"the stream ended without its events (got {trace.event_names() or 'none'})")
-    deltas = [a.at for a in trace.events if a.event not in ("run.started", "done")]
+    deltas = [a.at for a in trace.events if a.event not in (RUN_STARTED, DONE)]
     moments = bursts(deltas)
     spread = done - first
     detail = (
@@ -144,7 +146,7 @@ def judge_spread(trace: StreamTrace) -> Verdict:
 def judge_heartbeat(trace: StreamTrace, idle: float) -> Verdict:
     """Pings must arrive during the quiet period, before the reply, and not all in one moment."""
     pings = [a.at for a in trace.comments]
-    first_reply = next((a.at for a in trace.events if a.event not in ("run.started",)), trace.ended_at)
+    first_reply = next((a.at for a in trace.events if a.event != RUN_STARTED), trace.ended_at)
     if not pings:
         return Verdict(
             "FAIL",

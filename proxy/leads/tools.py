@@ -17,6 +17,7 @@ from proxy.leads.handoff import handoff_event, record_handoff
 from proxy.leads.store import Saved, queued_channels, save_lead
 from proxy.store.db import Database
 from proxy.tools.registry import Tool, ToolContext, ToolError, ToolRegistry
+from proxy.turns.events import HANDOFF, LEAD_CAPTURED
 
 CAPTURE_LEAD_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -109,7 +110,7 @@ def _summary(saved: Saved, channels: list[str]) -> str:
 def _confirm(ctx: ToolContext, saved: Saved) -> None:
     """Tell the visitor's widget, not only the model, that the details are safe with us."""
     ctx.emit(
-        "lead.captured",
+        LEAD_CAPTURED,
         {
             "lead_id": saved.row["id"],
             "status": "saved" if saved.created else "already_saved",
@@ -149,7 +150,7 @@ async def escalate_to_human(ctx: ToolContext, args: dict[str, Any]) -> dict[str,
         source="tool",
         call_id=ctx.call_id,
     )
-    ctx.emit("handoff", handoff_event(record))
+    ctx.emit(HANDOFF, handoff_event(record))
     answer: dict[str, Any] = {
         "status": "already_requested" if record["duplicate"] else "requested",
         "team_notified": bool(record["channels"]),
