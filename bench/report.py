@@ -81,14 +81,12 @@ def capacity_ratios(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         peer = at.get(PEER)
         for kind in (OURS, "proxy-granian"):
             if kind in at and peer is not None:
-                rows.append(
-                    {
-                        "workers": workers,
-                        "ours": kind,
-                        "ratio": _ratio(at[kind]["max_rate"], peer["max_rate"]),
-                        "at_least": at[kind]["capped"],
-                    }
-                )
+                ours = at[kind]
+                if peer["max_rate"] > 0:
+                    ratio, at_least = _ratio(ours["max_rate"], peer["max_rate"]), ours["capped"]
+                else:  # LiteLLM held no rate tried: below its lowest failing one, so the ratio is a floor
+                    ratio, at_least = _ratio(ours["max_rate"] or None, peer["first_failing_rate"]), True
+                rows.append({"workers": workers, "ours": kind, "ratio": ratio, "at_least": at_least})
     return rows
 
 
@@ -254,15 +252,17 @@ def bursts_table(results: dict[str, Any]) -> str:
         f"Bursts: N chats released at one instant, {rounds} time(s) each; TTFT from that instant "
         "(ours: the thread's creation included).",
         "",
-        "| chats at once | target | ok | errors | TTFT p50 | TTFT p99 | +TTFT p50 | +TTFT p99 | CPU ms/chat |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| chats at once | target | ok | errors | refused | TTFT p50 | TTFT p99 | +TTFT p50 | +TTFT p99 "
+        "| CPU ms/chat |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for b in results.get("bursts") or []:
         load = b["load"]
         first = load["start_to_first_ms"]
         added = b.get("added_ttft_ms") or {}
         rows.append(
-            f"| {b['count']} | {b['target']} | {load['ok']} | {load['errors']} | {_ms(first['p50'])} | "
+            f"| {b['count']} | {b['target']} | {load['ok']} | {load['errors']} | {load['refused_chats']} | "
+            f"{_ms(first['p50'])} | "
             f"{_ms(first['p99'])} | {_ms(added.get('p50'))} | {_ms(added.get('p99'))} | "
             f"{_ms(b.get('cpu_ms_per_chat'))} |"
         )
@@ -276,6 +276,14 @@ def bursts_table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _step(step: dict[str, Any]) -> str:
+    notes = [f"{step['errors']} errors"] if step["errors"] else []
+    if step.get("refused_chats"):
+        notes.append(f"{step['refused_chats']} refused")
+    extra = f" ({', '.join(notes)})" if notes else ""
+    return f"{step['rate']:g}: {_ms(step['added_p99_ms'])}{extra}{'' if step['ok'] else ' ✗'}"
+
+
 def capacity_table(results: dict[str, Any]) -> str:
     c = results["settings"].get("capacity") or {}
     rows = [
@@ -286,17 +294,22 @@ def capacity_table(results: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---|",
     ]
     for found in results.get("capacity") or []:
-        steps = ", ".join(f"{s['rate']:g}: {_ms(s['added_p99_ms'])}{'' if s['ok'] else ' ✗'}" for s in found["steps"])
-        at_least = "≥ " if found["capped"] else ""
+        steps = ", ".join(_step(s) for s in found["steps"])
         failing = found["first_failing_rate"]
+        if found["max_rate"] == 0 and failing is not None:  # not even the lowest rate tried held
+            rate, per_worker = f"< {failing:g}", f"< {failing / found['workers']:.2g}"
+        else:
+            at_least = "≥ " if found["capped"] else ""
+            rate, per_worker = f"{at_least}{found['max_rate']:g}", f"{at_least}{found['per_worker']:.1f}"
         rows.append(
-            f"| {found['target']} | {found['workers']} | {at_least}{found['max_rate']:g} | "
-            f"{at_least}{found['per_worker']:.1f} | {'–' if failing is None else f'{failing:g}'} | {steps} |"
+            f"| {found['target']} | {found['workers']} | {rate} | {per_worker} | "
+            f"{'–' if failing is None else f'{failing:g}'} | {steps} |"
         )
     if results.get("capacity_ratios"):
         rows += ["", "| workers | ours | capacity ours/LiteLLM |", "|---:|---|---:|"]
         for r in results["capacity_ratios"]:
-            rows.append(f"| {r['workers']} | {r['ours']} | {'≥ ' if r['at_least'] else ''}{_x(r['ratio'])} |")
+            shown = _x(r["ratio"]) if r["ratio"] is None or not r["at_least"] else f"≥ {_x(r['ratio'])}"
+            rows.append(f"| {r['workers']} | {r['ours']} | {shown} |")
     return "\n".join(rows)
 
 
