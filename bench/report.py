@@ -338,7 +338,8 @@ def render(results: dict[str, Any]) -> str:
         parts += ["", bursts_table(results)]
     if results.get("capacity"):
         parts += ["", capacity_table(results)]
-    parts += ["", checks_table(results)]
+    if results.get("runs") or results.get("idle"):  # the targets are about steady load and idle streams
+        parts += ["", checks_table(results)]
     for name, reason in (results.get("skipped") or {}).items():
         parts += ["", f"{name} not run: {reason}"]
     return "\n".join(parts)

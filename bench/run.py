@@ -476,25 +476,34 @@ def start_targets(bench: Bench, args: argparse.Namespace, skipped: dict[str, str
     return database_url
 
 
-def search_capacity(bench: Bench, args: argparse.Namespace, database_url: str | None) -> list[dict[str, Any]]:
+def start_more_workers(bench: Bench, kind: str, name: str, workers: int, database_url: str | None) -> None:
+    sim = bench.services["simulator"]
+    if kind == "litellm":
+        service, key = start_litellm(bench.workdir, sim, install=False, workers=workers, name=name)
+        bench.services[name], bench.keys[name] = service, key
+    else:
+        assert database_url is not None
+        server = "granian" if kind == "proxy-granian" else "uvicorn"
+        bench.services[name] = start_proxy(bench.workdir, sim, database_url, name=name, workers=workers, server=server)
+
+
+def search_capacity(
+    bench: Bench, args: argparse.Namespace, database_url: str | None, skipped: dict[str, str]
+) -> list[dict[str, Any]]:
     """Every target's capacity at every worker count; targets with more workers are started here."""
     found = []
-    sim = bench.services["simulator"]
     kinds = [t for t in ("proxy", "proxy-granian", "litellm") if t in bench.services]
     for workers in args.capacity_workers:
         for kind in kinds:
             name, started = kind, False
             if workers != 1:
                 name, started = f"{kind}-{workers}w", True
-                if kind == "litellm":
-                    service, key = start_litellm(bench.workdir, sim, install=False, workers=workers, name=name)
-                    bench.services[name], bench.keys[name] = service, key
-                else:
-                    assert database_url is not None
-                    server = "granian" if kind == "proxy-granian" else "uvicorn"
-                    bench.services[name] = start_proxy(
-                        bench.workdir, sim, database_url, name=name, workers=workers, server=server
-                    )
+                try:
+                    start_more_workers(bench, kind, name, workers, database_url)
+                except StartError as exc:  # the other searches still count
+                    skipped[name] = str(exc).splitlines()[0]
+                    log(f"{name} not run: {exc}")
+                    continue
                 log(f"{name} on {bench.services[name].url}")
                 bench.measure(name, {"mode": "arrivals", "rate": 10.0, "duration": 1.0})  # warm-up
             try:
@@ -565,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
                 if target != "proxy-responses":
                     results["bursts"].append(bench.burst(target, count))
         if args.capacity:
-            results["capacity"] = search_capacity(bench, args, database_url)
+            results["capacity"] = search_capacity(bench, args, database_url, skipped)
         if args.idle and "proxy" in bench.services:
             if not args.smoke:  # a fresh process, so the sweep's leftovers do not hide the streams' memory
                 bench.services["proxy"].stop()

@@ -380,5 +380,5 @@ def start_litellm(
         "--host", "127.0.0.1", "--port", str(port), "--num_workers", str(workers),
     ]  # fmt: skip
     service = _launch(name, argv, env, workdir, port)
-    _wait_ready(service, "/health/liveliness", 180)
+    _wait_ready(service, "/health/liveliness", 180 * workers)  # each worker loads all of LiteLLM
     return service, master_key
