@@ -37,6 +37,11 @@ class Connection:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self._reader
 
+    async def connect(self) -> None:
+        """Open the connection now rather than with the first request."""
+        await self._ensure()
+        self._reusable = True
+
     async def send(self, method: str, path: str, body: bytes = b"", content_type: str = "application/json") -> None:
         await self._ensure()
         assert self._writer is not None

@@ -9,6 +9,16 @@ Two modes, chosen by ``spec["mode"]``:
     started after the stagger are measured. Time to first token runs from sending the message
     request to the arrival of the first content delta; for our proxy the thread is created first,
     on the same connection, and timed apart (``setup``).
+``burst``
+    ``count`` visitors connect first, then all start a chat at one instant (``rounds`` times, each
+    round after the last ended): what a newsletter or a sale does. Time to first token runs from
+    that instant (``start_to_first``; for our proxy the thread's creation is in it, as it is in a
+    new visitor's first message), and from the message request (``ttft``) as in ``chats``.
+``arrivals``
+    New visitors arrive at random (Poisson, ``rate`` a second, for ``duration`` seconds), each on
+    a new connection, chatting once: an open loop, so a slow target is not spared arrivals the way
+    a closed loop spares it. Time to first token runs from the arrival's scheduled instant, so a
+    late load generator would show (``late_ms`` says how late arrivals were sent).
 ``idle``
     Opens ``count`` streams whose reply stalls after its first tokens, so the server holds them
     open with nothing but heartbeats; prints ``{"phase": "held", ...}`` once all are open, waits
@@ -22,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import re
 import resource
 import sys
@@ -40,6 +51,7 @@ now = time.perf_counter
 class Sample:
     started: float
     ttft: float | None = None
+    start_to_first: float | None = None  # from ``started`` (a burst's instant, an arrival) to the first token
     total: float | None = None
     setup: float | None = None
     deltas: int = 0
@@ -141,8 +153,8 @@ class Target:
         return False
 
 
-async def one_chat(target: Target, conn: Connection, timeout: float) -> Sample:
-    sample = Sample(started=now())
+async def one_chat(target: Target, conn: Connection, timeout: float, started: float | None = None) -> Sample:
+    sample = Sample(started=now() if started is None else started)
     try:
         async with asyncio.timeout(timeout):
             opened = await target.open(conn, sample)
@@ -155,6 +167,7 @@ async def one_chat(target: Target, conn: Connection, timeout: float) -> Sample:
                 done = target.read_event(event, sample) or done
                 if had == 0 and sample.deltas:
                     sample.ttft = arrived - sent
+                    sample.start_to_first = arrived - sample.started
             sample.total = now() - sent
             if sample.error is None and not done:
                 sample.error = "no_terminal_event"
@@ -248,6 +261,102 @@ async def run_chats(spec: dict[str, Any]) -> dict[str, Any]:
         "setup_ms": summarize([s.setup for s in ok if s.setup is not None]) if target.kind == "proxy" else None,
         "deltas_per_chat": (sum(s.deltas for s in ok) / len(ok)) if ok else None,
     }
+
+
+# -- bursts and arrivals (new chats) -------------------------------------------------------------
+
+
+def _outcome(samples: list[Sample]) -> dict[str, Any]:
+    ok = [s for s in samples if s.error is None]
+    errors: dict[str, int] = {}
+    for s in samples:
+        if s.error is not None:
+            errors[s.error] = errors.get(s.error, 0) + 1
+    return {
+        "chats": len(samples),
+        "ok": len(ok),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "refused_chats": sum(1 for s in samples if s.refusals),
+        "start_to_first_ms": summarize([s.start_to_first for s in ok if s.start_to_first is not None]),
+        "ttft_ms": summarize([s.ttft for s in ok if s.ttft is not None]),
+        "completion_ms": summarize([s.total for s in ok if s.total is not None]),
+        "deltas_per_chat": (sum(s.deltas for s in ok) / len(ok)) if ok else None,
+    }
+
+
+async def _one_burst(target: Target, count: int, timeout: float) -> list[Sample]:
+    conns = [target.connection() for _ in range(count)]
+    release = asyncio.Event()
+    instant: list[float] = []
+
+    async def chat(conn: Connection) -> Sample:
+        await release.wait()
+        return await one_chat(target, conn, timeout, started=instant[0])
+
+    try:
+        # connected before the instant (one that failed tries again with its request, and counts)
+        await asyncio.gather(*(conn.connect() for conn in conns), return_exceptions=True)
+        chats = [asyncio.create_task(chat(conn)) for conn in conns]
+        await asyncio.sleep(0.05)  # every task waits on the event
+        instant.append(now())
+        release.set()
+        return list(await asyncio.gather(*chats))
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+async def run_burst(spec: dict[str, Any]) -> dict[str, Any]:
+    """``count`` chats released together, ``rounds`` times; every chat of every round is one sample."""
+    target = Target(spec)
+    samples: list[Sample] = []
+    for _ in range(spec.get("rounds", 1)):
+        samples += await _one_burst(target, spec["count"], spec.get("timeout", 30.0))
+        await asyncio.sleep(spec.get("pause", 0.5))
+    return {"count": spec["count"], "rounds": spec.get("rounds", 1)} | _outcome(samples)
+
+
+async def run_arrivals(spec: dict[str, Any]) -> dict[str, Any]:
+    """Poisson arrivals at ``rate`` a second for ``duration`` seconds, one chat per new connection."""
+    target = Target(spec)
+    rate, duration, timeout = spec["rate"], spec["duration"], spec.get("timeout", 30.0)
+    rng = random.Random(spec.get("seed", 1))
+    samples: list[Sample] = []
+    late: list[float] = []
+    in_flight: dict[int, float] = {}
+
+    async def arrival(index: int, at: float) -> None:
+        late.append(now() - at)
+        in_flight[index] = at
+        conn = target.connection()
+        try:
+            samples.append(await one_chat(target, conn, timeout, started=at))
+        finally:
+            conn.close()
+            del in_flight[index]
+
+    tasks: list[asyncio.Task[None]] = []
+    start = now()
+    at, index = start + rng.expovariate(rate), 0
+    while at < start + duration:
+        delay = at - now()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(arrival(index, at)))
+        at, index = at + rng.expovariate(rate), index + 1
+    _, pending = await asyncio.wait(tasks, timeout=spec.get("grace", 10.0)) if tasks else (set(), set())
+    for task in pending:
+        task.cancel()
+    unfinished = list(in_flight.values())
+    await asyncio.gather(*pending, return_exceptions=True)
+    samples.extend(Sample(started=t, error="unfinished_at_deadline") for t in unfinished)
+    return {
+        "rate": rate,
+        "duration": duration,
+        "arrived": len(tasks),
+        "late_ms": summarize(late),
+    } | _outcome(samples)
 
 
 # -- idle streams --------------------------------------------------------------------------------
@@ -350,7 +459,7 @@ def raise_fd_limit() -> None:
 def main() -> int:
     spec = json.loads(sys.stdin.readline())
     raise_fd_limit()
-    runner = run_idle if spec["mode"] == "idle" else run_chats
+    runner = {"idle": run_idle, "burst": run_burst, "arrivals": run_arrivals}.get(spec["mode"], run_chats)
     try:
         import uvloop
 
@@ -365,4 +474,15 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ("Sample", "Target", "main", "one_chat", "percentile", "run_chats", "run_idle", "summarize")
+__all__ = (
+    "Sample",
+    "Target",
+    "main",
+    "one_chat",
+    "percentile",
+    "run_arrivals",
+    "run_burst",
+    "run_chats",
+    "run_idle",
+    "summarize",
+)

@@ -36,7 +36,58 @@ def derive(results: dict[str, Any]) -> None:
             added[q] = mine - base if mine is not None and base is not None else None
         run["added_ttft_ms"] = added
     results["ratios"] = ratios(results["runs"])
+    derive_bursts(results)
+    results["capacity_ratios"] = capacity_ratios(results.get("capacity") or [])
     results["targets_check"] = check(results)
+
+
+def derive_bursts(results: dict[str, Any]) -> None:
+    """Each burst's TTFT over the floor's burst of the same size, CPU per chat, ours/LiteLLM."""
+    bursts = results.get("bursts") or []
+    floors = {b["count"]: b for b in bursts if b["target"] == FLOOR}
+    for burst in bursts:
+        floor = floors.get(burst["count"]) or {}
+        burst["added_ttft_ms"] = {
+            q: _minus(_get(burst, "load", "start_to_first_ms", q), _get(floor, "load", "start_to_first_ms", q))
+            for q in ("p50", "p99")
+        }
+        ok, cpu = _get(burst, "load", "ok"), _get(burst, "usage", "cpu_s", "target")
+        burst["cpu_ms_per_chat"] = 1000 * cpu / ok if ok and cpu is not None else None
+    rows = []
+    for count in sorted(floors):
+        ours = next((b for b in bursts if b["target"] == OURS and b["count"] == count), None)
+        peer = next((b for b in bursts if b["target"] == PEER and b["count"] == count), None)
+        if ours and peer:
+            rows.append(
+                {
+                    "count": count,
+                    "added_ttft_p50": _ratio(ours["added_ttft_ms"]["p50"], peer["added_ttft_ms"]["p50"]),
+                    "added_ttft_p99": _ratio(ours["added_ttft_ms"]["p99"], peer["added_ttft_ms"]["p99"]),
+                    "cpu_per_chat": _ratio(ours["cpu_ms_per_chat"], peer["cpu_ms_per_chat"]),
+                }
+            )
+    results["burst_ratios"] = rows
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return a - b if a is not None and b is not None else None
+
+
+def capacity_ratios(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ours over LiteLLM's capacity at each worker count (uvicorn and, if measured, Granian)."""
+    rows = []
+    for workers in sorted({c["workers"] for c in found}):
+        at = {c["kind"]: c for c in found if c["workers"] == workers}
+        peer = at.get(PEER)
+        for kind in (OURS, "proxy-granian"):
+            if kind in at and peer is not None:
+                ours = at[kind]
+                if peer["max_rate"] > 0:
+                    ratio, at_least = _ratio(ours["max_rate"], peer["max_rate"]), ours["capped"]
+                else:  # LiteLLM held no rate tried: below its lowest failing one, so the ratio is a floor
+                    ratio, at_least = _ratio(ours["max_rate"] or None, peer["first_failing_rate"]), True
+                rows.append({"workers": workers, "ours": kind, "ratio": ratio, "at_least": at_least})
+    return rows
 
 
 def _find(runs: list[dict[str, Any]], target: str, concurrency: int) -> dict[str, Any] | None:
@@ -195,24 +246,100 @@ def checks_table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def bursts_table(results: dict[str, Any]) -> str:
+    rounds = results["settings"].get("burst_rounds", 1)
+    rows = [
+        f"Bursts: N chats released at one instant, {rounds} time(s) each; TTFT from that instant "
+        "(ours: the thread's creation included).",
+        "",
+        "| chats at once | target | ok | errors | refused | TTFT p50 | TTFT p99 | +TTFT p50 | +TTFT p99 "
+        "| CPU ms/chat |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for b in results.get("bursts") or []:
+        load = b["load"]
+        first = load["start_to_first_ms"]
+        added = b.get("added_ttft_ms") or {}
+        rows.append(
+            f"| {b['count']} | {b['target']} | {load['ok']} | {load['errors']} | {load['refused_chats']} | "
+            f"{_ms(first['p50'])} | "
+            f"{_ms(first['p99'])} | {_ms(added.get('p50'))} | {_ms(added.get('p99'))} | "
+            f"{_ms(b.get('cpu_ms_per_chat'))} |"
+        )
+    if results.get("burst_ratios"):
+        rows += ["", "| chats at once | +TTFT p50 ours/LiteLLM | +TTFT p99 ours/LiteLLM | CPU per chat ours/LiteLLM |"]
+        rows.append("|---:|---:|---:|---:|")
+        for r in results["burst_ratios"]:
+            rows.append(
+                f"| {r['count']} | {_x(r['added_ttft_p50'])} | {_x(r['added_ttft_p99'])} | {_x(r['cpu_per_chat'])} |"
+            )
+    return "\n".join(rows)
+
+
+def _step(step: dict[str, Any]) -> str:
+    notes = [f"{step['errors']} errors"] if step["errors"] else []
+    if step.get("refused_chats"):
+        notes.append(f"{step['refused_chats']} refused")
+    extra = f" ({', '.join(notes)})" if notes else ""
+    return f"{step['rate']:g}: {_ms(step['added_p99_ms'])}{extra}{'' if step['ok'] else ' ✗'}"
+
+
+def capacity_table(results: dict[str, Any]) -> str:
+    c = results["settings"].get("capacity") or {}
+    rows = [
+        f"Capacity: the highest rate of new chats (Poisson arrivals, {c.get('duration', 0):g} s per step) with "
+        f"added TTFT p99 <= {c.get('bound_added_p99_ms', 0):g} ms and no errors.",
+        "",
+        "| target | workers | new chats/s | per worker | first rate that failed | steps (rate: added p99 ms) |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for found in results.get("capacity") or []:
+        steps = ", ".join(_step(s) for s in found["steps"])
+        failing = found["first_failing_rate"]
+        if found["max_rate"] == 0 and failing is not None:  # not even the lowest rate tried held
+            rate, per_worker = f"< {failing:g}", f"< {failing / found['workers']:.2g}"
+        else:
+            at_least = "≥ " if found["capped"] else ""
+            rate, per_worker = f"{at_least}{found['max_rate']:g}", f"{at_least}{found['per_worker']:.1f}"
+        rows.append(
+            f"| {found['target']} | {found['workers']} | {rate} | {per_worker} | "
+            f"{'–' if failing is None else f'{failing:g}'} | {steps} |"
+        )
+    if results.get("capacity_ratios"):
+        rows += ["", "| workers | ours | capacity ours/LiteLLM |", "|---:|---|---:|"]
+        for r in results["capacity_ratios"]:
+            shown = _x(r["ratio"]) if r["ratio"] is None or not r["at_least"] else f"≥ {_x(r['ratio'])}"
+            rows.append(f"| {r['workers']} | {r['ours']} | {shown} |")
+    return "\n".join(rows)
+
+
 def render(results: dict[str, Any]) -> str:
     s = results["settings"]
     parts = [
         f"### {results['date']} — `{results['command']}`",
         "",
         f"Machine: {results['machine']['cpus']} cores, {results['machine']['memory_gb']:.0f} GB; "
-        f"Python {results['machine']['python']}; one uvicorn worker per target; "
+        f"Python {results['machine']['python']}; load average at start "
+        f"{' / '.join(f'{x:.2f}' for x in results['machine'].get('load_average_at_start') or ())}, at the end "
+        f"{' / '.join(f'{x:.2f}' for x in results['machine'].get('load_average_at_end') or ())}; "
+        "one worker per target unless the capacity table says otherwise; "
         f"simulator: {s['sim_workers']} worker(s), {s['ttft_ms']} ms to first token, "
         f"{s['tokens']} tokens {s['gap_ms']} ms apart; {s['duration']:g} s measured per run. "
         f"LiteLLM {results.get('litellm_version') or 'not run'}.",
         "",
-        runs_table(results),
     ]
+    if results.get("runs"):
+        parts += [runs_table(results)]
     if results.get("ratios"):
         parts += ["", ratios_table(results)]
     if results.get("idle") or results.get("idle_litellm"):
         parts += ["", idle_table(results)]
-    parts += ["", checks_table(results)]
+    if results.get("bursts"):
+        parts += ["", bursts_table(results)]
+    if results.get("capacity"):
+        parts += ["", capacity_table(results)]
+    if results.get("runs") or results.get("idle"):  # the targets are about steady load and idle streams
+        parts += ["", checks_table(results)]
     for name, reason in (results.get("skipped") or {}).items():
         parts += ["", f"{name} not run: {reason}"]
     return "\n".join(parts)

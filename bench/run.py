@@ -1,8 +1,11 @@
 """``python -m bench``: the same chats against the simulator (the floor), our proxy and LiteLLM's proxy.
 
-Every target runs as its own process (one uvicorn worker), the load generator as another
-(:mod:`bench.load`); this process starts them, samples their CPU and memory (:mod:`bench.monitor`)
-and prints the tables (:mod:`bench.report`). See bench/README.md.
+Every target runs as its own process (one worker unless a capacity search asks for more), the load
+generator as another (:mod:`bench.load`); this process starts them, samples their CPU and memory
+(:mod:`bench.monitor`) and prints the tables (:mod:`bench.report`). Three kinds of load: steady
+chats (closed loop), bursts (N chats released at one instant) and a capacity search (the highest
+rate of Poisson arrivals of new chats a target takes with added TTFT p99 within a bound, at 1, 2, ...
+workers). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ from bench.targets import (
     MODEL,
     ORIGIN,
     PROVIDER_KEY,
+    PROXY_SETTINGS,
     ROOT,
     Postgres,
     Service,
     StartError,
+    granian_available,
     litellm_version,
     postgres_processes,
     raise_fd_limit,
@@ -49,6 +54,7 @@ from bench.targets import (
 )
 
 ALL_TARGETS = ("simulator", "proxy", "litellm")
+CAPACITY_BOUND_MS = 50.0  # the added TTFT p99 a target may show at its capacity (--capacity-bound)
 
 
 def log(message: str) -> None:
@@ -74,6 +80,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
                    help="first wait up to S seconds for other work on the machine to calm down")  # fmt: skip
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    p.add_argument("--burst", default="", help="comma-separated sizes of bursts: N chats released at one instant")
+    p.add_argument("--burst-rounds", type=int, default=3, help="bursts of each size (each after the last ended)")
+    p.add_argument("--capacity", action="store_true", help="search each target's capacity for new chats")
+    p.add_argument("--capacity-workers", default="1,2", help="worker counts to search the capacity at")
+    p.add_argument("--capacity-duration", type=float, default=5.0, help="seconds of arrivals per step")
+    p.add_argument("--capacity-start", type=float, default=4.0, help="first rate tried (new chats a second)")
+    p.add_argument("--capacity-limit", type=float, default=512.0, help="highest rate tried")
+    p.add_argument("--capacity-steps", type=int, default=3, help="halvings of the interval after the doubling")
+    p.add_argument("--capacity-bound", type=float, default=CAPACITY_BOUND_MS, metavar="MS",
+                   help="the added TTFT p99 a target may show at its capacity")  # fmt: skip
+    p.add_argument("--proxy-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting for our proxy over the product's defaults (repeatable)")  # fmt: skip
+    p.add_argument("--with-granian", action="store_true", help="also our proxy under Granian (pip install granian)")
     p.add_argument("--quick", action="store_true", help="1,50,200 chats, 3 s each, 1,000 idle streams")
     p.add_argument("--smoke", action="store_true", help="a few seconds, tiny load, no LiteLLM (for CI)")
     args = p.parse_args(argv)
@@ -83,9 +102,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.ttft_ms, args.gap_ms, args.tokens = 50, 5, 10
         if "--targets" not in given:
             args.targets = "simulator,proxy"
+        if "--burst" not in given:
+            args.burst, args.burst_rounds = "3", 1
+        args.capacity = True
+        args.capacity_workers, args.capacity_duration = "1", 1.0
+        args.capacity_start, args.capacity_limit, args.capacity_steps = 2.0, 4.0, 0
     elif args.quick:
         args.concurrency, args.duration, args.idle = "1,50,200", 3.0, 1000
     args.concurrency = [int(c) for c in str(args.concurrency).split(",") if c]
+    args.burst = [int(c) for c in str(args.burst).split(",") if c]
+    args.capacity_workers = [int(c) for c in str(args.capacity_workers).split(",") if c]
+    for pair in args.proxy_env:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            p.error(f"--proxy-env takes NAME=VALUE, not {pair!r}")
+        PROXY_SETTINGS[name] = value
+    if args.with_granian and not granian_available():
+        p.error("--with-granian needs Granian in this environment: pip install granian")
     args.targets = [t for t in str(args.targets).split(",") if t]
     unknown = set(args.targets) - set(ALL_TARGETS)
     if unknown:
@@ -140,6 +173,7 @@ class Bench:
         self.pg_dir: Path | None = None
         self.postgres: Postgres | None = None
         self.loadgen: subprocess.Popen[str] | None = None
+        self.floors: dict[float, dict[str, Any]] = {}
 
     def stop(self) -> None:
         """Stop the load generator, the targets and Postgres, whatever state they are in."""
@@ -256,6 +290,107 @@ class Bench:
                 return
             before = now
 
+    # -- bursts and arrivals of new chats -----------------------------------------------------------
+
+    def measure(self, target: str, load: dict[str, Any]) -> dict[str, Any]:
+        """One burst or arrivals run against ``target`` (``load``: the mode and its numbers)."""
+        spec = self.spec(target, 1, 0) | load
+        loadgen = self._loadgen(spec)
+        monitor = Monitor(self.groups(target, loadgen)).start()
+        out, _ = loadgen.communicate(timeout=spec.get("duration", 0) + 300)
+        usage = monitor.stop()
+        if loadgen.returncode != 0 or not out.strip():
+            err = (self.workdir / "loadgen.err").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"load generator failed against {target}:\n{err}")
+        result = {"target": target, "load": json.loads(out), "usage": usage}
+        self.settle(target)
+        return result
+
+    def burst(self, target: str, count: int) -> dict[str, Any]:
+        result = self.measure(target, {"mode": "burst", "count": count, "rounds": self.args.burst_rounds})
+        load = result["load"]
+        log(
+            f"{target:>15} burst of {count}: {load['ok']} chats, {load['errors']} errors, "
+            f"TTFT p50 {load['start_to_first_ms']['p50'] or 0:.1f} p99 {load['start_to_first_ms']['p99'] or 0:.1f} ms"
+        )
+        return {"count": count} | result
+
+    def arrivals(self, target: str, rate: float) -> dict[str, Any]:
+        duration = self.args.capacity_duration
+        result = self.measure(target, {"mode": "arrivals", "rate": rate, "duration": duration, "grace": 10.0})
+        return {"rate": rate} | result
+
+    def floor_at(self, rate: float) -> dict[str, Any]:
+        """The simulator's own TTFT at ``rate`` arrivals a second (measured once per rate)."""
+        if rate not in self.floors:
+            self.floors[rate] = self.arrivals("simulator", rate)
+        return self.floors[rate]
+
+    def capacity(self, target: str, workers: int) -> dict[str, Any]:
+        """The highest rate of new chats ``target`` takes with added TTFT p99 <= the bound, no errors.
+
+        The rate doubles from ``--capacity-start`` until a step fails (or ``--capacity-limit``), then
+        the interval between the last success and the failure is halved ``--capacity-steps`` times.
+        Each step is ``--capacity-duration`` seconds of Poisson arrivals; the floor is the
+        simulator's TTFT p99 at the same rate.
+        """
+        a = self.args
+        steps: list[dict[str, Any]] = []
+
+        def holds(rate: float) -> bool:
+            floor = self.floor_at(rate)
+            run = self.arrivals(target, rate)
+            load = run["load"]
+            mine, base = load["start_to_first_ms"]["p99"], floor["load"]["start_to_first_ms"]["p99"]
+            added = mine - base if mine is not None and base is not None else None
+            ok = load["errors"] == 0 and added is not None and added <= a.capacity_bound
+            steps.append(
+                {
+                    "rate": rate,
+                    "ok": ok,
+                    "added_p99_ms": added,
+                    "ttft_p99_ms": mine,
+                    "floor_p99_ms": base,
+                    "chats": load["ok"],
+                    "errors": load["errors"],
+                    "error_kinds": load["error_kinds"],
+                    "refused_chats": load["refused_chats"],
+                    "late_p99_ms": load["late_ms"]["p99"],
+                    "cpu_s": run["usage"]["cpu_s"]["target"],
+                    "others_cpu_s": run["usage"]["cpu_s"]["others"],
+                }
+            )
+            log(
+                f"{target:>15} at {rate:6.1f} new chats/s: {load['ok']} chats, {load['errors']} errors, "
+                f"added TTFT p99 {'–' if added is None else f'{added:.1f}'} ms -> {'holds' if ok else 'too much'}"
+            )
+            return ok
+
+        low, high, rate = 0.0, None, a.capacity_start
+        while rate <= a.capacity_limit:
+            if not holds(rate):
+                high = rate
+                break
+            low, rate = rate, rate * 2
+        if high is not None:
+            for _ in range(a.capacity_steps):
+                middle = round((low + high) / 2, 1)
+                if middle in (low, high):
+                    break
+                if holds(middle):
+                    low = middle
+                else:
+                    high = middle
+        return {
+            "target": target,
+            "workers": workers,
+            "max_rate": low,
+            "first_failing_rate": high,
+            "per_worker": low / workers,
+            "capped": high is None,  # the limit held: the capacity is at least max_rate
+            "steps": steps,
+        }
+
     # -- idle streams ----------------------------------------------------------------------------
 
     def idle(self, target: str, count: int, hold: float) -> dict[str, Any]:
@@ -323,6 +458,11 @@ def start_targets(bench: Bench, args: argparse.Namespace, skipped: dict[str, str
                 workdir, bench.services["simulator"], database_url, with_responses=args.with_responses
             )
             log(f"our proxy on {bench.services['proxy'].url}")
+            if args.with_granian:
+                bench.services["proxy-granian"] = start_proxy(
+                    workdir, bench.services["simulator"], database_url, name="proxy-granian", server="granian"
+                )
+                log(f"our proxy under Granian on {bench.services['proxy-granian'].url}")
             if args.with_responses:
                 bench.services["proxy-responses"] = bench.services["proxy"]
         if peer is not None:
@@ -334,6 +474,45 @@ def start_targets(bench: Bench, args: argparse.Namespace, skipped: dict[str, str
                 skipped["litellm"] = str(exc).splitlines()[0]
                 log(f"LiteLLM not run: {exc}")
     return database_url
+
+
+def start_more_workers(bench: Bench, kind: str, name: str, workers: int, database_url: str | None) -> None:
+    sim = bench.services["simulator"]
+    if kind == "litellm":
+        service, key = start_litellm(bench.workdir, sim, install=False, workers=workers, name=name)
+        bench.services[name], bench.keys[name] = service, key
+    else:
+        assert database_url is not None
+        server = "granian" if kind == "proxy-granian" else "uvicorn"
+        bench.services[name] = start_proxy(bench.workdir, sim, database_url, name=name, workers=workers, server=server)
+
+
+def search_capacity(
+    bench: Bench, args: argparse.Namespace, database_url: str | None, skipped: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Every target's capacity at every worker count; targets with more workers are started here."""
+    found = []
+    kinds = [t for t in ("proxy", "proxy-granian", "litellm") if t in bench.services]
+    for workers in args.capacity_workers:
+        for kind in kinds:
+            name, started = kind, False
+            if workers != 1:
+                name, started = f"{kind}-{workers}w", True
+                try:
+                    start_more_workers(bench, kind, name, workers, database_url)
+                except StartError as exc:  # the other searches still count
+                    skipped[name] = str(exc).splitlines()[0]
+                    log(f"{name} not run: {exc}")
+                    continue
+                log(f"{name} on {bench.services[name].url}")
+                bench.measure(name, {"mode": "arrivals", "rate": 10.0, "duration": 1.0})  # warm-up
+            try:
+                found.append(bench.capacity(name, workers) | {"kind": kind})
+            finally:
+                if started:
+                    bench.services.pop(name).stop()
+            log(f"{name}: capacity {found[-1]['max_rate']:.1f} new chats/s")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -360,19 +539,42 @@ def main(argv: list[str] | None = None) -> int:
             "tokens": args.tokens,
             "sim_workers": args.sim_workers,
             "targets": args.targets,
+            "burst": args.burst,
+            "proxy_env": args.proxy_env,
+            "burst_rounds": args.burst_rounds,
+            "capacity": {
+                "workers": args.capacity_workers,
+                "bound_added_p99_ms": args.capacity_bound,
+                "duration": args.capacity_duration,
+                "start": args.capacity_start,
+                "limit": args.capacity_limit,
+                "steps": args.capacity_steps,
+            }
+            if args.capacity
+            else None,
         },
         "runs": [],
+        "bursts": [],
+        "capacity": [],
         "skipped": skipped,
     }
     ok = False
     try:
         database_url = start_targets(bench, args, skipped)
-        order = [t for t in ("simulator", "proxy", "proxy-responses", "litellm") if t in bench.services]
+        order = [
+            t for t in ("simulator", "proxy", "proxy-granian", "proxy-responses", "litellm") if t in bench.services
+        ]
         for target in order if not args.smoke else ():  # warm-up: imports, pools, first connections
-            bench.run(target, min(20, max(args.concurrency)), duration=1.0, record=False)
+            bench.run(target, min(20, max(args.concurrency or [20])), duration=1.0, record=False)
         for concurrency in args.concurrency:
             for target in order:
                 results["runs"].append(bench.run(target, concurrency))
+        for count in args.burst:
+            for target in order:
+                if target != "proxy-responses":
+                    results["bursts"].append(bench.burst(target, count))
+        if args.capacity:
+            results["capacity"] = search_capacity(bench, args, database_url, skipped)
         if args.idle and "proxy" in bench.services:
             if not args.smoke:  # a fresh process, so the sweep's leftovers do not hide the streams' memory
                 bench.services["proxy"].stop()
@@ -395,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     results["litellm_version"] = litellm_version() if "litellm" in bench.services else None
     results["elapsed_s"] = time.monotonic() - started
+    results["machine"]["load_average_at_end"] = os.getloadavg()
     report.derive(results)
     report.write(results, args.out)
     print(report.render(results))

@@ -1,7 +1,8 @@
 """The processes under test: start each as its own process tree, watch its CPU and memory, stop it.
 
 * the simulator (``uvicorn proxy.simulator.app:create_simulator_app --factory``), the floor;
-* our proxy (``python -m proxy serve``, one worker) with a ``chat`` tenant in front of the simulator;
+* our proxy (``python -m proxy serve``, one worker unless asked for more) with a ``chat`` tenant in
+  front of the simulator; or the same app under Granian (``python -m granian``, when installed);
 * LiteLLM's proxy (``litellm --config bench/litellm.yaml --num_workers 1``), from its own virtualenv
   in ``$BENCH_LITELLM_VENV`` or ``~/.cache/assistant-proxy/litellm-venv`` (installed on first use, its
   dependencies clash with ours; outside the checkout, so fresh clones on one machine share it).
@@ -20,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -30,9 +32,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = BENCH / ".work"
-LITELLM_VENV = Path(
-    os.environ.get("BENCH_LITELLM_VENV") or Path.home() / ".cache" / "assistant-proxy" / "litellm-venv"
-)
+LITELLM_VENV = Path(os.environ.get("BENCH_LITELLM_VENV") or Path.home() / ".cache" / "assistant-proxy" / "litellm-venv")
 LITELLM_REQUIREMENT = "litellm[proxy]"
 MODEL = "gpt-4.1-mini"
 PROVIDER_KEY = "sk-bench"
@@ -269,8 +269,13 @@ def start_proxy(
     with_responses: bool = False,
     name: str = "proxy",
     checkout: Path = ROOT,
+    workers: int = 1,
+    server: str = "uvicorn",
 ) -> Service:
-    """``python -m proxy serve`` run from ``checkout`` (another copy of the repo, for before/after runs)."""
+    """``python -m proxy serve`` run from ``checkout`` (another copy of the repo, for before/after runs).
+
+    ``server="granian"``: the same app (``proxy.app:serve_app``) and settings under Granian instead.
+    """
     port = free_port()
     env = _base_env() | PROXY_SETTINGS
     env |= {
@@ -279,10 +284,31 @@ def start_proxy(
         "DATABASE_URL": database_url,
         "BENCH_PROVIDER_KEY": PROVIDER_KEY,
     }
-    argv = [sys.executable, "-m", "proxy", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    if server == "granian":
+        argv = granian_argv(port, workers)
+        if workers > 1:  # what `serve` does for uvicorn: the workers' metrics in one folder
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(Path(tempfile.mkdtemp(prefix="metrics-", dir=workdir)))
+    else:
+        argv = [sys.executable, "-m", "proxy", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--workers", str(workers)]
     service = _launch(name, argv, env, workdir, port, cwd=checkout)
     _wait_ready(service, "/healthz", 90)
     return service
+
+
+def granian_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("granian") is not None
+
+
+def granian_argv(port: int, workers: int) -> list[str]:
+    """Our app under Granian: its Rust HTTP server and event loop glue, uvloop, no websockets."""
+    return [
+        sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "proxy.app:serve_app",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
+        "--no-ws", "--log-level", "warning", "--backlog", "4096", "--workers-kill-timeout", "10",
+    ]  # fmt: skip
 
 
 # -- LiteLLM -------------------------------------------------------------------------------------
@@ -335,8 +361,10 @@ def litellm_version() -> str | None:
     return out.stdout.strip() or None
 
 
-def start_litellm(workdir: Path, simulator: Service, *, install: bool = True) -> tuple[Service, str]:
-    """LiteLLM on one worker, no database, no callbacks; returns the service and its master key."""
+def start_litellm(
+    workdir: Path, simulator: Service, *, install: bool = True, workers: int = 1, name: str = "litellm"
+) -> tuple[Service, str]:
+    """LiteLLM (one worker by default), no database, no callbacks; returns the service and its master key."""
     exe = ensure_litellm(workdir / "litellm-install.log", install=install)
     port = free_port()
     master_key = "sk-" + secrets.token_hex(32)  # LiteLLM refuses to start without one
@@ -349,8 +377,8 @@ def start_litellm(workdir: Path, simulator: Service, *, install: bool = True) ->
     }
     argv = [
         str(exe), "--config", str(BENCH / "litellm.yaml"),
-        "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1",
+        "--host", "127.0.0.1", "--port", str(port), "--num_workers", str(workers),
     ]  # fmt: skip
-    service = _launch("litellm", argv, env, workdir, port)
-    _wait_ready(service, "/health/liveliness", 180)
+    service = _launch(name, argv, env, workdir, port)
+    _wait_ready(service, "/health/liveliness", 180 * workers)  # each worker loads all of LiteLLM
     return service, master_key

@@ -25,26 +25,32 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from proxy.app import create_app
-    from proxy.serving import server_options
+    from proxy.serving import server_options, shared_metrics, worker_count
 
     settings = Settings()
+    try:
+        workers = worker_count(args.workers)
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     try:
         create_app(settings)  # fail here, with a clear message, rather than in every worker
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        "proxy.app:serve_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers,
-        log_level=settings.log_level,
-        log_config=None,  # our JSON logging (configured in main) covers uvicorn's loggers too
-        proxy_headers=False,  # X-Forwarded-For is trusted only from PROXY_TRUSTED_PROXIES, by us
-        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
-        **server_options(settings),  # bounds on request headers (size, time to send them)
-    )
+    with shared_metrics(workers):
+        uvicorn.run(
+            "proxy.app:serve_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=workers,
+            log_level=settings.log_level,
+            log_config=None,  # our JSON logging (configured in main) covers uvicorn's loggers too
+            proxy_headers=False,  # X-Forwarded-For is trusted only from PROXY_TRUSTED_PROXIES, by us
+            timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+            **server_options(settings),  # bounds on request headers (size, time to send them)
+        )
     return 0
 
 
@@ -93,7 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the service (uvicorn)")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: $WEB_CONCURRENCY, else one per CPU core this process may use)",
+    )
     serve.set_defaults(handler=_serve)
 
     demo = commands.add_parser("demo", help="run everything locally: embedded Postgres, simulator, demo shop")

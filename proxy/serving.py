@@ -1,4 +1,10 @@
-"""How ``python -m proxy serve`` runs uvicorn: bounds on what a client may hold open.
+"""How ``python -m proxy serve`` runs uvicorn: how many workers, their metrics, bounds on clients.
+
+Workers: one per core the process may use (:func:`worker_count`), unless ``--workers`` or
+``WEB_CONCURRENCY`` (uvicorn's and gunicorn's name for it) says otherwise. State lives in
+Postgres, so any worker serves any thread. With several, their Prometheus metrics are written to
+one folder (``PROMETHEUS_MULTIPROC_DIR``; a temporary one unless set, :func:`shared_metrics`) so
+that one scrape adds up every worker.
 
 uvicorn's httptools protocol buffers request headers without limit and waits for them without a
 deadline: ten connections each sending an unfinished 16 MB header held 182 MB, and 300 half-sent
@@ -12,11 +18,79 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from proxy.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+WORKERS_ENV = "WEB_CONCURRENCY"
+_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cores(cpu_max: Path = _CPU_MAX) -> int:
+    """The cores this process may run on: its CPU affinity, capped by a cgroup CPU quota (a
+    container limited to 2 CPUs on a 64-core host gets 2)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota
+    return max(1, cores)
+
+
+def worker_count(flag: int | None, environ: Mapping[str, str] = os.environ) -> int:
+    """``--workers`` if given, else ``WEB_CONCURRENCY`` if set, else one per usable core."""
+    if flag is not None:
+        count = flag
+    elif environ.get(WORKERS_ENV, "").strip():
+        try:
+            count = int(environ[WORKERS_ENV])
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENV} must be a whole number, not {environ[WORKERS_ENV]!r}") from None
+    else:
+        return usable_cores()
+    if count < 1:
+        raise ValueError(f"the number of workers must be at least 1, not {count}")
+    return count
+
+
+@contextmanager
+def shared_metrics(workers: int) -> Iterator[str | None]:
+    """Where the workers' metrics go while the block runs (None: one worker, in its memory).
+
+    Several workers need ``PROMETHEUS_MULTIPROC_DIR`` set before they start (prometheus_client reads
+    it on import): unless the operator set one, a temporary folder is made for this run and removed
+    at the end, so a restart never adds up a previous run's counters.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    if workers <= 1 or given:
+        yield given or None
+        return
+    folder = tempfile.mkdtemp(prefix="proxy-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    logger.info("metrics of %d workers are added up in %s", workers, folder)
+    try:
+        yield folder
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @functools.cache

@@ -8,18 +8,17 @@ failed-authentication throttle).
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from typing import Any
 
 import anyio
 from litestar import Request, Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.api.deps import ServicesDep, bearer_token, check_auth_throttle, count_auth_failure
 from proxy.api.errors import ApiError
-from proxy.observability.metrics import OUTBOX
+from proxy.observability.metrics import OUTBOX, metrics_registry
 from proxy.store.db import Database
 
 OUTBOX_STATES = ("pending", "sending", "dead")  # delivered rows are not counted: they are pruned
@@ -69,8 +68,4 @@ async def metrics(request: Request[Any, Any, Any], services: ServicesDep) -> Res
         await count_auth_failure(request, services)
         raise ApiError(401, "invalid_metrics_token", "Send the metrics token: Authorization: Bearer <token>.")
     await _gauge(request, services.db).refresh()
-    registry: Any = REGISTRY
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)

@@ -1,14 +1,17 @@
 """Prometheus metrics of the product, labelled by tenant.
 
 Request counts and durations come from Litestar's Prometheus middleware; these are the chat
-specific ones. With several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` (see the
-production notes) so ``/metrics`` adds up all workers.
+specific ones. With several worker processes ``PROMETHEUS_MULTIPROC_DIR`` is set (``serve`` makes a
+temporary one unless it is given, see :mod:`proxy.serving`) and ``/metrics`` adds up all workers.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from litestar.plugins.prometheus import PrometheusConfig
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 OPEN_STREAMS = Gauge(
     "proxy_open_streams", "SSE responses currently following a turn", ["tenant"], multiprocess_mode="livesum"
@@ -49,3 +52,32 @@ LOOP_LAG = Gauge(
 def prometheus_config() -> PrometheusConfig:
     # group_path: label requests by route template, not by thread ids
     return PrometheusConfig(app_name="assistant_proxy", prefix="proxy_http", group_path=True, exclude=["/metrics"])
+
+
+def metrics_registry() -> CollectorRegistry:
+    """What ``/metrics`` shows: this process's metrics, or every worker's added up."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return REGISTRY
+    forget_dead_workers(folder)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, folder)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def forget_dead_workers(folder: str) -> None:
+    """Drop the live gauges (open streams, busy, lag) of workers that are gone.
+
+    uvicorn replaces a worker that died; its files stay in the folder, and without this the open
+    streams it had would count for ever. Counters and histograms are kept: their totals stay right.
+    """
+    for path in Path(folder).glob("gauge_live*_*.db"):
+        try:
+            pid = int(path.stem.rsplit("_", 1)[1])
+            os.kill(pid, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, folder)  # type: ignore[no-untyped-call]
+        except PermissionError:
+            continue  # alive, someone else's

@@ -1,6 +1,7 @@
 """The benchmark still runs: ``python -m bench --smoke`` (a few seconds, tiny load, no LiteLLM).
 
-Nothing here is timed; the numbers are not checked, only that every chat and idle stream worked.
+Nothing here is timed; the numbers are not checked, only that every chat, burst, capacity step and
+idle stream worked.
 """
 
 from __future__ import annotations
@@ -39,3 +40,20 @@ def test_smoke_run_produces_results_without_errors(tmp_path: Path) -> None:
     idle = results["idle"]
     assert idle["held"] == idle["count"] > 0, idle
     assert idle["errors"] == 0, idle["error_kinds"]
+
+    bursts = results["bursts"]
+    assert {b["target"] for b in bursts} == {"simulator", "proxy"}
+    for burst in bursts:
+        load = burst["load"]
+        assert load["errors"] == 0, (burst["target"], load["error_kinds"])
+        assert load["ok"] == burst["count"] * results["settings"]["burst_rounds"]
+        assert load["start_to_first_ms"]["p99"] is not None
+    assert "chats at once" in done.stdout
+
+    [capacity] = results["capacity"]
+    assert capacity["target"] == "proxy" and capacity["workers"] == 1
+    assert capacity["steps"], capacity
+    for step in capacity["steps"]:
+        assert step["errors"] == 0, step["error_kinds"]
+        assert step["floor_p99_ms"] is not None or step["chats"] == 0
+    assert "new chats/s" in done.stdout

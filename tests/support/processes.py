@@ -31,6 +31,9 @@ QUIET_ENV = {
     "PROXY_LOG_FORMAT": "text",
     "PROXY_MAX_LOOP_LAG": "0",  # a busy test machine is not an overloaded worker
     "PROXY_MAX_CPU_BUSY": "0",
+    # one worker unless a test asks for more: tests that kill `serve` mean one process (a killed
+    # supervisor leaves its workers running), and the shared test machine has few cores
+    "WEB_CONCURRENCY": "1",
 }
 
 
@@ -162,7 +165,7 @@ def serve_instances(env: Mapping[str, str], folder: Path, count: int = 2) -> Ite
     ports = [free_port() for _ in range(count)]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "proxy", "serve", "--port", str(port)],
+            [sys.executable, "-m", "proxy", "serve", "--port", str(port), "--workers", "1"],
             env=dict(env),
             cwd=folder,
             stdout=subprocess.DEVNULL,

@@ -40,7 +40,7 @@ def simulator() -> Iterator[SimulatorServer]:
         yield sim
 
 
-StartServe = Callable[[float], tuple[ProxyProcess, str]]
+StartServe = Callable[..., tuple[ProxyProcess, str]]
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def start_serve(pg_url: str, simulator: SimulatorServer, tmp_path: Path) -> Iter
     (tmp_path / "tenants.toml").write_text(TENANTS.format(base_url=simulator.base_url))
     started: list[ProxyProcess] = []
 
-    def start(grace: float) -> tuple[ProxyProcess, str]:
+    def start(grace: float, workers: int = 1) -> tuple[ProxyProcess, str]:
         port = free_port()
         env = {
             "PROXY_TENANTS_FILE": str(tmp_path / "tenants.toml"),
@@ -59,7 +59,8 @@ def start_serve(pg_url: str, simulator: SimulatorServer, tmp_path: Path) -> Iter
             "PROXY_SHUTDOWN_GRACE": str(grace),
             "PROXY_LOG_LEVEL": "info",
         }
-        process = ProxyProcess(["serve", "--port", str(port)], env=env, cwd=tmp_path, name=f"serve-{port}")
+        argv = ["serve", "--port", str(port), "--workers", str(workers)]
+        process = ProxyProcess(argv, env=env, cwd=tmp_path, name=f"serve-{port}")
         started.append(process)
         url = f"http://127.0.0.1:{port}"
         process.wait_ready(url)
@@ -110,10 +111,11 @@ async def open_reply(client: httpx.AsyncClient, url: str, content: str) -> OpenR
     return reply
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 async def test_sigterm_ends_a_long_reply_with_shutting_down_and_done(
-    start_serve: StartServe, client: httpx.AsyncClient, database: Database
+    start_serve: StartServe, client: httpx.AsyncClient, database: Database, workers: int
 ) -> None:
-    process, url = start_serve(2)
+    process, url = start_serve(2, workers)
     reply = await open_reply(client, url, ENDLESS)
 
     process.signal(signal.SIGTERM)
