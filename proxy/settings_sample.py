@@ -42,7 +42,7 @@ class Variable:
 
 
 # Read outside Settings, by heading: tenants' own variables (named in the tenants file and read from
-# the process environment), the demo's provider key, and prometheus_client's multiprocess folder.
+# the process environment), the demo's provider key, and the workers' count and metrics folder.
 OTHER_VARIABLES: dict[str, tuple[Variable, ...]] = {
     "tenants": (
         Variable(
@@ -70,8 +70,15 @@ OTHER_VARIABLES: dict[str, tuple[Variable, ...]] = {
     ),
     "serving": (
         Variable(
+            "WEB_CONCURRENCY",
+            "Worker processes of `serve` (as `--workers`); unset: one per CPU core this process may use.",
+            "2",
+            example=True,
+        ),
+        Variable(
             "PROMETHEUS_MULTIPROC_DIR",
-            "With `serve --workers N`, point this at an empty folder so /metrics adds up all workers.",
+            "The folder the workers' metrics share, so /metrics adds them up; unset: a temporary one,"
+            " removed at exit.",
             "/run/assistant-proxy/metrics",
             example=True,
         ),

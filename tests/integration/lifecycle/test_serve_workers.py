@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from proxy.server_thread import free_port
+
 from proxy.simulator import SimulatorServer
 from tests.support.processes import ProxyProcess, poll_until
 
