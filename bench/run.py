@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the added TTFT p99 a target may show at its capacity")  # fmt: skip
     p.add_argument("--proxy-env", action="append", default=[], metavar="NAME=VALUE",
                    help="a setting for our proxy over the product's defaults (repeatable)")  # fmt: skip
-    p.add_argument("--with-granian", action="store_true", help="also our proxy under Granian (pip install -e ".[bench]")")
+    p.add_argument("--with-granian", action="store_true", help="also ours under Granian (pip install -e '.[bench]')")
     p.add_argument("--quick", action="store_true", help="1,50,200 chats, 3 s each, 1,000 idle streams")
     p.add_argument("--smoke", action="store_true", help="a few seconds, tiny load, no LiteLLM (for CI)")
     args = p.parse_args(argv)
@@ -118,7 +118,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--proxy-env takes NAME=VALUE, not {pair!r}")
         PROXY_SETTINGS[name] = value
     if args.with_granian and not granian_available():
-        p.error("--with-granian needs Granian in this environment: pip install -e ".[bench]"")
+        p.error("--with-granian needs Granian in this environment: pip install -e '.[bench]'")
     args.targets = [t for t in str(args.targets).split(",") if t]
     unknown = set(args.targets) - set(ALL_TARGETS)
     if unknown:
