@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from proxy.server_thread import free_port
 
 from proxy.simulator import SimulatorServer
+from tests.support.ports import free_port
 from tests.support.processes import ProxyProcess, poll_until
 
 pytestmark = pytest.mark.integration
