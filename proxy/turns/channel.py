@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator
 
 from proxy.turns.events import Event
 
-# A reader that wrote less than this many seconds ago waits until that long has passed before
-# writing the next batch, so that everything published meanwhile goes in the same write. At a
-# provider's 30-100 tokens a second that is one write (and one send through every middleware,
-# then a syscall) per two to five tokens instead of one per token; no reader can see the
-# difference. The first event after a quiet spell, and the end of the run, go out at once.
+# A reader pauses this many seconds after each batch it takes, so that everything published
+# meanwhile goes in its next write. At a provider's 30-100 tokens a second that is one write (one
+# send through every middleware, then a syscall) and one wakeup per two to five tokens instead of
+# one per token, and no reader can see the difference. An event after a quiet spell (the first
+# token) goes out at once; the end of a run at most this much later.
 WRITE_LINGER = 0.05
 
 
@@ -88,20 +88,20 @@ class RunChannel:
         quiet seconds.
 
         Everything published since the previous step comes as one list: a reader that fell behind
-        (under load) catches up in one write instead of one per token. A reader back within
-        ``linger`` seconds of its previous batch first waits for the rest of that time.
+        (under load) catches up in one write instead of one per token. After each batch the
+        reader pauses ``linger`` seconds, so that tokens arriving close together share a write
+        (one wakeup per write rather than one per token, too); an event after a longer quiet
+        spell goes out at once.
         """
         loop = asyncio.get_running_loop()
         position = start
-        handed_out = float("-inf")  # loop time of the previous batch
         while True:
             if position < len(self.events):
-                if linger > 0 and not self.closed and (pause := handed_out + linger - loop.time()) > 0:
-                    await asyncio.sleep(pause)  # what comes meanwhile joins this batch
                 batch = self.events[position:]
                 position += len(batch)
                 yield batch
-                handed_out = loop.time()
+                if linger > 0 and not self.closed:
+                    await asyncio.sleep(linger)  # what comes meanwhile joins the next batch
                 continue
             if self.closed:
                 return
