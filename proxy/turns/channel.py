@@ -22,7 +22,7 @@ from proxy.turns.events import Event
 # meanwhile goes in its next write. At a provider's 30-100 tokens a second that is one write (one
 # send through every middleware, then a syscall) and one wakeup per two to five tokens instead of
 # one per token, and no reader can see the difference. An event after a quiet spell (the first
-# token) goes out at once; the end of a run at most this much later.
+# token) goes out at once, and so does the end of a run (closing the channel ends the pause).
 WRITE_LINGER = 0.05
 
 
@@ -47,12 +47,13 @@ class Changed:
 
 
 class RunChannel:
-    __slots__ = ("_waiters", "closed", "events")
+    __slots__ = ("_pausing", "_waiters", "closed", "events")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.closed = False
         self._waiters: list[asyncio.Future[bool]] = []  # readers waiting for the next event
+        self._pausing: list[asyncio.Future[bool]] = []  # readers pausing between writes (see follow)
 
     def publish(self, event: Event) -> None:
         if self.closed:
@@ -64,6 +65,9 @@ class RunChannel:
     def close(self) -> None:
         self.closed = True
         self._wake()
+        pausing, self._pausing = self._pausing, []
+        for pause in pausing:  # the end of the run goes out now, not at the end of the pause
+            _quiet(pause)
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -76,6 +80,18 @@ class RunChannel:
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         return waiter
+
+    async def _pause(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        """Sleep ``seconds``, or until the channel closes."""
+        pause: asyncio.Future[bool] = loop.create_future()
+        self._pausing.append(pause)
+        timer = loop.call_later(seconds, _quiet, pause)
+        try:
+            await pause
+        finally:
+            timer.cancel()
+            if pause in self._pausing:
+                self._pausing.remove(pause)
 
     def snapshot(self, start: int) -> tuple[list[Event], bool, Changed]:
         """Events from ``start``, whether the channel is closed, and what to wait on for more."""
@@ -91,7 +107,7 @@ class RunChannel:
         (under load) catches up in one write instead of one per token. After each batch the
         reader pauses ``linger`` seconds, so that tokens arriving close together share a write
         (one wakeup per write rather than one per token, too); an event after a longer quiet
-        spell goes out at once.
+        spell goes out at once, and the close ends a pause.
         """
         loop = asyncio.get_running_loop()
         position = start
@@ -101,7 +117,7 @@ class RunChannel:
                 position += len(batch)
                 yield batch
                 if linger > 0 and not self.closed:
-                    await asyncio.sleep(linger)  # what comes meanwhile joins the next batch
+                    await self._pause(loop, linger)  # what comes meanwhile joins the next batch
                 continue
             if self.closed:
                 return

@@ -104,3 +104,18 @@ async def test_a_snapshot_says_what_to_wait_on_for_more() -> None:
     channel.close()
     await changed.wait()
     assert channel.snapshot(3)[1] is True
+
+
+async def test_the_close_ends_a_pause_so_the_end_of_a_run_is_not_held_back() -> None:
+    channel = RunChannel()
+    publish(channel, "a")
+    reader = channel.follow(linger=600)
+    assert texts(await anext(reader)) == ["a"]
+    pending = asyncio.ensure_future(anext(reader))
+    await turns_of_the_loop()  # the reader is pausing now
+    publish(channel, "b")
+    channel.close()
+    # the bound only keeps a broken channel from hanging the test for the 600 s pause
+    assert texts(await asyncio.wait_for(pending, 30)) == ["b"]
+    assert [batch async for batch in reader] == []
+    assert channel._pausing == []
