@@ -77,8 +77,7 @@ OTHER_VARIABLES: dict[str, tuple[Variable, ...]] = {
         ),
         Variable(
             "PROMETHEUS_MULTIPROC_DIR",
-            "The folder the workers' metrics share, so /metrics adds them up; unset: a temporary one,"
-            " removed at exit.",
+            "The folder the workers' metrics share, so /metrics adds them up; unset: a temporary one, removed at exit.",
             "/run/assistant-proxy/metrics",
             example=True,
         ),

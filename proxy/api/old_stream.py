@@ -42,7 +42,9 @@ from litestar import Request
 from litestar.response import Stream
 
 from proxy.api.errors import ApiError
+from proxy.api.streaming import FrameStream
 from proxy.store.threads import StoredMessage, ThreadStore
+from proxy.turns.channel import Changed
 from proxy.turns.events import Event
 from proxy.turns.manager import TurnManager
 from proxy.turns.runner import ActiveRun
@@ -126,7 +128,7 @@ class OldFrames:
         self.ended = False  # ``done`` (or the channel's close) was read
         self._in_tools = False
 
-    def pull(self) -> anyio.Event | None:
+    def pull(self) -> Changed | None:
         """Queue what the run published since the last pull; what to wait on if there was nothing."""
         events, closed, changed = self.run.channel.snapshot(self.position)
         self.position += len(events)
@@ -212,7 +214,7 @@ async def old_reply(
                 await changed.wait()
         error = frames.error
         raise ApiError(error_status(error["code"]), error["code"], error["message"], retryable=error["retryable"])
-    return Stream(_paced(frames, turns, store, gap=gap), media_type="text/event-stream", headers=HEADERS)
+    return FrameStream(_paced(frames, turns, store, gap=gap), media_type="text/event-stream", headers=HEADERS)
 
 
 async def _paced(frames: OldFrames, turns: TurnManager, store: ThreadStore, *, gap: float) -> AsyncIterator[bytes]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar.response import Stream
 
+from proxy.api.streaming import FrameStream
 from proxy.turns.events import Batches, Event
 
 __all__ = ["Batches", "event_stream", "v1_frames"]
@@ -27,9 +28,10 @@ def event_stream(frames: AsyncIterator[bytes]) -> Stream:
 
     Litestar's ``ServerSentEvent`` builds a message object per event, encodes it through a
     ``StringIO`` and regular expressions, and starts each response with a hop to a worker thread;
-    a run's frames are simple enough to write directly (the bytes on the wire are the same).
+    a run's frames are simple enough to write directly (the bytes on the wire are the same). The
+    response writes them from the request's own task (see :mod:`proxy.api.streaming`).
     """
-    return Stream(frames, media_type="text/event-stream", headers=_SSE_HEADERS)
+    return FrameStream(frames, media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
 def _v1_frame(event: Event) -> bytes:

@@ -1,0 +1,81 @@
+"""A streamed response written by the request's own task: what every SSE route returns.
+
+Litestar's ``Stream`` writes the body from a second task in an anyio task group while the
+request's task listens for the client going away. A worker holds thousands of quiet streams, and
+each such pair of tasks, with its task group and cancel scopes, costs memory for as long as the
+stream is open. Here the request's task writes the frames itself, inside one cancel scope; the
+disconnect is noticed by a bare ``receive()`` task whose completion cancels that scope. The
+response on the wire (status, headers, body) is the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from typing import Any
+
+import anyio
+from litestar.connection import Request
+from litestar.response import Stream
+from litestar.response.base import ASGIResponse
+from litestar.response.streaming import ASGIStreamingResponse
+from litestar.types import HTTPResponseBodyEvent, Receive, Send
+
+_END: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone (or the server ended the response)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class _OneTaskResponse(ASGIStreamingResponse):
+    __slots__ = ()
+
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        frames = self.iterator
+        with anyio.CancelScope() as scope:
+            gone = asyncio.ensure_future(_disconnected(receive))
+            stop = _Stopper(scope)
+            gone.add_done_callback(stop)
+            try:
+                async for chunk in frames:
+                    body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": chunk, "more_body": True}  # type: ignore[typeddict-item]
+                    await send(body)
+                await send(_END)
+            finally:
+                gone.remove_done_callback(stop)
+                gone.cancel()
+                if isinstance(frames, AsyncGenerator):
+                    await frames.aclose()  # its ``finally`` (detaching from the run) runs now, not at GC
+
+
+class _Stopper:
+    """The done callback that cancels the writing when the client goes away."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: anyio.CancelScope) -> None:
+        self._scope = scope
+
+    def __call__(self, task: asyncio.Future[None]) -> None:
+        if task.cancelled():
+            return
+        task.exception()  # a failed receive() means the client is gone as well (and is not logged)
+        self._scope.cancel()
+
+
+class FrameStream(Stream):
+    """A ``Stream`` of ready-made byte frames, written without a task of its own."""
+
+    __slots__ = ()
+
+    def __init__(self, frames: AsyncIterator[bytes] | AsyncIterable[bytes], **kwargs: Any) -> None:
+        super().__init__(frames, **kwargs)
+
+    def to_asgi_response(self, app: Any, request: Request[Any, Any, Any], **kwargs: Any) -> ASGIResponse:
+        response = super().to_asgi_response(app, request, **kwargs)
+        if type(response) is ASGIStreamingResponse:
+            response.__class__ = _OneTaskResponse  # same slots: only ``send_body`` differs
+        return response

@@ -1,0 +1,64 @@
+"""The SSE response written by the request's own task: same bytes, and a client that leaves ends it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.testing import AsyncTestClient
+
+from proxy.api.sse import event_stream
+
+
+@get("/short", media_type="text/event-stream")
+async def short() -> Any:
+    async def three() -> AsyncIterator[bytes]:
+        for n in range(3):
+            yield f"data: {n}\n\n".encode()
+
+    return event_stream(three())
+
+
+async def test_the_frames_arrive_as_written_with_the_sse_headers() -> None:
+    async with AsyncTestClient(Litestar([short])) as client:
+        response = await client.get("/short")
+    assert response.status_code == 200
+    assert response.content == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+
+
+async def test_a_client_that_leaves_a_quiet_stream_closes_its_frames_at_once() -> None:
+    closed: list[str] = []
+    waiting = asyncio.Event()
+
+    async def frames() -> AsyncIterator[bytes]:
+        try:
+            yield b"data: 0\n\n"
+            waiting.set()
+            await asyncio.Event().wait()  # a quiet run: only a disconnect ends this response
+        finally:
+            closed.append("closed")
+
+    response = event_stream(frames()).to_asgi_response(app=None, request=None)  # type: ignore[arg-type]
+    sent: list[dict[str, Any]] = []
+    gone = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    writing = asyncio.ensure_future(response({"type": "http"}, receive, send))  # type: ignore[arg-type]
+    await waiting.wait()
+    assert not writing.done() and closed == []
+    gone.set()
+    await asyncio.wait_for(writing, 30)  # the bound only keeps a broken response from hanging the test
+    assert closed == ["closed"]  # the generator was closed (it detaches from the run there)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[1]["body"] == b"data: 0\n\n"

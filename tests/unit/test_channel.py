@@ -1,0 +1,121 @@
+"""A run's channel: readers get every event once, in order, in batches; quiet readers get heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from proxy.turns.channel import RunChannel
+from proxy.turns.events import Event
+
+
+def publish(channel: RunChannel, *deltas: str) -> None:
+    for delta in deltas:
+        seq = len(channel.events) + 1
+        channel.publish(Event.make("run_1", seq, "message.delta", {"message_id": "m", "delta": delta}))
+
+
+def texts(batch: list[Event] | None) -> list[str] | None:
+    return None if batch is None else [event.data["delta"] for event in batch]
+
+
+async def turns_of_the_loop(n: int = 5) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_a_reader_gets_every_event_once_in_order_until_the_close() -> None:
+    channel = RunChannel()
+    publish(channel, "a", "b")
+    reader = channel.follow(linger=0)
+    assert texts(await anext(reader)) == ["a", "b"]
+    pending = asyncio.ensure_future(anext(reader))
+    await turns_of_the_loop()
+    assert not pending.done()  # nothing new: the reader waits
+    publish(channel, "c")
+    assert texts(await pending) == ["c"]
+    channel.close()
+    assert [texts(batch) async for batch in reader] == []
+
+
+async def test_tokens_published_while_a_reader_lingers_share_its_next_batch() -> None:
+    channel = RunChannel()
+    publish(channel, "a")
+    reader = channel.follow(linger=1.0)
+    assert texts(await anext(reader)) == ["a"]
+    pending = asyncio.ensure_future(anext(reader))
+    publish(channel, "b")
+    await turns_of_the_loop()
+    publish(channel, "c")  # a later turn of the loop: without the pause, "b" would have gone alone
+    await turns_of_the_loop()
+    publish(channel, "d")
+    assert texts(await pending) == ["b", "c", "d"]
+
+
+async def test_a_reader_after_a_quiet_spell_is_woken_by_the_first_event() -> None:
+    channel = RunChannel()
+    reader = channel.follow(linger=600)
+    pending = asyncio.ensure_future(anext(reader))
+    await turns_of_the_loop()
+    publish(channel, "first")
+    # no pause before it (the bound only keeps a broken channel from hanging the test for 600 s)
+    assert texts(await asyncio.wait_for(pending, 30)) == ["first"]
+
+
+async def test_a_quiet_reader_gets_heartbeats_and_keeps_one_waiter() -> None:
+    channel = RunChannel()
+    reader = channel.follow(heartbeat=0.01)
+    assert [await anext(reader) for _ in range(3)] == [None, None, None]
+    assert len(channel._waiters) <= 1  # a stream held for hours does not pile up futures
+    publish(channel, "a")
+    assert texts(await anext(reader)) == ["a"]
+
+
+async def test_a_cancelled_reader_does_not_disturb_the_others() -> None:
+    channel = RunChannel()
+
+    async def first(reader: AsyncIterator[list[Event] | None]) -> list[Event] | None:
+        return await anext(reader)
+
+    leaving = asyncio.ensure_future(first(channel.follow()))
+    staying = asyncio.ensure_future(first(channel.follow()))
+    await turns_of_the_loop()
+    leaving.cancel()
+    await turns_of_the_loop()
+    publish(channel, "a")
+    assert texts(await staying) == ["a"]
+    assert leaving.cancelled()
+
+
+async def test_a_snapshot_says_what_to_wait_on_for_more() -> None:
+    channel = RunChannel()
+    publish(channel, "a")
+    events, closed, changed = channel.snapshot(0)
+    assert [e.data["delta"] for e in events] == ["a"] and not closed
+    waiting = asyncio.ensure_future(changed.wait())
+    await turns_of_the_loop()
+    assert not waiting.done()
+    publish(channel, "b")
+    await waiting
+    _, _, changed = channel.snapshot(2)
+    publish(channel, "c")  # published after the snapshot, before the wait: the wait returns at once
+    await changed.wait()
+    _, _, changed = channel.snapshot(3)
+    channel.close()
+    await changed.wait()
+    assert channel.snapshot(3)[1] is True
+
+
+async def test_the_close_ends_a_pause_so_the_end_of_a_run_is_not_held_back() -> None:
+    channel = RunChannel()
+    publish(channel, "a")
+    reader = channel.follow(linger=600)
+    assert texts(await anext(reader)) == ["a"]
+    pending = asyncio.ensure_future(anext(reader))
+    await turns_of_the_loop()  # the reader is pausing now
+    publish(channel, "b")
+    channel.close()
+    # the bound only keeps a broken channel from hanging the test for the 600 s pause
+    assert texts(await asyncio.wait_for(pending, 30)) == ["b"]
+    assert [batch async for batch in reader] == []
+    assert channel._pausing == []
