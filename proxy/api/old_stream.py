@@ -44,6 +44,7 @@ from litestar.response import Stream
 from proxy.api.errors import ApiError
 from proxy.api.streaming import FrameStream
 from proxy.store.threads import StoredMessage, ThreadStore
+from proxy.turns import events
 from proxy.turns.channel import Changed
 from proxy.turns.events import Event
 from proxy.turns.manager import TurnManager
@@ -142,17 +143,17 @@ class OldFrames:
 
     def _add(self, event: Event) -> None:
         name, data = event.name, event.data
-        if name == "tool.started":
+        if name == events.TOOL_STARTED:
             if not self._in_tools:  # one requires_action per round of tool calls
                 self._in_tools = True
                 self.pending.append({"event": "thread.run.requires_action", "status": "requires_action"})
             return
-        if name in ("tool.finished", "handoff", "lead.captured", "run.completed"):
+        if name in (events.TOOL_FINISHED, events.HANDOFF, events.LEAD_CAPTURED, events.RUN_COMPLETED):
             return  # the old service had no such frames (its run.completed became ``end``)
         self._in_tools = False
-        if name == "run.started":
+        if name == events.RUN_STARTED:
             self.pending.append({"event": "thread.run.created", "status": "queued"})
-        elif name == "message.delta":
+        elif name == events.MESSAGE_DELTA:
             if data["delta"]:
                 self.has_text = True
                 last = self.pending[-1] if self.pending else None
@@ -160,14 +161,14 @@ class OldFrames:
                     self.pending[-1] = last + data["delta"]
                 else:
                     self.pending.append(data["delta"])
-        elif name == "message.completed":
+        elif name == events.MESSAGE_COMPLETED:
             self.has_text = self.has_text or bool(data["content"])
             content = _text(data["content"])
             self.pending.append({"event": "thread.message.completed", "status": "completed", "content": content})
-        elif name == "error":
+        elif name == events.ERROR:
             self.error = data
             self.pending.append({"event": "system.error", "status": "error", "content": data["message"]})
-        elif name == "done":
+        elif name == events.DONE:
             self.ended = True
             self.pending.append(END)
 

@@ -21,6 +21,7 @@ from contextlib import aclosing
 from typing import Any
 
 from proxy.api.sse import Batches
+from proxy.turns import events
 from proxy.turns.events import Event
 
 _PING = b": ping\n\n"
@@ -41,22 +42,22 @@ class AguiMapper:
             return []
         data = event.data
         match event.name:
-            case "run.started":
+            case events.RUN_STARTED:
                 metadata = {"assistantProxy": {"threadId": data["thread_id"], "runId": data["run_id"]}}
                 return [{"type": "RUN_STARTED", **self._ids, "metadata": metadata}]
-            case "message.delta":
+            case events.MESSAGE_DELTA:
                 message_id = data["message_id"]
                 content = [_content(message_id, data["delta"])] if data["delta"] else []
                 return [*self._open(message_id), *content]
-            case "message.completed":
+            case events.MESSAGE_COMPLETED:
                 return self._complete(data["message_id"], data["content"])
-            case "tool.started":
+            case events.TOOL_STARTED:
                 call_id = data["call_id"]
                 return [
                     {"type": "TOOL_CALL_START", "toolCallId": call_id, "toolCallName": data["name"]},
                     {"type": "TOOL_CALL_END", "toolCallId": call_id},
                 ]
-            case "tool.finished":
+            case events.TOOL_FINISHED:
                 call_id = data["call_id"]
                 result = {"ok": bool(data["ok"])}
                 return [
@@ -68,13 +69,13 @@ class AguiMapper:
                         "role": "tool",
                     }
                 ]
-            case "run.completed":
+            case events.RUN_COMPLETED:
                 usage = data["usage"]
                 self._usage = [{"inputTokens": usage["input_tokens"], "outputTokens": usage["output_tokens"]}]
                 return []
-            case "error":
+            case events.ERROR:
                 return self._end_with_error(data)
-            case "done":
+            case events.DONE:
                 self._ended = True
                 finished: dict[str, Any] = {"type": "RUN_FINISHED", **self._ids, "outcome": {"type": "success"}}
                 if self._usage:

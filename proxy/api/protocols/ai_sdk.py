@@ -21,6 +21,7 @@ from contextlib import aclosing
 from typing import Any
 
 from proxy.api.sse import Batches
+from proxy.turns import events
 from proxy.turns.events import Event
 
 HEADERS = {"x-vercel-ai-ui-message-stream": "v1"}
@@ -29,7 +30,7 @@ _DONE = b"data: [DONE]\n\n"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 # tools' own events, by the data part's name (``data-lead``); others keep theirs, dots as dashes
-_DATA_NAMES = {"lead.captured": "lead"}
+_DATA_NAMES = {events.LEAD_CAPTURED: "lead"}
 _TOOL_FAILED = "The tool failed; the assistant was told why."
 _TOOL_STOPPED = "The reply was stopped before the tool finished."
 
@@ -46,26 +47,26 @@ class UIMessageMapper:
     def chunks(self, event: Event) -> list[dict[str, Any]]:
         data = event.data
         match event.name:
-            case "run.started":
+            case events.RUN_STARTED:
                 self._metadata = {"threadId": data["thread_id"], "runId": data["run_id"]}
                 return [{"type": "start", "messageId": data["run_id"], "messageMetadata": self._metadata}]
-            case "message.delta":
+            case events.MESSAGE_DELTA:
                 return [*self._open(data["message_id"]), _delta(data["message_id"], data["delta"])]
-            case "message.completed":
+            case events.MESSAGE_COMPLETED:
                 return self._complete(data["message_id"], data["content"])
-            case "tool.started":
+            case events.TOOL_STARTED:
                 return self._tool_started(data["call_id"], data["name"])
-            case "tool.finished":
+            case events.TOOL_FINISHED:
                 self._open_tools.discard(data["call_id"])
                 if data["ok"]:
                     return [_tool_output(data["call_id"])]
                 return [_tool_error(data["call_id"], _TOOL_FAILED)]
-            case "run.completed":
+            case events.RUN_COMPLETED:
                 self._metadata = {**self._metadata, "usage": data["usage"]}
                 return []
-            case "error":
+            case events.ERROR:
                 return self._error(data)
-            case "done":
+            case events.DONE:
                 return [] if self._failed else [_finish(self._metadata)]
         name = _DATA_NAMES.get(event.name, event.name.replace(".", "-"))
         part: dict[str, Any] = {"type": f"data-{name}", "data": data}
@@ -134,7 +135,7 @@ async def ui_message_frames(batches: Batches) -> AsyncIterator[bytes]:
                 yield _PING
                 continue
             frames = [f"data: {_dumps(chunk)}\n\n".encode() for event in batch for chunk in mapper.chunks(event)]
-            if batch[-1].name == "done":
+            if batch[-1].name == events.DONE:
                 frames.append(_DONE)
             if frames:
                 yield b"".join(frames)
