@@ -26,11 +26,13 @@ _COUNT_STATES = "select " + ", ".join(
     f"(select count(*) from outbox where state = '{state}') as {state}" for state in OUTBOX_STATES
 )
 
+OUTBOX_GAUGE_TTL = 15.0  # seconds the outbox depth is reused between scrapes
+
 
 class OutboxGauge:
     """The outbox depth, read at most once per ``ttl`` seconds however many scrapes come in."""
 
-    def __init__(self, db: Database, ttl: float = 15.0) -> None:
+    def __init__(self, db: Database, ttl: float = OUTBOX_GAUGE_TTL) -> None:
         self.db = db
         self.ttl = ttl
         self._read_at = -float("inf")

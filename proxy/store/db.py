@@ -70,6 +70,9 @@ async def database_url(database_url: str | None, data_dir: Path) -> AsyncIterato
         yield uri
 
 
+POOL_TIMEOUT = 30.0  # seconds to wait for a pooled connection, and for the pool to open
+
+
 class Database:
     """Owns the connection pool. ``async with Database.connect(...)`` opens, migrates and closes."""
 
@@ -79,7 +82,7 @@ class Database:
     @classmethod
     @asynccontextmanager
     async def connect(
-        cls, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0, migrate: bool = True
+        cls, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = POOL_TIMEOUT, migrate: bool = True
     ) -> AsyncIterator[Database]:
         pool = AsyncConnectionPool(
             url,
@@ -91,7 +94,7 @@ class Database:
             open=False,
         )
         try:
-            await pool.open(wait=True, timeout=30)
+            await pool.open(wait=True, timeout=POOL_TIMEOUT)
             db = cls(pool)
             if migrate:
                 async with pool.connection() as conn:

@@ -32,6 +32,9 @@ from proxy.visitors import Visitor
 
 logger = logging.getLogger(__name__)
 
+PROMPT_WAIT = 0.5  # seconds the first attempt to end a turn waits for a connection before `done` goes out
+FINISH_DEADLINE = 300.0  # seconds the end of a turn (reply, usage, release) is retried before it is given up
+
 
 def new_id(prefix: str) -> str:
     """Unguessable ids of our own (never the provider's)."""
@@ -243,9 +246,11 @@ class ThreadStore:
 
     # a first attempt to end a turn waits this long for a connection before the stream is closed
     # without waiting for the write any longer
-    prompt_wait = 0.5
+    prompt_wait = PROMPT_WAIT
 
-    def __init__(self, db: Database, *, finish_slots: int | None = None, finish_deadline: float = 300.0) -> None:
+    def __init__(
+        self, db: Database, *, finish_slots: int | None = None, finish_deadline: float = FINISH_DEADLINE
+    ) -> None:
         self.db = db
         self.finish_slots = finish_slots or max(1, db.pool.max_size // 2)
         self.finish_deadline = finish_deadline

@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 ToolFunc = Callable[["ToolContext", dict[str, Any]], Awaitable[Any]]
 
 
+TOOL_TIMEOUT = 20.0  # seconds a tool may run before the model is told it timed out
+
+
 def _no_emit(event: str, data: dict[str, Any]) -> None:
     return None
 
@@ -67,7 +70,7 @@ class Tool:
     description: str
     parameters: dict[str, Any]
     func: ToolFunc
-    timeout: float = 20.0
+    timeout: float = TOOL_TIMEOUT
 
     def responses_schema(self) -> dict[str, Any]:
         """The Responses API's flat function-tool shape."""
@@ -106,7 +109,7 @@ class ToolRegistry:
         return tool
 
     def tool(
-        self, *, name: str, description: str, parameters: dict[str, Any], timeout: float = 20.0
+        self, *, name: str, description: str, parameters: dict[str, Any], timeout: float = TOOL_TIMEOUT
     ) -> Callable[[ToolFunc], ToolFunc]:
         """Decorator form of :meth:`register`."""
 

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+LAG_SAMPLE_INTERVAL = 0.05  # seconds between two samples of the event loop's lag
+
 Reason = Literal["cpu_busy", "loop_lag", "max_active_turns", "shutting_down"]
 
 RETRY_AFTER = 2
@@ -96,7 +98,7 @@ class LagMonitor:
     WEIGHT = 0.2
 
     def __init__(
-        self, threshold: float, *, interval: float = 0.05, clock: Callable[[], float] = time.monotonic
+        self, threshold: float, *, interval: float = LAG_SAMPLE_INTERVAL, clock: Callable[[], float] = time.monotonic
     ) -> None:
         if threshold <= 0:
             raise ValueError("threshold must be positive (switch the monitor off by not creating one)")
@@ -160,7 +162,7 @@ class CpuMonitor:
         self,
         threshold: float,
         *,
-        interval: float = 0.05,
+        interval: float = LAG_SAMPLE_INTERVAL,
         window: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         cpu_clock: Callable[[], float] = time.process_time,

@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 LOG_DEADLINE = 120.0  # seconds an event-log write is retried before the copy gives up
 CUT_WAIT = 10.0  # seconds a drain waits for the turns it ended to send `done`
+DISCONNECT_GRACE = 10.0  # default of PROXY_DISCONNECT_GRACE: a turn outlives its reader this long
+ADMITTED_POLL = 0.05  # seconds between two looks at turns admitted but not started, while draining
 
 
 class ThreadMissing(ProxyError):
@@ -83,7 +85,7 @@ class TurnManager:
         task_group: TaskGroup,
         services: TurnServices,
         *,
-        disconnect_grace: float = 10.0,
+        disconnect_grace: float = DISCONNECT_GRACE,
         admission: Admission | None = None,
     ) -> None:
         self._task_group = task_group
@@ -306,7 +308,7 @@ class TurnManager:
                 if running:
                     await running[0].channel_closed()
                 else:
-                    await anyio.sleep(0.05)  # a turn admitted just before the drain is about to start
+                    await anyio.sleep(ADMITTED_POLL)  # a turn admitted just before the drain is about to start
         cut = [run for run in self._runs.values() if not run.finished]
         for run in cut:
             run.cancel(SHUTTING_DOWN)
