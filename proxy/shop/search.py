@@ -37,7 +37,7 @@ CANDIDATES = 100  # per branch
 # the walk alone finds 0.93 of the exact top 10 at 200 and 0.95 at 400, for twice the time; the
 # search as a whole loses nothing at 200, as the word matches' exact distances rank them wherever
 # the walk missed them (bench/README-search.md).
-EF_SEARCH = 200
+EF_SEARCH = 150
 # A product with none of the query's words is offered as an alternative only when its vector is
 # this close (cosine distance): unrelated products sit at 0.8 and beyond with the offline embedder
 # and with OpenAI's models, the same product type well under 0.7.
