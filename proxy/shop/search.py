@@ -445,6 +445,22 @@ def _final(data: ShopData, ctes: list[sql.Composable]) -> sql.Composed:
     ).format(rel=data.relations(), ctes=sql.SQL(", ").join(ctes), card=_CARD)
 
 
+_statements: dict[tuple[Any, ...], str] = {}
+
+
+def _statement(data: ShopData, f: Filters, dims: int, levels: list[int], *, exact: bool) -> str:
+    """``_ranked_query`` as text, kept per shape: composing it costs more than running it takes
+    on the client, and psycopg reuses its conversion (and the prepared statement) for equal text."""
+    shape = (f.currency is not None, f.min_price is not None, f.max_price is not None)
+    key = (type(data), repr(data), shape, dims, tuple(levels), exact)
+    text = _statements.get(key)
+    if text is None:
+        if len(_statements) > 1000:
+            _statements.clear()
+        text = _statements[key] = _ranked_query(data, f, dims, levels, exact=exact).as_string(None)
+    return text
+
+
 @dataclass(slots=True)
 class Ranked:
     hits: list[Hit]  # the results, best first
@@ -481,7 +497,7 @@ async def ranked(
     )
     if qw.words:
         params.update(wq=qw.queries, anyq=qw.any_query(), **{f"tq{j}": tq for j, (_, tq) in enumerate(tiers(qw), 1)})
-    query = _ranked_query(data, f, dims, levels, exact=exact)
+    query = _statement(data, f, dims, levels, exact=exact)
     async with db.connection() as conn:
         if exact:
             async with conn.transaction():
