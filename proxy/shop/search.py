@@ -49,6 +49,7 @@ TIER_ROWS = 100
 # than FEW_PRICES prices in the filters every product in them is compared exactly instead.
 FILTERED_FETCH = 400
 FEW_PRICES = 1000
+MAX_EF_SEARCH = 1000  # pgvector's largest hnsw.ef_search
 ALL_ROWS = 1_000_000_000  # "every row" as a LIMIT, for exact searches
 MAX_COMBINATIONS = 20  # word combinations in one tier's query
 STRONG, PARTIAL, NONE = "strong", "partial", "none"
@@ -158,7 +159,8 @@ def _filters(
             else "{} in (select pr.product_id from prices pr where {})"
         )
         price = sql.SQL(" and ").join([sql.SQL("pr.active and pr.unit_amount is not null"), *cond])
-        parts.append(sql.SQL(test).format(ident, price))
+        # the price test first: per row, the product is then looked up only for the rows in range
+        parts.insert(0, sql.SQL(test).format(ident, price))
     return sql.SQL(" and ").join(parts)
 
 
@@ -486,6 +488,9 @@ async def ranked(
     vector = await query_embedding(embedder, text, dims)
     levels = [m for m, _ in tiers(qw)] if qw.words else []
     fetch = FILTERED_FETCH if _price_ok(f) else CANDIDATES
+    # without words the nearest vectors are the whole answer: within a price filter they come
+    # from all along the walk's list, whose far end a wider walk makes exact
+    ef = max(fetch, EF_SEARCH) if qw.words or not _price_ok(f) else MAX_EF_SEARCH
     params = _params(
         f,
         q=vector_literal(vector),
@@ -517,7 +522,7 @@ async def ranked(
                 await conn.execute(
                     "select set_config('hnsw.ef_search', %s, true), set_config('enable_seqscan', 'off', true),"
                     " set_config('plan_cache_mode', 'force_generic_plan', true)",
-                    (str(max(fetch, EF_SEARCH)),),
+                    (str(ef),),
                     prepare=True,
                 )
                 cur = await conn.execute(query, params, prepare=True)
