@@ -362,7 +362,7 @@ def _ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, e
     by_distance = sql.SQL("vr as (select id, distance, row_number() over (order by distance, id) as r from near)")
     if not levels:
         ctes += [by_distance, sql.SQL("top as (select id, '{}'::int[] as matched, r as pos from vr)")]
-        return _final(data, ctes)
+        return _final(data, ctes, dims)
     ctes.insert(0, _WORDS)
     if has_text:
         # our own tables: the text (and the vector) is in the row already read
@@ -435,16 +435,22 @@ def _ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, e
             " from wr w left join vr v on v.id = w.id)"
         )
     )
-    return _final(data, ctes)
+    return _final(data, ctes, dims)
 
 
-def _final(data: ShopData, ctes: list[sql.Composable]) -> sql.Composed:
+def _final(data: ShopData, ctes: list[sql.Composable], dims: int) -> sql.Composed:
+    state: sql.Composable = sql.SQL("")
+    if isinstance(data, NativeShopData):  # a row saying the vectors are no longer those the query was made for
+        state = sql.SQL(
+            " union all select 'stale', null, null, 0, null, null, null, null, null where not exists (select 1"
+            " from shop_embedding_state where tenant = {t} and embedder = %(embedder)s and dims = {dims})"
+        ).format(t=sql.Literal(data.tenant), dims=sql.Literal(dims))
     return sql.SQL(
         "{rel}, {ctes} select 'hit' as kind, t.id, t.matched, t.pos, null::float8 as distance, {card}"
         " from top t join products p on p.id = t.id where t.pos <= %(limit)s"
         " union all (select 'near', n.id, null, row_number() over (order by n.distance, n.id), n.distance, null, null,"
-        " null, null from near n order by n.distance, n.id limit %(limit)s)"
-    ).format(rel=data.relations(), ctes=sql.SQL(", ").join(ctes), card=_CARD)
+        " null, null from near n order by n.distance, n.id limit %(limit)s){state}"
+    ).format(rel=data.relations(), ctes=sql.SQL(", ").join(ctes), card=_CARD, state=state)
 
 
 _statements: dict[tuple[Any, ...], str] = {}
@@ -468,6 +474,7 @@ class Ranked:
     hits: list[Hit]  # the results, best first
     cards: dict[str, dict[str, Any]]  # their product cards
     nearest: list[Hit]  # the nearest vectors within the filters, with their distances
+    stale: bool = False  # the tenant's vectors changed since ``dims`` was read: nothing else is valid
 
 
 async def ranked(
@@ -499,6 +506,7 @@ async def ranked(
         few=FEW_PRICES,
         limit=limit,
         cap=None if exact else TIER_ROWS,
+        embedder=embedder.name,
     )
     if qw.words:
         params.update(wq=qw.queries, anyq=qw.any_query(), **{f"tq{j}": tq for j, (_, tq) in enumerate(tiers(qw), 1)})
@@ -530,6 +538,8 @@ async def ranked(
             rows = await cur.fetchall()
     hits, cards, nearest = [], {}, []
     for r in sorted(rows, key=lambda r: (r["kind"], r["pos"])):
+        if r["kind"] == "stale":
+            return Ranked([], {}, [], stale=True)
         if r["kind"] == "near":
             nearest.append(Hit(r["id"], [], [], distance=float(r["distance"])))
             continue
@@ -702,6 +712,18 @@ async def _cards(
     return out
 
 
+_known_dims: dict[tuple[str, str], int] = {}  # (shop data, embedder) -> dimensions of the stored vectors
+
+
+async def _dims(db: Database, data: ShopData, embedder: Embedder, key: tuple[str, str]) -> int:
+    _known_dims.pop(key, None)
+    dims = await data.vector_dims(db, embedder)  # raises, saying what to do, when the data is not ready
+    if len(_known_dims) > 10_000:
+        _known_dims.clear()
+    _known_dims[key] = dims
+    return dims
+
+
 async def search_products(
     db: Database,
     data: ShopData,
@@ -718,9 +740,17 @@ async def search_products(
     ``"alternatives"`` and a ``"note"`` saying so in plain words. ``exact`` compares every vector
     and reads every word match: slow, the reference the bench measures recall against."""
     f = Filters(currency.lower() if currency else None, min_price, max_price)
-    dims = await data.vector_dims(db, embedder)  # first: it says what to do when the data is not ready
+    # The embedding state says what to do when the data is not ready. Our own tables' state is
+    # remembered, and checked again by the search statement itself: one round trip less.
+    key = (repr(data), embedder.name)
+    dims = _known_dims.get(key) if isinstance(data, NativeShopData) else None
+    if dims is None:
+        dims = await _dims(db, data, embedder, key)
     qw = await query_words(db, data, query)
     found = await ranked(db, data, embedder, qw, qw.text() or query, f, dims=dims, limit=limit, exact=exact)
+    if found.stale:  # re-embedded or removed since: the state says what to do now
+        dims = await _dims(db, data, embedder, key)
+        found = await ranked(db, data, embedder, qw, qw.text() or query, f, dims=dims, limit=limit, exact=exact)
     hits = found.hits
     products = await _cards(db, data, hits, qw, f, known=found.cards)
     strong = any(p["match"] == STRONG for p in products)

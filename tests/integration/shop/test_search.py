@@ -382,3 +382,17 @@ async def test_the_nearest_products_within_a_price_filter(
             min(float(x.split()[0]) for x in p["prices"]) <= max_price and p["prices"][0].endswith(currency.upper())
             for p in got["products"]
         )
+
+
+async def test_a_search_after_re_embedding_with_another_embedder_is_refused(database: Database, call, ok) -> None:
+    from proxy.shop.demo_data import DemoSize, seed_demo
+
+    tenant = "shop-reembed-later"
+    await seed_demo(database, tenant, size=DemoSize(products=24, customers=5, invoices=10))
+    assert ok(await call("search_products", {"query": "espresso machine"}, tenant=tenant))["products"]
+    await refresh_documents(database, tenant, OfflineEmbedder(128))  # the vectors change under the search
+    refused = await call("search_products", {"query": "espresso machine"}, tenant=tenant)
+    assert not refused.ok and "offline-v1:128" in refused.output and "re-embed" in refused.output
+    other = ShopConfig(embedder="offline:128")
+    got = ok(await call("search_products", {"query": "espresso machine"}, tenant=tenant, shop=other))
+    assert "Espresso Machine" in got["products"][0]["name"]
