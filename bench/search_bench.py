@@ -20,6 +20,7 @@ import hashlib
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -227,6 +228,9 @@ async def main(args: argparse.Namespace) -> None:
             await seed(url, args.products)
         if args.seed_only:
             return
+        if args.against:
+            await turn_about(db, args)
+            return
         embedder = OfflineEmbedder()
         data = NativeShopData(TENANT)
         qs = queries(args.queries, random.Random(11))
@@ -275,6 +279,69 @@ async def main(args: argparse.Namespace) -> None:
         print(f"  load average {os.getloadavg()[0]:.1f} at the end")
 
 
+def _cpu_ms(pid: int) -> float:
+    """CPU time (user + system) a local process has used, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+async def turn_about(db: Database, args: argparse.Namespace) -> None:
+    """This checkout's search against ``search.py`` at git revision ``args.against``, query by query
+    in alternation over the same data: latency, and the CPU each search costs in Postgres (the
+    backend of a connection of its own, from /proc: a local server) and in Python."""
+    import importlib.util
+    import subprocess
+
+    source = subprocess.run(
+        ["git", "show", f"{args.against}:proxy/shop/search.py"], check=True, capture_output=True, text=True
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "search_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("search_before", path)
+    assert spec is not None and spec.loader is not None
+    before = importlib.util.module_from_spec(spec)
+    sys.modules["search_before"] = before  # dataclasses look their module up
+    spec.loader.exec_module(before)
+    url = os.environ.get("DATABASE_URL") or start_embedded_postgres(Path(args.data_dir) / "postgres")
+    data, embedder = NativeShopData(TENANT), OfflineEmbedder()
+    qs = queries(args.queries, random.Random(11))
+    async with (
+        Database.connect(url, min_size=1, max_size=1) as db_before,
+        Database.connect(url, min_size=1, max_size=1) as db_after,
+    ):
+        sides = {"before": (before.search_products, db_before), "after": (search_products, db_after)}
+        pids = {}
+        for name, (_, side_db) in sides.items():
+            row = await side_db.fetch_one("select pg_backend_pid() as pid")
+            pids[name] = row["pid"] if row else 0
+        print(
+            f"turn about, {args.queries} queries over {args.products} products, top 10: before = search.py at"
+            f" {args.against}, after = this checkout (load average {os.getloadavg()[0]:.1f} at the start)"
+        )
+        for label, filters in (("no filter", {}), ("max_price 100 EUR", {"currency": "eur", "max_price": 100})):
+            for fn, side_db in sides.values():
+                for q in qs[:10]:
+                    await fn(side_db, data, embedder, q, limit=10, **filters)
+            latency: dict[str, list[float]] = {name: [] for name in sides}
+            backend = dict.fromkeys(sides, 0.0)
+            python = dict.fromkeys(sides, 0.0)
+            for i, q in enumerate(qs):
+                for name in ("before", "after") if i % 2 == 0 else ("after", "before"):
+                    fn, side_db = sides[name]
+                    b0, p0, t0 = _cpu_ms(pids[name]), time.process_time(), time.perf_counter()
+                    await fn(side_db, data, embedder, q, limit=10, **filters)
+                    latency[name].append((time.perf_counter() - t0) * 1000)
+                    python[name] += (time.process_time() - p0) * 1000
+                    backend[name] += _cpu_ms(pids[name]) - b0
+            for name in sides:
+                print(
+                    latency_line(f"{label}, {name}", latency[name])
+                    + f"; CPU per search: Postgres {backend[name] / len(qs):.1f} ms,"
+                    f" Python {python[name] / len(qs):.1f} ms"
+                )
+            print(f"  (load average {os.getloadavg()[0]:.1f})", flush=True)
+
+
 async def search_recall(
     db: Database, data: NativeShopData, embedder: OfflineEmbedder, qs: list[str], label: str, filters: dict[str, Any]
 ) -> None:
@@ -318,6 +385,7 @@ if __name__ == "__main__":
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--recall-queries", type=int, default=50, help="queries also run as exact searches")
     parser.add_argument("--ef", type=int, nargs="*", default=[40, 100, 200, 400], help="none: skip the walk's recall")
+    parser.add_argument("--against", metavar="GIT_REV", help="compare with search.py at this revision, turn about")
     parser.add_argument("--seed-only", action="store_true", help="load the catalogue, measure nothing")
     parser.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "proxy-search-bench"))
     asyncio.run(main(parser.parse_args()))
