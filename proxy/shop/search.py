@@ -601,6 +601,15 @@ def _nearest_prices(f: Filters) -> list[tuple[sql.Composable, sql.Composable]]:
     return steps
 
 
+async def _any_has(db: Database, data: ShopData, tq: str) -> bool:
+    """Whether any product's text matches the full-text query (one probe of the GIN index)."""
+    query = sql.SQL("{} select exists (select 1 from product_text c where c.fts @@ %(tq)s::tsquery) as found").format(
+        data.relations()
+    )
+    row = await db.fetch_one(query, {"tq": tq})
+    return bool(row and row["found"])
+
+
 async def outside_filters(
     db: Database, data: ShopData, qw: QueryWords, f: Filters, *, limit: int, exclude: list[str], more_than: int = 0
 ) -> list[Hit]:
@@ -621,6 +630,8 @@ async def outside_filters(
     words = [tq for m, tq in tiers(qw) if m > more_than] if qw.words else [None]
     found: dict[str, tuple[tuple[Any, ...], Hit]] = {}
     for tq in words:
+        if tq and not await _any_has(db, data, tq):
+            continue  # reading the prices in amount order would find nothing, after reading them all
         for near, order in _nearest_prices(f):
             has_words = sql.SQL("c.fts @@ %(tq)s::tsquery") if tq else sql.SQL("true")
             query = sql.SQL(
