@@ -33,10 +33,11 @@ if TYPE_CHECKING:
 
 RRF_K = 60
 CANDIDATES = 100  # per branch
-# How much of the HNSW graph a query walks: on 100k near-duplicate products, recall@10 is 0.86 at
-# 100 and 0.96 at 400 for about 2 ms more (bench/README-search.md); it also leaves enough
-# candidates after price filters.
-EF_SEARCH = 400
+# How much of the HNSW graph a query walks (``hnsw.ef_search``). On 100k near-duplicate products
+# the walk alone finds 0.93 of the exact top 10 at 200 and 0.95 at 400, for twice the time; the
+# search as a whole loses nothing at 200, as the word matches' exact distances rank them wherever
+# the walk missed them (bench/README-search.md).
+EF_SEARCH = 150
 # A product with none of the query's words is offered as an alternative only when its vector is
 # this close (cosine distance): unrelated products sit at 0.8 and beyond with the offline embedder
 # and with OpenAI's models, the same product type well under 0.7.
@@ -44,6 +45,12 @@ MAX_NEIGHBOUR_DISTANCE = 0.75
 VOCABULARY_TTL = 60.0  # seconds a shop's word list is reused for typo correction
 # Full text reads products in tiers, all words first, at most this many per tier.
 TIER_ROWS = 100
+# With a price filter the HNSW walk returns every product it visited (see ``_near``); with fewer
+# than FEW_PRICES prices in the filters every product in them is compared exactly instead.
+FILTERED_FETCH = 400
+FEW_PRICES = 1000
+MAX_EF_SEARCH = 1000  # pgvector's largest hnsw.ef_search
+ALL_ROWS = 1_000_000_000  # "every row" as a LIMIT, for exact searches
 MAX_COMBINATIONS = 20  # word combinations in one tier's query
 STRONG, PARTIAL, NONE = "strong", "partial", "none"
 
@@ -130,19 +137,30 @@ def _price_ok(f: Filters) -> list[sql.Composable]:
     return cond
 
 
-def _filters(alias: str, f: Filters) -> sql.Composable:
-    """Active products with (if asked) an active price in the currency and range. The price test
-    is a semi-join, so Postgres may start from the prices when few are in range."""
-    ident = sql.Identifier(alias)
-    parts: list[sql.Composable] = [
-        sql.SQL("exists (select 1 from products p where p.id = {}.id and p.active)").format(ident)
-    ]
+def _filters(
+    alias: str, f: Filters, column: str = "id", *, per_row: bool = False, prices_per_row: bool | None = None
+) -> sql.Composable:
+    """Active products with (if asked) an active price in the currency and range; ``alias.column``
+    is the product id. The price test is a semi-join, so Postgres may start from the prices when
+    few are in range. ``per_row`` (and ``prices_per_row`` for the price test alone) looks each
+    row's product and prices up instead: a scalar subquery is never turned into a join, and for
+    a few hundred known rows the lookups cost less than a hash of every price in range."""
+    ident = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
+    active = (
+        "(select p.active from products p where p.id = {})"
+        if per_row
+        else "exists (select 1 from products p where p.id = {} and p.active)"
+    )
+    parts: list[sql.Composable] = [sql.SQL(active).format(ident)]
     if cond := _price_ok(f):
-        parts.append(
-            sql.SQL(
-                "{}.id in (select pr.product_id from prices pr where pr.active and pr.unit_amount is not null and {})"
-            ).format(ident, sql.SQL(" and ").join(cond))
+        test = (
+            "(select true from prices pr where pr.product_id = {} and {} limit 1)"
+            if (per_row if prices_per_row is None else prices_per_row)
+            else "{} in (select pr.product_id from prices pr where {})"
         )
+        price = sql.SQL(" and ").join([sql.SQL("pr.active and pr.unit_amount is not null"), *cond])
+        # the price test first: per row, the product is then looked up only for the rows in range
+        parts.insert(0, sql.SQL(test).format(ident, price))
     return sql.SQL(" and ").join(parts)
 
 
@@ -244,52 +262,6 @@ _WORDS = sql.SQL(
 )
 
 
-async def vector_ranking(
-    db: Database,
-    data: ShopData,
-    embedder: Embedder,
-    text: str,
-    f: Filters,
-    *,
-    qw: QueryWords | None = None,
-    n: int = CANDIDATES,
-    ef_search: int | None = None,
-    exact: bool = False,
-    dims: int | None = None,
-) -> list[Hit]:
-    """Products nearest to ``text`` first, within the filters, each with its distance and (given
-    ``qw``) the query's words it has; ``exact`` compares every vector instead of walking the HNSW
-    graph (for measuring recall). One round trip: the statements go through a pipeline."""
-    dims = dims or await data.vector_dims(db, embedder)
-    vector = await query_embedding(embedder, text, dims)
-    words = bool(qw and qw.words)
-    ann = sql.SQL(
-        "{rel}, {words} ann as ({ann}) select c.id, min(c.distance) as distance, {matched} from ann c where {flt}"
-        " group by c.id order by 2, 1"
-    ).format(
-        rel=data.relations(),
-        words=_WORDS + sql.SQL(",") if words else sql.SQL(""),
-        ann=data.ann_query(dims),
-        flt=_filters("c", f),
-        matched=sql.SQL(
-            "(select coalesce(array_agg(distinct w.i), '{}') from product_text t join words w on t.fts @@ w.q"
-            " where t.id = c.id) as matched, (select coalesce(max(ts_rank_cd(t.fts, %(anyq)s::tsquery)), 0)"
-            " from product_text t where t.id = c.id) as rank"
-            if words
-            else "'{}'::int[] as matched, 0.0 as rank"
-        ),
-    )
-    params = _params(f, q=vector_literal(vector), n=n)
-    if qw and words:
-        params.update(wq=qw.queries, anyq=qw.any_query())
-    async with db.connection() as conn, conn.pipeline(), conn.transaction():
-        await conn.execute("select set_config('hnsw.ef_search', %s, true)", (str(ef_search or max(n, EF_SEARCH)),))
-        if exact:
-            await conn.execute("set local enable_indexscan = off")
-        rows = await (await conn.execute(ann, params)).fetchall()
-    return [Hit(r["id"], [i - 1 for i in r["matched"]], [], float(r["rank"]), float(r["distance"])) for r in rows]
-
-
 def tiers(qw: QueryWords) -> list[tuple[int, str]]:
     """(m, a full-text query for products with at least m of the words), m from all words down to
     one; a tier that would need more than MAX_COMBINATIONS word combinations is skipped."""
@@ -302,51 +274,278 @@ def tiers(qw: QueryWords) -> list[tuple[int, str]]:
     return out
 
 
-def _tier(data: ShopData, f: Filters) -> sql.Composed:
-    """At most %(cap)s products not yet seen that match the tier's query %(tq)s and the filters,
-    each with the indexes of the words it has and its full-text rank. The cap bounds the rows
-    read (and ranked) when a word is common: the GIN index finds them, the heap is read only that
-    far."""
-    return sql.SQL(
-        "{rel}, {words},"
-        " cand as (select c.id, c.fts from product_text c where c.fts @@ %(tq)s::tsquery and {flt}"
-        " and not (c.id = any(%(seen)s)) limit %(cap)s)"
-        " select c.id, array(select w.i from words w where c.fts @@ w.q order by w.i) as matched,"
-        " ts_rank_cd(c.fts, %(anyq)s::tsquery) as rank from cand c"
-    ).format(rel=data.relations(), words=_WORDS, flt=_filters("c", f))
+def _near(data: ShopData, f: Filters, dims: int, *, exact: bool) -> tuple[sql.Composable, bool]:
+    """CTEs ending in ``near(id, distance[, fts])``: the %(top)s products nearest to the query
+    vector %(q)s within the filters, and whether ``near`` carries the product's text (our own
+    tables: it is read with the vector, so the query's words are checked without a second lookup).
+
+    pgvector 0.6 has no iterative index scans: a filter applies after the HNSW walk, which returns
+    at most ``hnsw.ef_search`` products. So with a price filter the walk returns all it visited
+    (%(n)s = FILTERED_FETCH), enough for about %(top)s to remain when a quarter of the products
+    pass; the nearest that remain are the nearest within the filter. When few prices lie within
+    the filters (fewer than %(few)s, a bounded count from the price indexes), or when fewer than
+    %(limit)s products remain after the walk, the products within the filters are compared
+    exactly instead: complete, and faster than the walk for a selective filter. Each strategy
+    runs only when its condition, evaluated once per statement, holds. ``exact`` compares every
+    vector within the filters (the reference for recall)."""
+    if not isinstance(data, NativeShopData):
+        near = sql.SQL(
+            "ann as ({ann}), near as (select c.id, min(c.distance) as distance from ann c where {flt} group by c.id"
+            " order by 2, 1 limit %(top)s)"
+        ).format(ann=data.ann_query(dims), flt=_filters("c", f))
+        return near, False
+    vec = sql.SQL("vector({})").format(sql.Literal(dims))
+    distance = sql.SQL("d.embedding::{v} <=> %(q)s::{v}").format(v=vec)
+    doc = sql.SQL(
+        "select d.record_id as id, {distance} as distance, d.fts from shop_documents d where d.tenant = {t}"
+        " and d.kind = 'product' and d.dims = {dims}"
+    ).format(distance=distance, t=sql.Literal(data.tenant), dims=sql.Literal(dims))
+
+    def exhaustive(cond: sql.Composable, gate: sql.Composable) -> sql.Composable:
+        # every product within ``cond`` compared exactly: the fence (offset 0) keeps the HNSW
+        # index, which would return only the first ef_search products, out of the plan
+        return sql.SQL(
+            "select x.* from ({doc} and {cond} offset 0) x where {gate} order by x.distance, x.id limit %(top)s"
+        ).format(doc=doc, cond=cond, gate=gate)
+
+    if exact:
+        return sql.SQL("near as ({})").format(exhaustive(_filters("d", f, "record_id"), sql.SQL("true"))), True
+    # the walk: ORDER BY must be the indexed expression itself for the HNSW index to serve it
+    walk = sql.SQL("select c.* from ({doc} order by {distance} limit %(n)s) c where {flt}").format(
+        doc=doc, distance=distance, flt=_filters("c", f, per_row=True)
+    )
+    price = _price_ok(f)
+    if not price:
+        return sql.SQL("near as ({} order by c.distance, c.id limit %(top)s)").format(walk), True
+    return (
+        sql.SQL(
+            "sel as (select count(*) >= %(few)s as many from (select 1 from prices pr where pr.active and"
+            " pr.unit_amount is not null and {price} limit %(few)s) z),"
+            " walked as ({walk} and (select many from sel)),"
+            " compared as ({exhaustive}),"
+            " near as (select * from (select distinct on (u.id) u.* from (select * from walked union all select *"
+            " from compared) u order by u.id, u.distance) v order by v.distance, v.id limit %(top)s)"
+        ).format(
+            price=sql.SQL(" and ").join(price),
+            walk=walk,
+            exhaustive=exhaustive(
+                _filters("d", f, "record_id", per_row=True, prices_per_row=False),
+                sql.SQL("(not (select many from sel) or (select count(*) from walked) < %(limit)s)"),
+            ),
+        ),
+        True,
+    )
 
 
-def _merge(hits: dict[str, Hit], rows: list[dict[str, Any]]) -> None:
-    """Add rows of a tier; a product in several text rows (chunks) has the words of all."""
-    for r in rows:
-        matched = [i - 1 for i in r["matched"]]
-        hit = hits.get(r["id"])
-        if hit is None:
-            hits[r["id"]] = Hit(r["id"], matched, [], float(r["rank"]))
-        else:
-            hit.matched = sorted(set(hit.matched) | set(matched))
-            hit.rank = max(hit.rank, float(r["rank"]))
+_CARD = sql.SQL(
+    "p.name, p.category, p.description, (select json_agg(json_build_object('c', pr.currency, 'a', pr.unit_amount,"
+    " 'r', pr.recurring) order by pr.currency, pr.unit_amount) from prices pr where pr.product_id = p.id and"
+    " pr.active and pr.unit_amount is not null and (%(currency)s::text is null or pr.currency = %(currency)s))"
+    " as prices"
+)
 
 
-async def word_ranking(
-    db: Database, data: ShopData, qw: QueryWords, f: Filters, *, limit: int, near: list[Hit], exact: bool = False
-) -> list[Hit]:
-    """Products within the filters that have any of the words: most words first, then by rank.
+def _ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, exact: bool) -> sql.Composed:
+    """One statement for a whole search: rows ``('hit', id, matched, pos, card columns)`` for the
+    top %(limit)s results, best first, and ``('near', id, distance)`` for the %(limit)s nearest
+    vectors within the filters (the neighbours offered when no product has any of the words).
 
-    The nearest vectors (``near``, within the filters, with their words) come first; then tiers
-    from all words down to one are read until ``limit`` products have at least as many words as
-    the tier asks for, so a query whose words all occur together never reads the products that
-    have only one of them. ``exact`` reads every product of each tier (for measuring recall)."""
-    hits: dict[str, Hit] = {h.id: Hit(h.id, h.matched, [], h.rank) for h in near}
-    params = _params(f, wq=qw.queries, anyq=qw.any_query(), seen=[], cap=None if exact else TIER_ROWS)
-    for m, tq in tiers(qw):
-        if sum(1 for h in hits.values() if len(h.matched) >= m) >= limit:
-            break
-        _merge(
-            hits,
-            await db.fetch_all(_tier(data, f), {**params, "tq": tq, "seen": list(hits)}),
+    ``near``: the %(top)s nearest vectors within the filters, with the query's words each has.
+    Then the word tiers (``levels``: at least m words, m from all down to one, full-text queries
+    %(tq1)s, %(tq2)s, ...): each reads at most %(cap)s products not yet seen, through the GIN
+    index, and only while fewer than %(limit)s products have as many words as it asks for (a
+    condition evaluated once, before the tier's scan, so unneeded tiers read nothing). Results
+    are ordered by how many words they have, then by reciprocal rank fusion of the word ranking
+    (words, then full-text rank) with the vector ranking."""
+    near, has_text = _near(data, f, dims, exact=exact)
+    ctes: list[sql.Composable] = [near]
+    by_distance = sql.SQL("vr as (select id, distance, row_number() over (order by distance, id) as r from near)")
+    if not levels:
+        ctes += [by_distance, sql.SQL("top as (select id, '{}'::int[] as matched, r as pos from vr)")]
+        return _final(data, ctes, dims)
+    ctes.insert(0, _WORDS)
+    if has_text:
+        # our own tables: the text (and the vector) is in the row already read
+        ctes.append(
+            sql.SQL(
+                "h0 as (select n.id, array(select w.i from words w where n.fts @@ w.q order by w.i) as matched,"
+                " ts_rank_cd(n.fts, %(anyq)s::tsquery) as rank, n.distance from near n)"
+            )
         )
-    return sorted((h for h in hits.values() if h.matched), key=lambda h: (-len(h.matched), -h.rank, h.id))
+        vec = sql.SQL("vector({})").format(sql.Literal(dims))
+        source: sql.Composable = sql.SQL(
+            "(select d.record_id as id, d.fts, d.embedding::{v} <=> %(q)s::{v} as distance from shop_documents d"
+            " where d.tenant = {t} and d.kind = 'product' and d.dims = {dims})"
+        ).format(v=vec, t=sql.Literal(data.tenant), dims=sql.Literal(dims))
+    else:  # a product may have several texts (chunks): it has the words of all
+        ctes.append(
+            sql.SQL(
+                "h0 as (select n.id, coalesce((select array_agg(distinct w.i order by w.i) from product_text t join"
+                " words w on t.fts @@ w.q where t.id = n.id), '{}') as matched, (select"
+                " coalesce(max(ts_rank_cd(t.fts, %(anyq)s::tsquery)), 0) from product_text t where t.id = n.id) as"
+                " rank, n.distance from near n)"
+            )
+        )
+        source = sql.SQL("(select t.id, t.fts, null::float8 as distance from product_text t)")
+    for j, m in enumerate(levels, 1):
+        prev = sql.Identifier(f"h{j - 1}")
+        ctes.append(
+            sql.SQL(
+                "{t} as (select c.id, array(select w.i from words w where c.fts @@ w.q order by w.i) as matched,"
+                " ts_rank_cd(c.fts, %(anyq)s::tsquery) as rank, c.distance from {source} c where (select count(*)"
+                " from (select s.id from {prev} s, unnest(s.matched) x group by s.id having count(distinct x) >= {m})"
+                " z) < %(limit)s and c.fts @@ {tq}::tsquery and {flt} and not exists (select 1 from {prev} s"
+                " where s.id = c.id) limit %(cap)s),"
+                " {h} as (select * from {prev} union all select * from {t})"
+            ).format(
+                t=sql.Identifier(f"t{j}"),
+                h=sql.Identifier(f"h{j}"),
+                prev=prev,
+                source=source,
+                m=sql.Literal(m),
+                tq=sql.Placeholder(f"tq{j}"),
+                flt=_filters("c", f),
+            )
+        )
+    ctes.append(
+        sql.SQL(
+            "hits as (select h.id, max(h.rank) as rank, min(h.distance) as distance, coalesce(array_agg(distinct x"
+            " order by x) filter (where x is not null), '{{}}') as matched from {last} h left join lateral"
+            " unnest(h.matched) x on true group by h.id)"
+        ).format(last=sql.Identifier(f"h{len(levels)}"))
+    )
+    if has_text:
+        # The vector ranking: the walk's products, and the word matches as near as they are (their
+        # distances are exact): a product the walk missed still gets the rank its distance gives.
+        ctes.append(
+            sql.SQL(
+                "vr as (select id, distance, row_number() over (order by distance, id) as r from (select id, distance"
+                " from near union select id, distance from hits where distance is not null)"
+                " u order by distance, id limit %(top)s)"
+            )
+        )
+    else:
+        ctes.append(by_distance)
+    ctes.append(
+        sql.SQL(
+            "wr as (select id, matched, row_number() over (order by cardinality(matched) desc, rank desc,"
+            ' id collate "C") as r from hits where cardinality(matched) > 0),'
+            " top as (select w.id, w.matched, row_number() over (order by cardinality(w.matched) desc,"
+            ' coalesce(1.0::float8 / (60 + v.r), 0) + 1.0::float8 / (60 + w.r) desc, w.id collate "C") as pos'
+            " from wr w left join vr v on v.id = w.id)"
+        )
+    )
+    return _final(data, ctes, dims)
+
+
+def _final(data: ShopData, ctes: list[sql.Composable], dims: int) -> sql.Composed:
+    state: sql.Composable = sql.SQL("")
+    if isinstance(data, NativeShopData):  # a row saying the vectors are no longer those the query was made for
+        state = sql.SQL(
+            " union all select 'stale', null, null, 0, null, null, null, null, null where not exists (select 1"
+            " from shop_embedding_state where tenant = {t} and embedder = %(embedder)s and dims = {dims})"
+        ).format(t=sql.Literal(data.tenant), dims=sql.Literal(dims))
+    return sql.SQL(
+        "{rel}, {ctes} select 'hit' as kind, t.id, t.matched, t.pos, null::float8 as distance, {card}"
+        " from top t join products p on p.id = t.id where t.pos <= %(limit)s"
+        " union all (select 'near', n.id, null, row_number() over (order by n.distance, n.id), n.distance, null, null,"
+        " null, null from near n order by n.distance, n.id limit %(limit)s){state}"
+    ).format(rel=data.relations(), ctes=sql.SQL(", ").join(ctes), card=_CARD, state=state)
+
+
+_statements: dict[tuple[Any, ...], str] = {}
+
+
+def _statement(data: ShopData, f: Filters, dims: int, levels: list[int], *, exact: bool) -> str:
+    """``_ranked_query`` as text, kept per shape: composing it costs more than running it takes
+    on the client, and psycopg reuses its conversion (and the prepared statement) for equal text."""
+    shape = (f.currency is not None, f.min_price is not None, f.max_price is not None)
+    key = (type(data), repr(data), shape, dims, tuple(levels), exact)
+    text = _statements.get(key)
+    if text is None:
+        if len(_statements) > 1000:
+            _statements.clear()
+        text = _statements[key] = _ranked_query(data, f, dims, levels, exact=exact).as_string(None)
+    return text
+
+
+@dataclass(slots=True)
+class Ranked:
+    hits: list[Hit]  # the results, best first
+    cards: dict[str, dict[str, Any]]  # their product cards
+    nearest: list[Hit]  # the nearest vectors within the filters, with their distances
+    stale: bool = False  # the tenant's vectors changed since ``dims`` was read: nothing else is valid
+
+
+async def ranked(
+    db: Database,
+    data: ShopData,
+    embedder: Embedder,
+    qw: QueryWords,
+    text: str,
+    f: Filters,
+    *,
+    dims: int,
+    limit: int,
+    exact: bool = False,
+) -> Ranked:
+    """The search's results with their cards, in one statement and one round trip (see
+    ``_ranked_query``). ``exact`` compares every vector and reads every word match: slow, the
+    reference the bench measures recall against."""
+    vector = await query_embedding(embedder, text, dims)
+    levels = [m for m, _ in tiers(qw)] if qw.words else []
+    fetch = FILTERED_FETCH if _price_ok(f) else CANDIDATES
+    # without words the nearest vectors are the whole answer: within a price filter they come
+    # from all along the walk's list, whose far end a wider walk makes exact
+    ef = max(fetch, EF_SEARCH) if qw.words or not _price_ok(f) else MAX_EF_SEARCH
+    params = _params(
+        f,
+        q=vector_literal(vector),
+        n=ALL_ROWS if exact else fetch,
+        top=CANDIDATES,
+        few=FEW_PRICES,
+        limit=limit,
+        cap=None if exact else TIER_ROWS,
+        embedder=embedder.name,
+    )
+    if qw.words:
+        params.update(wq=qw.queries, anyq=qw.any_query(), **{f"tq{j}": tq for j, (_, tq) in enumerate(tiers(qw), 1)})
+    query = _statement(data, f, dims, levels, exact=exact)
+    async with db.connection() as conn:
+        if exact:
+            async with conn.transaction():
+                await conn.execute("set local enable_indexscan = off")  # for the ANN query of other sources
+                rows = await (await conn.execute(query, params)).fetchall()
+        else:
+            # One round trip: the transaction's four statements go out together (psycopg's
+            # transaction block would wait for its BEGIN and its COMMIT). Sequential scans are
+            # off for the statement: the word tiers must read the GIN index (a scan with a LIMIT
+            # looks cheap to the planner for a common word, and reads the whole table for a rare
+            # one) and the price checks the indexes. A failed statement leaves the transaction
+            # open; the pool rolls it back.
+            # The statement is prepared and its generic plan used: planning it takes longer than
+            # running it, and its shape (CTEs, gates) needs no parameter-specific plan.
+            async with conn.pipeline():
+                await conn.execute("begin")
+                await conn.execute(
+                    "select set_config('hnsw.ef_search', %s, true), set_config('enable_seqscan', 'off', true),"
+                    " set_config('plan_cache_mode', 'force_generic_plan', true)",
+                    (str(ef),),
+                    prepare=True,
+                )
+                cur = await conn.execute(query, params, prepare=True)
+                await conn.execute("commit")
+            rows = await cur.fetchall()
+    hits, cards, nearest = [], {}, []
+    for r in sorted(rows, key=lambda r: (r["kind"], r["pos"])):
+        if r["kind"] == "stale":
+            return Ranked([], {}, [], stale=True)
+        if r["kind"] == "near":
+            nearest.append(Hit(r["id"], [], [], distance=float(r["distance"])))
+            continue
+        hits.append(Hit(r["id"], [i - 1 for i in r["matched"]], []))
+        cards[r["id"]] = _card(r)
+    return Ranked(hits, cards, nearest)
 
 
 _STATS_TEXT = (  # per product, over its active prices
@@ -402,6 +601,15 @@ def _nearest_prices(f: Filters) -> list[tuple[sql.Composable, sql.Composable]]:
     return steps
 
 
+async def _any_has(db: Database, data: ShopData, tq: str) -> bool:
+    """Whether any product's text matches the full-text query (one probe of the GIN index)."""
+    query = sql.SQL("{} select exists (select 1 from product_text c where c.fts @@ %(tq)s::tsquery) as found").format(
+        data.relations()
+    )
+    row = await db.fetch_one(query, {"tq": tq})
+    return bool(row and row["found"])
+
+
 async def outside_filters(
     db: Database, data: ShopData, qw: QueryWords, f: Filters, *, limit: int, exclude: list[str], more_than: int = 0
 ) -> list[Hit]:
@@ -422,6 +630,8 @@ async def outside_filters(
     words = [tq for m, tq in tiers(qw) if m > more_than] if qw.words else [None]
     found: dict[str, tuple[tuple[Any, ...], Hit]] = {}
     for tq in words:
+        if tq and not await _any_has(db, data, tq):
+            continue  # reading the prices in amount order would find nothing, after reading them all
         for near, order in _nearest_prices(f):
             has_words = sql.SQL("c.fts @@ %(tq)s::tsquery") if tq else sql.SQL("true")
             query = sql.SQL(
@@ -455,38 +665,45 @@ async def product_cards(
     """Compact product records, in the order of ``ids``."""
     if not ids:
         return []
-    query = sql.SQL(
-        "{rel} select p.id, p.name, p.category, p.active, p.description,"
-        " (select json_agg(json_build_object('c', pr.currency, 'a', pr.unit_amount, 'r', pr.recurring)"
-        "  order by pr.currency, pr.unit_amount) from prices pr where pr.product_id = p.id and pr.active"
-        "  and pr.unit_amount is not null and (%(currency)s::text is null or pr.currency = %(currency)s)) as prices"
-        " from products p where p.id = any(%(ids)s)"
-    ).format(rel=data.relations())
+    query = sql.SQL("{rel} select p.id, p.active, {card} from products p where p.id = any(%(ids)s)").format(
+        rel=data.relations(), card=_CARD
+    )
     rows = await db.fetch_all(query, {"ids": ids, "currency": currency.lower() if currency else None})
-    by_id = {}
-    for row in rows:
-        description = row["description"] or ""
-        card: dict[str, Any] = {
-            "id": row["id"],
-            "name": row["name"],
-            "category": row["category"],
-            "prices": [(fmt(p["a"], p["c"]) or "") + (f"/{p['r']}" if p["r"] else "") for p in row["prices"] or []],
-            "description": description if full or len(description) <= 140 else description[:137] + "...",
-        }
-        if full:
-            card["active"] = row["active"]
-        by_id[row["id"]] = {k: v for k, v in card.items() if v not in (None, "")}
+    by_id = {row["id"]: _card(row, full=full) for row in rows}
     return [by_id[i] for i in ids if i in by_id]
 
 
+def _card(row: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
+    """A product card from the columns of ``_CARD`` (and, when ``full``, ``active``)."""
+    description = row["description"] or ""
+    card: dict[str, Any] = {
+        "id": row["id"],
+        "name": row["name"],
+        "category": row["category"],
+        "prices": [(fmt(p["a"], p["c"]) or "") + (f"/{p['r']}" if p["r"] else "") for p in row["prices"] or []],
+        "description": description if full or len(description) <= 140 else description[:137] + "...",
+    }
+    if full:
+        card["active"] = row["active"]
+    return {k: v for k, v in card.items() if v not in (None, "")}
+
+
 async def _cards(
-    db: Database, data: ShopData, hits: list[Hit], qw: QueryWords, f: Filters, *, outside: bool = False
+    db: Database,
+    data: ShopData,
+    hits: list[Hit],
+    qw: QueryWords,
+    f: Filters,
+    *,
+    outside: bool = False,
+    known: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Cards with how each matches (and, for alternatives, the filters each fails); a product
-    outside the currency shows all its prices."""
+    outside the currency shows all its prices. ``known``: cards already read."""
+    cards = dict(known or {})
     other = {h.id for h in hits if "currency" in h.outside}
-    same = [h.id for h in hits if h.id not in other]
-    cards = {c["id"]: c for c in await product_cards(db, data, same, currency=f.currency)}
+    same = [h.id for h in hits if h.id not in other and h.id not in cards]
+    cards.update({c["id"]: c for c in await product_cards(db, data, same, currency=f.currency)})
     cards.update({c["id"]: c for c in await product_cards(db, data, sorted(other))})
     out = []
     for hit in hits:
@@ -506,6 +723,18 @@ async def _cards(
     return out
 
 
+_known_dims: dict[tuple[str, str], int] = {}  # (shop data, embedder) -> dimensions of the stored vectors
+
+
+async def _dims(db: Database, data: ShopData, embedder: Embedder, key: tuple[str, str]) -> int:
+    _known_dims.pop(key, None)
+    dims = await data.vector_dims(db, embedder)  # raises, saying what to do, when the data is not ready
+    if len(_known_dims) > 10_000:
+        _known_dims.clear()
+    _known_dims[key] = dims
+    return dims
+
+
 async def search_products(
     db: Database,
     data: ShopData,
@@ -522,17 +751,19 @@ async def search_products(
     ``"alternatives"`` and a ``"note"`` saying so in plain words. ``exact`` compares every vector
     and reads every word match: slow, the reference the bench measures recall against."""
     f = Filters(currency.lower() if currency else None, min_price, max_price)
-    dims = await data.vector_dims(db, embedder)  # first: it says what to do when the data is not ready
+    # The embedding state says what to do when the data is not ready. Our own tables' state is
+    # remembered, and checked again by the search statement itself: one round trip less.
+    key = (repr(data), embedder.name)
+    dims = _known_dims.get(key) if isinstance(data, NativeShopData) else None
+    if dims is None:
+        dims = await _dims(db, data, embedder, key)
     qw = await query_words(db, data, query)
-    by_vector = await vector_ranking(db, data, embedder, qw.text() or query, f, qw=qw, dims=dims, exact=exact)
-    if qw.words:
-        by_words = await word_ranking(db, data, qw, f, limit=limit, near=by_vector, exact=exact)
-        score = dict(fuse([h.id for h in by_vector], [h.id for h in by_words]))
-        by_words.sort(key=lambda h: (-len(h.matched), -score[h.id], h.id))
-        hits = by_words[:limit]
-    else:
-        hits = [Hit(h.id, [], []) for h in by_vector[:limit]]
-    products = await _cards(db, data, hits, qw, f)
+    found = await ranked(db, data, embedder, qw, qw.text() or query, f, dims=dims, limit=limit, exact=exact)
+    if found.stale:  # re-embedded or removed since: the state says what to do now
+        dims = await _dims(db, data, embedder, key)
+        found = await ranked(db, data, embedder, qw, qw.text() or query, f, dims=dims, limit=limit, exact=exact)
+    hits = found.hits
+    products = await _cards(db, data, hits, qw, f, known=found.cards)
     strong = any(p["match"] == STRONG for p in products)
     result: dict[str, Any] = {"filters": f.given(), "products": products, "nothing_matches": not strong}
     if strong:
@@ -545,7 +776,7 @@ async def search_products(
             db, data, qw, f, limit=limit, exclude=[h.id for h in hits], more_than=listed
         )
     if not alternatives and not products and qw.words:  # no product has any of the words
-        alternatives = [Hit(h.id, [], []) for h in by_vector[:limit] if h.distance <= MAX_NEIGHBOUR_DISTANCE]
+        alternatives = [Hit(h.id, [], []) for h in found.nearest if h.distance <= MAX_NEIGHBOUR_DISTANCE]
     result["alternatives"] = await _cards(db, data, alternatives, qw, f, outside=True)
     result["note"] = _note(qw, query, f, partial=bool(products), alternatives=bool(alternatives))
     return result

@@ -335,3 +335,64 @@ async def test_alternatives_nearest_to_the_range_first(small_shop: str, database
     strong = [a["id"] for a in dear["alternatives"] if a["match"] == "strong"]
     assert strong == [r["id"] for r in sorted(rows, key=lambda r: -r["hi"])]
     assert all(a["outside_filters"] == ["min_price"] for a in dear["alternatives"])
+
+
+# --- the nearest products within price filters: walked, compared exactly, or walked and then compared --
+
+
+async def nearest_within(db: Database, tenant: str, text: str, currency: str, max_minor: int) -> list[str]:
+    """The five active products nearest to ``text`` with an active price in range, in plain SQL."""
+    from proxy.shop.embedders import hash_embedding
+    from proxy.shop.source import vector_literal
+
+    rows = await db.fetch_all(
+        "select d.record_id from shop_documents d join shop_products p on p.tenant = d.tenant and p.id = d.record_id"
+        " where d.tenant = %(t)s and d.kind = 'product' and p.active and not p.deleted and exists (select 1 from"
+        " shop_prices pr where pr.tenant = d.tenant and pr.product_id = d.record_id and pr.active and pr.currency ="
+        " %(c)s and pr.unit_amount <= %(m)s) order by d.embedding::vector(256) <=> %(q)s::vector(256), d.record_id"
+        " limit 5",
+        {"t": tenant, "c": currency, "m": max_minor, "q": vector_literal(hash_embedding(text))},
+    )
+    return [r["record_id"] for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("few_prices", "fetch"),
+    [(10**9, 400), (0, 400), (0, 3)],
+    ids=["compared-exactly", "walked", "walk-too-short-then-compared"],
+)
+async def test_the_nearest_products_within_a_price_filter(
+    few_prices: int, fetch: int, catalog_shop: str, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from proxy.shop import search
+    from proxy.shop.source import NativeShopData
+
+    monkeypatch.setattr(search, "FEW_PRICES", few_prices)  # fewer prices than this in range: compare exactly
+    monkeypatch.setattr(search, "FILTERED_FETCH", fetch)  # how many products the walk returns before the filter
+    data, embedder = NativeShopData(catalog_shop), OfflineEmbedder()
+    query = "what do you have"  # no product words: the nearest vectors are the answer
+    for currency, max_price in [("eur", 40), ("usd", 25)]:
+        expected = await nearest_within(database, catalog_shop, query, currency, max_price * 100)
+        assert len(expected) == 5
+        got = await search.search_products(
+            database, data, embedder, query, currency=currency, max_price=max_price, limit=5
+        )
+        assert [p["id"] for p in got["products"]] == expected, (currency, max_price)
+        assert all(
+            min(float(x.split()[0]) for x in p["prices"]) <= max_price and p["prices"][0].endswith(currency.upper())
+            for p in got["products"]
+        )
+
+
+async def test_a_search_after_re_embedding_with_another_embedder_is_refused(database: Database, call, ok) -> None:
+    from proxy.shop.demo_data import DemoSize, seed_demo
+
+    tenant = "shop-reembed-later"
+    await seed_demo(database, tenant, size=DemoSize(products=24, customers=5, invoices=10))
+    assert ok(await call("search_products", {"query": "espresso machine"}, tenant=tenant))["products"]
+    await refresh_documents(database, tenant, OfflineEmbedder(128))  # the vectors change under the search
+    refused = await call("search_products", {"query": "espresso machine"}, tenant=tenant)
+    assert not refused.ok and "offline-v1:128" in refused.output and "re-embed" in refused.output
+    other = ShopConfig(embedder="offline:128")
+    got = ok(await call("search_products", {"query": "espresso machine"}, tenant=tenant, shop=other))
+    assert "Espresso Machine" in got["products"][0]["name"]
