@@ -257,6 +257,10 @@ async def test_malformed_requests_never_get_a_5xx(fuzz_service: ServerThread, ca
         if a[2] >= 400 and not a[3].startswith('{"error":{"code":') and not (a[0] == "OPTIONS" and "CORS" in a[3])
     ]
     assert not not_json, not_json[:10]
-    logged = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    # the start-up check of the "down" tenant (an unreachable provider, on purpose) logs its error
+    # from the background whenever the connection attempts give up: not something a request caused
+    logged = [
+        r for r in caplog.records if (r.levelno >= logging.ERROR or r.exc_info) and r.name != "proxy.engines.checks"
+    ]
     assert not logged, [(r.getMessage(), r.exc_info and r.exc_info[1]) for r in logged[:10]]
     assert len(seen.answers) > 900
