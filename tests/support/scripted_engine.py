@@ -75,26 +75,19 @@ class ScriptedEngine(Engine):
             yield MessageCompleted(message_id, "".join(parts))
             yield TurnFinished(Usage(len(turn.user_text.split()), len(parts)))
             return
-        if text.startswith("gate:"):
-            yield TextDelta(message_id, "before ")
+        if text.startswith(("gate:", "hold:")):  # gate: text before the wait; hold: none, but noted
+            gated, name = text.startswith("gate:"), text[5:]
+            if gated:
+                yield TextDelta(message_id, "before ")
+            else:
+                self.holding.append(name)
             try:
-                await anyio.to_thread.run_sync(self.gates[text[5:]].wait, abandon_on_cancel=True)
+                await anyio.to_thread.run_sync(self.gates[name].wait, abandon_on_cancel=True)
             except anyio.get_cancelled_exc_class():
                 self.cancelled.append(turn.tool_context.run_id or "")
                 raise
             yield TextDelta(message_id, "after")
-            yield MessageCompleted(message_id, "before after")
-            yield TurnFinished()
-            return
-        if text.startswith("hold:"):
-            self.holding.append(text[5:])
-            try:
-                await anyio.to_thread.run_sync(self.gates[text[5:]].wait, abandon_on_cancel=True)
-            except anyio.get_cancelled_exc_class():
-                self.cancelled.append(turn.tool_context.run_id or "")
-                raise
-            yield TextDelta(message_id, "after")
-            yield MessageCompleted(message_id, "after")
+            yield MessageCompleted(message_id, "before after" if gated else "after")
             yield TurnFinished()
             return
         if text.startswith("refuse:"):
