@@ -288,7 +288,9 @@ def _cpu_ms(pid: int) -> float:
 async def turn_about(db: Database, args: argparse.Namespace) -> None:
     """This checkout's search against ``search.py`` at git revision ``args.against``, query by query
     in alternation over the same data: latency, and the CPU each search costs in Postgres (the
-    backend of a connection of its own, from /proc: a local server) and in Python."""
+    backend of a connection of its own, from /proc: a local server) and in Python. Only ``search.py``
+    is taken from that revision: the modules it imports (words, filters, alternatives) are this
+    checkout's, which is exact for revisions before they were split out of it."""
     import importlib.util
     import subprocess
 

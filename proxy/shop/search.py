@@ -10,22 +10,24 @@ OpenAI model, meaning; fusing ranks needs no calibration between the two).
 When nothing matches every word within the filters, the nearest items come back as
 ``alternatives``: the word matches that fail a filter (cheapest first when ``max_price`` was
 exceeded), or, when no product has any of the words, the nearest vectors.
+
+This module builds and runs the one statement of a search and writes the answer; the query's
+words are :mod:`proxy.shop.search_words`, the filters :mod:`proxy.shop.price_filters`, the
+alternatives :mod:`proxy.shop.search_alternatives`.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from itertools import combinations
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
 from proxy.shop.embedders import Embedder
-from proxy.shop.money import ZERO_DECIMAL, exponent, fmt, to_minor
-from proxy.shop.query_words import Vocabulary, content_words
+from proxy.shop.money import fmt
+from proxy.shop.price_filters import Filters, filter_params, price_conditions, product_filter
+from proxy.shop.search_alternatives import outside_filters
+from proxy.shop.search_words import WORDS_CTE, Hit, QueryWords, query_words, tiers
 from proxy.shop.source import NativeShopData, ShopData, query_embedding, vector_literal
 
 if TYPE_CHECKING:
@@ -42,7 +44,6 @@ EF_SEARCH = 150
 # this close (cosine distance): unrelated products sit at 0.8 and beyond with the offline embedder
 # and with OpenAI's models, the same product type well under 0.7.
 MAX_NEIGHBOUR_DISTANCE = 0.75
-VOCABULARY_TTL = 60.0  # seconds a shop's word list is reused for typo correction
 # Full text reads products in tiers, all words first, at most this many per tier.
 TIER_ROWS = 100
 # With a price filter the HNSW walk returns every product it visited (see ``_near``); with fewer
@@ -51,139 +52,7 @@ FILTERED_FETCH = 400
 FEW_PRICES = 1000
 MAX_EF_SEARCH = 1000  # pgvector's largest hnsw.ef_search
 ALL_ROWS = 1_000_000_000  # "every row" as a LIMIT, for exact searches
-MAX_COMBINATIONS = 20  # word combinations in one tier's query
 STRONG, PARTIAL, NONE = "strong", "partial", "none"
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    currency: str | None = None  # lower case, as stored
-    min_price: float | None = None  # major units
-    max_price: float | None = None
-
-    def given(self) -> dict[str, Any]:
-        """The filters that were given, as the tool reports them."""
-        out: dict[str, Any] = {}
-        if self.currency:
-            out["currency"] = self.currency.upper()
-        for key in ("min_price", "max_price"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = int(value) if float(value).is_integer() else value
-        return out
-
-    def minor(self, value: float | None, rounding: str) -> int | None:
-        """A bound in the currency's minor units, rounded inwards (``ROUND_CEILING`` for a lower one)."""
-        if value is None or not self.currency:
-            return None
-        return _whole(Decimal(str(value)).scaleb(exponent(self.currency)), rounding)
-
-    def _amount(self, value: float) -> str:
-        if self.currency:
-            return fmt(to_minor(value, self.currency), self.currency) or str(value)
-        return f"{Decimal(str(value)):.2f}"
-
-    def phrase(self) -> str:
-        """ " at or under 100.00 USD", " between 50.00 and 80.00 EUR", " in USD" or ""."""
-        lo, hi = self.min_price, self.max_price
-        if lo is not None and hi is not None:
-            return f" between {self._amount(lo).split()[0]} and {self._amount(hi)}"
-        if hi is not None:
-            return f" at or under {self._amount(hi)}"
-        if lo is not None:
-            return f" at or above {self._amount(lo)}"
-        return f" in {self.currency.upper()}" if self.currency else ""
-
-
-@dataclass(frozen=True, slots=True)
-class QueryWords:
-    """The query's content words and, per word, the full-text query that finds it."""
-
-    words: list[str]
-    queries: list[str]  # tsquery text per word: its lexeme, or its lexeme | the shop words it misspells
-    corrections: dict[str, list[str]] = field(default_factory=dict)  # misspelt word -> the shop's words
-
-    def text(self) -> str:
-        """The words with the shop's spelling beside a misspelt one: what the vectors compare."""
-        return " ".join(" ".join([w, *self.corrections.get(w, [])]) for w in self.words)
-
-    def any_query(self) -> str:
-        return " | ".join(f"({q})" for q in self.queries)
-
-
-@dataclass(slots=True)
-class Hit:
-    id: str
-    matched: list[int]  # indexes into QueryWords.words
-    outside: list[str]
-    rank: float = 0.0  # full-text rank
-    distance: float = 0.0  # vector distance
-
-
-def _price_ok(f: Filters) -> list[sql.Composable]:
-    """Conditions on a price ``pr`` in the filters' currency and range. With a currency the bounds
-    are compared in its minor units, as stored, so that an index on the amounts serves them."""
-    cond: list[sql.Composable] = []
-    if f.currency:
-        cond.append(sql.SQL("pr.currency = %(currency)s"))
-    for key, op in (("min_price", ">="), ("max_price", "<=")):
-        if getattr(f, key) is None:
-            continue
-        if f.currency:
-            cond.append(sql.SQL("pr.unit_amount {} {}").format(sql.SQL(op), sql.Placeholder(key[:3] + "_minor")))
-        else:  # the exact test in major units, and a looser one on the stored amount that an index serves
-            cond.append(sql.SQL("{} {} {}").format(_MAJOR, sql.SQL(op), sql.Placeholder(key)))
-            cond.append(sql.SQL("pr.unit_amount {} {}").format(sql.SQL(op), sql.Placeholder(key[:3] + "_any")))
-    return cond
-
-
-def _filters(
-    alias: str, f: Filters, column: str = "id", *, per_row: bool = False, prices_per_row: bool | None = None
-) -> sql.Composable:
-    """Active products with (if asked) an active price in the currency and range; ``alias.column``
-    is the product id. The price test is a semi-join, so Postgres may start from the prices when
-    few are in range. ``per_row`` (and ``prices_per_row`` for the price test alone) looks each
-    row's product and prices up instead: a scalar subquery is never turned into a join, and for
-    a few hundred known rows the lookups cost less than a hash of every price in range."""
-    ident = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
-    active = (
-        "(select p.active from products p where p.id = {})"
-        if per_row
-        else "exists (select 1 from products p where p.id = {} and p.active)"
-    )
-    parts: list[sql.Composable] = [sql.SQL(active).format(ident)]
-    if cond := _price_ok(f):
-        test = (
-            "(select true from prices pr where pr.product_id = {} and {} limit 1)"
-            if (per_row if prices_per_row is None else prices_per_row)
-            else "{} in (select pr.product_id from prices pr where {})"
-        )
-        price = sql.SQL(" and ").join([sql.SQL("pr.active and pr.unit_amount is not null"), *cond])
-        # the price test first: per row, the product is then looked up only for the rows in range
-        parts.insert(0, sql.SQL(test).format(ident, price))
-    return sql.SQL(" and ").join(parts)
-
-
-_MAJOR = sql.SQL("pr.unit_amount::numeric / (case when pr.currency = any(%(zd)s) then 1 else 100 end)")
-
-
-def _whole(value: Decimal, rounding: str) -> int:
-    return int(value.to_integral_value(rounding))
-
-
-def _params(f: Filters, **extra: Any) -> dict[str, Any]:
-    return {
-        "currency": f.currency,
-        "min_price": f.min_price,
-        "max_price": f.max_price,
-        "min_minor": f.minor(f.min_price, ROUND_CEILING),
-        "max_minor": f.minor(f.max_price, ROUND_FLOOR),
-        # without a currency: amounts of zero-decimal currencies are major units, of the rest cents
-        "min_any": None if f.min_price is None else _whole(Decimal(str(f.min_price)), ROUND_CEILING),
-        "max_any": None if f.max_price is None else _whole(Decimal(str(f.max_price)) * 100, ROUND_FLOOR),
-        "zd": sorted(ZERO_DECIMAL),
-        **extra,
-    }
 
 
 def fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -194,84 +63,7 @@ def fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _tsquery_term(lexeme: str) -> str:
-    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-# --- the query's words ----------------------------------------------------------------------------
-
-_lexemes: dict[str, str | None] = {}  # word -> its 'english' stem (None: a Postgres stop word)
-_vocabularies: dict[str, tuple[float, Vocabulary]] = {}
-
-
-async def _stems(db: Database, words: list[str]) -> dict[str, str | None]:
-    missing = [w for w in words if w not in _lexemes]
-    if missing:
-        rows = await db.fetch_all(
-            "select w, (select min(lexeme) from unnest(to_tsvector('english', w))) as lexeme"
-            " from unnest(%s::text[]) as w",
-            (missing,),
-        )
-        if len(_lexemes) > 50_000:
-            _lexemes.clear()
-        _lexemes.update({r["w"]: r["lexeme"] for r in rows})
-    return {w: _lexemes.get(w) for w in words}
-
-
-async def vocabulary(db: Database, data: ShopData) -> Vocabulary:
-    """The shop's product words, reused for a minute (a word added since only misses typo correction)."""
-    key = repr(data)
-    cached = _vocabularies.get(key)
-    if cached and time.monotonic() - cached[0] < VOCABULARY_TTL:
-        return cached[1]
-    if isinstance(data, NativeShopData):  # kept by a trigger as documents are written
-        query: sql.Composed = sql.SQL("select word from shop_product_words where tenant = {}").format(
-            sql.Literal(data.tenant)
-        )
-    else:
-        query = sql.SQL("{rel} select distinct u.lexeme as word from product_text c, unnest(c.fts) u").format(
-            rel=data.relations()
-        )
-    rows = await db.fetch_all(query)
-    vocab = Vocabulary(r["word"] for r in rows)
-    _vocabularies[key] = (time.monotonic(), vocab)
-    return vocab
-
-
-async def query_words(db: Database, data: ShopData, query: str) -> QueryWords:
-    """Content words with their stems; a word the shop does not have is also looked for as the
-    shop's words one edit away (a typo)."""
-    stems = await _stems(db, content_words(query))
-    words = [w for w, lexeme in stems.items() if lexeme]
-    lexemes = [stems[w] or "" for w in words]
-    if not words:
-        return QueryWords([], [])
-    vocab = await vocabulary(db, data)
-    fixes = {w: found for w, lexeme in zip(words, lexemes, strict=True) if (found := vocab.corrections(lexeme))}
-    queries = [
-        " | ".join(_tsquery_term(t) for t in [lx, *fixes.get(w, [])]) for w, lx in zip(words, lexemes, strict=True)
-    ]
-    return QueryWords(words, queries, fixes)
-
-
 # --- candidates ---------------------------------------------------------------------------------
-
-
-_WORDS = sql.SQL(
-    "words as (select t.i::int as i, t.q::tsquery as q from unnest(%(wq)s::text[]) with ordinality as t(q, i))"
-)
-
-
-def tiers(qw: QueryWords) -> list[tuple[int, str]]:
-    """(m, a full-text query for products with at least m of the words), m from all words down to
-    one; a tier that would need more than MAX_COMBINATIONS word combinations is skipped."""
-    k, out = len(qw.queries), []
-    for m in range(k, 0, -1):
-        if m not in (1, k) and math.comb(k, m) > MAX_COMBINATIONS:
-            continue
-        groups = (" & ".join(f"({qw.queries[i]})" for i in combo) for combo in combinations(range(k), m))
-        out.append((m, " | ".join(f"({g})" for g in groups)))
-    return out
 
 
 def _near(data: ShopData, f: Filters, dims: int, *, exact: bool) -> tuple[sql.Composable, bool]:
@@ -292,7 +84,7 @@ def _near(data: ShopData, f: Filters, dims: int, *, exact: bool) -> tuple[sql.Co
         near = sql.SQL(
             "ann as ({ann}), near as (select c.id, min(c.distance) as distance from ann c where {flt} group by c.id"
             " order by 2, 1 limit %(top)s)"
-        ).format(ann=data.ann_query(dims), flt=_filters("c", f))
+        ).format(ann=data.ann_query(dims), flt=product_filter("c", f))
         return near, False
     vec = sql.SQL("vector({})").format(sql.Literal(dims))
     distance = sql.SQL("d.embedding::{v} <=> %(q)s::{v}").format(v=vec)
@@ -309,12 +101,12 @@ def _near(data: ShopData, f: Filters, dims: int, *, exact: bool) -> tuple[sql.Co
         ).format(doc=doc, cond=cond, gate=gate)
 
     if exact:
-        return sql.SQL("near as ({})").format(exhaustive(_filters("d", f, "record_id"), sql.SQL("true"))), True
+        return sql.SQL("near as ({})").format(exhaustive(product_filter("d", f, "record_id"), sql.SQL("true"))), True
     # the walk: ORDER BY must be the indexed expression itself for the HNSW index to serve it
     walk = sql.SQL("select c.* from ({doc} order by {distance} limit %(n)s) c where {flt}").format(
-        doc=doc, distance=distance, flt=_filters("c", f, per_row=True)
+        doc=doc, distance=distance, flt=product_filter("c", f, per_row=True)
     )
-    price = _price_ok(f)
+    price = price_conditions(f)
     if not price:
         return sql.SQL("near as ({} order by c.distance, c.id limit %(top)s)").format(walk), True
     return (
@@ -329,7 +121,7 @@ def _near(data: ShopData, f: Filters, dims: int, *, exact: bool) -> tuple[sql.Co
             price=sql.SQL(" and ").join(price),
             walk=walk,
             exhaustive=exhaustive(
-                _filters("d", f, "record_id", per_row=True, prices_per_row=False),
+                product_filter("d", f, "record_id", per_row=True, prices_per_row=False),
                 sql.SQL("(not (select many from sel) or (select count(*) from walked) < %(limit)s)"),
             ),
         ),
@@ -363,7 +155,7 @@ def _ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, e
     if not levels:
         ctes += [by_distance, sql.SQL("top as (select id, '{}'::int[] as matched, r as pos from vr)")]
         return _final(data, ctes, dims)
-    ctes.insert(0, _WORDS)
+    ctes.insert(0, WORDS_CTE)
     if has_text:
         # our own tables: the text (and the vector) is in the row already read
         ctes.append(
@@ -404,7 +196,7 @@ def _ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, e
                 source=source,
                 m=sql.Literal(m),
                 tq=sql.Placeholder(f"tq{j}"),
-                flt=_filters("c", f),
+                flt=product_filter("c", f),
             )
         )
     ctes.append(
@@ -494,11 +286,11 @@ async def ranked(
     reference the bench measures recall against."""
     vector = await query_embedding(embedder, text, dims)
     levels = [m for m, _ in tiers(qw)] if qw.words else []
-    fetch = FILTERED_FETCH if _price_ok(f) else CANDIDATES
+    fetch = FILTERED_FETCH if price_conditions(f) else CANDIDATES
     # without words the nearest vectors are the whole answer: within a price filter they come
     # from all along the walk's list, whose far end a wider walk makes exact
-    ef = max(fetch, EF_SEARCH) if qw.words or not _price_ok(f) else MAX_EF_SEARCH
-    params = _params(
+    ef = max(fetch, EF_SEARCH) if qw.words or not price_conditions(f) else MAX_EF_SEARCH
+    params = filter_params(
         f,
         q=vector_literal(vector),
         n=ALL_ROWS if exact else fetch,
@@ -546,114 +338,6 @@ async def ranked(
         hits.append(Hit(r["id"], [i - 1 for i in r["matched"]], []))
         cards[r["id"]] = _card(r)
     return Ranked(hits, cards, nearest)
-
-
-_STATS_TEXT = (  # per product, over its active prices
-    "coalesce(bool_or(pr.currency = %(currency)s), false) as has_currency,"
-    " min({m}) filter (where {cur}) as lo_in, max({m}) filter (where {cur}) as hi_in,"
-    " min({m}) as lo_all, max({m}) as hi_all, coalesce(bool_or({ok}), false) as passes"
-)
-_PRICE_STATS = sql.SQL(
-    " cross join lateral (select " + _STATS_TEXT + " from prices pr where pr.product_id = p.id and pr.active"
-    " and pr.unit_amount is not null) s"
-)
-
-
-def _outside(f: Filters, r: dict[str, Any]) -> tuple[list[str], tuple[Any, ...]]:
-    """The filters a product fails, and how near it is: in the currency first, then by how far
-    its prices lie from the range (cheapest first when max_price was exceeded, dearest first when
-    min_price was not reached)."""
-    in_currency = not f.currency or r["has_currency"]
-    lo, hi = (r["lo_in"], r["hi_in"]) if in_currency else (r["lo_all"], r["hi_all"])
-    fails = [] if in_currency else ["currency"]
-    below = Decimal(str(f.min_price)) - hi if f.min_price is not None and hi is not None else Decimal(0)
-    above = lo - Decimal(str(f.max_price)) if f.max_price is not None and lo is not None else Decimal(0)
-    if f.min_price is not None and (hi is None or below > 0):
-        fails.append("min_price")
-    if f.max_price is not None and (lo is None or above > 0):
-        fails.append("max_price")
-    if not fails:  # prices on both sides of the range, none inside it
-        fails = [k for k in ("min_price", "max_price") if getattr(f, k) is not None]
-    return fails, (not in_currency, lo is None and hi is None, max(below, above, Decimal(0)))
-
-
-def _nearest_prices(f: Filters) -> list[tuple[sql.Composable, sql.Composable]]:
-    """(condition, order) on prices ``pr`` that read those just outside the range first: in the
-    currency, if one was given (the amount index serves them), then in any currency. Without a
-    currency the stored amount orders the prices of one kind of currency (cents or whole units)
-    exactly; the products read are then sorted by their real distance."""
-    steps: list[tuple[sql.Composable, sql.Composable]] = []
-    for in_currency in [True, False] if f.currency else [False]:
-        cond: list[sql.Composable] = [sql.SQL("pr.currency = %(currency)s")] if in_currency else []
-        order: sql.Composable
-        if f.max_price is not None:
-            cond.append(sql.SQL("not ({} <= %(max_price)s)").format(_MAJOR))
-            cond += [sql.SQL("pr.unit_amount > %(max_minor)s")] if in_currency else []
-            order = sql.SQL("pr.unit_amount asc")
-        elif f.min_price is not None:
-            cond.append(sql.SQL("not ({} >= %(min_price)s)").format(_MAJOR))
-            cond += [sql.SQL("pr.unit_amount < %(min_minor)s")] if in_currency else []
-            order = sql.SQL("pr.unit_amount desc")
-        else:
-            cond.append(sql.SQL("pr.currency <> %(currency)s"))
-            order = sql.SQL("pr.product_id")
-        steps.append((sql.SQL(" and ").join(cond), order))
-    return steps
-
-
-async def _any_has(db: Database, data: ShopData, tq: str) -> bool:
-    """Whether any product's text matches the full-text query (one probe of the GIN index)."""
-    query = sql.SQL("{} select exists (select 1 from product_text c where c.fts @@ %(tq)s::tsquery) as found").format(
-        data.relations()
-    )
-    row = await db.fetch_one(query, {"tq": tq})
-    return bool(row and row["found"])
-
-
-async def outside_filters(
-    db: Database, data: ShopData, qw: QueryWords, f: Filters, *, limit: int, exclude: list[str], more_than: int = 0
-) -> list[Hit]:
-    """Active products with the most of the words (any product when there are no words), more
-    than ``more_than`` of them (those with fewer add nothing to the products already listed),
-    that fail a given filter, nearest to the filters first, with the filters each one fails.
-
-    Per tier of words (see ``tiers``), prices just outside the range are read in amount order
-    and their products kept when they have the words, so the cheapest products above a
-    ``max_price`` are found without reading every product that has a common word."""
-    ok = _price_ok(f)
-    stats = _PRICE_STATS.format(
-        m=_MAJOR,
-        cur=sql.SQL("(%(currency)s::text is null or pr.currency = %(currency)s)"),
-        ok=sql.SQL(" and ").join(ok) if ok else sql.SQL("true"),
-    )
-    params = _params(f, wq=qw.queries, anyq=qw.any_query(), seen=list(exclude), cap=limit * 4)
-    words = [tq for m, tq in tiers(qw) if m > more_than] if qw.words else [None]
-    found: dict[str, tuple[tuple[Any, ...], Hit]] = {}
-    for tq in words:
-        if tq and not await _any_has(db, data, tq):
-            continue  # reading the prices in amount order would find nothing, after reading them all
-        for near, order in _nearest_prices(f):
-            has_words = sql.SQL("c.fts @@ %(tq)s::tsquery") if tq else sql.SQL("true")
-            query = sql.SQL(
-                "{rel}, {words},"
-                " cand as (select c.id, c.fts from prices pr join product_text c on c.id = pr.product_id where"
-                " pr.active and pr.unit_amount is not null and {near} and {has_words}"
-                " and not (c.id = any(%(seen)s)) order by {order} limit %(cap)s),"
-                " hits as (select distinct on (c.id) c.id, array(select w.i from words w where c.fts @@ w.q order"
-                " by w.i) as matched, case when %(tq)s::text is null then 0.0 else ts_rank_cd(c.fts,"
-                " %(anyq)s::tsquery) end as rank from cand c)"
-                " select h.id, h.matched, h.rank, s.* from hits h join products p on p.id = h.id and p.active"
-            ).format(rel=data.relations(), words=_WORDS, near=near, has_words=has_words, order=order)
-            rows = await db.fetch_all(query + stats, {**params, "tq": tq})
-            params["seen"] = params["seen"] + [r["id"] for r in rows]
-            for r in rows:
-                if not r["passes"] and r["id"] not in exclude and r["id"] not in found:
-                    fails, nearness = _outside(f, r)
-                    hit = Hit(r["id"], [i - 1 for i in r["matched"]], fails, float(r["rank"]))
-                    found[hit.id] = ((-len(hit.matched), *nearness, -hit.rank, hit.id), hit)
-            if len(found) >= limit:
-                return [hit for _, hit in sorted(found.values(), key=lambda x: x[0])[:limit]]
-    return [hit for _, hit in sorted(found.values(), key=lambda x: x[0])[:limit]]
 
 
 # --- cards and the answer -----------------------------------------------------------------------

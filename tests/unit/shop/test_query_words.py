@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from proxy.shop.price_filters import Filters
 from proxy.shop.query_words import Vocabulary, content_words, within_one_edit
-from proxy.shop.search import Filters
 
 
 @pytest.mark.parametrize(

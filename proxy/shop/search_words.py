@@ -1,0 +1,123 @@
+"""A search query's words: their stems, the shop's spelling of a misspelt one, and the tiers of
+full-text queries (all words first, down to any one) that rank products by how many they have."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import TYPE_CHECKING
+
+from psycopg import sql
+
+from proxy.shop.query_words import Vocabulary, content_words
+from proxy.shop.source import NativeShopData, ShopData
+
+if TYPE_CHECKING:
+    from proxy.store.db import Database
+
+VOCABULARY_TTL = 60.0  # seconds a shop's word list is reused for typo correction
+MAX_COMBINATIONS = 20  # word combinations in one tier's query
+
+
+@dataclass(frozen=True, slots=True)
+class QueryWords:
+    """The query's content words and, per word, the full-text query that finds it."""
+
+    words: list[str]
+    queries: list[str]  # tsquery text per word: its lexeme, or its lexeme | the shop words it misspells
+    corrections: dict[str, list[str]] = field(default_factory=dict)  # misspelt word -> the shop's words
+
+    def text(self) -> str:
+        """The words with the shop's spelling beside a misspelt one: what the vectors compare."""
+        return " ".join(" ".join([w, *self.corrections.get(w, [])]) for w in self.words)
+
+    def any_query(self) -> str:
+        return " | ".join(f"({q})" for q in self.queries)
+
+
+@dataclass(slots=True)
+class Hit:
+    id: str
+    matched: list[int]  # indexes into QueryWords.words
+    outside: list[str]
+    rank: float = 0.0  # full-text rank
+    distance: float = 0.0  # vector distance
+
+
+def _tsquery_term(lexeme: str) -> str:
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+# --- ----------------------------------------------------------------------------
+
+_lexemes: dict[str, str | None] = {}  # word -> its 'english' stem (None: a Postgres stop word)
+_vocabularies: dict[str, tuple[float, Vocabulary]] = {}
+
+
+async def _stems(db: Database, words: list[str]) -> dict[str, str | None]:
+    missing = [w for w in words if w not in _lexemes]
+    if missing:
+        rows = await db.fetch_all(
+            "select w, (select min(lexeme) from unnest(to_tsvector('english', w))) as lexeme"
+            " from unnest(%s::text[]) as w",
+            (missing,),
+        )
+        if len(_lexemes) > 50_000:
+            _lexemes.clear()
+        _lexemes.update({r["w"]: r["lexeme"] for r in rows})
+    return {w: _lexemes.get(w) for w in words}
+
+
+async def vocabulary(db: Database, data: ShopData) -> Vocabulary:
+    """The shop's product words, reused for a minute (a word added since only misses typo correction)."""
+    key = repr(data)
+    cached = _vocabularies.get(key)
+    if cached and time.monotonic() - cached[0] < VOCABULARY_TTL:
+        return cached[1]
+    if isinstance(data, NativeShopData):  # kept by a trigger as documents are written
+        query: sql.Composed = sql.SQL("select word from shop_product_words where tenant = {}").format(
+            sql.Literal(data.tenant)
+        )
+    else:
+        query = sql.SQL("{rel} select distinct u.lexeme as word from product_text c, unnest(c.fts) u").format(
+            rel=data.relations()
+        )
+    rows = await db.fetch_all(query)
+    vocab = Vocabulary(r["word"] for r in rows)
+    _vocabularies[key] = (time.monotonic(), vocab)
+    return vocab
+
+
+async def query_words(db: Database, data: ShopData, query: str) -> QueryWords:
+    """Content words with their stems; a word the shop does not have is also looked for as the
+    shop's words one edit away (a typo)."""
+    stems = await _stems(db, content_words(query))
+    words = [w for w, lexeme in stems.items() if lexeme]
+    lexemes = [stems[w] or "" for w in words]
+    if not words:
+        return QueryWords([], [])
+    vocab = await vocabulary(db, data)
+    fixes = {w: found for w, lexeme in zip(words, lexemes, strict=True) if (found := vocab.corrections(lexeme))}
+    queries = [
+        " | ".join(_tsquery_term(t) for t in [lx, *fixes.get(w, [])]) for w, lx in zip(words, lexemes, strict=True)
+    ]
+    return QueryWords(words, queries, fixes)
+
+
+WORDS_CTE = sql.SQL(
+    "words as (select t.i::int as i, t.q::tsquery as q from unnest(%(wq)s::text[]) with ordinality as t(q, i))"
+)
+
+
+def tiers(qw: QueryWords) -> list[tuple[int, str]]:
+    """(m, a full-text query for products with at least m of the words), m from all words down to
+    one; a tier that would need more than MAX_COMBINATIONS word combinations is skipped."""
+    k, out = len(qw.queries), []
+    for m in range(k, 0, -1):
+        if m not in (1, k) and math.comb(k, m) > MAX_COMBINATIONS:
+            continue
+        groups = (" & ".join(f"({qw.queries[i]})" for i in combo) for combo in combinations(range(k), m))
+        out.append((m, " | ".join(f"({g})" for g in groups)))
+    return out
