@@ -192,8 +192,8 @@ def create_app(
         ],
         dependencies={
             "caller": Provide(provide_caller),
-            "services": Provide(provide_services),
-            "db": Provide(provide_db),
+            "services": Provide(provide_services, sync_to_thread=False),
+            "db": Provide(provide_db, sync_to_thread=False),
         },
         exception_handlers={**exception_handlers, OperationalError: database_unavailable_handler},  # type: ignore[dict-item]
         cors_config=cors,

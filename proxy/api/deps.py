@@ -110,12 +110,13 @@ async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
     return await resolve_caller(request, request.app.state.services)
 
 
-async def provide_services(request: Request[Any, Any, Any]) -> Services:
+# plain functions (``Provide(..., sync_to_thread=False)``): Litestar calls them without a coroutine
+def provide_services(request: Request[Any, Any, Any]) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-async def provide_db(request: Request[Any, Any, Any]) -> Database:
+def provide_db(request: Request[Any, Any, Any]) -> Database:
     db: Database = request.app.state.services.db
     return db
 

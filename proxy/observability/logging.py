@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import secrets
+import random
 import time
 from typing import Any
 
@@ -59,7 +59,13 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
-        rid = incoming[:64] if incoming.isascii() and incoming.isprintable() and incoming else secrets.token_hex(8)
+        # an id, not a secret: 16 hex digits without the os.urandom system call of secrets.token_hex
+        # (random reseeds in a forked worker)
+        rid = (
+            incoming[:64]
+            if incoming.isascii() and incoming.isprintable() and incoming
+            else f"{random.getrandbits(64):016x}"
+        )
         token = request_id.set(rid)
 
         async def send_with_id(message: Message) -> None:

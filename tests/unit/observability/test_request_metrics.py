@@ -1,0 +1,82 @@
+"""Our HTTP request metrics say what Litestar's Prometheus middleware says, series for series."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from litestar import Litestar, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
+from litestar.response import Stream
+from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
+
+from proxy.observability.metrics import RequestMetrics
+
+
+@post("/things/{thing_id:str}", status_code=201)
+async def make_thing(thing_id: FromPath[str]) -> dict[str, str]:
+    return {"id": thing_id}
+
+
+@get("/things/{thing_id:str}")
+async def get_thing(thing_id: FromPath[str]) -> dict[str, str]:
+    if thing_id == "missing":
+        raise NotFoundException("no such thing")
+    if thing_id == "broken":
+        raise RuntimeError("a bug")
+    return {"id": thing_id}
+
+
+@get("/stream", media_type="text/event-stream")
+async def stream() -> Stream:
+    async def parts() -> AsyncIterator[bytes]:
+        for word in (b"a", b"b", b"c"):
+            yield word
+
+    return Stream(parts())
+
+
+def app(prefix: str, middleware_class: type[PrometheusMiddleware]) -> Litestar:
+    config = PrometheusConfig(
+        app_name="shop", prefix=prefix, group_path=True, exclude=["/metrics"], middleware_class=middleware_class
+    )
+    return Litestar([make_thing, get_thing, stream], middleware=[config.middleware], logging_config=None)
+
+
+async def drive(app: Litestar) -> None:
+    async with AsyncTestClient(app) as client:
+        for thing in ("a", "b"):
+            assert (await client.post(f"/things/{thing}")).status_code == 201
+        for thing in ("a", "missing", "broken", "broken"):
+            await client.get(f"/things/{thing}")
+        assert (await client.get("/stream")).text == "abc"
+
+
+def series(prefix: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the metrics named ``prefix_*`` except durations' sums (timing differs)."""
+    found = {}
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            if sample.name.startswith(f"{prefix}_") and not sample.name.endswith(("_sum", "_created")):
+                key = (sample.name.removeprefix(prefix), tuple(sorted(sample.labels.items())))
+                if not sample.name.endswith("_bucket") or sample.labels.get("le") == "+Inf":
+                    found[key] = sample.value
+    return found
+
+
+async def test_the_same_series_and_counts_as_litestars_middleware() -> None:
+    await drive(app("theirs_http", PrometheusMiddleware))
+    await drive(app("ours_http", RequestMetrics))
+    ours, theirs = series("ours_http"), series("theirs_http")
+    assert ours == theirs
+    assert ours[("_requests_total", labels("GET", "/things/{thing_id}", "500"))] == 2
+    assert ours[("_requests_error_total", labels("GET", "/things/{thing_id}", "500"))] == 2
+    assert ours[("_requests_total", labels("GET", "/things/{thing_id}", "404"))] == 1
+    assert ours[("_requests_in_progress", labels("POST", "/things/{thing_id}", "200"))] == 0
+    assert ours[("_request_duration_seconds_count", labels("GET", "/stream", "200"))] == 1
+
+
+def labels(method: str, path: str, status: str) -> tuple[tuple[str, str], ...]:
+    return (("app_name", "shop"), ("method", method), ("path", path), ("status_code", status))
