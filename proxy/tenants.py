@@ -7,6 +7,7 @@ tenants file: it names environment variables that hold them.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
 import re
@@ -38,6 +39,7 @@ class ConfigError(ProxyError):
     code = "invalid_config"
 
 
+@functools.lru_cache(maxsize=4096)  # every request's Origin goes through urlsplit otherwise; sites repeat
 def normalize_host(value: str) -> str | None:
     """``https://WWW.Shop.com:8443/x`` -> ``shop.com``; a bare host works too; junk -> None."""
     value = value.strip()
