@@ -1,8 +1,9 @@
 """Prometheus metrics of the product, labelled by tenant.
 
 Request counts and durations come from Litestar's Prometheus middleware (:class:`RequestMetrics`,
-a leaner subclass with the same series); these are the chat specific ones. With several worker processes ``PROMETHEUS_MULTIPROC_DIR`` is set (``serve`` makes a
-temporary one unless it is given, see :mod:`proxy.serving`) and ``/metrics`` adds up all workers.
+a leaner subclass with the same series); these are the chat specific ones. With several worker
+processes ``PROMETHEUS_MULTIPROC_DIR`` is set (``serve`` makes a temporary one unless it is given,
+see :mod:`proxy.serving`) and ``/metrics`` adds up all workers.
 """
 
 from __future__ import annotations
