@@ -80,7 +80,7 @@ def start_proxy(workdir: Path, sim: Service, url: str, *, name: str, checkout: P
         "BENCH_SNAPSHOT": str(workdir / f"{name}.snapshot"),
         "BENCH_TRACE_FRAMES": str(trace_frames),
     }
-    argv = [sys.executable, "-c", _TRACED_SERVE, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [sys.executable, "-c", _TRACED_SERVE, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     service = _launch(name, argv, env, workdir, port, cwd=checkout)
     _wait_ready(service, "/healthz", 90)
     return service
@@ -91,7 +91,7 @@ def snapshot(service: Service, workdir: Path, number: int) -> Any:
 
     path = workdir / f"{service.name}.snapshot.{number}"
     os.kill(service.proc.pid, signal.SIGUSR1)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 120
     while not Path(f"{path}.done").exists():
         if time.monotonic() > deadline:
             raise RuntimeError("no snapshot from the proxy")

@@ -101,6 +101,15 @@ def _configured_bounds() -> tuple[int, float]:
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    # Our per-connection fields live in slots: uvicorn's protocol already sets about 28 attributes,
+    # and four more in its ``__dict__`` pass CPython's limit for a class's shared, inline attribute
+    # values, so every connection would carry a full dictionary of its own (≈ 1.5 KB).
+    __slots__ = ("_header_bytes", "_header_timer", "_max_bytes", "_timeout")
+    _header_bytes: int
+    _header_timer: asyncio.TimerHandle | None
+    _max_bytes: int
+    _timeout: float
+
     max_header_bytes: int | None = None  # None: from the settings (PROXY_MAX_HEADER_BYTES)
     header_timeout: float | None = None  # None: from the settings (PROXY_HEADER_TIMEOUT)
 
@@ -110,7 +119,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._max_bytes = self.max_header_bytes if self.max_header_bytes is not None else configured[0]  # type: ignore[index]
         self._timeout = self.header_timeout if self.header_timeout is not None else configured[1]  # type: ignore[index]
         self._header_bytes = 0
-        self._header_timer: asyncio.TimerHandle | None = None
+        self._header_timer = None
         self._await_headers()
 
     def _await_headers(self) -> None:

@@ -34,6 +34,8 @@ class _OneTaskResponse(ASGIStreamingResponse):
     __slots__ = ()
 
     async def send_body(self, send: Send, receive: Receive) -> None:
+        # the headers went out with the start of the response; a quiet stream need not keep them
+        self.headers.headers.clear()
         frames = self.iterator
         with anyio.CancelScope() as scope:
             gone = asyncio.ensure_future(_disconnected(receive))
