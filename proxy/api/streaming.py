@@ -47,6 +47,9 @@ class _OneTaskResponse(ASGIStreamingResponse):
             await self._write(send, receive, cast("OnDisconnect | None", scope.get(ON_DISCONNECT)))
         await self.after_response()
 
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        await self._write(send, receive, None)  # without the scope: the receive() watcher
+
     async def _write(self, send: Send, receive: Receive, on_disconnect: OnDisconnect | None) -> None:
         # the headers went out with the start of the response; a quiet stream need not keep them
         self.headers.headers.clear()
