@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import resource
 import select
 import signal
 import statistics
@@ -80,7 +82,7 @@ def start_proxy(workdir: Path, sim: Service, url: str, *, name: str, checkout: P
         "BENCH_SNAPSHOT": str(workdir / f"{name}.snapshot"),
         "BENCH_TRACE_FRAMES": str(trace_frames),
     }
-    argv = [sys.executable, "-c", _TRACED_SERVE, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [sys.executable, "-c", _TRACED_SERVE, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     service = _launch(name, argv, env, workdir, port, cwd=checkout)
     _wait_ready(service, "/healthz", 90)
     return service
@@ -91,7 +93,7 @@ def snapshot(service: Service, workdir: Path, number: int) -> Any:
 
     path = workdir / f"{service.name}.snapshot.{number}"
     os.kill(service.proc.pid, signal.SIGUSR1)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 120
     while not Path(f"{path}.done").exists():
         if time.monotonic() > deadline:
             raise RuntimeError("no snapshot from the proxy")
@@ -132,46 +134,102 @@ def heap_by_our_line(before: Any, after: Any, held: int, top: int) -> list[tuple
     return rows[:top]
 
 
+# Descriptors one process may hold: the hard limit, which only a process with CAP_SYS_RESOURCE may
+# raise (the bench raises every soft limit to it). Each held stream costs the worker two (the
+# client's connection and the provider request's), the load generator and the simulator one each.
+FD_RESERVE = 200  # the worker's own: listening socket, Postgres pool, logs, imports, epoll
+
+
+def fd_plan(asked: int) -> dict[str, Any]:
+    """How many of ``asked`` streams one worker can hold under the descriptor limit, and how many
+    load generator and simulator processes hold the other ends."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    fits = (hard - FD_RESERVE) // 2
+    streams = min(asked, fits)
+    per_process = hard - FD_RESERVE
+    plan = {
+        "fd_hard_limit": hard,
+        "streams": streams,
+        "loadgens": max(1, math.ceil(streams / per_process)),
+        "simulator_workers": max(1, math.ceil(streams / per_process)),
+    }
+    if streams < asked:
+        plan["capped"] = (
+            f"{asked} streams need {2 * asked + FD_RESERVE} descriptors in the one worker (2 per stream: "
+            f"the client's connection and the provider's), over the hard limit of {hard} per process "
+            f"(raising it needs CAP_SYS_RESOURCE, which processes here lack): holding {streams}"
+        )
+    return plan
+
+
+def _worker_fds(service: Service) -> int:
+    return sum(p.num_fds() for p in service.processes())
+
+
 def memory(args: argparse.Namespace, bench: Bench, workdir: Path, url: str) -> dict[str, Any]:
     sim = bench.services["simulator"]
     frames = args.trace
+    plan = fd_plan(args.idle)
+    if "capped" in plan:
+        log(plan["capped"])
     bench.services["proxy"] = proxy = start_proxy(
         workdir, sim, url, name="proxy", checkout=args.this, trace_frames=frames
     )
     bench.run("proxy", 20, duration=1.0, record=False)  # warm-up: imports, pools, first connections
     before_snap = snapshot(proxy, workdir, 1) if args.trace else None
     rss_before = min(_rss(proxy) for _ in range(5))
-    spec = bench.spec("proxy", 1, 0, stall=True) | {
-        "mode": "idle",
-        "count": args.idle,
-        "open_concurrency": args.open_concurrency,
-        "open_limit": 900.0,
-        "timeout": 120.0,
-    }
-    loadgen = bench._loadgen(spec)
-    assert loadgen.stdout is not None and loadgen.stdin is not None
-    ready, _, _ = select.select([loadgen.stdout], [], [], 900)
-    if not ready:
-        loadgen.kill()
-        raise RuntimeError("idle streams did not open in time")
-    opened = json.loads(loadgen.stdout.readline())
+    fds_before = _worker_fds(proxy)
+    streams, loadgens = plan["streams"], []
+    for n in range(plan["loadgens"]):  # each within its own descriptor limit
+        share = streams // plan["loadgens"] + (1 if n < streams % plan["loadgens"] else 0)
+        spec = bench.spec("proxy", 1, 0, stall=True) | {
+            "mode": "idle",
+            "count": share,
+            "open_concurrency": max(1, args.open_concurrency // plan["loadgens"]),
+            "open_limit": args.open_limit,
+            "timeout": 120.0,
+        }
+        loadgens.append(bench._loadgen(spec))
+    opened: list[dict[str, Any]] = []
+    for loadgen in loadgens:
+        assert loadgen.stdout is not None
+        ready, _, _ = select.select([loadgen.stdout], [], [], args.open_limit + 60)
+        if not ready:
+            for each in loadgens:
+                each.kill()
+            raise RuntimeError("idle streams did not open in time")
+        opened.append(json.loads(loadgen.stdout.readline()))
+    log(f"holding {sum(o['opened'] for o in opened)} streams")
     time.sleep(1.0)
     rss_held = max(_rss(proxy) for _ in range(5))
+    fds_held = _worker_fds(proxy)
     after_snap = snapshot(proxy, workdir, 2) if args.trace else None
-    loadgen.stdin.write("\n")
-    loadgen.stdin.flush()
-    out, _ = loadgen.communicate(timeout=300)
-    closed = json.loads(out.strip().splitlines()[-1])
-    held = closed["still_open"]
+    closed: list[dict[str, Any]] = []
+    for loadgen in loadgens:
+        assert loadgen.stdin is not None
+        loadgen.stdin.write("\n")
+        loadgen.stdin.flush()
+    for loadgen in loadgens:
+        out, _ = loadgen.communicate(timeout=300)
+        closed.append(json.loads(out.strip().splitlines()[-1]))
+    held = sum(c["still_open"] for c in closed)
+    kinds: dict[str, int] = {}
+    for c in closed:
+        for kind, n in c["error_kinds"].items():
+            kinds[kind] = kinds.get(kind, 0) + n
     result: dict[str, Any] = {
         "asked": args.idle,
         "held": held,
-        "open_seconds": opened.get("open_seconds"),
-        "errors": closed["errors"],
-        "error_kinds": closed["error_kinds"],
+        "open_seconds": max(o["open_seconds"] for o in opened),
+        "errors": sum(c["errors"] for c in closed),
+        "error_kinds": kinds,
         "rss_before_mb": rss_before / 2**20,
         "rss_held_mb": rss_held / 2**20,
         "kb_per_stream": (rss_held - rss_before) / 1024 / held if held else None,
+        "worker_fds": [fds_before, fds_held],
+        "plan": plan,
     }
     if before_snap is not None and held:
         growth = heap_growth(before_snap, after_snap, held, args.top)
@@ -240,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="memory: where the heap grew (tracemalloc, FRAMES deep)")  # fmt: skip
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--open-concurrency", type=int, default=50, help="memory: streams being opened at once")
+    p.add_argument("--open-limit", type=float, default=900.0, help="memory: seconds allowed for opening them")
     p.add_argument("--concurrency", type=int, default=200, help="tokens: concurrent chats")
     p.add_argument("--lengths", default="10,80", help="tokens: two reply lengths")
     p.add_argument("--rounds", type=int, default=3)
@@ -259,13 +318,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load = os.getloadavg()
     try:
-        bench.services["simulator"] = start_simulator(workdir)
+        sim_workers = fd_plan(args.idle)["simulator_workers"] if args.mode == "memory" else 1
+        bench.services["simulator"] = start_simulator(workdir, workers=sim_workers)
         bench.postgres = start_postgres(workdir)
         url, bench.pg_dir = bench.postgres.url, bench.postgres.data_dir
         result = memory(args, bench, workdir, url) if args.mode == "memory" else tokens(args, bench, workdir, url)
     finally:
         bench.stop()
-    result |= {"date": started, "load_average": [load, os.getloadavg()], "command": " ".join(sys.argv)}
+    result |= {
+        "date": started,
+        "load_average": [load, os.getloadavg()],
+        "command": " ".join(sys.argv),
+        "workdir": str(workdir),  # logs, and the heap snapshots of a traced run
+    }
     print(json.dumps(result, indent=1))
     return 0
 

@@ -4,22 +4,27 @@ Litestar's ``Stream`` writes the body from a second task in an anyio task group 
 request's task listens for the client going away. A worker holds thousands of quiet streams, and
 each such pair of tasks, with its task group and cancel scopes, costs memory for as long as the
 stream is open. Here the request's task writes the frames itself, inside one cancel scope; the
-disconnect is noticed by a bare ``receive()`` task whose completion cancels that scope. The
-response on the wire (status, headers, body) is the same.
+disconnect cancels that scope: under our server (:mod:`proxy.serving`) through a callback the
+connection calls when it is lost, elsewhere (tests, another server) through a bare ``receive()``
+task. The response on the wire (status, headers, body) is the same.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
+from typing import Any, cast
 
 import anyio
 from litestar.connection import Request
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
-from litestar.types import HTTPResponseBodyEvent, Receive, Send
+from litestar.types import HTTPResponseBodyEvent, Receive, Scope, Send
+
+from proxy.serving import ON_DISCONNECT
+
+OnDisconnect = Callable[[Callable[[], None] | None], None]
 
 _END: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -33,20 +38,40 @@ async def _disconnected(receive: Receive) -> None:
 class _OneTaskResponse(ASGIStreamingResponse):
     __slots__ = ()
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # as ``ASGIResponse.__call__``, with the scope for the server's disconnect callback
+        await self.start_response(send=send)
+        if self.is_head_response:
+            await send(_END)
+        else:
+            await self._write(send, receive, cast("OnDisconnect | None", scope.get(ON_DISCONNECT)))
+        await self.after_response()
+
     async def send_body(self, send: Send, receive: Receive) -> None:
+        await self._write(send, receive, None)  # without the scope: the receive() watcher
+
+    async def _write(self, send: Send, receive: Receive, on_disconnect: OnDisconnect | None) -> None:
+        # the headers went out with the start of the response; a quiet stream need not keep them
+        self.headers.headers.clear()
         frames = self.iterator
         with anyio.CancelScope() as scope:
-            gone = asyncio.ensure_future(_disconnected(receive))
-            stop = _Stopper(scope)
-            gone.add_done_callback(stop)
+            if on_disconnect is not None:  # our server tells us: no task waiting in receive()
+                on_disconnect(scope.cancel)
+            else:
+                gone = asyncio.ensure_future(_disconnected(receive))
+                stop = _Stopper(scope)
+                gone.add_done_callback(stop)
             try:
                 async for chunk in frames:
                     body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": chunk, "more_body": True}  # type: ignore[typeddict-item]
                     await send(body)
                 await send(_END)
             finally:
-                gone.remove_done_callback(stop)
-                gone.cancel()
+                if on_disconnect is not None:
+                    on_disconnect(None)
+                else:
+                    gone.remove_done_callback(stop)
+                    gone.cancel()
                 if isinstance(frames, AsyncGenerator):
                     await frames.aclose()  # its ``finally`` (detaching from the run) runs now, not at GC
 

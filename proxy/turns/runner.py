@@ -75,6 +75,7 @@ CANCELLED = EngineError("cancelled", "The reply was stopped.", retryable=True, s
 SHUTTING_DOWN = EngineError(
     "shutting_down", "The server is restarting; send the message again in a moment.", retryable=True, status=503
 )
+TURN_TIMEOUT = EngineError("turn_timeout", "The reply took too long and was stopped.", retryable=True)
 INTERRUPTED = EngineError(
     "interrupted",
     "The server writing this reply stopped; what it had written is in the thread's messages.",
@@ -137,7 +138,7 @@ class ActiveRun:
         self._usage: UsageEntry | None = None
         self._provider_state: str | None = None  # the thread's new provider id, saved with the end
         self._said_anything = False  # a text delta or tool call reached the visitor
-        self._stopped_by = CANCELLED
+        self._stopped_by: EngineError | None = None  # who stopped the turn, if anyone did (cancel)
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -147,7 +148,7 @@ class ActiveRun:
 
     def cancel(self, reason: EngineError = CANCELLED) -> None:
         """Stop the turn; its stream ends with ``reason`` as the error (the first reason given wins)."""
-        if not self.scope.cancel_called:
+        if not self.scope.cancel_called:  # neither stopped already nor past the turn's deadline
             self._stopped_by = reason
         self.scope.cancel()
 
@@ -164,19 +165,21 @@ class ActiveRun:
     async def execute(self) -> None:
         self.publish(RUN_STARTED, {"thread_id": self.thread_id, "run_id": self.run_id})
         try:
+            # the turn timeout is the deadline of the turn's own scope: no second scope (with its
+            # context managers) held for as long as the turn runs
+            self.scope.deadline = anyio.current_time() + self.services.timeout
             with self.scope:
                 try:
-                    with anyio.fail_after(self.services.timeout):
-                        await self._stream()
+                    await self._stream()
                 except EngineError as exc:
                     self._fail(exc)
                 except TimeoutError:
-                    self._fail(EngineError("turn_timeout", "The reply took too long and was stopped.", retryable=True))
+                    self._fail(TURN_TIMEOUT)
                 except Exception:
                     logger.exception("turn failed", extra={"run_id": self.run_id, "thread_id": self.thread_id})
                     self._fail(EngineError("internal", "The assistant failed unexpectedly.", retryable=True))
             if self.scope.cancelled_caught:
-                self._fail(self._stopped_by)
+                self._fail(self._stopped_by or TURN_TIMEOUT)  # nobody stopped it: the deadline passed
         finally:
             with anyio.CancelScope(shield=True):
                 await self._epilogue()
