@@ -20,7 +20,7 @@ from proxy.api.validation import check_id, reject_nul
 from proxy.limits.backends import Scope
 from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
-from proxy.store.threads import ThreadRecord
+from proxy.store.threads import ThreadRecord, new_id
 from proxy.turns.admission import TurnRefused
 from proxy.turns.manager import ThreadBusy, ThreadMissing, TurnRequest
 from proxy.turns.runner import ActiveRun
@@ -106,11 +106,52 @@ async def begin_turn(
         visitor=caller.visitor,
         binding=caller.visitor.binding,
         page_url=page_url,
-        # the shop's own servers and staff may read the provider's words in an error; visitors may not
-        operator=caller.via_client_key or caller.visitor.kind == "staff",
+        operator=_operator(caller, caller.visitor),
     )
+    return await _admitted(services, caller, request, ask)
+
+
+async def begin_first_turn(
+    services: Services,
+    caller: Caller,
+    request: Request[Any, Any, Any],
+    visitor: Visitor,
+    text: str,
+    *,
+    page_url: str | None = None,
+) -> ActiveRun:
+    """Start a new thread for ``visitor`` with its first message: one request and one statement
+    for what creating the thread and posting to it do.
+
+    The same checks as both, in :func:`begin_turn`'s order: the message first, then 503 before any
+    database or rate limiter work, then the limits on new threads and on messages, then the statement.
+    """
+    text = check_message(text, services.settings.max_message_chars)
+    if page_url is not None:
+        reject_nul(page_url, "page_url")
+    ask = TurnRequest(
+        tenant=caller.tenant.config,
+        thread_id=new_id("thr"),
+        text=text,
+        visitor=visitor,
+        binding=visitor.binding,
+        page_url=page_url,
+        operator=_operator(caller, visitor),
+        new_thread=True,
+    )
+    return await _admitted(services, caller, request, ask)
+
+
+def _operator(caller: Caller, visitor: Visitor) -> bool:
+    # the shop's own servers and staff may read the provider's words in an error; visitors may not
+    return caller.via_client_key or visitor.kind == "staff"
+
+
+async def _admitted(services: Services, caller: Caller, request: Request[Any, Any, Any], ask: TurnRequest) -> ActiveRun:
     try:
         with services.turns.admit():  # TurnRefused comes only from here
+            if ask.new_thread:
+                await enforce_limits(services, caller, request, "thread")
             await enforce_limits(services, caller, request, "message", scopes=CALLERS_OWN)
             await enforce_limits(services, caller, request, "message", scopes=TENANT_WIDE, count=False)
             run = await _open(services, caller, request, ask)
