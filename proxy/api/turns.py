@@ -49,16 +49,18 @@ async def enforce_limits(
     *,
     scopes: Collection[Scope] | None = None,
     count: bool = True,
+    client_ip: str | None = None,
 ) -> None:
     """Count the request against the tenant's limits; 429 with Retry-After when over.
 
-    ``scopes`` and ``count``: see :meth:`proxy.limits.limiter.RateLimiter.check`.
+    ``scopes`` and ``count``: see :meth:`proxy.limits.limiter.RateLimiter.check`. ``client_ip``:
+    the request's address when the caller resolved it already (several checks of one request).
     """
     try:
         await services.limiter.check(
             tenant=caller.tenant.config,
             visitor=caller.visitor.binding,
-            client_ip=services.limiter.client_ip(request),
+            client_ip=client_ip or services.limiter.client_ip(request),
             action=action,
             via_client_key=caller.via_client_key,
             scopes=scopes,
@@ -150,15 +152,16 @@ def _operator(caller: Caller, visitor: Visitor) -> bool:
 async def _admitted(services: Services, caller: Caller, request: Request[Any, Any, Any], ask: TurnRequest) -> ActiveRun:
     try:
         with services.turns.admit():  # TurnRefused comes only from here
+            ip = services.limiter.client_ip(request)  # once for the three or four checks
             if ask.new_thread:
-                await enforce_limits(services, caller, request, "thread")
-            await enforce_limits(services, caller, request, "message", scopes=CALLERS_OWN)
-            await enforce_limits(services, caller, request, "message", scopes=TENANT_WIDE, count=False)
+                await enforce_limits(services, caller, request, "thread", client_ip=ip)
+            await enforce_limits(services, caller, request, "message", scopes=CALLERS_OWN, client_ip=ip)
+            await enforce_limits(services, caller, request, "message", scopes=TENANT_WIDE, count=False, client_ip=ip)
             run = await _open(services, caller, request, ask)
     except TurnRefused as exc:
         raise refused_error(exc) from None
     with contextlib.suppress(ApiError):  # full since the check above (a race of a few turns): let it run
-        await enforce_limits(services, caller, request, "message", scopes=TENANT_WIDE)
+        await enforce_limits(services, caller, request, "message", scopes=TENANT_WIDE, client_ip=ip)
     return run
 
 
