@@ -134,9 +134,10 @@ class Target:
             if status != 503 or retry_after is None:
                 sample.error = f"http_{status}"
                 return None
-            # a server shedding load: wait as told and send again, as the widget does
+            # a server shedding load: wait as told and send again, as the widget does (up to a second
+            # more, at random, so that visitors refused together do not all come back together)
             sample.refusals += 1
-            await asyncio.sleep(float(retry_after))
+            await asyncio.sleep(float(retry_after) + random.random())
 
     def read_event(self, event: bytes, sample: Sample) -> bool:
         """Count one SSE event into the sample; True once the stream's terminal event came."""
