@@ -25,6 +25,9 @@ Two modes, chosen by ``spec["mode"]``:
     for a line on stdin (the orchestrator measures memory meanwhile), then closes them and reports.
 
 ``kind`` is ``openai`` (Chat Completions: the simulator itself, or LiteLLM) or ``proxy`` (our v1 API).
+For ``proxy``, ``start`` says how a new chat begins: ``one-request`` (``POST /v1/threads`` with the
+first message, answered with its stream, as the widget does) or ``two-step`` (``POST /v1/threads``,
+then the message: what checkouts before the one-request start understand).
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class Target:
         self.host, self.port = spec["host"], spec["port"]
         self.message = spec["message"]
         self.min_deltas = spec.get("min_deltas", 1)
+        self.one_request = False
         if self.kind == "openai":
             self.headers = {"Authorization": f"Bearer {spec.get('api_key', 'sk-bench')}"}
             self.chat_body = json.dumps(
@@ -97,13 +101,18 @@ class Target:
         else:
             self.headers = {"Origin": spec["origin"]}
             self.chat_body = json.dumps({"content": self.message}).encode()
+            self.one_request = spec.get("start", "two-step") == "one-request"
+            if self.one_request:
+                self.chat_body = json.dumps({"message": self.message}).encode()
 
     def connection(self) -> Connection:
         return Connection(self.host, self.port, self.headers)
 
     async def open(self, conn: Connection, sample: Sample) -> tuple[float, dict[str, str]] | None:
-        """Send the message (creating a thread first for our proxy); the stream's headers or None."""
-        if self.kind == "proxy":
+        """Send the message (creating a thread first for our proxy, or with it); the stream's headers or None."""
+        if self.kind == "proxy" and self.one_request:
+            path = "/v1/threads"  # a new thread with its first message: 201 and the reply's stream
+        elif self.kind == "proxy":
             await conn.send("POST", "/v1/threads", b"{}")
             status, headers = await conn.head()
             body = await conn.read_all(headers)
@@ -118,16 +127,17 @@ class Target:
         while True:
             await conn.send("POST", path, self.chat_body)
             status, headers = await conn.head()
-            if status == 200:
+            if status in (200, 201):
                 return sent, headers
             await conn.read_all(headers)
             retry_after = headers.get("retry-after")
             if status != 503 or retry_after is None:
                 sample.error = f"http_{status}"
                 return None
-            # a server shedding load: wait as told and send again, as the widget does
+            # a server shedding load: wait as told and send again, as the widget does (up to a second
+            # more, at random, so that visitors refused together do not all come back together)
             sample.refusals += 1
-            await asyncio.sleep(float(retry_after))
+            await asyncio.sleep(float(retry_after) + random.random())
 
     def read_event(self, event: bytes, sample: Sample) -> bool:
         """Count one SSE event into the sample; True once the stream's terminal event came."""

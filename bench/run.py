@@ -92,6 +92,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the added TTFT p99 a target may show at its capacity")  # fmt: skip
     p.add_argument("--proxy-env", action="append", default=[], metavar="NAME=VALUE",
                    help="a setting for our proxy over the product's defaults (repeatable)")  # fmt: skip
+    p.add_argument("--new-chat", choices=["one-request", "two-step"], default="one-request",
+                   help="ours: a new chat as one request (the first message creates its thread) or two")  # fmt: skip
     p.add_argument("--with-granian", action="store_true", help="also ours under Granian (pip install -e '.[bench]')")
     p.add_argument("--quick", action="store_true", help="1,50,200 chats, 3 s each, 1,000 idle streams")
     p.add_argument("--smoke", action="store_true", help="a few seconds, tiny load, no LiteLLM (for CI)")
@@ -210,7 +212,9 @@ class Bench:
         }
         if target.startswith("proxy"):
             origin = "http://responses.bench.local" if target == "proxy-responses" else ORIGIN
-            spec |= {"kind": "proxy", "origin": origin}
+            # another checkout (bench.ab, bench.stream_costs) may predate the one-request start
+            start = "two-step" if target == "proxy-other" else getattr(a, "new_chat", "one-request")
+            spec |= {"kind": "proxy", "origin": origin, "start": start}
         else:
             spec |= {"kind": "openai", "model": MODEL, "api_key": self.keys[target]}
         return spec

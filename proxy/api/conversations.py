@@ -61,7 +61,7 @@ def owner_of(request: Request[Any, Any, Any], caller: Caller) -> Owner:
     """The caller as an owner of conversations; a signed-in visitor by their verified user id."""
     from proxy.api.threads import identify
 
-    visitor = identify(caller, request.headers.get(IDENTITY_HEADER) or None)
+    visitor = identify(caller, request.headers.get(IDENTITY_HEADER) or None, request)
     owner = Owner(caller.tenant.name, visitor.binding, visitor.user_id if visitor.kind != "anonymous" else None)
     if not owner.known:
         raise ApiError(400, "visitor_required", "Send X-Visitor-Id (or X-Identity-Token) to list conversations.")

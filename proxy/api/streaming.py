@@ -100,6 +100,7 @@ class FrameStream(Stream):
         super().__init__(frames, **kwargs)
 
     def to_asgi_response(self, app: Any, request: Request[Any, Any, Any], **kwargs: Any) -> ASGIResponse:
+        kwargs["media_type"] = self.media_type or kwargs.get("media_type")  # not the route's (a JSON route's stream)
         response = super().to_asgi_response(app, request, **kwargs)
         if type(response) is ASGIStreamingResponse:
             response.__class__ = _OneTaskResponse  # same slots: only ``send_body`` differs

@@ -14,7 +14,7 @@ from proxy.api.conversations import IDENTITY_HEADER, ConversationController, del
 from proxy.api.deps import Caller, CallerDep, ServicesDep, identified
 from proxy.api.errors import ApiError
 from proxy.api.sse import event_stream, v1_frames
-from proxy.api.turns import begin_turn, enforce_limits, same_user
+from proxy.api.turns import begin_first_turn, begin_turn, enforce_limits, same_user
 from proxy.api.validation import check_id
 from proxy.console.visitor import held_reply
 from proxy.services import Services
@@ -31,6 +31,11 @@ class CreateThreadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     identity_token: str | None = Field(None, max_length=4096, description="HS256 token from the host site")
+    message: str | None = Field(
+        None,
+        description="The conversation's first message: the reply streams back (text/event-stream) in this response",
+    )
+    page_url: str | None = Field(None, max_length=2000, description="With a message: the page the visitor is on")
 
 
 class ThreadOut(BaseModel):
@@ -58,9 +63,10 @@ class HistoryOut(BaseModel):
     messages: list[MessageOut]
 
 
-def identify(caller: Caller, token: str | None) -> Visitor:
-    """The visitor a new thread is bound to: the body's token (the old way) or the request's."""
-    if not token:
+def identify(caller: Caller, token: str | None, request: Request[Any, Any, Any]) -> Visitor:
+    """The visitor a new thread is bound to: the body's token (the old way) or the request's
+    (verified once: the widget sends the same token in both)."""
+    if not token or token == request.headers.get(IDENTITY_HEADER):
         return caller.visitor
     return identified(caller.tenant, Visitor(id=caller.visitor.id), token)
 
@@ -102,16 +108,29 @@ class ThreadController(ConversationController):
     path = "/v1/threads"
     tags = ["threads"]
 
-    @post("/", status_code=201, summary="Start a conversation")
+    @post(
+        "/",
+        status_code=201,
+        summary="Start a conversation; with a first message, its reply streams back as server-sent events",
+    )
     async def create_thread(
         self,
         request: Request[Any, Any, Any],
         caller: CallerDep,
         services: ServicesDep,
         data: JSONBody[CreateThreadIn | None] = None,
-    ) -> ThreadOut:
+    ) -> ThreadOut | Stream:
+        token = data.identity_token if data else None
+        if data is not None and data.message is not None:
+            # the first message in the same request: thread, lock and message in one statement
+            visitor = identify(caller, token, request)
+            run = await begin_first_turn(services, caller, request, visitor, data.message, page_url=data.page_url)
+            frames = v1_frames(services.turns.follow(run, heartbeat=services.settings.heartbeat_interval))
+            stream = event_stream(frames)
+            stream.headers["Location"] = f"/v1/threads/{run.thread_id}"
+            return stream
         await enforce_limits(services, caller, request, "thread")
-        visitor = identify(caller, data.identity_token if data else None)
+        visitor = identify(caller, token, request)
         thread = await services.threads.create(
             tenant=caller.tenant.name, visitor=visitor, engine=caller.tenant.config.engine
         )

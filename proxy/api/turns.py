@@ -20,7 +20,7 @@ from proxy.api.validation import check_id, reject_nul
 from proxy.limits.backends import Scope
 from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
-from proxy.store.threads import ThreadRecord
+from proxy.store.threads import ThreadRecord, new_id
 from proxy.turns.admission import TurnRefused
 from proxy.turns.manager import ThreadBusy, ThreadMissing, TurnRequest
 from proxy.turns.runner import ActiveRun
@@ -49,16 +49,18 @@ async def enforce_limits(
     *,
     scopes: Collection[Scope] | None = None,
     count: bool = True,
+    client_ip: str | None = None,
 ) -> None:
     """Count the request against the tenant's limits; 429 with Retry-After when over.
 
-    ``scopes`` and ``count``: see :meth:`proxy.limits.limiter.RateLimiter.check`.
+    ``scopes`` and ``count``: see :meth:`proxy.limits.limiter.RateLimiter.check`. ``client_ip``:
+    the request's address when the caller resolved it already (several checks of one request).
     """
     try:
         await services.limiter.check(
             tenant=caller.tenant.config,
             visitor=caller.visitor.binding,
-            client_ip=services.limiter.client_ip(request),
+            client_ip=client_ip or services.limiter.client_ip(request),
             action=action,
             via_client_key=caller.via_client_key,
             scopes=scopes,
@@ -106,18 +108,60 @@ async def begin_turn(
         visitor=caller.visitor,
         binding=caller.visitor.binding,
         page_url=page_url,
-        # the shop's own servers and staff may read the provider's words in an error; visitors may not
-        operator=caller.via_client_key or caller.visitor.kind == "staff",
+        operator=_operator(caller, caller.visitor),
     )
+    return await _admitted(services, caller, request, ask)
+
+
+async def begin_first_turn(
+    services: Services,
+    caller: Caller,
+    request: Request[Any, Any, Any],
+    visitor: Visitor,
+    text: str,
+    *,
+    page_url: str | None = None,
+) -> ActiveRun:
+    """Start a new thread for ``visitor`` with its first message: one request and one statement
+    for what creating the thread and posting to it do.
+
+    The same checks as both, in :func:`begin_turn`'s order: the message first, then 503 before any
+    database or rate limiter work, then the limits on new threads and on messages, then the statement.
+    """
+    text = check_message(text, services.settings.max_message_chars)
+    if page_url is not None:
+        reject_nul(page_url, "page_url")
+    ask = TurnRequest(
+        tenant=caller.tenant.config,
+        thread_id=new_id("thr"),
+        text=text,
+        visitor=visitor,
+        binding=visitor.binding,
+        page_url=page_url,
+        operator=_operator(caller, visitor),
+        new_thread=True,
+    )
+    return await _admitted(services, caller, request, ask)
+
+
+def _operator(caller: Caller, visitor: Visitor) -> bool:
+    # the shop's own servers and staff may read the provider's words in an error; visitors may not
+    return caller.via_client_key or visitor.kind == "staff"
+
+
+async def _admitted(services: Services, caller: Caller, request: Request[Any, Any, Any], ask: TurnRequest) -> ActiveRun:
     try:
         with services.turns.admit():  # TurnRefused comes only from here
-            await enforce_limits(services, caller, request, "message", scopes=CALLERS_OWN)
-            await enforce_limits(services, caller, request, "message", scopes=TENANT_WIDE, count=False)
+            ip = services.limiter.client_ip(request)  # once for the three or four checks
+            if ask.new_thread:
+                await enforce_limits(services, caller, request, "thread", client_ip=ip)
+            await enforce_limits(services, caller, request, "message", scopes=CALLERS_OWN, client_ip=ip)
+            await enforce_limits(services, caller, request, "message", scopes=TENANT_WIDE, count=False, client_ip=ip)
             run = await _open(services, caller, request, ask)
     except TurnRefused as exc:
         raise refused_error(exc) from None
     with contextlib.suppress(ApiError):  # full since the check above (a race of a few turns): let it run
-        await enforce_limits(services, caller, request, "message", scopes=TENANT_WIDE)
+        await enforce_limits(services, caller, request, "message", scopes=TENANT_WIDE, client_ip=ip)
     return run
 
 

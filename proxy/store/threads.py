@@ -6,7 +6,8 @@ writes those columns is here: taking the lock, renewing it, releasing it, freein
 asking which run holds a thread (or which thread a run holds).
 
 A turn costs two statements: :meth:`ThreadStore.lock` takes the lock, stores the visitor's
-message and reads the history before it; :meth:`ThreadStore.finish_turn` saves the reply and the
+message and reads the history before it (for a thread's first message, :meth:`ThreadStore.create_locked`
+creates the thread locked, with the message); :meth:`ThreadStore.finish_turn` saves the reply and the
 turn's token usage and releases the lock. The store calls nothing back: ``finish_turn`` tells
 its caller when the write has to wait, and the caller decides what to do meanwhile.
 """
@@ -181,6 +182,28 @@ select seen.*, locked.id is not null as acquired,
 from seen left join locked on true
 """
 
+# A first message that creates its thread, in one statement: the thread, born locked for the turn
+# (the same lease as ``_OPEN_TURN``'s), and the visitor's message. A new thread has no history, no
+# takeover and no lapsed lease to take over. The commit does not wait for the disk, as in
+# ``_OPEN_TURN``: the turn's final commit, which does, makes both durable.
+_NEW_TURN = f"""
+with quick as (
+    select set_config('synchronous_commit', 'off', true) as setting
+), created as (
+    insert into threads (
+        id, tenant, visitor, visitor_kind, visitor_user_id, visitor_email, engine, active_run, locked_until)
+    select %(thread)s, %(tenant)s, %(visitor)s, %(kind)s, %(user)s, %(email)s, %(engine)s, %(run)s,
+        now() + make_interval(secs => %(lease)s)
+    from quick where setting is not null
+    returning {_COLUMNS}
+), posted as (
+    insert into messages (thread_id, role, content, run_id)
+    select id, 'user', %(text)s, %(run)s from created
+    returning id
+)
+select created.*, (select id from posted) as user_message_id from created
+"""
+
 # One statement: the reply, the turn's usage and the release, committed together (and flushed).
 # ``retry`` is set when an earlier attempt failed after the statement was sent, so it may have
 # been committed: then the reply and usage are written only if the lock is still this run's,
@@ -264,6 +287,37 @@ class ThreadStore:
         )
         assert row is not None
         return ThreadRecord.from_row(row)
+
+    async def create_locked(
+        self,
+        thread_id: str,
+        *,
+        tenant: str,
+        visitor: Visitor,
+        engine: str,
+        run_id: str,
+        lease_seconds: float,
+        user_text: str,
+    ) -> LockedThread:
+        """A new thread, its turn lock taken by ``run_id`` and the visitor's message stored: one
+        round trip for what :meth:`create` then :meth:`lock` do for a thread's first message."""
+        row = await self.db.fetch_one(
+            _NEW_TURN,
+            {
+                "thread": thread_id,
+                "tenant": tenant,
+                "visitor": visitor.binding,
+                "kind": visitor.kind,
+                "user": visitor.user_id,
+                "email": visitor.email,
+                "engine": engine,
+                "run": run_id,
+                "lease": lease_seconds,
+                "text": user_text,
+            },
+        )
+        assert row is not None
+        return LockedThread.from_row(row, user_message_id=row["user_message_id"], history=())
 
     async def get(self, thread_id: str, *, tenant: str, visitor: str | None) -> ThreadRecord | None:
         """The thread if this tenant (and visitor, when the thread is bound to one) owns it."""

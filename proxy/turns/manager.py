@@ -30,6 +30,7 @@ from psycopg import OperationalError
 from psycopg_pool import PoolClosed
 
 from proxy.backoff import Backoff
+from proxy.engines.base import Engine
 from proxy.errors import ProxyError
 from proxy.observability.metrics import OPEN_STREAMS, TURNS_REFUSED
 from proxy.store.threads import LockedThread, new_id
@@ -70,6 +71,8 @@ class TurnRequest:
     binding: str | None  # the thread binding presented: the visitor's, or a signed-in user's other device's
     page_url: str | None = None
     operator: bool = False  # the tenant's own server or staff: errors keep the provider's words
+    # the thread's first message: ``thread_id`` (a new id) is created with the turn, bound to ``visitor``
+    new_thread: bool = False
 
 
 def turn_visitor(thread: LockedThread, visitor: Visitor) -> Visitor:
@@ -124,12 +127,24 @@ class TurnManager:
         One statement takes the lock (a lease of ``services.lease`` seconds, renewed while the turn
         runs: :mod:`proxy.turns.leases`), stores the message and reads the history the tenant's
         engine sends along. :class:`ThreadMissing` or :class:`ThreadBusy` when the thread is not
-        the caller's or not free; nothing is stored then.
+        the caller's or not free; nothing is stored then. With ``ask.new_thread`` the statement
+        creates the thread instead, locked (a new thread has no history to read).
         """
         services = self.services
         engine = services.engines[ask.tenant.name]
         window = engine.history_window()
         run_id = new_id("run")
+        if ask.new_thread:
+            created = await services.threads.create_locked(
+                ask.thread_id,
+                tenant=ask.tenant.name,
+                visitor=ask.visitor,
+                engine=ask.tenant.engine,
+                run_id=run_id,
+                lease_seconds=services.lease,
+                user_text=ask.text,
+            )
+            return await self._start(ask, created, run_id, engine, window)
         result, thread = await services.threads.lock(
             ask.thread_id,
             tenant=ask.tenant.name,
@@ -152,6 +167,13 @@ class TurnManager:
                 await services.event_log.end_abandoned([thread.abandoned_run], INTERRUPTED.as_dict())
             except Exception:
                 logger.warning("could not end the stream of a dead turn", extra={"run_id": thread.abandoned_run})
+        return await self._start(ask, thread, run_id, engine, window)
+
+    async def _start(
+        self, ask: TurnRequest, thread: LockedThread, run_id: str, engine: Engine, window: int
+    ) -> ActiveRun:
+        """Run the turn of a thread just locked for it, in the app's task group."""
+        services = self.services
         job = TurnJob(
             tenant_config=ask.tenant,
             thread=thread,

@@ -189,7 +189,8 @@ async def test_every_suggested_question_is_shown_and_answered(page: Page, demo: 
         async with page.expect_response(lambda r: r.url.endswith("/v1/threads") and r.request.method == "POST") as made:
             reply = await ask(w, question)
         assert reply.strip(), question
-        visitor = await thread_of(demo, (await (await made.value).json())["thread_id"])
+        started = await made.value  # the first message started the conversation: its stream names the thread
+        visitor = await thread_of(demo, (await started.header_value("location") or "").rsplit("/", 1)[-1])
         if path == "/demo/account":  # signed in: the page's token made the thread the customer's
             assert visitor == {"visitor_kind": "identified", "visitor_email": "anna.hall@example.com"}
             assert not REFUSAL.search(reply), reply

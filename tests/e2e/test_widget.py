@@ -390,7 +390,9 @@ async def test_identity_tokens_keep_visitors_apart(page: Page, site: Site) -> No
     await expect(w.messages("user")).to_have_count(0)
     async with page.expect_request(lambda r: r.url.endswith("/v1/threads") and r.method == "POST") as created:
         await w.send("[[reply:Hello Bob.]]")
-    assert bob in ((await created.value).post_data or "")  # a new thread, created as Bob
+    request = await created.value
+    assert request.headers.get("x-identity-token") == bob  # a new thread, created as Bob ...
+    assert "[[reply:Hello Bob.]]" in (request.post_data or "")  # ... by his first message
     await w.reply_done()
 
     # back on the page as Ana (the token comes with the page): Bob's thread is not restored
@@ -434,6 +436,7 @@ async def test_an_overloaded_server_is_asked_again_once_then_offers_retry(page: 
         else:
             await route.continue_()
 
+    await page.route("**/v1/threads", busy_worker)  # the first message starts the conversation
     await page.route("**/v1/threads/*/messages", busy_worker)
 
     refuse["left"] = 1  # refused once: the visitor only sees the reply, a moment later
@@ -473,7 +476,7 @@ async def test_a_dropped_stream_resumes_where_it_stopped(page: Page, site: Site)
         torn = frames[deltas[3]][:20]  # ... then half a frame, and the connection is gone
         await route.fulfill(response=response, body=blank.join(keep) + blank + torn)
 
-    await page.route("**/v1/threads/*/messages", cut_short)
+    await page.route("**/v1/threads", cut_short)  # the first message starts the conversation
     words = " ".join(f"part{i}" for i in range(1, 13))
     async with page.expect_request(lambda r: "/events?last_event_id=" in r.url) as resumed:
         await w.send(f"[[reply:{words}]]")

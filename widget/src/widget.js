@@ -644,16 +644,11 @@ function boot() {
     return null;
   }
 
-  async function ensureThread(signal) {
-    if (S.threadId) return S.threadId;
-    var body = S.identityToken ? { identity_token: S.identityToken } : {};
-    var res = await request("POST", "/v1/threads", body, signal);
-    if (!res.ok) throw await httpError(res);
-    var data = await res.json();
-    saveThread(data.thread_id);
+  /** A conversation started by its first message (POST /v1/threads with it): the thread is the reply's. */
+  function threadStarted(id) {
+    saveThread(id);
     S.loaded = true;
-    human.follow(data.thread_id, "");
-    return data.thread_id;
+    human.follow(id, "");
   }
 
   async function restore() {
@@ -764,8 +759,7 @@ function boot() {
   function cancelRun(turn) {
     if (!turn.runId || turn.cancelSent) return;
     turn.cancelSent = true;
-    var path =
-      "/v1/threads/" + encodeURIComponent(turn.threadId) + "/runs/" + encodeURIComponent(turn.runId) + "/cancel";
+    var path = threadPath(turn) + "/runs/" + encodeURIComponent(turn.runId) + "/cancel";
     request("POST", path, {}).then(
       function (res) {
         if (!res.ok && res.status !== 404 && res.status !== 409) turn.controller.abort();
@@ -783,7 +777,8 @@ function boot() {
     ui.stop.disabled = true;
     ui.stop.lastChild.textContent = t("stopping");
     if (turn.runId) cancelRun(turn);
-    else if (!turn.threadId || turn.pausing) turn.controller.abort(); // nothing started on the server yet
+    else if (turn.pausing) turn.controller.abort(); // nothing started on the server yet
+    // else: the reply's first event (run.started) is on its way; it is cancelled when it comes
     // the server ends the stream with error(cancelled) + done; if it does not, stop waiting
     turn.stopTimer = setTimeout(function () {
       turn.controller.abort();
@@ -826,6 +821,7 @@ function boot() {
     switch (ev.event) {
       case "run.started":
         turn.runId = data.run_id;
+        if (!turn.threadId) threadStarted((turn.threadId = data.thread_id));
         if (turn.stopRequested) cancelRun(turn);
         break;
       case "message.delta":
@@ -888,7 +884,7 @@ function boot() {
 
   /** The reply ended on the server while we were away: show the stored version of it. */
   async function recoverFromHistory(turn) {
-    var res = await request("GET", "/v1/threads/" + encodeURIComponent(turn.threadId) + "/messages");
+    var res = await request("GET", threadPath(turn) + "/messages");
     if (!res.ok) return false;
     var messages = (await res.json()).messages || [];
     var last = messages[messages.length - 1];
@@ -918,6 +914,10 @@ function boot() {
         { once: true }
       );
     });
+  }
+
+  function threadPath(turn) {
+    return "/v1/threads/" + encodeURIComponent(turn.threadId);
   }
 
   async function runTurn(text, attempt) {
@@ -953,9 +953,10 @@ function boot() {
     var SSE = "text/event-stream";
     kick();
     try {
-      turn.threadId = await ensureThread(turn.controller.signal);
-      var base = "/v1/threads/" + encodeURIComponent(turn.threadId);
-      var res = await request("POST", base + "/messages", { content: text }, turn.controller.signal, SSE);
+      turn.threadId = S.threadId;
+      var res = turn.threadId
+        ? await request("POST", threadPath(turn) + "/messages", { content: text }, turn.controller.signal, SSE)
+        : await request("POST", "/v1/threads", { message: text }, turn.controller.signal, SSE);
       if (res.status === 404 && attempt === 0 && !turn.stopRequested) {
         saveThread(null); // the thread is gone (expired, deleted): start a new one
         again = true;
@@ -1000,7 +1001,7 @@ function boot() {
         stalled = false;
         turn.controller = new AbortController();
         kick();
-        var resume = base + "/runs/" + encodeURIComponent(turn.runId) + "/events?last_event_id=";
+        var resume = threadPath(turn) + "/runs/" + encodeURIComponent(turn.runId) + "/events?last_event_id=";
         res = await request("GET", resume + encodeURIComponent(turn.lastEventId), undefined, turn.controller.signal, SSE);
       }
       if (failure || again) {
