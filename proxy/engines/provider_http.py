@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
+from types import TracebackType
 from typing import Any, Protocol
 
 import aiohttp
@@ -88,6 +89,18 @@ class ProviderPool(httpx2.AsyncClient):
 
     async def aclose(self) -> None:
         await super().aclose()
+        await self._close_session()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await super().__aexit__(exc_type, exc_value, traceback)  # closes the transport, not the client
+        await self._close_session()
+
+    async def _close_session(self) -> None:
         if self._session is not None:
             await self._session.close()
 
@@ -205,7 +218,7 @@ class EventStream:
     def __init__(self, body: _Body) -> None:
         self._body = body
         self._split = DataSplitter()
-        self._ready: list[Any] = []  # decoded events not handed out yet, last first
+        self._ready: list[bytes] = []  # the data of events not handed out yet, last first
         self._done = False
 
     def __aiter__(self) -> EventStream:
@@ -226,9 +239,10 @@ class EventStream:
                     self._done = True
                     await self._body.drain()
                     break
-                ready.append(_event(payload))
+                ready.append(payload)
             ready.reverse()
-        return ready.pop()
+        # decoded one by one: an error payload fails the turn after the events before it
+        return _event(ready.pop())
 
     def _end(self) -> list[bytes]:
         self._done = True

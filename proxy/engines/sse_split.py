@@ -68,20 +68,32 @@ def _lf(buf: bytes) -> bytes:
 def _data_of(blocks: list[bytes]) -> list[bytes]:
     out = []
     for block in blocks:
-        if block.startswith(b"data: ") and b"\n" not in block:  # the usual one-line event
-            out.append(block[6:])
-            continue
-        data = None
-        for line in block.split(b"\n"):
-            if not line.startswith(b"data"):
-                continue  # comments (":..."), event, id, retry, unknown fields, blank lines
-            if len(line) == 4:
-                value = b""
-            elif line[4] == 0x3A:  # "data:"
-                value = line[6:] if line[5:6] == b" " else line[5:]
-            else:
-                continue  # a field named otherwise ("database: ...")
-            data = value if data is None else data + b"\n" + value
+        # the two usual shapes first: "data: X" (chat) and "event: E\ndata: X" (responses)
+        if block.startswith(b"data: "):
+            if b"\n" not in block:
+                out.append(block[6:])
+                continue
+        elif block.startswith(b"event:"):
+            line_end = block.find(b"\n")
+            if line_end > 0 and block.startswith(b"data: ", line_end + 1) and block.find(b"\n", line_end + 1) < 0:
+                out.append(block[line_end + 7 :])
+                continue
+        data = _joined_data(block)
         if data is not None:
             out.append(data)
     return out
+
+
+def _joined_data(block: bytes) -> bytes | None:
+    data = None
+    for line in block.split(b"\n"):
+        if not line.startswith(b"data"):
+            continue  # comments (":..."), event, id, retry, unknown fields, blank lines
+        if len(line) == 4:
+            value = b""
+        elif line[4] == 0x3A:  # "data:"
+            value = line[6:] if line[5:6] == b" " else line[5:]
+        else:
+            continue  # a field named otherwise ("database: ...")
+        data = value if data is None else data + b"\n" + value
+    return data
