@@ -151,6 +151,28 @@ async def test_closing_the_turn_closes_the_provider_stream_at_once(
     assert [r["disconnected"] for r in requests["requests"]] == [True]
 
 
+async def test_a_cancelled_turn_closes_the_provider_stream(
+    simulator: SimulatorServer, control: httpx2.AsyncClient, build
+) -> None:
+    (await control.post("/faults", json={"next": ["stall"]})).raise_for_status()
+    first = anyio.Event()
+
+    async with pooled(simulator.base_url) as client:
+
+        async def consume() -> None:
+            async with aclosing(build(client).stream_turn(turn("Hi"))) as events:
+                async for _ in events:
+                    first.set()
+                    await anyio.Event().wait()  # busy with the event when the visitor leaves
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            await first.wait()
+            tg.cancel_scope.cancel()
+        requests = (await control.get("/requests", params={"min_disconnected": 1, "timeout": 10})).json()
+    assert [r["disconnected"] for r in requests["requests"]] == [True]
+
+
 async def test_a_silent_stream_times_out(simulator: SimulatorServer, control: httpx2.AsyncClient, build) -> None:
     (await control.post("/faults", json={"next": ["stall"]})).raise_for_status()
 
