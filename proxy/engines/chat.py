@@ -34,8 +34,9 @@ from proxy.engines.base import (
     Usage,
 )
 from proxy.engines.errors import stream_ended_early
+from proxy.engines.provider_http import StreamEndpoint
 from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds, shared_options
-from proxy.engines.streams import RoundStream, open_stream
+from proxy.engines.streams import RoundStream
 from proxy.engines.toolcalls import ToolCall
 from proxy.tools.registry import ToolOutcome
 
@@ -133,9 +134,9 @@ def _assistant_message(text: str, calls: Sequence[ToolCall]) -> Message:
 class _ChatRounds(ToolRounds[_Round]):
     """One turn's completions: the messages grow by the assistant's calls and the tools' outputs."""
 
-    def __init__(self, client: openai.AsyncOpenAI, profile: AssistantProfile, turn: Turn) -> None:
+    def __init__(self, endpoint: StreamEndpoint, profile: AssistantProfile, turn: Turn) -> None:
         super().__init__(turn, profile.max_tool_rounds)
-        self._client = client
+        self._endpoint = endpoint
         self._profile = profile
         self._tools = turn.tools.function_schemas()
         self._messages = _messages(profile, turn)
@@ -151,7 +152,7 @@ class _ChatRounds(ToolRounds[_Round]):
             "stream_options": {"include_usage": True},
         }
         shared_options(params, self._tools, profile, last=last)
-        stream = await open_stream(self._client, "/chat/completions", params)
+        stream = await self._endpoint.open("/chat/completions", params)
         return stream, _Round(self._taken_ids)
 
     def finish(self, state: _Round) -> RoundEnd:
@@ -191,7 +192,7 @@ class ChatEngine(Engine):
     name = "chat"
 
     def __init__(self, client: openai.AsyncOpenAI, profile: AssistantProfile) -> None:
-        self._client = client
+        self._endpoint = StreamEndpoint.for_client(client)  # the completions, without the SDK
         self._profile = profile
 
     def history_window(self) -> int:
@@ -204,4 +205,4 @@ class ChatEngine(Engine):
         return None
 
     def stream_turn(self, turn: Turn) -> AsyncGenerator[EngineEvent, None]:
-        return run_rounds(_ChatRounds(self._client, self._profile, turn))
+        return run_rounds(_ChatRounds(self._endpoint, self._profile, turn))

@@ -26,7 +26,7 @@ import anyio
 import openai
 
 from proxy.engines.base import EngineError
-from proxy.engines.errors import from_provider_exception
+from proxy.engines.errors import from_provider_exception, status_and_body
 from proxy.engines.modes import ContextMode, ContextSetting
 
 logger = logging.getLogger(__name__)
@@ -234,13 +234,12 @@ def is_conversation_id(state: str | None) -> bool:
 
 def unknown_previous_response(error: EngineError) -> bool:
     """The provider does not know the response we chain from (expired, lost, or never stored)."""
-    cause = error.__cause__
-    if isinstance(cause, openai.NotFoundError):
+    found = status_and_body(error.__cause__)
+    if found is None:
+        return False
+    status, inner = found
+    if status == 404:
         return True
-    if isinstance(cause, openai.BadRequestError):
-        body = cause.body if isinstance(cause.body, dict) else {}
-        inner = body.get("error", body) if isinstance(body, dict) else {}
-        param = inner.get("param") if isinstance(inner, dict) else None
-        code = inner.get("code") if isinstance(inner, dict) else None
-        return param == "previous_response_id" or code == "previous_response_not_found"
+    if status == 400 and isinstance(inner, dict):
+        return inner.get("param") == "previous_response_id" or inner.get("code") == "previous_response_not_found"
     return False

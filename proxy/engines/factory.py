@@ -1,4 +1,8 @@
-"""Build each tenant's engine: one OpenAI SDK client per tenant over one shared connection pool."""
+"""Build each tenant's engine: one OpenAI SDK client per tenant over one shared connection pool.
+
+The chat and responses engines stream their turns over that pool without the SDK
+(:mod:`proxy.engines.provider_http`); the SDK sends everything else.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import openai
 
 from proxy.engines.base import AssistantProfile, Engine
 from proxy.engines.context import probes_for
+from proxy.engines.provider_http import KEEPALIVE_SECONDS, ProviderPool
 from proxy.settings import Settings
 from proxy.tenants import Tenant, TenantConfig
 
@@ -18,8 +23,6 @@ ENGINE_CLASSES = {
     "assistants": "proxy.engines.assistants:AssistantsEngine",
     "chat": "proxy.engines.chat:ChatEngine",
 }
-_KEEPALIVE_SECONDS = 30
-_NO_CAP = 1_000_000  # connections; the turns and the file descriptor limit are the real bound
 
 
 def engine_class(name: str) -> Callable[[openai.AsyncOpenAI, AssistantProfile], Engine]:
@@ -48,19 +51,20 @@ def shared_http_client(settings: Settings) -> httpx2.AsyncClient:
     cap the worker's open streams (the excess waited for a free connection, then failed with a pool
     timeout); the number of turns and the file descriptor limit bound it anyway.
     """
+    if settings.provider_transport == "aiohttp":
+        # one aiohttp session: the streamed turns read it directly, the SDK sends through it; aiohttp
+        # parses the streamed body in C, where httpx's pure-Python HTTP/1.1 reader cost a tenth of a
+        # turn's CPU (bench/FINDINGS.md)
+        return ProviderPool(
+            connect_timeout=settings.provider_connect_timeout, read_timeout=settings.provider_read_timeout
+        )
     timeout = httpx2.Timeout(
         connect=settings.provider_connect_timeout,
         read=settings.provider_read_timeout,
         write=30.0,
         pool=settings.provider_connect_timeout,
     )
-    if settings.provider_transport == "aiohttp":
-        # the SDK's aiohttp transport (``openai[aiohttp]``): aiohttp parses the streamed body in C,
-        # where httpx's pure-Python HTTP/1.1 reader cost a tenth of a turn's CPU (bench/FINDINGS.md).
-        # Its connector needs a number (None would mean aiohttp's default of 100)
-        limits = httpx2.Limits(max_connections=_NO_CAP, keepalive_expiry=_KEEPALIVE_SECONDS)
-        return openai.DefaultAioHttpClient(timeout=timeout, limits=limits, follow_redirects=True)
-    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=_KEEPALIVE_SECONDS)
+    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=KEEPALIVE_SECONDS)
     return httpx2.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True)
 
 

@@ -47,8 +47,9 @@ from proxy.engines.context import (
 )
 from proxy.engines.errors import failed_run, from_provider_exception, stream_ended_early
 from proxy.engines.modes import ContextMode
+from proxy.engines.provider_http import StreamEndpoint
 from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds, shared_options
-from proxy.engines.streams import RoundStream, open_stream
+from proxy.engines.streams import RoundStream
 from proxy.engines.toolcalls import ToolCall
 from proxy.tools.registry import ToolOutcome
 
@@ -176,12 +177,17 @@ class ResponsesEngine(Engine):
         self, client: openai.AsyncOpenAI, profile: AssistantProfile, *, probes: ContextProbes | None = None
     ) -> None:
         self._client = client
+        self._endpoint = StreamEndpoint.for_client(client)  # the streamed responses, without the SDK
         self._profile = profile
         self._probes = probes or ContextProbes()
 
     @property
     def client(self) -> openai.AsyncOpenAI:
         return self._client
+
+    @property
+    def endpoint(self) -> StreamEndpoint:
+        return self._endpoint
 
     @property
     def base_url(self) -> str:
@@ -375,4 +381,4 @@ class _ResponsesRounds(ToolRounds[_Round]):
         elif mode == "history":
             params["store"] = False  # our transcript is the only copy needed
         shared_options(params, self._tools, profile, last=last)
-        return await open_stream(self._engine.client, "/responses", params)
+        return await self._engine.endpoint.open("/responses", params)

@@ -1,0 +1,347 @@
+"""The streamed requests of the chat and responses engines, sent without the openai SDK.
+
+Why not through the SDK: a relayed token is one streamed event, and the SDK spent about as much
+CPU on each as everything else a turn does with it. Profiled on the project machine (200 chats at
+once, bench/FINDINGS.md section 7), reading and decoding the provider's stream cost 45-50 µs of
+CPU per token (the SDK splits the body into lines and decodes each in Python, then an
+``httpx2`` response wraps aiohttp's), building each request 16 % of a new chat's fixed CPU
+(``FinalRequestOptions``, auth hooks, ``base_url``, header merging), and its wrappers
+(``httpx2`` request and response, the SDK's stream, a copy of the options) about 12 KB of each
+idle stream's memory on top of aiohttp's own objects. Here:
+
+* the request of a tenant is built once (:class:`StreamEndpoint`, from the tenant's SDK client, so
+  it sends what the SDK sends: URL and query, ``Authorization`` or Azure's ``api-key``, the
+  organization and project headers, the user agent), and each turn only encodes its body (msgspec,
+  about 7x faster than ``json`` on these bodies);
+* the answer is read as bytes straight from aiohttp's buffer, split into events
+  (:class:`~proxy.engines.sse_split.DataSplitter`) and decoded once per event;
+* what the SDK did around it is kept, in :mod:`proxy.engines.errors` where the SDK path's errors are
+  mapped too: retries before the stream starts (its policy and ``Retry-After`` handling), the
+  status errors, an ``{"error": ...}`` payload inside the stream failing the turn, and
+  ``[DONE]`` ending it (the rest of the body drained briefly, so the connection is kept).
+
+Measured against the SDK path (2026-12-01, the shared 2-core machine, load 5-11): splitting and
+decoding one event costs 2.6-2.8 µs of CPU against 8-10 µs for the SDK's line decoder and
+``json`` alone; the engines' own CPU for a turn, without the deltas, went from 1.8-2.2 ms to
+0.8 ms (chat); an idle stream's memory in the worker from 77 to 55 KB.
+
+``close()`` ends the HTTP response at once, also unfinished: the connection is closed then (its
+body is unread, so it cannot serve another request) and the provider stops generating.
+
+Two transports: aiohttp (the default, ``PROXY_PROVIDER_TRANSPORT=aiohttp``): the process's one
+``aiohttp.ClientSession``, owned by :class:`ProviderPool`, which is also the ``httpx2`` client the
+SDK sends its other calls through (conversations, probes, the assistants engine), so both share
+the connections; or any other ``httpx2.AsyncClient`` the SDK client was given (``httpx``, and tests
+that script the provider in-process), read the same way from ``httpx2``'s byte stream.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Protocol
+
+import aiohttp
+import anyio
+import httpx2
+import msgspec.json
+import openai
+from openai._vendor.httpx_aiohttp import AiohttpTransport
+
+from proxy.engines.errors import (
+    TRANSPORT_ERRORS,
+    ProviderStatusError,
+    error_payload,
+    from_provider_exception,
+    malformed_event,
+    read_failed,
+    request_failed,
+    retry_delay,
+    should_retry,
+)
+from proxy.engines.sse_split import DataSplitter
+
+__all__ = ("EventStream", "ProviderPool", "StreamEndpoint")
+
+KEEPALIVE_SECONDS = 30  # an idle provider connection is kept this long for the next request
+_DRAIN_SECONDS = 0.1  # after [DONE], how long the rest of the body may take (as the SDK)
+_SKIPPED_HEADERS = ("x-stainless-",)  # the SDK's telemetry; no server needs them
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+class ProviderPool(httpx2.AsyncClient):
+    """The process's provider connections: one ``aiohttp.ClientSession``, made on first use.
+
+    Streamed turns use the session directly (:class:`StreamEndpoint`); as an ``httpx2`` client, this
+    is what the SDK clients send their other calls through, over the same session. No cap on
+    connections: every running turn holds one, so a cap would cap the worker's open streams.
+    """
+
+    def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._ssl: ssl.SSLContext = httpx2.create_ssl_context()  # the CA bundle httpx2 and the SDK use
+        timeout = httpx2.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout)
+        super().__init__(transport=AiohttpTransport(client=self.session), timeout=timeout, follow_redirects=True)
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_SECONDS, ssl=self._ssl)
+            # trust_env: proxies from HTTP(S)_PROXY / NO_PROXY, as httpx2 does
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
+        return self._session
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self._close_session()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await super().__aexit__(exc_type, exc_value, traceback)  # closes the transport, not the client
+        await self._close_session()
+
+    async def _close_session(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class _Body(Protocol):
+    """An answered request as :class:`EventStream` reads it."""
+
+    status: int
+    headers: Mapping[str, str]  # case-insensitive
+
+    async def read(self) -> bytes:
+        """The next bytes of the body; ``b""`` at its end."""
+        ...
+
+    async def read_all(self) -> bytes: ...
+
+    async def drain(self) -> None:
+        """Read what is left for at most ``_DRAIN_SECONDS``, so the connection can be kept."""
+        ...
+
+    async def close(self) -> None:
+        """Release the response now (closing the connection if the body was not read to its end)."""
+        ...
+
+
+class _AiohttpBody:
+    __slots__ = ("_content", "_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self._content = response.content
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    async def read(self) -> bytes:
+        return await self._content.readany()
+
+    async def read_all(self) -> bytes:
+        return await self._response.read()
+
+    async def drain(self) -> None:
+        with anyio.move_on_after(_DRAIN_SECONDS):
+            while await self._content.readany():
+                pass
+
+    async def close(self) -> None:
+        response = self._response
+        if response.content.at_eof():
+            response.release()  # read to its end: the connection goes back to the pool
+        else:
+            response.close()
+
+
+class _HttpxBody:
+    __slots__ = ("_chunks", "_response", "headers", "status")
+
+    def __init__(self, response: httpx2.Response) -> None:
+        self._response = response
+        self._chunks = response.aiter_bytes()
+        self.status = response.status_code
+        self.headers: Mapping[str, str] = response.headers
+
+    async def read(self) -> bytes:
+        async for chunk in self._chunks:
+            if chunk:
+                return chunk
+        return b""
+
+    async def read_all(self) -> bytes:
+        return await self._response.aread()
+
+    async def drain(self) -> None:
+        with anyio.move_on_after(_DRAIN_SECONDS):
+            async for _ in self._chunks:
+                pass
+
+    async def close(self) -> None:
+        await self._response.aclose()
+
+
+class _Transport(Protocol):
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> _Body: ...
+
+
+class _AiohttpTransport:
+    __slots__ = ("_pool", "_timeout")
+
+    def __init__(self, pool: ProviderPool, connect: float | None, read: float | None) -> None:
+        self._pool = pool
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect, sock_read=read)
+
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> _Body:
+        response = await self._pool.session().post(url, data=body, headers=headers, timeout=self._timeout)
+        return _AiohttpBody(response)
+
+
+class _HttpxTransport:
+    __slots__ = ("_client", "_timeout")
+
+    def __init__(self, client: httpx2.AsyncClient, timeout: httpx2.Timeout) -> None:
+        self._client = client
+        self._timeout = timeout
+
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> _Body:
+        request = self._client.build_request("POST", url, content=body, headers=headers, timeout=self._timeout)
+        return _HttpxBody(await self._client.send(request, stream=True))
+
+
+class EventStream:
+    """One streamed answer: its events as the JSON objects they came as, until ``[DONE]`` or the
+    end of the body; ``close()`` ends the response (see the module)."""
+
+    __slots__ = ("_body", "_done", "_ready", "_split")
+
+    def __init__(self, body: _Body) -> None:
+        self._body = body
+        self._split = DataSplitter()
+        self._ready: list[bytes] = []  # the data of events not handed out yet, last first
+        self._done = False
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        ready = self._ready
+        while not ready:
+            if self._done:
+                raise StopAsyncIteration
+            try:
+                chunk = await self._body.read()
+            except TRANSPORT_ERRORS as exc:
+                raise read_failed(exc) from exc
+            payloads = self._split.feed(chunk) if chunk else self._end()
+            for payload in payloads:
+                if payload.startswith(b"[DONE]"):
+                    self._done = True
+                    await self._body.drain()
+                    break
+                ready.append(payload)
+            ready.reverse()
+        # decoded one by one: an error payload fails the turn after the events before it
+        return _event(ready.pop())
+
+    def _end(self) -> list[bytes]:
+        self._done = True
+        return self._split.finish()
+
+    async def close(self) -> None:
+        await self._body.close()
+
+
+def _event(payload: bytes) -> Any:
+    try:
+        event = _decode(payload)
+    except msgspec.DecodeError as exc:
+        raise malformed_event() from exc
+    if type(event) is dict and event.get("error"):
+        raise error_payload(event["error"])
+    return event
+
+
+class StreamEndpoint:
+    """One tenant's provider for streamed POSTs: the URL prefix, query and headers built once.
+
+    ``open`` tries again before the stream starts, as the SDK did: after a refused or broken
+    connection, a timeout, or a status the SDK retries (see :func:`proxy.engines.errors.should_retry`),
+    up to ``max_retries`` times; a stream that has started is never retried.
+    """
+
+    __slots__ = ("_base", "_headers", "_query", "_transport", "_urls", "max_retries")
+
+    def __init__(
+        self, base_url: str, headers: Mapping[str, str], query: str, max_retries: int, transport: _Transport
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._headers = dict(headers)
+        self._query = query
+        self._transport = transport
+        self._urls: dict[str, str] = {}
+        self.max_retries = max_retries
+
+    @classmethod
+    def for_client(cls, client: openai.AsyncOpenAI) -> StreamEndpoint:
+        """What ``client`` sends, over the connections it sends through (its ``httpx2`` client)."""
+        headers = {
+            name: value
+            for name, value in {**client.auth_headers, **client.default_headers}.items()
+            if isinstance(value, str) and not name.lower().startswith(_SKIPPED_HEADERS)
+        }
+        headers["Accept"] = "text/event-stream"
+        headers["Content-Type"] = "application/json"
+        query = str(httpx2.QueryParams({k: str(v) for k, v in client.default_query.items()}))
+        timeout = client.timeout if isinstance(client.timeout, httpx2.Timeout) else httpx2.Timeout(client.timeout)
+        http = client._client  # the SDK keeps no public handle on the httpx2 client it was given
+        transport: _Transport
+        if isinstance(http, ProviderPool):
+            transport = _AiohttpTransport(http, timeout.connect, timeout.read)
+        else:
+            transport = _HttpxTransport(http, timeout)
+        return cls(str(client.base_url), headers, query, client.max_retries, transport)
+
+    def url(self, path: str) -> str:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = f"{self._base}/{path.lstrip('/')}" + (f"?{self._query}" if self._query else "")
+        return url
+
+    async def open(self, path: str, params: Mapping[str, Any]) -> EventStream:
+        """POST ``params`` (``stream: true`` among them) to ``path``; failures before the stream are
+        ``EngineError``."""
+        url, body = self.url(path), _encode(params)
+        attempt = 0
+        while True:
+            try:
+                answer = await self._transport.post(url, self._headers, body)
+            except TRANSPORT_ERRORS as exc:
+                if attempt >= self.max_retries:
+                    raise request_failed(exc) from exc
+                await anyio.sleep(retry_delay(attempt))
+                attempt += 1
+                continue
+            if answer.status < 300:
+                return EventStream(answer)
+            error = await self._refused(answer)
+            if attempt >= self.max_retries or not should_retry(error.status, answer.headers):
+                raise from_provider_exception(error) from error
+            await anyio.sleep(retry_delay(attempt, answer.headers))
+            attempt += 1
+
+    @staticmethod
+    async def _refused(answer: _Body) -> ProviderStatusError:
+        try:
+            raw = await answer.read_all()
+        except TRANSPORT_ERRORS as exc:
+            raise request_failed(exc) from exc
+        finally:
+            with anyio.CancelScope(shield=True):
+                await answer.close()
+        return ProviderStatusError.from_response(answer.status, raw)
