@@ -186,6 +186,7 @@ def memory(args: argparse.Namespace, bench: Bench, workdir: Path, url: str) -> d
         share = streams // plan["loadgens"] + (1 if n < streams % plan["loadgens"] else 0)
         spec = bench.spec("proxy", 1, 0, stall=True) | {
             "mode": "idle",
+            "start": args.new_chat,
             "count": share,
             "open_concurrency": max(1, args.open_concurrency // plan["loadgens"]),
             "open_limit": args.open_limit,
@@ -298,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="memory: where the heap grew (tracemalloc, FRAMES deep)")  # fmt: skip
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--open-concurrency", type=int, default=50, help="memory: streams being opened at once")
+    p.add_argument("--new-chat", choices=["one-request", "two-step"], default="one-request",
+                   help="memory: how a stream's chat begins (two-step for checkouts older than the one-request start)")  # fmt: skip
     p.add_argument("--open-limit", type=float, default=900.0, help="memory: seconds allowed for opening them")
     p.add_argument("--concurrency", type=int, default=200, help="tokens: concurrent chats")
     p.add_argument("--lengths", default="10,80", help="tokens: two reply lengths")
