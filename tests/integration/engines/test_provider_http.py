@@ -192,6 +192,32 @@ async def test_a_refused_connection_is_unavailable(build) -> None:
     assert error is not None and (error.code, error.retryable) == ("upstream_unavailable", True)
 
 
+async def test_the_environment_s_proxy_carries_the_streams(
+    simulator: SimulatorServer, build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``HTTP_PROXY`` is honoured, read once per provider: the simulator, which serves an absolute
+    request target as its own, stands in for a forward proxy to a host that does not resolve."""
+    monkeypatch.setenv("HTTP_PROXY", simulator.base_url.removesuffix("/v1"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with pooled("http://provider.invalid/v1") as client:
+        engine = build(client)
+        for _ in range(2):
+            events, error = await run_turn(engine, turn("[[reply:Through the proxy.]] Hi"))
+            assert error is None and reply_text(events) == "Through the proxy."
+
+
+async def test_no_proxy_sends_the_streams_direct(
+    simulator: SimulatorServer, build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", simulator.base_url.removesuffix("/v1"))
+    monkeypatch.setenv("NO_PROXY", "provider.invalid")
+    async with pooled("http://provider.invalid/v1") as client:
+        _, error = await run_turn(build(client), turn("Hi"))
+
+    assert error is not None and error.code == "upstream_unavailable"
+
+
 async def test_the_sdk_calls_share_the_pool(simulator: SimulatorServer, control: httpx2.AsyncClient) -> None:
     """Conversations go through the SDK, over the same session as the streamed turns."""
     async with pooled(simulator.base_url) as client:
