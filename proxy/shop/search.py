@@ -316,12 +316,14 @@ async def ranked(
             # one) and the price checks the indexes. A failed statement leaves the transaction
             # open; the pool rolls it back.
             # The statement is prepared and its generic plan used: planning it takes longer than
-            # running it, and its shape (CTEs, gates) needs no parameter-specific plan.
+            # running it, and its shape (CTEs, gates) needs no parameter-specific plan. JIT is off:
+            # the plan's estimated cost (its exact branches) is above Postgres's JIT thresholds, so
+            # a server built with JIT would compile it at every search, for tens of milliseconds.
             async with conn.pipeline():
                 await conn.execute("begin")
                 await conn.execute(
                     "select set_config('hnsw.ef_search', %s, true), set_config('enable_seqscan', 'off', true),"
-                    " set_config('plan_cache_mode', 'force_generic_plan', true)",
+                    " set_config('plan_cache_mode', 'force_generic_plan', true), set_config('jit', 'off', true)",
                     (str(ef),),
                     prepare=True,
                 )
