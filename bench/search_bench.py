@@ -232,6 +232,8 @@ async def main(args: argparse.Namespace) -> None:
         search.EF_SEARCH = args.search_ef
     if args.filtered_ef:
         search.FILTERED_FETCH = args.filtered_ef
+    if args.tier_rows:
+        search.TIER_ROWS = args.tier_rows
     if args.pg_defaults:  # before the server starts; a server already running keeps its settings
         pg_server.SERVER_SETTINGS = None
     url = os.environ.get("DATABASE_URL") or start_embedded_postgres(Path(args.data_dir) / "postgres")
@@ -426,6 +428,7 @@ if __name__ == "__main__":
     parser.add_argument("--seed-only", action="store_true", help="load the catalogue, measure nothing")
     parser.add_argument("--search-ef", type=int, help="the search's hnsw.ef_search without a price filter")
     parser.add_argument("--filtered-ef", type=int, help="the search's walk with a price filter (FILTERED_FETCH)")
+    parser.add_argument("--tier-rows", type=int, help="products each word tier reads at most (TIER_ROWS)")
     parser.add_argument(
         "--pg-defaults", action="store_true", help="start the embedded server with Postgres's default settings"
     )

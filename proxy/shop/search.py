@@ -179,14 +179,21 @@ def _ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, e
             )
         )
         source = sql.SQL("(select t.id, t.fts, null::float8 as distance from product_text t)")
+    # Our own tables have one row per product: each product is in one row of the tiers, with its
+    # words in order. A product's texts elsewhere (chunks) may be in several, to be merged.
+    found = (
+        "select count(*) from {prev} s where cardinality(s.matched) >= {m}"
+        if has_text
+        else "select count(*) from (select s.id from {prev} s, unnest(s.matched) x group by s.id"
+        " having count(distinct x) >= {m}) z"
+    )
     for j, m in enumerate(levels, 1):
         prev = sql.Identifier(f"h{j - 1}")
         ctes.append(
             sql.SQL(
                 "{t} as (select c.id, array(select w.i from words w where c.fts @@ w.q order by w.i) as matched,"
-                " ts_rank_cd(c.fts, %(anyq)s::tsquery) as rank, c.distance from {source} c where (select count(*)"
-                " from (select s.id from {prev} s, unnest(s.matched) x group by s.id having count(distinct x) >= {m})"
-                " z) < %(limit)s and c.fts @@ {tq}::tsquery and {flt} and not exists (select 1 from {prev} s"
+                " ts_rank_cd(c.fts, %(anyq)s::tsquery) as rank, c.distance from {source} c where ({found})"
+                " < %(limit)s and c.fts @@ {tq}::tsquery and {flt} and not exists (select 1 from {prev} s"
                 " where s.id = c.id) limit %(cap)s),"
                 " {h} as (select * from {prev} union all select * from {t})"
             ).format(
@@ -194,18 +201,22 @@ def _ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, e
                 h=sql.Identifier(f"h{j}"),
                 prev=prev,
                 source=source,
-                m=sql.Literal(m),
+                found=sql.SQL(found).format(prev=prev, m=sql.Literal(m)),
                 tq=sql.Placeholder(f"tq{j}"),
                 flt=product_filter("c", f),
             )
         )
-    ctes.append(
-        sql.SQL(
-            "hits as (select h.id, max(h.rank) as rank, min(h.distance) as distance, coalesce(array_agg(distinct x"
-            " order by x) filter (where x is not null), '{{}}') as matched from {last} h left join lateral"
-            " unnest(h.matched) x on true group by h.id)"
-        ).format(last=sql.Identifier(f"h{len(levels)}"))
-    )
+    last = sql.Identifier(f"h{len(levels)}")
+    if has_text:
+        ctes.append(sql.SQL("hits as (select id, rank, distance, matched from {last})").format(last=last))
+    else:
+        ctes.append(
+            sql.SQL(
+                "hits as (select h.id, max(h.rank) as rank, min(h.distance) as distance, coalesce(array_agg(distinct x"
+                " order by x) filter (where x is not null), '{{}}') as matched from {last} h left join lateral"
+                " unnest(h.matched) x on true group by h.id)"
+            ).format(last=last)
+        )
     if has_text:
         # The vector ranking: the walk's products, and the word matches as near as they are (their
         # distances are exact): a product the walk missed still gets the rank its distance gives.
@@ -221,7 +232,7 @@ def _ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, e
     ctes.append(
         sql.SQL(
             "wr as (select id, matched, row_number() over (order by cardinality(matched) desc, rank desc,"
-            ' id collate "C") as r from hits where cardinality(matched) > 0),'
+            ' distance nulls last, id collate "C") as r from hits where cardinality(matched) > 0),'
             " top as (select w.id, w.matched, row_number() over (order by cardinality(w.matched) desc,"
             ' coalesce(1.0::float8 / (60 + v.r), 0) + 1.0::float8 / (60 + w.r) desc, w.id collate "C") as pos'
             " from wr w left join vr v on v.id = w.id)"
