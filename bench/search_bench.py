@@ -234,6 +234,8 @@ async def main(args: argparse.Namespace) -> None:
         search.FILTERED_FETCH = args.filtered_ef
     if args.tier_rows:
         search.TIER_ROWS = args.tier_rows
+    if args.tier_scan:
+        search.TIER_SCAN = args.tier_scan
     if args.pg_defaults:  # before the server starts; a server already running keeps its settings
         pg_server.SERVER_SETTINGS = None
     url = os.environ.get("DATABASE_URL") or start_embedded_postgres(Path(args.data_dir) / "postgres")
@@ -428,7 +430,8 @@ if __name__ == "__main__":
     parser.add_argument("--seed-only", action="store_true", help="load the catalogue, measure nothing")
     parser.add_argument("--search-ef", type=int, help="the search's hnsw.ef_search without a price filter")
     parser.add_argument("--filtered-ef", type=int, help="the search's walk with a price filter (FILTERED_FETCH)")
-    parser.add_argument("--tier-rows", type=int, help="products each word tier reads at most (TIER_ROWS)")
+    parser.add_argument("--tier-rows", type=int, help="products each word tier keeps at most (TIER_ROWS)")
+    parser.add_argument("--tier-scan", type=int, help="products each word tier reads at most (TIER_SCAN)")
     parser.add_argument(
         "--pg-defaults", action="store_true", help="start the embedded server with Postgres's default settings"
     )
