@@ -49,7 +49,9 @@ MAX_NEIGHBOUR_DISTANCE = 0.75
 # from). A million products have hundreds with the words of "black electric toothbrush"; the
 # first hundred the index gives are not the nearest, and the walk misses some of those: at a
 # million products recall@10 against the exact search is 0.90 with 100, 0.94 with 400, 0.98 with
-# 1000, for about 2 ms of server CPU (bench/README-search.md).
+# 1000, for about 2 ms of server CPU (bench/README-search.md). Not with a price filter: the wider
+# walk finds them (0.96-0.99), and reading a thousand products, each with its price looked up,
+# lengthened the slowest searches (p95 45 -> 61 ms at a million products).
 TIER_ROWS = 100
 TIER_SCAN = 1000
 # With a price filter the HNSW walk returns every product it visited (see ``_near``); with fewer
@@ -318,7 +320,7 @@ async def ranked(
         few=FEW_PRICES,
         limit=limit,
         cap=None if exact else TIER_ROWS,
-        scan=None if exact else TIER_SCAN,
+        scan=None if exact else TIER_ROWS if price_conditions(f) else TIER_SCAN,
         embedder=embedder.name,
     )
     if qw.words:
