@@ -155,9 +155,9 @@ def _ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, e
     %(tq1)s, %(tq2)s, ...): each keeps at most %(cap)s products not yet seen, read through the GIN
     index (on our own tables the nearest of the first %(scan)s), and only while fewer than
     %(limit)s products have as many words as it asks for (a condition evaluated once, before the
-    tier's scan, so unneeded tiers read nothing). Results
-    are ordered by how many words they have, then by reciprocal rank fusion of the word ranking
-    (words, then full-text rank) with the vector ranking."""
+    tier's scan, so unneeded tiers read nothing). Results are ordered by how many words they
+    have, then by reciprocal rank fusion of the word ranking (words, full-text rank, distance)
+    with the vector ranking."""
     near, has_text = _near(data, f, dims, exact=exact)
     ctes: list[sql.Composable] = [near]
     by_distance = sql.SQL("vr as (select id, distance, row_number() over (order by distance, id) as r from near)")
