@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -33,14 +34,17 @@ from pgvector.psycopg import register_vector_async
 from psycopg.conninfo import make_conninfo
 
 from proxy.shop import demo_catalog as cat
-from proxy.shop.documents import DOC_COLUMNS, DOC_TYPES, drop_tenant_documents, ensure_hnsw_index, render_products
+from proxy.shop import search
+from proxy.shop.documents import DOC_COLUMNS, DOC_TYPES, drop_stale_indexes, ensure_hnsw_index, render_products
 from proxy.shop.embedders import OfflineEmbedder, hash_embedding
 from proxy.shop.search import search_products
 from proxy.shop.source import NativeShopData, vector_literal
 from proxy.shop.store import TABLE_COLUMNS, copy_rows
+from proxy.store import pg_server
 from proxy.store.db import Database, start_embedded_postgres
 
 TENANT = "bench-search"
+SEARCH_MODULES = ("search", "search_words", "price_filters", "search_alternatives")
 ADJECTIVES = [
     "Compact",
     "Deluxe",
@@ -155,7 +159,9 @@ async def seed(url: str, n: int) -> None:
     mwm = max(256, n * 2 // 1000)
     seed_url = make_conninfo(url, options=f"-c maintenance_work_mem={mwm}MB")
     async with Database.connect(seed_url, min_size=1, max_size=2) as db:
-        await drop_tenant_documents(db, TENANT)  # the index first: deleting through it is slow
+        await drop_stale_indexes(db, TENANT, set())  # the index first: deleting through it is slow
+        await db.execute("delete from shop_documents where tenant = %s", (TENANT,))
+        await db.execute("delete from shop_embedding_state where tenant = %s", (TENANT,))
         await db.execute("delete from shop_prices where tenant = %s", (TENANT,))
         await db.execute("delete from shop_products where tenant = %s", (TENANT,))
         products, prices = catalogue(n, random.Random(7))
@@ -222,12 +228,34 @@ def latency_line(label: str, latencies: list[float]) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
+    if args.search_ef:
+        search.EF_SEARCH = args.search_ef
+    if args.filtered_ef:
+        search.FILTERED_FETCH = args.filtered_ef
+    if args.tier_rows:
+        search.TIER_ROWS = args.tier_rows
+    if args.tier_scan:
+        search.TIER_SCAN = args.tier_scan
+    if args.pg_defaults:  # before the server starts; a server already running keeps its settings
+        pg_server.SERVER_SETTINGS = None
     url = os.environ.get("DATABASE_URL") or start_embedded_postgres(Path(args.data_dir) / "postgres")
     async with Database.connect(url, min_size=1, max_size=4) as db:
         if not await ready(db, args.products):
             await seed(url, args.products)
         if args.seed_only:
             return
+        row = await db.fetch_one(
+            "select current_setting('shared_buffers') as sb, current_setting('random_page_cost') as rpc,"
+            " current_setting('work_mem') as wm, current_setting('jit') as jit, pg_jit_available() as jit_ok,"
+            " (select extversion from pg_extension where extname = 'vector') as pgvector"
+        )
+        if row:
+            print(
+                f"server: {'Postgres defaults' if args.pg_defaults else 'embedded settings'}: shared_buffers"
+                f" {row['sb']}, random_page_cost {row['rpc']}, work_mem {row['wm']}, jit {row['jit']}"
+                f" ({'available' if row['jit_ok'] else 'not built in'}); pgvector {row['pgvector']}",
+                flush=True,
+            )
         if args.against:
             await turn_about(db, args)
             return
@@ -286,24 +314,35 @@ def _cpu_ms(pid: int) -> float:
 
 
 async def turn_about(db: Database, args: argparse.Namespace) -> None:
-    """This checkout's search against ``search.py`` at git revision ``args.against``, query by query
+    """This checkout's search against the search at git revision ``args.against``, query by query
     in alternation over the same data: latency, and the CPU each search costs in Postgres (the
-    backend of a connection of its own, from /proc: a local server) and in Python. Only ``search.py``
-    is taken from that revision: the modules it imports (words, filters, alternatives) are this
-    checkout's, which is exact for revisions before they were split out of it."""
+    backend of a connection of its own, from /proc: a local server) and in Python. The search's
+    own modules (``SEARCH_MODULES``, those the revision has) are taken from that revision; the
+    rest (embedders, query words, the database) are this checkout's. Both run on the same server,
+    so its settings are not compared here (``--pg-defaults`` runs the bench on Postgres's own)."""
+    import importlib
     import importlib.util
     import subprocess
 
-    source = subprocess.run(
-        ["git", "show", f"{args.against}:proxy/shop/search.py"], check=True, capture_output=True, text=True
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "search_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("search_before", path)
+    folder = Path(tempfile.mkdtemp()) / "search_before"
+    folder.mkdir()
+    sources = {}
+    for name in SEARCH_MODULES:  # those the revision has
+        shown = subprocess.run(
+            ["git", "show", f"{args.against}:proxy/shop/{name}.py"], capture_output=True, text=True, check=False
+        )
+        if shown.returncode == 0:
+            sources[name] = shown.stdout
+    for name, source in sources.items():  # each imports the revision's others
+        for other in sources:
+            source = re.sub(rf"\bproxy\.shop\.{other}\b", f"search_before.{other}", source)
+        (folder / f"{name}.py").write_text(source)
+    (folder / "__init__.py").write_text("")
+    spec = importlib.util.spec_from_file_location("search_before", folder / "__init__.py")
     assert spec is not None and spec.loader is not None
-    before = importlib.util.module_from_spec(spec)
-    sys.modules["search_before"] = before  # dataclasses look their module up
-    spec.loader.exec_module(before)
+    sys.modules["search_before"] = importlib.util.module_from_spec(spec)  # dataclasses look their module up
+    spec.loader.exec_module(sys.modules["search_before"])
+    before = importlib.import_module("search_before.search")
     url = os.environ.get("DATABASE_URL") or start_embedded_postgres(Path(args.data_dir) / "postgres")
     data, embedder = NativeShopData(TENANT), OfflineEmbedder()
     qs = queries(args.queries, random.Random(11))
@@ -389,5 +428,12 @@ if __name__ == "__main__":
     parser.add_argument("--ef", type=int, nargs="*", default=[40, 100, 200, 400], help="none: skip the walk's recall")
     parser.add_argument("--against", metavar="GIT_REV", help="compare with search.py at this revision, turn about")
     parser.add_argument("--seed-only", action="store_true", help="load the catalogue, measure nothing")
+    parser.add_argument("--search-ef", type=int, help="the search's hnsw.ef_search without a price filter")
+    parser.add_argument("--filtered-ef", type=int, help="the search's walk with a price filter (FILTERED_FETCH)")
+    parser.add_argument("--tier-rows", type=int, help="products each word tier keeps at most (TIER_ROWS)")
+    parser.add_argument("--tier-scan", type=int, help="products each word tier reads at most (TIER_SCAN)")
+    parser.add_argument(
+        "--pg-defaults", action="store_true", help="start the embedded server with Postgres's default settings"
+    )
     parser.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "proxy-search-bench"))
     asyncio.run(main(parser.parse_args()))

@@ -94,7 +94,10 @@ def product_filter(
             else "{} in (select pr.product_id from prices pr where {})"
         )
         price = sql.SQL(" and ").join([sql.SQL("pr.active and pr.unit_amount is not null"), *cond])
-        # the price test first: per row, the product is then looked up only for the rows in range
+        if per_row and (prices_per_row is None or prices_per_row):
+            # the price test first, and the product looked up only for the rows in range: Postgres
+            # orders the conditions of an AND by their estimated cost, a CASE keeps this order
+            return sql.SQL("case when {} then {} else false end").format(sql.SQL(test).format(ident, price), parts[0])
         parts.insert(0, sql.SQL(test).format(ident, price))
     return sql.SQL(" and ").join(parts)
 

@@ -44,8 +44,16 @@ EF_SEARCH = 150
 # this close (cosine distance): unrelated products sit at 0.8 and beyond with the offline embedder
 # and with OpenAI's models, the same product type well under 0.7.
 MAX_NEIGHBOUR_DISTANCE = 0.75
-# Full text reads products in tiers, all words first, at most this many per tier.
+# Full text reads products in tiers, all words first, at most TIER_ROWS per tier: on our own tables
+# the nearest of the first TIER_SCAN it finds (the distance comes with the row the text is read
+# from). A million products have hundreds with the words of "black electric toothbrush"; the
+# first hundred the index gives are not the nearest, and the walk misses some of those: at a
+# million products recall@10 against the exact search is 0.90 with 100, 0.94 with 400, 0.98 with
+# 1000, for about 2 ms of server CPU (bench/README-search.md). Not with a price filter: the wider
+# walk finds them (0.96-0.99), and reading a thousand products, each with its price looked up,
+# lengthened the slowest searches (p95 45 -> 61 ms at a million products).
 TIER_ROWS = 100
+TIER_SCAN = 1000
 # With a price filter the HNSW walk returns every product it visited (see ``_near``); with fewer
 # than FEW_PRICES prices in the filters every product in them is compared exactly instead.
 FILTERED_FETCH = 400
@@ -144,11 +152,12 @@ def _ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, e
 
     ``near``: the %(top)s nearest vectors within the filters, with the query's words each has.
     Then the word tiers (``levels``: at least m words, m from all down to one, full-text queries
-    %(tq1)s, %(tq2)s, ...): each reads at most %(cap)s products not yet seen, through the GIN
-    index, and only while fewer than %(limit)s products have as many words as it asks for (a
-    condition evaluated once, before the tier's scan, so unneeded tiers read nothing). Results
-    are ordered by how many words they have, then by reciprocal rank fusion of the word ranking
-    (words, then full-text rank) with the vector ranking."""
+    %(tq1)s, %(tq2)s, ...): each keeps at most %(cap)s products not yet seen, read through the GIN
+    index (on our own tables the nearest of the first %(scan)s), and only while fewer than
+    %(limit)s products have as many words as it asks for (a condition evaluated once, before the
+    tier's scan, so unneeded tiers read nothing). Results are ordered by how many words they
+    have, then by reciprocal rank fusion of the word ranking (words, full-text rank, distance)
+    with the vector ranking."""
     near, has_text = _near(data, f, dims, exact=exact)
     ctes: list[sql.Composable] = [near]
     by_distance = sql.SQL("vr as (select id, distance, row_number() over (order by distance, id) as r from near)")
@@ -179,33 +188,46 @@ def _ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, e
             )
         )
         source = sql.SQL("(select t.id, t.fts, null::float8 as distance from product_text t)")
+    # Our own tables have one row per product: each product is in one row of the tiers, with its
+    # words in order. A product's texts elsewhere (chunks) may be in several, to be merged.
+    found = (
+        "select count(*) from {prev} s where cardinality(s.matched) >= {m}"
+        if has_text
+        else "select count(*) from (select s.id from {prev} s, unnest(s.matched) x group by s.id"
+        " having count(distinct x) >= {m}) z"
+    )
     for j, m in enumerate(levels, 1):
         prev = sql.Identifier(f"h{j - 1}")
         ctes.append(
             sql.SQL(
                 "{t} as (select c.id, array(select w.i from words w where c.fts @@ w.q order by w.i) as matched,"
-                " ts_rank_cd(c.fts, %(anyq)s::tsquery) as rank, c.distance from {source} c where (select count(*)"
-                " from (select s.id from {prev} s, unnest(s.matched) x group by s.id having count(distinct x) >= {m})"
-                " z) < %(limit)s and c.fts @@ {tq}::tsquery and {flt} and not exists (select 1 from {prev} s"
-                " where s.id = c.id) limit %(cap)s),"
+                " ts_rank_cd(c.fts, %(anyq)s::tsquery) as rank, c.distance from (select c.id, c.fts, c.distance"
+                " from {source} c where ({found}) < %(limit)s and c.fts @@ {tq}::tsquery and {flt} and not exists"
+                " (select 1 from {prev} s where s.id = c.id) limit {scan}) c {nearest} limit %(cap)s),"
                 " {h} as (select * from {prev} union all select * from {t})"
             ).format(
                 t=sql.Identifier(f"t{j}"),
                 h=sql.Identifier(f"h{j}"),
                 prev=prev,
                 source=source,
-                m=sql.Literal(m),
+                found=sql.SQL(found).format(prev=prev, m=sql.Literal(m)),
+                scan=sql.SQL("%(scan)s" if has_text else "%(cap)s"),
+                nearest=sql.SQL("order by c.distance, c.id" if has_text else ""),
                 tq=sql.Placeholder(f"tq{j}"),
                 flt=product_filter("c", f),
             )
         )
-    ctes.append(
-        sql.SQL(
-            "hits as (select h.id, max(h.rank) as rank, min(h.distance) as distance, coalesce(array_agg(distinct x"
-            " order by x) filter (where x is not null), '{{}}') as matched from {last} h left join lateral"
-            " unnest(h.matched) x on true group by h.id)"
-        ).format(last=sql.Identifier(f"h{len(levels)}"))
-    )
+    last = sql.Identifier(f"h{len(levels)}")
+    if has_text:
+        ctes.append(sql.SQL("hits as (select id, rank, distance, matched from {last})").format(last=last))
+    else:
+        ctes.append(
+            sql.SQL(
+                "hits as (select h.id, max(h.rank) as rank, min(h.distance) as distance, coalesce(array_agg(distinct x"
+                " order by x) filter (where x is not null), '{{}}') as matched from {last} h left join lateral"
+                " unnest(h.matched) x on true group by h.id)"
+            ).format(last=last)
+        )
     if has_text:
         # The vector ranking: the walk's products, and the word matches as near as they are (their
         # distances are exact): a product the walk missed still gets the rank its distance gives.
@@ -221,7 +243,7 @@ def _ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, e
     ctes.append(
         sql.SQL(
             "wr as (select id, matched, row_number() over (order by cardinality(matched) desc, rank desc,"
-            ' id collate "C") as r from hits where cardinality(matched) > 0),'
+            ' distance nulls last, id collate "C") as r from hits where cardinality(matched) > 0),'
             " top as (select w.id, w.matched, row_number() over (order by cardinality(w.matched) desc,"
             ' coalesce(1.0::float8 / (60 + v.r), 0) + 1.0::float8 / (60 + w.r) desc, w.id collate "C") as pos'
             " from wr w left join vr v on v.id = w.id)"
@@ -298,6 +320,7 @@ async def ranked(
         few=FEW_PRICES,
         limit=limit,
         cap=None if exact else TIER_ROWS,
+        scan=None if exact else TIER_ROWS if price_conditions(f) else TIER_SCAN,
         embedder=embedder.name,
     )
     if qw.words:
@@ -316,12 +339,14 @@ async def ranked(
             # one) and the price checks the indexes. A failed statement leaves the transaction
             # open; the pool rolls it back.
             # The statement is prepared and its generic plan used: planning it takes longer than
-            # running it, and its shape (CTEs, gates) needs no parameter-specific plan.
+            # running it, and its shape (CTEs, gates) needs no parameter-specific plan. JIT is off:
+            # the plan's estimated cost (its exact branches) is above Postgres's JIT thresholds, so
+            # a server built with JIT would compile it at every search, for tens of milliseconds.
             async with conn.pipeline():
                 await conn.execute("begin")
                 await conn.execute(
                     "select set_config('hnsw.ef_search', %s, true), set_config('enable_seqscan', 'off', true),"
-                    " set_config('plan_cache_mode', 'force_generic_plan', true)",
+                    " set_config('plan_cache_mode', 'force_generic_plan', true), set_config('jit', 'off', true)",
                     (str(ef),),
                     prepare=True,
                 )

@@ -279,6 +279,27 @@ async def test_products_with_every_word_come_first_even_past_the_tier_cap(
     assert [p["match"] for p in got["products"]][: len(strong)] == ["strong"] * len(strong)
 
 
+async def test_a_word_tier_keeps_the_nearest_of_the_products_it_reads(
+    catalog_shop: str, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from proxy.shop import search
+    from proxy.shop.embedders import hash_embedding
+    from proxy.shop.source import NativeShopData, vector_literal
+
+    monkeypatch.setattr(search, "CANDIDATES", 1)  # the walk brings one product
+    monkeypatch.setattr(search, "TIER_ROWS", 3)  # the tier keeps three of the many it reads
+    rows = await database.fetch_all(
+        "select d.record_id as id from shop_documents d join shop_products p on p.tenant = d.tenant and"
+        " p.id = d.record_id and p.active and not p.deleted where d.tenant = %s and d.kind = 'product' and"
+        " d.fts @@ to_tsquery('english', 'wireless') order by d.embedding::vector(256) <=> %s::vector(256), 1",
+        (catalog_shop, vector_literal(hash_embedding("wireless"))),
+    )
+    assert len(rows) > 8  # many more than the walk and the tier keep
+    got = await search.search_products(database, NativeShopData(catalog_shop), OfflineEmbedder(), "wireless", limit=10)
+    found = [p["id"] for p in got["products"]]
+    assert 3 <= len(found) <= 4 and set(found) == {r["id"] for r in rows[: len(found)]}
+
+
 async def test_the_fast_search_finds_what_the_exact_one_finds(catalog_shop: str, database: Database) -> None:
     from proxy.shop.search import search_products
     from proxy.shop.source import NativeShopData
