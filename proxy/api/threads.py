@@ -16,11 +16,12 @@ from proxy.api.errors import ApiError
 from proxy.api.sse import event_stream, v1_frames
 from proxy.api.turns import begin_first_turn, begin_turn, enforce_limits, same_user
 from proxy.api.validation import check_id
-from proxy.console.visitor import held_reply
+from proxy.console.visitor import held_reply, held_reply_without_turns
 from proxy.services import Services
 from proxy.store.conversations import ConversationStore
 from proxy.store.threads import ThreadRecord
 from proxy.turns.events import Batches, parse_event_id
+from proxy.turns.manager import ThreadHeld
 from proxy.turns.remote_cancel import request_cancel
 from proxy.visitors import Visitor
 
@@ -150,9 +151,20 @@ class ThreadController(ConversationController):
         services: ServicesDep,
         data: JSONBody[MessageIn],
     ) -> Stream:
-        if (held := await held_reply(services, caller, request, thread_id, data.content)) is not None:
-            return held  # a person holds the conversation: stored for them, no turn
-        run = await begin_turn(services, caller, request, thread_id, data.content, page_url=data.page_url)
+        try:
+            run = await begin_turn(
+                services, caller, request, thread_id, data.content, page_url=data.page_url, for_holder=True
+            )
+        except ThreadHeld as held:
+            return await held_reply(request, held.held)  # a person holds the conversation: stored for them, no turn
+        except ApiError as exc:
+            # no turns now (overloaded, shutting down): a thread a person holds needs none
+            if exc.status != 503:
+                raise
+            kept = await held_reply_without_turns(services, caller, request, thread_id, data.content)
+            if kept is None:
+                raise
+            return kept
         return event_stream(v1_frames(services.turns.follow(run, heartbeat=services.settings.heartbeat_interval)))
 
     @get("/{thread_id:str}/messages", summary="The conversation so far, oldest first")

@@ -22,7 +22,7 @@ from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
 from proxy.store.threads import ThreadRecord, new_id
 from proxy.turns.admission import TurnRefused
-from proxy.turns.manager import ThreadBusy, ThreadMissing, TurnRequest
+from proxy.turns.manager import ThreadBusy, ThreadHeld, ThreadMissing, TurnRequest
 from proxy.turns.runner import ActiveRun
 from proxy.visitors import Visitor
 
@@ -89,8 +89,12 @@ async def begin_turn(
     text: str,
     *,
     page_url: str | None = None,
+    for_holder: bool = False,
 ) -> ActiveRun:
     """Start a turn on the caller's thread; 404 if not the caller's, 409 if busy.
+
+    ``for_holder``: a thread a person of the staff holds keeps the message for them and raises
+    :class:`~proxy.turns.manager.ThreadHeld` (counted as any message), instead of the 409.
 
     503 when the worker will not start a turn now (overloaded, shutting down), before any database,
     rate limiter or provider work: the turn is refused cheaply and nothing is counted or locked.
@@ -109,6 +113,7 @@ async def begin_turn(
         binding=caller.visitor.binding,
         page_url=page_url,
         operator=_operator(caller, caller.visitor),
+        for_holder=for_holder,
     )
     return await _admitted(services, caller, request, ask)
 
@@ -160,9 +165,16 @@ async def _admitted(services: Services, caller: Caller, request: Request[Any, An
             run = await _open(services, caller, request, ask)
     except TurnRefused as exc:
         raise refused_error(exc) from None
+    except ThreadHeld:  # kept for the person holding the thread: it counts as the turn would have
+        await _count_tenant_wide(services, caller, request, ip)
+        raise
+    await _count_tenant_wide(services, caller, request, ip)
+    return run
+
+
+async def _count_tenant_wide(services: Services, caller: Caller, request: Request[Any, Any, Any], ip: str) -> None:
     with contextlib.suppress(ApiError):  # full since the check above (a race of a few turns): let it run
         await enforce_limits(services, caller, request, "message", scopes=TENANT_WIDE, client_ip=ip)
-    return run
 
 
 async def _open(services: Services, caller: Caller, request: Request[Any, Any, Any], ask: TurnRequest) -> ActiveRun:

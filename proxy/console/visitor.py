@@ -1,4 +1,9 @@
-"""The visitor's side of a takeover: a message while a person holds the thread, and the live stream."""
+"""The visitor's side of a takeover: a message while a person holds the thread, and the live stream.
+
+A message to a held thread is stored by the statement that would open its turn (see
+:func:`proxy.api.turns.begin_turn`'s ``for_holder``): a thread nobody holds pays no extra round
+trip to find that out. Only while the worker opens no turns is the hold looked up on its own.
+"""
 
 from __future__ import annotations
 
@@ -15,33 +20,44 @@ from proxy.api.turns import check_message, enforce_limits, same_user
 from proxy.api.validation import check_id
 from proxy.console.runtime import console_of
 from proxy.console.streams import frame, widget_events
-from proxy.console.takeover import post_visitor_message_if_held
+from proxy.console.takeover import Holder, post_visitor_message_if_held
 from proxy.services import Services
-from proxy.store.threads import ThreadRecord
+from proxy.store.threads import HeldThread, ThreadRecord
 
 
-async def held_reply(
+async def held_reply(request: Request[Any, Any, Any], held: HeldThread) -> Stream:
+    """The answer to a message kept for the person holding the thread (the statement that was to
+    open a turn stored it instead): the console is told, the visitor gets ``human.holding`` and
+    ``done`` (no turn, no provider request)."""
+    await console_of(request).hub.announce(held.thread_id)
+    return _holding(Holder(held.takeover_id, held.staff_id, held.staff_name, held.since))
+
+
+async def held_reply_without_turns(
     services: Services, caller: Caller, request: Request[Any, Any, Any], thread_id: str, text: str
 ) -> Stream | None:
-    """If a person holds the thread: store the message, tell the console, answer with
-    ``human.holding`` and ``done`` (no turn, no provider request). None: the assistant answers."""
+    """While the worker opens no turns (503: overloaded, shutting down): a thread a person holds
+    needs none, so it still takes the visitor's message, stored for them and announced (counted
+    against the limits as any message; the refusal counted nothing). None: not held, the 503 stands."""
     check_id(thread_id)
     text = check_message(text, services.settings.max_message_chars)
-    console = console_of(request)
     if not await _held(services, thread_id):
         return None
     if await _owned(services, caller, thread_id) is None:
-        return None  # the turn answers 404, as for any thread that is not the caller's
+        return None  # not the caller's: the 503 stands, as for any thread that is not held
     await enforce_limits(services, caller, request, "message")
     found = await post_visitor_message_if_held(
         services.db, thread_id=thread_id, tenant=caller.tenant.name, visitor=caller.visitor.binding, text=text
     )
     if found is None:
-        return None  # not this visitor's thread (the turn answers 404), or handed back meanwhile
-    await console.hub.announce(thread_id)
+        return None  # handed back meanwhile
+    await console_of(request).hub.announce(thread_id)
+    return _holding(found)
 
+
+def _holding(holder: Holder) -> Stream:
     async def frames() -> Any:
-        yield frame("human.holding", found.public()) + frame("done", {})
+        yield frame("human.holding", holder.public()) + frame("done", {})
 
     return event_stream(frames())
 

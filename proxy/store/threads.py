@@ -92,6 +92,19 @@ class LockedThread(ThreadRecord):
 
 
 @dataclass(frozen=True, slots=True)
+class HeldThread:
+    """A thread a person of the staff holds (see :mod:`proxy.console.takeover`), as the statement
+    that was to open a turn found it; ``user_message_id``: the visitor's message, stored for them."""
+
+    thread_id: str
+    takeover_id: int
+    staff_id: str
+    staff_name: str
+    since: datetime
+    user_message_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     id: int
     role: Literal["user", "assistant"]
@@ -101,7 +114,7 @@ class StoredMessage:
     author: str | None = None  # a person of the staff wrote it (role "assistant")
 
 
-LockResult = Literal["acquired", "busy", "missing"]
+LockResult = Literal["acquired", "busy", "held", "missing"]
 
 EndStep = Literal["waiting", "saved", "lost"]
 """What :meth:`ThreadStore.finish_turn` reports: ``waiting`` (at most once, as soon as the write has
@@ -127,7 +140,9 @@ _COLUMNS = "id, tenant, visitor, engine, provider_id, created_at, visitor_kind, 
 
 # One statement, one round trip: the lease, the visitor's message and the history before it.
 # ``seen`` is the thread in the statement's snapshot (none: not this caller's thread: another
-# tenant's, another visitor's, or a signed-in user's that this request's user is not); ``locked``
+# tenant's, another visitor's, or a signed-in user's that this request's user is not); ``holder``
+# the person of the staff holding it, if one does (no turn then: with ``for_holder`` the message is
+# stored for them instead, which the same statement reports); ``locked``
 # the lease, taken only on that same version of the row (none: busy). The history is read in the
 # snapshot, so it excludes the message stored here. Were the row changed after the snapshot was
 # taken (an expired turn's late end, releasing the lock while its reply is being written), the
@@ -138,20 +153,26 @@ _COLUMNS = "id, tenant, visitor, engine, provider_id, created_at, visitor_kind, 
 # commits, and here it is set for this one only): a lease lost in a database crash frees itself,
 # and the message is made durable by the turn's final commit, which does wait, as the log is
 # flushed in order. A crash of the database in the fraction of a second before that flush can
-# lose the message of a turn whose reply could not be saved either.
+# lose the message of a turn whose reply could not be saved either. A message kept for the person
+# holding the thread has no turn to follow: it commits as any other statement does.
 _OPEN_TURN = f"""
-with quick as (
-    select set_config('synchronous_commit', 'off', true) as setting
-), seen as (
+with seen as (
     select {_COLUMNS}, xmin, active_run as held_by, draft as held_draft from threads
     where id = %(thread)s and tenant = %(tenant)s and (visitor is null or visitor is not distinct from %(visitor)s)
       and (visitor_user_id is null or visitor_user_id = %(user)s)
+), holder as (
+    -- a person of the staff holds the thread: no turn (see proxy.console.takeover)
+    select k.id, k.staff_id, k.staff_name, k.started_at from takeovers k
+    where k.thread_id = (select id from seen) and k.ended_at is null
+), quick as (
+    select set_config('synchronous_commit',
+        case when exists (select from holder) then current_setting('synchronous_commit') else 'off' end, true
+    ) as setting
 ), locked as (
     update threads set active_run = %(run)s, locked_until = now() + make_interval(secs => %(lease)s), draft = null
     where id = (select id from seen) and xmin = (select xmin from seen)
       and (active_run is null or locked_until < now()) and (select setting from quick) is not null
-      -- a person of the staff holds the thread: no turn (see proxy.console.takeover)
-      and not exists (select from takeovers k where k.thread_id = %(thread)s and k.ended_at is null)
+      and not exists (select from holder)
     returning id
 ), posted as (
     insert into messages (thread_id, role, content, run_id)
@@ -161,6 +182,9 @@ with quick as (
         where seen.held_by is not null and seen.held_draft <> ''
         union all
         select id, 'user', %(text)s, %(run)s, 2 from locked where %(text)s::text is not null
+        union all  -- held: kept for the person holding the thread, with no turn
+        select seen.id, 'user', %(text)s, null, 2 from seen, holder
+        where %(for_holder)s and %(text)s::text is not null
     ) taken order by place
     returning id, role
 ), told as (
@@ -170,6 +194,7 @@ with quick as (
 )
 select seen.*, locked.id is not null as acquired,
     (select id from posted where role = 'user') as user_message_id,
+    holder.id as takeover_id, holder.staff_id, holder.staff_name, holder.started_at as held_since,
     case when locked.id is not null then seen.held_by end as abandoned_run,
     (select json_agg(json_build_array(b.role, b.content, b.author) order by b.id) from (
         select m.id, m.role, m.content, m.author from messages m, told
@@ -179,7 +204,7 @@ select seen.*, locked.id is not null as acquired,
         select m.id, m.role, m.content from messages m
         where m.thread_id = locked.id order by m.id desc limit %(history)s
     ) h) as history
-from seen left join locked on true
+from seen left join locked on true left join holder on true
 """
 
 # A first message that creates its thread, in one statement: the thread, born locked for the turn
@@ -339,7 +364,8 @@ class ThreadStore:
         lease_seconds: float,
         user_text: str | None = None,
         history: int = 0,
-    ) -> tuple[LockResult, ThreadRecord | None]:
+        for_holder: bool = False,
+    ) -> tuple[LockResult, ThreadRecord | HeldThread | None]:
         """Take the thread's turn lock in one round trip, telling busy from missing.
 
         ``visitor`` is the thread's binding the caller presents, ``user_id`` the signed-in user this
@@ -347,6 +373,9 @@ class ThreadStore:
         visitor's message is stored in the same statement, only if the lock was taken; with
         ``history``, up to that many messages before it are read too. Acquired, the record is a
         :class:`LockedThread`; busy, the thread as it was.
+
+        A thread a person of the staff holds takes no turn: busy, or with ``for_holder`` ``held``,
+        the message stored for that person in the same statement (:class:`HeldThread`).
         """
         row = await self.db.fetch_one(
             _OPEN_TURN,
@@ -359,11 +388,21 @@ class ThreadStore:
                 "lease": lease_seconds,
                 "text": user_text,
                 "history": max(0, history),
+                "for_holder": for_holder,
             },
         )
         if row is None:
             return "missing", None
         if not row["acquired"]:
+            if for_holder and row["takeover_id"] is not None:
+                return "held", HeldThread(
+                    row["id"],
+                    row["takeover_id"],
+                    row["staff_id"],
+                    row["staff_name"],
+                    row["held_since"],
+                    row["user_message_id"],
+                )
             return "busy", ThreadRecord.from_row(row)
         read: tuple[HistoryMessage, ...] | None = None
         if history > 0:

@@ -33,7 +33,7 @@ from proxy.backoff import Backoff
 from proxy.engines.base import Engine
 from proxy.errors import ProxyError
 from proxy.observability.metrics import OPEN_STREAMS, TURNS_REFUSED
-from proxy.store.threads import LockedThread, new_id
+from proxy.store.threads import HeldThread, LockedThread, new_id
 from proxy.tenants import TenantConfig
 from proxy.turns.admission import Admission, TurnRefused
 from proxy.turns.events import DONE, Batches
@@ -60,6 +60,17 @@ class ThreadBusy(ProxyError):
     code, status = "thread_busy", 409
 
 
+class ThreadHeld(ProxyError):
+    """A person of the staff holds the thread, for a :attr:`TurnRequest.for_holder` request: no
+    turn, the message stored for them (``held``); other requests get :class:`ThreadBusy`."""
+
+    code, status = "thread_held", 409
+
+    def __init__(self, held: HeldThread) -> None:
+        super().__init__(held.thread_id)
+        self.held = held
+
+
 @dataclass(frozen=True, slots=True)
 class TurnRequest:
     """A visitor's message for a thread, as the API checked it."""
@@ -73,6 +84,9 @@ class TurnRequest:
     operator: bool = False  # the tenant's own server or staff: errors keep the provider's words
     # the thread's first message: ``thread_id`` (a new id) is created with the turn, bound to ``visitor``
     new_thread: bool = False
+    # while a person of the staff holds the thread, store the message for them (ThreadHeld) rather
+    # than refuse it as busy: the same statement that would open the turn does either
+    for_holder: bool = False
 
 
 def turn_visitor(thread: LockedThread, visitor: Visitor) -> Visitor:
@@ -127,8 +141,10 @@ class TurnManager:
         One statement takes the lock (a lease of ``services.lease`` seconds, renewed while the turn
         runs: :mod:`proxy.turns.leases`), stores the message and reads the history the tenant's
         engine sends along. :class:`ThreadMissing` or :class:`ThreadBusy` when the thread is not
-        the caller's or not free; nothing is stored then. With ``ask.new_thread`` the statement
-        creates the thread instead, locked (a new thread has no history to read).
+        the caller's or not free; nothing is stored then. :class:`ThreadHeld` (``ask.for_holder``):
+        a person of the staff holds the thread, and the message was stored for them. With
+        ``ask.new_thread`` the statement creates the thread instead, locked (a new thread has no
+        history to read).
         """
         services = self.services
         engine = services.engines[ask.tenant.name]
@@ -154,11 +170,15 @@ class TurnManager:
             lease_seconds=services.lease,
             user_text=ask.text,
             history=window,
+            for_holder=ask.for_holder,
         )
         if result == "missing":
             raise ThreadMissing(ask.thread_id)
         if result == "busy":
             raise ThreadBusy(ask.thread_id)
+        if result == "held":
+            assert isinstance(thread, HeldThread)
+            raise ThreadHeld(thread)
         assert isinstance(thread, LockedThread)
         if thread.abandoned_run is not None:
             # taken over from a worker that died: end the dead turn's saved stream, if any (the thread
