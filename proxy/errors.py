@@ -28,6 +28,8 @@ The tree, each class with its module, code and (for public ones) status:
     ``upstream_unavailable``, ``upstream_timeout``, ``upstream_stream_cut``, ``upstream_failed``,
     ``turn_timeout``, ``tool_rounds_exceeded``, ``cancelled``, ``shutting_down``, ``interrupted``,
     ``internal``
+  x ProviderStatusError (proxy.engines.errors): ``upstream_status``; a provider's error status on a
+    streamed request, its ``status`` the provider's; mapped to an ``EngineError`` at once
   x ToolError (proxy.tools.errors): ``tool_failed``; the message is for the model, which relays it
     + FloodLimited (proxy.leads.caps): ``flood_limited``
   x ConfigError (proxy.tenants): ``invalid_config``

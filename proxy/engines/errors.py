@@ -22,6 +22,7 @@ import openai
 
 from proxy.backoff import backoff_delay
 from proxy.engines.base import EngineError
+from proxy.errors import ProxyError
 
 # the SDK's retry policy (openai._constants): 0.5 s doubling up to 8 s, cut by up to a quarter at
 # random; a server's Retry-After is honoured up to two minutes, and a longer one is not retried
@@ -36,15 +37,16 @@ _TIMEOUTS = (TimeoutError, aiohttp.ServerTimeoutError, httpx2.TimeoutException)
 TRANSPORT_ERRORS = (aiohttp.ClientError, httpx2.TransportError, OSError, TimeoutError)
 
 
-class ProviderStatusError(Exception):
+class ProviderStatusError(ProxyError):
     """A provider answered a streamed request with an error status (the direct path's
-    ``openai.APIStatusError``): ``body`` is the JSON's ``error`` object (or the whole body)."""
+    ``openai.APIStatusError``): ``status`` is the provider's, ``body`` the JSON's ``error`` object
+    (or the whole body). Mapped to an ``EngineError`` before anything sees it."""
+
+    code = "upstream_status"
 
     def __init__(self, status: int, body: object, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
         self.body = body
-        self.message = message
 
     @classmethod
     def from_response(cls, status: int, raw: bytes) -> ProviderStatusError:
@@ -84,7 +86,7 @@ def _provider_message(exc: openai.APIStatusError | ProviderStatusError) -> str:
 
 
 def _provider_code(exc: openai.APIStatusError | ProviderStatusError) -> str | None:
-    code = getattr(exc, "code", None)
+    code = exc.code if isinstance(exc, openai.APIStatusError) else None  # ours: read from its body
     if code:
         return str(code)
     found = status_and_body(exc)
