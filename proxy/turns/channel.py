@@ -6,7 +6,8 @@ length is bounded by the turn timeout.
 
 Every token of every open stream passes through here, and a worker holds thousands of quiet
 streams, so waiting is kept cheap: a reader waits on one plain future of its own (no event object
-made per published event, no cancel scope per wait), the heartbeat is a timer on that wait, and a
+made per published event, no cancel scope per wait), the heartbeat resolves that future (one timer
+for all quiet readers, see :class:`Heartbeats`), and a
 reader that just wrote lingers a moment before writing again so that tokens arriving close
 together share one write (see :data:`WRITE_LINGER`).
 """
@@ -14,6 +15,7 @@ together share one write (see :data:`WRITE_LINGER`).
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 from proxy.turns.events import Event
@@ -29,6 +31,64 @@ WRITE_LINGER = 0.05
 def _quiet(waiter: asyncio.Future[bool]) -> None:
     if not waiter.done():
         waiter.set_result(True)
+
+
+# a heartbeat this close to its time goes out now rather than after one more turn of the timer
+_EARLY = 0.001
+
+
+class Heartbeats:
+    """Wakes quiet readers (their waiter resolves True) ``interval`` seconds after they began to
+    wait: one loop timer for all the readers of the worker, instead of one per reader (a timer
+    costs about half a kilobyte, and a worker holds thousands of quiet streams).
+
+    All wait the same interval, so the first to begin waiting is the first due: the queue is an
+    ``OrderedDict`` in the order they began, and a reader woken by an event leaves it at once.
+    """
+
+    __slots__ = ("_due", "_interval", "_timer", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        self.loop = loop
+        self._interval = interval
+        self._due: OrderedDict[asyncio.Future[bool], float] = OrderedDict()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, waiter: asyncio.Future[bool]) -> None:
+        deadline = self.loop.time() + self._interval
+        self._due[waiter] = deadline
+        if self._timer is None:
+            self._timer = self.loop.call_at(deadline, self._fire)
+
+    def discard(self, waiter: asyncio.Future[bool]) -> None:
+        # the timer stays set for the time of the first: when it fires it sets itself for the next
+        self._due.pop(waiter, None)
+
+    def _fire(self) -> None:
+        self._timer = None
+        due = self._due
+        now = self.loop.time() + _EARLY
+        while due:
+            waiter, deadline = next(iter(due.items()))
+            if deadline > now:
+                self._timer = self.loop.call_at(deadline, self._fire)
+                return
+            del due[waiter]
+            _quiet(waiter)
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+
+_heartbeats: dict[float, Heartbeats] = {}
+
+
+def heartbeats(loop: asyncio.AbstractEventLoop, interval: float) -> Heartbeats:
+    """The loop's heartbeats of ``interval`` seconds (one set of them per interval)."""
+    beats = _heartbeats.get(interval)
+    if beats is None or beats.loop is not loop:  # (another loop's keep working for their readers)
+        beats = _heartbeats[interval] = Heartbeats(loop, interval)
+    return beats
 
 
 class Changed:
@@ -110,6 +170,7 @@ class RunChannel:
         spell goes out at once, and the close ends a pause.
         """
         loop = asyncio.get_running_loop()
+        beats = heartbeats(loop, heartbeat) if heartbeat is not None else None
         position = start
         while True:
             if position < len(self.events):
@@ -122,15 +183,15 @@ class RunChannel:
             if self.closed:
                 return
             waiter = self._waiter()
-            if heartbeat is None:
+            if beats is None:
                 await waiter
                 continue
-            timer = loop.call_later(heartbeat, _quiet, waiter)
+            beats.add(waiter)
             try:
                 quiet = await waiter
             finally:
-                timer.cancel()
+                beats.discard(waiter)
             if quiet:
-                if waiter in self._waiters:  # not taken by a publish since the timer fired
+                if waiter in self._waiters:  # not taken by a publish since the heartbeat came
                     self._waiters.remove(waiter)
                 yield None

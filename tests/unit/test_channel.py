@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from proxy.turns.channel import RunChannel
+from proxy.turns.channel import RunChannel, heartbeats
 from proxy.turns.events import Event
 
 
@@ -69,6 +69,24 @@ async def test_a_quiet_reader_gets_heartbeats_and_keeps_one_waiter() -> None:
     assert len(channel._waiters) <= 1  # a stream held for hours does not pile up futures
     publish(channel, "a")
     assert texts(await anext(reader)) == ["a"]
+
+
+async def test_quiet_readers_share_one_heartbeat_timer_and_leave_it_when_woken_or_gone() -> None:
+    interval = 0.013  # an interval of this test's own
+    beats = heartbeats(asyncio.get_running_loop(), interval)
+    channel, other = RunChannel(), RunChannel()
+    readers = [channel.follow(heartbeat=interval, linger=0) for _ in range(3)]
+    assert await asyncio.gather(*(anext(reader) for reader in readers)) == [None, None, None]
+    leaving = other.follow(heartbeat=interval)
+    waiting = [asyncio.ensure_future(anext(reader)) for reader in [*readers, leaving]]
+    while len(beats) < 4:  # all four wait on the one timer
+        await asyncio.sleep(0)
+    waiting[3].cancel()
+    publish(channel, "a")
+    assert [texts(batch) for batch in await asyncio.gather(*waiting[:3])] == [["a"], ["a"], ["a"]]
+    assert waiting[3].cancelled()
+    assert len(beats) == 0  # woken by the event or gone: none left waiting for a heartbeat
+    assert await anext(readers[0]) is None  # and the next quiet spell still gets its heartbeat
 
 
 async def test_a_cancelled_reader_does_not_disturb_the_others() -> None:
