@@ -27,6 +27,7 @@ from proxy.serving import ON_DISCONNECT
 
 OnDisconnect = Callable[[Callable[[], None] | None], None]
 
+_NO_SCOPE = cast("Scope", {})
 _END: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
@@ -39,28 +40,25 @@ async def _disconnected(receive: Receive) -> None:
 class _OneTaskResponse(ASGIStreamingResponse):
     __slots__ = ()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # as ``ASGIResponse.__call__``, with the scope for the server's disconnect callback
-        await self.start_response(send=send)
-        if self.is_head_response:
-            await send(_END)
-        else:
-            await self._write(send, receive, cast("OnDisconnect | None", scope.get(ON_DISCONNECT)))
-        await self.after_response()
-
-    async def send_body(self, send: Send, receive: Receive) -> None:
-        await self._write(send, receive, None)  # without the scope: the receive() watcher
-
-    async def _write(self, send: Send, receive: Receive, on_disconnect: OnDisconnect | None) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, *, started: bool = False) -> None:
+        # as ``ASGIResponse.__call__`` with ``send_body`` written in (one coroutine fewer held for
+        # as long as the stream is open), and with the scope for the server's disconnect callback
+        if not started:
+            await self.start_response(send=send)
+            if self.is_head_response:
+                await send(_END)
+                await self.after_response()
+                return
         # the headers went out with the start of the response; a quiet stream need not keep them
         self.headers.headers.clear()
+        on_disconnect = cast("OnDisconnect | None", scope.get(ON_DISCONNECT))
         frames = self.iterator
-        with anyio.CancelScope() as scope:
+        with anyio.CancelScope() as cancel_scope:
             if on_disconnect is not None:  # our server tells us: no task waiting in receive()
-                on_disconnect(scope.cancel)
+                on_disconnect(cancel_scope.cancel)
             else:
                 gone = asyncio.ensure_future(_disconnected(receive))
-                stop = _Stopper(scope)
+                stop = _Stopper(cancel_scope)
                 gone.add_done_callback(stop)
             try:
                 async for chunk in frames:
@@ -76,6 +74,11 @@ class _OneTaskResponse(ASGIStreamingResponse):
                 aclose = getattr(frames, "aclose", None)
                 if aclose is not None:  # an async generator, or an iterator closing like one
                     await aclose()  # its ``finally`` (detaching from the run) runs now, not at GC
+        if not started:
+            await self.after_response()
+
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        await self(_NO_SCOPE, receive, send, started=True)  # without the scope: the receive() watcher
 
 
 class _Stopper:
