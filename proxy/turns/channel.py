@@ -157,7 +157,7 @@ class RunChannel:
         """Events from ``start``, whether the channel is closed, and what to wait on for more."""
         return self.events[start:], self.closed, Changed(self, len(self.events))
 
-    async def follow(
+    def follow(
         self, start: int = 0, *, heartbeat: float | None = None, linger: float = WRITE_LINGER
     ) -> AsyncIterator[list[Event] | None]:
         """Yield the events from index ``start`` until the channel closes; None after ``heartbeat``
@@ -169,29 +169,65 @@ class RunChannel:
         (one wakeup per write rather than one per token, too); an event after a longer quiet
         spell goes out at once, and the close ends a pause.
         """
-        loop = asyncio.get_running_loop()
-        beats = heartbeats(loop, heartbeat) if heartbeat is not None else None
-        position = start
+        return Reader(self, start, heartbeat, linger)
+
+
+class Reader:
+    """:meth:`RunChannel.follow`: an iterator object rather than an async generator (the event loop
+    keeps every live async generator in a set of its own, and a worker holds thousands of quiet
+    streams)."""
+
+    __slots__ = ("_beats", "_channel", "_heartbeat", "_linger", "_pause_due", "_position")
+
+    def __init__(self, channel: RunChannel, start: int, heartbeat: float | None, linger: float) -> None:
+        self._channel = channel
+        self._position = start
+        self._heartbeat = heartbeat
+        self._beats: Heartbeats | None = None
+        self._linger = linger
+        self._pause_due = False  # a batch went out: pause before the next
+
+    def __aiter__(self) -> Reader:
+        return self
+
+    async def __anext__(self) -> list[Event] | None:
+        channel = self._channel
+        if self._pause_due:
+            self._pause_due = False
+            if not channel.closed:  # what comes meanwhile joins the next batch
+                await channel._pause(asyncio.get_running_loop(), self._linger)
         while True:
-            if position < len(self.events):
-                batch = self.events[position:]
-                position += len(batch)
-                yield batch
-                if linger > 0 and not self.closed:
-                    await self._pause(loop, linger)  # what comes meanwhile joins the next batch
-                continue
-            if self.closed:
-                return
-            waiter = self._waiter()
-            if beats is None:
+            position = self._position
+            if position < len(channel.events):
+                batch = channel.events[position:]
+                self._position = position + len(batch)
+                self._pause_due = self._linger > 0
+                return batch
+            if channel.closed:
+                raise StopAsyncIteration
+            waiter = channel._waiter()
+            if self._heartbeat is None:
                 await waiter
                 continue
+            beats = self._beats
+            if beats is None:
+                beats = self._beats = heartbeats(asyncio.get_running_loop(), self._heartbeat)
             beats.add(waiter)
             try:
                 quiet = await waiter
             finally:
                 beats.discard(waiter)
             if quiet:
-                if waiter in self._waiters:  # not taken by a publish since the heartbeat came
-                    self._waiters.remove(waiter)
-                yield None
+                if waiter in channel._waiters:  # not taken by a publish since the heartbeat came
+                    channel._waiters.remove(waiter)
+                return None
+
+    async def aclose(self) -> None:
+        """As an async generator's: nothing more comes."""
+        self._channel = _ENDED
+        self._position = 0
+        self._pause_due = False
+
+
+_ENDED = RunChannel()
+_ENDED.closed = True
