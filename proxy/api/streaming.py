@@ -64,6 +64,9 @@ class _OneTaskResponse(ASGIStreamingResponse):
                 async for chunk in frames:
                     body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": chunk, "more_body": True}  # type: ignore[typeddict-item]
                     await send(body)
+                    # written: a quiet stream waits for its next frame without holding on to this one
+                    chunk = b""
+                    del body
                 await send(_END)
             finally:
                 if on_disconnect is not None:
