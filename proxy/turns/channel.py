@@ -7,7 +7,7 @@ length is bounded by the turn timeout.
 Every token of every open stream passes through here, and a worker holds thousands of quiet
 streams, so waiting is kept cheap: a reader waits on one plain future of its own (no event object
 made per published event, no cancel scope per wait), the heartbeat resolves that future (one timer
-for all quiet readers, see :class:`Heartbeats`), and a
+for all quiet readers, see :class:`Alarms`), and a
 reader that just wrote lingers a moment before writing again so that tokens arriving close
 together share one write (see :data:`WRITE_LINGER`).
 """
@@ -15,8 +15,10 @@ together share one write (see :data:`WRITE_LINGER`).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ClassVar, Generic, TypeVar
 
 from proxy.turns.events import Event
 
@@ -35,60 +37,71 @@ def _quiet(waiter: asyncio.Future[bool]) -> None:
 
 # a heartbeat this close to its time goes out now rather than after one more turn of the timer
 _EARLY = 0.001
+K = TypeVar("K")
 
 
-class Heartbeats:
-    """Wakes quiet readers (their waiter resolves True) ``interval`` seconds after they began to
-    wait: one loop timer for all the readers of the worker, instead of one per reader (a timer
-    costs about half a kilobyte, and a worker holds thousands of quiet streams).
+class Alarms(Generic[K]):
+    """Calls ``ring(key)`` ``interval`` seconds after ``add(key)``, unless the key is discarded
+    first: one loop timer for all the keys of a worker, instead of one each (a timer costs about
+    half a kilobyte, and a worker holds thousands of quiet streams and their turns).
 
-    All wait the same interval, so the first to begin waiting is the first due: the queue is an
-    ``OrderedDict`` in the order they began, and a reader woken by an event leaves it at once.
+    All wait the same interval, so the first added is the first due: the queue is an
+    ``OrderedDict`` in the order they were added, and a discarded key leaves it at once.
     """
 
-    __slots__ = ("_due", "_interval", "_timer", "loop")
+    __slots__ = ("_due", "_interval", "_ring", "_timer", "loop")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+    _shared: ClassVar[dict[tuple[Callable[[Any], None], float], Alarms[Any]]] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float, ring: Callable[[K], None]) -> None:
         self.loop = loop
         self._interval = interval
-        self._due: OrderedDict[asyncio.Future[bool], float] = OrderedDict()
+        self._ring = ring
+        self._due: OrderedDict[K, float] = OrderedDict()
         self._timer: asyncio.TimerHandle | None = None
 
-    def add(self, waiter: asyncio.Future[bool]) -> None:
+    @classmethod
+    def shared(cls, loop: asyncio.AbstractEventLoop, interval: float, ring: Callable[[K], None]) -> Alarms[K]:
+        """The loop's alarms of ``interval`` seconds that call ``ring``."""
+        alarms = cls._shared.get((ring, interval))
+        if alarms is None or alarms.loop is not loop:  # (another loop's keep working for their keys)
+            alarms = cls._shared[(ring, interval)] = cls(loop, interval, ring)
+        return alarms
+
+    def add(self, key: K) -> None:
+        if self._interval == math.inf:  # never
+            return
         deadline = self.loop.time() + self._interval
-        self._due[waiter] = deadline
+        self._due[key] = deadline
         if self._timer is None:
             self._timer = self.loop.call_at(deadline, self._fire)
 
-    def discard(self, waiter: asyncio.Future[bool]) -> None:
+    def discard(self, key: K) -> None:
         # the timer stays set for the time of the first: when it fires it sets itself for the next
-        self._due.pop(waiter, None)
+        self._due.pop(key, None)
 
     def _fire(self) -> None:
         self._timer = None
         due = self._due
         now = self.loop.time() + _EARLY
         while due:
-            waiter, deadline = next(iter(due.items()))
+            key, deadline = next(iter(due.items()))
             if deadline > now:
                 self._timer = self.loop.call_at(deadline, self._fire)
                 return
-            del due[waiter]
-            _quiet(waiter)
+            del due[key]
+            self._ring(key)
 
     def __len__(self) -> int:
         return len(self._due)
 
 
-_heartbeats: dict[float, Heartbeats] = {}
+Heartbeats = Alarms[asyncio.Future[bool]]
 
 
 def heartbeats(loop: asyncio.AbstractEventLoop, interval: float) -> Heartbeats:
-    """The loop's heartbeats of ``interval`` seconds (one set of them per interval)."""
-    beats = _heartbeats.get(interval)
-    if beats is None or beats.loop is not loop:  # (another loop's keep working for their readers)
-        beats = _heartbeats[interval] = Heartbeats(loop, interval)
-    return beats
+    """Quiet readers' heartbeats of ``interval`` seconds: the waiter resolves True."""
+    return Alarms.shared(loop, interval, _quiet)
 
 
 class Changed:

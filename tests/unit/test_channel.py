@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 
-from proxy.turns.channel import RunChannel, heartbeats
+from proxy.turns.channel import Alarms, RunChannel, heartbeats
 from proxy.turns.events import Event
 
 
@@ -137,3 +138,24 @@ async def test_the_close_ends_a_pause_so_the_end_of_a_run_is_not_held_back() -> 
     assert texts(await asyncio.wait_for(pending, 30)) == ["b"]
     assert [batch async for batch in reader] == []
     assert channel._pausing == []
+
+
+async def test_alarms_ring_in_order_unless_discarded_and_never_for_an_infinite_interval() -> None:
+    loop = asyncio.get_running_loop()
+    rung: list[str] = []
+    everyone = asyncio.Event()
+
+    def ring(key: str) -> None:
+        rung.append(key)
+        if len(rung) == 2:
+            everyone.set()
+
+    alarms = Alarms.shared(loop, 0.011, ring)
+    assert Alarms.shared(loop, 0.011, ring) is alarms  # one set (and one timer) per interval
+    for key in ("a", "b", "c"):
+        alarms.add(key)
+    alarms.discard("b")  # e.g. a turn that ended before its deadline
+    never = Alarms.shared(loop, math.inf, ring)
+    never.add("forever")
+    await asyncio.wait_for(everyone.wait(), 30)  # the bound only keeps a broken timer from hanging the test
+    assert rung == ["a", "c"] and len(alarms) == 0 and len(never) == 0
