@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 from litestar.response import Stream
@@ -16,7 +15,7 @@ from litestar.response import Stream
 from proxy.api.streaming import FrameStream
 from proxy.turns.events import Batches, Event
 
-__all__ = ["Batches", "event_stream", "v1_frames"]
+__all__ = ["Batches", "V1Frames", "event_stream", "v1_frames"]
 
 _PING = b": ping\r\n\r\n"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -44,11 +43,30 @@ def _unnumbered_frame(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\r\ndata: {_dumps(data)}\r\n\r\n".encode()
 
 
-async def v1_frames(batches: Batches) -> AsyncIterator[bytes]:
-    """Batches of a run's events as v1 SSE."""
-    async with aclosing(batches):
-        async for batch in batches:
-            if batch is None:  # quiet for a heartbeat
-                yield _PING
-            else:
-                yield b"".join(_v1_frame(e) if e.seq else _unnumbered_frame(e.name, e.data) for e in batch)
+class V1Frames:
+    """Batches of a run's events as v1 SSE.
+
+    An iterator object rather than an async generator: the event loop keeps every live async
+    generator in a set of its own, and a worker holds thousands of quiet streams. Closing it closes
+    the batches (the reader detaches from the run then, not when collected).
+    """
+
+    __slots__ = ("_batches",)
+
+    def __init__(self, batches: Batches) -> None:
+        self._batches = batches
+
+    def __aiter__(self) -> V1Frames:
+        return self
+
+    async def __anext__(self) -> bytes:
+        batch = await self._batches.__anext__()
+        if batch is None:  # quiet for a heartbeat
+            return _PING
+        return b"".join(_v1_frame(e) if e.seq else _unnumbered_frame(e.name, e.data) for e in batch)
+
+    async def aclose(self) -> None:
+        await self._batches.aclose()
+
+
+v1_frames = V1Frames

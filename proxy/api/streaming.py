@@ -12,7 +12,7 @@ task. The response on the wire (status, headers, body) is the same.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, cast
 
 import anyio
@@ -20,12 +20,14 @@ from litestar.connection import Request
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
-from litestar.types import HTTPResponseBodyEvent, Receive, Scope, Send
+from litestar.types import Empty, HTTPResponseBodyEvent, Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
 
 from proxy.serving import ON_DISCONNECT
 
 OnDisconnect = Callable[[Callable[[], None] | None], None]
 
+_NO_SCOPE = cast("Scope", {})
 _END: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
@@ -38,33 +40,33 @@ async def _disconnected(receive: Receive) -> None:
 class _OneTaskResponse(ASGIStreamingResponse):
     __slots__ = ()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # as ``ASGIResponse.__call__``, with the scope for the server's disconnect callback
-        await self.start_response(send=send)
-        if self.is_head_response:
-            await send(_END)
-        else:
-            await self._write(send, receive, cast("OnDisconnect | None", scope.get(ON_DISCONNECT)))
-        await self.after_response()
-
-    async def send_body(self, send: Send, receive: Receive) -> None:
-        await self._write(send, receive, None)  # without the scope: the receive() watcher
-
-    async def _write(self, send: Send, receive: Receive, on_disconnect: OnDisconnect | None) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, *, started: bool = False) -> None:
+        # as ``ASGIResponse.__call__`` with ``send_body`` written in (one coroutine fewer held for
+        # as long as the stream is open), and with the scope for the server's disconnect callback
+        if not started:
+            await self.start_response(send=send)
+            if self.is_head_response:
+                await send(_END)
+                await self.after_response()
+                return
         # the headers went out with the start of the response; a quiet stream need not keep them
         self.headers.headers.clear()
+        on_disconnect = cast("OnDisconnect | None", scope.get(ON_DISCONNECT))
         frames = self.iterator
-        with anyio.CancelScope() as scope:
+        with anyio.CancelScope() as cancel_scope:
             if on_disconnect is not None:  # our server tells us: no task waiting in receive()
-                on_disconnect(scope.cancel)
+                on_disconnect(cancel_scope.cancel)
             else:
                 gone = asyncio.ensure_future(_disconnected(receive))
-                stop = _Stopper(scope)
+                stop = _Stopper(cancel_scope)
                 gone.add_done_callback(stop)
             try:
                 async for chunk in frames:
                     body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": chunk, "more_body": True}  # type: ignore[typeddict-item]
                     await send(body)
+                    # written: a quiet stream waits for its next frame without holding on to this one
+                    chunk = b""
+                    del body
                 await send(_END)
             finally:
                 if on_disconnect is not None:
@@ -72,8 +74,14 @@ class _OneTaskResponse(ASGIStreamingResponse):
                 else:
                     gone.remove_done_callback(stop)
                     gone.cancel()
-                if isinstance(frames, AsyncGenerator):
-                    await frames.aclose()  # its ``finally`` (detaching from the run) runs now, not at GC
+                aclose = getattr(frames, "aclose", None)
+                if aclose is not None:  # an async generator, or an iterator closing like one
+                    await aclose()  # its ``finally`` (detaching from the run) runs now, not at GC
+        if not started:
+            await self.after_response()
+
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        await self(_NO_SCOPE, receive, send, started=True)  # without the scope: the receive() watcher
 
 
 class _Stopper:
@@ -104,4 +112,44 @@ class FrameStream(Stream):
         response = super().to_asgi_response(app, request, **kwargs)
         if type(response) is ASGIStreamingResponse:
             response.__class__ = _OneTaskResponse  # same slots: only ``send_body`` differs
+        if isinstance(request, Request):  # (tests make responses without one)
+            _forget_parsed(request)
         return response
+
+
+# what a request parsed, and caches, for its handler: the handler has run when its response is made
+_REQUEST_CACHES = [
+    "_json",
+    "_msgpack",
+    "_form",
+    "_content_type",
+    "_accept",
+    "_url",
+    "_base_url",
+    "_parsed_query",
+    "_cookies",
+]
+_STATE_CACHES = [
+    "json",
+    "msgpack",
+    "content_type",
+    "accept",
+    "url",
+    "base_url",
+    "parsed_query",
+    "cookies",
+    "headers",
+    "dependency_cache",
+]
+
+
+def _forget_parsed(request: Request[Any, Any, Any]) -> None:
+    """Let go of what the request parsed for its handler (its JSON body, headers, URL, the resolved
+    dependencies): a stream keeps the request for as long as it is open, and these would stay with it.
+    Anything read again later is parsed again from the scope; the body itself is kept (it cannot be
+    read twice)."""
+    for name in _REQUEST_CACHES:
+        setattr(request, name, Empty)
+    state = ScopeState.from_scope(request.scope)
+    for name in _STATE_CACHES:
+        setattr(state, name, Empty)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar.enums import ScopeType
+from litestar.middleware._utils import should_bypass_middleware
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
 from litestar.types import Message, Receive, Scope, Send
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
@@ -85,9 +86,17 @@ class RequestMetrics(PrometheusMiddleware):
             self._ended[key] = series
         return series
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _metered(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._fast:
             await super().__call__(scope, receive, send)
+            return
+        if should_bypass_middleware(
+            scope=scope,
+            scopes=self.scopes,
+            exclude_path_pattern=self.exclude_pattern,
+            exclude_opt_key=self.exclude_opt_key,
+        ):
+            await self.app(scope, receive, send)
             return
         method: str = scope["method"] if scope["type"] == ScopeType.HTTP else scope["type"]
         path: str = scope["path_template"]
@@ -117,6 +126,12 @@ class RequestMetrics(PrometheusMiddleware):
                 errors.inc()
             count.inc()
             timing.observe(duration)
+
+
+# ``AbstractMiddleware`` wraps each subclass's ``__call__`` in a coroutine of its own that checks
+# the exclusions (above, in ``_metered``, for the fast path): an open stream holds every coroutine
+# of its middleware chain for as long as it is open, so the metrics hold one, not two
+RequestMetrics.__call__ = RequestMetrics._metered  # type: ignore[method-assign,assignment]
 
 
 def prometheus_config() -> PrometheusConfig:

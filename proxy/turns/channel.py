@@ -6,7 +6,8 @@ length is bounded by the turn timeout.
 
 Every token of every open stream passes through here, and a worker holds thousands of quiet
 streams, so waiting is kept cheap: a reader waits on one plain future of its own (no event object
-made per published event, no cancel scope per wait), the heartbeat is a timer on that wait, and a
+made per published event, no cancel scope per wait), the heartbeat resolves that future (one timer
+for all quiet readers, see :class:`Alarms`), and a
 reader that just wrote lingers a moment before writing again so that tokens arriving close
 together share one write (see :data:`WRITE_LINGER`).
 """
@@ -14,7 +15,10 @@ together share one write (see :data:`WRITE_LINGER`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import math
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ClassVar, Generic, TypeVar
 
 from proxy.turns.events import Event
 
@@ -29,6 +33,75 @@ WRITE_LINGER = 0.05
 def _quiet(waiter: asyncio.Future[bool]) -> None:
     if not waiter.done():
         waiter.set_result(True)
+
+
+# a heartbeat this close to its time goes out now rather than after one more turn of the timer
+_EARLY = 0.001
+K = TypeVar("K")
+
+
+class Alarms(Generic[K]):
+    """Calls ``ring(key)`` ``interval`` seconds after ``add(key)``, unless the key is discarded
+    first: one loop timer for all the keys of a worker, instead of one each (a timer costs about
+    half a kilobyte, and a worker holds thousands of quiet streams and their turns).
+
+    All wait the same interval, so the first added is the first due: the queue is an
+    ``OrderedDict`` in the order they were added, and a discarded key leaves it at once.
+    """
+
+    __slots__ = ("_due", "_interval", "_ring", "_timer", "loop")
+
+    _shared: ClassVar[dict[tuple[Callable[[Any], None], float], Alarms[Any]]] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float, ring: Callable[[K], None]) -> None:
+        self.loop = loop
+        self._interval = interval
+        self._ring = ring
+        self._due: OrderedDict[K, float] = OrderedDict()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def shared(cls, loop: asyncio.AbstractEventLoop, interval: float, ring: Callable[[K], None]) -> Alarms[K]:
+        """The loop's alarms of ``interval`` seconds that call ``ring``."""
+        alarms = cls._shared.get((ring, interval))
+        if alarms is None or alarms.loop is not loop:  # (another loop's keep working for their keys)
+            alarms = cls._shared[(ring, interval)] = cls(loop, interval, ring)
+        return alarms
+
+    def add(self, key: K) -> None:
+        if self._interval == math.inf:  # never
+            return
+        deadline = self.loop.time() + self._interval
+        self._due[key] = deadline
+        if self._timer is None:
+            self._timer = self.loop.call_at(deadline, self._fire)
+
+    def discard(self, key: K) -> None:
+        # the timer stays set for the time of the first: when it fires it sets itself for the next
+        self._due.pop(key, None)
+
+    def _fire(self) -> None:
+        self._timer = None
+        due = self._due
+        now = self.loop.time() + _EARLY
+        while due:
+            key, deadline = next(iter(due.items()))
+            if deadline > now:
+                self._timer = self.loop.call_at(deadline, self._fire)
+                return
+            del due[key]
+            self._ring(key)
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+
+Heartbeats = Alarms[asyncio.Future[bool]]
+
+
+def heartbeats(loop: asyncio.AbstractEventLoop, interval: float) -> Heartbeats:
+    """Quiet readers' heartbeats of ``interval`` seconds: the waiter resolves True."""
+    return Alarms.shared(loop, interval, _quiet)
 
 
 class Changed:
@@ -97,7 +170,7 @@ class RunChannel:
         """Events from ``start``, whether the channel is closed, and what to wait on for more."""
         return self.events[start:], self.closed, Changed(self, len(self.events))
 
-    async def follow(
+    def follow(
         self, start: int = 0, *, heartbeat: float | None = None, linger: float = WRITE_LINGER
     ) -> AsyncIterator[list[Event] | None]:
         """Yield the events from index ``start`` until the channel closes; None after ``heartbeat``
@@ -109,28 +182,65 @@ class RunChannel:
         (one wakeup per write rather than one per token, too); an event after a longer quiet
         spell goes out at once, and the close ends a pause.
         """
-        loop = asyncio.get_running_loop()
-        position = start
+        return Reader(self, start, heartbeat, linger)
+
+
+class Reader:
+    """:meth:`RunChannel.follow`: an iterator object rather than an async generator (the event loop
+    keeps every live async generator in a set of its own, and a worker holds thousands of quiet
+    streams)."""
+
+    __slots__ = ("_beats", "_channel", "_heartbeat", "_linger", "_pause_due", "_position")
+
+    def __init__(self, channel: RunChannel, start: int, heartbeat: float | None, linger: float) -> None:
+        self._channel = channel
+        self._position = start
+        self._heartbeat = heartbeat
+        self._beats: Heartbeats | None = None
+        self._linger = linger
+        self._pause_due = False  # a batch went out: pause before the next
+
+    def __aiter__(self) -> Reader:
+        return self
+
+    async def __anext__(self) -> list[Event] | None:
+        channel = self._channel
+        if self._pause_due:
+            self._pause_due = False
+            if not channel.closed:  # what comes meanwhile joins the next batch
+                await channel._pause(asyncio.get_running_loop(), self._linger)
         while True:
-            if position < len(self.events):
-                batch = self.events[position:]
-                position += len(batch)
-                yield batch
-                if linger > 0 and not self.closed:
-                    await self._pause(loop, linger)  # what comes meanwhile joins the next batch
-                continue
-            if self.closed:
-                return
-            waiter = self._waiter()
-            if heartbeat is None:
+            position = self._position
+            if position < len(channel.events):
+                batch = channel.events[position:]
+                self._position = position + len(batch)
+                self._pause_due = self._linger > 0
+                return batch
+            if channel.closed:
+                raise StopAsyncIteration
+            waiter = channel._waiter()
+            if self._heartbeat is None:
                 await waiter
                 continue
-            timer = loop.call_later(heartbeat, _quiet, waiter)
+            beats = self._beats
+            if beats is None:
+                beats = self._beats = heartbeats(asyncio.get_running_loop(), self._heartbeat)
+            beats.add(waiter)
             try:
                 quiet = await waiter
             finally:
-                timer.cancel()
+                beats.discard(waiter)
             if quiet:
-                if waiter in self._waiters:  # not taken by a publish since the timer fired
-                    self._waiters.remove(waiter)
-                yield None
+                if waiter in channel._waiters:  # not taken by a publish since the heartbeat came
+                    channel._waiters.remove(waiter)
+                return None
+
+    async def aclose(self) -> None:
+        """As an async generator's: nothing more comes."""
+        self._channel = _ENDED
+        self._position = 0
+        self._pause_due = False
+
+
+_ENDED = RunChannel()
+_ENDED.closed = True

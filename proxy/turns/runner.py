@@ -18,6 +18,7 @@ released, so the history stays in order.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -53,7 +54,7 @@ from proxy.store.event_log import EventLog
 from proxy.store.threads import EndStep, LockedThread, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolContext, ToolServices, ToolSet
-from proxy.turns.channel import RunChannel
+from proxy.turns.channel import Alarms, RunChannel
 from proxy.turns.events import (
     DONE,
     ERROR,
@@ -75,6 +76,12 @@ CANCELLED = EngineError("cancelled", "The reply was stopped.", retryable=True, s
 SHUTTING_DOWN = EngineError(
     "shutting_down", "The server is restarting; send the message again in a moment.", retryable=True, status=503
 )
+
+
+def _past_deadline(scope: anyio.CancelScope) -> None:
+    scope.cancel()
+
+
 TURN_TIMEOUT = EngineError("turn_timeout", "The reply took too long and was stopped.", retryable=True)
 INTERRUPTED = EngineError(
     "interrupted",
@@ -164,10 +171,11 @@ class ActiveRun:
 
     async def execute(self) -> None:
         self.publish(RUN_STARTED, {"thread_id": self.thread_id, "run_id": self.run_id})
+        # the turn timeout cancels the turn's own scope: no second scope (with its context managers)
+        # held for as long as the turn runs, and no timer of its own (one for every turn of the worker)
+        deadlines = Alarms.shared(asyncio.get_running_loop(), self.services.timeout, _past_deadline)
         try:
-            # the turn timeout is the deadline of the turn's own scope: no second scope (with its
-            # context managers) held for as long as the turn runs
-            self.scope.deadline = anyio.current_time() + self.services.timeout
+            deadlines.add(self.scope)
             with self.scope:
                 try:
                     await self._stream()
@@ -181,6 +189,7 @@ class ActiveRun:
             if self.scope.cancelled_caught:
                 self._fail(self._stopped_by or TURN_TIMEOUT)  # nobody stopped it: the deadline passed
         finally:
+            deadlines.discard(self.scope)
             with anyio.CancelScope(shield=True):
                 await self._epilogue()
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 
-from proxy.turns.channel import RunChannel
+from proxy.turns.channel import Alarms, RunChannel, heartbeats
 from proxy.turns.events import Event
 
 
@@ -71,6 +72,24 @@ async def test_a_quiet_reader_gets_heartbeats_and_keeps_one_waiter() -> None:
     assert texts(await anext(reader)) == ["a"]
 
 
+async def test_quiet_readers_share_one_heartbeat_timer_and_leave_it_when_woken_or_gone() -> None:
+    interval = 0.013  # an interval of this test's own
+    beats = heartbeats(asyncio.get_running_loop(), interval)
+    channel, other = RunChannel(), RunChannel()
+    readers = [channel.follow(heartbeat=interval, linger=0) for _ in range(3)]
+    assert await asyncio.gather(*(anext(reader) for reader in readers)) == [None, None, None]
+    leaving = other.follow(heartbeat=interval)
+    waiting = [asyncio.ensure_future(anext(reader)) for reader in [*readers, leaving]]
+    while len(beats) < 4:  # all four wait on the one timer
+        await asyncio.sleep(0)
+    waiting[3].cancel()
+    publish(channel, "a")
+    assert [texts(batch) for batch in await asyncio.gather(*waiting[:3])] == [["a"], ["a"], ["a"]]
+    assert waiting[3].cancelled()
+    assert len(beats) == 0  # woken by the event or gone: none left waiting for a heartbeat
+    assert await anext(readers[0]) is None  # and the next quiet spell still gets its heartbeat
+
+
 async def test_a_cancelled_reader_does_not_disturb_the_others() -> None:
     channel = RunChannel()
 
@@ -119,3 +138,24 @@ async def test_the_close_ends_a_pause_so_the_end_of_a_run_is_not_held_back() -> 
     assert texts(await asyncio.wait_for(pending, 30)) == ["b"]
     assert [batch async for batch in reader] == []
     assert channel._pausing == []
+
+
+async def test_alarms_ring_in_order_unless_discarded_and_never_for_an_infinite_interval() -> None:
+    loop = asyncio.get_running_loop()
+    rung: list[str] = []
+    everyone = asyncio.Event()
+
+    def ring(key: str) -> None:
+        rung.append(key)
+        if len(rung) == 2:
+            everyone.set()
+
+    alarms = Alarms.shared(loop, 0.011, ring)
+    assert Alarms.shared(loop, 0.011, ring) is alarms  # one set (and one timer) per interval
+    for key in ("a", "b", "c"):
+        alarms.add(key)
+    alarms.discard("b")  # e.g. a turn that ended before its deadline
+    never = Alarms.shared(loop, math.inf, ring)
+    never.add("forever")
+    await asyncio.wait_for(everyone.wait(), 30)  # the bound only keeps a broken timer from hanging the test
+    assert rung == ["a", "c"] and len(alarms) == 0 and len(never) == 0

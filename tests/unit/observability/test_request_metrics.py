@@ -38,11 +38,16 @@ async def stream() -> Stream:
     return Stream(parts())
 
 
+@get("/metrics")
+async def excluded() -> str:
+    return "not counted"
+
+
 def app(prefix: str, middleware_class: type[PrometheusMiddleware]) -> Litestar:
     config = PrometheusConfig(
         app_name="shop", prefix=prefix, group_path=True, exclude=["/metrics"], middleware_class=middleware_class
     )
-    return Litestar([make_thing, get_thing, stream], middleware=[config.middleware], logging_config=None)
+    return Litestar([make_thing, get_thing, stream, excluded], middleware=[config.middleware], logging_config=None)
 
 
 async def drive(app: Litestar) -> None:
@@ -52,6 +57,7 @@ async def drive(app: Litestar) -> None:
         for thing in ("a", "missing", "broken", "broken"):
             await client.get(f"/things/{thing}")
         assert (await client.get("/stream")).text == "abc"
+        assert (await client.get("/metrics")).text == "not counted"
 
 
 def series(prefix: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -76,6 +82,7 @@ async def test_the_same_series_and_counts_as_litestars_middleware() -> None:
     assert ours[("_requests_total", labels("GET", "/things/{thing_id}", "404"))] == 1
     assert ours[("_requests_in_progress", labels("POST", "/things/{thing_id}", "200"))] == 0
     assert ours[("_request_duration_seconds_count", labels("GET", "/stream", "200"))] == 1
+    assert not [key for key in ours if dict(key[1])["path"] == "/metrics"]  # excluded by the config
 
 
 def labels(method: str, path: str, status: str) -> tuple[tuple[str, str], ...]:
