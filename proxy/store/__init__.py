@@ -8,6 +8,7 @@ __all__ = (
     "event_log",
     "migrate",
     "notify",
+    "pg_server",
     "provider_copies",
     "pruning",
     "retention",
