@@ -20,8 +20,7 @@ from litestar.connection import Request
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
-from litestar.types import Empty, HTTPResponseBodyEvent, Receive, Scope, Send
-from litestar.utils.scope.state import ScopeState
+from litestar.types import HTTPResponseBodyEvent, Receive, Scope, Send
 
 from proxy.serving import ON_DISCONNECT
 
@@ -112,44 +111,4 @@ class FrameStream(Stream):
         response = super().to_asgi_response(app, request, **kwargs)
         if type(response) is ASGIStreamingResponse:
             response.__class__ = _OneTaskResponse  # same slots: only ``send_body`` differs
-        if isinstance(request, Request):  # (tests make responses without one)
-            _forget_parsed(request)
         return response
-
-
-# what a request parsed, and caches, for its handler: the handler has run when its response is made
-_REQUEST_CACHES = [
-    "_json",
-    "_msgpack",
-    "_form",
-    "_content_type",
-    "_accept",
-    "_url",
-    "_base_url",
-    "_parsed_query",
-    "_cookies",
-]
-_STATE_CACHES = [
-    "json",
-    "msgpack",
-    "content_type",
-    "accept",
-    "url",
-    "base_url",
-    "parsed_query",
-    "cookies",
-    "headers",
-    "dependency_cache",
-]
-
-
-def _forget_parsed(request: Request[Any, Any, Any]) -> None:
-    """Let go of what the request parsed for its handler (its JSON body, headers, URL, the resolved
-    dependencies): a stream keeps the request for as long as it is open, and these would stay with it.
-    Anything read again later is parsed again from the scope; the body itself is kept (it cannot be
-    read twice)."""
-    for name in _REQUEST_CACHES:
-        setattr(request, name, Empty)
-    state = ScopeState.from_scope(request.scope)
-    for name in _STATE_CACHES:
-        setattr(state, name, Empty)
