@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
 from litestar import Litestar
@@ -14,7 +13,8 @@ from litestar.testing import AsyncTestClient
 
 from proxy.app import create_app
 from proxy.simulator import ServerThread
-from proxy.turns.admission import RETRY_AFTER, Admission, LagMonitor
+from proxy.turns.admission import RETRY_AFTER, Admission
+from tests.support.admission import HandFedMonitor
 from tests.support.apps import METRICS_AUTH, directory, make_settings, make_tenant, sse_events
 from tests.support.scripted_engine import Engines, scripted_tools
 from tests.support.waiting import eventually
@@ -26,23 +26,6 @@ ONE_MESSAGE_A_MINUTE = {
     "messages_per_minute_per_tenant": 0,
     "threads_per_hour_per_ip": 0,
 }
-
-
-class HandFedMonitor(LagMonitor):
-    """The real monitor, fed lag samples by the test instead of sampling the loop."""
-
-    async def run(self) -> None:
-        await anyio.sleep_forever()
-
-    def overload(self) -> None:
-        for _ in range(20):
-            self.record(1.0)
-        assert self.overloaded
-
-    def recover(self) -> None:
-        for _ in range(30):
-            self.record(0.0)
-        assert not self.overloaded
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from proxy.identity import issue_identity_token
 from proxy.limits.settings import LimitSettings
 from proxy.simulator import ServerThread, SimulatorServer
 from proxy.turns.admission import Admission
-from tests.integration.api.test_admission import HandFedMonitor, assert_overloaded
+from tests.integration.api.test_admission import assert_overloaded
+from tests.support.admission import HandFedMonitor
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 from tests.support.scripted_engine import Engines, scripted_tools
 

@@ -29,6 +29,7 @@ from proxy.store.db import Database
 from proxy.store.threads import HeldThread, ThreadStore
 from proxy.turns.admission import Admission, LagMonitor
 from proxy.visitors import Visitor
+from tests.support.admission import HandFedMonitor
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 from tests.support.console import Staff, following, sign_in
 from tests.support.scripted_engine import Engines, scripted_tools
@@ -47,23 +48,6 @@ HOSTS = {"shop": "shop.test", "crowd": "crowd.test", "plain": "plain.test"}
 
 def visitor(tenant: str, name: str) -> dict[str, str]:
     return {"Origin": f"http://{HOSTS[tenant]}", "X-Visitor-Id": f"visitor-{name}"}
-
-
-class HandFedMonitor(LagMonitor):
-    """The real lag monitor, told by the test when the worker is overloaded."""
-
-    async def run(self) -> None:
-        await anyio.sleep_forever()
-
-    def overload(self) -> None:
-        for _ in range(20):
-            self.record(1.0)
-        assert self.overloaded
-
-    def recover(self) -> None:
-        for _ in range(30):
-            self.record(0.0)
-        assert not self.overloaded
 
 
 def held_app(pg_url: str, data_dir: Path, engines: Engines, monitor: LagMonitor | None = None) -> Litestar:
