@@ -8,7 +8,7 @@ from typing import Any
 
 from proxy.offline import entities
 from proxy.offline.conversation import Turn
-from proxy.offline.intents import TOOL_CUES, canonical_text
+from proxy.offline.intents import TOOL_CUES, canonical_text, has_cue
 from proxy.offline.slots import Slots
 from proxy.offline.types import ToolSpec
 from proxy.offline.words import same_word, tokens
@@ -146,7 +146,7 @@ def lead_arguments(slots: Slots, spec: ToolSpec, history: Sequence[Turn]) -> dic
     earlier = _earlier_user_texts(history)
     name = slots.own_name or next((n for t in reversed(earlier) if (n := entities.own_name(t))), None)
     name = name or entities.name_from_email(email)
-    asked = [t for t in earlier[-2:] if any(p.search(canonical_text(t)) for p, _ in _CONTACT_CUES)]
+    asked = [t for t in earlier[-2:] if has_cue(t, "capture_lead")]
     message = " ".join([*asked, slots.text]).strip()
     args: dict[str, Any] = {"name": name, "email": email, "message": message[:2000]}
     props = properties(spec)

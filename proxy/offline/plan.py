@@ -16,6 +16,7 @@ from proxy.offline.intents import (
     THRESHOLD,
     TOOL_CUES,
     canonical_text,
+    has_cue,
     identity_question,
     policy_topic,
     score_tools,
@@ -35,7 +36,6 @@ _DETAILS = re.compile(
 ASKS_IF = re.compile(
     r"^\s*(?:is|does|can|will|has|are|do|would|could)\s+(?:it|this|that|they|these|those|the\s+\w+)\b", re.I
 )
-_ORDERS = TOOL_CUES["customer_orders"]
 _CHANGE_ORDER = re.compile(
     r"\b(?:cancel|change|modify|amend|edit|update)\s+(?:my|an|the|this|that|our)?\s*"
     r"(?:order|purchase|delivery address)\b",
@@ -148,11 +148,6 @@ def _recalled(history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime,
     return Turn(user=last.user, calls=list(earlier.calls), reply=last.reply)
 
 
-def _asks_orders(text: str) -> bool:
-    canon = canonical_text(text)
-    return any(pattern.search(canon) for pattern, _ in _ORDERS)
-
-
 def make_plan(
     text: str, tools: Sequence[ToolSpec], now: datetime, history: Sequence[Turn] = (), *, depth: int = 3
 ) -> Plan:
@@ -230,7 +225,7 @@ def _plan_tool(
             return Plan("calls", "search_products", slots, (Call("search_products", {"query": slots.query}),))
         return None
     if name == "find_customer":
-        wants_orders = _asks_orders(slots.text) and "customer_orders" in specs
+        wants_orders = has_cue(slots.text, "customer_orders") and "customer_orders" in specs
         args = arguments.customer_arguments(slots)
         if not args and (loose := _loose_name(slots)):
             args = {"name": loose}
