@@ -14,7 +14,8 @@ from typing import Any
 
 from proxy.offline import arguments
 from proxy.offline.conversation import Call, Result, split_turns
-from proxy.offline.plan import Plan, make_plan
+from proxy.offline.plan import Plan
+from proxy.offline.planner import make_plan
 from proxy.offline.render import render_turn
 from proxy.offline.render.common import match_of, text
 from proxy.offline.render.replies import ask_contact, small_talk

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from proxy.offline.conversation import Result
-from proxy.offline.plan import ASKS_IF, Plan
+from proxy.offline.follow_ups import ASKS_IF
+from proxy.offline.plan import Plan
 from proxy.offline.render.common import (
     MAX_ITEMS,
     bullets,

@@ -1,0 +1,94 @@
+"""Follow-up messages: the previous question again with what this message changes ("what about
+April?"), or a product picked from the last list shown ("tell me more about the second one")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from proxy.offline import arguments
+from proxy.offline.conversation import Call, Turn
+from proxy.offline.plan import Plan
+from proxy.offline.slots import Slots
+from proxy.offline.types import ToolSpec
+
+_DETAILS = re.compile(
+    r"\b(?:more|details?|about|describe|specs?|info|information|tell me|what is it|how much is it|price of it)\b", re.I
+)
+ASKS_IF = re.compile(
+    r"^\s*(?:is|does|can|will|has|are|do|would|could)\s+(?:it|this|that|they|these|those|the\s+\w+)\b", re.I
+)
+# Calls that do something rather than look something up: a follow-up never repeats them.
+_NOT_REPEATED = frozenset({"get_product", "capture_lead", "sendEmail", "escalate_to_human"})
+_PRODUCT_ID = re.compile(r"\bprod_\w+")
+
+
+def _products_of(turn: Turn) -> list[str]:
+    """Product ids of the last product list shown in ``turn``, in order: from the tool outputs, else
+    from the reply's text (a transcript without tool items)."""
+    found: list[str] = list(dict.fromkeys(_PRODUCT_ID.findall(turn.reply)))
+    for result in turn.results():
+        data = result.data
+        if not isinstance(data, dict):
+            continue
+        if isinstance(data.get("id"), str) and data["id"].startswith("prod_"):
+            found = [data["id"]]
+            continue
+        items = data.get("products")
+        if isinstance(items, list) and items:
+            ids = [p["id"] for p in items if isinstance(p, dict) and isinstance(p.get("id"), str)]
+            strong = [
+                p["id"] for p in items if isinstance(p, dict) and p.get("match", "strong") == "strong" and "id" in p
+            ]
+            found = strong or ids
+        elif isinstance(data.get("alternatives"), list) and data["alternatives"]:
+            found = [p["id"] for p in data["alternatives"] if isinstance(p, dict) and isinstance(p.get("id"), str)]
+    return found
+
+
+def product_from_history(previous: Turn | None, slots: Slots) -> str | None:
+    if previous is None:
+        return None
+    ids = _products_of(previous)
+    if not ids:
+        return None
+    if slots.ordinal is not None:
+        index = slots.ordinal - 1 if slots.ordinal > 0 else len(ids) + slots.ordinal
+        return ids[index] if 0 <= index < len(ids) else None
+    if slots.refers_back:
+        return ids[0]
+    return None
+
+
+def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Plan | None:
+    """The previous question again, with what this message changes ("what about April?")."""
+    about_it = slots.refers_back and (_DETAILS.search(slots.text) or ASKS_IF.search(slots.text))
+    if "get_product" in specs and (slots.ordinal is not None or about_it):
+        picked = product_from_history(previous, slots)
+        if picked:
+            call = Call("get_product", {"product_id": picked})
+            return Plan("calls", "get_product", slots, (call,), followup=True, context=previous.user)
+    base = next((c for c in reversed(previous.calls) if c.name in specs and c.name not in _NOT_REPEATED), None)
+    if base is None:
+        return None
+    args: dict[str, Any] = dict(base.arguments)
+    spec = specs[base.name]
+    if base.name == "search_products":
+        if slots.query:
+            args["query"] = slots.query
+        args = arguments.apply_prices(args, slots)
+        if slots.pick:
+            args["limit"] = max(int(args.get("limit") or 0), 10)
+    elif base.name == "shop_insights":
+        args = arguments.update_insight(args, slots, spec)
+    elif base.name in ("find_customer", "customer_orders"):
+        fresh = (
+            arguments.customer_arguments(slots) if base.name == "find_customer" else arguments.orders_arguments(slots)
+        )
+        if fresh:
+            args = {k: v for k, v in args.items() if k == "limit"} | fresh
+    else:
+        generic = arguments.generic_arguments(spec, slots, required_only=False) or {}
+        args |= {k: v for k, v in generic.items() if k not in ("query", "q", "text", "message")}
+    return Plan("calls", base.name, slots, (Call(base.name, args),), followup=True, context=previous.user)

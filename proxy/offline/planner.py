@@ -1,0 +1,91 @@
+"""From a message (and the turns before it) to what to do: call tools, or answer in words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+from proxy.offline import arguments
+from proxy.offline.conversation import Call, Turn
+from proxy.offline.follow_ups import follow_up
+from proxy.offline.intents import THRESHOLD, TOOL_CUES, identity_question, policy_topic, score_tools, small_talk
+from proxy.offline.plan import Plan
+from proxy.offline.slots import find_slots
+from proxy.offline.tool_plans import plan_tool
+from proxy.offline.types import ToolSpec
+from proxy.offline.words import looks_like_words
+
+STRONG = 3.0  # a cue this sure is a new question, not a follow-up of the last one
+_OPENER = re.compile(r"^\s*(?:and|what about|how about|same|also|only|now|ok(?:ay)?,? and|but|then|what if)\b", re.I)
+_CHANGE_ORDER = re.compile(
+    r"\b(?:cancel|change|modify|amend|edit|update)\s+(?:my|an|the|this|that|our)?\s*"
+    r"(?:order|purchase|delivery address)\b",
+    re.I,
+)
+
+
+def _previous_turn(history: Sequence[Turn]) -> Turn | None:
+    for turn in reversed(history):
+        if turn.calls:
+            return turn
+    return None
+
+
+def _recalled(history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime, depth: int = 3) -> Turn | None:
+    """The last turn with its calls. A transcript of text only (as Chat Completions keep it) has
+    none: then the calls are those the previous message asks for, planned again (deterministic)."""
+    found = _previous_turn(history)
+    if found is not None or not history or depth <= 0:
+        return found
+    last = history[-1]
+    if not last.user:
+        return None
+    earlier = make_plan(last.user, tools, now, history[:-1], depth=depth - 1)
+    if earlier.kind != "calls":
+        return None
+    return Turn(user=last.user, calls=list(earlier.calls), reply=last.reply)
+
+
+def make_plan(
+    text: str, tools: Sequence[ToolSpec], now: datetime, history: Sequence[Turn] = (), *, depth: int = 3
+) -> Plan:
+    slots = find_slots(text, now)
+    specs = {spec.name: spec for spec in tools}
+    if not text.strip():
+        return Plan("talk", "greeting", slots)
+    scored = score_tools(text, tools)
+    best = scored[0] if scored else None
+    talk = small_talk(text)
+    if identity_question(text):
+        return Plan("talk", "capabilities", slots)
+    previous = _recalled(history, tools, now, depth)
+
+    opener = _OPENER.match(text) is not None
+    same_tool = previous is not None and best is not None and any(c.name == best.tool for c in previous.calls)
+    weak = best is None or best.score < STRONG or (opener and same_tool)  # "and by revenue?" after best sellers
+    if previous is not None and weak and (talk is None or opener) and (slots.modifies or slots.refers_back or opener):
+        followed = follow_up(previous, slots, specs)
+        if followed is not None:
+            return followed
+
+    if _CHANGE_ORDER.search(text):
+        return Plan("talk", "policy:changing or cancelling orders", slots)
+    # returns, shipping, payment: no tool of ours knows the shop's policies; another tool may
+    unsure = best is None or best.score < THRESHOLD or (best.score < STRONG and best.tool in TOOL_CUES)
+    if (topic := policy_topic(text)) and unsure:
+        return Plan("talk", f"policy:{topic}", slots)
+    if best is not None and best.score >= THRESHOLD:
+        planned = plan_tool(best.tool, slots, specs, history, previous)
+        if planned is not None:
+            return planned
+    if slots.emails and ("capture_lead" in specs or "sendEmail" in specs) and not talk:
+        planned = plan_tool("capture_lead" if "capture_lead" in specs else "sendEmail", slots, specs, history, previous)
+        if planned is not None:
+            return planned
+    if talk is not None:
+        return Plan("talk", talk, slots)
+    if "search_products" in specs and slots.query and looks_like_words(text):
+        call = Call("search_products", arguments.search_arguments(slots, slots.query))
+        return Plan("calls", "search_products", slots, (call,), probe=True)
+    return Plan("unknown", "unknown", slots)
