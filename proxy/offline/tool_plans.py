@@ -18,6 +18,7 @@ from proxy.offline.types import ToolSpec
 def plan_tool(
     name: str, slots: Slots, specs: Mapping[str, ToolSpec], history: Sequence[Turn], previous: Turn | None
 ) -> Plan | None:
+    """The plan for a question put to tool ``name``; ``None`` when its arguments cannot be filled."""
     spec = specs[name]
     if name == "search_products":
         queries = product_queries(slots.text) if slots.query else ["products"]
