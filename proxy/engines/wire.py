@@ -371,14 +371,15 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     async def _wait(self) -> None:
-        if self._error is not None:
+        """Until the next thing happens; raises once the connection failed before the answer's end."""
+        if self._error is not None and not self.complete:
             raise self._error
         waiter = self._waiter = self._loop.create_future()
         try:
             await waiter
         finally:
             self._waiter = None
-        if self._error is not None:
+        if self._error is not None and not self.complete:
             raise self._error
 
     def _wake(self) -> None:
