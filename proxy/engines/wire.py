@@ -33,6 +33,7 @@ import asyncio
 import base64
 import ssl
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
@@ -118,6 +119,7 @@ class WirePool:
         self._max_idle = max_idle
         self._idle: dict[tuple[str, str, int, str | None], list[_Connection]] = {}
         self._sweep: asyncio.TimerHandle | None = None
+        self._silences: dict[float, _Silences] = {}
         self._closed = False
 
     async def post(
@@ -126,6 +128,7 @@ class WirePool:
         """Send ``body`` and wait for the answer's status and headers. Whatever ends this early
         (an error, a cancellation) closes the connection."""
         request = b"%sContent-Length: %d\r\n\r\n%s" % (target.head, len(body), body)
+        silences = self._watch(read_timeout)
         while True:
             conn = self._take(target)
             reused = conn is not None
@@ -133,7 +136,7 @@ class WirePool:
                 async with asyncio.timeout(connect_timeout):
                     conn = await self._open(target)
             try:
-                conn.send(request, read_timeout)
+                conn.send(request, silences)
                 await conn.wait_head()
             except ConnectionError:
                 conn.close()
@@ -144,6 +147,15 @@ class WirePool:
                 conn.close()
                 raise
             return WireResponse(conn)
+
+    def _watch(self, read_timeout: float | None) -> _Silences | None:
+        if read_timeout is None:
+            return None
+        loop = asyncio.get_running_loop()
+        silences = self._silences.get(read_timeout)
+        if silences is None or silences.loop is not loop:
+            silences = self._silences[read_timeout] = _Silences(loop, read_timeout)
+        return silences
 
     def _take(self, target: Target) -> _Connection | None:
         idle = self._idle.get(target.key)
@@ -216,6 +228,47 @@ class WirePool:
         self._idle.clear()
 
 
+class _Silences:
+    """The read timeout of every connection reading an answer, with one timer for all of them
+    (a timer each would be half a kilobyte of every idle stream): the connections in the order
+    they last received something, so the first is the first due."""
+
+    __slots__ = ("_reading", "_timer", "loop", "seconds")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        self.loop = loop
+        self.seconds = seconds
+        self._reading: OrderedDict[_Connection, None] = OrderedDict()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, conn: _Connection) -> None:
+        conn.last_read = self.loop.time()
+        self._reading.pop(conn, None)
+        self._reading[conn] = None
+        if self._timer is None:
+            self._timer = self.loop.call_at(conn.last_read + self.seconds, self._fire)
+
+    def heard(self, conn: _Connection) -> None:
+        conn.last_read = self.loop.time()
+        self._reading.move_to_end(conn)
+
+    def forget(self, conn: _Connection) -> None:
+        self._reading.pop(conn, None)  # the timer stays set: when it fires it sets itself for the next
+
+    def _fire(self) -> None:
+        self._timer = None
+        reading = self._reading
+        now = self.loop.time()
+        while reading:
+            conn = next(iter(reading))
+            due = conn.last_read + self.seconds
+            if due > now:
+                self._timer = self.loop.call_at(due, self._fire)
+                return
+            del reading[conn]
+            conn.silent(self.seconds)
+
+
 class WireResponse:
     """One answer: ``status``, ``headers`` (lower-case names; only kept for an error status) and
     its body, as SSE events (a success) or whole (an error status)."""
@@ -261,10 +314,30 @@ class _Connection(asyncio.Protocol):
     """One connection and the answer it is reading (see the module)."""
 
     __slots__ = (
-        "_buffered", "_decompress", "_error", "_framed", "_informational", "_last_read", "_loop", "_paused",
-        "_read_timeout", "_split", "_timer", "_waiter", "answered", "complete", "headers", "idle_since", "keep_alive",
-        "key", "parser", "pool", "ready", "status", "transport", "waiting_head",
-    )  # fmt: skip
+        "_buffered",
+        "_decompress",
+        "_error",
+        "_framed",
+        "_informational",
+        "_loop",
+        "_paused",
+        "_silences",
+        "_split",
+        "_waiter",
+        "answered",
+        "complete",
+        "headers",
+        "idle_since",
+        "keep_alive",
+        "key",
+        "last_read",
+        "parser",
+        "pool",
+        "ready",
+        "status",
+        "transport",
+        "waiting_head",
+    )
 
     def __init__(self, pool: WirePool, key: tuple[str, str, int, str | None]) -> None:
         self.pool = pool
@@ -273,11 +346,10 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.BaseTransport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._silences: _Silences | None = None  # the read timeout's watch while an answer is read
         self._error: BaseException | None = None
         self.idle_since = 0.0
-        self._read_timeout: float | None = None
-        self._last_read = 0.0
+        self.last_read = 0.0
         self._new_answer()
         self.complete = True  # nothing asked yet
 
@@ -306,15 +378,14 @@ class _Connection(asyncio.Protocol):
 
     # -- the caller's side ----------------------------------------------------------------------
 
-    def send(self, request: bytes, read_timeout: float | None) -> None:
+    def send(self, request: bytes, silences: _Silences | None) -> None:
         self._new_answer()
         transport = self.transport
         if transport is None or transport.is_closing() or self._error is not None:
             raise ConnectionResetError("the connection was closed")
-        self._read_timeout = read_timeout
-        self._last_read = self._loop.time()
-        if read_timeout is not None:
-            self._timer = self._loop.call_at(self._last_read + read_timeout, self._check_silence)
+        self._silences = silences
+        if silences is not None:
+            silences.watch(self)
         transport.write(request)  # type: ignore[attr-defined]
 
     async def open_tunnel(self, request: bytes) -> None:
@@ -323,7 +394,7 @@ class _Connection(asyncio.Protocol):
         await self.wait_head()
         if self.status != 200:
             raise ConnectionRefusedError(f"the proxy refused the tunnel ({self.status})")
-        self._cancel_timer()
+        self._unwatch()
         self.parser = httptools.HttpResponseParser(self)
         self.complete = True
 
@@ -362,7 +433,7 @@ class _Connection(asyncio.Protocol):
             timer.cancel()
 
     def close(self) -> None:
-        self._cancel_timer()
+        self._unwatch()
         self.keep_alive = False
         if self._error is None:
             self._error = ConnectionResetError("the connection was closed")
@@ -390,24 +461,19 @@ class _Connection(asyncio.Protocol):
     def _fail(self, error: BaseException) -> None:
         if self._error is None:
             self._error = error
-        self._cancel_timer()
+        self._unwatch()
         self._wake()
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _unwatch(self) -> None:
+        if self._silences is not None:
+            self._silences.forget(self)
+            self._silences = None
 
-    def _check_silence(self) -> None:
-        self._timer = None
-        if self.complete or self._read_timeout is None:
-            return
-        due = self._last_read + self._read_timeout
-        if self._loop.time() >= due:
-            self._fail(TimeoutError(f"the provider sent nothing for {self._read_timeout:g} s"))
-            self.close()
-        else:
-            self._timer = self._loop.call_at(due, self._check_silence)
+    def silent(self, seconds: float) -> None:
+        """Nothing came for ``seconds`` while an answer was awaited or read."""
+        self._silences = None
+        self._fail(TimeoutError(f"the provider sent nothing for {seconds:g} s"))
+        self.close()
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -418,7 +484,8 @@ class _Connection(asyncio.Protocol):
         if self.complete:
             self.close()  # bytes nobody asked for: the connection cannot be trusted for another request
             return
-        self._last_read = self._loop.time()
+        if self._silences is not None:
+            self._silences.heard(self)
         self.answered = True
         try:
             self.parser.feed_data(data)
@@ -431,7 +498,7 @@ class _Connection(asyncio.Protocol):
         return None  # close the transport: connection_lost ends the answer
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
+        self._unwatch()
         if not self.complete and not self.waiting_head and not self._framed and self._error is None:
             self.on_message_complete()  # a body delimited by the connection's close
         if not self.complete:
@@ -498,7 +565,7 @@ class _Connection(asyncio.Protocol):
             self._split = None
         self.keep_alive = self.parser.should_keep_alive()
         self.complete = True
-        self._cancel_timer()
+        self._unwatch()
         self._wake()
 
 
