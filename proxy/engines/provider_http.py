@@ -13,8 +13,8 @@ idle stream's memory on top of aiohttp's own objects. Here:
   it sends what the SDK sends: URL and query, ``Authorization`` or Azure's ``api-key``, the
   organization and project headers, the user agent), and each turn only encodes its body (msgspec,
   about 7x faster than ``json`` on these bodies);
-* the answer is read as bytes straight from aiohttp's buffer, split into events
-  (:class:`~proxy.engines.sse_split.DataSplitter`) and decoded once per event;
+* the answer is split into events as its bytes arrive (:mod:`proxy.engines.wire`, a small
+  HTTP/1.1 client on an asyncio protocol; see there why not aiohttp) and decoded once per event;
 * what the SDK did around it is kept, in :mod:`proxy.engines.errors` where the SDK path's errors are
   mapped too: retries before the stream starts (its policy and ``Retry-After`` handling), the
   status errors, an ``{"error": ...}`` payload inside the stream failing the turn, and
@@ -28,11 +28,12 @@ decoding one event costs 2.6-2.8 µs of CPU against 8-10 µs for the SDK's line 
 ``close()`` ends the HTTP response at once, also unfinished: the connection is closed then (its
 body is unread, so it cannot serve another request) and the provider stops generating.
 
-Two transports: aiohttp (the default, ``PROXY_PROVIDER_TRANSPORT=aiohttp``): the process's one
-``aiohttp.ClientSession``, owned by :class:`ProviderPool`, which is also the ``httpx2`` client the
-SDK sends its other calls through (conversations, probes, the assistants engine), so both share
-the connections; or any other ``httpx2.AsyncClient`` the SDK client was given (``httpx``, and tests
-that script the provider in-process), read the same way from ``httpx2``'s byte stream.
+Two transports: the default (``PROXY_PROVIDER_TRANSPORT=aiohttp``) is :class:`ProviderPool`, the
+process's provider connections: the streamed turns go over its :class:`~proxy.engines.wire.WirePool`,
+and, as an ``httpx2`` client over an ``aiohttp.ClientSession``, it carries the SDK's other calls
+(conversations, probes, the assistants engine; two pools, so those calls do not reuse the streams'
+connections). Or any other ``httpx2.AsyncClient`` the SDK client was given (``httpx``, and tests
+that script the provider in-process), read from ``httpx2``'s byte stream and split here.
 """
 
 from __future__ import annotations
