@@ -34,7 +34,7 @@ import base64
 import ssl
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -280,12 +280,11 @@ class WireResponse:
         self.status = conn.status
         self.headers: Mapping[str, str] = conn.headers or {}
 
-    async def events(self) -> list[bytes]:
-        """The data of the events received since the last call, waiting for one; ``[]`` at the end."""
+    def events(self) -> Coroutine[None, None, list[bytes]]:
+        """The data of the events received since the last call, waiting for one; ``[]`` at the end.
+        (The connection's own coroutine: one frame fewer to resume per chunk.)"""
         conn = self._conn
-        if conn is None:
-            return []
-        return await conn.events()
+        return _no_events() if conn is None else conn.events()
 
     async def read_all(self) -> bytes:
         conn = self._conn
@@ -308,6 +307,10 @@ class WireResponse:
             conn.pool.release(conn)
         else:
             conn.close()
+
+
+async def _no_events() -> list[bytes]:
+    return []
 
 
 class _Connection(asyncio.Protocol):
@@ -406,7 +409,13 @@ class _Connection(asyncio.Protocol):
         while not self.ready:
             if self.complete:
                 return []
-            await self._wait()
+            if self._error is not None:
+                raise self._error
+            waiter = self._waiter = self._loop.create_future()  # (_wait, inlined: once per chunk)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         ready, self.ready = self.ready, []
         if self._paused:
             self._paused = False
