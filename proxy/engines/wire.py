@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import ssl
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import httptools
 import yarl
@@ -46,6 +47,7 @@ from proxy.engines.sse_split import DataSplitter
 __all__ = ("Target", "WirePool", "WireResponse")
 
 _PAUSE_AT = 1024  # events waiting for their turn before the connection stops reading
+_DNS_SECONDS = 10.0  # how long a host's addresses are kept
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -120,6 +122,7 @@ class WirePool:
         self._idle: dict[tuple[str, str, int, str | None], list[_Connection]] = {}
         self._sweep: asyncio.TimerHandle | None = None
         self._silences: dict[float, _Silences] = {}
+        self._dns: dict[str, tuple[float, asyncio.Future[list[Any]]]] = {}
         self._closed = False
 
     async def post(
@@ -169,13 +172,24 @@ class WirePool:
     async def _open(self, target: Target) -> _Connection:
         loop = asyncio.get_running_loop()
         tls = self._tls if target.connect_tls else None
-        _, conn = await loop.create_connection(
-            lambda: _Connection(self, target.key),
-            target.connect_host,
-            target.connect_port,
-            ssl=tls,
-            server_hostname=target.connect_host if tls else None,
-        )
+        conn: _Connection | None = None
+        failed: OSError | None = None
+        for address in await self._resolve(target.connect_host, target.connect_port):
+            try:
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(self, target.key),
+                    address[0],
+                    target.connect_port,
+                    ssl=tls,
+                    server_hostname=target.connect_host if tls else None,
+                )
+                break
+            except ssl.SSLError:
+                raise  # the host answered: its certificate or handshake failed, another address would too
+            except OSError as exc:
+                failed = exc
+        if conn is None:
+            raise failed or ConnectionError(f"no address for {target.connect_host}")
         if target.tunnel is not None:
             try:
                 await conn.open_tunnel(target.tunnel)
@@ -188,6 +202,24 @@ class WirePool:
                 raise ConnectionResetError("the connection closed while TLS was set up")
             conn.transport = transport
         return conn
+
+    async def _resolve(self, host: str, port: int) -> list[tuple[Any, ...]]:
+        """``host``'s addresses, kept ``_DNS_SECONDS`` (as aiohttp's resolver cache): without it a
+        burst of new chats would make one lookup each, every one a hop to the loop's thread pool.
+        Lookups of one host at once share one."""
+        loop = asyncio.get_running_loop()
+        found = self._dns.get(host)
+        if found is None or found[0] < loop.time() or found[1].get_loop() is not loop:
+            lookup = loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found = (loop.time() + _DNS_SECONDS, asyncio.ensure_future(lookup))
+            self._dns[host] = found
+        try:
+            infos = await asyncio.shield(found[1])
+        except OSError:
+            if self._dns.get(host) is found:
+                del self._dns[host]  # a failed lookup is not kept
+            raise
+        return [info[4] for info in infos]
 
     def release(self, conn: _Connection) -> None:
         """A connection whose answer was read to its end: kept for the next request, if it can be."""

@@ -35,6 +35,7 @@ class Raw:
     answers: deque[Answer] = field(default_factory=deque)
     heads: list[bytes] = field(default_factory=list)
     peers: list[int] = field(default_factory=list)  # the client's port of each request
+    closed: asyncio.Event = field(default_factory=asyncio.Event)  # a connection ended
 
     def url(self, scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}/v1/chat/completions?api-version=1"
@@ -54,6 +55,7 @@ class Raw:
             pass
         finally:
             writer.close()
+            self.closed.set()
 
 
 @pytest.fixture
@@ -174,6 +176,24 @@ async def test_connections_are_kept_up_to_the_limit(raw: Raw) -> None:
 
     assert len(set(raw.peers[:2])) == 2  # two connections while both were in use
     assert len(set(raw.peers)) == 3  # one of them kept, the other closed
+
+
+async def test_an_idle_connection_is_closed_after_the_keepalive(raw: Raw) -> None:
+    raw.answers.append(chunked(EVENTS))
+    pool = WirePool(httpx2.create_ssl_context(), keepalive=0.05)
+    try:
+        await read_events(pool, raw.url())
+        await asyncio.wait_for(raw.closed.wait(), 10)  # the pool closed it, not the test's end
+    finally:
+        pool.close()
+
+
+async def test_a_host_name_is_resolved_and_its_addresses_tried(raw: Raw, pool: WirePool) -> None:
+    raw.answers.extend([chunked(EVENTS), chunked(EVENTS)])
+    url = f"http://localhost:{raw.port}/v1/chat/completions"
+
+    assert await read_events(pool, url) == [b'{"n": 1}', b'{"n": 2}']
+    assert b"\r\nHost: localhost:%d\r\n" % raw.port in raw.heads[0]
 
 
 async def test_a_kept_connection_the_server_dropped_is_replaced_before_the_answer(raw: Raw, pool: WirePool) -> None:
