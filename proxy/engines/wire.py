@@ -239,9 +239,11 @@ class WirePool:
         loop = asyncio.get_running_loop()
         cutoff = loop.time() - self._keepalive
         for key, idle in list(self._idle.items()):
-            kept = [conn for conn in idle if conn.usable and conn.idle_since > cutoff]
+            kept = []
             for conn in idle:
-                if conn not in kept:
+                if conn.usable and conn.idle_since > cutoff:
+                    kept.append(conn)
+                else:
                     conn.close()
             if kept:
                 self._idle[key] = kept
