@@ -186,8 +186,8 @@ class Settings(BaseSettings):
     provider_transport: Literal["aiohttp", "httpx"] = Field(
         "aiohttp",
         validation_alias="PROXY_PROVIDER_TRANSPORT",
-        description="HTTP stack for provider calls: aiohttp (one session per worker: the chat and responses"
-        " engines read their streams from it directly, the SDK sends its other calls through it; parses"
+        description="HTTP stack for provider calls: aiohttp (the chat and responses engines' streams over"
+        " their own HTTP/1.1 client, proxy/engines/wire.py, the SDK's other calls over aiohttp; both parse"
         " streamed bodies in C) or httpx (pure Python, the SDK's default; the same streams read through it).",
     )
     responses_context: ContextSetting = Field(

@@ -1,10 +1,11 @@
 """Provider failures -> our ``EngineError``, and when a provider request is tried again.
 
 Two paths reach a provider: the openai SDK (conversations, probes, the assistants engine) and the
-streamed turns of the chat and responses engines, sent directly over aiohttp or httpx2
-(:mod:`proxy.engines.provider_http`). Both end here, so a status, a refused connection or an error
-inside a stream means the same ``EngineError`` whichever path met it; the retry policy of the
-direct path is the SDK's (:func:`should_retry`, :func:`retry_delay`).
+streamed turns of the chat and responses engines (:mod:`proxy.engines.provider_http`), sent
+directly over our HTTP/1.1 client (:mod:`proxy.engines.wire`, whose failures are ``OSError`` and
+``TimeoutError``) or httpx2. Both end here, so a status, a refused connection or an error inside a
+stream means the same ``EngineError`` whichever path met it; the retry policy of the direct path
+is the SDK's (:func:`should_retry`, :func:`retry_delay`).
 """
 
 from __future__ import annotations

@@ -52,9 +52,9 @@ def shared_http_client(settings: Settings) -> httpx2.AsyncClient:
     timeout); the number of turns and the file descriptor limit bound it anyway.
     """
     if settings.provider_transport == "aiohttp":
-        # one aiohttp session: the streamed turns read it directly, the SDK sends through it; aiohttp
-        # parses the streamed body in C, where httpx's pure-Python HTTP/1.1 reader cost a tenth of a
-        # turn's CPU (bench/FINDINGS.md)
+        # the streamed turns over the wire client (llhttp parses their bodies in C, where httpx's
+        # pure-Python HTTP/1.1 reader cost a tenth of a turn's CPU: bench/FINDINGS.md), the SDK's
+        # other calls over one aiohttp session
         return ProviderPool(
             connect_timeout=settings.provider_connect_timeout, read_timeout=settings.provider_read_timeout
         )

@@ -13,8 +13,8 @@ idle stream's memory on top of aiohttp's own objects. Here:
   it sends what the SDK sends: URL and query, ``Authorization`` or Azure's ``api-key``, the
   organization and project headers, the user agent), and each turn only encodes its body (msgspec,
   about 7x faster than ``json`` on these bodies);
-* the answer is read as bytes straight from aiohttp's buffer, split into events
-  (:class:`~proxy.engines.sse_split.DataSplitter`) and decoded once per event;
+* the answer is split into events as its bytes arrive (:mod:`proxy.engines.wire`, a small
+  HTTP/1.1 client on an asyncio protocol; see there why not aiohttp) and decoded once per event;
 * what the SDK did around it is kept, in :mod:`proxy.engines.errors` where the SDK path's errors are
   mapped too: retries before the stream starts (its policy and ``Retry-After`` handling), the
   status errors, an ``{"error": ...}`` payload inside the stream failing the turn, and
@@ -28,11 +28,12 @@ decoding one event costs 2.6-2.8 µs of CPU against 8-10 µs for the SDK's line 
 ``close()`` ends the HTTP response at once, also unfinished: the connection is closed then (its
 body is unread, so it cannot serve another request) and the provider stops generating.
 
-Two transports: aiohttp (the default, ``PROXY_PROVIDER_TRANSPORT=aiohttp``): the process's one
-``aiohttp.ClientSession``, owned by :class:`ProviderPool`, which is also the ``httpx2`` client the
-SDK sends its other calls through (conversations, probes, the assistants engine), so both share
-the connections; or any other ``httpx2.AsyncClient`` the SDK client was given (``httpx``, and tests
-that script the provider in-process), read the same way from ``httpx2``'s byte stream.
+Two transports: the default (``PROXY_PROVIDER_TRANSPORT=aiohttp``) is :class:`ProviderPool`, the
+process's provider connections: the streamed turns go over its :class:`~proxy.engines.wire.WirePool`,
+and, as an ``httpx2`` client over an ``aiohttp.ClientSession``, it carries the SDK's other calls
+(conversations, probes, the assistants engine; two pools, so those calls do not reuse the streams'
+connections). Or any other ``httpx2.AsyncClient`` the SDK client was given (``httpx``, and tests
+that script the provider in-process), read from ``httpx2``'s byte stream and split here.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from proxy.engines.errors import (
     should_retry,
 )
 from proxy.engines.sse_split import DataSplitter
+from proxy.engines.wire import Target, WirePool
 
 __all__ = ("EventStream", "ProviderPool", "StreamEndpoint")
 
@@ -74,16 +76,15 @@ _decode = msgspec.json.Decoder().decode
 
 
 class ProviderPool(httpx2.AsyncClient):
-    """The process's provider connections: one ``aiohttp.ClientSession``, made on first use.
-
-    Streamed turns use the session directly (:class:`StreamEndpoint`); as an ``httpx2`` client, this
-    is what the SDK clients send their other calls through, over the same session. No cap on
-    connections: every running turn holds one, so a cap would cap the worker's open streams.
+    """The process's provider connections, made on first use: the streamed turns' (a
+    :class:`~proxy.engines.wire.WirePool`), and, as an ``httpx2`` client, an ``aiohttp.ClientSession``
+    the SDK clients send their other calls through (conversations, probes, the assistants engine).
+    No cap on connections: every running turn holds one, so a cap would cap the worker's open streams.
     """
 
     def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
         self._session: aiohttp.ClientSession | None = None
-        self._stream_session: aiohttp.ClientSession | None = None
+        self._wire: WirePool | None = None
         self._proxies: dict[str, tuple[str | None, aiohttp.BasicAuth | None]] = {}
         self._ssl: ssl.SSLContext = httpx2.create_ssl_context()  # the CA bundle httpx2 and the SDK use
         timeout = httpx2.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout)
@@ -96,24 +97,18 @@ class ProviderPool(httpx2.AsyncClient):
             self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
         return self._session
 
-    def stream_session(self) -> aiohttp.ClientSession:
-        """The streamed turns' session, over the same connections as :meth:`session`.
-
-        Without ``trust_env`` and cookies: with them aiohttp looks up the proxy and the netrc file in
-        a thread for every request (two executor hops per turn, 16 % of the worker's samples at 200
-        chats), and would share one tenant's provider cookies with the next. The proxy is read from
-        the environment once per provider origin instead (:meth:`proxy_for`).
-        """
-        if self._stream_session is None or self._stream_session.closed:
-            self._stream_session = aiohttp.ClientSession(
-                connector=self.session().connector,
-                connector_owner=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._stream_session
+    def wire(self) -> WirePool:
+        """The streamed turns' connections: no cookies (one tenant's provider cookies are not sent
+        for another), the environment's proxy read once per provider origin (:meth:`proxy_for`)."""
+        if self._wire is None:
+            self._wire = WirePool(self._ssl, keepalive=KEEPALIVE_SECONDS)
+        return self._wire
 
     def proxy_for(self, url: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
-        """``HTTP(S)_PROXY`` / ``NO_PROXY`` (and netrc credentials) for ``url``'s origin, read once."""
+        """``HTTP(S)_PROXY`` / ``NO_PROXY`` (and netrc credentials) for ``url``'s origin, read once.
+
+        Not per request: aiohttp's ``trust_env`` looked them up in a thread for every request (two
+        executor hops per turn, 16 % of the worker's samples at 200 chats)."""
         target = yarl.URL(url)
         origin = f"{target.scheme}://{target.host}:{target.port}"
         found = self._proxies.get(origin)
@@ -140,8 +135,9 @@ class ProviderPool(httpx2.AsyncClient):
         await self._close_session()
 
     async def _close_session(self) -> None:
-        if self._stream_session is not None:
-            await self._stream_session.close()
+        if self._wire is not None:
+            self._wire.close()
+            self._wire = None
         if self._session is not None:
             await self._session.close()
 
@@ -150,16 +146,16 @@ class _Body(Protocol):
     """An answered request as :class:`EventStream` reads it."""
 
     status: int
-    headers: Mapping[str, str]  # case-insensitive
+    headers: Mapping[str, str]  # case-insensitive, or lower-case names
 
-    async def read(self) -> bytes:
-        """The next bytes of the body; ``b""`` at its end."""
+    async def events(self) -> list[bytes]:
+        """The data of the next events of the body (at least one); ``[]`` at its end."""
         ...
 
     async def read_all(self) -> bytes: ...
 
-    async def drain(self) -> None:
-        """Read what is left for at most ``_DRAIN_SECONDS``, so the connection can be kept."""
+    async def drain(self, seconds: float) -> None:
+        """Read what is left for at most ``seconds``, so the connection can be kept."""
         ...
 
     async def close(self) -> None:
@@ -167,54 +163,29 @@ class _Body(Protocol):
         ...
 
 
-class _AiohttpBody:
-    __slots__ = ("_content", "_response", "headers", "status")
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self._content = response.content
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
-
-    async def read(self) -> bytes:
-        return await self._content.readany()
-
-    async def read_all(self) -> bytes:
-        return await self._response.read()
-
-    async def drain(self) -> None:
-        with anyio.move_on_after(_DRAIN_SECONDS):
-            while await self._content.readany():
-                pass
-
-    async def close(self) -> None:
-        response = self._response
-        if response.content.at_eof():
-            response.release()  # read to its end: the connection goes back to the pool
-        else:
-            response.close()
-
-
 class _HttpxBody:
-    __slots__ = ("_chunks", "_response", "headers", "status")
+    __slots__ = ("_chunks", "_response", "_split", "headers", "status")
 
     def __init__(self, response: httpx2.Response) -> None:
         self._response = response
         self._chunks = response.aiter_bytes()
+        self._split = DataSplitter()
         self.status = response.status_code
         self.headers: Mapping[str, str] = response.headers
 
-    async def read(self) -> bytes:
+    async def events(self) -> list[bytes]:
         async for chunk in self._chunks:
             if chunk:
-                return chunk
-        return b""
+                events = self._split.feed(chunk)
+                if events:
+                    return events
+        return self._split.finish()
 
     async def read_all(self) -> bytes:
         return await self._response.aread()
 
-    async def drain(self) -> None:
-        with anyio.move_on_after(_DRAIN_SECONDS):
+    async def drain(self, seconds: float) -> None:
+        with anyio.move_on_after(seconds):
             async for _ in self._chunks:
                 pass
 
@@ -226,19 +197,24 @@ class _Transport(Protocol):
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> _Body: ...
 
 
-class _AiohttpTransport:
-    __slots__ = ("_pool", "_timeout")
+class _WireTransport:
+    """The streamed requests over the pool's :class:`~proxy.engines.wire.WirePool`."""
+
+    __slots__ = ("_connect", "_pool", "_read", "_targets")
 
     def __init__(self, pool: ProviderPool, connect: float | None, read: float | None) -> None:
         self._pool = pool
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect, sock_read=read)
+        self._connect = connect
+        self._read = read
+        self._targets: dict[str, Target] = {}
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> _Body:
-        proxy, proxy_auth = self._pool.proxy_for(url)
-        response = await self._pool.stream_session().post(
-            url, data=body, headers=headers, timeout=self._timeout, proxy=proxy, proxy_auth=proxy_auth
-        )
-        return _AiohttpBody(response)
+        target = self._targets.get(url)
+        if target is None:
+            proxy, auth = self._pool.proxy_for(url)
+            target = Target.of(url, dict(headers), proxy, auth.encode() if auth is not None else None)
+            self._targets[url] = target
+        return await self._pool.wire().post(target, body, connect_timeout=self._connect, read_timeout=self._read)
 
 
 class _HttpxTransport:
@@ -257,11 +233,10 @@ class EventStream:
     """One streamed answer: its events as the JSON objects they came as, until ``[DONE]`` or the
     end of the body; ``close()`` ends the response (see the module)."""
 
-    __slots__ = ("_body", "_done", "_ready", "_split")
+    __slots__ = ("_body", "_done", "_ready")
 
     def __init__(self, body: _Body) -> None:
         self._body = body
-        self._split = DataSplitter()
         self._ready: list[bytes] = []  # the data of events not handed out yet, last first
         self._done = False
 
@@ -274,23 +249,23 @@ class EventStream:
             if self._done:
                 raise StopAsyncIteration
             try:
-                chunk = await self._body.read()
+                events = await self._body.events()
             except TRANSPORT_ERRORS as exc:
                 raise read_failed(exc) from exc
-            payloads = self._split.feed(chunk) if chunk else self._end()
-            for payload in payloads:
+            if not events:
+                self._done = True
+                continue
+            if len(events) == 1 and not events[0].startswith(b"[DONE]"):
+                return _event(events[0])  # the usual read: one event
+            for payload in events:
                 if payload.startswith(b"[DONE]"):
                     self._done = True
-                    await self._body.drain()
+                    await self._body.drain(_DRAIN_SECONDS)
                     break
                 ready.append(payload)
             ready.reverse()
         # decoded one by one: an error payload fails the turn after the events before it
         return _event(ready.pop())
-
-    def _end(self) -> list[bytes]:
-        self._done = True
-        return self._split.finish()
 
     async def close(self) -> None:
         await self._body.close()
@@ -341,7 +316,7 @@ class StreamEndpoint:
         http = client._client  # the SDK keeps no public handle on the httpx2 client it was given
         transport: _Transport
         if isinstance(http, ProviderPool):
-            transport = _AiohttpTransport(http, timeout.connect, timeout.read)
+            transport = _WireTransport(http, timeout.connect, timeout.read)
         else:
             transport = _HttpxTransport(http, timeout)
         return cls(str(client.base_url), headers, query, client.max_retries, transport)
