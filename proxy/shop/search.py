@@ -21,12 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from psycopg import sql
+from psycopg import AsyncRawCursor, sql
+from psycopg.rows import dict_row
 
 from proxy.shop.embedders import Embedder
 from proxy.shop.money import fmt
 from proxy.shop.price_filters import Filters, filter_params, price_conditions, product_filter
 from proxy.shop.search_alternatives import outside_filters
+from proxy.shop.search_sql import GENERIC, Positional, positional, run_generic
 from proxy.shop.search_words import WORDS_CTE, Hit, QueryWords, query_words, tiers
 from proxy.shop.source import NativeShopData, ShopData, query_embedding, vector_literal
 
@@ -267,19 +269,19 @@ def _final(data: ShopData, ctes: list[sql.Composable], dims: int) -> sql.Compose
     ).format(rel=data.relations(), ctes=sql.SQL(", ").join(ctes), card=_CARD, state=state)
 
 
-_statements: dict[tuple[Any, ...], str] = {}
+_statements: dict[tuple[Any, ...], Positional] = {}
 
 
-def _statement(data: ShopData, f: Filters, dims: int, levels: list[int], *, exact: bool) -> str:
-    """``_ranked_query`` as text, kept per shape: composing it costs more than running it takes
-    on the client, and psycopg reuses its conversion (and the prepared statement) for equal text."""
+def _statement(data: ShopData, f: Filters, dims: int, levels: list[int], *, exact: bool) -> Positional:
+    """``_ranked_query`` as text with positional parameters, kept per shape: composing and
+    converting it costs more than running it takes on the client (``search_sql``)."""
     shape = (f.currency is not None, f.min_price is not None, f.max_price is not None)
     key = (type(data), repr(data), shape, dims, tuple(levels), exact)
     text = _statements.get(key)
     if text is None:
         if len(_statements) > 1000:
             _statements.clear()
-        text = _statements[key] = _ranked_query(data, f, dims, levels, exact=exact).as_string(None)
+        text = _statements[key] = positional(_ranked_query(data, f, dims, levels, exact=exact).as_string(None))
     return text
 
 
@@ -330,29 +332,13 @@ async def ranked(
         if exact:
             async with conn.transaction():
                 await conn.execute("set local enable_indexscan = off")  # for the ANN query of other sources
-                rows = await (await conn.execute(query, params)).fetchall()
+                cur = AsyncRawCursor(conn, row_factory=dict_row)
+                rows = await (await cur.execute(query.text, query.args(params))).fetchall()
         else:
-            # One round trip: the transaction's four statements go out together (psycopg's
-            # transaction block would wait for its BEGIN and its COMMIT). Sequential scans are
-            # off for the statement: the word tiers must read the GIN index (a scan with a LIMIT
-            # looks cheap to the planner for a common word, and reads the whole table for a rare
-            # one) and the price checks the indexes. A failed statement leaves the transaction
-            # open; the pool rolls it back.
-            # The statement is prepared and its generic plan used: planning it takes longer than
-            # running it, and its shape (CTEs, gates) needs no parameter-specific plan. JIT is off:
-            # the plan's estimated cost (its exact branches) is above Postgres's JIT thresholds, so
-            # a server built with JIT would compile it at every search, for tens of milliseconds.
-            async with conn.pipeline():
-                await conn.execute("begin")
-                await conn.execute(
-                    "select set_config('hnsw.ef_search', %s, true), set_config('enable_seqscan', 'off', true),"
-                    " set_config('plan_cache_mode', 'force_generic_plan', true), set_config('jit', 'off', true)",
-                    (str(ef),),
-                    prepare=True,
-                )
-                cur = await conn.execute(query, params, prepare=True)
-                await conn.execute("commit")
-            rows = await cur.fetchall()
+            # One round trip, the generic plan; sequential scans off: the word tiers must read the
+            # GIN index (a scan with a LIMIT looks cheap to the planner for a common word, and
+            # reads the whole table for a rare one) and the price checks the indexes.
+            rows = await run_generic(conn, query, params, {**GENERIC, "hnsw.ef_search": str(ef)})
     hits, cards, nearest = [], {}, []
     for r in sorted(rows, key=lambda r: (r["kind"], r["pos"])):
         if r["kind"] == "stale":

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from proxy.shop.price_filters import MAJOR_AMOUNT, Filters, filter_params, price_conditions
+from proxy.shop.search_sql import GENERIC, Positional, positional, run_generic
 from proxy.shop.search_words import WORDS_CTE, Hit, QueryWords, tiers
 from proxy.shop.source import ShopData
 
@@ -128,10 +129,10 @@ def _statement(data: ShopData, f: Filters, tiers_: list[bool], *, stats: sql.Com
     )
 
 
-_statements: dict[tuple[Any, ...], str] = {}
+_statements: dict[tuple[Any, ...], Positional] = {}
 
 
-def _text(data: ShopData, f: Filters, tiers_: list[bool]) -> str:
+def _text(data: ShopData, f: Filters, tiers_: list[bool]) -> Positional:
     """``_statement`` as text, kept per shape (as the search's own statement)."""
     shape = (f.currency is not None, f.min_price is not None, f.max_price is not None)
     key = (type(data), repr(data), shape, tuple(tiers_))
@@ -145,7 +146,7 @@ def _text(data: ShopData, f: Filters, tiers_: list[bool]) -> str:
             cur=sql.SQL("(%(currency)s::text is null or pr.currency = %(currency)s)"),
             ok=sql.SQL(" and ").join(ok) if ok else sql.SQL("true"),
         )
-        text = _statements[key] = _statement(data, f, tiers_, stats=stats).as_string(None)
+        text = _statements[key] = positional(_statement(data, f, tiers_, stats=stats).as_string(None))
     return text
 
 
@@ -174,19 +175,8 @@ async def outside_filters(
     )
     query = _text(data, f, [tq is not None for tq in words])
     async with db.connection() as conn:
-        # Prepared, and its generic plan used: planning this statement takes longer than running
-        # it (15-20 ms for three tiers). In one round trip, as the search's statement (see
-        # ``search.ranked``); sequential scans off so that the prices are read in amount order.
-        async with conn.pipeline():
-            await conn.execute("begin")
-            await conn.execute(
-                "select set_config('enable_seqscan', 'off', true), set_config('plan_cache_mode',"
-                " 'force_generic_plan', true), set_config('jit', 'off', true)",
-                prepare=True,
-            )
-            cur = await conn.execute(query, params, prepare=True)
-            await conn.execute("commit")
-        rows = await cur.fetchall()
+        # sequential scans off: the prices are read in amount order (see ``search_sql``)
+        rows = await run_generic(conn, query, params, GENERIC)
     found: dict[str, tuple[tuple[Any, ...], Hit]] = {}
     for r in rows:
         if not r["passes"] and r["id"] not in exclude and r["id"] not in found:
