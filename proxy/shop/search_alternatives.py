@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from proxy.shop.price_filters import MAJOR_AMOUNT, Filters, filter_params, price_conditions
-from proxy.shop.search_sql import GENERIC, Positional, positional, run_generic
 from proxy.shop.search_words import WORDS_CTE, Hit, QueryWords, tiers
 from proxy.shop.source import ShopData
 
@@ -70,84 +69,13 @@ def _nearest_prices(f: Filters) -> list[tuple[sql.Composable, sql.Composable]]:
     return steps
 
 
-def _statement(data: ShopData, f: Filters, tiers_: list[bool], *, stats: sql.Composable) -> sql.Composed:
-    """One statement for every step of ``outside_filters``: per tier of words (``tiers_``, True
-    for a tier with words, full-text query %(aq1)s, %(aq2)s, ...) and per step of
-    ``_nearest_prices``, a CTE reading at most %(cap)s products with the words from the prices
-    just outside the range, in amount order, skipping those already read. Each CTE runs only
-    while fewer than %(limit)s products read so far fail a filter (a condition evaluated once,
-    before its scan), and a tier only when some product has its words at all (one probe of the
-    GIN index: reading the prices in amount order would otherwise find nothing, after reading
-    them all). Rows: the products read, each with its words, rank and price statistics."""
-    ctes: list[sql.Composable] = [WORDS_CTE]
-    steps = _nearest_prices(f)
-    n = 0
-    for j, has_tier in enumerate(tiers_, 1):
-        tq = sql.Placeholder(f"aq{j}")
-        if has_tier:
-            ctes.append(
-                sql.SQL(
-                    "p{j} as (select exists (select 1 from product_text c where c.fts @@ {tq}::tsquery) as found)"
-                ).format(j=sql.Literal(j), tq=tq)
-            )
-        for near, order in steps:
-            n += 1
-            prev = sql.Identifier(f"r{n - 1}")
-            gate = sql.SQL("(select count(*) from {prev} x where not x.passes) < %(limit)s").format(prev=prev)
-            if has_tier:
-                gate = sql.SQL("{} and (select found from p{})").format(gate, sql.Literal(j))
-            ctes.append(
-                sql.SQL(
-                    "c{n} as (select distinct on (c.id) c.id, c.fts from (select c.id, c.fts from prices pr join"
-                    " product_text c on c.id = pr.product_id where {gate} and pr.active and pr.unit_amount is not null"
-                    " and {near} and {has_words} and not (c.id = any(%(seen)s)) and not exists (select 1 from {prev} x"
-                    " where x.id = c.id) order by {order} limit %(cap)s) c),"
-                    " a{n} as (select h.id, array(select w.i from words w where h.fts @@ w.q order by w.i) as matched,"
-                    " {rank} as rank, s.* from c{n} h join products p on p.id = h.id and p.active{stats}),"
-                    " r{n} as (select * from {prev} union all select * from a{n})"
-                ).format(
-                    n=sql.Literal(n),
-                    prev=prev,
-                    gate=gate,
-                    near=near,
-                    order=order,
-                    has_words=sql.SQL("c.fts @@ {}::tsquery").format(tq) if has_tier else sql.SQL("true"),
-                    rank=sql.SQL("ts_rank_cd(h.fts, %(anyq)s::tsquery)") if has_tier else sql.SQL("0.0::real"),
-                    stats=stats,
-                )
-            )
-    # r0: no product read yet, with the columns of the rows that follow
-    first = sql.SQL(
-        "r0 as (select null::text as id, null::int[] as matched, null::real as rank, null::boolean as has_currency,"
-        " null::numeric as lo_in, null::numeric as hi_in, null::numeric as lo_all, null::numeric as hi_all,"
-        " null::boolean as passes where false)"
+async def _any_has(db: Database, data: ShopData, tq: str) -> bool:
+    """Whether any product's text matches the full-text query (one probe of the GIN index)."""
+    query = sql.SQL("{} select exists (select 1 from product_text c where c.fts @@ %(tq)s::tsquery) as found").format(
+        data.relations()
     )
-    return sql.SQL("{rel}, {ctes} select * from {last}").format(
-        rel=data.relations(),
-        ctes=sql.SQL(", ").join([ctes[0], first, *ctes[1:]]),
-        last=sql.Identifier(f"r{n}"),
-    )
-
-
-_statements: dict[tuple[Any, ...], Positional] = {}
-
-
-def _text(data: ShopData, f: Filters, tiers_: list[bool]) -> Positional:
-    """``_statement`` as text, kept per shape (as the search's own statement)."""
-    shape = (f.currency is not None, f.min_price is not None, f.max_price is not None)
-    key = (type(data), repr(data), shape, tuple(tiers_))
-    text = _statements.get(key)
-    if text is None:
-        if len(_statements) > 1000:
-            _statements.clear()
-        ok = price_conditions(f)
-        stats = _PRICE_STATS.format(
-            m=MAJOR_AMOUNT,
-            cur=sql.SQL("(%(currency)s::text is null or pr.currency = %(currency)s)"),
-            ok=sql.SQL(" and ").join(ok) if ok else sql.SQL("true"),
-        )
-        text = _statements[key] = positional(_statement(data, f, tiers_, stats=stats).as_string(None))
-    return text
+    row = await db.fetch_one(query, {"tq": tq})
+    return bool(row and row["found"])
 
 
 async def outside_filters(
@@ -159,28 +87,38 @@ async def outside_filters(
 
     Per tier of words (see ``tiers``), prices just outside the range are read in amount order
     and their products kept when they have the words, so the cheapest products above a
-    ``max_price`` are found without reading every product that has a common word. All in one
-    statement (``_statement``)."""
-    words = [tq for m, tq in tiers(qw) if m > more_than] if qw.words else [None]
-    if not words:
-        return []
-    params = filter_params(
-        f,
-        wq=qw.queries,
-        anyq=qw.any_query(),
-        seen=list(exclude),
-        cap=limit * 4,
-        limit=limit,
-        **{f"aq{j}": tq for j, tq in enumerate(words, 1) if tq},
+    ``max_price`` are found without reading every product that has a common word."""
+    ok = price_conditions(f)
+    stats = _PRICE_STATS.format(
+        m=MAJOR_AMOUNT,
+        cur=sql.SQL("(%(currency)s::text is null or pr.currency = %(currency)s)"),
+        ok=sql.SQL(" and ").join(ok) if ok else sql.SQL("true"),
     )
-    query = _text(data, f, [tq is not None for tq in words])
-    async with db.connection() as conn:
-        # sequential scans off: the prices are read in amount order (see ``search_sql``)
-        rows = await run_generic(conn, query, params, GENERIC)
+    params = filter_params(f, wq=qw.queries, anyq=qw.any_query(), seen=list(exclude), cap=limit * 4)
+    words = [tq for m, tq in tiers(qw) if m > more_than] if qw.words else [None]
     found: dict[str, tuple[tuple[Any, ...], Hit]] = {}
-    for r in rows:
-        if not r["passes"] and r["id"] not in exclude and r["id"] not in found:
-            fails, nearness = _outside(f, r)
-            hit = Hit(r["id"], [i - 1 for i in r["matched"]], fails, float(r["rank"]))
-            found[hit.id] = ((-len(hit.matched), *nearness, -hit.rank, hit.id), hit)
+    for tq in words:
+        if tq and not await _any_has(db, data, tq):
+            continue  # reading the prices in amount order would find nothing, after reading them all
+        for near, order in _nearest_prices(f):
+            has_words = sql.SQL("c.fts @@ %(tq)s::tsquery") if tq else sql.SQL("true")
+            query = sql.SQL(
+                "{rel}, {words},"
+                " cand as (select c.id, c.fts from prices pr join product_text c on c.id = pr.product_id where"
+                " pr.active and pr.unit_amount is not null and {near} and {has_words}"
+                " and not (c.id = any(%(seen)s)) order by {order} limit %(cap)s),"
+                " hits as (select distinct on (c.id) c.id, array(select w.i from words w where c.fts @@ w.q order"
+                " by w.i) as matched, case when %(tq)s::text is null then 0.0 else ts_rank_cd(c.fts,"
+                " %(anyq)s::tsquery) end as rank from cand c)"
+                " select h.id, h.matched, h.rank, s.* from hits h join products p on p.id = h.id and p.active"
+            ).format(rel=data.relations(), words=WORDS_CTE, near=near, has_words=has_words, order=order)
+            rows = await db.fetch_all(query + stats, {**params, "tq": tq})
+            params["seen"] = params["seen"] + [r["id"] for r in rows]
+            for r in rows:
+                if not r["passes"] and r["id"] not in exclude and r["id"] not in found:
+                    fails, nearness = _outside(f, r)
+                    hit = Hit(r["id"], [i - 1 for i in r["matched"]], fails, float(r["rank"]))
+                    found[hit.id] = ((-len(hit.matched), *nearness, -hit.rank, hit.id), hit)
+            if len(found) >= limit:
+                return [hit for _, hit in sorted(found.values(), key=lambda x: x[0])[:limit]]
     return [hit for _, hit in sorted(found.values(), key=lambda x: x[0])[:limit]]
