@@ -58,9 +58,9 @@ TIER_ROWS = 100
 TIER_SCAN = 1000
 # With a price filter the HNSW walk returns every product it visited (see ``_near``); with fewer
 # than FEW_PRICES prices in the filters every product in them is compared exactly instead. The
-# walk is most of a filtered search's server CPU (3.3 ms at 150, 5.8 at 400 on 100,000 products):
+# walk is most of a filtered search's server CPU (1.8 ms at 150, 5.8 at 400 on 100,000 products):
 # with product words it visits 250 (the word tiers read the matches it misses, with their exact
-# distances: strict recall@10 within max_price 100 EUR 0.990 at 100,000 products and 0.965 at a
+# distances: strict recall@10 within max_price 100 EUR 0.99 at 100,000 products and 0.965 at a
 # million, against 1.000 and 0.970 at 400), without them, when the nearest vectors are the whole
 # answer, 400 of pgvector's widest walk.
 FILTERED_FETCH = 250
