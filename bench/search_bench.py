@@ -429,7 +429,9 @@ if __name__ == "__main__":
     parser.add_argument("--against", metavar="GIT_REV", help="compare with search.py at this revision, turn about")
     parser.add_argument("--seed-only", action="store_true", help="load the catalogue, measure nothing")
     parser.add_argument("--search-ef", type=int, help="the search's hnsw.ef_search without a price filter")
-    parser.add_argument("--filtered-ef", type=int, help="the search's walk with a price filter (FILTERED_FETCH)")
+    parser.add_argument(
+        "--filtered-ef", type=int, help="the search's walk with a price filter and product words (FILTERED_FETCH)"
+    )
     parser.add_argument("--tier-rows", type=int, help="products each word tier keeps at most (TIER_ROWS)")
     parser.add_argument("--tier-scan", type=int, help="products each word tier reads at most (TIER_SCAN)")
     parser.add_argument(

@@ -21,12 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from psycopg import sql
+from psycopg import AsyncRawCursor, sql
+from psycopg.rows import dict_row
 
 from proxy.shop.embedders import Embedder
 from proxy.shop.money import fmt
 from proxy.shop.price_filters import Filters, filter_params, price_conditions, product_filter
 from proxy.shop.search_alternatives import outside_filters
+from proxy.shop.search_sql import GENERIC, Positional, positional, run_generic
 from proxy.shop.search_words import WORDS_CTE, Hit, QueryWords, query_words, tiers
 from proxy.shop.source import NativeShopData, ShopData, query_embedding, vector_literal
 
@@ -55,8 +57,14 @@ MAX_NEIGHBOUR_DISTANCE = 0.75
 TIER_ROWS = 100
 TIER_SCAN = 1000
 # With a price filter the HNSW walk returns every product it visited (see ``_near``); with fewer
-# than FEW_PRICES prices in the filters every product in them is compared exactly instead.
-FILTERED_FETCH = 400
+# than FEW_PRICES prices in the filters every product in them is compared exactly instead. The
+# walk is most of a filtered search's server CPU (1.8 ms at 150, 5.8 at 400 on 100,000 products):
+# with product words it visits 250 (the word tiers read the matches it misses, with their exact
+# distances: strict recall@10 within max_price 100 EUR 0.99 at 100,000 products and 0.965 at a
+# million, against 1.000 and 0.970 at 400), without them, when the nearest vectors are the whole
+# answer, 400 of pgvector's widest walk.
+FILTERED_FETCH = 250
+NEAREST_FETCH = 400
 FEW_PRICES = 1000
 MAX_EF_SEARCH = 1000  # pgvector's largest hnsw.ef_search
 ALL_ROWS = 1_000_000_000  # "every row" as a LIMIT, for exact searches
@@ -81,10 +89,11 @@ def _near(data: ShopData, f: Filters, dims: int, *, exact: bool) -> tuple[sql.Co
 
     pgvector 0.6 has no iterative index scans: a filter applies after the HNSW walk, which returns
     at most ``hnsw.ef_search`` products. So with a price filter the walk returns all it visited
-    (%(n)s = FILTERED_FETCH), enough for about %(top)s to remain when a quarter of the products
-    pass; the nearest that remain are the nearest within the filter. When few prices lie within
-    the filters (fewer than %(few)s, a bounded count from the price indexes), or when fewer than
-    %(limit)s products remain after the walk, the products within the filters are compared
+    (%(n)s = FILTERED_FETCH, or NEAREST_FETCH without product words); the nearest of those within
+    the filter are the nearest within the filter (about 40 and 64 when a sixth of the products
+    pass; with product words the tiers add the word matches the walk missed). When few prices lie
+    within the filters (fewer than %(few)s, a bounded count from the price indexes), or when fewer
+    than %(limit)s products remain after the walk, the products within the filters are compared
     exactly instead: complete, and faster than the walk for a selective filter. Each strategy
     runs only when its condition, evaluated once per statement, holds. ``exact`` compares every
     vector within the filters (the reference for recall)."""
@@ -267,19 +276,19 @@ def _final(data: ShopData, ctes: list[sql.Composable], dims: int) -> sql.Compose
     ).format(rel=data.relations(), ctes=sql.SQL(", ").join(ctes), card=_CARD, state=state)
 
 
-_statements: dict[tuple[Any, ...], str] = {}
+_statements: dict[tuple[Any, ...], Positional] = {}
 
 
-def _statement(data: ShopData, f: Filters, dims: int, levels: list[int], *, exact: bool) -> str:
-    """``_ranked_query`` as text, kept per shape: composing it costs more than running it takes
-    on the client, and psycopg reuses its conversion (and the prepared statement) for equal text."""
+def _statement(data: ShopData, f: Filters, dims: int, levels: list[int], *, exact: bool) -> Positional:
+    """``_ranked_query`` as text with positional parameters, kept per shape: composing and
+    converting it costs more than running it takes on the client (``search_sql``)."""
     shape = (f.currency is not None, f.min_price is not None, f.max_price is not None)
     key = (type(data), repr(data), shape, dims, tuple(levels), exact)
     text = _statements.get(key)
     if text is None:
         if len(_statements) > 1000:
             _statements.clear()
-        text = _statements[key] = _ranked_query(data, f, dims, levels, exact=exact).as_string(None)
+        text = _statements[key] = positional(_ranked_query(data, f, dims, levels, exact=exact).as_string(None))
     return text
 
 
@@ -308,7 +317,7 @@ async def ranked(
     reference the bench measures recall against."""
     vector = await query_embedding(embedder, text, dims)
     levels = [m for m, _ in tiers(qw)] if qw.words else []
-    fetch = FILTERED_FETCH if price_conditions(f) else CANDIDATES
+    fetch = (FILTERED_FETCH if qw.words else NEAREST_FETCH) if price_conditions(f) else CANDIDATES
     # without words the nearest vectors are the whole answer: within a price filter they come
     # from all along the walk's list, whose far end a wider walk makes exact
     ef = max(fetch, EF_SEARCH) if qw.words or not price_conditions(f) else MAX_EF_SEARCH
@@ -330,29 +339,13 @@ async def ranked(
         if exact:
             async with conn.transaction():
                 await conn.execute("set local enable_indexscan = off")  # for the ANN query of other sources
-                rows = await (await conn.execute(query, params)).fetchall()
+                cur = AsyncRawCursor(conn, row_factory=dict_row)
+                rows = await (await cur.execute(query.text, query.args(params))).fetchall()
         else:
-            # One round trip: the transaction's four statements go out together (psycopg's
-            # transaction block would wait for its BEGIN and its COMMIT). Sequential scans are
-            # off for the statement: the word tiers must read the GIN index (a scan with a LIMIT
-            # looks cheap to the planner for a common word, and reads the whole table for a rare
-            # one) and the price checks the indexes. A failed statement leaves the transaction
-            # open; the pool rolls it back.
-            # The statement is prepared and its generic plan used: planning it takes longer than
-            # running it, and its shape (CTEs, gates) needs no parameter-specific plan. JIT is off:
-            # the plan's estimated cost (its exact branches) is above Postgres's JIT thresholds, so
-            # a server built with JIT would compile it at every search, for tens of milliseconds.
-            async with conn.pipeline():
-                await conn.execute("begin")
-                await conn.execute(
-                    "select set_config('hnsw.ef_search', %s, true), set_config('enable_seqscan', 'off', true),"
-                    " set_config('plan_cache_mode', 'force_generic_plan', true), set_config('jit', 'off', true)",
-                    (str(ef),),
-                    prepare=True,
-                )
-                cur = await conn.execute(query, params, prepare=True)
-                await conn.execute("commit")
-            rows = await cur.fetchall()
+            # One round trip, the generic plan; sequential scans off: the word tiers must read the
+            # GIN index (a scan with a LIMIT looks cheap to the planner for a common word, and
+            # reads the whole table for a rare one) and the price checks the indexes.
+            rows = await run_generic(conn, query, params, {**GENERIC, "hnsw.ef_search": str(ef)})
     hits, cards, nearest = [], {}, []
     for r in sorted(rows, key=lambda r: (r["kind"], r["pos"])):
         if r["kind"] == "stale":

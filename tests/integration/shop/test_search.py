@@ -389,7 +389,7 @@ async def test_the_nearest_products_within_a_price_filter(
     from proxy.shop.source import NativeShopData
 
     monkeypatch.setattr(search, "FEW_PRICES", few_prices)  # fewer prices than this in range: compare exactly
-    monkeypatch.setattr(search, "FILTERED_FETCH", fetch)  # how many products the walk returns before the filter
+    monkeypatch.setattr(search, "NEAREST_FETCH", fetch)  # how many products the walk returns before the filter
     data, embedder = NativeShopData(catalog_shop), OfflineEmbedder()
     query = "what do you have"  # no product words: the nearest vectors are the answer
     for currency, max_price in [("eur", 40), ("usd", 25)]:
