@@ -19,12 +19,13 @@ from psycopg import OperationalError
 
 from proxy import __version__
 from proxy.api.compat import CompatController
-from proxy.api.database import database_unavailable_handler, request_pool_wait
+from proxy.api.database import database_unavailable_handler
 from proxy.api.deps import provide_caller, provide_db, provide_services
 from proxy.api.errors import exception_handlers
 from proxy.api.frontends import AguiController, UIChatController
 from proxy.api.health import healthz, readyz
 from proxy.api.metrics import metrics
+from proxy.api.middleware import front_door
 from proxy.api.threads import ThreadController
 from proxy.console.routes import console_routes
 from proxy.console.runtime import open_console
@@ -39,7 +40,7 @@ from proxy.leads.worker import run_outbox_worker
 from proxy.limits.limiter import RateLimiter
 from proxy.limits.settings import LimitSettings
 from proxy.mail.settings import MailSettings
-from proxy.observability.logging import configure_logging, request_id_middleware
+from proxy.observability.logging import configure_logging
 from proxy.observability.metrics import prometheus_config
 from proxy.runtime import open_runtime
 from proxy.services import Services
@@ -220,11 +221,7 @@ def create_app(
             readyz,
             metrics,
         ],
-        middleware=[
-            request_id_middleware,
-            prometheus_config().middleware,
-            request_pool_wait(settings.db_request_timeout),
-        ],
+        middleware=[front_door(prometheus_config(), settings.db_request_timeout)],
         dependencies={
             "caller": Provide(provide_caller),
             "services": Provide(provide_services, sync_to_thread=False),

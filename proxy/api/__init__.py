@@ -9,6 +9,7 @@ __all__ = (
     "frontends",
     "health",
     "metrics",
+    "middleware",
     "sse",
     "threads",
     "turns",

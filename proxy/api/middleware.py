@@ -1,0 +1,114 @@
+"""Every route's one middleware: the request id, the request metrics, the database wait.
+
+These were three middlewares (a request-id closure, Litestar's Prometheus middleware, a
+``with pool_wait_limit(...)`` block), each a coroutine, and two of them a ``send`` wrapper, held
+for as long as a response is open: thousands of quiet streams each held all of them. Here one
+coroutine frame is held per request and ``send`` is wrapped once, by a small object whose call
+hands back the next ``send``'s awaitable instead of awaiting it in a coroutine of its own.
+
+What a request gets is unchanged: ``X-Request-ID`` taken from the caller (or made) and sent back,
+set in :data:`proxy.observability.logging.request_id` for its logs; the series of
+:class:`proxy.observability.metrics.RequestSeries` (``/metrics`` left out); waits for a pooled
+connection bounded by ``PROXY_DB_REQUEST_TIMEOUT`` (:mod:`proxy.api.database`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.plugins.prometheus import PrometheusConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from proxy.observability.logging import request_id, request_id_of
+from proxy.observability.metrics import RequestSeries
+from proxy.store.db import request_wait_limit
+
+_REQUEST_ID = b"x-request-id"
+
+
+class _Tagged:
+    """``send`` with the request id added to the response's headers."""
+
+    __slots__ = ("header", "send")
+
+    def __init__(self, send: Send, header: tuple[bytes, bytes]) -> None:
+        self.send = send
+        self.header = header
+
+    def __call__(self, message: Any) -> Awaitable[None]:  # a Message; Any: read by its type
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), self.header]
+        return self.send(message)
+
+
+class _Metered:
+    """``send`` with the request id added, noting the status and when the body was last sent."""
+
+    __slots__ = ("duration", "header", "send", "start", "status")
+
+    def __init__(self, send: Send, header: tuple[bytes, bytes], start: float) -> None:
+        self.send = send
+        self.header = header
+        self.start = start
+        self.status = 200
+        self.duration = 0.0
+
+    def __call__(self, message: Any) -> Awaitable[None]:  # a Message; Any: read by its type
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.status = message["status"]
+            message["headers"] = [*message.get("headers", []), self.header]
+        elif kind == "http.response.body":
+            self.duration = time.perf_counter() - self.start
+        return self.send(message)
+
+
+class FrontDoor:
+    """The middleware (see the module's docstring); Litestar wraps each route with it."""
+
+    __slots__ = ("app", "pool_wait", "series")
+
+    def __init__(self, app: ASGIApp, series: RequestSeries, pool_wait: float) -> None:
+        self.app = app
+        self.series = series
+        self.pool_wait = pool_wait
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        rid = request_id_of(scope["headers"])
+        rid_token = request_id.set(rid)
+        wait_token = request_wait_limit.set(self.pool_wait)
+        header = (_REQUEST_ID, rid.encode())
+        series = self.series
+        try:
+            if series.skips(scope):
+                await self.app(scope, receive, _Tagged(send, header))
+                return
+            method: str = scope["method"]
+            path: str = scope["path_template"]
+            live = series.in_progress(method, path)
+            metered = _Metered(send, header, time.perf_counter())
+            live.inc()
+            try:
+                await self.app(scope, receive, metered)
+            finally:
+                live.dec()
+                series.ended(method, path, metered.status, metered.duration)
+        finally:
+            request_wait_limit.reset(wait_token)
+            request_id.reset(rid_token)
+
+
+def front_door(metrics: PrometheusConfig, pool_wait: float) -> Callable[..., Any]:
+    """The middleware for Litestar's ``middleware=[...]``: one set of series for every route."""
+    series = RequestSeries(metrics)
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        return FrontDoor(app, series, pool_wait)
+
+    return wrap
