@@ -9,16 +9,15 @@ import anyio
 import httpx2
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import Headers
 from litestar.di import Provide
-from litestar.enums import HttpMethod, ScopeType
 from litestar.middleware._internal.cors import CORSMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp
 from psycopg import OperationalError
 
 from proxy import __version__
 from proxy.api.compat import CompatController
+from proxy.api.cors import LeanCORSMiddleware
 from proxy.api.database import database_unavailable_handler
 from proxy.api.deps import provide_caller, provide_db, provide_services
 from proxy.api.errors import exception_handlers
@@ -69,27 +68,6 @@ _CHECK_TIMEOUT = 30.0  # seconds for the start-up check of a tenant's provider
 async def _check_providers(scope: anyio.CancelScope, engines: dict[str, Engine]) -> None:
     with scope:
         await log_provider_checks(engines, _CHECK_TIMEOUT)
-
-
-class LeanCORSMiddleware(CORSMiddleware):
-    """Litestar's CORS middleware, without the request's parsed headers held for the whole response.
-
-    Litestar's keeps them in a local of its coroutine until the response ends: about a kilobyte
-    per open stream, of thousands. Preflights go through Litestar's own code; the rest is the same
-    (``send_wrapper`` is Litestar's)."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = Headers.from_scope(scope=scope)
-        origin = headers.get("origin")
-        if scope["type"] == ScopeType.HTTP and scope["method"] == HttpMethod.OPTIONS and origin:
-            await super().__call__(scope, receive, send)
-            return
-        has_cookie = "cookie" in headers
-        del headers
-        if origin:
-            await self.app(scope, receive, self.send_wrapper(send=send, origin=origin, has_cookie=has_cookie))
-        else:
-            await self.app(scope, receive, send)
 
 
 class ProxyApp(Litestar):

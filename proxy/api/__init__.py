@@ -3,6 +3,7 @@
 # The public face: the modules other packages import from. The rest are internal to the package.
 __all__ = (
     "compat",
+    "cors",
     "database",
     "deps",
     "errors",
