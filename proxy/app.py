@@ -24,7 +24,7 @@ from proxy.api.errors import exception_handlers
 from proxy.api.frontends import AguiController, UIChatController
 from proxy.api.health import healthz, readyz
 from proxy.api.metrics import metrics
-from proxy.api.middleware import front_door
+from proxy.api.middleware import front_door, lean_exceptions
 from proxy.api.threads import ThreadController
 from proxy.console.routes import console_routes
 from proxy.console.runtime import open_console
@@ -71,13 +71,14 @@ async def _check_providers(scope: anyio.CancelScope, engines: dict[str, Engine])
 
 
 class ProxyApp(Litestar):
-    """The application, with :class:`LeanCORSMiddleware` in the place of Litestar's."""
+    """The application, with :class:`LeanCORSMiddleware` and
+    :class:`~proxy.api.middleware.LeanExceptionHandlerMiddleware` in the place of Litestar's."""
 
     def _create_asgi_handler(self) -> ASGIApp:
         handler = super()._create_asgi_handler()
         if type(handler) is CORSMiddleware:
-            return LeanCORSMiddleware(app=handler.app, config=handler.config)
-        return handler
+            return LeanCORSMiddleware(app=lean_exceptions(handler.app), config=handler.config)
+        return lean_exceptions(handler)
 
 
 def default_tools() -> ToolRegistry:

@@ -6,6 +6,11 @@ for as long as a response is open: thousands of quiet streams each held all of t
 coroutine frame is held per request and ``send`` is wrapped once, by a small object whose call
 hands back the next ``send``'s awaitable instead of awaiting it in a coroutine of its own.
 
+Litestar puts an exception middleware on either side of it (its own, outside the router; and one
+between the route's middlewares and the handler, so that an error's response passes through them);
+both become :class:`LeanExceptionHandlerMiddleware`, whose ``send`` wrapper is such an object too
+(Litestar's makes a closure per request and a coroutine per message).
+
 What a request gets is unchanged: ``X-Request-ID`` taken from the caller (or made) and sent back,
 set in :data:`proxy.observability.logging.request_id` for its logs; the series of
 :class:`proxy.observability.metrics.RequestSeries` (``/metrics`` left out); waits for a pooled
@@ -19,8 +24,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.enums import ScopeType
+from litestar.exceptions import LitestarException
+from litestar.middleware._internal.exceptions.middleware import ExceptionHandlerMiddleware
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
 
 from proxy.observability.logging import request_id, request_id_of
 from proxy.observability.metrics import RequestSeries
@@ -66,13 +74,62 @@ class _Metered:
         return self.send(message)
 
 
+class _Started:
+    """``send`` noting in the scope's state that the response has started."""
+
+    __slots__ = ("send", "state")
+
+    def __init__(self, send: Send, state: ScopeState) -> None:
+        self.send = send
+        self.state = state
+
+    def __call__(self, message: Any) -> Awaitable[None]:  # a Message; Any: read by its type
+        if message["type"] == "http.response.start":
+            self.state.response_started = True
+        return self.send(message)
+
+
+class LeanExceptionHandlerMiddleware(ExceptionHandlerMiddleware):
+    """Litestar's exception middleware (the same handling: ``ExceptionHandlerMiddleware.__call__``
+    with its ``send`` wrapper an object instead of a closure)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_state = ScopeState.from_scope(scope)
+        try:
+            await self.app(scope, receive, _Started(send, scope_state))
+        except Exception as e:
+            if scope_state.response_started:
+                raise LitestarException("Exception caught after response started") from e
+            litestar_app = scope["litestar_app"]
+            if litestar_app.logging_config and (logger := litestar_app.logger):
+                self.handle_exception_logging(logger=logger, logging_config=litestar_app.logging_config, scope=scope)
+            for hook in litestar_app.after_exception:
+                await hook(e, scope)
+            if litestar_app.pdb_on_exception:
+                litestar_app.debugger_module.post_mortem()
+            if scope["type"] == ScopeType.HTTP:
+                await self.handle_request_exception(
+                    litestar_app=litestar_app, scope=scope, receive=receive, send=send, exc=e
+                )
+            else:
+                await self.handle_websocket_exception(send=send, exc=e)
+
+
+def lean_exceptions(app: ASGIApp) -> ASGIApp:
+    """``app``, Litestar's exception middleware (as it builds it: no arguments but the next
+    application) replaced by ours; anything else as it is."""
+    if type(app) is ExceptionHandlerMiddleware and app.exception_handlers is None and app.debug is None:
+        return LeanExceptionHandlerMiddleware(app=app.app, debug=None)
+    return app
+
+
 class FrontDoor:
     """The middleware (see the module's docstring); Litestar wraps each route with it."""
 
     __slots__ = ("app", "pool_wait", "series")
 
     def __init__(self, app: ASGIApp, series: RequestSeries, pool_wait: float) -> None:
-        self.app = app
+        self.app = lean_exceptions(app)
         self.series = series
         self.pool_wait = pool_wait
 

@@ -1,4 +1,5 @@
-"""The one middleware around every route: request ids in headers and logs, the database wait."""
+"""The one middleware around every route: request ids in headers and logs, the database wait; errors
+answered as with Litestar's own exception middlewares."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 from litestar import Litestar, get
-from litestar.exceptions import NotFoundException
+from litestar.config.cors import CORSConfig
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import FromQuery
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.testing import AsyncTestClient
 
-from proxy.api.middleware import front_door
+from proxy.api.cors import LeanCORSMiddleware
+from proxy.api.middleware import LeanExceptionHandlerMiddleware, front_door
+from proxy.app import ProxyApp
 from proxy.observability.logging import JsonFormatter, request_id
 from proxy.store.db import request_wait_limit
 
@@ -88,3 +93,46 @@ async def test_errors_and_paths_left_out_of_the_metrics_carry_the_id(client: Asy
     excluded = await client.get("/metrics", headers={"X-Request-ID": "req-m"})
     assert excluded.headers["x-request-id"] == "req-m"
     assert excluded.json() == {"request_id": "req-m"}
+
+
+@get("/broken")
+async def broken() -> None:
+    raise RuntimeError("a bug")
+
+
+@get("/refused")
+async def refused() -> None:
+    raise HTTPException(status_code=429, detail="slow down", headers={"Retry-After": "3"})
+
+
+@get("/typed")
+async def typed(number: FromQuery[int]) -> dict[str, int]:
+    return {"number": number}
+
+
+ERRORS = ["/missing", "/broken", "/refused", "/typed?number=abc", "/nowhere"]
+
+
+async def error_answers(app: Litestar) -> list[tuple[int, list[tuple[str, str]], bytes]]:
+    found = []
+    async with AsyncTestClient(app) as client:
+        for path in ERRORS:
+            response = await client.get(path, headers={"X-Request-ID": "req-e", "Origin": "https://a.test"})
+            kept = [(k, v) for k, v in response.headers.multi_items() if k not in ("date", "content-length")]
+            found.append((response.status_code, kept, response.content))
+    return found
+
+
+async def test_errors_are_answered_as_with_litestars_exception_middlewares() -> None:
+    config = PrometheusConfig(app_name="door", prefix="door_errors_http", group_path=True)
+    handlers = [missing, broken, refused, typed]
+    cors = CORSConfig(allow_origin_regex=r"^https://a\.test$")
+    ours = ProxyApp(handlers, middleware=[front_door(config, 1.0)], cors_config=cors, logging_config=None)
+    assert type(ours.asgi_handler) is LeanCORSMiddleware
+    assert type(ours.asgi_handler.app) is LeanExceptionHandlerMiddleware
+    theirs = Litestar(handlers, middleware=[front_door(config, 1.0)], cors_config=cors, logging_config=None)
+    got, expected = await error_answers(ours), await error_answers(theirs)
+    assert got == expected
+    assert [status for status, _, _ in got] == [404, 500, 429, 400, 404]
+    assert all(("x-request-id", "req-e") in headers for _, headers, _ in got[:4])  # routed: through the door
+    assert ("retry-after", "3") in got[2][1]
