@@ -9,22 +9,22 @@ import anyio
 import httpx2
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import Headers
 from litestar.di import Provide
-from litestar.enums import HttpMethod, ScopeType
 from litestar.middleware._internal.cors import CORSMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp
 from psycopg import OperationalError
 
 from proxy import __version__
 from proxy.api.compat import CompatController
-from proxy.api.database import database_unavailable_handler, request_pool_wait
+from proxy.api.cors import LeanCORSMiddleware
+from proxy.api.database import database_unavailable_handler
 from proxy.api.deps import provide_caller, provide_db, provide_services
 from proxy.api.errors import exception_handlers
 from proxy.api.frontends import AguiController, UIChatController
 from proxy.api.health import healthz, readyz
 from proxy.api.metrics import metrics
+from proxy.api.middleware import front_door, lean_exceptions
 from proxy.api.threads import ThreadController
 from proxy.console.routes import console_routes
 from proxy.console.runtime import open_console
@@ -39,7 +39,7 @@ from proxy.leads.worker import run_outbox_worker
 from proxy.limits.limiter import RateLimiter
 from proxy.limits.settings import LimitSettings
 from proxy.mail.settings import MailSettings
-from proxy.observability.logging import configure_logging, request_id_middleware
+from proxy.observability.logging import configure_logging
 from proxy.observability.metrics import prometheus_config
 from proxy.runtime import open_runtime
 from proxy.services import Services
@@ -70,35 +70,15 @@ async def _check_providers(scope: anyio.CancelScope, engines: dict[str, Engine])
         await log_provider_checks(engines, _CHECK_TIMEOUT)
 
 
-class LeanCORSMiddleware(CORSMiddleware):
-    """Litestar's CORS middleware, without the request's parsed headers held for the whole response.
-
-    Litestar's keeps them in a local of its coroutine until the response ends: about a kilobyte
-    per open stream, of thousands. Preflights go through Litestar's own code; the rest is the same
-    (``send_wrapper`` is Litestar's)."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = Headers.from_scope(scope=scope)
-        origin = headers.get("origin")
-        if scope["type"] == ScopeType.HTTP and scope["method"] == HttpMethod.OPTIONS and origin:
-            await super().__call__(scope, receive, send)
-            return
-        has_cookie = "cookie" in headers
-        del headers
-        if origin:
-            await self.app(scope, receive, self.send_wrapper(send=send, origin=origin, has_cookie=has_cookie))
-        else:
-            await self.app(scope, receive, send)
-
-
 class ProxyApp(Litestar):
-    """The application, with :class:`LeanCORSMiddleware` in the place of Litestar's."""
+    """The application, with :class:`LeanCORSMiddleware` and
+    :class:`~proxy.api.middleware.LeanExceptionHandlerMiddleware` in the place of Litestar's."""
 
     def _create_asgi_handler(self) -> ASGIApp:
         handler = super()._create_asgi_handler()
         if type(handler) is CORSMiddleware:
-            return LeanCORSMiddleware(app=handler.app, config=handler.config)
-        return handler
+            return LeanCORSMiddleware(app=lean_exceptions(handler.app), config=handler.config)
+        return lean_exceptions(handler)
 
 
 def default_tools() -> ToolRegistry:
@@ -220,11 +200,7 @@ def create_app(
             readyz,
             metrics,
         ],
-        middleware=[
-            request_id_middleware,
-            prometheus_config().middleware,
-            request_pool_wait(settings.db_request_timeout),
-        ],
+        middleware=[front_door(prometheus_config(), settings.db_request_timeout)],
         dependencies={
             "caller": Provide(provide_caller),
             "services": Provide(provide_services, sync_to_thread=False),

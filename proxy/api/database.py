@@ -2,8 +2,9 @@
 
 The pool's own wait (30 s) suits background work that retries; a visitor's request should not
 hang that long. Within a request (and a turn it starts) a wait for a connection ends after
-``PROXY_DB_REQUEST_TIMEOUT`` seconds; that, a lost connection or a database that refuses
-connections becomes ``503 database_unavailable`` with ``Retry-After``, as ``/readyz`` answers.
+``PROXY_DB_REQUEST_TIMEOUT`` seconds (set by :class:`proxy.api.middleware.FrontDoor`); that, a
+lost connection or a database that refuses connections becomes ``503 database_unavailable`` with
+``Retry-After``, as ``/readyz`` answers.
 A reply already streaming reports the failure in its own ``error`` event and still ends with
 ``done`` (the turn's end is saved with retries of its own).
 """
@@ -14,32 +15,13 @@ import logging
 from typing import Any
 
 from litestar import Request, Response
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
 from psycopg import OperationalError
 
 from proxy.api.errors import error_response
-from proxy.store.db import pool_wait_limit
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER = 5  # seconds
-
-
-def request_pool_wait(seconds: float) -> Any:
-    """Middleware: HTTP requests wait at most ``seconds`` for a pooled connection."""
-
-    def middleware_factory(app: ASGIApp) -> ASGIApp:
-        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP:
-                await app(scope, receive, send)
-                return
-            with pool_wait_limit(seconds):
-                await app(scope, receive, send)
-
-        return middleware
-
-    return middleware_factory
 
 
 def database_unavailable_handler(request: Request[Any, Any, Any], exc: OperationalError) -> Response[Any]:

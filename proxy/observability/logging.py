@@ -11,10 +11,8 @@ import json
 import logging
 import random
 import time
+from collections.abc import Iterable
 from typing import Any
-
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -51,31 +49,17 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
-def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Take ``X-Request-ID`` from the caller (or make one), log with it, send it back."""
+def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The caller's ``X-Request-ID`` (printable ASCII, at most 64 characters), or a new one.
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
-        # an id, not a secret: 16 hex digits without the os.urandom system call of secrets.token_hex
-        # (random reseeds in a forked worker)
-        rid = (
-            incoming[:64]
-            if incoming.isascii() and incoming.isprintable() and incoming
-            else f"{random.getrandbits(64):016x}"
-        )
-        token = request_id.set(rid)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
-            await send(message)
-
-        try:
-            await app(scope, receive, send_with_id)
-        finally:
-            request_id.reset(token)
-
-    return middleware
+    :class:`proxy.api.middleware.FrontDoor` sets it in :data:`request_id` for the request's logs
+    and sends it back in the response's headers."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+            if incoming.isascii() and incoming.isprintable() and incoming:
+                return incoming[:64]
+            break
+    # an id, not a secret: 16 hex digits without the os.urandom system call of secrets.token_hex
+    # (random reseeds in a forked worker)
+    return f"{random.getrandbits(64):016x}"

@@ -1,22 +1,20 @@
 """Prometheus metrics of the product, labelled by tenant.
 
-Request counts and durations come from Litestar's Prometheus middleware (:class:`RequestMetrics`,
-a leaner subclass with the same series); these are the chat specific ones. With several worker
-processes ``PROMETHEUS_MULTIPROC_DIR`` is set (``serve`` makes a temporary one unless it is given,
-see :mod:`proxy.serving`) and ``/metrics`` adds up all workers.
+Request counts and durations are the series of Litestar's Prometheus middleware
+(:class:`RequestSeries`, counted by :class:`proxy.api.middleware.FrontDoor`); these are the chat
+specific ones. With several worker processes ``PROMETHEUS_MULTIPROC_DIR`` is set (``serve`` makes
+a temporary one unless it is given, see :mod:`proxy.serving`) and ``/metrics`` adds up all workers.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-from litestar.enums import ScopeType
 from litestar.middleware._utils import should_bypass_middleware
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
-from litestar.types import Message, Receive, Scope, Send
+from litestar.types import Receive, Scope, Send
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 OPEN_STREAMS = Gauge(
@@ -58,25 +56,48 @@ LOOP_LAG = Gauge(
 _LABELS: dict[str, str | int | float] = dict.fromkeys(("method", "path", "status_code", "app_name"), "")
 
 
-class RequestMetrics(PrometheusMiddleware):
-    """Litestar's Prometheus middleware with the same metrics, labels and values, for less CPU.
+async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:
+    raise RuntimeError("RequestSeries is not a middleware: proxy.api.middleware.FrontDoor calls on")
 
-    Litestar's builds a ``Request`` and its URL, wraps ``send`` with ``functools.wraps`` and looks
-    the labelled series up four times (each under prometheus_client's lock) on every request:
-    measured on one route, 94 µs of CPU a request with it against 49 µs without it; this one adds
-    about 1 µs (a new chat is two requests). Here each series is looked up once per (method,
-    route, status) and kept. Configurations this does not cover (extra labels, exemplars, excluded methods, paths
-    not grouped) go through Litestar's own code.
+
+class RequestSeries(PrometheusMiddleware):
+    """The series of Litestar's Prometheus middleware (same names, labels and values), kept at hand.
+
+    Litestar's middleware builds a ``Request`` and its URL, wraps ``send`` with ``functools.wraps``
+    and looks the labelled series up four times (each under prometheus_client's lock) on every
+    request: measured on one route, 94 µs of CPU a request with it against 49 µs without it. Here
+    each series is looked up once per (method, route, status) and kept; the request's way through
+    (timing, status, in progress) is :class:`proxy.api.middleware.FrontDoor`'s. Only the
+    configuration the product uses is covered (paths grouped by route; no extra labels, exemplars
+    or excluded methods): any other is refused rather than measured differently.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        config = self._config
-        self._fast = config.group_path and not (config.labels or config.exemplars or config.excluded_http_methods)
+    def __init__(self, config: PrometheusConfig) -> None:
+        if not config.group_path or config.labels or config.exemplars or config.excluded_http_methods:
+            raise ValueError("RequestSeries covers grouped paths without extra labels, exemplars or excluded methods")
+        super().__init__(app=_no_app, config=config)
         self._live: dict[tuple[str, str], Any] = {}
         self._ended: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
-    def _ended_series(self, method: str, path: str, status: int) -> tuple[Any, Any, Any]:
+    def skips(self, scope: Scope) -> bool:
+        """Whether the configuration leaves this request out (``exclude``, the opt key, scopes)."""
+        return should_bypass_middleware(
+            scope=scope,
+            scopes=self.scopes,
+            exclude_path_pattern=self.exclude_pattern,
+            exclude_opt_key=self.exclude_opt_key,
+        )
+
+    def in_progress(self, method: str, path: str) -> Any:
+        """The requests-in-progress gauge of a route (labelled status 200, as Litestar's is)."""
+        live = self._live.get((method, path))
+        if live is None:
+            live = self.requests_in_progress(_LABELS).labels(method, path, 200, self._config.app_name)
+            self._live[(method, path)] = live
+        return live
+
+    def ended(self, method: str, path: str, status: int, seconds: float) -> None:
+        """Count a finished request, its duration and (5xx) its error."""
         key = (method, path, status)
         series = self._ended.get(key)
         if series is None:
@@ -84,54 +105,11 @@ class RequestMetrics(PrometheusMiddleware):
             errors = self.requests_error_count(_LABELS).labels(*values) if status >= 500 else None
             series = (self.request_count(_LABELS).labels(*values), self.request_time(_LABELS).labels(*values), errors)
             self._ended[key] = series
-        return series
-
-    async def _metered(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._fast:
-            await super().__call__(scope, receive, send)
-            return
-        if should_bypass_middleware(
-            scope=scope,
-            scopes=self.scopes,
-            exclude_path_pattern=self.exclude_pattern,
-            exclude_opt_key=self.exclude_opt_key,
-        ):
-            await self.app(scope, receive, send)
-            return
-        method: str = scope["method"] if scope["type"] == ScopeType.HTTP else scope["type"]
-        path: str = scope["path_template"]
-        live = self._live.get((method, path))
-        if live is None:
-            live = self.requests_in_progress(_LABELS).labels(method, path, 200, self._config.app_name)
-            self._live[(method, path)] = live
-        start = time.perf_counter()
-        status = 200
-        duration = 0.0
-
-        async def timed_send(message: Message) -> None:
-            nonlocal status, duration
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                duration = time.perf_counter() - start
-            await send(message)
-
-        live.inc()
-        try:
-            await self.app(scope, receive, timed_send)
-        finally:
-            live.dec()
-            count, timing, errors = self._ended_series(method, path, status)
-            if errors is not None:
-                errors.inc()
-            count.inc()
-            timing.observe(duration)
-
-
-# ``AbstractMiddleware`` wraps each subclass's ``__call__`` in a coroutine of its own that checks
-# the exclusions (above, in ``_metered``, for the fast path): an open stream holds every coroutine
-# of its middleware chain for as long as it is open, so the metrics hold one, not two
-RequestMetrics.__call__ = RequestMetrics._metered  # type: ignore[method-assign,assignment]
+        count, timing, errors = series
+        if errors is not None:
+            errors.inc()
+        count.inc()
+        timing.observe(seconds)
 
 
 def prometheus_config() -> PrometheusConfig:
@@ -141,7 +119,6 @@ def prometheus_config() -> PrometheusConfig:
         prefix="proxy_http",
         group_path=True,
         exclude=["/metrics"],
-        middleware_class=RequestMetrics,
     )
 
 

@@ -28,6 +28,7 @@ Query = str | bytes | sql.SQL | sql.Composed
 Connection = AsyncConnection[DictRow]
 
 _wait_limit: ContextVar[float | None] = ContextVar("pool_wait_limit", default=None)
+request_wait_limit = _wait_limit  # set per request without a ``with`` (proxy.api.middleware)
 
 
 @contextmanager

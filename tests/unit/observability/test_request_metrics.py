@@ -1,9 +1,11 @@
-"""Our HTTP request metrics say what Litestar's Prometheus middleware says, series for series."""
+"""Our HTTP request metrics (counted by ``FrontDoor``) say what Litestar's Prometheus middleware says,
+series for series."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import pytest
 from litestar import Litestar, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
@@ -12,7 +14,8 @@ from litestar.response import Stream
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
-from proxy.observability.metrics import RequestMetrics
+from proxy.api.middleware import front_door
+from proxy.observability.metrics import RequestSeries
 
 
 @post("/things/{thing_id:str}", status_code=201)
@@ -43,11 +46,15 @@ async def excluded() -> str:
     return "not counted"
 
 
-def app(prefix: str, middleware_class: type[PrometheusMiddleware]) -> Litestar:
-    config = PrometheusConfig(
-        app_name="shop", prefix=prefix, group_path=True, exclude=["/metrics"], middleware_class=middleware_class
+def config(prefix: str) -> PrometheusConfig:
+    return PrometheusConfig(
+        app_name="shop", prefix=prefix, group_path=True, exclude=["/metrics"], middleware_class=PrometheusMiddleware
     )
-    return Litestar([make_thing, get_thing, stream, excluded], middleware=[config.middleware], logging_config=None)
+
+
+def app(prefix: str, ours: bool) -> Litestar:
+    middleware = front_door(config(prefix), pool_wait=1.0) if ours else config(prefix).middleware
+    return Litestar([make_thing, get_thing, stream, excluded], middleware=[middleware], logging_config=None)
 
 
 async def drive(app: Litestar) -> None:
@@ -73,8 +80,8 @@ def series(prefix: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_the_same_series_and_counts_as_litestars_middleware() -> None:
-    await drive(app("theirs_http", PrometheusMiddleware))
-    await drive(app("ours_http", RequestMetrics))
+    await drive(app("theirs_http", ours=False))
+    await drive(app("ours_http", ours=True))
     ours, theirs = series("ours_http"), series("theirs_http")
     assert ours == theirs
     assert ours[("_requests_total", labels("GET", "/things/{thing_id}", "500"))] == 2
@@ -87,3 +94,10 @@ async def test_the_same_series_and_counts_as_litestars_middleware() -> None:
 
 def labels(method: str, path: str, status: str) -> tuple[tuple[str, str], ...]:
     return (("app_name", "shop"), ("method", method), ("path", path), ("status_code", status))
+
+
+def test_configurations_it_would_count_differently_are_refused() -> None:
+    with pytest.raises(ValueError, match="grouped paths"):
+        RequestSeries(PrometheusConfig(app_name="shop", prefix="refused_http", group_path=False))
+    with pytest.raises(ValueError, match="grouped paths"):
+        RequestSeries(PrometheusConfig(app_name="shop", prefix="refused_http", group_path=True, labels={"a": "b"}))

@@ -1,0 +1,172 @@
+"""Every route's one middleware: the request id, the request metrics, the database wait.
+
+These were three middlewares (a request-id closure, Litestar's Prometheus middleware, a
+``with pool_wait_limit(...)`` block), each a coroutine, and two of them a ``send`` wrapper, held
+for as long as a response is open: thousands of quiet streams each held all of them. Here one
+coroutine frame is held per request and ``send`` is wrapped once, by a small object whose call
+hands back the next ``send``'s awaitable instead of awaiting it in a coroutine of its own.
+
+Litestar puts an exception middleware on either side of it (its own, outside the router; and one
+between the route's middlewares and the handler, so that an error's response passes through them).
+The inner one's work is done in this middleware's coroutine, and the outer one is
+:class:`LeanExceptionHandlerMiddleware`, whose ``send`` wrapper is such an object too (Litestar's
+makes a closure per request and a coroutine per message); what they answer is Litestar's.
+
+What a request gets is unchanged: ``X-Request-ID`` taken from the caller (or made) and sent back,
+set in :data:`proxy.observability.logging.request_id` for its logs; the series of
+:class:`proxy.observability.metrics.RequestSeries` (``/metrics`` left out); waits for a pooled
+connection bounded by ``PROXY_DB_REQUEST_TIMEOUT`` (:mod:`proxy.api.database`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.exceptions import LitestarException
+from litestar.middleware._internal.exceptions.middleware import ExceptionHandlerMiddleware
+from litestar.plugins.prometheus import PrometheusConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
+
+from proxy.observability.logging import request_id, request_id_of
+from proxy.observability.metrics import RequestSeries
+from proxy.store.db import request_wait_limit
+
+_REQUEST_ID = b"x-request-id"
+
+
+class _Sent:
+    """``send`` with the request id added, noting the status, whether the response started and when
+    its body was last sent."""
+
+    __slots__ = ("duration", "header", "send", "start", "started", "status")
+
+    def __init__(self, send: Send, header: tuple[bytes, bytes], start: float) -> None:
+        self.send = send
+        self.header = header
+        self.start = start
+        self.started = False
+        self.status = 200
+        self.duration = 0.0
+
+    def __call__(self, message: Any) -> Awaitable[None]:  # a Message; Any: read by its type
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            message["headers"] = [*message.get("headers", []), self.header]
+        elif kind == "http.response.body":
+            self.duration = time.perf_counter() - self.start
+        return self.send(message)
+
+
+class _Started:
+    """``send`` noting in the scope's state that the response has started."""
+
+    __slots__ = ("send", "state")
+
+    def __init__(self, send: Send, state: ScopeState) -> None:
+        self.send = send
+        self.state = state
+
+    def __call__(self, message: Any) -> Awaitable[None]:  # a Message; Any: read by its type
+        if message["type"] == "http.response.start":
+            self.state.response_started = True
+        return self.send(message)
+
+
+class LeanExceptionHandlerMiddleware(ExceptionHandlerMiddleware):
+    """Litestar's exception middleware (the same handling: ``ExceptionHandlerMiddleware.__call__``
+    with its ``send`` wrapper an object instead of a closure)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_state = ScopeState.from_scope(scope)
+        try:
+            await self.app(scope, receive, _Started(send, scope_state))
+        except Exception as e:
+            await self.answer(scope, receive, send, e, started=scope_state.response_started)
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send, exc: Exception, *, started: bool) -> None:
+        """What Litestar's does with an exception from the application (``started``: the response
+        had started, which it notes in the scope's state)."""
+        if started:
+            raise LitestarException("Exception caught after response started") from exc
+        litestar_app = scope["litestar_app"]
+        if litestar_app.logging_config and (logger := litestar_app.logger):
+            self.handle_exception_logging(logger=logger, logging_config=litestar_app.logging_config, scope=scope)
+        for hook in litestar_app.after_exception:
+            await hook(exc, scope)
+        if litestar_app.pdb_on_exception:
+            litestar_app.debugger_module.post_mortem()
+        if scope["type"] == ScopeType.HTTP:
+            await self.handle_request_exception(
+                litestar_app=litestar_app, scope=scope, receive=receive, send=send, exc=exc
+            )
+        else:
+            await self.handle_websocket_exception(send=send, exc=exc)
+
+
+def lean_exceptions(app: ASGIApp) -> ASGIApp:
+    """``app``, Litestar's exception middleware (as it builds it: no arguments but the next
+    application) replaced by ours; anything else as it is."""
+    if type(app) is ExceptionHandlerMiddleware and app.exception_handlers is None and app.debug is None:
+        return LeanExceptionHandlerMiddleware(app=app.app, debug=None)
+    return app
+
+
+class FrontDoor:
+    """The middleware (see the module's docstring); Litestar wraps each route with it."""
+
+    __slots__ = ("app", "errors", "pool_wait", "series")
+
+    def __init__(self, app: ASGIApp, series: RequestSeries, pool_wait: float) -> None:
+        self.errors: LeanExceptionHandlerMiddleware | None = None
+        if type(app) is ExceptionHandlerMiddleware and app.exception_handlers is None and app.debug is None:
+            # Litestar's, between this and the route's handler: its work is done in this coroutine
+            # (one coroutine and one ``send`` wrapper fewer held by an open stream)
+            self.errors = LeanExceptionHandlerMiddleware(app=app.app, debug=None)
+            app = app.app
+        self.app = app
+        self.series = series
+        self.pool_wait = pool_wait
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await (self.errors or self.app)(scope, receive, send)
+            return
+        rid = request_id_of(scope["headers"])
+        rid_token = request_id.set(rid)
+        wait_token = request_wait_limit.set(self.pool_wait)
+        sent = _Sent(send, (_REQUEST_ID, rid.encode()), time.perf_counter())
+        series = None if self.series.skips(scope) else self.series
+        method: str = scope["method"]
+        path: str = scope.get("path_template", "")
+        try:
+            if series is not None:
+                series.in_progress(method, path).inc()
+            try:
+                await self.app(scope, receive, sent)
+            except Exception as exc:
+                if self.errors is None:
+                    raise
+                await self.errors.answer(scope, receive, sent, exc, started=sent.started)
+            finally:
+                if series is not None:
+                    series.in_progress(method, path).dec()
+                    series.ended(method, path, sent.status, sent.duration)
+        finally:
+            request_wait_limit.reset(wait_token)
+            request_id.reset(rid_token)
+
+
+def front_door(metrics: PrometheusConfig, pool_wait: float) -> Callable[..., Any]:
+    """The middleware for Litestar's ``middleware=[...]``: one set of series for every route."""
+    series = RequestSeries(metrics)
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        return FrontDoor(app, series, pool_wait)
+
+    return wrap
