@@ -123,11 +123,13 @@ to wait), then ``saved`` or ``lost`` (given up: the lease expires by itself), la
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """A running turn's hold on its thread; ``draft``: its reply so far, None if unchanged."""
+    """A running turn's hold on its thread; ``draft``: its reply so far, None if unchanged;
+    ``provider_id``: the thread's new provider id, if the turn has one (None keeps the stored one)."""
 
     thread_id: str
     run_id: str
     draft: str | None = None
+    provider_id: str | None = None
 
 
 def free_of_turns(table: str = "threads") -> str:
@@ -255,10 +257,14 @@ _FINISH_TURN_WITH_USAGE = _FINISH_TURN.format(usage=f", usage as ({upsert_sql('(
 _FINISH_TURN = _FINISH_TURN.format(usage="")
 
 # Renewing the leases of the turns running in one process, with each one's reply so far (a null
-# draft keeps the one written before). Returns the runs that still hold their thread.
+# draft keeps the one written before) and the thread's new provider id, if any (a conversation the
+# turn created: kept should its worker die before the turn's end saves it). Returns the runs that
+# still hold their thread.
 _RENEW = """
-update threads t set locked_until = now() + make_interval(secs => %(lease)s), draft = coalesce(v.draft, t.draft)
-from unnest(%(threads)s::text[], %(runs)s::text[], %(drafts)s::text[]) as v(thread_id, run_id, draft)
+update threads t set locked_until = now() + make_interval(secs => %(lease)s), draft = coalesce(v.draft, t.draft),
+    provider_id = coalesce(v.provider_id, t.provider_id)
+from unnest(%(threads)s::text[], %(runs)s::text[], %(drafts)s::text[], %(providers)s::text[])
+    as v(thread_id, run_id, draft, provider_id)
 where t.id = v.thread_id and t.active_run = v.run_id
 returning t.active_run as run_id
 """
@@ -427,6 +433,7 @@ class ThreadStore:
                 "threads": [lease.thread_id for lease in leases],
                 "runs": [lease.run_id for lease in leases],
                 "drafts": [lease.draft for lease in leases],
+                "providers": [lease.provider_id for lease in leases],
             },
         )
         return {row["run_id"] for row in rows}
@@ -457,9 +464,6 @@ class ThreadStore:
         else:
             row = await (await conn.execute(query, (run_id,))).fetchone()
         return row["id"] if row else None
-
-    async def set_provider_id(self, thread_id: str, provider_id: str | None) -> None:
-        await self.db.execute("update threads set provider_id = %s where id = %s", (provider_id, thread_id))
 
     async def delete(self, thread_id: str) -> None:
         await self.db.execute("delete from threads where id = %s", (thread_id,))
