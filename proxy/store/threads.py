@@ -27,6 +27,7 @@ from psycopg_pool import PoolClosed, PoolTimeout
 
 from proxy.backoff import Backoff
 from proxy.engines.base import HistoryMessage
+from proxy.store.batching import Batcher
 from proxy.store.db import Connection, Database
 from proxy.usage.store import UsageEntry, upsert_sql
 from proxy.visitors import Visitor
@@ -209,27 +210,46 @@ select seen.*, locked.id is not null as acquired,
 from seen left join locked on true left join holder on true
 """
 
-# A first message that creates its thread, in one statement: the thread, born locked for the turn
-# (the same lease as ``_OPEN_TURN``'s), and the visitor's message. A new thread has no history, no
-# takeover and no lapsed lease to take over. The commit does not wait for the disk, as in
-# ``_OPEN_TURN``: the turn's final commit, which does, makes both durable.
-_NEW_TURN = f"""
+# First messages that create their threads, in one statement for all that arrived together (see
+# proxy.store.batching): each thread, born locked for its turn (the same lease as ``_OPEN_TURN``'s),
+# and its visitor's message. A new thread has no history, no takeover and no lapsed lease to take
+# over. The commit does not wait for the disk, as in ``_OPEN_TURN``: each turn's final commit,
+# which does, makes its own durable.
+_NEW_TURNS = f"""
 with quick as (
     select set_config('synchronous_commit', 'off', true) as setting
+), asked as (
+    select * from unnest(%(threads)s::text[], %(tenants)s::text[], %(visitors)s::text[], %(kinds)s::text[],
+        %(users)s::text[], %(emails)s::text[], %(engines)s::text[], %(runs)s::text[], %(texts)s::text[],
+        %(leases)s::float8[]) as a(id, tenant, visitor, kind, user_id, email, engine, run, text, lease)
 ), created as (
     insert into threads (
         id, tenant, visitor, visitor_kind, visitor_user_id, visitor_email, engine, active_run, locked_until)
-    select %(thread)s, %(tenant)s, %(visitor)s, %(kind)s, %(user)s, %(email)s, %(engine)s, %(run)s,
-        now() + make_interval(secs => %(lease)s)
-    from quick where setting is not null
+    select a.id, a.tenant, a.visitor, a.kind, a.user_id, a.email, a.engine, a.run,
+        now() + make_interval(secs => a.lease)
+    from asked a, quick where quick.setting is not null
     returning {_COLUMNS}
 ), posted as (
     insert into messages (thread_id, role, content, run_id)
-    select id, 'user', %(text)s, %(run)s from created
-    returning id
+    select a.id, 'user', a.text, a.run from asked a join created c on c.id = a.id
+    returning id, thread_id
 )
-select created.*, (select id from posted) as user_message_id from created
+select created.*, posted.id as user_message_id from created join posted on posted.thread_id = created.id
 """
+
+
+@dataclass(frozen=True, slots=True)
+class NewTurn:
+    """A thread's first message, to be created with its thread locked for the turn."""
+
+    thread_id: str
+    tenant: str
+    visitor: Visitor
+    engine: str
+    run_id: str
+    lease_seconds: float
+    user_text: str
+
 
 # One statement: the reply, the turn's usage and the release, committed together (and flushed).
 # ``retry`` is set when an earlier attempt failed after the statement was sent, so it may have
@@ -309,6 +329,7 @@ class ThreadStore:
         self.finish_slots = finish_slots or max(1, db.pool.max_size // 2)
         self.finish_deadline = finish_deadline
         self._finishing: anyio.CapacityLimiter | None = None
+        self._new_turns: Batcher[NewTurn, LockedThread] = Batcher(self._create_locked)
 
     async def create(self, *, tenant: str, visitor: Visitor, engine: str) -> ThreadRecord:
         row = await self.db.fetch_one(
@@ -331,24 +352,31 @@ class ThreadStore:
         user_text: str,
     ) -> LockedThread:
         """A new thread, its turn lock taken by ``run_id`` and the visitor's message stored: one
-        round trip for what :meth:`create` then :meth:`lock` do for a thread's first message."""
-        row = await self.db.fetch_one(
-            _NEW_TURN,
+        round trip for what :meth:`create` then :meth:`lock` do for a thread's first message,
+        shared with the first messages that arrive meanwhile (:class:`~proxy.store.batching.Batcher`)."""
+        return await self._new_turns.call(NewTurn(thread_id, tenant, visitor, engine, run_id, lease_seconds, user_text))
+
+    async def _create_locked(self, asked: Sequence[NewTurn]) -> list[LockedThread]:
+        rows = await self.db.fetch_all(
+            _NEW_TURNS,
             {
-                "thread": thread_id,
-                "tenant": tenant,
-                "visitor": visitor.binding,
-                "kind": visitor.kind,
-                "user": visitor.user_id,
-                "email": visitor.email,
-                "engine": engine,
-                "run": run_id,
-                "lease": lease_seconds,
-                "text": user_text,
+                "threads": [new.thread_id for new in asked],
+                "tenants": [new.tenant for new in asked],
+                "visitors": [new.visitor.binding for new in asked],
+                "kinds": [new.visitor.kind for new in asked],
+                "users": [new.visitor.user_id for new in asked],
+                "emails": [new.visitor.email for new in asked],
+                "engines": [new.engine for new in asked],
+                "runs": [new.run_id for new in asked],
+                "texts": [new.user_text for new in asked],
+                "leases": [new.lease_seconds for new in asked],
             },
         )
-        assert row is not None
-        return LockedThread.from_row(row, user_message_id=row["user_message_id"], history=())
+        found = {row["id"]: row for row in rows}
+        return [
+            LockedThread.from_row(row, user_message_id=row["user_message_id"], history=())
+            for row in (found[new.thread_id] for new in asked)
+        ]
 
     async def get(self, thread_id: str, *, tenant: str, visitor: str | None) -> ThreadRecord | None:
         """The thread if this tenant (and visitor, when the thread is bound to one) owns it."""
