@@ -106,8 +106,11 @@ async def resolve_caller(request: Request[Any, Any, Any], services: Services) ->
     return Caller(tenant, _visitor(request, tenant), via_client_key=True)
 
 
-async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
-    return await resolve_caller(request, request.app.state.services)
+async def provide_caller(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> Caller:
+    # ``services`` is the ``services`` dependency: resolved first, it puts the two in separate
+    # rounds of Litestar's resolution, so a route taking both awaits them in turn rather than in
+    # a task group of two tasks of their own (about 7 % of a new chat's worker time)
+    return await resolve_caller(request, services)
 
 
 # plain functions (``Provide(..., sync_to_thread=False)``): Litestar calls them without a coroutine

@@ -61,7 +61,7 @@ class LeaseKeeper:
         for run in runs:
             draft = run.reply_so_far()
             changed = draft != self._written.get(run.run_id, "")
-            leases.append(Lease(run.thread_id, run.run_id, draft if changed else None))
+            leases.append(Lease(run.thread_id, run.run_id, draft if changed else None, run.provider_state))
         held = await self.threads.renew(leases, self.lease)
         current = {run.run_id for run in runs}
         for lease in leases:

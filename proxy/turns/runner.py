@@ -143,7 +143,9 @@ class ActiveRun:
         self._completed: list[str] = []
         self._partial: list[str] = []
         self._usage: UsageEntry | None = None
-        self._provider_state: str | None = None  # the thread's new provider id, saved with the end
+        # the thread's new provider id (a conversation created for it, or where the provider's context
+        # goes on from), saved with the end and with each renewal of the lease (proxy.turns.leases)
+        self.provider_state: str | None = None
         self._said_anything = False  # a text delta or tool call reached the visitor
         self._stopped_by: EngineError | None = None  # who stopped the turn, if anyone did (cancel)
 
@@ -220,7 +222,7 @@ class ActiveRun:
         async with aclosing(engine.stream_turn(turn)) as events:
             async for event in events:
                 if isinstance(event, ContextSaved):
-                    self._provider_state = event.state
+                    self.provider_state = event.state
                     continue
                 await self._observe(event, model)
                 name, data = engine_event_payload(self.run_id, event)
@@ -241,13 +243,17 @@ class ActiveRun:
 
     async def _prepare(self, engine: Engine, *, model: str | None) -> Turn:
         """The provider conversation (created on the first turn), the history ``engine`` asks for and
-        the tool context."""
+        the tool context.
+
+        A conversation created here is stored with the turn's end (or its lease's next renewal,
+        whichever comes first), not by a statement of its own: one round trip less on a first turn.
+        """
         job = self.job
         conversation_id = job.thread.provider_id
         if conversation_id is None:
             conversation_id = await engine.create_conversation()
-            if conversation_id is not None:
-                await self.services.threads.set_provider_id(self.thread_id, conversation_id)
+            if conversation_id is not None and self.provider_state is None:
+                self.provider_state = conversation_id
         context = ToolContext(
             tenant=job.tenant,
             thread_id=self.thread_id,
@@ -377,7 +383,7 @@ class ActiveRun:
                     self.run_id,
                     self.reply_so_far(),
                     usage=self._usage,
-                    provider_id=self._provider_state,
+                    provider_id=self.provider_state,
                 )
             ) as steps:
                 async for step in steps:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import anyio
 
 from proxy.store.db import Database
@@ -66,3 +68,35 @@ async def engine_waiting(run: ActiveRun) -> None:
     async for batch in run.channel.follow():
         if any(event.name == "message.delta" for event in batch):  # type: ignore[union-attr]
             return
+
+
+async def test_cancelling_the_group_ends_its_turns_with_done(database: Database) -> None:
+    # turns run in tasks of their own: the group's cancellation still ends each as a drain does
+    engine = ScriptedEngine()
+    async with anyio.create_task_group() as group:
+        manager = TurnManager(group, turn_services(database, engine, CONFIG))
+        run = await open_turn(manager, database, "gate:never")
+        await engine_waiting(run)
+        group.cancel_scope.cancel()
+    assert names(run)[-2:] == ["error", "done"]
+    assert run.channel.events[-2].data["code"] == "shutting_down"
+    assert manager.active == 0
+    engine.gates["never"].set()
+    assert await ThreadStore(database).active_run(run.thread_id) is None
+
+
+async def test_the_group_waits_for_its_turns(database: Database) -> None:
+    engine = ScriptedEngine()
+    async with anyio.create_task_group() as group:
+        manager = TurnManager(group, turn_services(database, engine, CONFIG))
+        run = await open_turn(manager, database, "gate:later")
+        await engine_waiting(run)
+        group.start_soon(_release, engine.gates["later"])
+    # the block ended only when the turn had: its reply saved, its stream closed
+    assert names(run)[-2:] == ["run.completed", "done"]
+    assert manager.active == 0
+    assert await ThreadStore(database).active_run(run.thread_id) is None
+
+
+async def _release(gate: threading.Event) -> None:
+    gate.set()

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import asyncio
+
+import psycopg
+
 from proxy.store.db import Database
-from proxy.store.threads import ThreadStore
+from proxy.store.threads import LockedThread, ThreadStore, new_id
 from proxy.visitors import Visitor
 from tests.support.turn_jobs import end_turn
 
@@ -69,3 +73,48 @@ async def test_history_oldest_first_and_window(database: Database) -> None:
     assert [m.content for m in await store.messages(thread.id)] == ["q0", "q1", "q2", "q3", "q4"]
     assert [m.content for m in await store.messages(thread.id, limit=2)] == ["q3", "q4"]
     assert [m.content for m in await store.messages(thread.id, newest_first=True, limit=2)] == ["q4", "q3"]
+
+
+async def test_first_messages_arriving_together_each_get_their_locked_thread(database: Database) -> None:
+    store = ThreadStore(database)
+    visitors = [
+        Visitor(f"v:{n}", "signed_in", f"user-{n}", f"{n}@example.com") if n % 2 else Visitor(f"v:{n}")
+        for n in range(12)
+    ]
+
+    async def first(n: int) -> LockedThread:
+        return await store.create_locked(
+            new_id("thr"), tenant="t-burst", visitor=visitors[n], engine="chat", run_id=f"run_burst_{n}",
+            lease_seconds=60, user_text=f"hello {n}",
+        )  # fmt: skip
+
+    made = await asyncio.gather(*(first(n) for n in range(12)))
+    for n, thread in enumerate(made):
+        assert (thread.tenant, thread.visitor, thread.visitor_user_id) == (
+            "t-burst",
+            visitors[n].binding,
+            visitors[n].user_id,
+        )
+        assert thread.history == () and thread.user_message_id is not None
+        assert await store.active_run(thread.id) == f"run_burst_{n}"
+        [message] = await store.messages(thread.id)
+        assert (message.id, message.role, message.content) == (thread.user_message_id, "user", f"hello {n}")
+
+
+async def test_a_first_message_the_database_refuses_fails_alone(database: Database) -> None:
+    store = ThreadStore(database)
+    taken = (await store.create(tenant="t-burst-dup", visitor=Visitor(), engine="chat")).id
+
+    async def first(thread_id: str, n: int) -> LockedThread:
+        return await store.create_locked(
+            thread_id, tenant="t-burst-dup", visitor=Visitor(), engine="chat", run_id=f"run_dup_{n}",
+            lease_seconds=60, user_text="hi",
+        )  # fmt: skip
+
+    ids = [new_id("thr"), taken, new_id("thr")]  # the second one's id exists: its statement fails
+    results = await asyncio.gather(*(first(thread_id, n) for n, thread_id in enumerate(ids)), return_exceptions=True)
+    assert isinstance(results[1], psycopg.errors.UniqueViolation)
+    for n in (0, 2):
+        thread = results[n]
+        assert isinstance(thread, LockedThread) and thread.id == ids[n]
+        assert await store.active_run(ids[n]) == f"run_dup_{n}"

@@ -58,6 +58,16 @@ async def test_renewal_extends_the_lease_and_writes_the_draft(database: Database
     assert row == {"draft": "Hello, wor", "long": True}
 
 
+async def test_renewal_keeps_the_provider_id_a_turn_created(database: Database) -> None:
+    # a first turn's new conversation is stored with its end; renewals keep it should the worker die first
+    store = ThreadStore(database)
+    thread_id = await locked_thread(store, "t-renew-conv", "run_conv")
+    await store.renew([Lease(thread_id, "run_conv", None, "conv_1"), Lease(thread_id, "run_else", None, "conv_x")], 60)
+    await store.renew([Lease(thread_id, "run_conv", None, None)], 60)  # none given: the stored one stays
+    row = await database.fetch_one("select provider_id from threads where id = %s", (thread_id,))
+    assert row == {"provider_id": "conv_1"}
+
+
 async def test_a_lapsed_lease_is_freed_with_its_draft_kept(database: Database) -> None:
     store = ThreadStore(database)
     thread_id = await locked_thread(store, "t-reap", "run_died")
