@@ -55,6 +55,7 @@ from proxy.store.threads import ThreadStore
 from proxy.tenants import ConfigError, Tenant, TenantDirectory, load_tenants
 from proxy.tools.registry import ToolRegistry, ToolServices
 from proxy.turns.admission import Admission
+from proxy.turns.channel import WRITE_PAUSE
 from proxy.turns.leases import keeping_leases
 from proxy.turns.manager import TurnManager
 from proxy.turns.remote_cancel import relaying_cancels
@@ -150,6 +151,7 @@ def create_app(
                 lease=settings.turn_lease,
             )
             turns = TurnManager(task_group, turn_services, disconnect_grace=settings.disconnect_grace, admission=gate)
+            WRITE_PAUSE.longest = settings.write_pause_max  # how long streams pause between writes
             await stack.enter_async_context(relaying_cancels(runtime.db, turns))
             await stack.enter_async_context(running_retention(runtime.db, tenants, engines, settings.retention))
             await stack.enter_async_context(keeping_leases(turns))

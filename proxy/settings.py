@@ -269,6 +269,15 @@ class Settings(BaseSettings):
         description="On SIGTERM or Ctrl+C, seconds running turns get to finish while new ones are refused with"
         " 503; those still running then end with `shutting_down` and `done`.",
     )
+    write_pause_max: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        validation_alias="PROXY_WRITE_PAUSE_MAX",
+        description="Longest pause, in seconds, of a stream after each write, so that the tokens arriving"
+        " meanwhile share its next write: 0.05 while up to 50 streams are open, 1 ms per open stream"
+        " beyond (fewer, larger writes: less CPU per token under load). 0.05 keeps it at 50 ms; 0: no pause.",
+    )
     compat_frame_gap: float = Field(
         0.04,
         ge=0,

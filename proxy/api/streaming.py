@@ -60,13 +60,19 @@ class _OneTaskResponse(ASGIStreamingResponse):
                 stop = _Stopper(cancel_scope)
                 gone.add_done_callback(stop)
             try:
+                ended = False
                 async for chunk in frames:
-                    body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": chunk, "more_body": True}  # type: ignore[typeddict-item]
+                    if ended:  # nothing goes after the end (the frames run on only to finish their reader)
+                        continue
+                    # the chunk that ends the run (``last``: see ``BatchFrames``) ends the body too
+                    ended = getattr(frames, "last", False)
+                    body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": chunk, "more_body": not ended}  # type: ignore[typeddict-item]
                     await send(body)
                     # written: a quiet stream waits for its next frame without holding on to this one
                     chunk = b""
                     del body
-                await send(_END)
+                if not ended:
+                    await send(_END)
             finally:
                 if on_disconnect is not None:
                     on_disconnect(None)

@@ -22,12 +22,40 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from proxy.turns.events import Event
 
-# A reader pauses this many seconds after each batch it takes, so that everything published
-# meanwhile goes in its next write. At a provider's 30-100 tokens a second that is one write (one
-# send through every middleware, then a syscall) and one wakeup per two to five tokens instead of
-# one per token, and no reader can see the difference. An event after a quiet spell (the first
-# token) goes out at once, and so does the end of a run (closing the channel ends the pause).
+# A reader pauses after each batch it takes, so that everything published meanwhile goes in its
+# next write. At a provider's 30-100 tokens a second a pause of WRITE_LINGER seconds makes one write
+# (one send through every middleware, then a syscall: most of the CPU a token costs us) and one
+# wakeup per two to five tokens instead of one per token, and no reader can see the difference. An
+# event after a quiet spell (the first token) goes out at once, and so does the end of a run
+# (closing the channel ends the pause).
 WRITE_LINGER = 0.05
+# While many streams are open the pause grows by this much per open stream (up to
+# PROXY_WRITE_PAUSE_MAX, 0.15 s by default): from 50 open streams on, 150 ms at 150 and more. Then
+# throughput matters more than the cadence: at 20 ms between tokens a write carries about seven
+# tokens instead of two or three, and a reader still sees six or seven updates a second.
+LINGER_PER_STREAM = 0.001
+LONGEST_LINGER = 0.15  # the default of PROXY_WRITE_PAUSE_MAX
+
+
+class WritePause:
+    """How long a reader pauses after a write: ``WRITE_LINGER`` while few streams are open,
+    ``LINGER_PER_STREAM`` per open stream while many are, never more than ``longest``.
+
+    One per process (:data:`WRITE_PAUSE`); the app sets ``longest`` from its settings. Every
+    reader of a run's channel counts as an open stream while it follows the run.
+    """
+
+    __slots__ = ("longest", "readers")
+
+    def __init__(self, longest: float = LONGEST_LINGER) -> None:
+        self.longest = longest
+        self.readers = 0
+
+    def seconds(self) -> float:
+        return min(self.longest, max(WRITE_LINGER, self.readers * LINGER_PER_STREAM))
+
+
+WRITE_PAUSE = WritePause()
 
 
 def _quiet(waiter: asyncio.Future[bool]) -> None:
@@ -171,16 +199,17 @@ class RunChannel:
         return self.events[start:], self.closed, Changed(self, len(self.events))
 
     def follow(
-        self, start: int = 0, *, heartbeat: float | None = None, linger: float = WRITE_LINGER
+        self, start: int = 0, *, heartbeat: float | None = None, linger: float | None = None
     ) -> AsyncIterator[list[Event] | None]:
         """Yield the events from index ``start`` until the channel closes; None after ``heartbeat``
         quiet seconds.
 
         Everything published since the previous step comes as one list: a reader that fell behind
         (under load) catches up in one write instead of one per token. After each batch the
-        reader pauses ``linger`` seconds, so that tokens arriving close together share a write
-        (one wakeup per write rather than one per token, too); an event after a longer quiet
-        spell goes out at once, and the close ends a pause.
+        reader pauses ``linger`` seconds (by default as long as :data:`WRITE_PAUSE` says for the
+        streams open now), so that tokens arriving close together share a write (one wakeup per
+        write rather than one per token, too); an event after a longer quiet spell goes out at
+        once, and the close ends a pause.
         """
         return Reader(self, start, heartbeat, linger)
 
@@ -192,13 +221,14 @@ class Reader:
 
     __slots__ = ("_beats", "_channel", "_heartbeat", "_linger", "_pause_due", "_position")
 
-    def __init__(self, channel: RunChannel, start: int, heartbeat: float | None, linger: float) -> None:
+    def __init__(self, channel: RunChannel, start: int, heartbeat: float | None, linger: float | None) -> None:
         self._channel = channel
         self._position = start
         self._heartbeat = heartbeat
         self._beats: Heartbeats | None = None
         self._linger = linger
         self._pause_due = False  # a batch went out: pause before the next
+        WRITE_PAUSE.readers += 1
 
     def __aiter__(self) -> Reader:
         return self
@@ -208,15 +238,18 @@ class Reader:
         if self._pause_due:
             self._pause_due = False
             if not channel.closed:  # what comes meanwhile joins the next batch
-                await channel._pause(asyncio.get_running_loop(), self._linger)
+                seconds = WRITE_PAUSE.seconds() if self._linger is None else self._linger
+                if seconds > 0:
+                    await channel._pause(asyncio.get_running_loop(), seconds)
         while True:
             position = self._position
             if position < len(channel.events):
                 batch = channel.events[position:]
                 self._position = position + len(batch)
-                self._pause_due = self._linger > 0
+                self._pause_due = self._linger != 0
                 return batch
             if channel.closed:
+                self._leave()
                 raise StopAsyncIteration
             waiter = channel._waiter()
             if self._heartbeat is None:
@@ -237,9 +270,18 @@ class Reader:
 
     async def aclose(self) -> None:
         """As an async generator's: nothing more comes."""
-        self._channel = _ENDED
+        self._leave()
         self._position = 0
         self._pause_due = False
+
+    def _leave(self) -> None:
+        """No longer an open stream (once: at the end, at the close, or when dropped unclosed)."""
+        if self._channel is not _ENDED:
+            self._channel = _ENDED
+            WRITE_PAUSE.readers -= 1
+
+    def __del__(self) -> None:
+        self._leave()
 
 
 _ENDED = RunChannel()

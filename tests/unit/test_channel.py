@@ -6,7 +6,7 @@ import asyncio
 import math
 from collections.abc import AsyncIterator
 
-from proxy.turns.channel import Alarms, RunChannel, heartbeats
+from proxy.turns.channel import WRITE_PAUSE, Alarms, RunChannel, WritePause, heartbeats
 from proxy.turns.events import Event
 
 
@@ -159,3 +159,55 @@ async def test_alarms_ring_in_order_unless_discarded_and_never_for_an_infinite_i
     never.add("forever")
     await asyncio.wait_for(everyone.wait(), 30)  # the bound only keeps a broken timer from hanging the test
     assert rung == ["a", "c"] and len(alarms) == 0 and len(never) == 0
+
+
+def test_the_pause_after_a_write_is_50_ms_for_few_streams_and_grows_with_many_up_to_the_longest() -> None:
+    pause = WritePause(longest=0.15)
+    for readers, seconds in [(0, 0.05), (50, 0.05), (100, 0.1), (150, 0.15), (5000, 0.15)]:
+        pause.readers = readers
+        assert math.isclose(pause.seconds(), seconds), readers
+    pause.longest = 0.05  # PROXY_WRITE_PAUSE_MAX=0.05: always 50 ms
+    assert pause.seconds() == 0.05
+    pause.longest = 0  # no pause at all
+    assert pause.seconds() == 0
+
+
+async def test_every_reader_counts_as_an_open_stream_until_it_ends_is_closed_or_dropped() -> None:
+    before = WRITE_PAUSE.readers
+    channel = RunChannel()
+    publish(channel, "a")
+    ended, closed, dropped = (channel.follow(linger=0) for _ in range(3))
+    assert WRITE_PAUSE.readers == before + 3
+    await closed.aclose()
+    await closed.aclose()  # twice counts once
+    del dropped  # never closed: it leaves when collected
+    assert WRITE_PAUSE.readers == before + 1
+    channel.close()
+    assert [texts(batch) async for batch in ended] == [["a"]]
+    assert WRITE_PAUSE.readers == before
+
+
+async def test_a_reader_pauses_as_long_as_the_open_streams_ask() -> None:
+    longest = WRITE_PAUSE.longest
+    channel = RunChannel()
+    publish(channel, "a")
+    reader = channel.follow()
+    WRITE_PAUSE.readers += 1_000_000  # as if very many streams were open
+    try:
+        WRITE_PAUSE.longest = 0  # no pause: each event goes as it comes
+        assert texts(await anext(reader)) == ["a"]
+        pending = asyncio.ensure_future(anext(reader))
+        publish(channel, "b")
+        assert texts(await pending) == ["b"]
+        WRITE_PAUSE.longest = 600  # a long pause: what comes meanwhile waits for it
+        pending = asyncio.ensure_future(anext(reader))
+        publish(channel, "c")
+        await turns_of_the_loop()
+        assert not pending.done()
+        publish(channel, "d")
+        channel.close()  # the close ends the pause
+        assert texts(await asyncio.wait_for(pending, 30)) == ["c", "d"]
+    finally:
+        WRITE_PAUSE.longest = longest
+        WRITE_PAUSE.readers -= 1_000_000
+        await reader.aclose()

@@ -16,16 +16,17 @@ A view over the run's events (see ``proxy/turns/events.py``):
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
-from proxy.api.sse import Batches
+import msgspec.json
+
+from proxy.api.sse import Batches, BatchFrames
 from proxy.turns import events
-from proxy.turns.events import Event
+from proxy.turns.events import Event, joined_deltas
 
 _PING = b": ping\n\n"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode = msgspec.json.Encoder().encode  # compact UTF-8 JSON
 
 
 class AguiMapper:
@@ -36,6 +37,12 @@ class AguiMapper:
         self._open_text: set[str] = set()
         self._usage: list[dict[str, int]] = []
         self._ended = False
+
+    def render(self, batch: list[Event]) -> bytes:
+        """A batch as SSE (the deltas of one message that follow each other as one ``TEXT_MESSAGE_CONTENT``)."""
+        return b"".join(
+            [b"data: %s\n\n" % _encode(out) for event in joined_deltas(batch) for out in self.events(event)]
+        )
 
     def events(self, event: Event) -> list[dict[str, Any]]:
         if self._ended:
@@ -113,14 +120,6 @@ def _content(message_id: str, delta: str) -> dict[str, Any]:
     return {"type": "TEXT_MESSAGE_CONTENT", "messageId": message_id, "delta": delta}
 
 
-async def agui_frames(batches: Batches, *, thread_id: str, run_id: str) -> AsyncIterator[bytes]:
+def agui_frames(batches: Batches, *, thread_id: str, run_id: str) -> BatchFrames:
     """A run's event batches (None: quiet for a heartbeat) as AG-UI's SSE."""
-    mapper = AguiMapper(thread_id=thread_id, run_id=run_id)
-    async with aclosing(batches):
-        async for batch in batches:
-            if batch is None:
-                yield _PING
-                continue
-            frames = b"".join(f"data: {_dumps(out)}\n\n".encode() for event in batch for out in mapper.events(event))
-            if frames:
-                yield frames
+    return BatchFrames(batches, AguiMapper(thread_id=thread_id, run_id=run_id).render, _PING)

@@ -15,19 +15,18 @@ is a view over the run's events (see ``proxy/turns/events.py``):
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
-from proxy.api.sse import Batches
+import msgspec.json
+
+from proxy.api.sse import Batches, BatchFrames
 from proxy.turns import events
-from proxy.turns.events import Event
+from proxy.turns.events import Event, joined_deltas
 
 HEADERS = {"x-vercel-ai-ui-message-stream": "v1"}
 _PING = b": ping\n\n"
 _DONE = b"data: [DONE]\n\n"
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode = msgspec.json.Encoder().encode  # compact UTF-8 JSON
 
 # tools' own events, by the data part's name (``data-lead``); others keep theirs, dots as dashes
 _DATA_NAMES = {events.LEAD_CAPTURED: "lead"}
@@ -43,6 +42,13 @@ class UIMessageMapper:
         self._open_tools: set[str] = set()
         self._metadata: dict[str, Any] = {}
         self._failed = False
+
+    def render(self, batch: list[Event]) -> bytes:
+        """A batch as SSE (the deltas of one message that follow each other as one ``text-delta``)."""
+        frames = [b"data: %s\n\n" % _encode(chunk) for event in joined_deltas(batch) for chunk in self.chunks(event)]
+        if batch[-1].name == events.DONE:
+            frames.append(_DONE)
+        return b"".join(frames)
 
     def chunks(self, event: Event) -> list[dict[str, Any]]:
         data = event.data
@@ -126,16 +132,6 @@ def _finish(metadata: dict[str, Any], reason: str = "stop") -> dict[str, Any]:
     return {"type": "finish", "finishReason": reason, "messageMetadata": metadata}
 
 
-async def ui_message_frames(batches: Batches) -> AsyncIterator[bytes]:
+def ui_message_frames(batches: Batches) -> BatchFrames:
     """A run's event batches (None: quiet for a heartbeat) as the UI message stream's SSE."""
-    mapper = UIMessageMapper()
-    async with aclosing(batches):
-        async for batch in batches:
-            if batch is None:
-                yield _PING
-                continue
-            frames = [f"data: {_dumps(chunk)}\n\n".encode() for event in batch for chunk in mapper.chunks(event)]
-            if batch[-1].name == events.DONE:
-                frames.append(_DONE)
-            if frames:
-                yield b"".join(frames)
+    return BatchFrames(batches, UIMessageMapper().render, _PING)

@@ -9,7 +9,8 @@ from typing import Any
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 
-from proxy.api.sse import event_stream
+from proxy.api.sse import event_stream, v1_frames
+from proxy.turns.events import Event
 
 
 @get("/short", media_type="text/event-stream")
@@ -62,3 +63,42 @@ async def test_a_client_that_leaves_a_quiet_stream_closes_its_frames_at_once() -
     assert closed == ["closed"]  # the generator was closed (it detaches from the run there)
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert sent[1]["body"] == b"data: 0\n\n"
+
+
+async def test_the_chunk_with_the_run_s_done_ends_the_body_in_the_same_write() -> None:
+    finished: list[str] = []
+
+    async def batches() -> AsyncIterator[list[Event] | None]:
+        try:
+            yield [Event.make("run_1", 1, "run.started", {"run_id": "run_1"})]
+            yield None  # quiet for a heartbeat
+            yield [
+                Event.make("run_1", 2, "message.delta", {"message_id": "m", "delta": "é"}),
+                Event.make("run_1", 3, "done", {}),
+            ]
+            finished.append("to the end")  # the reader runs on to its end, not closed in the middle
+        finally:
+            finished.append("closed")
+
+    response = event_stream(v1_frames(batches())).to_asgi_response(app=None, request=None)  # type: ignore[arg-type]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()  # the client stays
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await response({"type": "http"}, receive, send)  # type: ignore[arg-type]
+    bodies = [(m["body"], m["more_body"]) for m in sent[1:]]
+    assert bodies == [
+        (b'id: run_1:1\r\nevent: run.started\r\ndata: {"run_id":"run_1"}\r\n\r\n', True),
+        (b": ping\r\n\r\n", True),
+        (
+            'id: run_1:2\r\nevent: message.delta\r\ndata: {"message_id":"m","delta":"é"}\r\n\r\n'.encode()
+            + b"id: run_1:3\r\nevent: done\r\ndata: {}\r\n\r\n",
+            False,
+        ),
+    ]
+    assert finished == ["to the end", "closed"]

@@ -1,12 +1,13 @@
-"""The AI SDK and AG-UI mappings of a run's events, event by event (no server, no Node)."""
+"""The AI SDK and AG-UI mappings of a run's events, event by event and batch by batch (no server, no Node)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from proxy.api.protocols.agui import AguiMapper
 from proxy.api.protocols.ai_sdk import UIMessageMapper
-from proxy.turns.events import Event
+from proxy.turns.events import Event, joined_deltas
 
 RUN = "run_1"
 
@@ -165,3 +166,48 @@ def test_agui_failure_and_stop_end_the_run_once() -> None:
     out = agui_events(STARTED, delta("Hal"), cancelled, DONE)
     assert kinds(out)[-2:] == ["TEXT_MESSAGE_END", "RUN_FINISHED"]
     assert out[-1]["outcome"] == {"type": "cancelled"}
+
+
+# -- a batch as one write: the deltas that wait in it become one ----------------------------------
+
+
+def sse_data(chunk: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in chunk.decode().split("\n") if line.startswith("data: {")]
+
+
+def test_deltas_of_one_message_in_a_batch_join_under_the_last_id() -> None:
+    other = ("message.delta", {"message_id": "msg_2", "delta": "!"})
+    batch = events(STARTED, delta("Hi"), delta(" the"), delta("re"), other, delta("x"), DONE)
+    joined = joined_deltas(batch)
+    assert [(e.id, e.name, e.data) for e in joined] == [
+        (f"{RUN}:1", "run.started", STARTED[1]),
+        (f"{RUN}:4", "message.delta", {"message_id": "msg_1", "delta": "Hi there"}),
+        (f"{RUN}:5", "message.delta", {"message_id": "msg_2", "delta": "!"}),
+        (f"{RUN}:6", "message.delta", {"message_id": "msg_1", "delta": "x"}),
+        (f"{RUN}:7", "done", {}),
+    ]
+    assert [e.data for e in batch[1:4]] == [delta("Hi")[1], delta(" the")[1], delta("re")[1]]  # left as they were
+
+
+def test_ui_stream_writes_a_batch_s_deltas_as_one_text_delta() -> None:
+    completed = ("message.completed", {"message_id": "msg_1", "content": "Hi there"})
+    mapper = UIMessageMapper()
+    batch = events(STARTED, delta("Hi"), delta(" the"), delta("re"), completed, COMPLETED, DONE)
+    first, rest = batch[:3], batch[3:]
+    chunks = sse_data(mapper.render(first)) + sse_data(mapper.render(rest))
+    assert kinds(chunks) == ["start", "text-start", "text-delta", "text-delta", "text-end", "finish"]
+    assert "".join(c["delta"] for c in chunks if c["type"] == "text-delta") == "Hi there"
+    assert mapper.render(events(DONE)).endswith(b"data: [DONE]\n\n")
+
+
+def test_agui_writes_a_batch_s_deltas_as_one_content_event() -> None:
+    mapper = AguiMapper(thread_id="client-thread", run_id="client-run")
+    out = sse_data(mapper.render(events(STARTED, delta("Hi"), delta(" there"), DONE)))
+    assert kinds(out) == [
+        "RUN_STARTED",
+        "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_END",
+        "RUN_FINISHED",
+    ]
+    assert out[2]["delta"] == "Hi there"
