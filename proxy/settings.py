@@ -187,7 +187,7 @@ class Settings(BaseSettings):
         "aiohttp",
         validation_alias="PROXY_PROVIDER_TRANSPORT",
         description="HTTP stack for provider calls: aiohttp (the chat and responses engines' streams over"
-        " their own HTTP/1.1 client, proxy/engines/wire.py, the SDK's other calls over aiohttp; both parse"
+        " their own HTTP/1.1 client, proxy/engines/wire/, the SDK's other calls over aiohttp; both parse"
         " streamed bodies in C) or httpx (pure Python, the SDK's default; the same streams read through it).",
     )
     responses_context: ContextSetting = Field(
