@@ -213,7 +213,10 @@ class Bench:
         if target.startswith("proxy"):
             origin = "http://responses.bench.local" if target == "proxy-responses" else ORIGIN
             # another checkout (bench.ab, bench.stream_costs) may predate the one-request start
-            start = "two-step" if target == "proxy-other" else getattr(a, "new_chat", "one-request")
+            if target == "proxy-other":
+                start = getattr(a, "other_new_chat", "two-step")
+            else:
+                start = getattr(a, "new_chat", "one-request")
             spec |= {"kind": "proxy", "origin": origin, "start": start}
         else:
             spec |= {"kind": "openai", "model": MODEL, "api_key": self.keys[target]}

@@ -300,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--open-concurrency", type=int, default=50, help="memory: streams being opened at once")
     p.add_argument("--new-chat", choices=["one-request", "two-step"], default="one-request",
-                   help="memory: how a chat begins (two-step: checkouts before the one-request start)")  # fmt: skip
+                   help="how a chat begins (two-step: checkouts before the one-request start)")  # fmt: skip
+    p.add_argument("--other-new-chat", choices=["one-request", "two-step"], default="two-step",
+                   help="tokens: how a chat begins for --other (one-request: main from 2026-12-01 on)")  # fmt: skip
     p.add_argument("--open-limit", type=float, default=900.0, help="memory: seconds allowed for opening them")
     p.add_argument("--concurrency", type=int, default=200, help="tokens: concurrent chats")
     p.add_argument("--lengths", default="10,80", help="tokens: two reply lengths")
