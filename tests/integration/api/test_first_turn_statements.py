@@ -3,12 +3,8 @@ ends it (reply, usage, release, and the provider's conversation the turn created
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 from litestar.testing import TestClient
 
@@ -16,43 +12,26 @@ from proxy.app import create_app
 from proxy.store.db import Database
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 from tests.support.scripted_engine import Engines, scripted_tools
-
-_RECORDING: ContextVar[list[str] | None] = ContextVar("recorded_statements", default=None)
-
-
-@pytest.fixture
-def recording(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    execute = psycopg.AsyncCursor.execute
-
-    async def noting(self: Any, query: Any, params: Any = None, **options: Any) -> Any:
-        if (log := _RECORDING.get()) is not None:
-            log.append(query if isinstance(query, str) else repr(query))
-        return await execute(self, query, params, **options)
-
-    monkeypatch.setattr(psycopg.AsyncCursor, "execute", noting)
-    yield
+from tests.support.statements import note_statements, recording
 
 
-@pytest.mark.usefixtures("recording")
 async def test_a_first_message_with_a_new_conversation_takes_two_statements(
-    pg_url: str, tmp_path: Path, database: Database
+    pg_url: str, tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    note_statements(monkeypatch)
     engines = Engines()  # the scripted engine creates a provider conversation on a thread's first turn
     tenants = directory(make_tenant("firsts", ["firsts.test"]))
     app = create_app(
         make_settings(pg_url, tmp_path), tenants=tenants, tools=scripted_tools(), engine_factory=engines.factory
     )
     recorded: list[str] = []
-    with TestClient(app, base_url="http://proxy.test") as client:
-        token = _RECORDING.set(recorded)  # the request's statements, and its turn's (a task started from it)
-        try:
+    with TestClient(app, base_url="http://proxy.test") as client:  # noqa: SIM117 (started before the recording)
+        with recording(recorded):  # the request's statements, and its turn's (a task started from it)
             response = client.post(
                 "/v1/threads",
                 json={"message": "say:hello there"},
                 headers={"Origin": "https://firsts.test", "X-Visitor-Id": "first-statements"},
             )
-        finally:
-            _RECORDING.reset(token)
     events = sse_events(response.text)
     assert response.status_code == 201, response.text
     assert events[-1][0] == "done"

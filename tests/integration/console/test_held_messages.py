@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
-import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -33,6 +31,7 @@ from tests.support.admission import HandFedMonitor
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 from tests.support.console import Staff, following, sign_in
 from tests.support.scripted_engine import Engines, scripted_tools
+from tests.support.statements import note_statements, recording
 from tests.support.waiting import eventually
 
 NO_LIMITS = {
@@ -215,25 +214,11 @@ async def test_the_open_statement_keeps_a_held_message_only_when_asked(database:
 
 # -- round trips before a turn ----------------------------------------------------------------------
 
-_RECORDING: ContextVar[list[str] | None] = ContextVar("recording", default=None)
 
-
-@pytest.fixture
-def recording(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Statements sent in a context where ``_RECORDING`` is set (a request, and the tasks it starts)
-    are noted there, in order; the worker's background tasks run in their own contexts."""
-    execute = psycopg.AsyncCursor.execute
-
-    async def noting(self: Any, query: Any, params: Any = None, **options: Any) -> Any:
-        if (log := _RECORDING.get()) is not None:
-            log.append(query if isinstance(query, str) else repr(query))
-        return await execute(self, query, params, **options)
-
-    monkeypatch.setattr(psycopg.AsyncCursor, "execute", noting)
-
-
-@pytest.mark.usefixtures("recording")
-async def test_a_message_opens_its_turn_in_one_statement(pg_url: str, tmp_path: Path, database: Database) -> None:
+async def test_a_message_opens_its_turn_in_one_statement(
+    pg_url: str, tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    note_statements(monkeypatch)
     engines = Engines()
     recorded: list[str] = []
     headers = visitor("plain", "one-statement")
@@ -244,11 +229,8 @@ async def test_a_message_opens_its_turn_in_one_statement(pg_url: str, tmp_path: 
         assert (await take_over(database, tenant="plain", thread_id=held, staff_id="s", name="Sam"))[0]
 
         def send(thread_id: str, text: str) -> httpx.Response:
-            token = _RECORDING.set(recorded)  # this request's statements, and its turn's
-            try:
+            with recording(recorded):  # this request's statements, and its turn's
                 return client.post(f"/v1/threads/{thread_id}/messages", json={"content": text}, headers=headers)
-            finally:
-                _RECORDING.reset(token)
 
         async def holding() -> bool:
             return engines["plain"].holding == ["one"]
