@@ -203,10 +203,15 @@ async def failure(attempt: Awaitable[object], limit: float = 5.0) -> BaseExcepti
 
 
 async def post(
-    pool: WirePool, url: str, proxy: str | None = None, *, connect_timeout: float | None = 5.0
+    pool: WirePool,
+    url: str,
+    proxy: str | None = None,
+    *,
+    connect_timeout: float | None = 5.0,
+    read_timeout: float | None = 5.0,
 ) -> WireResponse:
     target = Target.of(url, {"Accept": "text/event-stream"}, proxy, None)
-    return await pool.post(target, b'{"stream": true}', connect_timeout=connect_timeout, read_timeout=5.0)
+    return await pool.post(target, b'{"stream": true}', connect_timeout=connect_timeout, read_timeout=read_timeout)
 
 
 async def read_events(pool: WirePool, url: str, proxy: str | None = None) -> list[bytes]:
