@@ -76,7 +76,7 @@ def environment_proxy(url: str) -> tuple[str | None, str | None]:
     aiohttp's lookup (``trust_env``) is not used here: it drops an ``https://`` proxy."""
     target = yarl.URL(url)
     host = target.raw_host
-    if host is None:
+    if not host:
         return None, None
     if urllib.request.proxy_bypass(host if ":" in host else f"{host}:{target.port}"):
         return None, None

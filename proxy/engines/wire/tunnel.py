@@ -36,10 +36,9 @@ async def open_tunnel(conn: Connection, request: bytes, tls: ssl.SSLContext, ser
                 raise exc.__context__ from None
             raise
     except BaseException:
-        if conn.transport is not None:
-            # at once, without a TLS goodbye to an https proxy: asyncio (3.11) would otherwise hand
-            # the proxy's close to the half-made TLS inside and log an error of its own
-            cast(asyncio.WriteTransport, conn.transport).abort()
+        # at once, without a TLS goodbye to an https proxy: asyncio (3.11) would otherwise hand the
+        # proxy's close to the half-made TLS inside and log an error of its own
+        cast(asyncio.WriteTransport, conn.transport).abort()
         conn.close()
         raise
     if transport is None:  # pragma: no cover - only when the loop closes meanwhile

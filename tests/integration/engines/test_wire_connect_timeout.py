@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from proxy.engines.wire import WirePool
-from tests.integration.engines import test_wire
+from tests.integration.engines import wire_servers
 from tests.integration.engines.wire_servers import (
     LOOPS,
     Certificate,
@@ -27,7 +27,7 @@ from tests.integration.engines.wire_servers import (
 )
 
 pytestmark = pytest.mark.integration
-certificate = test_wire.certificate  # the test certificate for 127.0.0.1 (a fixture)
+certificate = wire_servers.certificate  # the test certificate for 127.0.0.1 (a fixture)
 
 PATH = "/v1/chat/completions"
 CONNECT_TIMEOUT = 0.2  # the tests' own limit, which only a hang reaches, is 5 s

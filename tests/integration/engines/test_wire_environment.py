@@ -20,7 +20,7 @@ import pytest
 from proxy.engines.base import EngineError
 from proxy.engines.provider_http import ProviderPool, StreamEndpoint
 from proxy.engines.wire.target import environment_proxy
-from tests.integration.engines import test_wire
+from tests.integration.engines import wire_servers
 from tests.integration.engines.wire_servers import (
     Certificate,
     ConnectProxy,
@@ -32,7 +32,7 @@ from tests.integration.engines.wire_servers import (
 )
 
 pytestmark = pytest.mark.integration
-certificate = test_wire.certificate  # the test certificate for 127.0.0.1 (a fixture)
+certificate = wire_servers.certificate  # the test certificate for 127.0.0.1 (a fixture)
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "all_proxy")
 
@@ -63,8 +63,9 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.Monk
         ({"HTTP_PROXY": "http://proxy.corp:3128"}, "http://api.example.com/v1", "http://proxy.corp:3128"),
         ({"HTTP_PROXY": "http://proxy.corp:3128"}, "https://api.example.com/v1", None),
         ({"HTTPS_PROXY": "http://proxy.corp:3128"}, "http://api.example.com/v1", None),
+        ({"HTTPS_PROXY": "http://proxy.corp:3128"}, "https:///v1", None),  # Target.of refuses it
     ],
-    ids=["https-proxy", "http-proxy", "no-scheme", "http-target", "http-proxy-only", "https-proxy-only"],
+    ids=["https-proxy", "http-proxy", "no-scheme", "http-target", "http-proxy-only", "https-proxy-only", "no-host"],
 )
 def test_the_proxy_of_the_url_s_scheme(
     env: pytest.MonkeyPatch, variables: dict[str, str], url: str, expected: str | None

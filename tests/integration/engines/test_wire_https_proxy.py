@@ -13,7 +13,7 @@ import httpx2
 import pytest
 
 from proxy.engines.wire import WirePool
-from tests.integration.engines import test_wire
+from tests.integration.engines import wire_servers
 from tests.integration.engines.wire_servers import (
     DATA,
     LOOPS,
@@ -31,7 +31,7 @@ from tests.integration.engines.wire_servers import (
 )
 
 pytestmark = pytest.mark.integration
-certificate = test_wire.certificate  # the test certificate for 127.0.0.1 (a fixture)
+certificate = wire_servers.certificate  # the test certificate for 127.0.0.1 (a fixture)
 
 PATH = "/v1/chat/completions"
 
@@ -66,6 +66,27 @@ async def test_the_requests_go_through_a_tunnel_kept_for_the_next(loop: str, cer
     assert origin.connections == 1 and len(origin.heads) == 2
     assert origin.heads[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
     assert all(b"Proxy-Authorization" not in head for head in origin.heads)
+
+
+async def test_a_kept_tunnel_the_provider_closed_is_replaced(loop: str, certificate: Certificate) -> None:
+    """The provider closes after each answer, without saying so: the tunnel closes behind it while
+    kept (or as the next request goes out, which is then sent again on a new one)."""
+    origin, proxy = Origin(close=True), ConnectProxy()
+
+    async def scenario() -> list[list[bytes]]:
+        async with (
+            serving(origin.handle, server_tls(certificate)) as origin_port,
+            serving(proxy.handle, server_tls(certificate)) as proxy_port,
+        ):
+            pool = WirePool(trusting(certificate), keepalive=30)
+            url = f"https://127.0.0.1:{origin_port}{PATH}"
+            try:
+                return [await read_events(pool, url, f"https://127.0.0.1:{proxy_port}") for _ in range(2)]
+            finally:
+                pool.close()
+
+    assert await on_loop(loop, scenario) == [DATA, DATA]
+    assert len(proxy.asked) == 2 and origin.connections == 2
 
 
 @pytest.mark.parametrize(

@@ -7,19 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import shutil
 import socket
 import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 import uvloop
 
 from proxy.engines.wire import Target, WirePool, WireResponse
 
 T = TypeVar("T")
-Certificate = tuple[Path, Path]  # the test certificate for 127.0.0.1 (test_wire's fixture) and its key
+Certificate = tuple[Path, Path]  # the test certificate for 127.0.0.1 and its key
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 EVENTS = b'data: {"n": 1}\n\ndata: {"n": 2}\n\n'
@@ -42,6 +46,27 @@ async def on_loop(loop: str, scenario: Callable[[], Awaitable[T]]) -> T:
 
 async def _awaited(scenario: Callable[[], Awaitable[T]]) -> T:
     return await scenario()
+
+
+@functools.cache
+def _certificate(folder: Path) -> Certificate:
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    """A self-signed certificate for 127.0.0.1, made once for all the modules that take it (as
+    test_wire's, with an EC key: milliseconds, where an RSA key takes a second on a busy machine)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    return _certificate(tmp_path_factory.getbasetemp())
 
 
 def server_tls(certificate: Certificate) -> ssl.SSLContext:
@@ -86,10 +111,12 @@ async def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncI
 
 @dataclass
 class Origin:
-    """The provider: answers each request with the two events, on a kept connection."""
+    """The provider: answers each request with the two events, on a kept connection (or closes it
+    after each answer: ``close``)."""
 
     heads: list[bytes] = field(default_factory=list)
     connections: int = 0
+    close: bool = False
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -99,6 +126,8 @@ class Origin:
             self.heads.append(head)
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(EVENTS), EVENTS))
             await writer.drain()
+            if self.close:
+                return
 
 
 @dataclass
