@@ -2,7 +2,8 @@
 provider inside the tunnel, on asyncio's loop and on uvloop's (the served app's). The events
 arrive, the tunnel is kept for the next request, the credentials go to the proxy only; and each way
 the proxy can fail it ends the request at once with an error that says so: a refused ``CONNECT``
-(its status), a close at each step, a certificate the client's context does not trust.
+(its status), a close at each step, a certificate the client's context does not trust. And an
+http target asked of an https proxy in absolute form.
 """
 
 from __future__ import annotations
@@ -66,6 +67,20 @@ async def test_the_requests_go_through_a_tunnel_kept_for_the_next(loop: str, cer
     assert origin.connections == 1 and len(origin.heads) == 2
     assert origin.heads[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
     assert all(b"Proxy-Authorization" not in head for head in origin.heads)
+
+
+async def test_an_http_target_is_asked_of_an_https_proxy_in_absolute_form(certificate: Certificate) -> None:
+    proxy = Origin()  # answers what it is asked, as a forwarding proxy would with the provider's answer
+    async with serving(proxy.handle, server_tls(certificate)) as proxy_port:
+        pool = WirePool(trusting(certificate), keepalive=30)
+        try:
+            events = await read_events(pool, f"http://provider.invalid{PATH}", f"https://u:p@127.0.0.1:{proxy_port}")
+        finally:
+            pool.close()
+
+    assert events == DATA
+    assert proxy.heads[0].startswith(b"POST http://provider.invalid/v1/chat/completions HTTP/1.1\r\n")
+    assert b"\r\nProxy-Authorization: Basic dTpw\r\n" in proxy.heads[0]
 
 
 async def test_a_kept_tunnel_the_provider_closed_is_replaced(loop: str, certificate: Certificate) -> None:
