@@ -8,6 +8,7 @@ http target asked of an https proxy in absolute form.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 
 import httpx2
@@ -102,6 +103,40 @@ async def test_a_kept_tunnel_the_provider_closed_is_replaced(loop: str, certific
 
     assert await on_loop(loop, scenario) == [DATA, DATA]
     assert len(proxy.asked) == 2 and origin.connections == 2
+
+
+async def test_a_fast_stream_through_the_tunnel_pauses_and_resumes_its_reading(
+    loop: str, certificate: Certificate
+) -> None:
+    """A read can bring thousands of events (one chunk each) before the turn takes any: the
+    connection stops reading, and starts again as they are taken, with TLS inside TLS (on asyncio's
+    loop at least, whose reads are larger than uvloop's); every event arrives, in order."""
+    count = 8_000
+    body = b"".join(b"%x\r\n%s\r\n" % (len(event), event) for event in (b"data:%d\n\n" % n for n in range(count)))
+    proxy = ConnectProxy()
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body + b"0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async def scenario() -> list[bytes]:
+        async with (
+            serving(flood, server_tls(certificate)) as origin_port,
+            serving(proxy.handle, server_tls(certificate)) as proxy_port,
+        ):
+            pool = WirePool(trusting(certificate), keepalive=30)
+            try:
+                return await read_events(
+                    pool, f"https://127.0.0.1:{origin_port}{PATH}", f"https://127.0.0.1:{proxy_port}"
+                )
+            finally:
+                pool.close()
+
+    events = await on_loop(loop, scenario)
+
+    assert events == [b"%d" % n for n in range(count)]
 
 
 @pytest.mark.parametrize(
