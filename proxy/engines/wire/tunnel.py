@@ -23,7 +23,7 @@ async def open_tunnel(conn: Connection, request: bytes, tls: ssl.SSLContext, ser
             raise ConnectionResetError("the proxy closed the connection before it answered CONNECT") from exc
         if not 200 <= conn.status < 300:  # any 2xx opens the tunnel (RFC 9110, 9.3.6)
             raise ConnectionRefusedError(f"the proxy refused the tunnel to {server_hostname} ({conn.status})")
-        if not conn.usable:  # closed with its answer: TLS would wait on a closed transport
+        if not conn.usable:  # closed with its answer: TLS over it would fail without saying why
             raise ConnectionResetError("the proxy closed the tunnel as it opened it")
         conn.tunnel_opened()
         raw = cast(asyncio.WriteTransport, conn.transport)
@@ -41,6 +41,6 @@ async def open_tunnel(conn: Connection, request: bytes, tls: ssl.SSLContext, ser
         cast(asyncio.WriteTransport, conn.transport).abort()
         conn.close()
         raise
-    if transport is None:  # pragma: no cover - only when the loop closes meanwhile
+    if transport is None:  # pragma: no cover - asyncio's, for a transport closed as TLS began
         raise ConnectionResetError("the connection closed while TLS was set up")
     conn.transport = transport

@@ -1,7 +1,9 @@
 """Servers on 127.0.0.1 for the tests of the wire client's proxies and connects
 (``test_wire_*.py``): an origin that answers each request with two events, a ``CONNECT`` proxy
-(plain or TLS) whose answer each test chooses, servers that never finish a handshake; and running a
-test's scenario on uvloop (the server's loop) as well as on the tests' asyncio loop."""
+(plain or TLS) whose answer each test chooses, servers that never finish a handshake, a port that
+accepts no connection; their test certificate; and running a test's scenario on uvloop (the served
+app's loop: uvicorn takes it when installed, as ``uvicorn[standard]`` does) as well as on the tests'
+asyncio loop."""
 
 from __future__ import annotations
 
@@ -49,7 +51,9 @@ async def _awaited(scenario: Callable[[], Awaitable[T]]) -> T:
 
 
 @functools.cache
-def _certificate(folder: Path) -> Certificate:
+def _certificate(base: Path) -> Certificate:
+    folder = base / "wire-tls"
+    folder.mkdir(exist_ok=True)
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
