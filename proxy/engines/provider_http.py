@@ -49,7 +49,6 @@ import httpx2
 import msgspec.json
 import openai
 import yarl
-from aiohttp.helpers import get_env_proxy_for_url
 from openai._vendor.httpx_aiohttp import AiohttpTransport
 
 from proxy.engines.errors import (
@@ -65,6 +64,7 @@ from proxy.engines.errors import (
 )
 from proxy.engines.sse_split import DataSplitter
 from proxy.engines.wire import Target, WirePool
+from proxy.engines.wire.target import environment_proxy
 
 __all__ = ("EventStream", "ProviderPool", "StreamEndpoint")
 
@@ -85,7 +85,7 @@ class ProviderPool(httpx2.AsyncClient):
     def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._wire: WirePool | None = None
-        self._proxies: dict[str, tuple[str | None, aiohttp.BasicAuth | None]] = {}
+        self._proxies: dict[str, tuple[str | None, str | None]] = {}
         self._ssl: ssl.SSLContext = httpx2.create_ssl_context()  # the CA bundle httpx2 and the SDK use
         timeout = httpx2.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout)
         super().__init__(transport=AiohttpTransport(client=self.session), timeout=timeout, follow_redirects=True)
@@ -104,8 +104,9 @@ class ProviderPool(httpx2.AsyncClient):
             self._wire = WirePool(self._ssl, keepalive=KEEPALIVE_SECONDS)
         return self._wire
 
-    def proxy_for(self, url: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
-        """``HTTP(S)_PROXY`` / ``NO_PROXY`` (and netrc credentials) for ``url``'s origin, read once.
+    def proxy_for(self, url: str) -> tuple[str | None, str | None]:
+        """``HTTP(S)_PROXY`` / ``NO_PROXY`` (and netrc credentials) for ``url``'s origin, read once:
+        the proxy's URL and a ``Proxy-Authorization`` value (:func:`~proxy.engines.wire.target.environment_proxy`).
 
         Not per request: aiohttp's ``trust_env`` looked them up in a thread for every request (two
         executor hops per turn, 16 % of the worker's samples at 200 chats)."""
@@ -113,12 +114,7 @@ class ProviderPool(httpx2.AsyncClient):
         origin = f"{target.scheme}://{target.host}:{target.port}"
         found = self._proxies.get(origin)
         if found is None:
-            try:
-                proxy, auth = get_env_proxy_for_url(target)
-                found = (str(proxy), auth)
-            except LookupError:
-                found = (None, None)
-            self._proxies[origin] = found
+            found = self._proxies[origin] = environment_proxy(url)
         return found
 
     async def aclose(self) -> None:
@@ -212,7 +208,7 @@ class _WireTransport:
         target = self._targets.get(url)
         if target is None:
             proxy, auth = self._pool.proxy_for(url)
-            target = Target.of(url, dict(headers), proxy, auth.encode() if auth is not None else None)
+            target = Target.of(url, dict(headers), proxy, auth)
             self._targets[url] = target
         return await self._pool.wire().post(target, body, connect_timeout=self._connect, read_timeout=self._read)
 

@@ -1,13 +1,16 @@
-"""Where one URL's requests go, worked out once per URL: the connection's key and the request's head."""
+"""Where one URL's requests go, worked out once per URL: the connection's key and the request's head;
+and the proxy the environment names for a URL."""
 
 from __future__ import annotations
 
 import base64
+import urllib.request
 from dataclasses import dataclass
 
 import yarl
+from aiohttp.helpers import basicauth_from_netrc, netrc_from_env
 
-__all__ = ("Target",)
+__all__ = ("Target", "environment_proxy")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -17,7 +20,7 @@ class Target:
     """Where one URL's requests go, worked out once: the connection's key and the request's head."""
 
     key: tuple[str, str, int, str | None]  # scheme, host, port, proxy URL
-    host: str
+    host: str  # as sent (a name in IDNA form, an IPv6 address without brackets)
     port: int
     tls: bool
     connect_host: str  # the proxy's when there is one
@@ -30,38 +33,65 @@ class Target:
     def of(cls, url: str, headers: dict[str, str], proxy: str | None, proxy_auth: str | None) -> Target:
         """``proxy_auth`` is a ``Proxy-Authorization`` value; a proxy URL's credentials are used too."""
         target = yarl.URL(url)
-        scheme = target.scheme
-        if scheme not in _DEFAULT_PORTS or not target.host:
+        scheme, host = target.scheme, target.raw_host
+        if scheme not in _DEFAULT_PORTS or not host:
             raise OSError(f"cannot send to {url!r}: only http and https URLs")
-        host, port = target.host, target.port or _DEFAULT_PORTS[scheme]
-        authority = f"[{host}]" if ":" in host else host
-        if port != _DEFAULT_PORTS[scheme]:
-            authority += f":{port}"
+        port = target.port or _DEFAULT_PORTS[scheme]
+        hostport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        authority = hostport if port != _DEFAULT_PORTS[scheme] else hostport.rpartition(":")[0]
         fields = {"Host": authority, **headers}
         tunnel = None
         connect_host, connect_port, connect_tls = host, port, scheme == "https"
         request_target = target.raw_path_qs
         if proxy is not None:
             via = yarl.URL(proxy)
-            if via.scheme not in _DEFAULT_PORTS or not via.host:
+            if via.scheme not in _DEFAULT_PORTS or not via.raw_host:
                 raise OSError(f"cannot use the proxy {proxy!r}: only http and https proxies")
-            connect_host, connect_port = via.host, via.port or _DEFAULT_PORTS[via.scheme]
+            connect_host, connect_port = via.raw_host, via.port or _DEFAULT_PORTS[via.scheme]
             connect_tls = via.scheme == "https"
             if via.user is not None and proxy_auth is None:
                 pair = f"{via.user}:{via.password or ''}".encode()
                 proxy_auth = "Basic " + base64.b64encode(pair).decode("ascii")
             auth = {"Proxy-Authorization": proxy_auth} if proxy_auth else {}
             if scheme == "https":
-                hostport = f"{'[' + host + ']' if ':' in host else host}:{port}"
                 tunnel = _head(f"CONNECT {hostport} HTTP/1.1", {"Host": hostport, **auth}) + b"\r\n"
-            else:
-                request_target = str(target.with_fragment(None))  # absolute-form
+            else:  # absolute-form, without the URL's credentials or fragment
+                request_target = f"{scheme}://{authority}{target.raw_path_qs}"
                 fields.update(auth)
         head = _head(f"POST {request_target} HTTP/1.1", fields)
         return cls(
             (scheme, host, port, proxy), host, port, scheme == "https",
             connect_host, connect_port, connect_tls, tunnel, head,
         )  # fmt: skip
+
+
+def environment_proxy(url: str) -> tuple[str | None, str | None]:
+    """The proxy the environment names for ``url``, and the ``Proxy-Authorization`` value to send
+    it: ``http_proxy`` or ``https_proxy`` by the URL's scheme (either name's case; an ``http://`` or
+    an ``https://`` proxy, ``http://`` when the value has no scheme), skipped for the hosts
+    ``no_proxy`` lists (a name, a ``.domain`` suffix, ``name:port``, ``*``); credentials from the
+    proxy's URL (:meth:`Target.of` reads them), else netrc's for the proxy's host.
+    ``(None, None)``: the URL goes direct.
+
+    aiohttp's lookup (``trust_env``) is not used here: it drops an ``https://`` proxy."""
+    target = yarl.URL(url)
+    host = target.raw_host
+    if not host:
+        return None, None
+    if urllib.request.proxy_bypass(host if ":" in host else f"{host}:{target.port}"):
+        return None, None
+    proxy = urllib.request.getproxies().get(target.scheme)
+    if not proxy:
+        return None, None
+    if "://" not in proxy:
+        proxy = "http://" + proxy
+    via = yarl.URL(proxy)
+    if via.user is not None or via.raw_host is None:
+        return proxy, None
+    try:
+        return proxy, basicauth_from_netrc(netrc_from_env(), via.raw_host).encode()
+    except LookupError:  # no netrc, or no entry for the proxy
+        return proxy, None
 
 
 def _head(line: str, fields: dict[str, str]) -> bytes:

@@ -1,0 +1,221 @@
+"""The environment's proxy for the provider streams: which proxy ``HTTP(S)_PROXY`` / ``NO_PROXY``
+name for a URL (an ``https://`` proxy included, which aiohttp's lookup drops), its credentials;
+and, through the engines' request path (``StreamEndpoint`` over ``ProviderPool``), an ``https://``
+proxy from the environment carrying the streams, ``NO_PROXY`` sending them direct, and the
+``EngineError`` each failure of a proxy or a connect ends as.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+
+from proxy.engines.base import EngineError
+from proxy.engines.provider_http import ProviderPool, StreamEndpoint
+from proxy.engines.wire.target import environment_proxy
+from tests.integration.engines import wire_servers
+from tests.integration.engines.wire_servers import (
+    Certificate,
+    ConnectProxy,
+    Origin,
+    Silent,
+    failure,
+    server_tls,
+    serving,
+)
+
+pytestmark = pytest.mark.integration
+certificate = wire_servers.certificate  # the test certificate for 127.0.0.1 (a fixture)
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "all_proxy")
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    """The environment without proxies, and with an empty netrc."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("")
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    yield monkeypatch
+
+
+# -- which proxy, for which URL --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "url", "expected"),
+    [
+        ({"HTTPS_PROXY": "https://proxy.corp:8443"}, "https://api.example.com/v1", "https://proxy.corp:8443"),
+        ({"HTTPS_PROXY": "http://proxy.corp:3128"}, "https://api.example.com/v1", "http://proxy.corp:3128"),
+        ({"https_proxy": "proxy.corp:3128"}, "https://api.example.com/v1", "http://proxy.corp:3128"),
+        ({"HTTP_PROXY": "http://proxy.corp:3128"}, "http://api.example.com/v1", "http://proxy.corp:3128"),
+        ({"HTTP_PROXY": "http://proxy.corp:3128"}, "https://api.example.com/v1", None),
+        ({"HTTPS_PROXY": "http://proxy.corp:3128"}, "http://api.example.com/v1", None),
+        ({"HTTPS_PROXY": "http://proxy.corp:3128"}, "https:///v1", None),  # Target.of refuses it
+    ],
+    ids=["https-proxy", "http-proxy", "no-scheme", "http-target", "http-proxy-only", "https-proxy-only", "no-host"],
+)
+def test_the_proxy_of_the_url_s_scheme(
+    env: pytest.MonkeyPatch, variables: dict[str, str], url: str, expected: str | None
+) -> None:
+    for name, value in variables.items():
+        env.setenv(name, value)
+
+    assert environment_proxy(url) == (expected, None)
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "url", "direct"),
+    [
+        ("api.example.com", "https://api.example.com/v1", True),
+        ("API.Example.com", "https://api.example.com/v1", True),
+        ("example.com", "https://api.example.com/v1", True),
+        (".example.com", "https://api.example.com/v1", True),
+        ("other.org, example.com", "https://api.example.com/v1", True),
+        ("*", "https://api.example.com/v1", True),
+        ("api.example.com:443", "https://api.example.com/v1", True),
+        ("api.example.com:8443", "https://api.example.com/v1", False),
+        ("ample.com", "https://api.example.com/v1", False),
+        ("127.0.0.1", "https://127.0.0.1:9/v1", True),
+        ("127.0.0.1", "https://api.example.com/v1", False),
+    ],
+)
+def test_no_proxy_sends_the_hosts_it_lists_direct(
+    env: pytest.MonkeyPatch, no_proxy: str, url: str, direct: bool
+) -> None:
+    env.setenv("HTTPS_PROXY", "https://proxy.corp:8443")
+    env.setenv("NO_PROXY", no_proxy)
+
+    assert environment_proxy(url) == ((None, None) if direct else ("https://proxy.corp:8443", None))
+
+
+def test_netrc_credentials_for_the_proxy_when_its_url_has_none(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine proxy.corp login user password s3cret\n")
+    env.setenv("HTTPS_PROXY", "https://proxy.corp:8443")
+
+    proxy, auth = environment_proxy("https://api.example.com/v1")
+
+    assert (proxy, auth) == ("https://proxy.corp:8443", "Basic " + base64.b64encode(b"user:s3cret").decode())
+    env.setenv("HTTPS_PROXY", "https://u:p@proxy.corp:8443")
+    assert environment_proxy("https://api.example.com/v1") == ("https://u:p@proxy.corp:8443", None)  # the URL's
+
+
+# -- through the engines' request path -------------------------------------------------------------
+
+
+@asynccontextmanager
+async def endpoint(base_url: str, *, connect_timeout: float = 5.0) -> AsyncIterator[StreamEndpoint]:
+    """The streamed requests of an SDK client over the process's pool, as the engines send them."""
+    async with ProviderPool(connect_timeout=connect_timeout, read_timeout=5.0) as pool:
+        timeout = httpx2.Timeout(5.0, connect=connect_timeout)
+        client = openai.AsyncOpenAI(
+            base_url=base_url, api_key="sk-wire", http_client=pool, max_retries=0, timeout=timeout
+        )
+        yield StreamEndpoint.for_client(client)
+
+
+async def stream(to: StreamEndpoint) -> list[Any]:
+    events = await to.open("chat/completions", {"model": "m", "stream": True})
+    try:
+        return [event async for event in events]
+    finally:
+        await events.close()
+
+
+async def refused(to: StreamEndpoint) -> EngineError:
+    error = await failure(to.open("chat/completions", {"model": "m", "stream": True}))
+    assert isinstance(error, EngineError), repr(error)
+    return error
+
+
+async def test_an_https_proxy_from_the_environment_carries_the_streams(
+    env: pytest.MonkeyPatch, certificate: Certificate
+) -> None:
+    env.setenv("SSL_CERT_FILE", str(certificate[0]))  # how an operator makes the SDK trust a proxy's CA
+    origin, proxy = Origin(), ConnectProxy()
+    async with (
+        serving(origin.handle, server_tls(certificate)) as origin_port,
+        serving(proxy.handle, server_tls(certificate)) as proxy_port,
+    ):
+        env.setenv("HTTPS_PROXY", f"https://u:p@127.0.0.1:{proxy_port}")
+        async with endpoint(f"https://127.0.0.1:{origin_port}/v1") as to:
+            assert await stream(to) == [{"n": 1}, {"n": 2}]
+            assert await stream(to) == [{"n": 1}, {"n": 2}]
+
+    [asked] = proxy.asked
+    assert asked.startswith(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\n" % origin_port)
+    assert b"\r\nProxy-Authorization: Basic dTpw\r\n" in asked
+    assert origin.heads[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    assert b"\r\nAuthorization: Bearer sk-wire\r\n" in origin.heads[0]
+
+
+async def test_no_proxy_sends_the_streams_past_the_environment_s_proxy(
+    env: pytest.MonkeyPatch, certificate: Certificate
+) -> None:
+    env.setenv("SSL_CERT_FILE", str(certificate[0]))
+    origin, proxy = Origin(), ConnectProxy()
+    async with (
+        serving(origin.handle, server_tls(certificate)) as origin_port,
+        serving(proxy.handle, server_tls(certificate)) as proxy_port,
+    ):
+        env.setenv("HTTPS_PROXY", f"https://127.0.0.1:{proxy_port}")
+        env.setenv("NO_PROXY", "localhost,127.0.0.1")
+        async with endpoint(f"https://127.0.0.1:{origin_port}/v1") as to:
+            assert await stream(to) == [{"n": 1}, {"n": 2}]
+
+    assert not proxy.asked and len(origin.heads) == 1
+
+
+@pytest.mark.parametrize("status", [407, 403, 502])
+async def test_a_proxy_refusing_the_tunnel_is_an_unavailable_provider(
+    env: pytest.MonkeyPatch, certificate: Certificate, status: int
+) -> None:
+    env.setenv("SSL_CERT_FILE", str(certificate[0]))
+    proxy = ConnectProxy(answer=b"HTTP/1.1 %d No\r\nContent-Length: 0\r\n\r\n" % status)
+    async with serving(proxy.handle, server_tls(certificate)) as proxy_port:
+        env.setenv("HTTPS_PROXY", f"https://127.0.0.1:{proxy_port}")
+        async with endpoint("https://127.0.0.1:9/v1") as to:
+            error = await refused(to)
+
+    assert (error.code, error.retryable, error.status) == ("upstream_unavailable", True, 502)
+    assert f"the proxy refused the tunnel to 127.0.0.1 ({status})" in str(error.__cause__)
+
+
+async def test_a_certificate_the_sdk_s_context_rejects_is_an_unavailable_provider(
+    env: pytest.MonkeyPatch, certificate: Certificate
+) -> None:
+    """No ``SSL_CERT_FILE``: the system's CAs, which do not know the test certificate."""
+    origin = Origin()
+    async with (
+        serving(origin.handle, server_tls(certificate)) as origin_port,
+        endpoint(f"https://127.0.0.1:{origin_port}/v1") as to,
+    ):
+        error = await refused(to)
+
+    assert (error.code, error.retryable, error.status) == ("upstream_unavailable", True, 502)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(error.__cause__)
+    assert not origin.heads
+
+
+async def test_a_connect_timeout_is_a_provider_timeout(env: pytest.MonkeyPatch) -> None:
+    provider = Silent()
+    async with (
+        serving(provider.handle) as port,
+        endpoint(f"https://127.0.0.1:{port}/v1", connect_timeout=0.2) as to,
+    ):
+        error = await refused(to)
+
+    assert (error.code, error.retryable, error.status) == ("upstream_timeout", True, 504)
