@@ -34,7 +34,7 @@ from pgvector.psycopg import register_vector_async
 from psycopg.conninfo import make_conninfo
 
 from proxy.shop import demo_catalog as cat
-from proxy.shop import search
+from proxy.shop import search_ranked
 from proxy.shop.documents import DOC_COLUMNS, DOC_TYPES, drop_stale_indexes, ensure_hnsw_index, render_products
 from proxy.shop.embedders import OfflineEmbedder, hash_embedding
 from proxy.shop.search import search_products
@@ -44,7 +44,16 @@ from proxy.store import pg_server
 from proxy.store.db import Database, start_embedded_postgres
 
 TENANT = "bench-search"
-SEARCH_MODULES = ("search", "search_words", "price_filters", "search_alternatives")
+SEARCH_MODULES = (
+    "search",
+    "search_words",
+    "price_filters",
+    "search_alternatives",
+    "search_cards",
+    "search_near",
+    "search_ranked",
+    "search_statement",
+)
 ADJECTIVES = [
     "Compact",
     "Deluxe",
@@ -229,13 +238,13 @@ def latency_line(label: str, latencies: list[float]) -> str:
 
 async def main(args: argparse.Namespace) -> None:
     if args.search_ef:
-        search.EF_SEARCH = args.search_ef
+        search_ranked.EF_SEARCH = args.search_ef
     if args.filtered_ef:
-        search.FILTERED_FETCH = args.filtered_ef
+        search_ranked.FILTERED_FETCH = args.filtered_ef
     if args.tier_rows:
-        search.TIER_ROWS = args.tier_rows
+        search_ranked.TIER_ROWS = args.tier_rows
     if args.tier_scan:
-        search.TIER_SCAN = args.tier_scan
+        search_ranked.TIER_SCAN = args.tier_scan
     if args.pg_defaults:  # before the server starts; a server already running keeps its settings
         pg_server.SERVER_SETTINGS = None
     url = os.environ.get("DATABASE_URL") or start_embedded_postgres(Path(args.data_dir) / "postgres")

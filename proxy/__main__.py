@@ -13,7 +13,7 @@ from proxy.doctor.cli import register_cli as register_doctor_cli
 from proxy.leads.erasure_cli import register_cli as register_people_cli
 from proxy.observability.logging import configure_logging
 from proxy.settings import Settings
-from proxy.settings_sample import register_cli as register_settings_cli
+from proxy.settings.sample import register_cli as register_settings_cli
 from proxy.shop.cli import register_cli as register_shop_cli
 from proxy.signals import terminate_as_interrupt
 from proxy.tenants import ConfigError

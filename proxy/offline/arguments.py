@@ -57,6 +57,36 @@ def search_arguments(slots: Slots, query: str) -> dict[str, Any]:
     return args
 
 
+GENERIC_QUERY = "products"  # a search that names no kind of product
+# A bound no price passes: the search then lists, as its alternatives, the products nearest to it.
+_NO_PRICE_BELOW, _NO_PRICE_ABOVE = 0, 1_000_000_000
+
+
+def shop_wide_arguments(slots: Slots, earlier: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The search for "the cheapest one" (or the dearest) when no kind of product is named, in this
+    message or in the ``earlier`` search a follow-up changes: the ends of the whole shop's price
+    range, not of the products nearest to the word "products". Within a bound no price passes (at
+    most 0, or at least a billion) nothing matches, and search_products lists the products nearest
+    to that bound as its alternatives, cheapest (or dearest) first, in the currency asked for if
+    any. None when a kind of product or a price range is given: that is a search like any other."""
+    before = dict(earlier or {})
+    bounds = slots.prices
+    named = slots.query or before.get("query", GENERIC_QUERY) != GENERIC_QUERY
+    ranged = bounds.min_price is not None or bounds.max_price is not None
+    if not slots.pick or named or ranged or before.get("min_price") is not None or before.get("max_price") is not None:
+        return None
+    args: dict[str, Any] = {"query": GENERIC_QUERY}
+    if currency := bounds.currency or before.get("currency"):
+        args["currency"] = currency
+    if slots.pick == "priciest":
+        args["min_price"] = _NO_PRICE_ABOVE
+    else:
+        args["max_price"] = _NO_PRICE_BELOW
+    if slots.limit:
+        args["limit"] = slots.limit
+    return args
+
+
 def customer_arguments(slots: Slots) -> dict[str, Any]:
     if slots.ids.customers:
         return {"customer_id": slots.ids.customers[0]}

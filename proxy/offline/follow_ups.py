@@ -75,6 +75,10 @@ def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Pl
     args: dict[str, Any] = dict(base.arguments)
     spec = specs[base.name]
     if base.name == "search_products":
+        shop_wide = arguments.shop_wide_arguments(slots, args)
+        if shop_wide is not None:  # "and the cheapest one?" after "what do you have?"
+            call = Call(base.name, shop_wide)
+            return Plan("calls", base.name, slots, (call,), followup=True, context=previous.user, shop_wide=True)
         if slots.query:
             args["query"] = slots.query
         args = arguments.apply_prices(args, slots)

@@ -27,3 +27,6 @@ class Plan:
     """bought_together / second_product for a product named in words: search for it first."""
     context: str = ""
     """For a follow-up: the message it follows ("where is my last order?" before "what's in it?")."""
+    shop_wide: bool = False
+    """The cheapest (or dearest) products of the whole shop: asked for with no kind of product named
+    (:func:`proxy.offline.arguments.shop_wide_arguments`)."""

@@ -21,7 +21,9 @@ def plan_tool(
     """The plan for a question put to tool ``name``; ``None`` when its arguments cannot be filled."""
     spec = specs[name]
     if name == "search_products":
-        queries = product_queries(slots.text) if slots.query else ["products"]
+        if (shop_wide := arguments.shop_wide_arguments(slots)) is not None:
+            return Plan("calls", name, slots, (Call(name, shop_wide),), shop_wide=True)
+        queries = product_queries(slots.text) if slots.query else [arguments.GENERIC_QUERY]
         calls = tuple(Call(name, arguments.search_arguments(slots, q)) for q in queries)
         return Plan("calls", name, slots, calls)  # several products: parallel searches
     if name == "get_product":

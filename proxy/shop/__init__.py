@@ -11,6 +11,7 @@ __all__ = (
     "insights",
     "money",
     "search",
+    "search_ranked",
     "source",
     "store",
     "tools",

@@ -12,7 +12,8 @@ from proxy.shop.customers import customer_orders, find_customer
 from proxy.shop.embedders import EmbedderCache, EmbeddingError, default_embedders
 from proxy.shop.insights import InsightError, Insights
 from proxy.shop.policy import customer_scope, require
-from proxy.shop.search import product_cards, search_products
+from proxy.shop.search import search_products
+from proxy.shop.search_cards import product_cards
 from proxy.shop.source import ShopData, ShopDataError, shop_data
 from proxy.tools.registry import Tool, ToolContext, ToolError, ToolRegistry
 

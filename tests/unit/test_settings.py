@@ -11,7 +11,7 @@ from pydantic.fields import FieldInfo
 from proxy.__main__ import main
 from proxy.mail.settings import MailSettings
 from proxy.settings import Settings, env_names, section_model
-from proxy.settings_sample import OTHER_VARIABLES, render_sample
+from proxy.settings.sample import OTHER_VARIABLES, render_sample
 
 SAMPLE = Path(__file__).resolve().parents[2] / ".env.sample"
 ASSIGNMENT = re.compile(r"^(?:# )?([A-Z][A-Z0-9_]*)=", re.MULTILINE)

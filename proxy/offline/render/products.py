@@ -74,12 +74,15 @@ def _by_price(cards: Sequence[Mapping[str, Any]], currency: str | None) -> list[
     return sorted(priced, key=lambda c: price_of(c, currency) or (0, "")) + [c for c in cards if c not in priced]
 
 
+_NAME_A_KIND = (
+    "I can only compare prices within a kind of product: tell me what you are looking for (a tent, a mug,"
+    " headphones ...) and I'll find the cheapest."
+)
+
+
 def _pick(plan: Plan, cards: Sequence[Mapping[str, Any]], currency: str | None, query: str) -> str:
     if not query or query == "products":  # no kind of product named: the search cannot know the whole range
-        return (
-            "I can only compare prices within a kind of product: tell me what you are looking for (a tent, a mug,"
-            " headphones ...) and I'll find the cheapest."
-        )
+        return _NAME_A_KIND
     ordered = _by_price(cards, currency)
     if plan.slots.pick == "priciest":
         ordered = list(reversed([c for c in ordered if price_of(c, currency)]))
@@ -88,6 +91,24 @@ def _pick(plan: Plan, cards: Sequence[Mapping[str, Any]], currency: str | None, 
     about = f' match for "{query}"' if query and query != "products" else ""
     line = f"The {which}{about} is {text(top.get('name'))} ({text(top.get('id'))}) at {prices_text(top, currency)}."
     others = [c for c in ordered[1:MAX_ITEMS] if c is not top]
+    if others:
+        line += "\n\nNext:\n" + bullets(card_line(c, currency) for c in others)
+    return line
+
+
+def _shop_wide(plan: Plan, data: Mapping[str, Any], currency: str | None) -> str | None:
+    """The cheapest (or dearest) products of the whole shop, from a search within a bound no price
+    passes (:func:`proxy.offline.arguments.shop_wide_arguments`): what passes it (free products,
+    for the cheapest), then its alternatives, nearest to the bound first. None when the output has
+    no such list (a search tool of the site's own, which lists no alternatives)."""
+    listed = _cards(data.get("products")) + _cards(data.get("alternatives"))
+    if "alternatives" not in data or not listed:
+        return None
+    which = "most expensive" if plan.slots.pick == "priciest" else "cheapest"
+    where = f" priced in {currency.upper()}" if currency else ""
+    top, others = listed[0], listed[1:MAX_ITEMS]
+    line = f"The {which} product in our shop{where} is {text(top.get('name'))} ({text(top.get('id'))})"
+    line += f" at {prices_text(top, currency)}." if top.get("prices") else "."
     if others:
         line += "\n\nNext:\n" + bullets(card_line(c, currency) for c in others)
     return line
@@ -119,6 +140,8 @@ def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> s
     query = text(data.get("query")) or text(first.call.arguments.get("query"))
     filters = _filters(data, first)
     currency = text(filters.get("currency")) or None
+    if plan.shop_wide:
+        return _shop_wide(plan, data, currency) or _NAME_A_KIND
     cards = _cards(data.get("products"))
     strong = [c for c in cards if match_of(c, query) == "strong"]
     if _COMPARE.search(plan.slots.text):

@@ -48,6 +48,7 @@ class Facts:
     customers_named: dict[str, list[str]] = field(default_factory=dict)
     customer: dict[str, Any] = field(default_factory=dict)
     products: dict[str, list[Product]] = field(default_factory=dict)
+    shop_ends: dict[str, tuple[list[Product], str]] = field(default_factory=dict)
     product_one: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,6 +78,26 @@ async def products_with(db: Database, tenant: str, *prefixes: str) -> list[Produ
 async def _names(db: Database, tenant: str) -> dict[str, str]:
     rows = await db.fetch_all("select id, name from shop_products where tenant = %s", (tenant,))
     return {r["id"]: r["name"] for r in rows}
+
+
+async def _shop_end(db: Database, tenant: str, end: str) -> tuple[list[Product], str]:
+    """The active products whose lowest (``min``) or highest (``max``) active price, in any currency,
+    is the shop's lowest or highest, and that price. The demo's currencies both have two decimals,
+    so their amounts compare as stored."""
+    assert end in ("min", "max")
+    rows = await db.fetch_all(
+        f"with ends as (select p.id, p.name, {end}(r.unit_amount) as amount, (array_agg(r.currency order by"
+        f" r.unit_amount {'asc' if end == 'min' else 'desc'}))[1] as currency,"
+        " min(r.unit_amount) filter (where r.currency = 'eur') as eur, min(r.unit_amount) filter (where r.currency ="
+        " 'usd') as usd from shop_products p join shop_prices r on r.tenant = p.tenant and r.product_id = p.id and"
+        " r.active and r.unit_amount is not null where p.tenant = %s and p.active and not p.deleted group by p.id,"
+        f" p.name) select * from ends where amount = (select {end}(amount) from ends) order by id",
+        (tenant,),
+    )
+    assert rows
+    return [Product(r["id"], r["name"], r["eur"], r["usd"]) for r in rows], money(
+        rows[0]["amount"], rows[0]["currency"]
+    )
 
 
 async def load_facts(db: Database, tenant: str) -> Facts:
@@ -293,6 +314,8 @@ async def load_facts(db: Database, tenant: str) -> Facts:
         "commuter backpack": ("commuter", "backpack"),
     }.items():
         facts.products[key] = await products_with(db, tenant, *prefixes)
+
+    facts.shop_ends = {"cheapest": await _shop_end(db, tenant, "min"), "dearest": await _shop_end(db, tenant, "max")}
 
     row = await db.fetch_one(
         "select p.id, p.name, p.description, (select unit_amount from shop_prices r where r.tenant = p.tenant"

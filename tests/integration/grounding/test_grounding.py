@@ -67,6 +67,17 @@ def all_names(key: str) -> Callable[[Facts], Expected]:
     return expect
 
 
+def shop_end(end: str) -> Callable[[Facts], Expected]:
+    """The shop's cheapest (or dearest) product, whichever of those at that price comes first, at it."""
+
+    def expect(f: Facts) -> Expected:
+        products, amount = f.shop_ends[end]
+        which = "most expensive" if end == "dearest" else "cheapest"
+        return [f"The {which} product in our shop is", tuple(f"{p.name} ({p.id}) at " for p in products), amount]
+
+    return expect
+
+
 STAFF_ONLY = ("only available to the shop's staff",)
 SIGN_IN = ("sign in",)
 OWN_ONLY = ("only show your own",)
@@ -114,8 +125,11 @@ CASES = [
     Case("compare-tents", "anonymous", ("compare the two tents",),
          lambda f: [x for p in f.products["tents"] for x in (p.name, price(p))]),
     Case("order-yoga-mats", "anonymous", ("I'd like to order 3 yoga mats",), all_names("yoga mat")),
-    Case("cheapest-anything", "anonymous", ("cheapest thing you have",),
-         lambda f: ["tell me what you are looking for"]),
+    Case("cheapest-anything", "anonymous", ("cheapest thing you have",), shop_end("cheapest")),
+    Case("shipping-then-cheapest", "anonymous", ("do you ship to Canada?", "and the cheapest one?"),
+         shop_end("cheapest")),
+    Case("shipping-then-dearest", "anonymous", ("do you ship to Canada?", "and the most expensive one?"),
+         shop_end("dearest")),
     Case("return-policy", "anonymous", ("what's your return policy?",), lambda f: ["returns and refunds", "team"]),
     Case("product-by-id", "anonymous", ("tell me about {product_id}",),
          lambda f: [f.product_one["name"], f.product_one["eur_text"], f.product_one["id"]]),

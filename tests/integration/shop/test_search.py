@@ -259,9 +259,9 @@ async def test_only_stop_words_list_products_as_before(small_shop: str, call, ok
 async def test_products_with_every_word_come_first_even_past_the_tier_cap(
     catalog_shop: str, database: Database, call, ok, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from proxy.shop import search
+    from proxy.shop import search_ranked
 
-    monkeypatch.setattr(search, "TIER_ROWS", 3)  # far fewer than the products with one of the words
+    monkeypatch.setattr(search_ranked, "TIER_ROWS", 3)  # far fewer than the products with one of the words
     every = await database.fetch_all(
         "select id from shop_products where tenant = %s and active and (name || ' ' || description) ilike"
         " '%%stainless steel%%' and (name || ' ' || description) ilike '%%bottle%%'",
@@ -282,12 +282,12 @@ async def test_products_with_every_word_come_first_even_past_the_tier_cap(
 async def test_a_word_tier_keeps_the_nearest_of_the_products_it_reads(
     catalog_shop: str, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from proxy.shop import search
+    from proxy.shop import search, search_ranked
     from proxy.shop.embedders import hash_embedding
     from proxy.shop.source import NativeShopData, vector_literal
 
-    monkeypatch.setattr(search, "CANDIDATES", 1)  # the walk brings one product
-    monkeypatch.setattr(search, "TIER_ROWS", 3)  # the tier keeps three of the many it reads
+    monkeypatch.setattr(search_ranked, "CANDIDATES", 1)  # the walk brings one product
+    monkeypatch.setattr(search_ranked, "TIER_ROWS", 3)  # the tier keeps three of the many it reads
     rows = await database.fetch_all(
         "select d.record_id as id from shop_documents d join shop_products p on p.tenant = d.tenant and"
         " p.id = d.record_id and p.active and not p.deleted where d.tenant = %s and d.kind = 'product' and"
@@ -385,11 +385,11 @@ async def nearest_within(db: Database, tenant: str, text: str, currency: str, ma
 async def test_the_nearest_products_within_a_price_filter(
     few_prices: int, fetch: int, catalog_shop: str, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from proxy.shop import search
+    from proxy.shop import search, search_ranked
     from proxy.shop.source import NativeShopData
 
-    monkeypatch.setattr(search, "FEW_PRICES", few_prices)  # fewer prices than this in range: compare exactly
-    monkeypatch.setattr(search, "NEAREST_FETCH", fetch)  # how many products the walk returns before the filter
+    monkeypatch.setattr(search_ranked, "FEW_PRICES", few_prices)  # fewer prices than this in range: compare exactly
+    monkeypatch.setattr(search_ranked, "NEAREST_FETCH", fetch)  # how many products the walk returns before the filter
     data, embedder = NativeShopData(catalog_shop), OfflineEmbedder()
     query = "what do you have"  # no product words: the nearest vectors are the answer
     for currency, max_price in [("eur", 40), ("usd", 25)]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from proxy.shop.demo_data import FULL, SMALL, generate
-from proxy.shop.search import fuse
+from proxy.shop.search_statement import fuse
 from proxy.shop.tools import cap
 
 

@@ -20,7 +20,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from proxy.settings import Settings, env_names, section_model
+from proxy.settings.model import Settings
+from proxy.settings.sources import env_names, section_model
 
 WIDTH = 99  # characters per line of the sample
 
