@@ -1,4 +1,5 @@
-"""Shared fixtures: one embedded Postgres per test run (pgserver), one database pool on it.
+"""Shared fixtures: one embedded Postgres per test run (pgserver), one database pool on it; the
+full demo shop, seeded once; one headless chromium for the browser tests.
 
 Set ``TEST_DATABASE_URL`` to run against another Postgres with pgvector instead.
 """
@@ -12,9 +13,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser
 
 from proxy.store import embedded
 from proxy.store.db import Database
+from tests.support.browser import launched
+from tests.support.demo_shop import DemoShop, ensure_demo_shop
+from tests.support.wheel import build_wheel
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +40,23 @@ def pg_url() -> Iterator[str]:
 async def database(pg_url: str) -> AsyncIterator[Database]:
     async with Database.connect(pg_url, min_size=1, max_size=8) as db:
         yield db
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """The run's one headless chromium, for every browser test (``tests/support/browser.py``)."""
+    async with launched() as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="session")
+async def demo_shop_seed(database: Database) -> DemoShop:
+    """The full demo shop, seeded once per run (tens of seconds) for all that needs it: the demo
+    pages in the browser, the grounding suite and the seed's own test."""
+    return await ensure_demo_shop(database)
+
+
+@pytest.fixture(scope="session")
+def project_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built once for the tests of what it holds (``tests/support/wheel.py``)."""
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
