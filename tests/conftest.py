@@ -21,6 +21,10 @@ from tests.support.browser import launched
 from tests.support.demo_shop import DemoShop, ensure_demo_shop
 from tests.support.wheel import build_wheel
 
+# The run starts dozens of `python -m proxy ...` (and bench) processes: with bytecode written once,
+# each later one imports the sources from it instead of compiling them again.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
