@@ -19,11 +19,24 @@ from proxy.store import embedded
 from proxy.store.db import Database
 from tests.support.browser import launched
 from tests.support.demo_shop import DemoShop, ensure_demo_shop
+from tests.support.litellm_early import EARLY, start_early, wanted
 from tests.support.wheel import build_wheel
 
 # The run starts dozens of `python -m proxy ...` (and bench) processes: with bytecode written once,
 # each later one imports the sources from it instead of compiling them again.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """LiteLLM's proxy starts now, in the background, if a test of the run needs it."""
+    if not session.config.option.collectonly and wanted([item.nodeid for item in session.items]):
+        session.config.stash[EARLY] = start_early()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    early = session.config.stash.get(EARLY, None)
+    if early is not None:
+        early.stop()
 
 
 @pytest.fixture(scope="session")
