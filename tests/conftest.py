@@ -27,10 +27,22 @@ from tests.support.wheel import build_wheel
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
+_litellm_wanted = pytest.StashKey[bool]()
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """LiteLLM's proxy starts now, in the background, if a test of the run needs it."""
-    if not session.config.option.collectonly and wanted([item.nodeid for item in session.items]):
-        session.config.stash[EARLY] = start_early()
+    session.config.stash[_litellm_wanted] = not session.config.option.collectonly and wanted(
+        [item.nodeid for item in session.items]
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """LiteLLM's proxy starts in the background, if a test of the run needs it, with the first
+    integration test: those run in this process on one core (the browser tests and the bench's
+    smoke before them keep both busy), so LiteLLM's start takes the other."""
+    stash = item.config.stash
+    if stash.get(_litellm_wanted, False) and EARLY not in stash and item.nodeid.startswith("tests/integration/"):
+        stash[EARLY] = start_early()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

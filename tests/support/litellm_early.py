@@ -1,6 +1,7 @@
 """LiteLLM's proxy for ``tests/integration/e2e_engines/test_litellm.py``, started in the background
-as soon as the run knows it will need it (after collection), so that LiteLLM's start (it loads for
-tens of seconds, on the core the test run leaves free) overlaps the tests before it.
+when a run that needs it reaches its first integration test (``tests/conftest.py``), so that
+LiteLLM's start (it loads for tens of seconds, on the core the test run leaves free) overlaps the
+tests before it.
 
 The simulator it forwards to starts with it; both stop when the run ends.
 """
