@@ -18,8 +18,6 @@ with the demo tenant and the demo shop: see ``test_demo.py``.
 from __future__ import annotations
 
 import html
-import os
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ import pytest
 from litestar import Litestar, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
 from proxy.app import create_app
 from proxy.leads.tools import register_lead_tools
@@ -42,16 +40,6 @@ from tests.support.apps import directory, make_settings, make_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 WIDGET = WidgetConfig(
     title="Harbor & Pine",
@@ -88,13 +76,6 @@ def e2e_tools() -> ToolRegistry:
         return {"status": "saved"}
 
     return registry
-
-
-def chromium_path() -> str:
-    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -147,14 +128,10 @@ def proxy(pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: Simu
 
 
 @pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
+def browser(browser: Browser) -> Browser:
+    """The run's one browser (``tests/conftest.py``), with the folder for screenshots made."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    return browser
 
 
 @pytest.fixture

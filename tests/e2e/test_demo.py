@@ -27,7 +27,6 @@ from proxy.demo import DEMO_TENANTS
 from proxy.demo_files import ensure_secrets, write_tenants_file
 from proxy.limits.config import LimitsConfig
 from proxy.mail.settings import MailSettings
-from proxy.shop.demo_data import demo_seeded, seed_demo
 from proxy.simulator import ServerThread, SimulatorServer
 from proxy.store.db import Database
 from proxy.tenants import TenantDirectory, load_tenants
@@ -36,6 +35,7 @@ from proxy.widget.demo_pages import ACCOUNT_QUESTIONS, SHOP_QUESTIONS, STAFF_QUE
 from tests.e2e.conftest import ROOT, shot
 from tests.e2e.widget_page import Widget
 from tests.support.apps import NO_LIMITS, make_settings
+from tests.support.demo_shop import DemoShop
 
 TENANT = "demo"
 PAGES = {"/demo": SHOP_QUESTIONS, "/demo/account": ACCOUNT_QUESTIONS, "/demo/staff": STAFF_QUESTIONS}
@@ -55,10 +55,9 @@ class Demo:
 
 
 @pytest.fixture(scope="session")
-async def demo_shop(database: Database) -> Database:
-    """The full demo shop, as ``demo`` loads it (once per test database)."""
-    if not await demo_seeded(database, TENANT):
-        await seed_demo(database, TENANT)
+def demo_shop(demo_shop_seed: DemoShop, database: Database) -> Database:
+    """The full demo shop, as ``demo`` loads it (once per test run: ``tests/conftest.py``)."""
+    assert demo_shop_seed.tenant == TENANT
     return database
 
 

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 from litestar import Litestar, get
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from proxy.simulator import ServerThread
-from tests.e2e.conftest import CHROMIUM_ARGS, chromium_path
 from tests.frontends.conftest import HERE, Gateway
 
 pytestmark = pytest.mark.integration
@@ -58,19 +57,9 @@ def chat_site(bundle: Path, gateway: Gateway) -> Iterator[str]:
         yield running.url
 
 
-@pytest.fixture(scope="session")
-async def chat_browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
 @pytest.fixture
-async def page(chat_browser: Browser) -> AsyncIterator[Page]:
-    context = await chat_browser.new_context()
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context()
     context.set_default_timeout(15_000)
     try:
         yield await context.new_page()

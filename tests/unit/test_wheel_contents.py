@@ -1,15 +1,10 @@
 """The wheel carries the product and its data files, and no test double.
 
-Builds the wheel the way a release does (``pip wheel --no-deps``; pip fetches the build backend
-from PyPI when it is not cached) from a copy of the sources, so a stale ``build/`` in the checkout
-cannot hide or add a file.
+The wheel is built once per run the way a release builds it (``tests/support/wheel.py``).
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -20,16 +15,8 @@ TEST_ONLY = ("server_thread", "stripe_fake")  # doubles that live in tests/suppo
 
 
 @pytest.fixture(scope="module")
-def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    work = tmp_path_factory.mktemp("wheel")
-    source = work / "src"
-    shutil.copytree(ROOT / "proxy", source / "proxy", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, source / name)
-    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--wheel-dir", str(work / "dist"), str(source)], check=True, timeout=300)
-    (wheel,) = (work / "dist").glob("assistant_proxy-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
+def wheel_names(project_wheel: Path) -> set[str]:
+    with zipfile.ZipFile(project_wheel) as archive:
         return set(archive.namelist())
 
 

@@ -13,17 +13,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
-from bench.targets import LITELLM_REQUIREMENT, WORK, StartError, ensure_litellm, start_litellm
+from bench.targets import LITELLM_REQUIREMENT, StartError
 from proxy.app import create_app, default_tools
 from proxy.simulator import ServerThread, SimulatorServer
 from tests.support.apps import directory, make_settings, make_tenant
 from tests.support.chats import client_for, context_way, names, new_thread, seen_by_model, text_of, turn
+from tests.support.litellm_early import EARLY, EarlyLiteLLM, start_early
 from tests.support.scripted_engine import scripted_tools
 
 pytestmark = pytest.mark.integration
@@ -41,31 +41,36 @@ _OFFLINE = (
 )
 
 
-def _litellm(log: Path) -> None:
+@pytest.fixture(scope="module")
+def early(pytestconfig: pytest.Config) -> Iterator[EarlyLiteLLM]:
+    """LiteLLM in front of its simulator, started in the background after collection
+    (``tests/support/litellm_early.py``); started here if the run did not."""
+    early = pytestconfig.stash.get(EARLY, None)
+    if early is not None:
+        yield early
+        return
+    early = start_early()
     try:
-        ensure_litellm(log)
+        yield early
+    finally:
+        early.stop()
+
+
+@pytest.fixture(scope="module")
+def simulator(early: EarlyLiteLLM) -> SimulatorServer:
+    return early.simulator
+
+
+@pytest.fixture(scope="module")
+def litellm(early: EarlyLiteLLM) -> tuple[str, str]:
+    """LiteLLM's proxy in front of the simulator: its base URL and master key."""
+    try:
+        service, master_key = early.result()
     except StartError as exc:
         if any(sign in str(exc) for sign in _OFFLINE):
             pytest.skip(f"LiteLLM ({LITELLM_REQUIREMENT}) cannot be installed from the package index: {exc}")
         raise
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[SimulatorServer]:
-    with SimulatorServer() as sim:
-        yield sim
-
-
-@pytest.fixture(scope="module")
-def litellm(simulator: SimulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """LiteLLM's proxy in front of the simulator: its base URL and master key."""
-    WORK.mkdir(parents=True, exist_ok=True)
-    _litellm(WORK / "litellm-install.log")
-    service, master_key = start_litellm(tmp_path_factory.mktemp("litellm"), SimpleNamespace(url=simulator.root_url))  # type: ignore[arg-type]
-    try:
-        yield f"{service.url}/v1", master_key
-    finally:
-        service.stop()
+    return f"{service.url}/v1", master_key
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,10 @@ import pytest
 from proxy.app import create_app
 from proxy.identity import issue_identity_token
 from proxy.mail.settings import MailSettings
-from proxy.shop.demo_data import demo_seeded, seed_demo
 from proxy.simulator import ServerThread, SimulatorConfig, SimulatorServer
 from proxy.store.db import Database
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
+from tests.support.demo_shop import DemoShop
 
 TENANT = "demo"
 SECRET = "grounding-identity-secret-of-32-bytes"
@@ -40,9 +40,8 @@ TOOLS = [
 
 
 @pytest.fixture(scope="session")
-async def demo_shop(database: Database) -> str:
-    if not await demo_seeded(database, TENANT):
-        await seed_demo(database, TENANT)
+def demo_shop(demo_shop_seed: DemoShop) -> str:
+    assert demo_shop_seed.tenant == TENANT
     return TENANT
 
 

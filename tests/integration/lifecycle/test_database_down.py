@@ -40,7 +40,7 @@ def server(pgdata: Path) -> Iterator[ServerThread]:
     uri = embedded.acquire(pgdata)  # the URI; the module's hold keeps the server
     embedded.release(pgdata)
     tenants = directory(make_tenant("down", ["down.test"], tools=["lookup"]))
-    settings = make_settings(uri, pgdata.parent, db_request_timeout=2)
+    settings = make_settings(uri, pgdata.parent, db_request_timeout=1)  # each 503 waits it out
     app = create_app(settings, tenants=tenants, tools=scripted_tools(), engine_factory=Engines().factory)
     with ServerThread(app) as running:
         yield running

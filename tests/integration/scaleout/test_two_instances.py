@@ -63,6 +63,7 @@ def instances(
         "SCALE_KEY": "sk-scale",
         "PROXY_DATA_DIR": str(folder),
         "PROXY_DISCONNECT_GRACE": "5",
+        "PROXY_SHUTDOWN_GRACE": "1",  # the module's end: nothing to drain for
         "PROXY_LOG_FORMAT": "text",
         "PROXY_LOG_LEVEL": "warning",
         "PROXY_MAX_LOOP_LAG": "0",  # a busy test machine is not an overloaded worker

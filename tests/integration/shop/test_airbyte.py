@@ -141,17 +141,9 @@ async def _write(
 
 
 @pytest.fixture(scope="module")
-async def default_run(database: Database, pg_url: str, destination: Any) -> Run:
-    return await _write(database, pg_url, destination, "ab_default", SIZE, "2025-03-31", DEFAULT)
-
-
-@pytest.fixture(scope="module")
-async def chosen_run(database: Database, pg_url: str, destination: Any) -> Run:
-    return await _write(database, pg_url, destination, "ab_chosen", SIZE, "2024-06-20", CHOSEN)
-
-
-@pytest.fixture(scope="module")
-async def lacking_run(database: Database, pg_url: str, destination: Any, simulator: Any) -> Run:
+async def runs(database: Database, pg_url: str, destination: Any, simulator: Any) -> dict[str, Run]:
+    """The module's three destination runs, written side by side: each is a process of its own
+    (its imports, its chunking, its inserts), so together they take about as long as the longest."""
     embedding = {
         "mode": "openai_compatible",
         "base_url": simulator.base_url,
@@ -159,7 +151,35 @@ async def lacking_run(database: Database, pg_url: str, destination: Any, simulat
         "model_name": "text-embedding-3-small",
         "dimensions": 1536,
     }
-    return await _write(database, pg_url, destination, "ab_lacking", SMALL, "2024-06-20", LACKING, embedding)
+    plans: dict[str, tuple[Any, ...]] = {
+        "default": ("ab_default", SIZE, "2025-03-31", DEFAULT),
+        "chosen": ("ab_chosen", SIZE, "2024-06-20", CHOSEN),
+        "lacking": ("ab_lacking", SMALL, "2024-06-20", LACKING, embedding),
+    }
+    done: dict[str, Run] = {}
+
+    async def write(name: str) -> None:
+        done[name] = await _write(database, pg_url, destination, *plans[name])
+
+    async with anyio.create_task_group() as group:
+        for name in plans:
+            group.start_soon(write, name)
+    return done
+
+
+@pytest.fixture(scope="module")
+def default_run(runs: dict[str, Run]) -> Run:
+    return runs["default"]
+
+
+@pytest.fixture(scope="module")
+def chosen_run(runs: dict[str, Run]) -> Run:
+    return runs["chosen"]
+
+
+@pytest.fixture(scope="module")
+def lacking_run(runs: dict[str, Run]) -> Run:
+    return runs["lacking"]
 
 
 @pytest.fixture(scope="module")

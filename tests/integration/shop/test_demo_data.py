@@ -6,6 +6,7 @@ import pytest
 
 from proxy.shop.demo_data import FULL, SMALL, demo_seeded, seed_demo
 from proxy.store.db import Database
+from tests.support.demo_shop import DemoShop
 
 pytestmark = pytest.mark.integration
 
@@ -20,10 +21,11 @@ async def counts(db: Database, tenant: str) -> dict[str, int]:
     return out
 
 
-async def test_full_demo_shop_seeds_once_and_is_then_skipped(database: Database) -> None:
-    tenant = "shop-full-demo"
-    assert not await demo_seeded(database, tenant)
-    summary = await seed_demo(database, tenant)
+async def test_full_demo_shop_seeds_once_and_is_then_skipped(demo_shop_seed: DemoShop, database: Database) -> None:
+    """The run's one full seed (``tests/conftest.py``, shared with the demo pages and the grounding
+    suite): it found no demo shop, wrote the full size, and marked the tenant seeded."""
+    tenant, summary = demo_shop_seed.tenant, demo_shop_seed.summary
+    assert summary is not None, "the demo shop was seeded before this run's first seed"
     assert (summary.products, summary.customers, summary.invoices) == (FULL.products, FULL.customers, FULL.invoices)
     assert summary.products >= 200 and summary.lines > summary.invoices  # multi-product orders exist
     assert summary.embedded == summary.products + summary.customers + summary.invoices
