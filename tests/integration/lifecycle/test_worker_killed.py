@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from proxy.simulator import SimulatorServer
@@ -74,7 +75,10 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_a_killed_workers_thread_is_freed_with_its_partial_reply(
-    workers: list[tuple[ProxyProcess, str]], client: httpx.AsyncClient, database: Database
+    workers: list[tuple[ProxyProcess, str]],
+    client: httpx.AsyncClient,
+    database: Database,
+    simulator: SimulatorServer,
 ) -> None:
     (doomed, doomed_url), (_, survivor) = workers
     thread_id = (await client.post(f"{doomed_url}/v1/threads")).json()["thread_id"]
@@ -82,6 +86,7 @@ async def test_a_killed_workers_thread_is_freed_with_its_partial_reply(
 
     streamed: list[str] = []
     run_id = ""
+    seen_draft = ""
     async with client.stream("POST", f"{doomed_url}{messages}", json={"content": ENDLESS}) as response:
         lines = response.aiter_lines()
         event = None
@@ -92,7 +97,8 @@ async def test_a_killed_workers_thread_is_freed_with_its_partial_reply(
                 run_id = _json(line)["run_id"]
             elif line.startswith("data: ") and event == "message.delta":
                 streamed.append(_json(line)["delta"])
-                if await _draft(database, thread_id):  # its worker has saved part of the reply
+                seen_draft = await _draft(database, thread_id)
+                if seen_draft:  # its worker has saved part of the reply
                     break
         doomed.signal(signal.SIGKILL)
         doomed.wait()
@@ -108,8 +114,12 @@ async def test_a_killed_workers_thread_is_freed_with_its_partial_reply(
 
     history = (await client.get(f"{survivor}{messages}")).json()["messages"]
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+    # the reply up to its last renewal is kept: at least what was saved when the client stopped
+    # reading (the worker may renew once more before the kill lands), and nothing but the reply
     partial = history[1]["content"]
-    assert partial and "".join(streamed).startswith(partial), "the reply up to its last renewal is kept"
+    whole = await _whole_reply(simulator)
+    assert partial.startswith(seen_draft)
+    assert whole.startswith(partial) and whole.startswith("".join(streamed))
     assert history[3]["content"] == "Here again."
 
     # the dead run is neither resumable (it was never saved for resuming) nor stoppable any more
@@ -121,9 +131,18 @@ async def test_a_killed_workers_thread_is_freed_with_its_partial_reply(
     assert (await client.delete(f"{survivor}/v1/threads/{thread_id}")).status_code == 204
 
 
-async def _draft(database: Database, thread_id: str) -> bool:
+async def _draft(database: Database, thread_id: str) -> str:
     row = await database.fetch_one("select draft from threads where id = %s", (thread_id,))
-    return bool(row and row["draft"])
+    return str(row["draft"] or "") if row else ""
+
+
+async def _whole_reply(simulator: SimulatorServer) -> str:
+    """The whole reply the endless turn was streaming: the simulator's reply is a function of the
+    message, so the same message unpaced gives it at once."""
+    unpaced = ENDLESS.replace("gap=40", "gap=0")
+    provider = openai.AsyncOpenAI(base_url=simulator.base_url, api_key="sk-crash")
+    reply = await provider.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": unpaced}])
+    return reply.choices[0].message.content or ""
 
 
 def _json(line: str) -> dict[str, Any]:
