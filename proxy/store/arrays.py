@@ -9,7 +9,7 @@ with the same row estimates for the planner as an array parameter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import date
 
 Element = str | int | float | date | None
@@ -26,6 +26,13 @@ def _element(value: Element) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def array_literal(values: Iterable[Element]) -> str:
+def array_literal(values: Sequence[Element]) -> str:
     """``values`` as the text of a one-dimensional Postgres array (cast it in the statement)."""
+    if values and type(values[0]) is str and None not in values:
+        try:
+            joined = "".join(values)  # type: ignore[arg-type]
+        except TypeError:  # not only strings
+            joined = '"'
+        if '"' not in joined and "\\" not in joined:  # nothing to escape: each quoted as it is
+            return '{"' + '","'.join(values) + '"}'  # type: ignore[arg-type]
     return "{" + ",".join(map(_element, values)) + "}"
