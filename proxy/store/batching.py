@@ -4,10 +4,7 @@ When a burst of new chats arrives at once, each would otherwise run its own stat
 connection, a round trip, a transaction and a commit each, in our process and in Postgres alike.
 A :class:`Batcher` sends the first call at once (alone, when nothing else is waiting: no added
 wait) and gathers the calls that arrive while it runs into the next batch, up to ``limit`` a
-batch. Another lane (up to ``lanes`` connections at a time) starts only once ``spill`` calls
-wait: a second statement for the one or two calls that arrive meanwhile would cost the worker
-more (a statement's own CPU is ~0.1-0.2 ms, a row's a few µs) than they gain by not waiting for
-the statement in flight.
+batch, on at most ``lanes`` connections at a time.
 
 A batch the database refused (an error it reported: the statement rolled back, nothing of it was
 written) is sent again one call at a time, so that each caller gets its own statement's outcome (a
@@ -31,17 +28,11 @@ class Batcher(Generic[Item, Result]):
     """Runs ``send(items)``, which returns one result per item in order, for calls gathered together."""
 
     def __init__(
-        self,
-        send: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]],
-        *,
-        limit: int = 64,
-        lanes: int = 2,
-        spill: int = 16,
+        self, send: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]], *, limit: int = 64, lanes: int = 2
     ) -> None:
         self._send = send
         self.limit = limit
         self.lanes = lanes
-        self.spill = spill
         self._waiting: deque[tuple[Item, asyncio.Future[Result]]] = deque()
         self._running = 0  # lanes sending now
         self._lanes: set[asyncio.Task[None]] = set()
@@ -49,7 +40,7 @@ class Batcher(Generic[Item, Result]):
     async def call(self, item: Item) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if self._running == 0 or (self._running < self.lanes and len(self._waiting) >= self.spill):
+        if self._running < self.lanes:
             self._running += 1
             lane = asyncio.get_running_loop().create_task(self._lane())
             self._lanes.add(lane)

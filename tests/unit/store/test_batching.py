@@ -103,24 +103,3 @@ async def test_a_caller_cancelled_before_its_batch_is_left_out() -> None:
     recorder.gate.set()
     assert (await first, await kept) == (10, 30)
     assert recorder.batches == [[1], [3]]
-
-
-async def test_a_second_lane_waits_for_enough_calls() -> None:
-    """With a batch in flight, a few calls wait for it rather than take a second connection; once
-    ``spill`` calls wait, a second lane sends them without waiting for the first."""
-    recorder = Recorder()
-    recorder.gate.clear()
-    batcher = Batcher(recorder.send, lanes=2, spill=3)
-    first = asyncio.ensure_future(batcher.call(1))
-    while not recorder.batches:
-        await asyncio.sleep(0)
-    few = [asyncio.ensure_future(batcher.call(n)) for n in (2, 3)]
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert recorder.batches == [[1]]  # two calls waiting: no second statement
-    more = asyncio.ensure_future(batcher.call(4))  # the third waiting call starts the second lane
-    while len(recorder.batches) < 2:
-        await asyncio.sleep(0)
-    assert recorder.batches == [[1], [2, 3, 4]]
-    recorder.gate.set()
-    assert await asyncio.gather(first, *few, more) == [10, 20, 30, 40]
