@@ -1,10 +1,11 @@
 """Arrays as statement parameters, written as Postgres array literals.
 
-psycopg adapts a list element by element in Python, looking up each array's element type first
-(about 10 µs an array before its elements); the statements that batch many callers' rows
-(:mod:`proxy.store.batching`) pass one array per column, ten or more a statement. Written here as
-one ``{...}`` text each, they go as a plain string and the statement casts it (``%(x)s::text[]``),
-with the same row estimates for the planner as an array parameter.
+The statements that batch many callers' rows (:mod:`proxy.store.batching`) pass one array per
+column, ten or more a statement. psycopg adapts a list in Python, looking up the element type and
+dumping element by element: a lone first message's statement (ten one-element arrays) took about
+370 µs of the worker's CPU that way, 185 µs with each array written here as one ``{...}`` text,
+which goes as a plain string and which the statement casts (``%(x)s::text[]``). The planner sees
+an array parameter as before (a JSON document instead made it expect 100 rows, and scan tables).
 """
 
 from __future__ import annotations
