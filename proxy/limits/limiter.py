@@ -24,6 +24,7 @@ from proxy.limits.settings import LimitSettings, TrustedProxies
 
 if TYPE_CHECKING:
     from proxy.api.errors import ApiError
+    from proxy.limits.config import LimitsConfig
     from proxy.tenants import TenantConfig
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ _MESSAGES = {
 _THREADS = "Too many new conversations from your network. Please try again later."
 _AUTH = "Too many failed attempts to authenticate from your network. Please try again later."
 AUTH_WINDOW = 300.0  # seconds over which failed authentications are counted
+RULES_KEPT = 4096  # callers whose rules are kept (all are forgotten when full: rebuilt on their next check)
 _CLIENT_IP = "proxy.client_ip"  # the request's address as the limiter resolved it, in the ASGI scope
 
 
@@ -101,6 +103,8 @@ class RateLimiter:
         self.ipv6_prefix = ipv6_prefix
         self.fail_open = fail_open
         self._quiet_until = 0.0
+        # (tenant, visitor, address, action, client key?, scopes) -> (the tenant's limits, its rules)
+        self._rules: dict[tuple[Any, ...], tuple[LimitsConfig, tuple[Rule, ...]]] = {}
 
     @classmethod
     @asynccontextmanager
@@ -181,6 +185,32 @@ class RateLimiter:
             if limit > 0
         ]
 
+    def _checked(
+        self,
+        tenant: TenantConfig,
+        visitor: str | None,
+        client_ip: str,
+        action: Action,
+        via_client_key: bool,
+        scopes: Collection[Scope] | None,
+    ) -> Sequence[Rule]:
+        """:meth:`rules` narrowed to ``scopes``, kept for the caller's next checks: a message is
+        checked three or four times, and its visitor and address come back with the next message."""
+        wanted = None if scopes is None else tuple(scopes)
+        key = (tenant.name, visitor, client_ip, action, via_client_key, wanted)
+        known = self._rules.get(key)
+        if known is not None and known[0] is tenant.limits:
+            return known[1]
+        rules = self.rules(
+            tenant=tenant, visitor=visitor, client_ip=client_ip, action=action, via_client_key=via_client_key
+        )
+        if wanted is not None:
+            rules = [rule for rule in rules if rule.scope in wanted]
+        if len(self._rules) >= RULES_KEPT:
+            self._rules.clear()
+        self._rules[key] = (tenant.limits, tuple(rules))
+        return rules
+
     async def check(
         self,
         *,
@@ -199,11 +229,7 @@ class RateLimiter:
         """
         if self.backend is None:
             return
-        rules = self.rules(
-            tenant=tenant, visitor=visitor, client_ip=client_ip, action=action, via_client_key=via_client_key
-        )
-        if scopes is not None:
-            rules = [rule for rule in rules if rule.scope in scopes]
+        rules = self._checked(tenant, visitor, client_ip, action, via_client_key, scopes)
         if not rules:
             return
         denial = await self._acquire(rules, count=count)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 
 from proxy.engines.base import HistoryMessage
+from proxy.store.arrays import array_literal
 from proxy.store.batching import Batcher
 from proxy.store.db import Connection, Database
 from proxy.store.thread_records import (
@@ -198,10 +199,10 @@ class ThreadStore:
             _RENEW,
             {
                 "lease": lease_seconds,
-                "threads": [lease.thread_id for lease in leases],
-                "runs": [lease.run_id for lease in leases],
-                "drafts": [lease.draft for lease in leases],
-                "providers": [lease.provider_id for lease in leases],
+                "threads": array_literal([lease.thread_id for lease in leases]),
+                "runs": array_literal([lease.run_id for lease in leases]),
+                "drafts": array_literal([lease.draft for lease in leases]),
+                "providers": array_literal([lease.provider_id for lease in leases]),
             },
         )
         return {row["run_id"] for row in rows}

@@ -13,6 +13,7 @@ from psycopg import OperationalError
 from psycopg_pool import PoolClosed, PoolTimeout
 
 from proxy.backoff import Backoff
+from proxy.store.arrays import array_literal
 from proxy.store.batching import Batcher
 from proxy.store.db import Database
 from proxy.store.thread_records import EndStep
@@ -96,17 +97,17 @@ def finish_turns_params(ends: Sequence[TurnEnd]) -> dict[str, Any]:
     """:data:`FINISH_TURNS`' parameters: the turns' arrays, and the arrays of those with usage."""
     used = [end.usage for end in ends if end.usage is not None]
     return {
-        "threads": [end.thread_id for end in ends],
-        "runs": [end.run_id for end in ends],
-        "replies": [end.reply for end in ends],
-        "providers": [end.provider_id for end in ends],
-        "u_tenants": [u.tenant for u in used],
-        "u_days": [u.day for u in used],
-        "u_models": [u.model for u in used],
-        "u_shards": [u.shard for u in used],
-        "u_inputs": [u.input_tokens for u in used],
-        "u_outputs": [u.output_tokens for u in used],
-        "u_turns": [u.turns for u in used],
+        "threads": array_literal([end.thread_id for end in ends]),
+        "runs": array_literal([end.run_id for end in ends]),
+        "replies": array_literal([end.reply for end in ends]),
+        "providers": array_literal([end.provider_id for end in ends]),
+        "u_tenants": array_literal([u.tenant for u in used]),
+        "u_days": array_literal([u.day for u in used]),
+        "u_models": array_literal([u.model for u in used]),
+        "u_shards": array_literal([u.shard for u in used]),
+        "u_inputs": array_literal([u.input_tokens for u in used]),
+        "u_outputs": array_literal([u.output_tokens for u in used]),
+        "u_turns": array_literal([u.turns for u in used]),
     }
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.store.arrays import array_literal
 from proxy.store.thread_records import COLUMNS
 from proxy.visitors import Visitor
 
@@ -126,14 +127,14 @@ class NewTurn:
 def new_turns_params(asked: Sequence[NewTurn]) -> dict[str, Any]:
     """:data:`NEW_TURNS`' parameters: one array per column, one element per new thread."""
     return {
-        "threads": [new.thread_id for new in asked],
-        "tenants": [new.tenant for new in asked],
-        "visitors": [new.visitor.binding for new in asked],
-        "kinds": [new.visitor.kind for new in asked],
-        "users": [new.visitor.user_id for new in asked],
-        "emails": [new.visitor.email for new in asked],
-        "engines": [new.engine for new in asked],
-        "runs": [new.run_id for new in asked],
-        "texts": [new.user_text for new in asked],
-        "leases": [new.lease_seconds for new in asked],
+        "threads": array_literal([new.thread_id for new in asked]),
+        "tenants": array_literal([new.tenant for new in asked]),
+        "visitors": array_literal([new.visitor.binding for new in asked]),
+        "kinds": array_literal([new.visitor.kind for new in asked]),
+        "users": array_literal([new.visitor.user_id for new in asked]),
+        "emails": array_literal([new.visitor.email for new in asked]),
+        "engines": array_literal([new.engine for new in asked]),
+        "runs": array_literal([new.run_id for new in asked]),
+        "texts": array_literal([new.user_text for new in asked]),
+        "leases": array_literal([new.lease_seconds for new in asked]),
     }

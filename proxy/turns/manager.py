@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 from anyio.abc import TaskGroup
 from psycopg import OperationalError
 from psycopg_pool import PoolClosed
@@ -226,7 +225,8 @@ class TurnManager:
             self._task_group.start_soon(self._keep, name="turns")
         # let the turn run up to its provider request before the caller's response starts (headers
         # through the middlewares, the streaming task): the provider starts thinking ~1.5 ms sooner
-        await anyio.lowlevel.checkpoint()
+        # (asyncio's own yield: anyio's checkpoint looks the event loop's library up on every call)
+        await asyncio.sleep(0)
         return run
 
     def _ended(self, task: asyncio.Task[None]) -> None:

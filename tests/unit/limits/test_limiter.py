@@ -266,3 +266,45 @@ def test_ip_key() -> None:
     assert ip_key("2001:db8::1", 128) == "2001:db8::1"
     assert ip_key("203.0.113.9") == "203.0.113.9"
     assert ip_key("testclient") == "testclient"
+
+
+async def test_changed_limits_apply_to_callers_already_checked() -> None:
+    """The rules a caller was checked against are kept, but a tenant's new limits replace them."""
+    clock = Clock()
+    t = tenant(messages_per_minute_per_visitor=2)
+    async with RateLimiter.open(LimitSettings(_env_file=None), clock=clock) as limiter:  # type: ignore[call-arg]
+        await send(limiter, t)
+        await send(limiter, t)
+        with pytest.raises(RateLimited):
+            await send(limiter, t)
+        looser = t.config.model_copy(
+            update={"limits": t.config.limits.model_copy(update={"messages_per_minute_per_visitor": 5})}
+        )
+        await limiter.check(tenant=looser, visitor="v:alice", client_ip="203.0.113.9", action="message")
+
+
+async def test_scopes_narrow_the_kept_rules_per_check() -> None:
+    """A check of some scopes counts only those, before and after the caller's rules are kept."""
+    clock = Clock()
+    t = tenant(messages_per_minute_per_visitor=1, messages_per_minute_per_tenant=3)
+    async with RateLimiter.open(LimitSettings(_env_file=None), clock=clock) as limiter:  # type: ignore[call-arg]
+        for _ in range(2):  # the tenant-wide rule alone: the visitor's is not counted
+            await limiter.check(
+                tenant=t.config, visitor="v:bob", client_ip="203.0.113.7", action="message", scopes=("tenant",)
+            )
+        await limiter.check(
+            tenant=t.config, visitor="v:bob", client_ip="203.0.113.7", action="message", scopes=("visitor",)
+        )
+        with pytest.raises(RateLimited) as refused:
+            await limiter.check(
+                tenant=t.config, visitor="v:bob", client_ip="203.0.113.7", action="message", scopes=("visitor",)
+            )
+        assert refused.value.scope == "visitor"
+        await limiter.check(
+            tenant=t.config, visitor="v:carol", client_ip="203.0.113.8", action="message", scopes=("tenant",)
+        )
+        with pytest.raises(RateLimited) as full:
+            await limiter.check(
+                tenant=t.config, visitor="v:dave", client_ip="203.0.113.8", action="message", scopes=("tenant",)
+            )
+        assert full.value.scope == "tenant"
