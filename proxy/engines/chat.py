@@ -152,7 +152,7 @@ class _ChatRounds(ToolRounds[_Round]):
             "stream_options": {"include_usage": True},
         }
         shared_options(params, self._tools, profile, last=last)
-        stream = await self._endpoint.open("/chat/completions", params)
+        stream = await self._endpoint.open("/chat/completions", params, self.turn.pace)
         return stream, _Round(self._taken_ids)
 
     def finish(self, state: _Round) -> RoundEnd:

@@ -52,6 +52,7 @@ import yarl
 from aiohttp.helpers import get_env_proxy_for_url
 from openai._vendor.httpx_aiohttp import AiohttpTransport
 
+from proxy.engines.base import ReadPace
 from proxy.engines.errors import (
     TRANSPORT_ERRORS,
     ProviderStatusError,
@@ -194,7 +195,7 @@ class _HttpxBody:
 
 
 class _Transport(Protocol):
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> _Body: ...
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, pace: ReadPace | None) -> _Body: ...
 
 
 class _WireTransport:
@@ -208,13 +209,14 @@ class _WireTransport:
         self._read = read
         self._targets: dict[str, Target] = {}
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> _Body:
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, pace: ReadPace | None) -> _Body:
         target = self._targets.get(url)
         if target is None:
             proxy, auth = self._pool.proxy_for(url)
             target = Target.of(url, dict(headers), proxy, auth.encode() if auth is not None else None)
             self._targets[url] = target
-        return await self._pool.wire().post(target, body, connect_timeout=self._connect, read_timeout=self._read)
+        wire = self._pool.wire()
+        return await wire.post(target, body, connect_timeout=self._connect, read_timeout=self._read, pace=pace)
 
 
 class _HttpxTransport:
@@ -224,7 +226,7 @@ class _HttpxTransport:
         self._client = client
         self._timeout = timeout
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> _Body:
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, pace: ReadPace | None) -> _Body:
         request = self._client.build_request("POST", url, content=body, headers=headers, timeout=self._timeout)
         return _HttpxBody(await self._client.send(request, stream=True))
 
@@ -327,14 +329,15 @@ class StreamEndpoint:
             url = self._urls[path] = f"{self._base}/{path.lstrip('/')}" + (f"?{self._query}" if self._query else "")
         return url
 
-    async def open(self, path: str, params: Mapping[str, Any]) -> EventStream:
+    async def open(self, path: str, params: Mapping[str, Any], pace: ReadPace | None = None) -> EventStream:
         """POST ``params`` (``stream: true`` among them) to ``path``; failures before the stream are
-        ``EngineError``."""
+        ``EngineError``. ``pace``: the turn's, whose stream may hold the reading between its writes
+        (only over our own connections: :mod:`proxy.engines.wire.pacing`)."""
         url, body = self.url(path), _encode(params)
         attempt = 0
         while True:
             try:
-                answer = await self._transport.post(url, self._headers, body)
+                answer = await self._transport.post(url, self._headers, body, pace)
             except TRANSPORT_ERRORS as exc:
                 if attempt >= self.max_retries:
                     raise request_failed(exc) from exc

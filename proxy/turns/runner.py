@@ -38,6 +38,7 @@ from proxy.engines.base import (
     EngineEvent,
     HistoryMessage,
     MessageCompleted,
+    ReadPace,
     TextDelta,
     ToolFinished,
     ToolStarted,
@@ -132,7 +133,7 @@ class ActiveRun:
         self.services = services
         self.run_id = job.run_id
         self.thread_id = job.thread.id
-        self.channel = RunChannel()
+        self.channel = RunChannel(ReadPace())
         self.scope = anyio.CancelScope()
         self.readers = 0  # connections following the run in this process
         self.persisting = False  # events are being copied to the event log
@@ -267,7 +268,8 @@ class ActiveRun:
         )
         # after a person handed the conversation back, the assistant first hears what it missed
         user_text = briefed(job.user_text, job.thread.briefing)
-        return Turn(conversation_id, user_text, job.tools, context, await self._history(engine), model=model)
+        history = await self._history(engine)
+        return Turn(conversation_id, user_text, job.tools, context, history, model=model, pace=self.channel.pace)
 
     async def _history(self, engine: Engine) -> tuple[HistoryMessage, ...]:
         """The earlier messages ``engine`` sends along, oldest first (the visitor's new message is
