@@ -220,13 +220,23 @@ class ActiveRun:
             await self._answer_offline("provider_offline")
 
     async def _run(self, engine: Engine, turn: Turn, model: str | None) -> None:
+        run_id, channel, partial = self.run_id, self.channel, self._partial
         async with aclosing(engine.stream_turn(turn)) as events:
             async for event in events:
+                if type(event) is TextDelta:  # nearly every event: kept and published here, in one step
+                    delta = event.delta
+                    partial.append(delta)
+                    if not self._first_token_seen:
+                        self._first_token()
+                    self._seq += 1
+                    data = {"message_id": event.message_id, "delta": delta}
+                    channel.publish(Event(run_id, self._seq, MESSAGE_DELTA, data))
+                    continue
                 if isinstance(event, ContextSaved):
                     self.provider_state = event.state
                     continue
-                await self._observe(event, model)
-                name, data = engine_event_payload(self.run_id, event)
+                self._observe(event, model)
+                name, data = engine_event_payload(run_id, event)
                 self.publish(name, data)
 
     def _may_fall_back(self, error: EngineError) -> bool:
@@ -287,16 +297,16 @@ class ActiveRun:
         before = self.job.thread.user_message_id
         return tuple(await self.services.threads.history(self.thread_id, limit=window, before=before))
 
-    async def _observe(self, event: EngineEvent, model: str | None) -> None:
-        """Keep the reply for the history, and count what the metrics and the budget need."""
-        if isinstance(event, TextDelta | ToolStarted):
+    def _first_token(self) -> None:
+        self._first_token_seen = self._said_anything = True
+        elapsed = time.perf_counter() - self._started
+        metrics.TIME_TO_FIRST_TOKEN.labels(self.job.tenant, self.job.engine.name).observe(elapsed)
+
+    def _observe(self, event: EngineEvent, model: str | None) -> None:
+        """Keep the reply for the history, and count what the metrics and the budget need (text
+        deltas: in ``_run``)."""
+        if isinstance(event, ToolStarted):
             self._said_anything = True
-        if isinstance(event, TextDelta):
-            self._partial.append(event.delta)
-            if not self._first_token_seen:
-                self._first_token_seen = True
-                elapsed = time.perf_counter() - self._started
-                metrics.TIME_TO_FIRST_TOKEN.labels(self.job.tenant, self.job.engine.name).observe(elapsed)
         elif isinstance(event, MessageCompleted):
             self._completed.append(event.content)
             self._partial.clear()
