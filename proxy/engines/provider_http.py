@@ -39,7 +39,7 @@ that script the provider in-process), read from ``httpx2``'s byte stream and spl
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -232,13 +232,14 @@ class _HttpxTransport:
 
 
 class EventStream:
-    """One streamed answer: its events as the JSON objects they came as, until ``[DONE]`` or the
-    end of the body; ``close()`` ends the response (see the module)."""
+    """One streamed answer: its events as the JSON objects they came as (or as ``decode`` makes
+    them), until ``[DONE]`` or the end of the body; ``close()`` ends the response (see the module)."""
 
-    __slots__ = ("_body", "_done", "_ready")
+    __slots__ = ("_body", "_decode", "_done", "_ready")
 
-    def __init__(self, body: _Body) -> None:
+    def __init__(self, body: _Body, decode: Callable[[bytes], Any] | None = None) -> None:
         self._body = body
+        self._decode = decode or decoded
         self._ready: list[bytes] = []  # the data of events not handed out yet, last first
         self._done = False
 
@@ -258,7 +259,7 @@ class EventStream:
                 self._done = True
                 continue
             if len(events) == 1 and not events[0].startswith(b"[DONE]"):
-                return _event(events[0])  # the usual read: one event
+                return self._decode(events[0])  # one event in the read
             for payload in events:
                 if payload.startswith(b"[DONE]"):
                     self._done = True
@@ -267,13 +268,14 @@ class EventStream:
                 ready.append(payload)
             ready.reverse()
         # decoded one by one: an error payload fails the turn after the events before it
-        return _event(ready.pop())
+        return self._decode(ready.pop())
 
     async def close(self) -> None:
         await self._body.close()
 
 
-def _event(payload: bytes) -> Any:
+def decoded(payload: bytes) -> Any:
+    """An event's data as the JSON value it is; an ``{"error": ...}`` payload raised."""
     try:
         event = _decode(payload)
     except msgspec.DecodeError as exc:
@@ -329,10 +331,17 @@ class StreamEndpoint:
             url = self._urls[path] = f"{self._base}/{path.lstrip('/')}" + (f"?{self._query}" if self._query else "")
         return url
 
-    async def open(self, path: str, params: Mapping[str, Any], pace: ReadPace | None = None) -> EventStream:
+    async def open(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        pace: ReadPace | None = None,
+        decode: Callable[[bytes], Any] | None = None,
+    ) -> EventStream:
         """POST ``params`` (``stream: true`` among them) to ``path``; failures before the stream are
         ``EngineError``. ``pace``: the turn's, whose stream may hold the reading between its writes
-        (only over our own connections: :mod:`proxy.engines.wire.pacing`)."""
+        (only over our own connections: :mod:`proxy.engines.wire.pacing`); ``decode``: how an
+        event's data becomes what the engine reads (default: :func:`decoded`)."""
         url, body = self.url(path), _encode(params)
         attempt = 0
         while True:
@@ -345,7 +354,7 @@ class StreamEndpoint:
                 attempt += 1
                 continue
             if answer.status < 300:
-                return EventStream(answer)
+                return EventStream(answer, decode)
             error = await self._refused(answer)
             if attempt >= self.max_retries or not should_retry(error.status, answer.headers):
                 raise from_provider_exception(error) from error
