@@ -52,7 +52,7 @@ import yarl
 from aiohttp.helpers import get_env_proxy_for_url
 from openai._vendor.httpx_aiohttp import AiohttpTransport
 
-from proxy.engines.base import ReadPace
+from proxy.engines.base import EngineError, ReadPace
 from proxy.engines.errors import (
     TRANSPORT_ERRORS,
     ProviderStatusError,
@@ -269,6 +269,50 @@ class EventStream:
             ready.reverse()
         # decoded one by one: an error payload fails the turn after the events before it
         return self._decode(ready.pop())
+
+    async def next_batch(self) -> list[Any]:
+        """The events of the next read, decoded (at least one); ``[]`` at the end.
+
+        What :func:`proxy.engines.rounds.run_rounds` reads: one step of the turn per read rather than
+        one per event (a read carries several when the reading is paced: see
+        :mod:`proxy.engines.wire.pacing`). An error payload raises after the events before it are
+        handed out, as with ``__anext__``.
+        """
+        ready = self._ready
+        if ready:
+            payloads, self._ready = ready[::-1], []
+        else:
+            payloads = await self._read()
+        decode, out = self._decode, []
+        for i, payload in enumerate(payloads):
+            try:
+                out.append(decode(payload))
+            except EngineError:
+                if not out:
+                    raise
+                self._ready = payloads[i:][::-1]  # (last first) the next call raises
+                return out
+        return out
+
+    async def _read(self) -> list[bytes]:
+        """The data of the next read's events, up to ``[DONE]``; ``[]`` at the end."""
+        while not self._done:
+            try:
+                events = await self._body.events()
+            except TRANSPORT_ERRORS as exc:
+                raise read_failed(exc) from exc
+            if not events:
+                self._done = True
+                break
+            for i, payload in enumerate(events):
+                if payload.startswith(b"[DONE]"):
+                    self._done = True
+                    await self._body.drain(_DRAIN_SECONDS)
+                    events = events[:i]
+                    break
+            if events:
+                return events
+        return []
 
     async def close(self) -> None:
         await self._body.close()

@@ -279,3 +279,15 @@ async def test_fields_a_chunk_may_leave_out_or_set_to_null_are_read_as_absent(cl
 
     assert error is None
     assert events[0] == TextDelta("chatcmpl-1", "No.")
+
+
+async def test_an_error_payload_read_with_text_before_it_fails_the_turn_after_that_text(
+    client, provider, cx, make_turn
+) -> None:
+    error_payload = {"error": {"message": "overloaded", "type": "server_error", "code": "server_error"}}
+    provider.stream([cx.chunk("Hel"), cx.chunk("lo"), error_payload, cx.chunk("never")])  # one body: one read
+
+    events, error = await run_turn(engine(client), make_turn())
+
+    assert events == [TextDelta("chatcmpl-1", "Hel"), TextDelta("chatcmpl-1", "lo")]
+    assert error is not None and error.message == "overloaded"
