@@ -9,7 +9,9 @@ streams, so waiting is kept cheap: a reader waits on one plain future of its own
 made per published event, no cancel scope per wait), the heartbeat resolves that future (one timer
 for all quiet readers, see :class:`Alarms`), and a
 reader that just wrote lingers a moment before writing again so that tokens arriving close
-together share one write (see :data:`WRITE_LINGER`).
+together share one write (see :data:`WRITE_LINGER`). After a write that carried text, the reader
+also holds the reading of the provider's answer for its pause (``RunChannel.pace``: see
+:mod:`proxy.engines.wire.pacing`), so those tokens are read together too, just before the next write.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ _PAUSE_AT = 1024  # events waiting for their turn before the connection stops re
 
 class SseFeed(asyncio.Protocol):
     """The body part of :class:`~proxy.engines.wire.connection.Connection` (its base class, so the
-    parser's ``on_body`` and the turn's ``events`` stay one call each per chunk): a success's body
+    parser's ``on_body`` and the turn's ``events`` stay one call each): a success's body
     decoded and split into SSE events as it arrives, once per read (a read may carry many of the
     body's chunks: see :mod:`proxy.engines.wire.pacing`), the waiting turn woken once per read with
     the events completed; reading paused while too many wait, or while the turn's stream holds it
@@ -52,7 +52,7 @@ class SseFeed(asyncio.Protocol):
                 return []
             if self._error is not None:
                 raise self._error
-            waiter = self._waiter = self._loop.create_future()  # (_wait, inlined: once per chunk)
+            waiter = self._waiter = self._loop.create_future()  # (_wait, inlined: once per read)
             try:
                 await waiter
             finally:
