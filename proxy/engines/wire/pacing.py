@@ -92,6 +92,7 @@ _holds: Holds | None = None
 def holds(loop: asyncio.AbstractEventLoop) -> Holds:
     """The holds of ``loop``'s connections (one set per loop)."""
     global _holds
-    if _holds is None or _holds.loop is not loop:
-        _holds = Holds(loop)
-    return _holds
+    current = _holds
+    if current is None or current.loop is not loop:  # (another loop's go on with their own timer)
+        current = _holds = Holds(loop)
+    return current  # (not the global again: a loop in another thread may have replaced it)
