@@ -14,7 +14,8 @@ idle stream's memory on top of aiohttp's own objects. Here:
   organization and project headers, the user agent), and each turn only encodes its body (msgspec,
   about 7x faster than ``json`` on these bodies);
 * the answer is split into events as its bytes arrive (:mod:`proxy.engines.wire`, a small
-  HTTP/1.1 client on an asyncio protocol; see there why not aiohttp) and decoded once per event;
+  HTTP/1.1 client on an asyncio protocol; see there why not aiohttp) and decoded once per event
+  (:mod:`proxy.engines.event_stream`);
 * what the SDK did around it is kept, in :mod:`proxy.engines.errors` where the SDK path's errors are
   mapped too: retries before the stream starts (its policy and ``Retry-After`` handling), the
   status errors, an ``{"error": ...}`` payload inside the stream failing the turn, and
@@ -33,7 +34,8 @@ process's provider connections: the streamed turns go over its :class:`~proxy.en
 and, as an ``httpx2`` client over an ``aiohttp.ClientSession``, it carries the SDK's other calls
 (conversations, probes, the assistants engine; two pools, so those calls do not reuse the streams'
 connections). Or any other ``httpx2.AsyncClient`` the SDK client was given (``httpx``, and tests
-that script the provider in-process), read from ``httpx2``'s byte stream and split here.
+that script the provider in-process), read from ``httpx2``'s byte stream and split into events
+by :class:`~proxy.engines.event_stream.HttpxBody`.
 """
 
 from __future__ import annotations
@@ -52,28 +54,23 @@ import yarl
 from aiohttp.helpers import get_env_proxy_for_url
 from openai._vendor.httpx_aiohttp import AiohttpTransport
 
-from proxy.engines.base import EngineError, ReadPace
+from proxy.engines.base import ReadPace
 from proxy.engines.errors import (
     TRANSPORT_ERRORS,
     ProviderStatusError,
-    error_payload,
     from_provider_exception,
-    malformed_event,
-    read_failed,
     request_failed,
     retry_delay,
     should_retry,
 )
-from proxy.engines.sse_split import DataSplitter
+from proxy.engines.event_stream import Body, EventStream, HttpxBody
 from proxy.engines.wire import Target, WirePool
 
 __all__ = ("EventStream", "ProviderPool", "StreamEndpoint")
 
 KEEPALIVE_SECONDS = 30  # an idle provider connection is kept this long for the next request
-_DRAIN_SECONDS = 0.1  # after [DONE], how long the rest of the body may take (as the SDK)
 _SKIPPED_HEADERS = ("x-stainless-",)  # the SDK's telemetry; no server needs them
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder().decode
 
 
 class ProviderPool(httpx2.AsyncClient):
@@ -143,59 +140,8 @@ class ProviderPool(httpx2.AsyncClient):
             await self._session.close()
 
 
-class _Body(Protocol):
-    """An answered request as :class:`EventStream` reads it."""
-
-    status: int
-    headers: Mapping[str, str]  # case-insensitive, or lower-case names
-
-    async def events(self) -> list[bytes]:
-        """The data of the next events of the body (at least one); ``[]`` at its end."""
-        ...
-
-    async def read_all(self) -> bytes: ...
-
-    async def drain(self, seconds: float) -> None:
-        """Read what is left for at most ``seconds``, so the connection can be kept."""
-        ...
-
-    async def close(self) -> None:
-        """Release the response now (closing the connection if the body was not read to its end)."""
-        ...
-
-
-class _HttpxBody:
-    __slots__ = ("_chunks", "_response", "_split", "headers", "status")
-
-    def __init__(self, response: httpx2.Response) -> None:
-        self._response = response
-        self._chunks = response.aiter_bytes()
-        self._split = DataSplitter()
-        self.status = response.status_code
-        self.headers: Mapping[str, str] = response.headers
-
-    async def events(self) -> list[bytes]:
-        async for chunk in self._chunks:
-            if chunk:
-                events = self._split.feed(chunk)
-                if events:
-                    return events
-        return self._split.finish()
-
-    async def read_all(self) -> bytes:
-        return await self._response.aread()
-
-    async def drain(self, seconds: float) -> None:
-        with anyio.move_on_after(seconds):
-            async for _ in self._chunks:
-                pass
-
-    async def close(self) -> None:
-        await self._response.aclose()
-
-
 class _Transport(Protocol):
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes, pace: ReadPace | None) -> _Body: ...
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, pace: ReadPace | None) -> Body: ...
 
 
 class _WireTransport:
@@ -209,7 +155,7 @@ class _WireTransport:
         self._read = read
         self._targets: dict[str, Target] = {}
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes, pace: ReadPace | None) -> _Body:
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, pace: ReadPace | None) -> Body:
         target = self._targets.get(url)
         if target is None:
             proxy, auth = self._pool.proxy_for(url)
@@ -226,107 +172,9 @@ class _HttpxTransport:
         self._client = client
         self._timeout = timeout
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes, pace: ReadPace | None) -> _Body:
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, pace: ReadPace | None) -> Body:
         request = self._client.build_request("POST", url, content=body, headers=headers, timeout=self._timeout)
-        return _HttpxBody(await self._client.send(request, stream=True))
-
-
-class EventStream:
-    """One streamed answer: its events as the JSON objects they came as (or as ``decode`` makes
-    them), until ``[DONE]`` or the end of the body; ``close()`` ends the response (see the module)."""
-
-    __slots__ = ("_body", "_decode", "_done", "_ready")
-
-    def __init__(self, body: _Body, decode: Callable[[bytes], Any] | None = None) -> None:
-        self._body = body
-        self._decode = decode or decoded
-        self._ready: list[bytes] = []  # the data of events not handed out yet, last first
-        self._done = False
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        ready = self._ready
-        while not ready:
-            if self._done:
-                raise StopAsyncIteration
-            try:
-                events = await self._body.events()
-            except TRANSPORT_ERRORS as exc:
-                raise read_failed(exc) from exc
-            if not events:
-                self._done = True
-                continue
-            if len(events) == 1 and not events[0].startswith(b"[DONE]"):
-                return self._decode(events[0])  # one event in the read
-            for payload in events:
-                if payload.startswith(b"[DONE]"):
-                    self._done = True
-                    await self._body.drain(_DRAIN_SECONDS)
-                    break
-                ready.append(payload)
-            ready.reverse()
-        # decoded one by one: an error payload fails the turn after the events before it
-        return self._decode(ready.pop())
-
-    async def next_batch(self) -> list[Any]:
-        """The events of the next read, decoded (at least one); ``[]`` at the end.
-
-        What :func:`proxy.engines.rounds.run_rounds` reads: one step of the turn per read rather than
-        one per event (a read carries several when the reading is paced: see
-        :mod:`proxy.engines.wire.pacing`). An error payload raises after the events before it are
-        handed out, as with ``__anext__``.
-        """
-        ready = self._ready
-        if ready:
-            payloads, self._ready = ready[::-1], []
-        else:
-            payloads = await self._read()
-        decode, out = self._decode, []
-        for i, payload in enumerate(payloads):
-            try:
-                out.append(decode(payload))
-            except EngineError:
-                if not out:
-                    raise
-                self._ready = payloads[i:][::-1]  # (last first) the next call raises
-                return out
-        return out
-
-    async def _read(self) -> list[bytes]:
-        """The data of the next read's events, up to ``[DONE]``; ``[]`` at the end."""
-        while not self._done:
-            try:
-                events = await self._body.events()
-            except TRANSPORT_ERRORS as exc:
-                raise read_failed(exc) from exc
-            if not events:
-                self._done = True
-                break
-            for i, payload in enumerate(events):
-                if payload.startswith(b"[DONE]"):
-                    self._done = True
-                    await self._body.drain(_DRAIN_SECONDS)
-                    events = events[:i]
-                    break
-            if events:
-                return events
-        return []
-
-    async def close(self) -> None:
-        await self._body.close()
-
-
-def decoded(payload: bytes) -> Any:
-    """An event's data as the JSON value it is; an ``{"error": ...}`` payload raised."""
-    try:
-        event = _decode(payload)
-    except msgspec.DecodeError as exc:
-        raise malformed_event() from exc
-    if type(event) is dict and event.get("error"):
-        raise error_payload(event["error"])
-    return event
+        return HttpxBody(await self._client.send(request, stream=True))
 
 
 class StreamEndpoint:
@@ -385,7 +233,8 @@ class StreamEndpoint:
         """POST ``params`` (``stream: true`` among them) to ``path``; failures before the stream are
         ``EngineError``. ``pace``: the turn's, whose stream may hold the reading between its writes
         (only over our own connections: :mod:`proxy.engines.wire.pacing`); ``decode``: how an
-        event's data becomes what the engine reads (default: :func:`decoded`)."""
+        event's data becomes what the engine reads (default:
+        :func:`~proxy.engines.event_stream.decoded`)."""
         url, body = self.url(path), _encode(params)
         attempt = 0
         while True:
@@ -406,7 +255,7 @@ class StreamEndpoint:
             attempt += 1
 
     @staticmethod
-    async def _refused(answer: _Body) -> ProviderStatusError:
+    async def _refused(answer: Body) -> ProviderStatusError:
         try:
             raw = await answer.read_all()
         except TRANSPORT_ERRORS as exc:
