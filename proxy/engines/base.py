@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from proxy.engines.modes import ContextSetting
 from proxy.errors import ProxyError
@@ -124,6 +124,35 @@ class HistoryMessage:
     content: str
 
 
+class Holdable(Protocol):
+    """What a :class:`ReadPace` holds: the connection reading a turn's provider answer."""
+
+    def hold(self, seconds: float) -> None:
+        """Read nothing more for at most ``seconds`` (or not at all, when it cannot wait)."""
+        ...
+
+
+class ReadPace:
+    """Between one turn's stream and the connection reading its provider's answer now.
+
+    The stream shows tokens only at its writes, with a pause between them
+    (:mod:`proxy.turns.channel`); after writing text it calls :meth:`hold` for its pause, and the
+    connection (``source``, set while it reads an answer of the turn) stops reading until then,
+    so that the tokens arriving meanwhile come in one read and one wake-up of the turn instead of
+    one each (see :mod:`proxy.engines.wire.pacing`). Engines that read no such connection ignore it.
+    """
+
+    __slots__ = ("source",)
+
+    def __init__(self) -> None:
+        self.source: Holdable | None = None
+
+    def hold(self, seconds: float) -> None:
+        source = self.source
+        if source is not None:
+            source.hold(seconds)
+
+
 @dataclass(slots=True)
 class Turn:
     """Everything an engine needs for one user message."""
@@ -138,6 +167,7 @@ class Turn:
     # an engine sends all of them and does not cut again
     history: Sequence[HistoryMessage] = ()
     model: str | None = None  # overrides the profile's model for this turn (e.g. a budget fallback)
+    pace: ReadPace | None = None  # the turn's stream paces the reading of the provider's answer
 
 
 @dataclass(frozen=True, slots=True)

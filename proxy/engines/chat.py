@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
+import msgspec
 import openai
 
 from proxy.engines.base import (
@@ -33,7 +34,7 @@ from proxy.engines.base import (
     Turn,
     Usage,
 )
-from proxy.engines.errors import stream_ended_early
+from proxy.engines.errors import error_payload, malformed_event, stream_ended_early
 from proxy.engines.provider_http import StreamEndpoint
 from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds, shared_options
 from proxy.engines.streams import RoundStream
@@ -41,6 +42,41 @@ from proxy.engines.toolcalls import ToolCall
 from proxy.tools.registry import ToolOutcome
 
 Message = dict[str, Any]
+
+
+# A chunk decoded into what the engine reads of it, the rest skipped: about a third less CPU than
+# a dict of everything, and no object the garbage collector tracks (``gc=False``: decoded data
+# holds no cycles), where a dict decode made four per token.
+class _Delta(msgspec.Struct, gc=False):
+    content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+class _Choice(msgspec.Struct, gc=False):
+    delta: _Delta | None = None
+    finish_reason: str | None = None
+
+
+class _Chunk(msgspec.Struct, gc=False):
+    id: str | None = None
+    choices: list[_Choice] | None = None
+    usage: dict[str, Any] | None = None
+    error: Any = None
+
+
+_decode_chunk = msgspec.json.Decoder(_Chunk).decode
+
+
+def _chunk(payload: bytes) -> _Chunk:
+    """One ``chat.completion.chunk``; an ``{"error": ...}`` payload raised."""
+    try:
+        chunk = _decode_chunk(payload)
+    except msgspec.DecodeError as exc:  # (a ValidationError too: a value of a type no chunk has)
+        raise malformed_event() from exc
+    if chunk.error:
+        raise error_payload(chunk.error)
+    return chunk
 
 
 class _CallParts:
@@ -66,27 +102,27 @@ class _Round:
         self.finish_reason: str | None = None
         self.usage = Usage()
 
-    def on_event(self, chunk: dict[str, Any]) -> TextDelta | None:
-        """One ``chat.completion.chunk`` as the JSON object it came as (no SDK model per chunk)."""
-        usage = chunk.get("usage")
+    def on_event(self, chunk: _Chunk) -> TextDelta | None:
+        """One ``chat.completion.chunk`` (no SDK model per chunk: :class:`_Chunk`)."""
+        usage = chunk.usage
         if usage:
             self.usage = Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
-        choices = chunk.get("choices")
+        choices = chunk.choices
         if not choices:
             return None
         choice = choices[0]
-        if choice.get("finish_reason"):
-            self.finish_reason = choice["finish_reason"]
-        delta = choice.get("delta")
-        if not delta:
+        if choice.finish_reason:
+            self.finish_reason = choice.finish_reason
+        delta = choice.delta
+        if delta is None:
             return None
-        if delta.get("tool_calls"):
-            self._add_call_fragments(delta["tool_calls"])
-        text = delta.get("content") or delta.get("refusal")
+        if delta.tool_calls:
+            self._add_call_fragments(delta.tool_calls)
+        text = delta.content or delta.refusal
         if not text:
             return None
         if not self.message_id:
-            self.message_id = self._new_message_id(chunk.get("id"))
+            self.message_id = self._new_message_id(chunk.id)
         self.text.append(text)
         return TextDelta(self.message_id, text)
 
@@ -152,7 +188,7 @@ class _ChatRounds(ToolRounds[_Round]):
             "stream_options": {"include_usage": True},
         }
         shared_options(params, self._tools, profile, last=last)
-        stream = await self._endpoint.open("/chat/completions", params)
+        stream = await self._endpoint.open("/chat/completions", params, self.turn.pace, _chunk)
         return stream, _Round(self._taken_ids)
 
     def finish(self, state: _Round) -> RoundEnd:

@@ -14,7 +14,8 @@ idle stream's memory on top of aiohttp's own objects. Here:
   organization and project headers, the user agent), and each turn only encodes its body (msgspec,
   about 7x faster than ``json`` on these bodies);
 * the answer is split into events as its bytes arrive (:mod:`proxy.engines.wire`, a small
-  HTTP/1.1 client on an asyncio protocol; see there why not aiohttp) and decoded once per event;
+  HTTP/1.1 client on an asyncio protocol; see there why not aiohttp) and decoded once per event
+  (:mod:`proxy.engines.event_stream`);
 * what the SDK did around it is kept, in :mod:`proxy.engines.errors` where the SDK path's errors are
   mapped too: retries before the stream starts (its policy and ``Retry-After`` handling), the
   status errors, an ``{"error": ...}`` payload inside the stream failing the turn, and
@@ -33,13 +34,14 @@ process's provider connections: the streamed turns go over its :class:`~proxy.en
 and, as an ``httpx2`` client over an ``aiohttp.ClientSession``, it carries the SDK's other calls
 (conversations, probes, the assistants engine; two pools, so those calls do not reuse the streams'
 connections). Or any other ``httpx2.AsyncClient`` the SDK client was given (``httpx``, and tests
-that script the provider in-process), read from ``httpx2``'s byte stream and split here.
+that script the provider in-process), read from ``httpx2``'s byte stream and split into events
+by :class:`~proxy.engines.event_stream.HttpxBody`.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -51,28 +53,24 @@ import openai
 import yarl
 from openai._vendor.httpx_aiohttp import AiohttpTransport
 
+from proxy.engines.base import ReadPace
 from proxy.engines.errors import (
     TRANSPORT_ERRORS,
     ProviderStatusError,
-    error_payload,
     from_provider_exception,
-    malformed_event,
-    read_failed,
     request_failed,
     retry_delay,
     should_retry,
 )
-from proxy.engines.sse_split import DataSplitter
+from proxy.engines.event_stream import Body, EventStream, HttpxBody
 from proxy.engines.wire import Target, WirePool
 from proxy.engines.wire.target import environment_proxy
 
 __all__ = ("EventStream", "ProviderPool", "StreamEndpoint")
 
 KEEPALIVE_SECONDS = 30  # an idle provider connection is kept this long for the next request
-_DRAIN_SECONDS = 0.1  # after [DONE], how long the rest of the body may take (as the SDK)
 _SKIPPED_HEADERS = ("x-stainless-",)  # the SDK's telemetry; no server needs them
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder().decode
 
 
 class ProviderPool(httpx2.AsyncClient):
@@ -138,59 +136,8 @@ class ProviderPool(httpx2.AsyncClient):
             await self._session.close()
 
 
-class _Body(Protocol):
-    """An answered request as :class:`EventStream` reads it."""
-
-    status: int
-    headers: Mapping[str, str]  # case-insensitive, or lower-case names
-
-    async def events(self) -> list[bytes]:
-        """The data of the next events of the body (at least one); ``[]`` at its end."""
-        ...
-
-    async def read_all(self) -> bytes: ...
-
-    async def drain(self, seconds: float) -> None:
-        """Read what is left for at most ``seconds``, so the connection can be kept."""
-        ...
-
-    async def close(self) -> None:
-        """Release the response now (closing the connection if the body was not read to its end)."""
-        ...
-
-
-class _HttpxBody:
-    __slots__ = ("_chunks", "_response", "_split", "headers", "status")
-
-    def __init__(self, response: httpx2.Response) -> None:
-        self._response = response
-        self._chunks = response.aiter_bytes()
-        self._split = DataSplitter()
-        self.status = response.status_code
-        self.headers: Mapping[str, str] = response.headers
-
-    async def events(self) -> list[bytes]:
-        async for chunk in self._chunks:
-            if chunk:
-                events = self._split.feed(chunk)
-                if events:
-                    return events
-        return self._split.finish()
-
-    async def read_all(self) -> bytes:
-        return await self._response.aread()
-
-    async def drain(self, seconds: float) -> None:
-        with anyio.move_on_after(seconds):
-            async for _ in self._chunks:
-                pass
-
-    async def close(self) -> None:
-        await self._response.aclose()
-
-
 class _Transport(Protocol):
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> _Body: ...
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, pace: ReadPace | None) -> Body: ...
 
 
 class _WireTransport:
@@ -204,13 +151,14 @@ class _WireTransport:
         self._read = read
         self._targets: dict[str, Target] = {}
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> _Body:
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, pace: ReadPace | None) -> Body:
         target = self._targets.get(url)
         if target is None:
             proxy, auth = self._pool.proxy_for(url)
             target = Target.of(url, dict(headers), proxy, auth)
             self._targets[url] = target
-        return await self._pool.wire().post(target, body, connect_timeout=self._connect, read_timeout=self._read)
+        wire = self._pool.wire()
+        return await wire.post(target, body, connect_timeout=self._connect, read_timeout=self._read, pace=pace)
 
 
 class _HttpxTransport:
@@ -220,61 +168,9 @@ class _HttpxTransport:
         self._client = client
         self._timeout = timeout
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> _Body:
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes, pace: ReadPace | None) -> Body:
         request = self._client.build_request("POST", url, content=body, headers=headers, timeout=self._timeout)
-        return _HttpxBody(await self._client.send(request, stream=True))
-
-
-class EventStream:
-    """One streamed answer: its events as the JSON objects they came as, until ``[DONE]`` or the
-    end of the body; ``close()`` ends the response (see the module)."""
-
-    __slots__ = ("_body", "_done", "_ready")
-
-    def __init__(self, body: _Body) -> None:
-        self._body = body
-        self._ready: list[bytes] = []  # the data of events not handed out yet, last first
-        self._done = False
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        ready = self._ready
-        while not ready:
-            if self._done:
-                raise StopAsyncIteration
-            try:
-                events = await self._body.events()
-            except TRANSPORT_ERRORS as exc:
-                raise read_failed(exc) from exc
-            if not events:
-                self._done = True
-                continue
-            if len(events) == 1 and not events[0].startswith(b"[DONE]"):
-                return _event(events[0])  # the usual read: one event
-            for payload in events:
-                if payload.startswith(b"[DONE]"):
-                    self._done = True
-                    await self._body.drain(_DRAIN_SECONDS)
-                    break
-                ready.append(payload)
-            ready.reverse()
-        # decoded one by one: an error payload fails the turn after the events before it
-        return _event(ready.pop())
-
-    async def close(self) -> None:
-        await self._body.close()
-
-
-def _event(payload: bytes) -> Any:
-    try:
-        event = _decode(payload)
-    except msgspec.DecodeError as exc:
-        raise malformed_event() from exc
-    if type(event) is dict and event.get("error"):
-        raise error_payload(event["error"])
-    return event
+        return HttpxBody(await self._client.send(request, stream=True))
 
 
 class StreamEndpoint:
@@ -323,14 +219,23 @@ class StreamEndpoint:
             url = self._urls[path] = f"{self._base}/{path.lstrip('/')}" + (f"?{self._query}" if self._query else "")
         return url
 
-    async def open(self, path: str, params: Mapping[str, Any]) -> EventStream:
+    async def open(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        pace: ReadPace | None = None,
+        decode: Callable[[bytes], Any] | None = None,
+    ) -> EventStream:
         """POST ``params`` (``stream: true`` among them) to ``path``; failures before the stream are
-        ``EngineError``."""
+        ``EngineError``. ``pace``: the turn's, whose stream may hold the reading between its writes
+        (only over our own connections: :mod:`proxy.engines.wire.pacing`); ``decode``: how an
+        event's data becomes what the engine reads (default:
+        :func:`~proxy.engines.event_stream.decoded`)."""
         url, body = self.url(path), _encode(params)
         attempt = 0
         while True:
             try:
-                answer = await self._transport.post(url, self._headers, body)
+                answer = await self._transport.post(url, self._headers, body, pace)
             except TRANSPORT_ERRORS as exc:
                 if attempt >= self.max_retries:
                     raise request_failed(exc) from exc
@@ -338,7 +243,7 @@ class StreamEndpoint:
                 attempt += 1
                 continue
             if answer.status < 300:
-                return EventStream(answer)
+                return EventStream(answer, decode)
             error = await self._refused(answer)
             if attempt >= self.max_retries or not should_retry(error.status, answer.headers):
                 raise from_provider_exception(error) from error
@@ -346,7 +251,7 @@ class StreamEndpoint:
             attempt += 1
 
     @staticmethod
-    async def _refused(answer: _Body) -> ProviderStatusError:
+    async def _refused(answer: Body) -> ProviderStatusError:
         try:
             raw = await answer.read_all()
         except TRANSPORT_ERRORS as exc:

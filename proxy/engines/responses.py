@@ -381,4 +381,4 @@ class _ResponsesRounds(ToolRounds[_Round]):
         elif mode == "history":
             params["store"] = False  # our transcript is the only copy needed
         shared_options(params, self._tools, profile, last=last)
-        return await self._engine.endpoint.open("/responses", params)
+        return await self._engine.endpoint.open("/responses", params, self.turn.pace)

@@ -112,10 +112,18 @@ async def run_rounds(rounds: ToolRounds[Any]) -> AsyncGenerator[EngineEvent, Non
             stream, state = await rounds.open(last)
             on_event = state.on_event
             async with reading(stream) as events:
-                async for raw in events:  # the hot path: one call per streamed event, nothing more
-                    out = on_event(raw)
-                    if out is not None:
-                        yield out
+                next_batch = getattr(events, "next_batch", None)
+                if next_batch is not None:  # our provider client: one step per read, not per event
+                    while batch := await next_batch():
+                        for raw in batch:  # the hot path: one call per streamed event, nothing more
+                            out = on_event(raw)
+                            if out is not None:
+                                yield out
+                else:
+                    async for raw in events:
+                        out = on_event(raw)
+                        if out is not None:
+                            yield out
             end = rounds.finish(state)
             usage += state.usage
             for event in end.events:

@@ -9,7 +9,9 @@ streams, so waiting is kept cheap: a reader waits on one plain future of its own
 made per published event, no cancel scope per wait), the heartbeat resolves that future (one timer
 for all quiet readers, see :class:`Alarms`), and a
 reader that just wrote lingers a moment before writing again so that tokens arriving close
-together share one write (see :data:`WRITE_LINGER`).
+together share one write (see :data:`WRITE_LINGER`). After a write that carried text, the reader
+also holds the reading of the provider's answer for its pause (``RunChannel.pace``: see
+:mod:`proxy.engines.wire.pacing`), so those tokens are read together too, just before the next write.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import asyncio
 import math
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from proxy.turns.events import Event
+from proxy.turns.events import MESSAGE_DELTA, Event
+
+if TYPE_CHECKING:
+    from proxy.engines.base import ReadPace
 
 # A reader pauses after each batch it takes, so that everything published meanwhile goes in its
 # next write. At a provider's 30-100 tokens a second a pause of WRITE_LINGER seconds makes one write
@@ -148,9 +153,13 @@ class Changed:
 
 
 class RunChannel:
-    __slots__ = ("_pausing", "_waiters", "closed", "events")
+    __slots__ = ("_pausing", "_waiters", "closed", "events", "pace")
 
-    def __init__(self) -> None:
+    def __init__(self, pace: ReadPace | None = None) -> None:
+        # the reading of the provider's answer, held while a reader pauses after writing text
+        # (proxy.engines.wire.pacing: tokens that cannot be shown before the next write are read
+        # together, just before it)
+        self.pace = pace
         self.events: list[Event] = []
         self.closed = False
         self._waiters: list[asyncio.Future[bool]] = []  # readers waiting for the next event
@@ -219,7 +228,7 @@ class Reader:
     keeps every live async generator in a set of its own, and a worker holds thousands of quiet
     streams)."""
 
-    __slots__ = ("_beats", "_channel", "_heartbeat", "_linger", "_pause_due", "_position")
+    __slots__ = ("_beats", "_channel", "_heartbeat", "_linger", "_pause_due", "_position", "_wrote_text")
 
     def __init__(self, channel: RunChannel, start: int, heartbeat: float | None, linger: float | None) -> None:
         self._channel = channel
@@ -228,6 +237,7 @@ class Reader:
         self._beats: Heartbeats | None = None
         self._linger = linger
         self._pause_due = False  # a batch went out: pause before the next
+        self._wrote_text = False  # ... and it ended with text: the provider's reading may be held
         WRITE_PAUSE.readers += 1
 
     def __aiter__(self) -> Reader:
@@ -240,6 +250,8 @@ class Reader:
             if not channel.closed:  # what comes meanwhile joins the next batch
                 seconds = WRITE_PAUSE.seconds() if self._linger is None else self._linger
                 if seconds > 0:
+                    if self._wrote_text and channel.pace is not None:
+                        channel.pace.hold(seconds)  # what comes meanwhile is read together at its end
                     await channel._pause(asyncio.get_running_loop(), seconds)
         while True:
             position = self._position
@@ -247,6 +259,7 @@ class Reader:
                 batch = channel.events[position:]
                 self._position = position + len(batch)
                 self._pause_due = self._linger != 0
+                self._wrote_text = batch[-1].name == MESSAGE_DELTA
                 return batch
             if channel.closed:
                 self._leave()

@@ -38,6 +38,7 @@ from proxy.engines.base import (
     EngineEvent,
     HistoryMessage,
     MessageCompleted,
+    ReadPace,
     TextDelta,
     ToolFinished,
     ToolStarted,
@@ -132,7 +133,7 @@ class ActiveRun:
         self.services = services
         self.run_id = job.run_id
         self.thread_id = job.thread.id
-        self.channel = RunChannel()
+        self.channel = RunChannel(ReadPace())
         self.scope = anyio.CancelScope()
         self.readers = 0  # connections following the run in this process
         self.persisting = False  # events are being copied to the event log
@@ -219,13 +220,23 @@ class ActiveRun:
             await self._answer_offline("provider_offline")
 
     async def _run(self, engine: Engine, turn: Turn, model: str | None) -> None:
+        run_id, channel, partial = self.run_id, self.channel, self._partial
         async with aclosing(engine.stream_turn(turn)) as events:
             async for event in events:
+                if type(event) is TextDelta:  # nearly every event: kept and published here, in one step
+                    delta = event.delta
+                    partial.append(delta)
+                    if not self._first_token_seen:
+                        self._first_token()
+                    self._seq += 1
+                    data = {"message_id": event.message_id, "delta": delta}
+                    channel.publish(Event(run_id, self._seq, MESSAGE_DELTA, data))
+                    continue
                 if isinstance(event, ContextSaved):
                     self.provider_state = event.state
                     continue
-                await self._observe(event, model)
-                name, data = engine_event_payload(self.run_id, event)
+                self._observe(event, model)
+                name, data = engine_event_payload(run_id, event)
                 self.publish(name, data)
 
     def _may_fall_back(self, error: EngineError) -> bool:
@@ -267,7 +278,8 @@ class ActiveRun:
         )
         # after a person handed the conversation back, the assistant first hears what it missed
         user_text = briefed(job.user_text, job.thread.briefing)
-        return Turn(conversation_id, user_text, job.tools, context, await self._history(engine), model=model)
+        history = await self._history(engine)
+        return Turn(conversation_id, user_text, job.tools, context, history, model=model, pace=self.channel.pace)
 
     async def _history(self, engine: Engine) -> tuple[HistoryMessage, ...]:
         """The earlier messages ``engine`` sends along, oldest first (the visitor's new message is
@@ -285,16 +297,16 @@ class ActiveRun:
         before = self.job.thread.user_message_id
         return tuple(await self.services.threads.history(self.thread_id, limit=window, before=before))
 
-    async def _observe(self, event: EngineEvent, model: str | None) -> None:
-        """Keep the reply for the history, and count what the metrics and the budget need."""
-        if isinstance(event, TextDelta | ToolStarted):
+    def _first_token(self) -> None:
+        self._first_token_seen = self._said_anything = True
+        elapsed = time.perf_counter() - self._started
+        metrics.TIME_TO_FIRST_TOKEN.labels(self.job.tenant, self.job.engine.name).observe(elapsed)
+
+    def _observe(self, event: EngineEvent, model: str | None) -> None:
+        """Keep the reply for the history, and count what the metrics and the budget need (text
+        deltas: in ``_run``)."""
+        if isinstance(event, ToolStarted):
             self._said_anything = True
-        if isinstance(event, TextDelta):
-            self._partial.append(event.delta)
-            if not self._first_token_seen:
-                self._first_token_seen = True
-                elapsed = time.perf_counter() - self._started
-                metrics.TIME_TO_FIRST_TOKEN.labels(self.job.tenant, self.job.engine.name).observe(elapsed)
         elif isinstance(event, MessageCompleted):
             self._completed.append(event.content)
             self._partial.clear()

@@ -211,3 +211,43 @@ async def test_a_reader_pauses_as_long_as_the_open_streams_ask() -> None:
         WRITE_PAUSE.longest = longest
         WRITE_PAUSE.readers -= 1_000_000
         await reader.aclose()
+
+
+class HoldRecorder:
+    """Stands for the turn's ``ReadPace``: records how long the reader asks it to hold the reading."""
+
+    def __init__(self) -> None:
+        self.holds: list[float] = []
+
+    def hold(self, seconds: float) -> None:
+        self.holds.append(seconds)
+
+
+async def test_a_reader_holds_the_provider_reading_for_its_pause_only_after_writing_text() -> None:
+    pace = HoldRecorder()
+    channel = RunChannel(pace)  # type: ignore[arg-type]
+    channel.publish(Event.make("run_1", 1, "run.started", {"run_id": "run_1"}))
+    reader = channel.follow(linger=0.001)
+    assert [event.name for event in await anext(reader)] == ["run.started"]
+    publish(channel, "a")
+    assert texts(await anext(reader)) == ["a"]
+    assert pace.holds == []  # nothing is held before text has gone out: the first token is never held
+    publish(channel, "b", "c")
+    assert texts(await anext(reader)) == ["b", "c"]
+    assert pace.holds == [0.001]  # held for the pause after "a"
+    channel.publish(Event.make("run_1", 5, "message.completed", {"message_id": "m", "content": "abc"}))
+    assert [event.name for event in await anext(reader)] == ["message.completed"]
+    channel.close()
+    assert [batch async for batch in reader] == []
+    assert pace.holds == [0.001, 0.001]  # after "b", "c"; not after the completed message, nor at the close
+
+
+async def test_a_reader_that_does_not_pause_holds_nothing() -> None:
+    pace = HoldRecorder()
+    channel = RunChannel(pace)  # type: ignore[arg-type]
+    publish(channel, "a")
+    reader = channel.follow(linger=0)
+    assert texts(await anext(reader)) == ["a"]
+    publish(channel, "b")
+    assert texts(await anext(reader)) == ["b"]
+    assert pace.holds == []

@@ -8,10 +8,12 @@ frames 0.8 KB, a read-timeout timer rescheduled on every read), and every receiv
 through its protocol, the ``StreamReader``, that timer and a task wake-up before our SSE splitter
 saw it. Here a connection is one :class:`asyncio.Protocol` with ``httptools`` (llhttp, the parser
 uvicorn uses) as its parser: the body is split into SSE events inside ``data_received``, the
-waiting turn is woken once per chunk with the events completed, and one timer serves the read
+waiting turn is woken once per read with the events completed, and one timer serves the read
 timeouts of all connections. Measured the same way: ≈ 2.9 KB per idle stream (the transport, the
 protocol, the parser), 44 → 35 KB per idle stream in the worker (RSS), CPU per relayed token at
-200 chats 0.68-0.86× and the fixed CPU of a chat 0.6-0.7× of aiohttp's path, turn about.
+200 chats 0.68-0.86× and the fixed CPU of a chat 0.6-0.7× of aiohttp's path, turn about. Between
+a stream's writes the turn's connection is not read at all (``pacing``), so that one read carries
+the several tokens the next write shows rather than one.
 
 What it does, as aiohttp did for these requests: a keep-alive pool per origin (at most
 ``max_idle`` idle connections each, closed after ``keepalive`` seconds idle; no cap on connections
@@ -31,7 +33,8 @@ connection, ``ssl.SSLError``, ``socket.gaierror``) and ``TimeoutError``, which
 Its modules: ``target`` (a URL's connection key and request head, worked out once), ``pool`` (the
 keep-alive connections per origin and the hosts' addresses), ``connection`` (one connection's
 protocol and parser callbacks), ``feed`` (its body: SSE splitting and the turn's wake-ups, the hot
-path), ``tunnel`` (``CONNECT`` through a proxy), ``silences`` (the shared read-timeout timer),
+path), ``pacing`` (its reading held between the stream's writes, one timer ending the holds),
+``tunnel`` (``CONNECT`` through a proxy), ``silences`` (the shared read-timeout timer),
 ``response`` (the answer the caller holds), ``decoding`` (``gzip`` and ``deflate`` bodies).
 """
 

@@ -12,6 +12,7 @@ from proxy.engines.wire.decoding import decompressor
 from proxy.engines.wire.feed import SseFeed
 
 if TYPE_CHECKING:
+    from proxy.engines.base import ReadPace
     from proxy.engines.wire.pool import WirePool
     from proxy.engines.wire.silences import Silences
 
@@ -49,7 +50,10 @@ class Connection(SseFeed):
         self.transport = None
         self.parser = httptools.HttpResponseParser(self)
         self._waiter = None
-        self._silences: Silences | None = None  # the read timeout's watch while an answer is read
+        self._silences = None  # the read timeout's watch while an answer is read
+        self._body = []
+        self._held = False
+        self._pace = None
         self._error = None
         self.idle_since = 0.0
         self.last_read = 0.0
@@ -68,6 +72,7 @@ class Connection(SseFeed):
         self.ready = []
         self._buffered = None
         self._split = None
+        self._body.clear()
         self._paused = False
         self.answered = False
         self.waiting_head = True
@@ -81,7 +86,8 @@ class Connection(SseFeed):
 
     # -- the caller's side (events: see SseFeed) -----------------------------------------------
 
-    def send(self, request: bytes, silences: Silences | None) -> None:
+    def send(self, request: bytes, silences: Silences | None, pace: ReadPace | None = None) -> None:
+        """Send ``request``; ``pace``: the turn's, whose stream may hold the reading of the answer."""
         self._new_answer()
         transport = self.transport
         if transport is None or transport.is_closing() or self._error is not None:
@@ -89,6 +95,9 @@ class Connection(SseFeed):
         self._silences = silences
         if silences is not None:
             silences.watch(self)
+        if pace is not None:
+            self._pace = pace
+            pace.source = self
         transport.write(request)  # type: ignore[attr-defined]
 
     def tunnel_opened(self) -> None:
@@ -148,6 +157,7 @@ class Connection(SseFeed):
         self._wake()
 
     def _unwatch(self) -> None:
+        self._unpace()
         if self._silences is not None:
             self._silences.forget(self)
             self._silences = None
@@ -172,6 +182,8 @@ class Connection(SseFeed):
         self.answered = True
         try:
             self.parser.feed_data(data)
+            if self._body:
+                self.take_body()
         except httptools.HttpParserError as exc:
             cause = exc.__context__ if isinstance(exc, httptools.HttpParserCallbackError) else exc
             self._fail(ConnectionError(f"malformed answer from the provider: {cause}"))
@@ -225,6 +237,7 @@ class Connection(SseFeed):
             self._reset()
             return
         if self._split is not None:
+            self.take_body()
             self.ready += self._split.finish()
             self._split = None
         self.keep_alive = self.parser.should_keep_alive()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proxy.engines.wire.connection import Connection
 from proxy.engines.wire.response import WireResponse
 from proxy.engines.wire.silences import Silences
 from proxy.engines.wire.target import Target
 from proxy.engines.wire.tunnel import open_tunnel
+
+if TYPE_CHECKING:
+    from proxy.engines.base import ReadPace
 
 __all__ = ("WirePool",)
 
@@ -32,10 +35,17 @@ class WirePool:
         self._closed = False
 
     async def post(
-        self, target: Target, body: bytes, *, connect_timeout: float | None, read_timeout: float | None
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        connect_timeout: float | None,
+        read_timeout: float | None,
+        pace: ReadPace | None = None,
     ) -> WireResponse:
-        """Send ``body`` and wait for the answer's status and headers. Whatever ends this early
-        (an error, a cancellation) closes the connection."""
+        """Send ``body`` and wait for the answer's status and headers (``pace``: the turn's, see
+        :mod:`proxy.engines.wire.pacing`). Whatever ends this early (an error, a cancellation)
+        closes the connection."""
         request = b"%sContent-Length: %d\r\n\r\n%s" % (target.head, len(body), body)
         silences = self._watch(read_timeout)
         while True:
@@ -45,7 +55,7 @@ class WirePool:
                 async with asyncio.timeout(connect_timeout):
                     conn = await self._open(target)
             try:
-                conn.send(request, silences)
+                conn.send(request, silences, pace)
                 await conn.wait_head()
             except ConnectionError:
                 conn.close()

@@ -24,7 +24,7 @@ class WireResponse:
 
     def events(self) -> Coroutine[None, None, list[bytes]]:
         """The data of the events received since the last call, waiting for one; ``[]`` at the end.
-        (The connection's own coroutine: one frame fewer to resume per chunk.)"""
+        (The connection's own coroutine: one frame fewer to resume per read.)"""
         conn = self._conn
         return _no_events() if conn is None else conn.events()
 

@@ -251,3 +251,43 @@ async def test_error_payload_inside_the_stream_is_mapped(client, provider, cx, m
     _, error = await run_turn(engine(client), make_turn())
 
     assert error is not None and (error.code, error.retryable, error.message) == ("upstream_failed", True, "overloaded")
+
+
+async def test_a_chunk_with_values_of_types_no_chunk_has_is_a_malformed_event(client, provider, cx, make_turn) -> None:
+    provider.stream([cx.chunk("Hel"), {"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {"content": 5}}]}])
+
+    events, error = await run_turn(engine(client), make_turn())
+
+    assert events == [TextDelta("chatcmpl-1", "Hel")]
+    assert error is not None and (error.code, error.message) == (
+        "upstream_failed",
+        "The AI provider sent a malformed event.",
+    )
+
+
+async def test_fields_a_chunk_may_leave_out_or_set_to_null_are_read_as_absent(client, provider, cx, make_turn) -> None:
+    provider.stream(
+        [
+            {"id": "chatcmpl-1", "choices": [{"index": 0, "delta": None, "finish_reason": None}]},
+            {"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {"content": None, "refusal": "No."}}]},
+            {"id": "chatcmpl-1", "choices": None, "usage": None, "extra": {"unknown": [1, 2]}},
+            {"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        ]
+    )
+
+    events, error = await run_turn(engine(client), make_turn())
+
+    assert error is None
+    assert events[0] == TextDelta("chatcmpl-1", "No.")
+
+
+async def test_an_error_payload_read_with_text_before_it_fails_the_turn_after_that_text(
+    client, provider, cx, make_turn
+) -> None:
+    error_payload = {"error": {"message": "overloaded", "type": "server_error", "code": "server_error"}}
+    provider.stream([cx.chunk("Hel"), cx.chunk("lo"), error_payload, cx.chunk("never")])  # one body: one read
+
+    events, error = await run_turn(engine(client), make_turn())
+
+    assert events == [TextDelta("chatcmpl-1", "Hel"), TextDelta("chatcmpl-1", "lo")]
+    assert error is not None and error.message == "overloaded"
