@@ -10,8 +10,9 @@ made per published event, no cancel scope per wait), the heartbeat resolves that
 for all quiet readers, see :class:`Alarms`), and a
 reader that just wrote lingers a moment before writing again so that tokens arriving close
 together share one write (see :data:`WRITE_LINGER`). After a write that carried text, the reader
-also holds the reading of the provider's answer for its pause (``RunChannel.pace``: see
-:mod:`proxy.engines.wire.pacing`), so those tokens are read together too, just before the next write.
+also holds the reading of the provider's answer for its pause while many streams are open
+(``RunChannel.pace``: see :mod:`proxy.engines.wire.pacing`), so those tokens are read together
+too, just before the next write.
 """
 
 from __future__ import annotations
@@ -250,8 +251,11 @@ class Reader:
             if not channel.closed:  # what comes meanwhile joins the next batch
                 seconds = WRITE_PAUSE.seconds() if self._linger is None else self._linger
                 if seconds > 0:
-                    if self._wrote_text and channel.pace is not None:
-                        channel.pace.hold(seconds)  # what comes meanwhile is read together at its end
+                    if self._wrote_text and channel.pace is not None and seconds > WRITE_LINGER:
+                        # many streams are open (the pause has grown): what comes meanwhile is read
+                        # together at its end; with few, CPU is not short, and the provider's end
+                        # or a tool call is read the moment it arrives
+                        channel.pace.hold(seconds)
                     await channel._pause(asyncio.get_running_loop(), seconds)
         while True:
             position = self._position

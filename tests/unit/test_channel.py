@@ -6,7 +6,7 @@ import asyncio
 import math
 from collections.abc import AsyncIterator
 
-from proxy.turns.channel import WRITE_PAUSE, Alarms, RunChannel, WritePause, heartbeats
+from proxy.turns.channel import WRITE_LINGER, WRITE_PAUSE, Alarms, RunChannel, WritePause, heartbeats
 from proxy.turns.events import Event
 
 
@@ -223,23 +223,40 @@ class HoldRecorder:
         self.holds.append(seconds)
 
 
+PAUSE_UNDER_LOAD = WRITE_LINGER + 0.01  # a pause grown past its base: many streams are open
+
+
 async def test_a_reader_holds_the_provider_reading_for_its_pause_only_after_writing_text() -> None:
     pace = HoldRecorder()
     channel = RunChannel(pace)  # type: ignore[arg-type]
     channel.publish(Event.make("run_1", 1, "run.started", {"run_id": "run_1"}))
-    reader = channel.follow(linger=0.001)
+    reader = channel.follow(linger=PAUSE_UNDER_LOAD)
     assert [event.name for event in await anext(reader)] == ["run.started"]
     publish(channel, "a")
     assert texts(await anext(reader)) == ["a"]
     assert pace.holds == []  # nothing is held before text has gone out: the first token is never held
     publish(channel, "b", "c")
     assert texts(await anext(reader)) == ["b", "c"]
-    assert pace.holds == [0.001]  # held for the pause after "a"
+    assert pace.holds == [PAUSE_UNDER_LOAD]  # held for the pause after "a"
     channel.publish(Event.make("run_1", 5, "message.completed", {"message_id": "m", "content": "abc"}))
     assert [event.name for event in await anext(reader)] == ["message.completed"]
     channel.close()
     assert [batch async for batch in reader] == []
-    assert pace.holds == [0.001, 0.001]  # after "b", "c"; not after the completed message, nor at the close
+    assert pace.holds == [PAUSE_UNDER_LOAD] * 2  # after "b", "c"; not after the completed message, nor at the close
+
+
+async def test_a_reader_holds_nothing_while_its_pause_is_the_base_one() -> None:
+    """Few streams open: the provider's end or a tool call is read the moment it arrives."""
+    pace = HoldRecorder()
+    channel = RunChannel(pace)  # type: ignore[arg-type]
+    publish(channel, "a")
+    reader = channel.follow(linger=WRITE_LINGER)
+    assert texts(await anext(reader)) == ["a"]
+    publish(channel, "b")
+    assert texts(await anext(reader)) == ["b"]
+    channel.close()
+    assert [batch async for batch in reader] == []
+    assert pace.holds == []
 
 
 async def test_a_reader_that_does_not_pause_holds_nothing() -> None:

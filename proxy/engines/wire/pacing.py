@@ -5,8 +5,9 @@ read costs the worker an event-loop wake-up, a ``recv``, the connection's protoc
 a wake-up of the turn's task through the engine, the runner and the channel (bench/FINDINGS.md,
 section 10: most of a relayed token's CPU). The visitor sees tokens only at the stream's next
 write, and the stream's reader pauses between writes (``WRITE_PAUSE`` in
-:mod:`proxy.turns.channel`): a token read during that pause waits for its end anyway. So, after a
-write that carried text, the reader holds the turn's connection for its pause
+:mod:`proxy.turns.channel`): a token read during that pause waits for its end anyway. So, while
+many streams are open (the pause has grown past its base of 50 ms: CPU is what is short), after a
+write that carried text the reader holds the turn's connection for its pause
 (:class:`~proxy.engines.base.ReadPace`): the connection stops reading (``pause_reading``), the
 kernel keeps what arrives, and when the hold ends, just before the pause does, one read, one parse
 and one wake-up of the turn carry everything that came meanwhile.
@@ -15,7 +16,8 @@ What does not change: a token reaches the visitor's stream no later than before 
 during a hold is read at its end, when the reader's next write would have taken it); the first
 token of a reply is never held (nothing is held before text has been written); a tool call, an
 error or the end of the provider's answer waits in the kernel at most one pause, like a token, and
-once read, the end of a run ends the reader's pause at once. A hold is not placed when the
+once read, the end of a run ends the reader's pause at once; with few streams open nothing is
+held, so those are read the moment they arrive, as before. A hold is not placed when the
 connection's read timeout would fall inside it (so the timeout still finds it reading), and the
 back-pressure pause (:mod:`proxy.engines.wire.feed`) is separate: reading resumes only when
 neither asks for the pause.

@@ -15,6 +15,7 @@ import pytest
 from proxy.app import create_app
 from proxy.engines.wire.pacing import Holds
 from proxy.simulator import ServerThread, SimulatorConfig, SimulatorServer
+from proxy.turns.channel import WRITE_PAUSE
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
 from tests.support.scripted_engine import scripted_tools
 
@@ -51,9 +52,20 @@ def holds_placed(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return placed
 
 
+@pytest.fixture
+def many_streams_open() -> Iterator[None]:
+    """As if many streams were open on the worker: the pause between writes has grown, and the
+    provider's reading is held during it (the server runs in this process)."""
+    WRITE_PAUSE.readers += 1_000
+    try:
+        yield
+    finally:
+        WRITE_PAUSE.readers -= 1_000
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_a_paced_reply_reaches_the_client_whole_in_order_and_ends_with_done(
-    proxy_server: ServerThread, holds_placed: list[float], engine: str
+    proxy_server: ServerThread, holds_placed: list[float], many_streams_open: None, engine: str
 ) -> None:
     headers = {"Origin": f"https://{engine}.test"}
     async with httpx.AsyncClient(base_url=proxy_server.url, headers=headers, timeout=30) as http:
@@ -68,3 +80,18 @@ async def test_a_paced_reply_reaches_the_client_whole_in_order_and_ends_with_don
     ids = [int(event_id.rsplit(":", 1)[1]) for _, _, event_id in events if event_id]
     assert ids == list(range(1, len(ids) + 1))  # every event once, in order, resumable ids intact
     assert holds_placed  # the stream's writer held the provider's reading between its writes
+
+
+async def test_with_few_streams_open_the_reading_is_not_held(
+    proxy_server: ServerThread, holds_placed: list[float]
+) -> None:
+    headers = {"Origin": "https://chat.test"}
+    async with httpx.AsyncClient(base_url=proxy_server.url, headers=headers, timeout=30) as http:
+        thread_id = (await http.post("/v1/threads")).json()["thread_id"]
+        response = await http.post(
+            f"/v1/threads/{thread_id}/messages", json={"content": f"[[pace:ttft=0,gap=10]] [[reply:{WORDS}]]"}
+        )
+    events = sse_events(response.text)
+    assert "".join(data["delta"] for name, data, _ in events if name == "message.delta") == WORDS
+    assert [name for name, _, _ in events][-2:] == ["run.completed", "done"]
+    assert holds_placed == []
