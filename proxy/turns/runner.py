@@ -365,7 +365,10 @@ class ActiveRun:
         if error.code.startswith("upstream_"):
             metrics.UPSTREAM_ERRORS.labels(self.job.tenant, error.code).inc()
         public = error if self.job.operator else for_visitor(error)
-        if public is not error:  # the provider's words are for the operator only
+        cause = error.__cause__
+        if public is not error or cause is not None:
+            # the provider's words, and why it could not be reached (a refused proxy tunnel, a
+            # rejected certificate), are for the operator only
             logger.warning(
                 "provider error",
                 extra={
@@ -373,6 +376,7 @@ class ActiveRun:
                     "run_id": self.run_id,
                     "code": error.code,
                     "provider_detail": error.message,
+                    "cause": None if cause is None else _causes(cause),
                 },
             )
         self.publish(ERROR, public.as_dict())
@@ -433,3 +437,13 @@ class ActiveRun:
         if not self.channel.closed:
             self.publish(DONE, {})
             self.channel.close()
+
+
+def _causes(exc: BaseException, depth: int = 4) -> str:
+    """``exc`` and what it came from, innermost last (the SDK's "timed out" over a refused connection)."""
+    named: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(named) < depth:
+        named.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__ or current.__context__
+    return " <- ".join(named)

@@ -39,7 +39,13 @@ async def test_a_refused_key_is_not_shown_to_the_visitor(
     assert 'proxy_upstream_errors_total{code="upstream_auth",tenant="badkey"}' in metrics.text
 
 
-async def test_a_provider_nobody_answers_for_is_unavailable_not_slow(http: httpx.AsyncClient) -> None:
+async def test_a_provider_nobody_answers_for_is_unavailable_not_slow(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
     error, body = await failed_turn(http, "https://down.test")
     assert (error["code"], error["retryable"]) == ("upstream_unavailable", True)
     assert "127.0.0.1" not in body and "refused" not in body.lower()
+    # the operator's log says why it could not be reached
+    causes = [r.cause for r in caplog.records if getattr(r, "cause", None)]  # type: ignore[attr-defined]
+    assert causes and "ConnectionRefusedError" in causes[-1]
