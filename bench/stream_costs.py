@@ -71,9 +71,24 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def start_proxy(workdir: Path, sim: Service, url: str, *, name: str, checkout: Path, trace_frames: int = 0) -> Service:
+# The token costs are those of chats that run: a worker shedding load (a 503 when its loop lags)
+# spends CPU on refusals that complete no chat, as many as the machine's other load makes, so the
+# ``tokens`` mode turns the shedding off (its cost under overload is the main bench's matter).
+NO_SHEDDING = {"PROXY_MAX_LOOP_LAG": "0"}
+
+
+def start_proxy(
+    workdir: Path,
+    sim: Service,
+    url: str,
+    *,
+    name: str,
+    checkout: Path,
+    trace_frames: int = 0,
+    settings: dict[str, str] | None = None,
+) -> Service:
     port = free_port()
-    env = _base_env() | PROXY_SETTINGS
+    env = _base_env() | PROXY_SETTINGS | (settings or {})
     env |= {
         "PROXY_TENANTS_FILE": str(write_tenants(workdir, sim, with_responses=False)),
         "PROXY_DATA_DIR": str(workdir / f"{name}-data"),
@@ -251,10 +266,12 @@ def _rss(service: Service) -> int:
 def tokens(args: argparse.Namespace, bench: Bench, workdir: Path, url: str) -> dict[str, Any]:
     sim = bench.services["simulator"]
     names = {"proxy": "this"}
-    bench.services["proxy"] = start_proxy(workdir, sim, url, name="this", checkout=args.this)
+    bench.services["proxy"] = start_proxy(workdir, sim, url, name="this", checkout=args.this, settings=NO_SHEDDING)
     if args.other is not None:
         other_url = separate_database(url, "bench_other")
-        bench.services["proxy-other"] = start_proxy(workdir, sim, other_url, name="other", checkout=args.other)
+        bench.services["proxy-other"] = start_proxy(
+            workdir, sim, other_url, name="other", checkout=args.other, settings=NO_SHEDDING
+        )
         names["proxy-other"] = "other"
     for target in names:
         bench.run(target, 20, duration=1.0, record=False)
@@ -272,6 +289,7 @@ def tokens(args: argparse.Namespace, bench: Bench, workdir: Path, url: str) -> d
                 log(
                     f"{names[target]} {length} tokens x {args.concurrency} chats, round {round_no + 1}: "
                     f"{done} chats, {ms:.2f} ms CPU/chat, errors {run['load']['errors']}, "
+                    f"refusals {run['load'].get('refusals', 0)}, "
                     f"others' CPU {run['usage']['cpu_s']['others']:.1f} s"
                 )
     short, long = min(args.lengths), max(args.lengths)
