@@ -17,10 +17,10 @@ The tree, each class with its module, code and (for public ones) status:
     ``shutting_down``, 503 with ``Retry-After``
   x IdentityError (proxy.identity): public ``invalid_identity_token``, 401
   x InvalidCursor (proxy.store.conversations): public ``invalid_cursor``, 400; also a ``ValueError``
-  x ThreadMissing (proxy.turns.manager): ``thread_not_found``; the API answers 404 (or tries the
+  x ThreadMissing (proxy.turns.turn_request): ``thread_not_found``; the API answers 404 (or tries the
     visitor's other device first)
-  x ThreadBusy (proxy.turns.manager): ``thread_busy``; the API answers 409
-  x ThreadHeld (proxy.turns.manager): ``thread_held``; the message was kept for the person holding
+  x ThreadBusy (proxy.turns.turn_request): ``thread_busy``; the API answers 409
+  x ThreadHeld (proxy.turns.turn_request): ``thread_held``; the message was kept for the person holding
     the thread, and the API answers that a person holds it (``human.holding``)
   x EngineError (proxy.engines.base): ends a turn, and reaches the visitor as the turn's ``error``
     event (``as_dict``, after ``for_visitor``). Codes (README, "The SSE stream"): ``upstream_auth``,

@@ -21,8 +21,8 @@ from proxy.services import Services
 from proxy.store.conversations import ConversationStore
 from proxy.store.threads import ThreadRecord
 from proxy.turns.events import Batches, parse_event_id
-from proxy.turns.manager import ThreadHeld
 from proxy.turns.remote_cancel import request_cancel
+from proxy.turns.turn_request import ThreadHeld
 from proxy.visitors import Visitor
 
 logger = logging.getLogger(__name__)

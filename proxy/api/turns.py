@@ -22,8 +22,8 @@ from proxy.limits.limiter import Action, RateLimited, rate_limited_error
 from proxy.services import Services
 from proxy.store.threads import ThreadRecord, new_id
 from proxy.turns.admission import TurnRefused
-from proxy.turns.manager import ThreadBusy, ThreadHeld, ThreadMissing, TurnRequest
 from proxy.turns.runner import ActiveRun
+from proxy.turns.turn_request import ThreadBusy, ThreadHeld, ThreadMissing, TurnRequest
 from proxy.visitors import Visitor
 
 
@@ -94,7 +94,7 @@ async def begin_turn(
     """Start a turn on the caller's thread; 404 if not the caller's, 409 if busy.
 
     ``for_holder``: a thread a person of the staff holds keeps the message for them and raises
-    :class:`~proxy.turns.manager.ThreadHeld` (counted as any message), instead of the 409.
+    :class:`~proxy.turns.turn_request.ThreadHeld` (counted as any message), instead of the 409.
 
     503 when the worker will not start a turn now (overloaded, shutting down), before any database,
     rate limiter or provider work: the turn is refused cheaply and nothing is counted or locked.

@@ -12,7 +12,8 @@ A request's turn goes through three calls here, top to bottom:
 
 A run is followed by zero or more readers. When the last reader goes away the run keeps going for
 ``disconnect_grace`` seconds, writing its events to the event log so that a reconnect on any worker
-can pick it up; if nobody comes back it is cancelled.
+can pick it up; if nobody comes back it is cancelled (:mod:`proxy.turns.dropped_readers`). What a
+turn is asked for and how a thread refuses it: :mod:`proxy.turns.turn_request`.
 
 Turns run as plain asyncio tasks kept by the manager, not as tasks of the app's task group: an
 anyio task carries a handle, a cancel scope and an event of its own (about 2 KB and 40 µs each).
@@ -25,81 +26,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from psycopg import OperationalError
-from psycopg_pool import PoolClosed
 
-from proxy.backoff import Backoff
 from proxy.engines.base import Engine
-from proxy.errors import ProxyError
 from proxy.observability.metrics import OPEN_STREAMS, TURNS_REFUSED
 from proxy.store.threads import HeldThread, LockedThread, new_id
-from proxy.tenants import TenantConfig
 from proxy.turns.admission import Admission, TurnRefused
+from proxy.turns.dropped_readers import DroppedReaders
 from proxy.turns.events import DONE, Batches
 from proxy.turns.runner import INTERRUPTED, SHUTTING_DOWN, ActiveRun, TurnJob, TurnServices
-from proxy.visitors import Visitor
+from proxy.turns.turn_request import ThreadBusy, ThreadHeld, ThreadMissing, TurnRequest, turn_visitor
+
+__all__ = ("CUT_WAIT", "DISCONNECT_GRACE", "TurnManager")
 
 logger = logging.getLogger(__name__)
 
-LOG_DEADLINE = 120.0  # seconds an event-log write is retried before the copy gives up
 CUT_WAIT = 10.0  # seconds a drain waits for the turns it ended to send `done`
 DISCONNECT_GRACE = 10.0  # default of PROXY_DISCONNECT_GRACE: a turn outlives its reader this long
 ADMITTED_POLL = 0.05  # seconds between two looks at turns admitted but not started, while draining
-
-
-class ThreadMissing(ProxyError):
-    """No such thread for this caller (another tenant's, visitor's or signed-in user's, or none)."""
-
-    code, status = "thread_not_found", 404
-
-
-class ThreadBusy(ProxyError):
-    """A reply is still being written in the thread (or a person of the staff holds it)."""
-
-    code, status = "thread_busy", 409
-
-
-class ThreadHeld(ProxyError):
-    """A person of the staff holds the thread, for a :attr:`TurnRequest.for_holder` request: no
-    turn, the message stored for them (``held``); other requests get :class:`ThreadBusy`."""
-
-    code, status = "thread_held", 409
-
-    def __init__(self, held: HeldThread) -> None:
-        super().__init__(held.thread_id)
-        self.held = held
-
-
-@dataclass(frozen=True, slots=True)
-class TurnRequest:
-    """A visitor's message for a thread, as the API checked it."""
-
-    tenant: TenantConfig
-    thread_id: str
-    text: str
-    visitor: Visitor  # who sends it, as this request proved
-    binding: str | None  # the thread binding presented: the visitor's, or a signed-in user's other device's
-    page_url: str | None = None
-    operator: bool = False  # the tenant's own server or staff: errors keep the provider's words
-    # the thread's first message: ``thread_id`` (a new id) is created with the turn, bound to ``visitor``
-    new_thread: bool = False
-    # while a person of the staff holds the thread, store the message for them (ThreadHeld) rather
-    # than refuse it as busy: the same statement that would open the turn does either
-    for_holder: bool = False
-
-
-def turn_visitor(thread: LockedThread, visitor: Visitor) -> Visitor:
-    """Who the turn's tools serve: the identity this request proved for the thread's own user (the
-    lock checked they are the same), else nobody in particular (an anonymous thread's visitor,
-    whatever the request's token says)."""
-    return visitor if thread.visitor_user_id is not None else Visitor(id=thread.visitor)
 
 
 class TurnManager:
@@ -113,13 +61,12 @@ class TurnManager:
     ) -> None:
         self._task_group = task_group
         self.services = services
-        self._grace = disconnect_grace
+        self._dropped = DroppedReaders(task_group, services, disconnect_grace)
         self._runs: dict[str, ActiveRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # the turns' tasks, running or ending
         self._idle: asyncio.Event | None = None  # set when the last turn's task ends
         self._keeping = False  # a task of the group follows the turns' tasks (see _keep)
         self._admitted = 0  # admitted, not started yet
-        self._log_slots: anyio.CapacityLimiter | None = None  # made on first use, in the event loop
         self.admission = admission or Admission()
         self.accepting = True
 
@@ -312,71 +259,12 @@ class TurnManager:
         run.readers += 1
 
     def detach(self, run: ActiveRun, *, saw_done: bool) -> None:
-        """A reader's connection ended, after ``done`` or because it dropped.
-
-        A dropped reader may come back (here or on another worker), so the run's events go to the
-        event log; that includes a run that finished before the drop was noticed.
-        """
+        """A reader's connection ended, after ``done`` or because it dropped: the last one gone
+        before ``done``, :class:`~proxy.turns.dropped_readers.DroppedReaders` decides the run's fate."""
         run.readers -= 1
         if saw_done or run.readers > 0:
             return
-        if self._grace <= 0:
-            run.cancel()
-            return
-        if not run.persisting:
-            run.persisting = True
-            self._task_group.start_soon(self._persist, run, name=f"persist {run.run_id}")
-        if not run.finished:
-            self._task_group.start_soon(self._cancel_unless_resumed, run, name=f"grace {run.run_id}")
-
-    async def _persist(self, run: ActiveRun) -> None:
-        """Copy the run's events to the event log as they come, until the run ends."""
-        try:
-            await self._logging(self.services.event_log.open, run.run_id, run.thread_id)
-            position = 0
-            while True:
-                batch, closed, changed = run.channel.snapshot(position)
-                await self._logging(self.services.event_log.append, run.run_id, batch)
-                position += len(batch)
-                if closed and not batch:
-                    break
-                if not batch:
-                    await changed.wait()
-            await self._logging(self.services.event_log.finish, run.run_id)
-        except Exception:
-            logger.exception("could not keep the events of a run", extra={"run_id": run.run_id})
-
-    async def _logging(self, write: Callable[..., Awaitable[None]], *args: Any) -> None:
-        """One event-log write, retried while the database is busy or briefly away.
-
-        Many readers dropping at once (a deploy, a network blip) start as many copies at once; they
-        take at most half the pool, wait their turn here rather than time out in the pool, and
-        retry a failed write (each is idempotent) for up to ``LOG_DEADLINE`` seconds.
-        """
-        if self._log_slots is None:
-            self._log_slots = anyio.CapacityLimiter(max(1, self.services.event_log.db.pool.max_size // 2))
-        backoff = Backoff(LOG_DEADLINE)
-        while True:
-            try:
-                async with self._log_slots:
-                    await write(*args)
-                return
-            except PoolClosed:
-                raise  # shutting down: nothing to wait for
-            except OperationalError:
-                if backoff.exhausted():
-                    raise
-            await backoff.wait()
-
-    async def _cancel_unless_resumed(self, run: ActiveRun) -> None:
-        while True:
-            with anyio.move_on_after(self._grace):
-                await run.channel_closed()
-            if run.finished or run.readers > 0:
-                return
-            if not await self.services.event_log.reader_active(run.run_id, within_seconds=self._grace):
-                run.cancel()
-                return
+        self._dropped.left(run)
 
     # -- shutting down -----------------------------------------------------------------------------
 

@@ -18,8 +18,9 @@ from proxy.engines.offline import OfflineEngine
 from proxy.store.db import Database
 from proxy.store.threads import LockedThread, ThreadRecord, ThreadStore, new_id
 from proxy.tenants import TenantConfig
-from proxy.turns.manager import ThreadBusy, ThreadMissing, TurnManager
+from proxy.turns.manager import TurnManager
 from proxy.turns.runner import ActiveRun
+from proxy.turns.turn_request import ThreadBusy, ThreadMissing
 from proxy.usage.store import UsageEntry, UsageStore
 from proxy.visitors import Visitor
 from tests.support.scripted_engine import ScriptedEngine

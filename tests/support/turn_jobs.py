@@ -8,8 +8,8 @@ from proxy.store.event_log import EventLog
 from proxy.store.threads import EndStep, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolSet
-from proxy.turns.manager import TurnRequest
 from proxy.turns.runner import TurnServices
+from proxy.turns.turn_request import TurnRequest
 from proxy.usage.budget import BudgetGuard
 from proxy.usage.store import UsageEntry
 from proxy.visitors import Visitor

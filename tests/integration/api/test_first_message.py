@@ -273,3 +273,30 @@ async def test_the_schema_documents_the_first_message(client: AsyncTestClient) -
     ref = next((s["$ref"] for s in body.get("oneOf", [body]) if "$ref" in s), None)
     fields = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]["properties"] if ref else body["properties"]
     assert {"identity_token", "message", "page_url"} <= set(fields)
+
+
+EVIL = {"Origin": "https://evil.test"}
+
+
+@pytest.mark.parametrize(
+    ("send", "status", "code"),
+    [
+        ({"json": {"message": 5}}, 403, "unknown_origin"),
+        ({"json": {"message": "x" * 201}}, 403, "unknown_origin"),
+        ({"json": {"message": "say:hi", "extra": 1}}, 403, "unknown_origin"),
+        ({"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 400, "invalid_request"),
+    ],
+)
+async def test_a_bad_origin_with_a_bad_body_keeps_which_comes_first(
+    client: AsyncTestClient, send: dict[str, Any], status: int, code: str
+) -> None:
+    """The caller is checked before the body's fields, after the body is read as JSON: for a first
+    message and for a thread's next one alike (the order the answer's status depends on)."""
+    headers = {**EVIL, **send.get("headers", {})}
+    content = {key: value for key, value in send.items() if key != "headers"}
+    assert_error(await client.post("/v1/threads", headers=headers, **content), status, code)
+    created = await client.post("/v1/threads", json={}, headers=SHOP)
+    next_content = {"json": {"content": 5}} if "json" in content else content
+    thread_id = created.json()["thread_id"]
+    response = await client.post(f"/v1/threads/{thread_id}/messages", headers=headers, **next_content)
+    assert_error(response, status, code)
