@@ -17,6 +17,7 @@ from proxy.engines.base import EngineEvent, MessageCompleted, ToolFinished, Tool
 from proxy.engines.offline import OFFLINE_MODEL
 from proxy.observability import metrics
 from proxy.turns.job import TurnJob, TurnServices
+from proxy.turns.series import series
 from proxy.usage.store import UsageEntry
 
 __all__ = ("TurnRecord",)
@@ -50,7 +51,7 @@ class TurnRecord:
     def first_token(self) -> None:
         self.first_token_seen = self.said_anything = True
         elapsed = time.perf_counter() - self.started
-        metrics.TIME_TO_FIRST_TOKEN.labels(self._job.tenant, self._job.engine.name).observe(elapsed)
+        series(metrics.TIME_TO_FIRST_TOKEN, self._job.tenant, self._job.engine.name).observe(elapsed)
 
     def observe(self, event: EngineEvent, model: str | None) -> None:
         """Keep the reply for the history, and count what the metrics and the budget need (text
@@ -61,7 +62,7 @@ class TurnRecord:
             self.completed.append(event.content)
             self.partial.clear()
         elif isinstance(event, ToolFinished):
-            metrics.TOOL_CALLS.labels(self._job.tenant, event.name, str(event.ok).lower()).inc()
+            series(metrics.TOOL_CALLS, self._job.tenant, event.name, "true" if event.ok else "false").inc()
             self.mark("tool", event.name, event.ok)
         elif isinstance(event, TurnFinished) and model != OFFLINE_MODEL:  # the offline model costs nothing
             self._count_usage(event.usage, model)
@@ -69,8 +70,8 @@ class TurnRecord:
     def _count_usage(self, usage: Usage, model: str | None) -> None:
         """Counted now (metrics, this process's budget view); stored with the end of the turn."""
         job = self._job
-        metrics.TOKENS.labels(job.tenant, "input").inc(usage.input_tokens)
-        metrics.TOKENS.labels(job.tenant, "output").inc(usage.output_tokens)
+        series(metrics.TOKENS, job.tenant, "input").inc(usage.input_tokens)
+        series(metrics.TOKENS, job.tenant, "output").inc(usage.output_tokens)
         entry = self._services.budgets.count(job.tenant, model or job.tenant_config.model, usage)
         if self.usage is not None:  # a second report for the turn: one entry holds both
             entry = dataclasses.replace(

@@ -25,6 +25,7 @@ import anyio
 
 from proxy.engines.base import ContextSaved, Engine, EngineError, ReadPace, TextDelta, Turn
 from proxy.engines.errors import for_visitor
+from proxy.engines.scopes import cancel_scope
 from proxy.observability import metrics
 from proxy.turns.channel import Alarms, RunChannel
 from proxy.turns.events import DONE, ERROR, MESSAGE_DELTA, RUN_STARTED, Event, engine_event_payload
@@ -33,6 +34,7 @@ from proxy.turns.job import TurnJob, TurnServices
 from proxy.turns.preparation import hand_off_if_asked, prepare_turn
 from proxy.turns.reply import TurnRecord
 from proxy.turns.saving import save_turn_end
+from proxy.turns.series import series
 from proxy.turns.stops import CANCELLED, INTERRUPTED, SHUTTING_DOWN, TURN_TIMEOUT, causes
 
 __all__ = ("CANCELLED", "INTERRUPTED", "SHUTTING_DOWN", "TURN_TIMEOUT", "ActiveRun", "TurnJob", "TurnServices")
@@ -53,7 +55,7 @@ class ActiveRun:
         self.run_id = job.run_id
         self.thread_id = job.thread.id
         self.channel = RunChannel(ReadPace())
-        self.scope = anyio.CancelScope()
+        self.scope = cancel_scope()
         self.record = TurnRecord(job, services)
         self.readers = 0  # connections following the run in this process
         self.persisting = False  # events are being copied to the event log
@@ -117,7 +119,7 @@ class ActiveRun:
                 self._fail(self._stopped_by or TURN_TIMEOUT)  # nobody stopped it: the deadline passed
         finally:
             deadlines.discard(self.scope)
-            with anyio.CancelScope(shield=True):
+            with cancel_scope(shield=True):
                 await self._epilogue()
 
     async def _stream(self) -> None:
@@ -136,7 +138,7 @@ class ActiveRun:
             if not may_fall_back(self, exc):
                 raise
             # the provider failed before the visitor saw anything: the offline model answers instead
-            metrics.UPSTREAM_ERRORS.labels(job.tenant, exc.code).inc()
+            series(metrics.UPSTREAM_ERRORS, job.tenant, exc.code).inc()
             logger.warning(
                 "provider failed, the offline model answers",
                 extra={"tenant": job.tenant, "run_id": self.run_id, "code": exc.code, "detail": exc.message},
@@ -170,7 +172,7 @@ class ActiveRun:
         if error.code != "cancelled":  # a stop is not an error
             self.record.mark("error", error.code, False)
         if error.code.startswith("upstream_"):
-            metrics.UPSTREAM_ERRORS.labels(self.job.tenant, error.code).inc()
+            series(metrics.UPSTREAM_ERRORS, self.job.tenant, error.code).inc()
         public = error if self.job.operator else for_visitor(error)
         cause = error.__cause__
         if public is not error or cause is not None:
@@ -191,7 +193,7 @@ class ActiveRun:
     async def _epilogue(self) -> None:
         """Save the end (``saving``), count and log the turn, and close the stream."""
         await save_turn_end(self)
-        metrics.TURNS.labels(self.job.tenant, self.outcome).inc()
+        series(metrics.TURNS, self.job.tenant, self.outcome).inc()
         logger.info(
             "turn finished",
             extra={
