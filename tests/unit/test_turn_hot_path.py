@@ -9,6 +9,7 @@ import gc
 import anyio
 from prometheus_client import CollectorRegistry, Counter
 
+from proxy.engines.base import TextDelta
 from proxy.engines.scopes import cancel_scope
 from proxy.turns.events import Event
 from proxy.turns.series import series
@@ -45,3 +46,12 @@ async def test_a_cancel_scope_made_directly_cancels_and_shields_as_anyios_does()
         await asyncio.sleep(1)  # cancelled at once by the outer scope
     assert outer.cancelled_caught
     assert isinstance(outer, anyio.CancelScope)
+
+
+def test_a_text_delta_is_a_value_outside_the_collectors_count() -> None:
+    delta = TextDelta("msg_1", "Hel")
+    assert not gc.is_tracked(delta)
+    assert delta == TextDelta(message_id="msg_1", delta="Hel") and delta != TextDelta("msg_1", "lo")
+    match delta:
+        case TextDelta(message_id, text):
+            assert (message_id, text) == ("msg_1", "Hel")
