@@ -22,6 +22,7 @@ from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import HTTPResponseBodyEvent, Receive, Scope, Send
 
+from proxy.engines.scopes import cancel_scope
 from proxy.serving import ON_DISCONNECT
 
 OnDisconnect = Callable[[Callable[[], None] | None], None]
@@ -52,12 +53,12 @@ class _OneTaskResponse(ASGIStreamingResponse):
         self.headers.headers.clear()
         on_disconnect = cast("OnDisconnect | None", scope.get(ON_DISCONNECT))
         frames = self.iterator
-        with anyio.CancelScope() as cancel_scope:
+        with cancel_scope() as writing:
             if on_disconnect is not None:  # our server tells us: no task waiting in receive()
-                on_disconnect(cancel_scope.cancel)
+                on_disconnect(writing.cancel)
             else:
                 gone = asyncio.ensure_future(_disconnected(receive))
-                stop = _Stopper(cancel_scope)
+                stop = _Stopper(writing)
                 gone.add_done_callback(stop)
             try:
                 ended = False

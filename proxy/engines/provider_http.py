@@ -63,6 +63,7 @@ from proxy.engines.errors import (
     should_retry,
 )
 from proxy.engines.event_stream import Body, EventStream, HttpxBody
+from proxy.engines.scopes import cancel_scope
 from proxy.engines.wire import Target, WirePool
 from proxy.engines.wire.target import environment_proxy
 
@@ -257,6 +258,6 @@ class StreamEndpoint:
         except TRANSPORT_ERRORS as exc:
             raise request_failed(exc) from exc
         finally:
-            with anyio.CancelScope(shield=True):
+            with cancel_scope(shield=True):
                 await answer.close()
         return ProviderStatusError.from_response(answer.status, raw)

@@ -24,10 +24,9 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Protocol
 
-import anyio
-
 from proxy.engines.base import EngineError
 from proxy.engines.errors import from_stream_exception
+from proxy.engines.scopes import cancel_scope
 
 
 class RoundStream(Protocol):
@@ -50,7 +49,7 @@ class _Reading:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        with anyio.CancelScope(shield=True):
+        with cancel_scope(shield=True):
             await self._stream.close()
         if isinstance(exc, Exception) and not isinstance(exc, EngineError):
             raise from_stream_exception(exc) from exc

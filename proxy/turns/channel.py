@@ -186,9 +186,9 @@ class RunChannel:
             if not waiter.done():  # a reader cancelled while waiting leaves a cancelled future
                 waiter.set_result(False)
 
-    def _waiter(self) -> asyncio.Future[bool]:
+    def _waiter(self, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Future[bool]:
         """A future that resolves at the next publish or close (False), or when timed out (True)."""
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[bool] = (loop or asyncio.get_running_loop()).create_future()
         self._waiters.append(waiter)
         return waiter
 
@@ -229,7 +229,7 @@ class Reader:
     keeps every live async generator in a set of its own, and a worker holds thousands of quiet
     streams)."""
 
-    __slots__ = ("_beats", "_channel", "_heartbeat", "_linger", "_pause_due", "_position", "_wrote_text")
+    __slots__ = ("_beats", "_channel", "_heartbeat", "_linger", "_loop", "_pause_due", "_position", "_wrote_text")
 
     def __init__(self, channel: RunChannel, start: int, heartbeat: float | None, linger: float | None) -> None:
         self._channel = channel
@@ -239,6 +239,9 @@ class Reader:
         self._linger = linger
         self._pause_due = False  # a batch went out: pause before the next
         self._wrote_text = False  # ... and it ended with text: the provider's reading may be held
+        # the loop it runs in, asked once (``asyncio.get_running_loop`` makes a system call, getpid,
+        # each time it is asked, and a reader asks twice per write)
+        self._loop: asyncio.AbstractEventLoop | None = None
         WRITE_PAUSE.readers += 1
 
     def __aiter__(self) -> Reader:
@@ -246,6 +249,9 @@ class Reader:
 
     async def __anext__(self) -> list[Event] | None:
         channel = self._channel
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         if self._pause_due:
             self._pause_due = False
             if not channel.closed:  # what comes meanwhile joins the next batch
@@ -256,7 +262,7 @@ class Reader:
                         # together at its end; with few, CPU is not short, and the provider's end
                         # or a tool call is read the moment it arrives
                         channel.pace.hold(seconds)
-                    await channel._pause(asyncio.get_running_loop(), seconds)
+                    await channel._pause(loop, seconds)
         while True:
             position = self._position
             if position < len(channel.events):
@@ -268,13 +274,13 @@ class Reader:
             if channel.closed:
                 self._leave()
                 raise StopAsyncIteration
-            waiter = channel._waiter()
+            waiter = channel._waiter(loop)
             if self._heartbeat is None:
                 await waiter
                 continue
             beats = self._beats
             if beats is None:
-                beats = self._beats = heartbeats(asyncio.get_running_loop(), self._heartbeat)
+                beats = self._beats = heartbeats(loop, self._heartbeat)
             beats.add(waiter)
             try:
                 quiet = await waiter

@@ -38,23 +38,26 @@ LEAD_CAPTURED: Final = "lead.captured"
 _encode = msgspec.json.Encoder().encode
 
 
-class Event:
+class Event(msgspec.Struct, gc=False, eq=False):
     """One event of a run: ``id`` (``"<run_id>:<seq>"``, usable as ``Last-Event-ID``), ``name``, ``data``.
 
     Every token of every stream is one of these, so one is cheap to make: the id and the JSON of
     ``data`` are made when first asked for (the v1 frames join the deltas of one write first, and a
     run nobody resumes is never written to the event log), then kept for every other reader.
     ``data`` is not changed once the event is published.
+
+    A struct made in C, and outside the garbage collector's view (``gc=False``): a run keeps its
+    events for as long as it lasts, so with many chats open tens of thousands of them would
+    otherwise be counted and traversed by every collection they survive. An event holds no
+    reference back to anything that holds it (its ``data`` is plain JSON-like values), so it
+    is never part of a cycle the collector would have to break.
     """
 
-    __slots__ = ("_encoded", "data", "name", "run_id", "seq")
-
-    def __init__(self, run_id: str, seq: int, name: str, data: dict[str, Any], encoded: bytes | None = None) -> None:
-        self.run_id = run_id
-        self.seq = seq
-        self.name = name
-        self.data = data
-        self._encoded = encoded
+    run_id: str
+    seq: int
+    name: str
+    data: dict[str, Any]
+    _encoded: bytes | None = None
 
     @classmethod
     def make(cls, run_id: str, seq: int, name: str, data: dict[str, Any]) -> Event:

@@ -215,7 +215,7 @@ async def test_the_offline_fallback_reads_the_history_the_tenants_engine_needed_
             async for event in super().stream_turn(turn):
                 yield event
 
-    monkeypatch.setattr("proxy.turns.runner.OfflineEngine", Recording)
+    monkeypatch.setattr("proxy.turns.fallback.OfflineEngine", Recording)
     tenant, engine = tenant_name(), KeepsTheConversation()
     config = TenantConfig(name=tenant, domains=[f"{tenant}.test"], fallback="offline", history_window=2)
     store = ThreadStore(database)
