@@ -154,7 +154,9 @@ async def test_a_client_key_starts_a_conversation_without_an_origin(client: Asyn
 
 async def test_a_signed_in_visitor_s_first_thread_is_bound_to_them(client: AsyncTestClient) -> None:
     browser = visitor()
-    ana = issue_identity_token(secret=SECRET, tenant="shop", sub="ana", email="ana@example.com")
+    # a user of this test's own (the database is shared with other tests' signed-in visitors)
+    user = f"ana-{uuid.uuid4().hex[:8]}"
+    ana = issue_identity_token(secret=SECRET, tenant="shop", sub=user, email="ana@example.com")
     bob = issue_identity_token(secret=SECRET, tenant="shop", sub="bob")
     # the token in the header (as the widget sends it) or in the body (as creating a thread took it)
     for signed_by, body in (({"X-Identity-Token": ana}, {}), ({}, {"identity_token": ana})):
