@@ -96,25 +96,13 @@ class EventStream:
 
     async def __anext__(self) -> Any:
         ready = self._ready
-        while not ready:
-            if self._done:
-                raise StopAsyncIteration
-            try:
-                events = await self._body.events()
-            except TRANSPORT_ERRORS as exc:
-                raise read_failed(exc) from exc
+        if not ready:
+            events = await self._read()
             if not events:
-                self._done = True
-                continue
-            if len(events) == 1 and not events[0].startswith(b"[DONE]"):
+                raise StopAsyncIteration
+            if len(events) == 1:
                 return self._decode(events[0])  # one event in the read
-            for payload in events:
-                if payload.startswith(b"[DONE]"):
-                    self._done = True
-                    await self._body.drain(_DRAIN_SECONDS)
-                    break
-                ready.append(payload)
-            ready.reverse()
+            ready += reversed(events)
         # decoded one by one: an error payload fails the turn after the events before it
         return self._decode(ready.pop())
 
