@@ -43,6 +43,17 @@ def loop(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+async def failed_through_proxy(
+    proxy_port: int, context: ssl.SSLContext, url: str = f"https://127.0.0.1:9{PATH}"
+) -> BaseException:
+    """What a request for ``url`` through the https proxy on ``proxy_port`` failed with."""
+    pool = WirePool(context, keepalive=30)
+    try:
+        return await failure(post(pool, url, f"https://127.0.0.1:{proxy_port}"))
+    finally:
+        pool.close()
+
+
 async def test_the_requests_go_through_a_tunnel_kept_for_the_next(loop: str, certificate: Certificate) -> None:
     origin, proxy = Origin(), ConnectProxy()
 
@@ -157,11 +168,7 @@ async def test_a_refused_connect_fails_at_once_with_the_proxy_s_status(
 
     async def scenario() -> BaseException:
         async with serving(proxy.handle, server_tls(certificate)) as proxy_port:
-            pool = WirePool(trusting(certificate), keepalive=30)
-            try:
-                return await failure(post(pool, f"https://127.0.0.1:9{PATH}", f"https://127.0.0.1:{proxy_port}"))
-            finally:
-                pool.close()
+            return await failed_through_proxy(proxy_port, trusting(certificate))
 
     error = await on_loop(loop, scenario)
 
@@ -186,11 +193,7 @@ async def test_a_2xx_other_than_200_opens_the_tunnel_too(certificate: Certificat
 async def test_a_proxy_that_closes_before_answering_connect(loop: str, certificate: Certificate) -> None:
     async def scenario() -> BaseException:
         async with serving(hang_up, server_tls(certificate)) as proxy_port:
-            pool = WirePool(trusting(certificate), keepalive=30)
-            try:
-                return await failure(post(pool, f"https://127.0.0.1:9{PATH}", f"https://127.0.0.1:{proxy_port}"))
-            finally:
-                pool.close()
+            return await failed_through_proxy(proxy_port, trusting(certificate))
 
     error = await on_loop(loop, scenario)
 
@@ -203,11 +206,7 @@ async def test_a_proxy_that_closes_the_tunnel_it_opened(loop: str, certificate: 
 
     async def scenario() -> BaseException:
         async with serving(proxy.handle, server_tls(certificate)) as proxy_port:
-            pool = WirePool(trusting(certificate), keepalive=30)
-            try:
-                return await failure(post(pool, f"https://127.0.0.1:9{PATH}", f"https://127.0.0.1:{proxy_port}"))
-            finally:
-                pool.close()
+            return await failed_through_proxy(proxy_port, trusting(certificate))
 
     error = await on_loop(loop, scenario)
 
@@ -217,11 +216,7 @@ async def test_a_proxy_that_closes_the_tunnel_it_opened(loop: str, certificate: 
 async def test_a_proxy_that_closes_during_its_own_tls_handshake(loop: str) -> None:
     async def scenario() -> BaseException:
         async with serving(hang_up) as proxy_port:  # reads the ClientHello, then closes
-            pool = WirePool(httpx2.create_ssl_context(), keepalive=30)
-            try:
-                return await failure(post(pool, f"https://127.0.0.1:9{PATH}", f"https://127.0.0.1:{proxy_port}"))
-            finally:
-                pool.close()
+            return await failed_through_proxy(proxy_port, httpx2.create_ssl_context())
 
     error = await on_loop(loop, scenario)
 
@@ -235,12 +230,9 @@ async def test_a_provider_that_closes_during_the_tls_handshake_inside_the_tunnel
 
     async def scenario() -> BaseException:
         async with serving(hang_up) as origin_port, serving(proxy.handle, server_tls(certificate)) as proxy_port:
-            pool = WirePool(trusting(certificate), keepalive=30)
-            url = f"https://127.0.0.1:{origin_port}{PATH}"
-            try:
-                return await failure(post(pool, url, f"https://127.0.0.1:{proxy_port}"))
-            finally:
-                pool.close()
+            return await failed_through_proxy(
+                proxy_port, trusting(certificate), f"https://127.0.0.1:{origin_port}{PATH}"
+            )
 
     error = await on_loop(loop, scenario)
 
@@ -252,11 +244,7 @@ async def test_a_proxy_certificate_the_context_does_not_trust_is_refused(loop: s
 
     async def scenario() -> BaseException:
         async with serving(proxy.handle, server_tls(certificate)) as proxy_port:
-            pool = WirePool(httpx2.create_ssl_context(), keepalive=30)  # the SDK's: the system's CAs
-            try:
-                return await failure(post(pool, f"https://127.0.0.1:9{PATH}", f"https://127.0.0.1:{proxy_port}"))
-            finally:
-                pool.close()
+            return await failed_through_proxy(proxy_port, httpx2.create_ssl_context())  # the SDK's: the system's CAs
 
     error = await on_loop(loop, scenario)
 
@@ -274,12 +262,9 @@ async def test_a_provider_certificate_for_another_name_is_refused_inside_the_tun
             serving(origin.handle, server_tls(certificate)) as origin_port,
             serving(proxy.handle, server_tls(certificate)) as proxy_port,
         ):
-            pool = WirePool(trusting(certificate), keepalive=30)
-            url = f"https://localhost:{origin_port}{PATH}"
-            try:
-                return await failure(post(pool, url, f"https://127.0.0.1:{proxy_port}"))
-            finally:
-                pool.close()
+            return await failed_through_proxy(
+                proxy_port, trusting(certificate), f"https://localhost:{origin_port}{PATH}"
+            )
 
     error = await on_loop(loop, scenario)
 
