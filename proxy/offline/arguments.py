@@ -69,22 +69,43 @@ def shop_wide_arguments(slots: Slots, earlier: Mapping[str, Any] | None = None) 
     most 0, or at least a billion) nothing matches, and search_products lists the products nearest
     to that bound as its alternatives, cheapest (or dearest) first, in the currency asked for if
     any. None when a kind of product or a price range is given: that is a search like any other."""
-    before = dict(earlier or {})
+    earlier_pick = shop_wide_pick(earlier or {})
+    before = without_shop_wide_bound(earlier or {})
+    pick = slots.pick or earlier_pick  # "and in USD?" after the shop's cheapest: still the cheapest
     bounds = slots.prices
     named = slots.query or before.get("query", GENERIC_QUERY) != GENERIC_QUERY
     ranged = bounds.min_price is not None or bounds.max_price is not None
-    if not slots.pick or named or ranged or before.get("min_price") is not None or before.get("max_price") is not None:
+    if not pick or named or ranged or before.get("min_price") is not None or before.get("max_price") is not None:
         return None
     args: dict[str, Any] = {"query": GENERIC_QUERY}
     if currency := bounds.currency or before.get("currency"):
         args["currency"] = currency
-    if slots.pick == "priciest":
+    if pick == "priciest":
         args["min_price"] = _NO_PRICE_ABOVE
     else:
         args["max_price"] = _NO_PRICE_BELOW
     if slots.limit:
         args["limit"] = slots.limit
     return args
+
+
+def shop_wide_pick(search: Mapping[str, Any]) -> str | None:
+    """``cheapest`` or ``priciest`` when ``search`` was one for the ends of the whole shop's range."""
+    if search.get("query", GENERIC_QUERY) != GENERIC_QUERY:
+        return None
+    if search.get("max_price") == _NO_PRICE_BELOW:
+        return "cheapest"
+    if search.get("min_price") == _NO_PRICE_ABOVE:
+        return "priciest"
+    return None
+
+
+def without_shop_wide_bound(search: Mapping[str, Any]) -> dict[str, Any]:
+    """``search`` without the bound no price passes (a device of the shop-wide search, not a price
+    the visitor asked for): what a follow-up of it changes."""
+    pick = shop_wide_pick(search)
+    dropped = {"cheapest": "max_price", "priciest": "min_price"}.get(pick or "")
+    return {k: v for k, v in search.items() if k != dropped}
 
 
 def customer_arguments(slots: Slots) -> dict[str, Any]:

@@ -79,6 +79,7 @@ def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Pl
         if shop_wide is not None:  # "and the cheapest one?" after "what do you have?"
             call = Call(base.name, shop_wide)
             return Plan("calls", base.name, slots, (call,), followup=True, context=previous.user, shop_wide=True)
+        args = arguments.without_shop_wide_bound(args)  # "tents?" after the shop's cheapest: any price
         if slots.query:
             args["query"] = slots.query
         args = arguments.apply_prices(args, slots)

@@ -153,3 +153,17 @@ def test_a_search_tool_that_lists_no_alternatives_gets_no_guess() -> None:
     ]
     answer = respond([*messages, *first, *second], TOOLS, now=NOW)
     assert answer.text.startswith("I can only compare prices within a kind of product")
+
+
+def test_a_follow_up_of_the_shop_s_cheapest_changes_what_it_asks_not_the_bound_behind_it() -> None:
+    """The shop-wide search's bound (no price passes it) is a device, not a price the visitor gave:
+    a follow-up turns it around, carries it to another currency, or drops it for a kind of product."""
+    nothing = {"query": "products", "filters": {}, "products": []}
+    cheapest = _searched("what's the cheapest thing you have?", CHEAPEST, nothing)
+    assert planned([*cheapest, Message("user", "and the most expensive?")]) == [("search_products", DEAREST)]
+    assert planned([*cheapest, Message("user", "and in USD?")]) == [("search_products", CHEAPEST | {"currency": "USD"})]
+    [(name, args)] = planned([*cheapest, Message("user", "and tents?")])
+    assert name == "search_products" and args["query"] == "tents"
+    assert args.get("max_price") is None and args.get("min_price") is None
+    dearest = _searched("what's your priciest item?", DEAREST, nothing)
+    assert planned([*dearest, Message("user", "and the cheapest one?")]) == [("search_products", CHEAPEST)]
