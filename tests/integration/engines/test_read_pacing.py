@@ -97,15 +97,20 @@ def held(pace: ReadPace) -> bool:
     return not conn.transport.is_reading()  # type: ignore[union-attr]
 
 
+async def answering(provider: Provider, pool: ProviderPool, pace: ReadPace, text: str) -> tuple[Any, Any]:
+    """A turn whose provider answer has begun with ``text``, taken by the turn: its events, the answer."""
+    events = engine_on(provider, pool).stream_turn(turn(pace))
+    first = asyncio.ensure_future(anext(events))
+    answer = await provider.requests.get()
+    answer.write(HEAD + cx({"role": "assistant", "content": ""}) + cx({"content": text}))
+    assert await first == TextDelta("chatcmpl-1", text)
+    return events, answer
+
+
 async def test_tokens_arriving_while_held_reach_the_turn_in_order_and_the_end_ends_it(provider: Provider) -> None:
     pace = ReadPace()
     async with ProviderPool(connect_timeout=5, read_timeout=30) as pool:
-        events = engine_on(provider, pool).stream_turn(turn(pace))
-        first = asyncio.ensure_future(anext(events))
-        answer = await provider.requests.get()
-        answer.write(HEAD + cx({"role": "assistant", "content": ""}) + cx({"content": "A"}))
-        assert await first == TextDelta("chatcmpl-1", "A")
-
+        events, answer = await answering(provider, pool, pace, "A")
         pace.hold(0.05)  # as the stream's reader does after writing "A"
         assert held(pace)
         for word in ("B", "C", "D"):  # each its own write, as providers send them
@@ -121,12 +126,7 @@ async def test_tokens_arriving_while_held_reach_the_turn_in_order_and_the_end_en
 async def test_a_tool_call_arriving_while_held_is_run_and_the_turn_goes_on(provider: Provider) -> None:
     pace = ReadPace()
     async with ProviderPool(connect_timeout=5, read_timeout=30) as pool:
-        events = engine_on(provider, pool).stream_turn(turn(pace))
-        first = asyncio.ensure_future(anext(events))
-        answer = await provider.requests.get()
-        answer.write(HEAD + cx({"role": "assistant", "content": ""}) + cx({"content": "Let me look."}))
-        assert await first == TextDelta("chatcmpl-1", "Let me look.")
-
+        events, answer = await answering(provider, pool, pace, "Let me look.")
         pace.hold(0.05)
         assert held(pace)
         answer.write(cx({"tool_calls": [CALL]}))
