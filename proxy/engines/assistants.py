@@ -3,7 +3,8 @@
 One turn is one run on the visitor's thread. The run streams ``thread.*`` events; when it stops in
 ``requires_action`` we run every requested tool, submit all outputs in one request and keep reading
 the stream that request opens. Model, instructions and tools come from our config on every run, so
-a provider-side assistant is only an id to run against.
+a provider-side assistant is only an id to run against. The SDK sends the streamed requests; their
+responses are read by :class:`~proxy.engines.assistant_events.RunEvents` (see there why).
 """
 
 from __future__ import annotations
@@ -13,17 +14,18 @@ import re
 import warnings
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import anyio
 import httpx2
 import openai
-from openai.types.beta.assistant_stream_event import AssistantStreamEvent
 from openai.types.beta.function_tool_param import FunctionToolParam
 from openai.types.beta.threads import Message, MessageDeltaEvent, Run
 from openai.types.beta.threads.run_create_params import TruncationStrategy
 from openai.types.beta.threads.run_submit_tool_outputs_params import ToolOutput
+from openai.types.shared import ErrorObject
 
+from proxy.engines.assistant_events import RunEvents
 from proxy.engines.base import (
     AssistantProfile,
     Engine,
@@ -34,7 +36,7 @@ from proxy.engines.base import (
     Turn,
     Usage,
 )
-from proxy.engines.errors import failed_run, from_provider_exception
+from proxy.engines.errors import failed_run, from_provider_exception, malformed_event
 from proxy.engines.rounds import RoundEnd, ToolRounds, run_rounds
 from proxy.engines.toolcalls import ToolCall
 from proxy.tools.registry import ToolOutcome, ToolSet
@@ -53,16 +55,16 @@ _TERMINAL = frozenset({"completed", "failed", "cancelled", "expired", "incomplet
 _RUN_EVENTS = frozenset(  # thread.run.* events carry the Run; thread.run.step.* events are not needed
     f"thread.run.{name}" for name in ("created", "queued", "in_progress", "requires_action", "cancelling", *_TERMINAL)
 )
+_USED_EVENTS = _RUN_EVENTS | {"thread.message.delta", "thread.message.completed", "error"}
 _RUN_ACTIVE_HINTS = ("while a run", "already has an active run")
-
-RunStream = openai.AsyncStream[AssistantStreamEvent]
 
 
 @dataclass(slots=True)
 class _RunState:
     """What the turn knows about its run; the clean-up reads it to decide what to cancel.
 
-    It also folds each round's stream (``on_event``): run events only update ``run``.
+    It also folds each round's stream (``on_event``: a ``(name, data)`` pair of
+    :class:`~proxy.engines.assistant_events.RunEvents`): run events only update ``run``.
     """
 
     thread_id: str
@@ -81,8 +83,8 @@ class _RunState:
             return Usage()
         return Usage(self.run.usage.prompt_tokens, self.run.usage.completion_tokens)
 
-    def on_event(self, event: AssistantStreamEvent) -> EngineEvent | None:
-        return _translate(event, self)
+    def on_event(self, event: tuple[str, Any]) -> EngineEvent | None:
+        return _translate(*event, self)
 
 
 def _truncation(window: int) -> TruncationStrategy | openai.Omit:
@@ -142,7 +144,7 @@ class AssistantsEngine(Engine):
 
     async def _start_run(
         self, thread_id: str, assistant_id: str, tools: ToolSet, model: str | None = None
-    ) -> RunStream:
+    ) -> RunEvents:
         profile = self.profile
         stream = await self.client.beta.threads.runs.create(
             thread_id,
@@ -154,9 +156,9 @@ class AssistantsEngine(Engine):
             truncation_strategy=_truncation(profile.history_window),
             stream=True,
         )
-        return stream
+        return RunEvents(stream.response)  # the SDK's own iterator is never started
 
-    async def _submit(self, state: _RunState, calls: Sequence[ToolCall], outcomes: Sequence[ToolOutcome]) -> RunStream:
+    async def _submit(self, state: _RunState, calls: Sequence[ToolCall], outcomes: Sequence[ToolOutcome]) -> RunEvents:
         assert state.run is not None
         outputs: list[ToolOutput] = [
             {"tool_call_id": call.call_id, "output": outcome.output}
@@ -165,7 +167,7 @@ class AssistantsEngine(Engine):
         stream = await self.client.beta.threads.runs.submit_tool_outputs(
             state.run.id, thread_id=state.thread_id, tool_outputs=outputs, stream=True
         )
-        return stream
+        return RunEvents(stream.response)
 
     async def _cleanup(self, state: _RunState) -> None:
         """When the turn ends before its run did, cancel the run (its streams are closed already)."""
@@ -212,7 +214,7 @@ class _AssistantsRounds(ToolRounds[_RunState]):
         state.started = True
         return ()
 
-    async def open(self, last: bool) -> tuple[RunStream, _RunState]:
+    async def open(self, last: bool) -> tuple[RunEvents, _RunState]:
         engine, state = self._engine, self._state
         try:
             if self._answers is None:
@@ -243,20 +245,25 @@ class _AssistantsRounds(ToolRounds[_RunState]):
 # -- events ---------------------------------------------------------------------------------------
 
 
-def _translate(event: AssistantStreamEvent, state: _RunState) -> EngineEvent | None:
-    """One provider event -> at most one neutral event; run events only update ``state``."""
-    kind = event.event
+def _translate(kind: str, data: Any, state: _RunState) -> EngineEvent | None:
+    """One provider event -> at most one neutral event; run events only update ``state``.
+
+    The models are built as the SDK builds them (``construct``: nested models, nothing validated)."""
+    if kind not in _USED_EVENTS:
+        return None
+    if type(data) is not dict:
+        raise malformed_event()
     if kind == "thread.message.delta":
-        delta: MessageDeltaEvent = event.data  # type: ignore[assignment]
+        delta = MessageDeltaEvent.construct(**data)
         text = _delta_text(delta)
         return TextDelta(delta.id, text) if text else None
     if kind == "thread.message.completed":
-        message: Message = event.data  # type: ignore[assignment]
+        message = Message.construct(**data)
         return MessageCompleted(message.id, _message_text(message)) if message.role == "assistant" else None
-    if kind in _RUN_EVENTS:
-        state.run = event.data  # type: ignore[assignment]
-    elif kind == "error":
-        raise failed_run(event.data.code, event.data.message)  # type: ignore[union-attr]
+    if kind == "error":
+        error = ErrorObject.construct(**data)
+        raise failed_run(error.code, error.message)
+    state.run = Run.construct(**data)
     return None
 
 

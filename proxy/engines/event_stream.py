@@ -19,6 +19,7 @@ import httpx2
 import msgspec.json
 
 from proxy.engines.base import EngineError
+from proxy.engines.byte_chunks import finish_chunks
 from proxy.engines.errors import TRANSPORT_ERRORS, error_payload, malformed_event, read_failed
 from proxy.engines.sse_split import DataSplitter
 
@@ -77,6 +78,7 @@ class HttpxBody:
 
     async def close(self) -> None:
         await self._response.aclose()
+        await finish_chunks(self._chunks)  # not left to the garbage collector: see there
 
 
 class EventStream:

@@ -2,8 +2,9 @@
 
 The chat and responses engines open their streams with
 :meth:`proxy.engines.provider_http.StreamEndpoint.open` (events as the JSON objects they came
-as, no SDK on that path); the assistants engine through the SDK. ``reading`` is the ``async with``
-around reading one stream::
+as, no SDK on that path); the assistants engine through the SDK, reading the response itself
+(:class:`~proxy.engines.assistant_events.RunEvents`). ``reading`` is the ``async with`` around
+reading one stream::
 
     stream = await endpoint.open("/responses", params)
     async with reading(stream) as events:
@@ -14,8 +15,11 @@ It closes the stream however the block ends (shielded, so a cancelled or closed 
 releases the connection) and turns failures of the read into ``EngineError``. It is not a nested
 generator on purpose: the turn's generator (:func:`proxy.engines.rounds.run_rounds`) stays the
 only one, so closing it closes the HTTP stream at once. ``RoundStream`` is what it reads: an
-:class:`~proxy.engines.provider_http.EventStream`, the SDK's stream, or the offline engine's answer
-read the same way.
+:class:`~proxy.engines.provider_http.EventStream`, a run's
+:class:`~proxy.engines.assistant_events.RunEvents`, or the offline engine's answer read the same
+way. Whatever reads an ``httpx2`` response ends its byte iterator in ``close()`` too
+(:func:`~proxy.engines.byte_chunks.finish_chunks`), so no generator of the stream is left to the
+garbage collector.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from proxy.engines.scopes import cancel_scope
 
 
 class RoundStream(Protocol):
-    """What ``reading`` reads: the SDK's ``AsyncStream``, or anything iterated and closed the same way."""
+    """What ``reading`` reads: anything iterated and closed like the SDK's ``AsyncStream``."""
 
     def __aiter__(self) -> AsyncIterator[Any]: ...
 
