@@ -79,22 +79,40 @@ class ProviderPool(httpx2.AsyncClient):
     :class:`~proxy.engines.wire.WirePool`), and, as an ``httpx2`` client, an ``aiohttp.ClientSession``
     the SDK clients send their other calls through (conversations, probes, the assistants engine).
     No cap on connections: every running turn holds one, so a cap would cap the worker's open streams.
+    Both go through the proxy the environment names for their URL (:meth:`proxy_for`).
     """
 
     def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._wire: WirePool | None = None
         self._proxies: dict[str, tuple[str | None, str | None]] = {}
+        self._proxied: dict[tuple[str, str | None], AiohttpTransport] = {}
         self._ssl: ssl.SSLContext = httpx2.create_ssl_context()  # the CA bundle httpx2 and the SDK use
         timeout = httpx2.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout)
         super().__init__(transport=AiohttpTransport(client=self.session), timeout=timeout, follow_redirects=True)
 
     def session(self) -> aiohttp.ClientSession:
-        """The SDK's session: proxies and netrc read from the environment per request, as httpx2 does."""
+        """The SDK's session. Not ``trust_env``: aiohttp's lookup drops an ``https://`` proxy (with a
+        warning) and reads the environment in a thread for every request; each call is given its
+        proxy instead (:meth:`_transport_for_url`)."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_SECONDS, ssl=self._ssl)
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
+            self._session = aiohttp.ClientSession(connector=connector)
         return self._session
+
+    def _transport_for_url(self, url: httpx2.URL) -> httpx2.AsyncBaseTransport:
+        """The SDK's calls to ``url`` over the session, through the proxy the streams to the same
+        origin take (``HTTP(S)_PROXY``, ``NO_PROXY``, the proxy's credentials): ``httpx2`` asks this
+        for every request, and ignores the environment itself once it was given a transport."""
+        proxy, auth = self.proxy_for(str(url))
+        if proxy is None:
+            return self._transport
+        transport = self._proxied.get((proxy, auth))
+        if transport is None:
+            headers = {"Proxy-Authorization": auth} if auth else None  # netrc's; the URL's go as proxy_auth
+            via = httpx2.Proxy(proxy, headers=headers)
+            transport = self._proxied[proxy, auth] = AiohttpTransport(client=self.session, proxy=via)
+        return transport
 
     def wire(self) -> WirePool:
         """The streamed turns' connections: no cookies (one tenant's provider cookies are not sent

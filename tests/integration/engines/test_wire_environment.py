@@ -1,8 +1,10 @@
-"""The environment's proxy for the provider streams: which proxy ``HTTP(S)_PROXY`` / ``NO_PROXY``
+"""The environment's proxy for the provider calls: which proxy ``HTTP(S)_PROXY`` / ``NO_PROXY``
 name for a URL (an ``https://`` proxy included, which aiohttp's lookup drops), its credentials;
-and, through the engines' request path (``StreamEndpoint`` over ``ProviderPool``), an ``https://``
+through the engines' request path (``StreamEndpoint`` over ``ProviderPool``), an ``https://``
 proxy from the environment carrying the streams, ``NO_PROXY`` sending them direct, and the
-``EngineError`` each failure of a proxy or a connect ends as.
+``EngineError`` each failure of a proxy or a connect ends as; and the same for the SDK's other
+calls over that pool (conversations, the assistants engine), with the proxy's credentials from
+its URL or netrc.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import httpx2
 import openai
 import pytest
 
-from proxy.engines.base import EngineError
+from proxy.engines.assistants import AssistantsEngine
+from proxy.engines.base import AssistantProfile, EngineError
 from proxy.engines.provider_http import ProviderPool, StreamEndpoint
 from proxy.engines.wire.target import environment_proxy
 from tests.integration.engines import wire_servers
@@ -31,7 +34,11 @@ from tests.integration.engines.wire_servers import (
     serving,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:proxy.engines.assistants"),
+    pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning"),
+]
 certificate = wire_servers.certificate  # the test certificate for 127.0.0.1 (a fixture)
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "all_proxy")
@@ -219,3 +226,108 @@ async def test_a_connect_timeout_is_a_provider_timeout(env: pytest.MonkeyPatch) 
         error = await refused(to)
 
     assert (error.code, error.retryable, error.status) == ("upstream_timeout", True, 504)
+
+
+# -- the SDK's other calls over the same pool ------------------------------------------------------
+
+CREATED = b'{"id": "conv_1", "object": "conversation", "created_at": 1, "metadata": {}}'
+
+
+def header(head: bytes, name: str) -> bytes | None:
+    """A request head's field, its name in any case."""
+    for line in head.split(b"\r\n")[1:]:
+        field, _, value = line.partition(b":")
+        if field.strip().lower() == name.lower().encode():
+            return value.strip()
+    return None
+
+
+def json_origin() -> Origin:
+    """The provider answering each of the SDK's calls with a created object."""
+    return Origin(body=CREATED, content_type=b"application/json")
+
+
+@asynccontextmanager
+async def sdk_client(base_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    """An SDK client over the process's pool, as the factory builds it."""
+    async with ProviderPool(connect_timeout=5.0, read_timeout=5.0) as pool:
+        yield openai.AsyncOpenAI(base_url=base_url, api_key="sk-wire", http_client=pool, max_retries=0)
+
+
+async def test_an_https_proxy_from_the_environment_carries_the_sdk_s_calls(
+    env: pytest.MonkeyPatch, certificate: Certificate
+) -> None:
+    """A conversation created, and a thread for the assistants engine: the SDK's calls, not the
+    streams (aiohttp's own lookup of the environment dropped an ``https://`` proxy)."""
+    env.setenv("SSL_CERT_FILE", str(certificate[0]))
+    origin, proxy = json_origin(), ConnectProxy()
+    async with (
+        serving(origin.handle, server_tls(certificate)) as origin_port,
+        serving(proxy.handle, server_tls(certificate)) as proxy_port,
+    ):
+        env.setenv("HTTPS_PROXY", f"https://u:p@127.0.0.1:{proxy_port}")
+        async with sdk_client(f"https://127.0.0.1:{origin_port}/v1") as client:
+            assert (await client.conversations.create()).id == "conv_1"
+            engine = AssistantsEngine(client, AssistantProfile(model="m"))
+            assert await engine.create_conversation() == "conv_1"
+
+    [asked] = proxy.asked  # one tunnel, kept for the second call
+    assert asked.startswith(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\n" % origin_port)
+    assert header(asked, "Proxy-Authorization") == b"Basic dTpw"
+    assert [head.split(b"\r\n")[0] for head in origin.heads] == [
+        b"POST /v1/conversations HTTP/1.1",
+        b"POST /v1/threads HTTP/1.1",
+    ]
+    assert all(header(head, "Authorization") == b"Bearer sk-wire" for head in origin.heads)
+    assert not any(header(head, "Proxy-Authorization") for head in origin.heads)
+
+
+async def test_netrc_credentials_for_the_proxy_go_with_the_sdk_s_calls(
+    env: pytest.MonkeyPatch, certificate: Certificate, tmp_path: Path
+) -> None:
+    env.setenv("SSL_CERT_FILE", str(certificate[0]))
+    (tmp_path / "netrc").write_text("machine 127.0.0.1 login user password s3cret\n")
+    origin, proxy = json_origin(), ConnectProxy()
+    async with (
+        serving(origin.handle, server_tls(certificate)) as origin_port,
+        serving(proxy.handle, server_tls(certificate)) as proxy_port,
+    ):
+        env.setenv("HTTPS_PROXY", f"https://127.0.0.1:{proxy_port}")
+        async with sdk_client(f"https://127.0.0.1:{origin_port}/v1") as client:
+            assert (await client.conversations.create()).id == "conv_1"
+
+    [asked] = proxy.asked
+    assert header(asked, "Proxy-Authorization") == b"Basic " + base64.b64encode(b"user:s3cret")
+
+
+async def test_no_proxy_sends_the_sdk_s_calls_past_the_environment_s_proxy(
+    env: pytest.MonkeyPatch, certificate: Certificate
+) -> None:
+    env.setenv("SSL_CERT_FILE", str(certificate[0]))
+    origin, proxy = json_origin(), ConnectProxy()
+    async with (
+        serving(origin.handle, server_tls(certificate)) as origin_port,
+        serving(proxy.handle, server_tls(certificate)) as proxy_port,
+    ):
+        env.setenv("HTTPS_PROXY", f"https://127.0.0.1:{proxy_port}")
+        env.setenv("NO_PROXY", "localhost,127.0.0.1")
+        async with sdk_client(f"https://127.0.0.1:{origin_port}/v1") as client:
+            assert (await client.conversations.create()).id == "conv_1"
+
+    assert not proxy.asked and len(origin.heads) == 1
+
+
+async def test_a_proxy_refusing_the_sdk_s_tunnel_is_an_unavailable_provider(
+    env: pytest.MonkeyPatch, certificate: Certificate
+) -> None:
+    env.setenv("SSL_CERT_FILE", str(certificate[0]))
+    proxy = ConnectProxy(answer=b"HTTP/1.1 407 No\r\nContent-Length: 0\r\n\r\n")
+    async with serving(proxy.handle, server_tls(certificate)) as proxy_port:
+        env.setenv("HTTPS_PROXY", f"https://127.0.0.1:{proxy_port}")
+        async with sdk_client("https://127.0.0.1:9/v1") as client:
+            engine = AssistantsEngine(client, AssistantProfile(model="m"))
+            with pytest.raises(EngineError) as caught:
+                await engine.create_conversation()
+
+    assert (caught.value.code, caught.value.status) == ("upstream_unavailable", 502)
+    assert len(proxy.asked) == 1

@@ -115,12 +115,14 @@ async def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncI
 
 @dataclass
 class Origin:
-    """The provider: answers each request with the two events, on a kept connection (or closes it
-    after each answer: ``close``)."""
+    """The provider: answers each request with the two events (or ``body``, with its
+    ``content_type``), on a kept connection (or closes it after each answer: ``close``)."""
 
     heads: list[bytes] = field(default_factory=list)
     connections: int = 0
     close: bool = False
+    body: bytes = EVENTS
+    content_type: bytes = b"text/event-stream"
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -128,7 +130,11 @@ class Origin:
             sizes = [line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
             await reader.readexactly(int(sizes[0].split(b":")[1]) if sizes else 0)
             self.heads.append(head)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(EVENTS), EVENTS))
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n" % (
+                self.content_type,
+                len(self.body),
+            )
+            writer.write(head + self.body)
             await writer.drain()
             if self.close:
                 return
