@@ -15,6 +15,7 @@ import openai
 from proxy.engines.base import AssistantProfile, Engine
 from proxy.engines.context import probes_for
 from proxy.engines.provider_http import KEEPALIVE_SECONDS, ProviderPool
+from proxy.engines.proxied import HttpxPool
 from proxy.settings import Settings
 from proxy.tenants import Tenant, TenantConfig
 
@@ -49,7 +50,8 @@ def shared_http_client(settings: Settings) -> httpx2.AsyncClient:
 
     Every running turn holds one streamed request, so there is no cap on connections: a cap would
     cap the worker's open streams (the excess waited for a free connection, then failed with a pool
-    timeout); the number of turns and the file descriptor limit bound it anyway.
+    timeout); the number of turns and the file descriptor limit bound it anyway. Either transport
+    sends every call through the environment's proxy for its URL (:mod:`proxy.engines.proxied`).
     """
     if settings.provider_transport == "aiohttp":
         # the streamed turns over the wire client (llhttp parses their bodies in C, where httpx's
@@ -65,7 +67,7 @@ def shared_http_client(settings: Settings) -> httpx2.AsyncClient:
         pool=settings.provider_connect_timeout,
     )
     limits = httpx2.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=KEEPALIVE_SECONDS)
-    return httpx2.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True)
+    return HttpxPool(timeout=timeout, limits=limits)
 
 
 def provider_client(tenant: Tenant, http_client: httpx2.AsyncClient, settings: Settings) -> openai.AsyncOpenAI:

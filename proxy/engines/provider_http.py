@@ -50,7 +50,6 @@ import anyio
 import httpx2
 import msgspec.json
 import openai
-import yarl
 from openai._vendor.httpx_aiohttp import AiohttpTransport
 
 from proxy.engines.base import ReadPace
@@ -63,9 +62,9 @@ from proxy.engines.errors import (
     should_retry,
 )
 from proxy.engines.event_stream import Body, EventStream, HttpxBody
+from proxy.engines.proxied import EnvironmentProxied
 from proxy.engines.scopes import cancel_scope
 from proxy.engines.wire import Target, WirePool
-from proxy.engines.wire.target import environment_proxy
 
 __all__ = ("EventStream", "ProviderPool", "StreamEndpoint")
 
@@ -74,19 +73,17 @@ _SKIPPED_HEADERS = ("x-stainless-",)  # the SDK's telemetry; no server needs the
 _encode = msgspec.json.Encoder().encode
 
 
-class ProviderPool(httpx2.AsyncClient):
+class ProviderPool(EnvironmentProxied):
     """The process's provider connections, made on first use: the streamed turns' (a
     :class:`~proxy.engines.wire.WirePool`), and, as an ``httpx2`` client, an ``aiohttp.ClientSession``
     the SDK clients send their other calls through (conversations, probes, the assistants engine).
     No cap on connections: every running turn holds one, so a cap would cap the worker's open streams.
-    Both go through the proxy the environment names for their URL (:meth:`proxy_for`).
+    Both go through the proxy the environment names for their URL (:mod:`proxy.engines.proxied`).
     """
 
     def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._wire: WirePool | None = None
-        self._proxies: dict[str, tuple[str | None, str | None]] = {}
-        self._proxied: dict[tuple[str, str | None], AiohttpTransport] = {}
         self._ssl: ssl.SSLContext = httpx2.create_ssl_context()  # the CA bundle httpx2 and the SDK use
         timeout = httpx2.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout)
         super().__init__(transport=AiohttpTransport(client=self.session), timeout=timeout, follow_redirects=True)
@@ -94,25 +91,15 @@ class ProviderPool(httpx2.AsyncClient):
     def session(self) -> aiohttp.ClientSession:
         """The SDK's session. Not ``trust_env``: aiohttp's lookup drops an ``https://`` proxy (with a
         warning) and reads the environment in a thread for every request; each call is given its
-        proxy instead (:meth:`_transport_for_url`)."""
+        proxy instead (:mod:`proxy.engines.proxied`)."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_SECONDS, ssl=self._ssl)
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
-    def _transport_for_url(self, url: httpx2.URL) -> httpx2.AsyncBaseTransport:
-        """The SDK's calls to ``url`` over the session, through the proxy the streams to the same
-        origin take (``HTTP(S)_PROXY``, ``NO_PROXY``, the proxy's credentials): ``httpx2`` asks this
-        for every request, and ignores the environment itself once it was given a transport."""
-        proxy, auth = self.proxy_for(str(url))
-        if proxy is None:
-            return self._transport
-        transport = self._proxied.get((proxy, auth))
-        if transport is None:
-            headers = {"Proxy-Authorization": auth} if auth else None  # netrc's; the URL's go as proxy_auth
-            via = httpx2.Proxy(proxy, headers=headers)
-            transport = self._proxied[proxy, auth] = AiohttpTransport(client=self.session, proxy=via)
-        return transport
+    def proxied_transport(self, proxy: httpx2.Proxy) -> httpx2.AsyncBaseTransport:
+        """The SDK's calls through ``proxy``, over the same session (aiohttp takes the proxy per request)."""
+        return AiohttpTransport(client=self.session, proxy=proxy)
 
     def wire(self) -> WirePool:
         """The streamed turns' connections: no cookies (one tenant's provider cookies are not sent
@@ -120,19 +107,6 @@ class ProviderPool(httpx2.AsyncClient):
         if self._wire is None:
             self._wire = WirePool(self._ssl, keepalive=KEEPALIVE_SECONDS)
         return self._wire
-
-    def proxy_for(self, url: str) -> tuple[str | None, str | None]:
-        """``HTTP(S)_PROXY`` / ``NO_PROXY`` (and netrc credentials) for ``url``'s origin, read once:
-        the proxy's URL and a ``Proxy-Authorization`` value (:func:`~proxy.engines.wire.target.environment_proxy`).
-
-        Not per request: aiohttp's ``trust_env`` looked them up in a thread for every request (two
-        executor hops per turn, 16 % of the worker's samples at 200 chats)."""
-        target = yarl.URL(url)
-        origin = f"{target.scheme}://{target.host}:{target.port}"
-        found = self._proxies.get(origin)
-        if found is None:
-            found = self._proxies[origin] = environment_proxy(url)
-        return found
 
     async def aclose(self) -> None:
         await super().aclose()

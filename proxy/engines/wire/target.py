@@ -67,8 +67,9 @@ class Target:
 
 def environment_proxy(url: str) -> tuple[str | None, str | None]:
     """The proxy the environment names for ``url``, and the ``Proxy-Authorization`` value to send
-    it: ``http_proxy`` or ``https_proxy`` by the URL's scheme (either name's case; an ``http://`` or
-    an ``https://`` proxy, ``http://`` when the value has no scheme), skipped for the hosts
+    it: ``http_proxy`` or ``https_proxy`` by the URL's scheme, else ``all_proxy`` (either name's
+    case; an ``http://`` or an ``https://`` proxy, ``http://`` when the value has no scheme; an
+    ``all_proxy`` of another scheme, such as ``socks5://``, is not ours to use), skipped for the hosts
     ``no_proxy`` lists (a name, a ``.domain`` suffix, ``name:port``, ``*``); credentials from the
     proxy's URL (:meth:`Target.of` reads them), else netrc's for the proxy's host.
     ``(None, None)``: the URL goes direct.
@@ -80,9 +81,12 @@ def environment_proxy(url: str) -> tuple[str | None, str | None]:
         return None, None
     if urllib.request.proxy_bypass(host if ":" in host else f"{host}:{target.port}"):
         return None, None
-    proxy = urllib.request.getproxies().get(target.scheme)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(target.scheme)
     if not proxy:
-        return None, None
+        proxy = proxies.get("all")
+        if not proxy or ("://" in proxy and not proxy.lower().startswith(("http://", "https://"))):
+            return None, None
     if "://" not in proxy:
         proxy = "http://" + proxy
     via = yarl.URL(proxy)

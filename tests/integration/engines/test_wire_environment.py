@@ -21,8 +21,10 @@ import pytest
 
 from proxy.engines.assistants import AssistantsEngine
 from proxy.engines.base import AssistantProfile, EngineError
+from proxy.engines.factory import shared_http_client
 from proxy.engines.provider_http import ProviderPool, StreamEndpoint
 from proxy.engines.wire.target import environment_proxy
+from proxy.settings import Settings
 from tests.integration.engines import wire_servers
 from tests.integration.engines.wire_servers import (
     Certificate,
@@ -71,8 +73,28 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.Monk
         ({"HTTP_PROXY": "http://proxy.corp:3128"}, "https://api.example.com/v1", None),
         ({"HTTPS_PROXY": "http://proxy.corp:3128"}, "http://api.example.com/v1", None),
         ({"HTTPS_PROXY": "http://proxy.corp:3128"}, "https:///v1", None),  # Target.of refuses it
+        ({"ALL_PROXY": "https://proxy.corp:8443"}, "https://api.example.com/v1", "https://proxy.corp:8443"),
+        ({"all_proxy": "proxy.corp:3128"}, "http://api.example.com/v1", "http://proxy.corp:3128"),
+        (
+            {"ALL_PROXY": "https://all.corp:8443", "HTTPS_PROXY": "https://proxy.corp:8443"},
+            "https://api.example.com/v1",
+            "https://proxy.corp:8443",
+        ),
+        ({"ALL_PROXY": "socks5://proxy.corp:1080"}, "https://api.example.com/v1", None),
     ],
-    ids=["https-proxy", "http-proxy", "no-scheme", "http-target", "http-proxy-only", "https-proxy-only", "no-host"],
+    ids=[
+        "https-proxy",
+        "http-proxy",
+        "no-scheme",
+        "http-target",
+        "http-proxy-only",
+        "https-proxy-only",
+        "no-host",
+        "all-proxy",
+        "all-proxy-no-scheme",
+        "scheme-before-all",
+        "all-proxy-socks",
+    ],
 )
 def test_the_proxy_of_the_url_s_scheme(
     env: pytest.MonkeyPatch, variables: dict[str, str], url: str, expected: str | None
@@ -123,10 +145,35 @@ def test_netrc_credentials_for_the_proxy_when_its_url_has_none(env: pytest.Monke
 # -- through the engines' request path -------------------------------------------------------------
 
 
+@pytest.fixture(params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """``PROXY_PROVIDER_TRANSPORT``: the SDK's calls over aiohttp or httpx2."""
+    return str(request.param)
+
+
+def header(head: bytes, name: str) -> bytes | None:
+    """A request head's field, its name in any case."""
+    for line in head.split(b"\r\n")[1:]:
+        field, _, value = line.partition(b":")
+        if field.strip().lower() == name.lower().encode():
+            return value.strip()
+    return None
+
+
 @asynccontextmanager
-async def endpoint(base_url: str, *, connect_timeout: float = 5.0) -> AsyncIterator[StreamEndpoint]:
-    """The streamed requests of an SDK client over the process's pool, as the engines send them."""
-    async with ProviderPool(connect_timeout=connect_timeout, read_timeout=5.0) as pool:
+async def endpoint(
+    base_url: str, *, connect_timeout: float = 5.0, transport: str = "aiohttp"
+) -> AsyncIterator[StreamEndpoint]:
+    """The streamed requests of an SDK client over the process's pool, as the engines send them
+    (over the wire client; with ``transport="httpx"``, over httpx2)."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        provider_transport=transport,
+        provider_connect_timeout=connect_timeout,
+        provider_read_timeout=5.0,
+    )
+    async with shared_http_client(settings) as pool:
+        assert isinstance(pool, ProviderPool) == (transport == "aiohttp")
         timeout = httpx2.Timeout(5.0, connect=connect_timeout)
         client = openai.AsyncOpenAI(
             base_url=base_url, api_key="sk-wire", http_client=pool, max_retries=0, timeout=timeout
@@ -149,7 +196,7 @@ async def refused(to: StreamEndpoint) -> EngineError:
 
 
 async def test_an_https_proxy_from_the_environment_carries_the_streams(
-    env: pytest.MonkeyPatch, certificate: Certificate
+    env: pytest.MonkeyPatch, certificate: Certificate, transport: str
 ) -> None:
     env.setenv("SSL_CERT_FILE", str(certificate[0]))  # how an operator makes the SDK trust a proxy's CA
     origin, proxy = Origin(), ConnectProxy()
@@ -158,19 +205,19 @@ async def test_an_https_proxy_from_the_environment_carries_the_streams(
         serving(proxy.handle, server_tls(certificate)) as proxy_port,
     ):
         env.setenv("HTTPS_PROXY", f"https://u:p@127.0.0.1:{proxy_port}")
-        async with endpoint(f"https://127.0.0.1:{origin_port}/v1") as to:
+        async with endpoint(f"https://127.0.0.1:{origin_port}/v1", transport=transport) as to:
             assert await stream(to) == [{"n": 1}, {"n": 2}]
             assert await stream(to) == [{"n": 1}, {"n": 2}]
 
     [asked] = proxy.asked
     assert asked.startswith(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\n" % origin_port)
-    assert b"\r\nProxy-Authorization: Basic dTpw\r\n" in asked
+    assert header(asked, "Proxy-Authorization") == b"Basic dTpw"
     assert origin.heads[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
-    assert b"\r\nAuthorization: Bearer sk-wire\r\n" in origin.heads[0]
+    assert header(origin.heads[0], "Authorization") == b"Bearer sk-wire"
 
 
 async def test_no_proxy_sends_the_streams_past_the_environment_s_proxy(
-    env: pytest.MonkeyPatch, certificate: Certificate
+    env: pytest.MonkeyPatch, certificate: Certificate, transport: str
 ) -> None:
     env.setenv("SSL_CERT_FILE", str(certificate[0]))
     origin, proxy = Origin(), ConnectProxy()
@@ -180,7 +227,7 @@ async def test_no_proxy_sends_the_streams_past_the_environment_s_proxy(
     ):
         env.setenv("HTTPS_PROXY", f"https://127.0.0.1:{proxy_port}")
         env.setenv("NO_PROXY", "localhost,127.0.0.1")
-        async with endpoint(f"https://127.0.0.1:{origin_port}/v1") as to:
+        async with endpoint(f"https://127.0.0.1:{origin_port}/v1", transport=transport) as to:
             assert await stream(to) == [{"n": 1}, {"n": 2}]
 
     assert not proxy.asked and len(origin.heads) == 1
@@ -233,29 +280,28 @@ async def test_a_connect_timeout_is_a_provider_timeout(env: pytest.MonkeyPatch) 
 CREATED = b'{"id": "conv_1", "object": "conversation", "created_at": 1, "metadata": {}}'
 
 
-def header(head: bytes, name: str) -> bytes | None:
-    """A request head's field, its name in any case."""
-    for line in head.split(b"\r\n")[1:]:
-        field, _, value = line.partition(b":")
-        if field.strip().lower() == name.lower().encode():
-            return value.strip()
-    return None
-
-
 def json_origin() -> Origin:
     """The provider answering each of the SDK's calls with a created object."""
     return Origin(body=CREATED, content_type=b"application/json")
 
 
 @asynccontextmanager
-async def sdk_client(base_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
-    """An SDK client over the process's pool, as the factory builds it."""
-    async with ProviderPool(connect_timeout=5.0, read_timeout=5.0) as pool:
+async def sdk_client(base_url: str, transport: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    """An SDK client over the process's pool, as the factory builds them (made inside the test, once
+    its environment is set, as the app makes it at start-up)."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        provider_transport=transport,
+        provider_connect_timeout=5.0,
+        provider_read_timeout=5.0,
+    )
+    async with shared_http_client(settings) as pool:
         yield openai.AsyncOpenAI(base_url=base_url, api_key="sk-wire", http_client=pool, max_retries=0)
 
 
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "ALL_PROXY"])
 async def test_an_https_proxy_from_the_environment_carries_the_sdk_s_calls(
-    env: pytest.MonkeyPatch, certificate: Certificate
+    env: pytest.MonkeyPatch, certificate: Certificate, transport: str, variable: str
 ) -> None:
     """A conversation created, and a thread for the assistants engine: the SDK's calls, not the
     streams (aiohttp's own lookup of the environment dropped an ``https://`` proxy)."""
@@ -265,8 +311,8 @@ async def test_an_https_proxy_from_the_environment_carries_the_sdk_s_calls(
         serving(origin.handle, server_tls(certificate)) as origin_port,
         serving(proxy.handle, server_tls(certificate)) as proxy_port,
     ):
-        env.setenv("HTTPS_PROXY", f"https://u:p@127.0.0.1:{proxy_port}")
-        async with sdk_client(f"https://127.0.0.1:{origin_port}/v1") as client:
+        env.setenv(variable, f"https://u:p@127.0.0.1:{proxy_port}")
+        async with sdk_client(f"https://127.0.0.1:{origin_port}/v1", transport) as client:
             assert (await client.conversations.create()).id == "conv_1"
             engine = AssistantsEngine(client, AssistantProfile(model="m"))
             assert await engine.create_conversation() == "conv_1"
@@ -283,7 +329,7 @@ async def test_an_https_proxy_from_the_environment_carries_the_sdk_s_calls(
 
 
 async def test_netrc_credentials_for_the_proxy_go_with_the_sdk_s_calls(
-    env: pytest.MonkeyPatch, certificate: Certificate, tmp_path: Path
+    env: pytest.MonkeyPatch, certificate: Certificate, transport: str, tmp_path: Path
 ) -> None:
     env.setenv("SSL_CERT_FILE", str(certificate[0]))
     (tmp_path / "netrc").write_text("machine 127.0.0.1 login user password s3cret\n")
@@ -293,7 +339,7 @@ async def test_netrc_credentials_for_the_proxy_go_with_the_sdk_s_calls(
         serving(proxy.handle, server_tls(certificate)) as proxy_port,
     ):
         env.setenv("HTTPS_PROXY", f"https://127.0.0.1:{proxy_port}")
-        async with sdk_client(f"https://127.0.0.1:{origin_port}/v1") as client:
+        async with sdk_client(f"https://127.0.0.1:{origin_port}/v1", transport) as client:
             assert (await client.conversations.create()).id == "conv_1"
 
     [asked] = proxy.asked
@@ -301,7 +347,7 @@ async def test_netrc_credentials_for_the_proxy_go_with_the_sdk_s_calls(
 
 
 async def test_no_proxy_sends_the_sdk_s_calls_past_the_environment_s_proxy(
-    env: pytest.MonkeyPatch, certificate: Certificate
+    env: pytest.MonkeyPatch, certificate: Certificate, transport: str
 ) -> None:
     env.setenv("SSL_CERT_FILE", str(certificate[0]))
     origin, proxy = json_origin(), ConnectProxy()
@@ -311,20 +357,20 @@ async def test_no_proxy_sends_the_sdk_s_calls_past_the_environment_s_proxy(
     ):
         env.setenv("HTTPS_PROXY", f"https://127.0.0.1:{proxy_port}")
         env.setenv("NO_PROXY", "localhost,127.0.0.1")
-        async with sdk_client(f"https://127.0.0.1:{origin_port}/v1") as client:
+        async with sdk_client(f"https://127.0.0.1:{origin_port}/v1", transport) as client:
             assert (await client.conversations.create()).id == "conv_1"
 
     assert not proxy.asked and len(origin.heads) == 1
 
 
 async def test_a_proxy_refusing_the_sdk_s_tunnel_is_an_unavailable_provider(
-    env: pytest.MonkeyPatch, certificate: Certificate
+    env: pytest.MonkeyPatch, certificate: Certificate, transport: str
 ) -> None:
     env.setenv("SSL_CERT_FILE", str(certificate[0]))
     proxy = ConnectProxy(answer=b"HTTP/1.1 407 No\r\nContent-Length: 0\r\n\r\n")
     async with serving(proxy.handle, server_tls(certificate)) as proxy_port:
         env.setenv("HTTPS_PROXY", f"https://127.0.0.1:{proxy_port}")
-        async with sdk_client("https://127.0.0.1:9/v1") as client:
+        async with sdk_client("https://127.0.0.1:9/v1", transport) as client:
             engine = AssistantsEngine(client, AssistantProfile(model="m"))
             with pytest.raises(EngineError) as caught:
                 await engine.create_conversation()
