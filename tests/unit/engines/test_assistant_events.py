@@ -48,9 +48,9 @@ def test_one_byte_at_a_time() -> None:
     assert split(*(STREAM[i : i + 1] for i in range(len(STREAM)))) == EXPECTED
 
 
-@pytest.mark.parametrize("cut", range(1, len(STREAM)))
-def test_any_two_reads(cut: int) -> None:
-    assert split(STREAM[:cut], STREAM[cut:]) == EXPECTED
+def test_any_two_reads() -> None:
+    for cut in range(1, len(STREAM)):
+        assert split(STREAM[:cut], STREAM[cut:]) == EXPECTED, cut
 
 
 def test_an_event_whose_blank_line_never_came_is_kept_and_a_cut_line_dropped() -> None:
