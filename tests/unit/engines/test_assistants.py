@@ -453,6 +453,18 @@ async def test_error_event_in_the_stream(payload: dict[str, Any]) -> None:
     assert error.message == "The server had an error."
 
 
+async def test_an_event_that_is_not_json_fails_the_turn_after_the_text_before_it() -> None:
+    garbled = b"event: thread.message.delta\ndata: {oops\n\n"
+    provider = Provider(runs=[stream(run_event("created") + delta("Hal") + garbled + DONE)])
+    events: list[Any] = []
+    with pytest.raises(EngineError) as caught:
+        async for event in make_engine(provider).stream_turn(make_turn()):
+            events.append(event)
+
+    assert events == [TextDelta("msg_1", "Hal")]
+    assert (caught.value.code, caught.value.message) == ("upstream_failed", "The AI provider sent a malformed event.")
+
+
 # -- HTTP failures -----------------------------------------------------------------------------
 
 
