@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from proxy.offline import arguments
@@ -47,6 +48,20 @@ def _recalled(history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime,
     return Turn(user=last.user, calls=list(earlier.calls), reply=last.reply)
 
 
+def _inherited(
+    plan: Plan, previous: Turn, history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime, depth: int
+) -> Plan:
+    """A follow-up of a customer's orders keeps the period of the question it follows: the orders
+    tool takes no dates, the period is only in the words ("in March", then "and the cheapest one?")."""
+    if plan.intent != "customer_orders" or plan.slots.period is not None or depth <= 0:
+        return plan
+    found = [i for i, turn in enumerate(history) if turn is previous or (turn.user and turn.user == previous.user)]
+    if not found:
+        return plan
+    earlier = make_plan(previous.user, tools, now, history[: found[-1]], depth=depth - 1)
+    return replace(plan, period=earlier.when) if earlier.intent in ("customer_orders", "find_customer") else plan
+
+
 def make_plan(
     text: str, tools: Sequence[ToolSpec], now: datetime, history: Sequence[Turn] = (), *, depth: int = 3
 ) -> Plan:
@@ -67,7 +82,7 @@ def make_plan(
     if previous is not None and weak and (talk is None or opener) and (slots.modifies or slots.refers_back or opener):
         followed = follow_up(previous, slots, specs)
         if followed is not None:
-            return followed
+            return _inherited(followed, previous, history, tools, now, depth)
 
     if _CHANGE_ORDER.search(text):
         return Plan("talk", "policy:changing or cancelling orders", slots)
