@@ -184,8 +184,8 @@ def insight_renderer(data: Data) -> Callable[[Plan, Data], str] | None:
         return revenue
     if "repeat_purchase_rate_percent" in data:
         return repeat_rate
-    if isinstance(data.get("customers"), list) and any(
-        isinstance(c, Mapping) and "spent" in c for c in data["customers"]
-    ):
+    if isinstance(data.get("customers"), list) and (
+        "currencies_with_orders" in data or any(isinstance(c, Mapping) and "spent" in c for c in data["customers"])
+    ):  # a period without orders has no rows to tell it by
         return top_customers
     return None

@@ -16,11 +16,12 @@ Row = Mapping[str, Any]
 _FURTHER = 10  # the rows a shop returns by default: a list shorter than this can be asked for longer
 
 
-def _line(r: Row) -> str:
-    return (
-        f"{text(r.get('name'))} ({text(r.get('email'))}, {text(r.get('id'))}): {text(r.get('spent'))} in "
-        f"{count(r.get('orders'), 'orders')}"
-    )
+def _who(r: Row) -> str:
+    return f"{text(r.get('name'))} ({text(r.get('email'))}, {text(r.get('id'))})"
+
+
+def _spending(r: Row) -> str:
+    return f"{text(r.get('spent'))} in {count(r.get('orders'), 'orders')}"
 
 
 def _spent(r: Row) -> Decimal:
@@ -44,10 +45,10 @@ def about_top_customers(plan: Plan, rows: Sequence[Row], when: str) -> str:
         return f"{placed} and spent {sum(m[0] for m in found):.{places}f} {found[0][1]} in all."
     if plan.slots.pick == "priciest":
         top = max(rows, key=_spent)
-        return f"Of {them}, {_line(top)} spent the most."
+        return f"Of {them}, {_who(top)} spent the most: {_spending(top)}."
     least = min(reversed(rows), key=_spent)
     more = ' Ask for the "top 10 customers" to see further down the list.' if len(rows) < _FURTHER else ""
     return (
-        f"Of {them}, {_line(least)} spent the least. The shop's figures rank customers from the most spent"
-        f" down, so I can't name who spent the least of all customers.{more}"
+        f"Of {them}, {_who(least)} spent the least: {_spending(least)}. The shop's figures rank customers"
+        f" from the most spent down, so I can't name who spent the least of all customers.{more}"
     )
