@@ -60,7 +60,12 @@ def plan_tool(
             query = " ".join(words)
             search = Call("search_products", {"query": query, "limit": 3})
             return Plan("calls", name, slots, (search,), together_with=query)
-        return Plan("calls", name, slots, (Call(name, args),))
+        # "who spent the least?" right after the top customers: about those shown
+        shown = previous is not None and any(
+            c.arguments.get("question") == args.get("question") for c in previous.calls
+        )
+        context = previous.user if shown and previous is not None else ""
+        return Plan("calls", name, slots, (Call(name, args),), followup=shown, context=context)
     if name in ("capture_lead", "sendEmail"):
         lead = arguments.lead_arguments(slots, spec, history)
         if lead is None:

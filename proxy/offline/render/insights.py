@@ -161,7 +161,8 @@ def top_customers(plan: Plan, data: Data) -> str:
     if not rows:
         return f"No customer placed a paid order{when}."
     if plan.slots.pick or plan.slots.tally:  # "and the cheapest one?", "how many orders was that?"
-        return about_top_customers(plan, rows[: _shown(plan)], when) + _currency_note(data)
+        shown = rows[: _shown(plan)] if plan.followup else rows  # nothing shown before: all those found
+        return about_top_customers(plan, shown, when) + _currency_note(data)
     lines = [
         f"{text(r.get('name'))} ({text(r.get('email'))}, {text(r.get('id'))}): {text(r.get('spent'))} in "
         f"{count(r.get('orders'), 'orders')}"

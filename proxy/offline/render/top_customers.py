@@ -47,8 +47,10 @@ def about_top_customers(plan: Plan, rows: Sequence[Row], when: str) -> str:
         top = max(rows, key=_spent)
         return f"Of {them}, {_who(top)} spent the most: {_spending(top)}."
     least = min(reversed(rows), key=_spent)
+    limits = "The shop's figures rank customers from the most spent down, so I can't name who spent the least of all"
+    limits += " customers."
     more = ' Ask for the "top 10 customers" to see further down the list.' if len(rows) < _FURTHER else ""
-    return (
-        f"Of {them}, {_who(least)} spent the least: {_spending(least)}. The shop's figures rank customers"
-        f" from the most spent down, so I can't name who spent the least of all customers.{more}"
-    )
+    answer = f"Of {them}, {_who(least)} spent the least: {_spending(least)}."
+    if not plan.followup:  # asked first: what the figures can say comes first
+        return f"{limits} {answer}{more}"
+    return f"{answer} {limits}{more}"

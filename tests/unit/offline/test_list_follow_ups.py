@@ -225,3 +225,32 @@ def test_something_under_a_price_after_a_kind_of_product_is_any_product() -> Non
     chat.ask("Do you have a waterproof jacket?", jackets)
     calls, _ = chat.ask("show me something under 20", {"query": "products", "products": []})
     assert calls == [("search_products", {"query": "products", "max_price": 20})]
+
+
+def test_who_spent_the_least_asked_first_says_how_far_the_figures_go() -> None:
+    calls, least = Chat().ask("who spent the least?", TOP_OUTPUT)
+    assert calls == [("shop_insights", {"question": "top_customers"})]
+    low = min(TOP, key=lambda c: _amount(c["spent"]))  # of all those found: none was shown before
+    assert least.startswith("The shop's figures rank customers from the most spent down, so I can't name who")
+    assert (
+        f"Of our top {len(TOP)} customers by spend, {low['name']} ({low['email']}, {low['id']}) spent the least"
+        in least
+    )
+
+
+def test_the_cheapest_one_after_none_under_a_price_is_the_cheapest_of_that_kind() -> None:
+    jackets = [
+        {"id": "prod_j2", "name": "Summit Waterproof Jacket", "prices": ["273.99 EUR"], "match": "strong"},
+        {"id": "prod_j1", "name": "Tidal Waterproof Jacket", "prices": ["188.99 EUR"], "match": "strong"},
+    ]
+    output = {"query": "waterproof jacket", "filters": {"currency": "EUR", "max_price": 150}, "products": [],
+              "nothing_matches": True, "alternatives": jackets}  # fmt: skip
+    chat = Chat()
+    _, first = chat.ask("Do you have a waterproof jacket under 150 EUR?", output)
+    calls, cheapest = chat.ask("and the cheapest one?", output)
+    assert calls == [
+        ("search_products", {"query": "waterproof jacket", "currency": "EUR", "max_price": 150, "limit": 10})
+    ]
+    low = min(jackets, key=lambda c: _amount(c["prices"][0]))
+    assert cheapest.startswith(f'The cheapest match for "waterproof jacket" is {low["name"]} ({low["id"]}) at')
+    assert cheapest.endswith('Nothing that matches "waterproof jacket" is at or under 150 EUR.') and cheapest != first
