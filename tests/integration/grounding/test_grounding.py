@@ -240,7 +240,8 @@ CASES = [
     Case("customer-by-email", "staff", ("look up the customer {top_email}",),
          lambda f: [f.top_customer["name"], f"{f.top_customer['paid_orders']} paid orders"]),
     # -- follow-ups about the list just shown ---------------------------------------------------------
-    Case("jacket-then-cheapest", "anonymous", ("Do you have a waterproof jacket under 150 EUR?", "and the cheapest one?"),
+    Case("jacket-then-cheapest", "anonymous",
+         ("Do you have a waterproof jacket under 150 EUR?", "and the cheapest one?"),
          lambda f: [*nothing_under("waterproof jacket", 150, "eur")(f)[1:], "Nothing that matches"]),
     Case("march-then-cheapest", "customer", ("What did I buy in March?", "and the cheapest one?"),
          lambda f: [*ends(in_month(f, "2026-03"), cheapest=True), "cheapest"]),
