@@ -62,7 +62,9 @@ def _end_item(orders: Sequence[Order], cheapest: bool) -> str:
     if not found:
         return ""
     pick = min(found, key=lambda f: (f[0], f[1])) if cheapest else min(found, key=lambda f: (-f[0], f[1]))
-    return pick[2]
+    name = pick[2].partition(",")[0]
+    same = [n for n in dict.fromkeys(line.partition(",")[0] for unit, _, line in found if unit == pick[0]) if n != name]
+    return pick[2] + (f"; {join(same)} {'cost' if len(same) > 1 else 'costs'} the same" if same else "")
 
 
 def _end_order(orders: Sequence[Order], cheapest: bool) -> tuple[Order, int, str]:

@@ -254,3 +254,16 @@ def test_the_cheapest_one_after_none_under_a_price_is_the_cheapest_of_that_kind(
     low = min(jackets, key=lambda c: _amount(c["prices"][0]))
     assert cheapest.startswith(f'The cheapest match for "waterproof jacket" is {low["name"]} ({low["id"]}) at')
     assert cheapest.endswith('Nothing that matches "waterproof jacket" is at or under 150 EUR.') and cheapest != first
+
+
+def test_items_of_the_same_price_are_named_together() -> None:
+    chat = Chat()
+    chat.ask("show me my orders", ORDERS_OUTPUT)
+    _, dearest = chat.ask("the most expensive?", ORDERS_OUTPUT)
+    top = max(_unit(i) for o in ORDERS for i in o["items"])
+    tied = [i for o in ORDERS for i in o["items"] if _unit(i) == top]
+    assert len(tied) == 2  # the seeded Wool Throw and Chef's Knife cost the same
+    assert (
+        f"The most expensive item in them: {tied[0]['name']} ({tied[0]['product_id']}), {tied[0]['amount']}" in dearest
+    )
+    assert f"; {tied[1]['name']} ({tied[1]['product_id']}) costs the same." in dearest
