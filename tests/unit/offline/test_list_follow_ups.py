@@ -267,3 +267,15 @@ def test_items_of_the_same_price_are_named_together() -> None:
         f"The most expensive item in them: {tied[0]['name']} ({tied[0]['product_id']}), {tied[0]['amount']}" in dearest
     )
     assert f"; {tied[1]['name']} ({tied[1]['product_id']}) costs the same." in dearest
+
+
+def test_who_spent_the_least_after_a_months_top_customers_is_about_that_month() -> None:
+    chat = Chat()
+    chat.ask("Who are our top customers?", TOP_OUTPUT)
+    march = {"question": "top_customers", "date_from": "2026-03-01", "date_to": "2026-03-31"}
+    calls, _ = chat.ask("and in March?", TOP_OUTPUT)
+    assert calls == [("shop_insights", march)]
+    calls, least = chat.ask("who spent the least?", TOP_OUTPUT)
+    assert calls == [("shop_insights", march)]
+    low = min(TOP[:5], key=lambda c: _amount(c["spent"]))
+    assert least.startswith(f"Of our top 5 customers by spend, {low['name']}")
