@@ -124,7 +124,7 @@ def orders_arguments(slots: Slots) -> dict[str, Any]:
         args["customer_id"] = slots.ids.customers[0]
     elif slots.emails:
         args["email"] = slots.emails[0]
-    if slots.period is not None:
+    if slots.period is not None or slots.pick or slots.tally:
         args["limit"] = _PERIOD_LIMIT  # the tool caps it at what the shop allows
     elif slots.limit:
         args["limit"] = slots.limit
@@ -142,11 +142,11 @@ def update_insight(args: dict[str, Any], slots: Slots, spec: ToolSpec) -> dict[s
     out = dict(args)
     question = out.get("question")
     modifier = slots.by_revenue and question == "best_sellers" and slots.question == "revenue"  # "and by revenue?"
-    if slots.question and slots.question_weight >= 2.5 and not modifier:
-        question = slots.question
-    elif slots.pick == "cheapest" and question == "largest_purchase":
-        question = "cheapest_purchase"
-    elif slots.pick == "priciest" and question == "cheapest_purchase":
+    if slots.question and slots.question_weight >= 2.5 and not modifier and not slots.tally:
+        question = slots.question  # "how many orders was that?" is about the answer shown, not a new question
+    elif slots.pick == "cheapest" and question in ("largest_purchase", "revenue"):
+        question = "cheapest_purchase"  # "and the cheapest one?" after a period's revenue: its cheapest order
+    elif slots.pick == "priciest" and question in ("cheapest_purchase", "revenue"):
         question = "largest_purchase"
     if question != out.get("question"):
         out = {"question": question} | {k: v for k, v in out.items() if k in ("date_from", "date_to", "currency")}

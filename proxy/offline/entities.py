@@ -136,6 +136,25 @@ _PRICIEST = re.compile(
     r"\b(?:most\s+expensive|priciest|highest[\s-]+priced?|highest\s+price|dearest|premium\s+one|pricier)\b",
     re.IGNORECASE,
 )
+# "who spent the least?": the low end of a list ranked by money
+_LEAST_SPENT = re.compile(
+    r"\b(?:spent|spends|spend|spending|paid|pays)\s+(?:the\s+)?(?:least|lowest|smallest)\b"
+    r"|\b(?:least|lowest|smallest)\s+(?:spent|spend|spending|spender)\b",
+    re.IGNORECASE,
+)
+# A sum or a count of the list just shown: "how much in total?", "how many orders was that?"
+_TOTAL = re.compile(
+    r"\bin\s+total\b|\ball\s+together\b|\baltogether\b|\badd(?:ed|s)?\s+up\b|\bsum\b|\btotal\s+(?:of|spent|spend)\b"
+    r"|\bhow\s+much\s+(?:was|is|were|are)\s+(?:that|it|this|those|these|they)\b"
+    r"|\bhow\s+much\s+(?:did|have|had)\s+(?:i|they|he|she|we)\s+(?:spent|spend|paid|pay)\b",
+    re.IGNORECASE,
+)
+_COUNT = re.compile(
+    r"\bhow\s+many\s+(?:orders?\s+|purchases?\s+|times?\s+)?(?:was|were|is|are)\s+(?:that|it|this|those|these|they|there)\b"
+    r"|\bhow\s+many\s+(?:orders|purchases)\s+(?:did|have|had)\s+(?:i|they|he|she|those|these)\b"
+    r"|\bhow\s+many\s+(?:in\s+all|altogether|in\s+total)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +243,17 @@ def find_pick(text: str) -> str | None:
     """``cheapest`` or ``priciest`` when the message asks for one end of the price range."""
     if _PRICIEST.search(text):
         return "priciest"
-    if _CHEAPEST.search(text):
+    if _CHEAPEST.search(text) or _LEAST_SPENT.search(text):
         return "cheapest"
+    return None
+
+
+def find_tally(text: str) -> str | None:
+    """``count`` or ``total`` when the message asks how many, or how much in all, the list shown comes to."""
+    if _COUNT.search(text):
+        return "count"
+    if _TOTAL.search(text):
+        return "total"
     return None
 
 

@@ -22,6 +22,26 @@ ASKS_IF = re.compile(
 # Calls that do something rather than look something up: a follow-up never repeats them.
 _NOT_REPEATED = frozenset({"get_product", "capture_lead", "sendEmail", "escalate_to_human"})
 _PRODUCT_ID = re.compile(r"\bprod_\w+")
+_ANYTHING = re.compile(r"\b(?:something|anything|any\s+product|whatever)\b", re.I)
+# Answers a pick ("the cheapest one?") or a tally ("how many orders was that?") cannot be read from:
+# their follow-up says so and what can be asked instead (see replies.cannot).
+_NO_PICK = frozenset({"best_sellers", "bought_together", "second_product", "repeat_purchase_rate"})
+_NO_TALLY = _NO_PICK | {"cheapest_purchase", "largest_purchase"}
+
+
+def _cannot(name: str, args: dict[str, Any], slots: Slots) -> str | None:
+    """What a follow-up asks of the answer shown that the answer cannot give (``pick:best_sellers``)."""
+    question = args.get("question")
+    what = question if isinstance(question, str) else ""
+    if name == "search_products" and slots.tally and not slots.pick:
+        return "tally:search_products"
+    if name != "shop_insights":
+        return None
+    if slots.tally and what in _NO_TALLY:
+        return f"tally:{what}"
+    if slots.pick and what in _NO_PICK:
+        return f"pick:{what}"
+    return None
 
 
 def _products_of(turn: Turn) -> list[str]:
@@ -82,6 +102,8 @@ def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Pl
         args = arguments.without_shop_wide_bound(args)  # "tents?" after the shop's cheapest: any price
         if slots.query:
             args["query"] = slots.query
+        elif _ANYTHING.search(slots.text):  # "show me something under 20" after tents: any kind of product
+            args["query"] = arguments.GENERIC_QUERY
         args = arguments.apply_prices(args, slots)
         if slots.pick:
             args["limit"] = max(int(args.get("limit") or 0), 10)
@@ -96,4 +118,6 @@ def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Pl
     else:
         generic = arguments.generic_arguments(spec, slots, required_only=False) or {}
         args |= {k: v for k, v in generic.items() if k not in ("query", "q", "text", "message")}
+    if (cannot := _cannot(base.name, args, slots)) is not None:
+        return Plan("talk", f"cannot:{cannot}", slots, followup=True, context=previous.user)
     return Plan("calls", base.name, slots, (Call(base.name, args),), followup=True, context=previous.user)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from proxy.offline.conversation import Call
+from proxy.offline.periods import Period
 from proxy.offline.slots import Slots
 
 Kind = Literal["calls", "talk", "ask_contact", "unknown"]
@@ -30,3 +31,10 @@ class Plan:
     shop_wide: bool = False
     """The cheapest (or dearest) products of the whole shop: asked for with no kind of product named
     (:func:`proxy.offline.arguments.shop_wide_arguments`)."""
+    period: Period | None = None
+    """The period the answer is about when the message names none: a follow-up's, taken from the
+    question it follows ("and the cheapest one?" after "what did I buy in March?")."""
+
+    @property
+    def when(self) -> Period | None:
+        return self.slots.period or self.period

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from proxy.offline import arguments
@@ -47,8 +48,37 @@ def _recalled(history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime,
     return Turn(user=last.user, calls=list(earlier.calls), reply=last.reply)
 
 
+_ORDERS = ("customer_orders", "find_customer")
+_PERIOD_LOOKBACK = 8  # earlier messages searched for the period a chain of follow-ups is about
+
+
+def _inherited(plan: Plan, previous: Turn, history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime) -> Plan:
+    """A follow-up of a customer's orders keeps the period of the questions it follows: the orders
+    tool takes no dates, the period is only in the words ("in March", then "and the cheapest one?",
+    then "how much in total?"). Back through the follow-ups to the first message naming a period;
+    none when a fresh question without one comes first."""
+    if plan.intent not in _ORDERS or plan.slots.period is not None:
+        return plan
+    found = [i for i, turn in enumerate(history) if turn is previous or (turn.user and turn.user == previous.user)]
+    for index in reversed(range(max(0, found[-1] - _PERIOD_LOOKBACK + 1), found[-1] + 1) if found else range(0)):
+        earlier = make_plan(history[index].user, tools, now, history[:index], depth=1, inherit=False)
+        if earlier.intent not in _ORDERS:
+            return plan
+        if earlier.slots.period is not None:
+            return replace(plan, period=earlier.slots.period)
+        if not earlier.followup:
+            return plan
+    return plan
+
+
 def make_plan(
-    text: str, tools: Sequence[ToolSpec], now: datetime, history: Sequence[Turn] = (), *, depth: int = 3
+    text: str,
+    tools: Sequence[ToolSpec],
+    now: datetime,
+    history: Sequence[Turn] = (),
+    *,
+    depth: int = 3,
+    inherit: bool = True,
 ) -> Plan:
     slots = find_slots(text, now)
     specs = {spec.name: spec for spec in tools}
@@ -67,7 +97,7 @@ def make_plan(
     if previous is not None and weak and (talk is None or opener) and (slots.modifies or slots.refers_back or opener):
         followed = follow_up(previous, slots, specs)
         if followed is not None:
-            return followed
+            return _inherited(followed, previous, history, tools, now) if inherit else followed
 
     if _CHANGE_ORDER.search(text):
         return Plan("talk", "policy:changing or cancelling orders", slots)

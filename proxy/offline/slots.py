@@ -154,6 +154,8 @@ class Slots:
     phone: str | None
     limit: int | None
     pick: str | None
+    tally: str | None
+    """``count`` or ``total``: how many, or how much in all, the list shown comes to."""
     ordinal: int | None
     refers_back: bool
     question: str | None
@@ -165,7 +167,9 @@ class Slots:
     @property
     def modifies(self) -> bool:
         """Whether the message changes something a previous question asked (for follow-ups)."""
-        return bool(self.period or self.prices or self.pick or self.ordinal or self.limit or self.by_revenue)
+        return bool(
+            self.period or self.prices or self.pick or self.tally or self.ordinal or self.limit or self.by_revenue
+        )
 
 
 def product_query(text: str) -> str:
@@ -214,6 +218,7 @@ def find_slots(text: str, now: datetime) -> Slots:
         phone=entities.find_phone(text),
         limit=entities.find_limit(text),
         pick=entities.find_pick(text),
+        tally=entities.find_tally(text),
         ordinal=entities.find_ordinal(text),
         refers_back=entities.refers_back(text),
         question=question,

@@ -41,8 +41,7 @@ INSIGHT_CUES: dict[str, Cues] = {
     "cheapest_purchase": cues(
         (rf"\b(?:cheapest|smallest|lowest|least expensive|tiniest|minimum|min|lowest value) {_PURCHASE}\b", 3.5),
         (r"\bwho (?:made|placed|did|had) the (?:cheapest|smallest|lowest)\b", 3.5),
-        (r"\bwho (?:bought|purchased|ordered|spent) (?:the )?(?:cheapest|least|smallest|lowest)\b", 3.5),
-        (r"\bspent the least\b|\bleast (?:amount|money) spent\b", 3.0),
+        (r"\bwho (?:bought|purchased|ordered) (?:the )?(?:cheapest|least|smallest|lowest)\b", 3.5),
     ),
     "largest_purchase": cues(
         (
@@ -82,6 +81,9 @@ INSIGHT_CUES: dict[str, Cues] = {
         ),
         (r"\bwho (?:spent|spends|buys|bought|orders|ordered|purchased) (?:the )?most\b", 3.5),
         (r"\b(?:customers|clients|buyers) (?:who|that) spent (?:the )?most\b|\bspent the most\b", 3.0),
+        # the low end of the same ranking: the answer says how far the figures go (from the top down)
+        (r"\bwho (?:spent|spends|paid) (?:the )?(?:least|lowest|smallest)\b", 3.5),
+        (r"\bspent the least\b|\bleast (?:amount|money) spent\b|\blowest spend(?:ers?|ing)?\b", 3.0),
     ),
 }
 

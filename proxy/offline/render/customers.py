@@ -10,6 +10,7 @@ from typing import Any
 from proxy.offline.conversation import Result
 from proxy.offline.plan import Plan
 from proxy.offline.render.common import MAX_ITEMS, bullets, count, join, text
+from proxy.offline.render.order_sums import pick_answer, tally_answer
 from proxy.offline.words import content_words, tokens, word_in
 
 _LATEST = re.compile(r"\b(?:last|latest|recent|newest|most recent|current)\b|\bwhere is my\b|\bstatus\b", re.I)
@@ -188,7 +189,8 @@ def render_orders(plan: Plan, results: Sequence[Result]) -> str:
         scope = f"{whose} most recent orders" if data.get("more") else f"{whose} orders"
         asked = " ".join(words)
         return f'I can\'t see "{asked}" in {scope} (back to {text(orders[-1].get("date"))}).'
-    period = plan.slots.period
+    period = plan.when
+    inside = orders
     if period is not None:
         inside = [o for o in orders if (d := _date(o.get("date"))) is not None and period.contains(d)]
         if not inside:
@@ -199,6 +201,14 @@ def render_orders(plan: Plan, results: Sequence[Result]) -> str:
                     "older ones are not shown here."
                 )
             return f"{who} no orders {_when(period.label)}."
+    if plan.slots.pick or plan.slots.tally:  # "and the cheapest one?", "how much in total?": of the orders shown
+        more = bool(data.get("more")) and period is not None and inside[-1] is orders[-1]
+        more = more or (bool(data.get("more")) and period is None)
+        span = f" {_when(period.label)}" if period is not None else ""
+        if plan.slots.tally:
+            return tally_answer(inside, plan.slots.tally, who, whose, span, data.get("orders_total"), more)
+        return pick_answer(inside, plan.slots.pick == "cheapest", whose, span, order_line, more)
+    if period is not None:
         when = _when(period.label)
         intro = f"{when[:1].upper()}{when[1:]} you bought:" if own else f"Their orders {when}:"
         return intro + "\n" + bullets(order_line(o) for o in inside[:MAX_ITEMS])

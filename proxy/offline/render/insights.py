@@ -8,12 +8,19 @@ from typing import Any
 
 from proxy.offline.plan import Plan
 from proxy.offline.render.common import MAX_ITEMS, bullets, count, join, numbered, period_text, text
+from proxy.offline.render.top_customers import about_top_customers
 
 Data = Mapping[str, Any]
 
 
 def _limit(plan: Plan) -> int:
     return plan.slots.limit or MAX_ITEMS
+
+
+def _shown(plan: Plan) -> int:
+    """How many rows the answer lists: those asked for, in this message or the one it follows."""
+    asked = next((c.arguments.get("limit") for c in plan.calls if isinstance(c.arguments.get("limit"), int)), None)
+    return plan.slots.limit or asked or MAX_ITEMS
 
 
 def _map(value: Any) -> Mapping[str, Any]:
@@ -153,6 +160,9 @@ def top_customers(plan: Plan, data: Data) -> str:
     when = period_text(data)
     if not rows:
         return f"No customer placed a paid order{when}."
+    if plan.slots.pick or plan.slots.tally:  # "and the cheapest one?", "how many orders was that?"
+        shown = rows[: _shown(plan)] if plan.followup else rows  # nothing shown before: all those found
+        return about_top_customers(plan, shown, when) + _currency_note(data)
     lines = [
         f"{text(r.get('name'))} ({text(r.get('email'))}, {text(r.get('id'))}): {text(r.get('spent'))} in "
         f"{count(r.get('orders'), 'orders')}"
@@ -175,8 +185,8 @@ def insight_renderer(data: Data) -> Callable[[Plan, Data], str] | None:
         return revenue
     if "repeat_purchase_rate_percent" in data:
         return repeat_rate
-    if isinstance(data.get("customers"), list) and any(
-        isinstance(c, Mapping) and "spent" in c for c in data["customers"]
-    ):
+    if isinstance(data.get("customers"), list) and (
+        "currencies_with_orders" in data or any(isinstance(c, Mapping) and "spent" in c for c in data["customers"])
+    ):  # a period without orders has no rows to tell it by
         return top_customers
     return None

@@ -173,6 +173,12 @@ def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> s
         alternatives = [c for c in cards if match_of(c, query) == "partial"]
     if not alternatives:
         return opening + " Could you describe it in other words?"
+    within_kind = [c for c in alternatives if match_of(c, query) == "strong"]
+    bounded = filters.get("max_price") is not None or filters.get("min_price") is not None
+    if plan.followup and plan.slots.pick and within_kind and bounded:  # "and the cheapest one?" after "none under X"
+        return (
+            _pick(plan, within_kind, currency, query) + f'\n\nNothing that matches "{query}" is{filter_text(filters)}.'
+        )
     top = alternatives[0]
     strong_alternative = match_of(top, query) == "strong"
     if strong_alternative and filters.get("max_price") is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from proxy.offline.conversation import Result
 from proxy.offline.render.common import bullets, humanize, join, text
+from proxy.offline.render.limits import cannot
 from proxy.offline.types import ToolSpec
 
 _CAN_DO = {
@@ -44,6 +45,8 @@ def small_talk(kind: str, tools: Sequence[ToolSpec]) -> str:
         return f"Hello! {can}\n\nWhat can I do for you?"
     if kind == "thanks":
         return "You're welcome! Is there anything else I can help with?"
+    if kind.startswith("cannot:"):
+        return cannot(kind.partition(":")[2])
     if kind.startswith("policy:"):
         topic = kind.partition(":")[2]
         offers = [

@@ -50,6 +50,9 @@ class Facts:
     products: dict[str, list[Product]] = field(default_factory=dict)
     shop_ends: dict[str, tuple[list[Product], str]] = field(default_factory=dict)
     product_one: dict[str, Any] = field(default_factory=dict)
+    customer_orders: list[dict[str, Any]] = field(default_factory=list)
+    top_shown: list[dict[str, Any]] = field(default_factory=list)
+    cheapest_march: dict[str, Any] = field(default_factory=dict)
 
 
 _PAID_LINES = (

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from proxy.store.db import Database
 from tests.integration.grounding.conftest import TENANT, Service, Visitor, converse
 from tests.integration.grounding.facts import Facts, Product, load_facts, money
+from tests.integration.grounding.list_facts import ends, load_list_facts
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +58,18 @@ def nothing_under(key: str, limit: int, currency: str) -> Callable[[Facts], Expe
         return [("nothing", "No,"), best.name, price(best, currency)]
 
     return expect
+
+
+def in_month(f: Facts, month: str) -> list[dict[str, Any]]:
+    found = [o for o in f.customer_orders if o["month"] == month]
+    assert month != "2026-03" or found, "the demo shop changed: the customer has an order in March"
+    return found
+
+
+def paid_sum(orders: list[dict[str, Any]]) -> str:
+    paid = [o for o in orders if o["paid"]]
+    assert paid, "the demo shop changed: the customer paid in March"
+    return money(sum(o["total"] for o in paid), paid[0]["currency"])
 
 
 def all_names(key: str) -> Callable[[Facts], Expected]:
@@ -225,6 +239,34 @@ CASES = [
     Case("customer-greta", "staff", ("is there a customer named Greta?",), lambda f: [f.customers_named["greta"][0]]),
     Case("customer-by-email", "staff", ("look up the customer {top_email}",),
          lambda f: [f.top_customer["name"], f"{f.top_customer['paid_orders']} paid orders"]),
+    # -- follow-ups about the list just shown ---------------------------------------------------------
+    Case("jacket-then-cheapest", "anonymous",
+         ("Do you have a waterproof jacket under 150 EUR?", "and the cheapest one?"),
+         lambda f: [*nothing_under("waterproof jacket", 150, "eur")(f)[1:], "Nothing that matches"]),
+    Case("march-then-cheapest", "customer", ("What did I buy in March?", "and the cheapest one?"),
+         lambda f: [*ends(in_month(f, "2026-03"), cheapest=True), "cheapest"]),
+    Case("march-then-dearest", "customer", ("What did I buy in March?", "and the cheapest one?", "the most expensive?"),
+         lambda f: [*ends(in_month(f, "2026-03"), cheapest=False), "most expensive"]),
+    Case("march-then-total", "customer", ("What did I buy in March?", "how much in total?"),
+         lambda f: [paid_sum(in_month(f, "2026-03"))]),
+    Case("march-then-april", "customer", ("What did I buy in March?", "how much in total?", "and in April?"),
+         lambda f: [o["number"] for o in in_month(f, "2026-04")] or ["no orders in April 2026"]),
+    Case("last-order-then-cheapest", "customer", ("Where is my last order?", "and the cheapest one?"),
+         lambda f: [ends(f.customer_orders, cheapest=True)[0], f"of your orders ({len(f.customer_orders)})"]),
+    Case("my-orders-then-how-many", "customer", ("show me my orders", "how many orders was that?"),
+         lambda f: [f"You have {len(f.customer_orders)} orders"]),
+    Case("top-customers-then-cheapest", "staff", ("Who are our top customers?", "and the cheapest one?"),
+         lambda f: [f.top_shown[-1]["name"], f.top_shown[-1]["spent_text"], "spent the least"]),
+    Case("top-customers-then-least", "staff", ("Who are our top customers?", "who spent the least?"),
+         lambda f: [f.top_shown[-1]["name"], "can't name who spent the least of all customers"]),
+    Case("top-customers-then-how-many", "staff", ("Who are our top customers?", "how many orders was that?"),
+         lambda f: [f"placed {sum(c['orders'] for c in f.top_shown)} orders between them"]),
+    Case("top-customers-then-last-month", "staff", ("Who are our top customers?", "and last month?"),
+         lambda f: ["No customer placed a paid order"] if f.revenue_november == 0 else [f.top_shown[0]["name"]]),
+    Case("best-sellers-then-cheapest", "staff", ("What are the most popular products sold?", "and the cheapest one?"),
+         lambda f: ["can't pick the cheapest"]),
+    Case("revenue-march-then-cheapest", "staff", ("What was the revenue in March?", "and the cheapest one?"),
+         lambda f: [f.cheapest_march["number"], f.cheapest_march["total_text"]]),
     # -- leads, handoffs, small talk, nonsense -----------------------------------------------------
     Case("lead-with-email", "anonymous",
          ("Please contact me at robin.{engine}@example.com, I'm Robin Lead. We need 20 tents for our club.",),
@@ -250,7 +292,9 @@ CASES = [
 
 @pytest.fixture(scope="session")
 async def facts(database: Database, demo_shop: str) -> Facts:
-    return await load_facts(database, demo_shop)
+    found = await load_facts(database, demo_shop)
+    await load_list_facts(database, demo_shop, found)
+    return found
 
 
 def _visitor(who: str, facts: Facts) -> Visitor:
