@@ -13,9 +13,7 @@ def run_main(argv: Sequence[str]) -> int:
 
     ``main`` sets up the root logger's handler on ``sys.stderr``, which in a test is the stream
     pytest captures for that test and closes after it: left in place, every later log record of the
-    run (a server thread's, another test's app's) fails to write, "--- Logging error ---". Put back
-    right after the call, not in a fixture's teardown, whose list would hold the handlers pytest
-    attached for the test's setup only."""
+    run (a server thread's, another test's app's) fails to write, "--- Logging error ---"."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
