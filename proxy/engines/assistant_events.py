@@ -23,71 +23,12 @@ import msgspec.json
 
 from proxy.engines.byte_chunks import finish_chunks
 from proxy.engines.errors import TRANSPORT_ERRORS, error_payload, malformed_event, read_failed
+from proxy.engines.sse_split import EventSplitter
 
-__all__ = ("EventSplitter", "RunEvents")
+__all__ = ("RunEvents",)
 
 _DRAIN_SECONDS = 0.1  # after [DONE], how long the rest of the body may take (as the SDK)
-_BOM = b"\xef\xbb\xbf"
 _decode = msgspec.json.Decoder().decode
-
-
-class EventSplitter:
-    """The name and data of each server-sent event in a byte stream fed in reads of any size.
-
-    Lines end with LF, CRLF or CR; ``event`` and ``data`` fields are kept (several ``data`` lines
-    joined by a newline), comments and other fields skipped; an event without data is dropped and
-    one without a name is a ``message``. At the end, an event whose last line ended but whose blank
-    line never came is handed over too; a line cut off in the middle is dropped.
-    """
-
-    __slots__ = ("_data", "_name", "_rest", "_skip_lf", "_started")
-
-    def __init__(self) -> None:
-        self._rest = b""  # the unfinished line
-        self._skip_lf = False  # the last read ended with CR: an LF opening the next one is its pair
-        self._started = False
-        self._name: str | None = None
-        self._data: bytes | None = None
-
-    def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
-        if self._skip_lf:
-            self._skip_lf = False
-            if chunk.startswith(b"\n"):
-                chunk = chunk[1:]
-        if b"\r" in chunk:
-            self._skip_lf = chunk.endswith(b"\r")
-            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buf = self._rest + chunk
-        if not self._started:
-            if len(buf) < len(_BOM) and _BOM.startswith(buf):
-                self._rest = buf  # too short yet to tell whether the stream opens with a BOM
-                return []
-            self._started = True
-            buf = buf.removeprefix(_BOM)
-        *lines, self._rest = buf.split(b"\n")
-        out: list[tuple[str, bytes]] = []
-        for line in lines:
-            self._line(line, out)
-        return out
-
-    def finish(self) -> list[tuple[str, bytes]]:
-        out: list[tuple[str, bytes]] = []
-        self._rest = b""  # cut inside a line
-        self._line(b"", out)
-        return out
-
-    def _line(self, line: bytes, out: list[tuple[str, bytes]]) -> None:
-        if not line:  # the blank line ending an event
-            if self._data is not None:
-                out.append((self._name or "message", self._data))
-            self._name, self._data = None, None
-            return
-        field, _, value = line.partition(b":")
-        value = value.removeprefix(b" ")
-        if field == b"data":
-            self._data = value if self._data is None else self._data + b"\n" + value
-        elif field == b"event":
-            self._name = value.decode("utf-8", "replace")
 
 
 class RunEvents:

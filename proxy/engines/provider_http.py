@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any, Protocol
 
 import aiohttp
@@ -108,20 +107,7 @@ class ProviderPool(EnvironmentProxied):
             self._wire = WirePool(self._ssl, keepalive=KEEPALIVE_SECONDS)
         return self._wire
 
-    async def aclose(self) -> None:
-        await super().aclose()
-        await self._close_session()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
-        await super().__aexit__(exc_type, exc_value, traceback)  # closes the transport, not the client
-        await self._close_session()
-
-    async def _close_session(self) -> None:
+    async def close_more(self) -> None:
         if self._wire is not None:
             self._wire.close()
             self._wire = None

@@ -49,6 +49,22 @@ class EnvironmentProxied(httpx2.AsyncClient):
         """The transport of the calls through ``proxy`` (made once per proxy)."""
         raise NotImplementedError
 
+    async def close_more(self) -> None:
+        """What the subclass holds besides the client's own transport, closed after it."""
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self.close_more()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await super().__aexit__(exc_type, exc_value, traceback)  # closes the transport, not via aclose()
+        await self.close_more()
+
     def _transport_for_url(self, url: httpx2.URL) -> httpx2.AsyncBaseTransport:
         """``httpx2`` asks this for every request (its mounts, where its own proxies would be)."""
         proxy, auth = self.proxy_for(str(url))
@@ -74,20 +90,7 @@ class HttpxPool(EnvironmentProxied):
         proxy.ssl_context = self._ssl  # an https:// proxy's certificate checked as the provider's
         return httpx2.AsyncHTTPTransport(verify=self._ssl, limits=self._limits, proxy=proxy)
 
-    async def aclose(self) -> None:
-        await super().aclose()
-        await self._close_proxied()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
-        await super().__aexit__(exc_type, exc_value, traceback)
-        await self._close_proxied()
-
-    async def _close_proxied(self) -> None:
+    async def close_more(self) -> None:
         transports, self._proxied = list(self._proxied.values()), {}
         for transport in transports:
             await transport.aclose()

@@ -1,27 +1,36 @@
-"""The ``data`` of each server-sent event in a byte stream, as it arrives in reads of any size.
+"""Server-sent events split out of a byte stream, as it arrives in reads of any size.
 
-What the chat and responses engines need of a provider's stream is each event's data (a JSON
-object, or ``[DONE]``); event names, ids, retry hints and comments are not used. So the bytes are
-split on the blank line that ends an event, and only ``data:`` lines are kept: several in one
-event are joined with a newline (as the SSE standard says), and an event without any is skipped.
+The one place the project reads the SSE format, in two shapes: :class:`DataSplitter` hands over
+each event's data only (what the chat and responses engines and the wire client need: a JSON
+object, or ``[DONE]``; on the hot path of every relayed token, so measured and kept lean), and
+:class:`EventSplitter` each event's name and data (the assistants engine, whose events are told
+apart by name). Both split the bytes on the blank line that ends an event; of its lines, ``data``
+fields are kept (several in one event joined with a newline, as the SSE standard says), and
+``event`` for the name (``message`` without one); comments, ids, retry hints and unknown fields
+are skipped, and an event without data is dropped.
+
 Lines may end with LF, CRLF or CR. A read may end anywhere, inside a line, between the CR and
 the LF of one line ending, or inside a UTF-8 character: nothing is decoded here, the bytes of one
-event are handed over whole, for one JSON decode.
+event's data are handed over whole, for one JSON decode. A byte order mark is skipped at the
+start of the stream only.
 
 At the end of the stream, an event whose last line ended but whose blank line never came is
-handed over too (some servers end that way); a line cut off in the middle is dropped, as the
-standard drops an unfinished event.
+handed over too (some servers end that way); an event whose last line is cut off in the middle
+is dropped, as the standard drops an unfinished event.
 """
 
 from __future__ import annotations
 
-__all__ = ("DataSplitter",)
+from typing import Generic, TypeVar
+
+__all__ = ("DataSplitter", "EventSplitter")
 
 _BOM = b"\xef\xbb\xbf"
+_T = TypeVar("_T")
 
 
-class DataSplitter:
-    """Feed it the stream's reads in order; each call returns the data of the events completed."""
+class _Splitter(Generic[_T]):
+    """The line handling of both splitters: the events' blocks of lines, handed to ``_of``."""
 
     __slots__ = ("_rest", "_skip_lf", "_started")
 
@@ -30,14 +39,20 @@ class DataSplitter:
         self._skip_lf = False  # the last read ended with CR: an LF opening the next one is its pair
         self._started = False
 
-    def feed(self, chunk: bytes) -> list[bytes]:
+    @staticmethod
+    def _of(blocks: list[bytes]) -> list[_T]:
+        """What the events of ``blocks`` (their lines joined by LF) are handed over as."""
+        raise NotImplementedError
+
+    def feed(self, chunk: bytes) -> list[_T]:
+        """The next read of the stream; returns the events it completed."""
         if self._skip_lf:
             self._skip_lf = False
             if chunk.startswith(b"\n"):
                 chunk = chunk[1:]
         if b"\r" in chunk:
             self._skip_lf = chunk.endswith(b"\r")
-            chunk = _lf(chunk)
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         rest = self._rest
         buf = rest + chunk if rest else chunk
         if not self._started:
@@ -51,18 +66,27 @@ class DataSplitter:
             self._rest = buf
             return []
         *blocks, self._rest = buf.split(b"\n\n")
-        return _data_of(blocks)
+        return self._of(blocks)
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> list[_T]:
         """At the end of the stream: the last event if its last line ended (see the module)."""
         rest, self._rest = self._rest, b""
         if not rest.endswith(b"\n"):
             return []  # cut inside a line (or nothing left)
-        return _data_of([rest])
+        return self._of([rest])
 
 
-def _lf(buf: bytes) -> bytes:
-    return buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+def _fields(block: bytes) -> tuple[bytes | None, bytes | None]:
+    """An event's name and data, ``None`` where it has no such field."""
+    name = data = None
+    for line in block.split(b"\n"):
+        field, _, value = line.partition(b":")
+        if field == b"data":
+            value = value[1:] if value[:1] == b" " else value
+            data = value if data is None else data + b"\n" + value
+        elif field == b"event":
+            name = value[1:] if value[:1] == b" " else value
+    return name, data  # comments (":..."), ids, retry hints, unknown fields and blank lines skipped
 
 
 def _data_of(blocks: list[bytes]) -> list[bytes]:
@@ -78,22 +102,31 @@ def _data_of(blocks: list[bytes]) -> list[bytes]:
             if line_end > 0 and block.startswith(b"data: ", line_end + 1) and block.find(b"\n", line_end + 1) < 0:
                 out.append(block[line_end + 7 :])
                 continue
-        data = _joined_data(block)
+        data = _fields(block)[1]
         if data is not None:
             out.append(data)
     return out
 
 
-def _joined_data(block: bytes) -> bytes | None:
-    data = None
-    for line in block.split(b"\n"):
-        if not line.startswith(b"data"):
-            continue  # comments (":..."), event, id, retry, unknown fields, blank lines
-        if len(line) == 4:
-            value = b""
-        elif line[4] == 0x3A:  # "data:"
-            value = line[6:] if line[5:6] == b" " else line[5:]
-        else:
-            continue  # a field named otherwise ("database: ...")
-        data = value if data is None else data + b"\n" + value
-    return data
+def _events_of(blocks: list[bytes]) -> list[tuple[str, bytes]]:
+    out = []
+    for block in blocks:
+        name, data = _fields(block)
+        if data is not None:
+            out.append(((name or b"message").decode("utf-8", "replace"), data))
+    return out
+
+
+class DataSplitter(_Splitter[bytes]):
+    """Feed it the stream's reads in order; each call returns the data of the events completed."""
+
+    __slots__ = ()
+    _of = staticmethod(_data_of)
+
+
+class EventSplitter(_Splitter[tuple[str, bytes]]):
+    """Feed it the stream's reads in order; each call returns the ``(name, data)`` of the events
+    completed (``message`` for an event without a name)."""
+
+    __slots__ = ()
+    _of = staticmethod(_events_of)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.__main__ import main
 from proxy.simulator import SimulatorConfig, SimulatorServer
+from tests.support.cli import run_main
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def test_providers_lacking_what_a_tenant_needs_fail_with_the_setting_to_change(
     monkeypatch.setenv("PROXY_TENANTS_FILE", str(tenants_file(tmp_path, bare.base_url)))
     monkeypatch.setenv("SHOP_KEY", "sk-doctor")
 
-    status = main(["doctor", "--providers"])
+    status = run_main(["doctor", "--providers"])
 
     out = capsys.readouterr().out
     lines = out.splitlines()
@@ -66,5 +66,5 @@ def test_providers_lacking_what_a_tenant_needs_fail_with_the_setting_to_change(
 
 
 def test_the_doctor_wants_a_url_or_providers(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["doctor"]) == 2
+    assert run_main(["doctor"]) == 2
     assert "--providers" in capsys.readouterr().err
