@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from proxy.__main__ import main
 from proxy.demo import DEMO_TENANTS
 from proxy.demo_files import IDENTITY_SECRET_ENV, ensure_secrets, write_tenants_file
 from proxy.identity import verify_identity_token
+from tests.support.cli import run_main
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def own_logging() -> Iterator[None]:
-    """``main`` sets up logging on the captured stderr: put the test run's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
 
 
 @pytest.fixture
@@ -49,13 +39,12 @@ def after_demo(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_identity_token_and_usage_find_the_demo_tenant(
     after_demo: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert (
-        main(["identity-token", "--tenant", "demo", "--sub", "cus_demo00179", "--email", "anna.hall@example.com"]) == 0
-    )
+    argv = ["identity-token", "--tenant", "demo", "--sub", "cus_demo00179", "--email", "anna.hall@example.com"]
+    assert run_main(argv) == 0
     token = capsys.readouterr().out.strip()
     visitor = verify_identity_token(token, secret=after_demo[IDENTITY_SECRET_ENV], tenant="demo")
     assert visitor.email == "anna.hall@example.com" and visitor.kind == "identified"
-    assert main(["usage", "--tenant", "demo"]) == 0
+    assert run_main(["usage", "--tenant", "demo"]) == 0
     assert "configuration error" not in capsys.readouterr().err
 
 
@@ -66,5 +55,5 @@ def test_without_the_demo_files_the_commands_say_what_is_missing(
     for name in ("PROXY_TENANTS_FILE", "PROXY_DATA_DIR", "DOMAINS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", pg_url)
-    assert main(["usage"]) == 2
+    assert run_main(["usage"]) == 2
     assert "no tenants" in capsys.readouterr().err

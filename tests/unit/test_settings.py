@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic.fields import FieldInfo
 
-from proxy.__main__ import main
 from proxy.mail.settings import MailSettings
 from proxy.settings import Settings, env_names, section_model
 from proxy.settings.sample import OTHER_VARIABLES, render_sample
+from tests.support.cli import run_main
 
 SAMPLE = Path(__file__).resolve().parents[2] / ".env.sample"
 ASSIGNMENT = re.compile(r"^(?:# )?([A-Z][A-Z0-9_]*)=", re.MULTILINE)
@@ -105,7 +105,7 @@ def test_a_bad_section_value_names_the_section_and_field(clean_env: Path, monkey
 
 
 def test_the_command_prints_and_writes_the_sample(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["settings", "sample"]) == 0
+    assert run_main(["settings", "sample"]) == 0
     assert capsys.readouterr().out == render_sample()
-    assert main(["settings", "sample", "--write", "sample.env"]) == 0
+    assert run_main(["settings", "sample", "--write", "sample.env"]) == 0
     assert (clean_env / "sample.env").read_text(encoding="utf-8") == render_sample()

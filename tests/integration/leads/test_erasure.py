@@ -17,11 +17,11 @@ import anyio
 import httpx
 import pytest
 
-from proxy.__main__ import main
 from proxy.app import create_app
 from proxy.simulator import ServerThread, SimulatorServer
 from proxy.store.db import Database
 from tests.support.apps import directory, make_settings, make_tenant, sse_events
+from tests.support.cli import run_main
 
 KEYS = {"responses": "ck_erase_responses", "assistants": "ck_erase_assistants"}
 
@@ -200,7 +200,7 @@ async def test_cli_exports_and_erases_by_visitor_id(
     base = ["people", "--tenant", "erase-responses", "--visitor-id", visitor]
 
     def run(*argv: str) -> int:
-        return main([base[0], *argv, *base[1:]])
+        return run_main([base[0], *argv, *base[1:]])
 
     assert await anyio.to_thread.run_sync(run, "export", "--out", str(out)) == 0
     document: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
