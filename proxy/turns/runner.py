@@ -188,7 +188,8 @@ class ActiveRun:
 
     def _fail(self, error: EngineError) -> None:
         self.outcome = error.code
-        if error.code != "cancelled" and self.creating is None:  # a stop is not an error
+        # a stop is not an error; a turn whose thread is not stored (yet, or ever) leaves no mark on it
+        if error.code != "cancelled" and self.creating is None:
             self.record.mark("error", error.code, False)
         if error.code.startswith("upstream_"):
             series(metrics.UPSTREAM_ERRORS, self.job.tenant, error.code).inc()
