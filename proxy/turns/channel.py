@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from proxy.turns.events import MESSAGE_DELTA, Event
+from proxy.turns.events import MESSAGE_DELTA, RUN_STARTED, Event
 
 if TYPE_CHECKING:
     from proxy.engines.base import ReadPace
@@ -215,8 +215,9 @@ class RunChannel:
         quiet seconds.
 
         Everything published since the previous step comes as one list: a reader that fell behind
-        (under load) catches up in one write instead of one per token. After each batch the
-        reader pauses ``linger`` seconds (by default as long as :data:`WRITE_PAUSE` says for the
+        (under load) catches up in one write instead of one per token. After each batch (but one
+        that ends with the run's start: the first token is not held behind it) the reader pauses
+        ``linger`` seconds (by default as long as :data:`WRITE_PAUSE` says for the
         streams open now), so that tokens arriving close together share a write (one wakeup per
         write rather than one per token, too); an event after a longer quiet spell goes out at
         once, and the close ends a pause.
@@ -268,8 +269,11 @@ class Reader:
             if position < len(channel.events):
                 batch = channel.events[position:]
                 self._position = position + len(batch)
-                self._pause_due = self._linger != 0
-                self._wrote_text = batch[-1].name == MESSAGE_DELTA
+                last = batch[-1].name
+                # no pause after the run's start alone: nothing came to share a write with, and its
+                # first token goes out the moment it comes, however soon after the start
+                self._pause_due = self._linger != 0 and last != RUN_STARTED
+                self._wrote_text = last == MESSAGE_DELTA
                 return batch
             if channel.closed:
                 self._leave()

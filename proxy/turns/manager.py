@@ -25,6 +25,7 @@ a drain does, its reply saved and its stream closed with ``done``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,10 +36,13 @@ from anyio.abc import TaskGroup
 from proxy.engines.base import Engine
 from proxy.observability.metrics import OPEN_STREAMS, TURNS_REFUSED
 from proxy.store.threads import HeldThread, LockedThread, new_id
+from proxy.store.turn_starts import NewTurn
 from proxy.turns.admission import Admission, TurnRefused
 from proxy.turns.dropped_readers import DroppedReaders
 from proxy.turns.events import DONE, Batches
+from proxy.turns.first_turn import ThreadCreation, expected_thread
 from proxy.turns.runner import INTERRUPTED, SHUTTING_DOWN, ActiveRun, TurnJob, TurnServices
+from proxy.turns.stops import NOT_CREATED
 from proxy.turns.turn_request import ThreadBusy, ThreadHeld, ThreadMissing, TurnRequest, turn_visitor
 
 __all__ = ("CUT_WAIT", "DISCONNECT_GRACE", "TurnManager")
@@ -107,16 +111,9 @@ class TurnManager:
         window = engine.history_window()
         run_id = new_id("run")
         if ask.new_thread:
-            created = await services.threads.create_locked(
-                ask.thread_id,
-                tenant=ask.tenant.name,
-                visitor=ask.visitor,
-                engine=ask.tenant.engine,
-                run_id=run_id,
-                lease_seconds=services.lease,
-                user_text=ask.text,
-            )
-            return await self._start(ask, created, run_id, engine, window)
+            tenant = ask.tenant
+            new = NewTurn(ask.thread_id, tenant.name, ask.visitor, tenant.engine, run_id, services.lease, ask.text)
+            return await self._open_first(ask, new, engine, window)
         result, thread = await services.threads.lock(
             ask.thread_id,
             tenant=ask.tenant.name,
@@ -145,10 +142,48 @@ class TurnManager:
                 logger.warning("could not end the stream of a dead turn", extra={"run_id": thread.abandoned_run})
         return await self._start(ask, thread, run_id, engine, window)
 
+    async def _open_first(self, ask: TurnRequest, new: NewTurn, engine: Engine, window: int) -> ActiveRun:
+        """A thread's first message: the turn starts at once, on the thread as it will be stored,
+        and sends its provider request while the statement creating the thread (locked, with the
+        message) runs; what must wait for the thread waits (:mod:`proxy.turns.first_turn`). If the
+        statement fails, the turn is cancelled with nothing written, and so is this request."""
+        run = self._run(ask, expected_thread(new), new.run_id, engine, window)
+        run.creating = creating = ThreadCreation(asyncio.get_running_loop())
+        self._launch(run)
+        try:
+            created = await self.services.threads.create_locked(
+                new.thread_id,
+                tenant=new.tenant,
+                visitor=new.visitor,
+                engine=new.engine,
+                run_id=new.run_id,
+                lease_seconds=new.lease_seconds,
+                user_text=new.user_text,
+            )
+        except BaseException:
+            run.cancel(NOT_CREATED)
+            creating.settle(False)
+            raise
+        run.job = dataclasses.replace(run.job, thread=created)
+        self._runs[run.run_id] = run  # it holds its thread from now on (leases, drains, stops)
+        run.creating = None
+        creating.settle(True)
+        return run
+
     async def _start(
         self, ask: TurnRequest, thread: LockedThread, run_id: str, engine: Engine, window: int
     ) -> ActiveRun:
         """Run the turn of a thread just locked for it, in a task of its own (see the module)."""
+        run = self._run(ask, thread, run_id, engine, window)
+        self._runs[run.run_id] = run
+        self._launch(run)
+        # let the turn run up to its provider request before the caller's response starts (headers
+        # through the middlewares, the streaming task): the provider starts thinking ~1.5 ms sooner
+        # (asyncio's own yield: anyio's checkpoint looks the event loop's library up on every call)
+        await asyncio.sleep(0)
+        return run
+
+    def _run(self, ask: TurnRequest, thread: LockedThread, run_id: str, engine: Engine, window: int) -> ActiveRun:
         services = self.services
         job = TurnJob(
             tenant_config=ask.tenant,
@@ -162,19 +197,16 @@ class TurnManager:
             page_url=ask.page_url,
             operator=ask.operator,
         )
-        run = ActiveRun(job, services)
-        self._runs[run.run_id] = run
+        return ActiveRun(job, services)
+
+    def _launch(self, run: ActiveRun) -> None:
+        """Run the turn in a task of its own (see the module)."""
         task = asyncio.get_running_loop().create_task(self._execute(run), name=f"turn {run.run_id}")
         self._tasks.add(task)
         task.add_done_callback(self._ended)
         if not self._keeping:
             self._keeping = True
             self._task_group.start_soon(self._keep, name="turns")
-        # let the turn run up to its provider request before the caller's response starts (headers
-        # through the middlewares, the streaming task): the provider starts thinking ~1.5 ms sooner
-        # (asyncio's own yield: anyio's checkpoint looks the event loop's library up on every call)
-        await asyncio.sleep(0)
-        return run
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

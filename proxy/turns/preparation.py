@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from proxy.console.takeover import briefed
 from proxy.engines.base import Engine, HistoryMessage, Turn
-from proxy.leads.handoff import handoff_event, handoff_for_message
+from proxy.leads.handoff import handoff_event, handoff_for_message, handoff_requested
 from proxy.tools.registry import ToolContext
 from proxy.turns.events import HANDOFF
 
@@ -27,6 +27,10 @@ async def hand_off_if_asked(run: ActiveRun) -> None:
     job = run.job
     if "escalate_to_human" not in job.tools:  # the tenant does not offer handoffs
         return
+    leads = job.tenant_config.leads
+    if handoff_requested(job.user_text, leads.handoff_keywords, explicit=leads.handoff_on_request) is None:
+        return
+    await run.thread_created()  # the handoff is recorded against the thread
     record = await handoff_for_message(
         run.services.threads.db,
         tenant=job.tenant,

@@ -30,6 +30,7 @@ from proxy.observability import metrics
 from proxy.turns.channel import Alarms, RunChannel
 from proxy.turns.events import DONE, ERROR, MESSAGE_DELTA, RUN_STARTED, Event, engine_event_payload
 from proxy.turns.fallback import answer_offline, answer_without_provider, may_fall_back
+from proxy.turns.first_turn import ThreadCreation
 from proxy.turns.job import TurnJob, TurnServices
 from proxy.turns.preparation import hand_off_if_asked, prepare_turn
 from proxy.turns.reply import TurnRecord
@@ -65,6 +66,8 @@ class ActiveRun:
         # goes on from), saved with the end and with each renewal of the lease (proxy.turns.leases)
         self.provider_state: str | None = None
         self._stopped_by: EngineError | None = None  # who stopped the turn, if anyone did (cancel)
+        # a first message's thread while the statement creating it runs (proxy.turns.first_turn)
+        self.creating: ThreadCreation | None = None
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -77,6 +80,17 @@ class ActiveRun:
         if not self.scope.cancel_called:  # neither stopped already nor past the turn's deadline
             self._stopped_by = reason
         self.scope.cancel()
+
+    async def thread_created(self) -> bool:
+        """Wait until the run's thread is stored (at once, but for a first message whose statement is
+        in flight: :mod:`proxy.turns.first_turn`); False if it never will be."""
+        creating = self.creating
+        if creating is None:
+            return True
+        created = await creating.wait()
+        if created:
+            self.creating = None
+        return created
 
     @property
     def finished(self) -> bool:
@@ -135,6 +149,7 @@ class ActiveRun:
         try:
             await self.relay(job.engine, await prepare_turn(self, job.engine, model=decision.model), decision.model)
         except EngineError as exc:
+            await self.thread_created()  # (the offline model reads the stored history)
             if not may_fall_back(self, exc):
                 raise
             # the provider failed before the visitor saw anything: the offline model answers instead
@@ -155,11 +170,15 @@ class ActiveRun:
                     delta = event.delta
                     partial.append(delta)
                     if not record.first_token_seen:
+                        if self.creating is not None:  # nothing is shown before the thread is stored
+                            await self.thread_created()
                         record.first_token()
                     self._seq += 1
                     data = {"message_id": event.message_id, "delta": delta}
                     channel.publish(Event(run_id, self._seq, MESSAGE_DELTA, data))
                     continue
+                if self.creating is not None:  # (a tool call, the end: they write about the thread)
+                    await self.thread_created()
                 if isinstance(event, ContextSaved):
                     self.provider_state = event.state
                     continue
@@ -169,7 +188,8 @@ class ActiveRun:
 
     def _fail(self, error: EngineError) -> None:
         self.outcome = error.code
-        if error.code != "cancelled":  # a stop is not an error
+        # a stop is not an error; a turn whose thread is not stored (yet, or ever) leaves no mark on it
+        if error.code != "cancelled" and self.creating is None:
             self.record.mark("error", error.code, False)
         if error.code.startswith("upstream_"):
             series(metrics.UPSTREAM_ERRORS, self.job.tenant, error.code).inc()
@@ -192,6 +212,9 @@ class ActiveRun:
 
     async def _epilogue(self) -> None:
         """Save the end (``saving``), count and log the turn, and close the stream."""
+        if not await self.thread_created():  # a first message whose thread was never stored: nothing to save
+            self.end_stream()
+            return
         await save_turn_end(self)
         series(metrics.TURNS, self.job.tenant, self.outcome).inc()
         logger.info(

@@ -63,6 +63,23 @@ async def test_a_reader_after_a_quiet_spell_is_woken_by_the_first_event() -> Non
     assert texts(await asyncio.wait_for(pending, 30)) == ["first"]
 
 
+async def test_the_first_token_is_not_held_by_a_pause_after_the_run_s_start() -> None:
+    channel = RunChannel()
+    channel.publish(Event.make("run_1", 1, "run.started", {"run_id": "run_1"}))
+    reader = channel.follow(linger=600)
+    assert [event.name for event in await anext(reader)] == ["run.started"]
+    pending = asyncio.ensure_future(anext(reader))
+    await turns_of_the_loop()
+    publish(channel, "first")
+    # at once, not after the pause (the bound only keeps a broken channel from hanging the test for 600 s)
+    assert texts(await asyncio.wait_for(pending, 30)) == ["first"]
+    pending = asyncio.ensure_future(anext(reader))
+    publish(channel, "second")
+    await turns_of_the_loop()
+    assert not pending.done()  # after text the reader pauses as before
+    pending.cancel()
+
+
 async def test_a_quiet_reader_gets_heartbeats_and_keeps_one_waiter() -> None:
     channel = RunChannel()
     reader = channel.follow(heartbeat=0.01)
