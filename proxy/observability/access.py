@@ -41,8 +41,8 @@ class AccessLog:
         logger = self.logger
         if logger is None or not logger.isEnabledFor(_INFO):
             return
-        raw: bytes | None = scope.get("raw_path")
-        path = raw.decode("latin-1") if raw else scope["path"]
+        raw: bytes | None = scope.get("raw_path")  # as sent (percent-encoded); some servers add the query
+        path = raw.partition(b"?")[0].decode("latin-1") if raw else scope["path"]
         method: str = scope["method"]
         record = logging.LogRecord(
             LOGGER,
