@@ -47,6 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
             workers=workers,
             log_level=settings.log_level,
             log_config=None,  # our JSON logging (configured in main) covers uvicorn's loggers too
+            access_log=False,  # ours is written when a request ends (proxy.observability.access)
             proxy_headers=False,  # X-Forwarded-For is trusted only from PROXY_TRUSTED_PROXIES, by us
             timeout_graceful_shutdown=settings.server_shutdown_timeout,
             **server_options(settings),  # bounds on request headers (size, time to send them)

@@ -25,7 +25,7 @@ from proxy.api.errors import exception_handlers
 from proxy.api.frontends import AguiController, UIChatController
 from proxy.api.health import healthz, readyz
 from proxy.api.metrics import metrics
-from proxy.api.middleware import front_door, lean_exceptions
+from proxy.api.middleware import LeanExceptionHandlerMiddleware, front_door, lean_exceptions
 from proxy.api.threads import ThreadController
 from proxy.console.routes import console_routes
 from proxy.console.runtime import open_console
@@ -40,6 +40,7 @@ from proxy.leads.worker import run_outbox_worker
 from proxy.limits.limiter import RateLimiter
 from proxy.limits.settings import LimitSettings
 from proxy.mail.settings import MailSettings
+from proxy.observability.access import AccessLog
 from proxy.observability.logging import configure_logging
 from proxy.observability.metrics import prometheus_config
 from proxy.runtime import open_runtime
@@ -88,6 +89,16 @@ class ProxyApp(Litestar):
         if type(handler) is CORSMiddleware:
             return LeanCORSMiddleware(app=lean_exceptions(handler.app), config=handler.config)
         return lean_exceptions(handler)
+
+    def log_access(self, access: AccessLog) -> None:
+        """Have those two write ``access``'s lines of the requests no route sees (what the router
+        refused, preflights); the routes' are :class:`~proxy.api.middleware.FrontDoor`'s."""
+        handler = self.asgi_handler
+        if isinstance(handler, LeanCORSMiddleware):
+            handler.access = access
+            handler = handler.app
+        if isinstance(handler, LeanExceptionHandlerMiddleware):
+            handler.access = access
 
 
 def default_tools() -> ToolRegistry:
@@ -187,6 +198,7 @@ def create_app(
                 gc.unfreeze()  # (an app started again in this process, as tests do, freezes its own)
                 gc.set_threshold(*thresholds)
 
+    access_log = AccessLog(enabled=settings.access_log)
     origin_regex = tenants.cors_origin_regex()
     cors = CORSConfig(
         allow_origins=[],
@@ -203,7 +215,7 @@ def create_app(
         expose_headers=["Retry-After", "X-Request-ID"],
         max_age=600,
     )
-    return ProxyApp(
+    app = ProxyApp(
         route_handlers=[
             ThreadController,
             CompatController,
@@ -218,7 +230,7 @@ def create_app(
             readyz,
             metrics,
         ],
-        middleware=[front_door(prometheus_config(), settings.db_request_timeout)],
+        middleware=[front_door(prometheus_config(), settings.db_request_timeout, access_log)],
         dependencies={
             "caller": Provide(provide_caller),
             "services": Provide(provide_services, sync_to_thread=False),
@@ -233,10 +245,12 @@ def create_app(
         logging_config=None,
         lifespan=[lifespan],
     )
+    app.log_access(access_log)
+    return app
 
 
 def serve_app() -> Litestar:
     """The factory ``python -m proxy serve`` hands uvicorn: each worker process sets up its logs."""
     settings = Settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, batched=True)
     return create_app(settings)

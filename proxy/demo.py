@@ -154,6 +154,7 @@ def _quiet_machinery(settings: Settings) -> None:
             "proxy.engines.context",
             "proxy.engines.checks",
             "proxy.turns.runner",  # a line per turn
+            "proxy.access",  # a line per request
         ):
             logging.getLogger(name).setLevel(logging.WARNING)
 

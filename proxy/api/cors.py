@@ -15,6 +15,7 @@ compares the two).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -22,6 +23,8 @@ from litestar.config.cors import CORSConfig
 from litestar.enums import HttpMethod, ScopeType
 from litestar.middleware._internal.cors import CORSMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
+
+from proxy.observability.access import OFF, AccessLog
 
 Header = tuple[bytes, bytes]
 _ALLOW_ORIGIN = b"access-control-allow-origin"
@@ -69,8 +72,25 @@ class _CORSSend:
         return self.send(message)
 
 
+class _Status:
+    """``send`` noting the response's status."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+
+    def __call__(self, message: Any) -> Awaitable[None]:  # a Message; Any: read by its type
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        return self.send(message)
+
+
 class LeanCORSMiddleware(CORSMiddleware):
     """See the module's docstring."""
+
+    access: AccessLog = OFF  # the access lines of preflights
 
     def __init__(self, app: ASGIApp, config: CORSConfig) -> None:
         super().__init__(app=app, config=config)
@@ -106,7 +126,7 @@ class LeanCORSMiddleware(CORSMiddleware):
         if not origin:
             return self.app(scope, receive, send)
         if scope["method"] == HttpMethod.OPTIONS:
-            return super().__call__(scope, receive, send)
+            return self._preflight(scope, receive, send)
         config = self.config
         text = origin.decode("latin-1")
         if (config.is_allow_all_origins and has_cookie) or (
@@ -117,6 +137,14 @@ class LeanCORSMiddleware(CORSMiddleware):
         else:
             added = self._not_allowed
         return self.app(scope, receive, _CORSSend(send, added, self._names))
+
+    async def _preflight(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Litestar's answer, and its access line (no route's :class:`~proxy.api.middleware.FrontDoor`
+        sees a preflight)."""
+        start = time.perf_counter()
+        status = _Status(send)
+        await super().__call__(scope, receive, status)
+        self.access.write(scope, status.status, time.perf_counter() - start)
 
 
 # ``AbstractMiddleware`` wraps each subclass's ``__call__`` in a coroutine of its own that checks the

@@ -15,7 +15,8 @@ makes a closure per request and a coroutine per message); what they answer is Li
 What a request gets is unchanged: ``X-Request-ID`` taken from the caller (or made) and sent back,
 set in :data:`proxy.observability.logging.request_id` for its logs; the series of
 :class:`proxy.observability.metrics.RequestSeries` (``/metrics`` left out); waits for a pooled
-connection bounded by ``PROXY_DB_REQUEST_TIMEOUT`` (:mod:`proxy.api.database`).
+connection bounded by ``PROXY_DB_REQUEST_TIMEOUT`` (:mod:`proxy.api.database`); the request's
+access line when it ends (:mod:`proxy.observability.access`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
+from proxy.observability.access import OFF, AccessLog
 from proxy.observability.logging import request_id, request_id_of
 from proxy.observability.metrics import RequestSeries
 from proxy.store.db import request_wait_limit
@@ -64,30 +66,43 @@ class _Sent:
 
 
 class _Started:
-    """``send`` noting in the scope's state that the response has started."""
+    """``send`` noting in the scope's state that the response has started, and its status."""
 
-    __slots__ = ("send", "state")
+    __slots__ = ("send", "state", "status")
 
     def __init__(self, send: Send, state: ScopeState) -> None:
         self.send = send
         self.state = state
+        self.status = 500
 
     def __call__(self, message: Any) -> Awaitable[None]:  # a Message; Any: read by its type
         if message["type"] == "http.response.start":
             self.state.response_started = True
+            self.status = message["status"]
         return self.send(message)
 
 
 class LeanExceptionHandlerMiddleware(ExceptionHandlerMiddleware):
     """Litestar's exception middleware (the same handling: ``ExceptionHandlerMiddleware.__call__``
-    with its ``send`` wrapper an object instead of a closure)."""
+    with its ``send`` wrapper an object instead of a closure).
+
+    The outer one (``access`` set) writes the access line of a request the router refused (no
+    route: :class:`FrontDoor` never saw it)."""
+
+    access: AccessLog = OFF
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_state = ScopeState.from_scope(scope)
+        sent = _Started(send, scope_state)
+        start = time.perf_counter()
         try:
-            await self.app(scope, receive, _Started(send, scope_state))
+            await self.app(scope, receive, sent)
         except Exception as e:
-            await self.answer(scope, receive, send, e, started=scope_state.response_started)
+            try:
+                await self.answer(scope, receive, sent, e, started=scope_state.response_started)
+            finally:
+                if "route_handler" not in scope and scope["type"] == ScopeType.HTTP:
+                    self.access.write(scope, sent.status, time.perf_counter() - start)
 
     async def answer(self, scope: Scope, receive: Receive, send: Send, exc: Exception, *, started: bool) -> None:
         """What Litestar's does with an exception from the application (``started``: the response
@@ -120,9 +135,9 @@ def lean_exceptions(app: ASGIApp) -> ASGIApp:
 class FrontDoor:
     """The middleware (see the module's docstring); Litestar wraps each route with it."""
 
-    __slots__ = ("app", "errors", "pool_wait", "series")
+    __slots__ = ("access", "app", "errors", "pool_wait", "series")
 
-    def __init__(self, app: ASGIApp, series: RequestSeries, pool_wait: float) -> None:
+    def __init__(self, app: ASGIApp, series: RequestSeries, pool_wait: float, access: AccessLog = OFF) -> None:
         self.errors: LeanExceptionHandlerMiddleware | None = None
         if type(app) is ExceptionHandlerMiddleware and app.exception_handlers is None and app.debug is None:
             # Litestar's, between this and the route's handler: its work is done in this coroutine
@@ -132,6 +147,7 @@ class FrontDoor:
         self.app = app
         self.series = series
         self.pool_wait = pool_wait
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -157,16 +173,18 @@ class FrontDoor:
                 if series is not None:
                     series.in_progress(method, path).dec()
                     series.ended(method, path, sent.status, sent.duration)
+                self.access.write(scope, sent.status if sent.started else 500, time.perf_counter() - sent.start)
         finally:
             request_wait_limit.reset(wait_token)
             request_id.reset(rid_token)
 
 
-def front_door(metrics: PrometheusConfig, pool_wait: float) -> Callable[..., Any]:
-    """The middleware for Litestar's ``middleware=[...]``: one set of series for every route."""
+def front_door(metrics: PrometheusConfig, pool_wait: float, access: AccessLog = OFF) -> Callable[..., Any]:
+    """The middleware for Litestar's ``middleware=[...]``: one set of series for every route, and
+    the access line of each request (none with :data:`~proxy.observability.access.OFF`)."""
     series = RequestSeries(metrics)
 
     def wrap(app: ASGIApp) -> ASGIApp:
-        return FrontDoor(app, series, pool_wait)
+        return FrontDoor(app, series, pool_wait, access)
 
     return wrap

@@ -13,10 +13,10 @@ from litestar.response import Stream
 from proxy.api.streaming import FrameStream
 from proxy.turns.events import DONE, Batches, Event
 
-__all__ = ["BatchFrames", "Batches", "V1Frames", "event_stream", "v1_chunk", "v1_frames"]
+__all__ = ["SSE_HEADERS", "BatchFrames", "Batches", "V1Frames", "event_stream", "v1_chunk", "v1_frames"]
 
 _PING = b": ping\r\n\r\n"
-_SSE_HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
+SSE_HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
 
 
 def event_stream(frames: AsyncIterator[bytes]) -> Stream:
@@ -27,7 +27,7 @@ def event_stream(frames: AsyncIterator[bytes]) -> Stream:
     a run's frames are simple enough to write directly (the bytes on the wire are the same). The
     response writes them from the request's own task (see :mod:`proxy.api.streaming`).
     """
-    return FrameStream(frames, media_type="text/event-stream", headers=_SSE_HEADERS)
+    return FrameStream(frames, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 def _v1_frame(event: Event) -> bytes:

@@ -30,6 +30,14 @@ class ServingFields(BaseModel):
         validation_alias="PROXY_LOG_FORMAT",
         description="json (one object per line, for `serve`) or text.",
     )
+    access_log: bool = Field(
+        True,
+        validation_alias="PROXY_ACCESS_LOG",
+        description=(
+            "One line per request when it ends (logger `proxy.access`): client, method, path without"
+            " the query string, status, duration, request id. false: none."
+        ),
+    )
     max_header_bytes: int = Field(
         64 * 1024,
         ge=1024,

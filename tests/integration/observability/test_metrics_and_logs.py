@@ -78,3 +78,24 @@ async def test_logs_have_ids_and_no_message_text(client: AsyncTestClient, caplog
     finished = [json.loads(line) for line in lines if '"turn finished"' in line]
     assert finished and finished[-1]["thread_id"] == thread_id
     assert finished[-1]["run_id"].startswith("run_") and finished[-1]["outcome"] == "completed"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_the_access_log_setting(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, enabled: bool
+) -> None:
+    tenants = directory(make_tenant("metrics-shop", ["metrics.test"]))
+    settings = make_settings(pg_url, tmp_path, access_log=enabled)
+    app = create_app(settings, tenants=tenants, tools=scripted_tools(), engine_factory=Engines().factory)
+    caplog.set_level(logging.INFO)
+    async with AsyncTestClient(app, base_url="http://proxy.test") as client:
+        created = await client.post("/v1/threads", headers={**ORIGIN, "X-Request-ID": "req-access"})
+        await client.get("/nowhere?q=private", headers=ORIGIN)
+    access = [r for r in caplog.records if r.name == "proxy.access"]
+    if not enabled:
+        assert access == []
+        return
+    seen = [(vars(r)["method"], vars(r)["path"], vars(r)["status"]) for r in access]
+    assert seen == [("POST", "/v1/threads", 201), ("GET", "/nowhere", 404)]
+    assert created.status_code == 201 and created.headers["x-request-id"] == "req-access"
+    assert "private" not in access[1].getMessage()

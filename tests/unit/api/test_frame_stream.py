@@ -6,10 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar, get, post
+from litestar.datastructures import ResponseHeader
+from litestar.response import Stream
+from litestar.response.streaming import ASGIStreamingResponse
 from litestar.testing import AsyncTestClient
 
-from proxy.api.sse import event_stream, v1_frames
+from proxy.api.sse import SSE_HEADERS, event_stream, v1_frames
 from proxy.turns.events import Event
 
 
@@ -102,3 +105,66 @@ async def test_the_chunk_with_the_run_s_done_ends_the_body_in_the_same_write() -
         ),
     ]
     assert finished == ["to the end", "closed"]
+
+
+async def _frames() -> AsyncIterator[bytes]:
+    yield b"data: 1\n\n"
+    yield b"data: 2\n\n"
+
+
+def _located(stream: Stream) -> Stream:
+    stream.headers["Location"] = "/v1/threads/thr_1"
+    return stream
+
+
+@post("/ours", status_code=201)
+async def ours() -> Any:
+    return _located(event_stream(_frames()))
+
+
+# Litestar's own ``Stream`` takes the route's media type before its own: here both are the same
+@post("/litestars", status_code=201, media_type="text/event-stream")
+async def litestars() -> Any:
+    return _located(Stream(_frames(), media_type="text/event-stream", headers=dict(SSE_HEADERS)))
+
+
+@post("/ours-with-route-headers", status_code=201, response_headers=[ResponseHeader(name="X-Route", value="1")])
+async def ours_with_route_headers() -> Any:
+    return _located(event_stream(_frames()))
+
+
+@post(
+    "/litestars-with-route-headers",
+    status_code=201,
+    media_type="text/event-stream",
+    response_headers=[ResponseHeader(name="X-Route", value="1")],
+)
+async def litestars_with_route_headers() -> Any:
+    return _located(Stream(_frames(), media_type="text/event-stream", headers=dict(SSE_HEADERS)))
+
+
+async def test_the_response_is_litestars_own_status_headers_and_body() -> None:
+    async with AsyncTestClient(
+        Litestar([ours, litestars, ours_with_route_headers, litestars_with_route_headers])
+    ) as client:
+        for path in ("/ours", "/ours-with-route-headers"):
+            mine, theirs = await client.post(path), await client.post(path.replace("ours", "litestars"))
+            assert (mine.status_code, mine.headers.multi_items(), mine.content) == (
+                theirs.status_code,
+                theirs.headers.multi_items(),
+                theirs.content,
+            )
+            assert mine.status_code == 201 and mine.headers["location"] == "/v1/threads/thr_1"
+            assert mine.content == b"data: 1\n\ndata: 2\n\n"
+    assert ("x-route", "1") in mine.headers.multi_items()  # the route's headers kept (Litestar's way)
+
+
+def test_a_response_the_route_adds_nothing_to_is_made_directly() -> None:
+    direct = event_stream(_frames()).to_asgi_response(app=None, request=None, status_code=201)  # type: ignore[arg-type]
+    through = Stream(_frames(), media_type="text/event-stream", headers=dict(SSE_HEADERS)).to_asgi_response(
+        app=None,
+        request=None,  # type: ignore[arg-type]
+        status_code=201,
+    )
+    assert isinstance(direct, ASGIStreamingResponse)
+    assert (direct.status_code, direct.encode_headers()) == (through.status_code, through.encode_headers())
