@@ -71,6 +71,7 @@ class ActiveRun:
         self._stopped_by: EngineError | None = None  # who stopped the turn, if anyone did (cancel)
         # a first message's thread while the statement creating it runs (proxy.turns.first_turn)
         self.creating: ThreadCreation | None = None
+        self._unmarked: list[str] = []  # errors of the turn before its thread was stored, marked once it is
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -191,9 +192,11 @@ class ActiveRun:
 
     def _fail(self, error: EngineError) -> None:
         self.outcome = error.code
-        # a stop is not an error; a turn whose thread is not stored (yet, or ever) leaves no mark on it
-        if error.code != "cancelled" and self.creating is None:
-            self.record.mark("error", error.code, False)
+        if error.code != "cancelled":  # a stop is not an error
+            if self.creating is None:
+                self.record.mark("error", error.code, False)
+            else:  # no mark on a thread not stored yet: made once it is (_epilogue), none if it never is
+                self._unmarked.append(error.code)
         if error.code.startswith("upstream_"):
             series(metrics.UPSTREAM_ERRORS, self.job.tenant, error.code).inc()
         public = error if self.job.operator else for_visitor(error)
@@ -237,6 +240,8 @@ class ActiveRun:
             self.end_stream()
             await self._drop_provider_copy()
             return
+        for code in self._unmarked:
+            self.record.mark("error", code, False)
         await save_turn_end(self)
         series(metrics.TURNS, self.job.tenant, self.outcome).inc()
         logger.info(
