@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import anyio
 
 from proxy.store.db import Database
-from proxy.store.threads import ThreadStore
+from proxy.store.threads import ThreadStore, new_id
 from proxy.tenants import TenantConfig
 from proxy.turns.manager import TurnManager
 from proxy.turns.runner import ActiveRun
 from proxy.visitors import Visitor
 from tests.support.scripted_engine import ScriptedEngine
-from tests.support.turn_jobs import ask, turn_services
+from tests.support.turn_jobs import StoredLate, ask, turn_services
 
 CONFIG = TenantConfig(name="drain", domains=["drain.test"])
 
@@ -60,6 +61,36 @@ async def test_drain_cancels_what_outlives_the_bound(database: Database) -> None
     assert run.run_id in engine.cancelled
     engine.gates["never"].set()  # frees the worker thread the cancelled wait left behind
     # the thread's lock was released with the partial reply saved
+    assert await ThreadStore(database).active_run(run.thread_id) is None
+
+
+async def test_a_first_message_stored_after_the_drain_s_bound_ends_at_once(database: Database) -> None:
+    """The statement creating its thread outlived the drain's bound: its turn, started meanwhile,
+    ends with shutting_down once the thread is stored, as the turns the drain cut did."""
+    engine = ScriptedEngine()
+    store = StoredLate(database)
+    runs: list[ActiveRun] = []
+    opened = anyio.Event()
+    async with anyio.create_task_group() as group:
+        manager = TurnManager(group, turn_services(database, engine, CONFIG, threads=store))
+
+        async def first_message() -> None:
+            with manager.admit():
+                ask_first = dataclasses.replace(ask(CONFIG, new_id("thr"), "gate:never"), new_thread=True)
+                runs.append(await manager.open(ask_first))
+            opened.set()
+
+        group.start_soon(first_message)
+        await store.committed.wait()
+        await manager.drain(timeout=0)  # the bound passes while the statement's answer is on its way
+        store.gate.set()
+        await opened.wait()
+        with anyio.fail_after(10):  # (without the cut, its reply would wait at the gate for good)
+            await runs[0].channel_closed()
+    [run] = runs
+    assert names(run)[-2:] == ["error", "done"]
+    assert run.channel.events[-2].data["code"] == "shutting_down"
+    engine.gates["never"].set()
     assert await ThreadStore(database).active_run(run.thread_id) is None
 
 

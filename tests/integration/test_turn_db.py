@@ -25,7 +25,7 @@ from proxy.usage.budget import BudgetGuard
 from proxy.usage.store import UsageEntry, UsageStore
 from proxy.visitors import Visitor
 from tests.support.scripted_engine import ScriptedEngine
-from tests.support.turn_jobs import ask, end_turn, turn_services
+from tests.support.turn_jobs import StoredLate, ask, end_turn, turn_services
 from tests.support.waiting import eventually
 
 
@@ -231,22 +231,6 @@ async def test_the_offline_fallback_reads_the_history_the_tenants_engine_needed_
     assert seen[0].history == (HistoryMessage("assistant", "m1"), HistoryMessage("user", "m2"))
     assert seen[0].user_text == "hello"
     assert [e.name for e in run.channel.events][-2:] == ["run.completed", "done"]
-
-
-class StoredLate(ThreadStore):
-    """The statement creating a first message's thread commits at once; its answer reaches the
-    turn once ``gate`` opens (a batch's round trip, a busy loop)."""
-
-    def __init__(self, db: Database) -> None:
-        super().__init__(db)
-        self.committed = anyio.Event()
-        self.gate = anyio.Event()
-
-    async def create_locked(self, thread_id: str, **kwargs: Any) -> LockedThread:
-        created = await super().create_locked(thread_id, **kwargs)
-        self.committed.set()
-        await self.gate.wait()
-        return created
 
 
 class SpentOnceStored:
