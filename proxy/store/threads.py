@@ -293,6 +293,7 @@ __all__ = (
     "Lease",
     "LockResult",
     "LockedThread",
+    "NewTurn",
     "StoredMessage",
     "ThreadRecord",
     "ThreadStore",

@@ -23,8 +23,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from proxy.store.thread_records import LockedThread
-from proxy.store.turn_starts import NewTurn
+from proxy.store.threads import LockedThread, NewTurn
 
 __all__ = ("ThreadCreation", "expected_thread")
 

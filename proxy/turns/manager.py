@@ -35,8 +35,7 @@ from anyio.abc import TaskGroup
 
 from proxy.engines.base import Engine
 from proxy.observability.metrics import OPEN_STREAMS, TURNS_REFUSED
-from proxy.store.threads import HeldThread, LockedThread, new_id
-from proxy.store.turn_starts import NewTurn
+from proxy.store.threads import HeldThread, LockedThread, NewTurn, new_id
 from proxy.turns.admission import Admission, TurnRefused
 from proxy.turns.dropped_readers import DroppedReaders
 from proxy.turns.events import DONE, Batches

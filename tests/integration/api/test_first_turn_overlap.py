@@ -173,8 +173,8 @@ async def test_a_failing_statement_cancels_the_provider_request_and_stores_nothi
     stored = await database.fetch_one("select count(*) as n from threads where visitor = %s", (f"v:{refused_visitor}",))
     assert stored is not None and stored["n"] == 0
     marks = await database.fetch_one(
-        "select count(*) as n from turn_marks where thread_id not in (select id from threads)"
-    )
+        "select count(*) as n from turn_marks where tenant = 'overlap' and thread_id not in (select id from threads)"
+    )  # the tenant's own: other tests of the shared database erase threads and leave their marks to age out
     assert marks is not None and marks["n"] == 0
 
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 
 import anyio
+import httpx2
 import openai
 import pytest
 
@@ -107,28 +108,38 @@ ENDINGS: dict[str, tuple[str, Ending, str]] = {
 }
 
 
-async def ending_leaves_no_stream(engine: Engine, ending: str) -> None:
+async def streams_ended(control: httpx2.AsyncClient) -> None:
+    """Once the simulator has seen the end of every stream it served (a stream the client left is
+    noticed, and its conversation unlocked, a moment after the client's side ended)."""
+    streams = sum(r["stream"] for r in (await control.get("/requests")).json()["requests"])
+    answer = (await control.get("/requests", params={"min_ended": streams, "timeout": 10})).json()
+    assert answer["satisfied"], answer
+
+
+async def ending_leaves_no_stream(engine: Engine, ending: str, control: httpx2.AsyncClient) -> None:
     text, end, expected = ENDINGS[ending]
     conversation_id = await engine.create_conversation()
     with abandoned_generators() as abandoned:
         assert await end(engine, turn(conversation_id, text)) == expected
     assert abandoned == []
 
+    await streams_ended(control)
     events, error = await run_turn(engine, turn(conversation_id, "Still there?"))  # the conversation is free
     assert error is None and isinstance(events[-1], TurnFinished), error
 
 
 @pytest.mark.parametrize("ending", list(ENDINGS))
 @pytest.mark.parametrize("name", list(ENGINES))
-async def test_a_turn_leaves_no_stream_behind(name: str, ending: str, client: openai.AsyncOpenAI) -> None:
+async def test_a_turn_leaves_no_stream_behind(
+    name: str, ending: str, client: openai.AsyncOpenAI, control: httpx2.AsyncClient
+) -> None:
     engine = ENGINES[name](client, AssistantProfile(model="gpt-4o-mini", max_tool_rounds=MAX_TOOL_ROUNDS))
-    await ending_leaves_no_stream(engine, ending)
+    await ending_leaves_no_stream(engine, ending, control)
 
 
 @pytest.mark.parametrize("ending", list(ENDINGS))
 async def test_an_assistants_turn_over_the_provider_pool_leaves_no_stream_behind(
-    ending: str, pooled_client: openai.AsyncOpenAI
+    ending: str, pooled_client: openai.AsyncOpenAI, control: httpx2.AsyncClient
 ) -> None:
-    await ending_leaves_no_stream(
-        AssistantsEngine(pooled_client, AssistantProfile(model="gpt-4o-mini", max_tool_rounds=MAX_TOOL_ROUNDS)), ending
-    )
+    engine = AssistantsEngine(pooled_client, AssistantProfile(model="gpt-4o-mini", max_tool_rounds=MAX_TOOL_ROUNDS))
+    await ending_leaves_no_stream(engine, ending, control)
