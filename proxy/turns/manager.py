@@ -234,6 +234,7 @@ class TurnManager:
                 await idle.wait()
         except BaseException:
             with anyio.CancelScope(shield=True):
+                self._cut = True  # (a first message's turn whose thread is stored meanwhile, too)
                 for run in list(self._runs.values()):
                     run.cancel(SHUTTING_DOWN)
                 with anyio.move_on_after(CUT_WAIT):

@@ -15,6 +15,7 @@ from proxy.turns.runner import ActiveRun
 from proxy.visitors import Visitor
 from tests.support.scripted_engine import ScriptedEngine
 from tests.support.turn_jobs import StoredLate, ask, turn_services
+from tests.support.waiting import eventually
 
 CONFIG = TenantConfig(name="drain", domains=["drain.test"])
 
@@ -114,6 +115,42 @@ async def test_cancelling_the_group_ends_its_turns_with_done(database: Database)
     assert manager.active == 0
     engine.gates["never"].set()
     assert await ThreadStore(database).active_run(run.thread_id) is None
+
+
+async def test_cancelling_the_group_ends_a_first_message_stored_meanwhile(database: Database) -> None:
+    """The group is cancelled while the statement creating a first message's thread is on its way:
+    once stored, that turn ends as the others did, and the group's end does not wait for its reply."""
+    engine = ScriptedEngine()
+    store = StoredLate(database)
+    runs: list[ActiveRun] = []
+    # the requests' tasks are not the app's: a group of their own around the app's
+    async with anyio.create_task_group() as requests, anyio.create_task_group() as group:
+        manager = TurnManager(group, turn_services(database, engine, CONFIG, threads=store))
+        running = await open_turn(manager, database, "gate:never")
+        await engine_waiting(running)
+
+        async def first_message() -> None:
+            with manager.admit():
+                ask_first = dataclasses.replace(ask(CONFIG, new_id("thr"), "gate:never"), new_thread=True)
+                runs.append(await manager.open(ask_first))
+
+        async def stored_after_the_cut() -> None:
+            async def cut() -> bool:
+                return running.run_id in engine.cancelled
+
+            await eventually(cut)
+            store.gate.set()
+
+        requests.start_soon(first_message)
+        await store.committed.wait()
+        requests.start_soon(stored_after_the_cut)
+        group.cancel_scope.cancel()
+    assert names(running)[-2:] == ["error", "done"]
+    [first] = runs
+    assert names(first)[-2:] == ["error", "done"]
+    assert first.channel.events[-2].data["code"] == "shutting_down"
+    engine.gates["never"].set()
+    assert await ThreadStore(database).active_run(first.thread_id) is None
 
 
 async def test_the_group_waits_for_its_turns(database: Database) -> None:
