@@ -72,8 +72,8 @@ class TurnManager:
         self._admitted = 0  # admitted, not started yet
         self.admission = admission or Admission()
         self.accepting = True
-        # a drain ended the turns that outlived its bound: one holding its thread only since (its
-        # statement outlived the bound too, e.g. a first message's) is ended at once (_holding)
+        # a drain's cut (or the group's cancellation) ended the running turns: one holding its thread
+        # only since (its statement outlived the cut, e.g. a first message's) is ended at once (_holding)
         self._cut = False
 
     # -- admitting ---------------------------------------------------------------------------------
