@@ -12,8 +12,10 @@ written about the thread (a handoff, the tools' rows, the end of the turn) and a
 visitor sees (the first event the engine yields, text or tool call, is published only once the
 thread is stored, and the response itself starts only when ``open`` returns, after the statement).
 If the statement fails, the turn is cancelled (its provider request closed), nothing of it is
-written, its channel ends with ``error`` and ``done`` for nobody, and the request fails as it
-always did: with the statement's error, before any response started.
+written, its channel ends with ``error`` and ``done`` for nobody, a conversation it made on the
+provider (with the visitor's message in it, which no thread of ours records) is deleted, best
+effort, and the request fails as it always did: with the statement's error, before any response
+started. An error of the turn before the thread is stored is marked on the thread once it is.
 """
 
 from __future__ import annotations

@@ -72,6 +72,9 @@ class TurnManager:
         self._admitted = 0  # admitted, not started yet
         self.admission = admission or Admission()
         self.accepting = True
+        # a drain's cut (or the group's cancellation) ended the running turns: one holding its thread
+        # only since (its statement outlived the cut, e.g. a first message's) is ended at once (_holding)
+        self._cut = False
 
     # -- admitting ---------------------------------------------------------------------------------
 
@@ -164,7 +167,7 @@ class TurnManager:
             creating.settle(False)
             raise
         run.job = dataclasses.replace(run.job, thread=created)
-        self._runs[run.run_id] = run  # it holds its thread from now on (leases, drains, stops)
+        self._holding(run)
         run.creating = None
         creating.settle(True)
         return run
@@ -174,13 +177,20 @@ class TurnManager:
     ) -> ActiveRun:
         """Run the turn of a thread just locked for it, in a task of its own (see the module)."""
         run = self._run(ask, thread, run_id, engine, window)
-        self._runs[run.run_id] = run
+        self._holding(run)
         self._launch(run)
         # let the turn run up to its provider request before the caller's response starts (headers
         # through the middlewares, the streaming task): the provider starts thinking ~1.5 ms sooner
         # (asyncio's own yield: anyio's checkpoint looks the event loop's library up on every call)
         await asyncio.sleep(0)
         return run
+
+    def _holding(self, run: ActiveRun) -> None:
+        """The run holds its thread from now on (leases, drains, stops); after a drain's cut, it ends
+        as the cut turns did (its stream with ``shutting_down`` and ``done``, its lock released)."""
+        self._runs[run.run_id] = run
+        if self._cut:
+            run.cancel(SHUTTING_DOWN)
 
     def _run(self, ask: TurnRequest, thread: LockedThread, run_id: str, engine: Engine, window: int) -> ActiveRun:
         services = self.services
@@ -224,6 +234,7 @@ class TurnManager:
                 await idle.wait()
         except BaseException:
             with anyio.CancelScope(shield=True):
+                self._cut = True  # (a first message's turn whose thread is stored meanwhile, too)
                 for run in list(self._runs.values()):
                     run.cancel(SHUTTING_DOWN)
                 with anyio.move_on_after(CUT_WAIT):
@@ -313,6 +324,7 @@ class TurnManager:
                 else:
                     await anyio.sleep(ADMITTED_POLL)  # a turn admitted just before the drain is about to start
         cut = [run for run in self._runs.values() if not run.finished]
+        self._cut = True
         for run in cut:
             run.cancel(SHUTTING_DOWN)
         with anyio.move_on_after(CUT_WAIT):  # their epilogues are shielded and quick

@@ -83,5 +83,7 @@ async def _history(run: ActiveRun, engine: Engine) -> tuple[HistoryMessage, ...]
     if window <= job.window:
         read = job.thread.history or ()
         return read if len(read) <= window else read[-window:]
-    before = job.thread.user_message_id
+    # the messages before the visitor's: for a first message, once its statement stored that one
+    await run.thread_created()
+    before = run.job.thread.user_message_id
     return tuple(await run.services.threads.history(run.thread_id, limit=window, before=before))

@@ -43,6 +43,9 @@ __all__ = ("CANCELLED", "INTERRUPTED", "SHUTTING_DOWN", "TURN_TIMEOUT", "ActiveR
 logger = logging.getLogger(__name__)
 
 
+PROVIDER_DELETE_WAIT = 10.0  # seconds a turn whose thread was never stored tries to delete its conversation
+
+
 def _past_deadline(scope: anyio.CancelScope) -> None:
     scope.cancel()
 
@@ -68,6 +71,7 @@ class ActiveRun:
         self._stopped_by: EngineError | None = None  # who stopped the turn, if anyone did (cancel)
         # a first message's thread while the statement creating it runs (proxy.turns.first_turn)
         self.creating: ThreadCreation | None = None
+        self._unmarked: list[str] = []  # errors of the turn before its thread was stored, marked once it is
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -177,20 +181,22 @@ class ActiveRun:
                     data = {"message_id": event.message_id, "delta": delta}
                     channel.publish(Event(run_id, self._seq, MESSAGE_DELTA, data))
                     continue
-                if self.creating is not None:  # (a tool call, the end: they write about the thread)
-                    await self.thread_created()
-                if isinstance(event, ContextSaved):
+                if isinstance(event, ContextSaved):  # kept at once: a conversation to delete if the thread never is
                     self.provider_state = event.state
                     continue
+                if self.creating is not None:  # (a tool call, the end: they write about the thread)
+                    await self.thread_created()
                 record.observe(event, model)
                 name, data = engine_event_payload(run_id, event)
                 self.publish(name, data)
 
     def _fail(self, error: EngineError) -> None:
         self.outcome = error.code
-        # a stop is not an error; a turn whose thread is not stored (yet, or ever) leaves no mark on it
-        if error.code != "cancelled" and self.creating is None:
-            self.record.mark("error", error.code, False)
+        if error.code != "cancelled":  # a stop is not an error
+            if self.creating is None:
+                self.record.mark("error", error.code, False)
+            else:  # no mark on a thread not stored yet: made once it is (_epilogue), none if it never is
+                self._unmarked.append(error.code)
         if error.code.startswith("upstream_"):
             series(metrics.UPSTREAM_ERRORS, self.job.tenant, error.code).inc()
         public = error if self.job.operator else for_visitor(error)
@@ -210,11 +216,32 @@ class ActiveRun:
             )
         self.publish(ERROR, public.as_dict())
 
+    async def _drop_provider_copy(self) -> None:
+        """Delete the conversation the turn of a thread never stored created on the provider, best effort.
+
+        It holds the visitor's message, and no thread of ours records it: neither the thread's
+        deletion nor the visitor's erasure could reach it later.
+        """
+        created = self.provider_state
+        if created is None or created == self.job.thread.provider_id:
+            return
+        with anyio.move_on_after(PROVIDER_DELETE_WAIT):
+            try:
+                await self.job.engine.delete_conversation(created)
+            except Exception as exc:
+                logger.warning(
+                    "could not delete the provider conversation of a thread never stored",
+                    extra={"tenant": self.job.tenant, "run_id": self.run_id, "detail": str(exc)},
+                )
+
     async def _epilogue(self) -> None:
         """Save the end (``saving``), count and log the turn, and close the stream."""
         if not await self.thread_created():  # a first message whose thread was never stored: nothing to save
             self.end_stream()
+            await self._drop_provider_copy()
             return
+        for code in self._unmarked:
+            self.record.mark("error", code, False)
         await save_turn_end(self)
         series(metrics.TURNS, self.job.tenant, self.outcome).inc()
         logger.info(

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import anyio
 
 from proxy.store.db import Database
-from proxy.store.threads import ThreadStore
+from proxy.store.threads import ThreadStore, new_id
 from proxy.tenants import TenantConfig
 from proxy.turns.manager import TurnManager
 from proxy.turns.runner import ActiveRun
 from proxy.visitors import Visitor
 from tests.support.scripted_engine import ScriptedEngine
-from tests.support.turn_jobs import ask, turn_services
+from tests.support.turn_jobs import StoredLate, ask, turn_services
+from tests.support.waiting import eventually
 
 CONFIG = TenantConfig(name="drain", domains=["drain.test"])
 
@@ -63,6 +65,36 @@ async def test_drain_cancels_what_outlives_the_bound(database: Database) -> None
     assert await ThreadStore(database).active_run(run.thread_id) is None
 
 
+async def test_a_first_message_stored_after_the_drain_s_bound_ends_at_once(database: Database) -> None:
+    """The statement creating its thread outlived the drain's bound: its turn, started meanwhile,
+    ends with shutting_down once the thread is stored, as the turns the drain cut did."""
+    engine = ScriptedEngine()
+    store = StoredLate(database)
+    runs: list[ActiveRun] = []
+    opened = anyio.Event()
+    async with anyio.create_task_group() as group:
+        manager = TurnManager(group, turn_services(database, engine, CONFIG, threads=store))
+
+        async def first_message() -> None:
+            with manager.admit():
+                ask_first = dataclasses.replace(ask(CONFIG, new_id("thr"), "gate:never"), new_thread=True)
+                runs.append(await manager.open(ask_first))
+            opened.set()
+
+        group.start_soon(first_message)
+        await store.committed.wait()
+        await manager.drain(timeout=0)  # the bound passes while the statement's answer is on its way
+        store.gate.set()
+        await opened.wait()
+        with anyio.fail_after(10):  # (without the cut, its reply would wait at the gate for good)
+            await runs[0].channel_closed()
+    [run] = runs
+    assert names(run)[-2:] == ["error", "done"]
+    assert run.channel.events[-2].data["code"] == "shutting_down"
+    engine.gates["never"].set()
+    assert await ThreadStore(database).active_run(run.thread_id) is None
+
+
 async def engine_waiting(run: ActiveRun) -> None:
     """Wait until the gated engine has streamed its first delta."""
     async for batch in run.channel.follow():
@@ -83,6 +115,42 @@ async def test_cancelling_the_group_ends_its_turns_with_done(database: Database)
     assert manager.active == 0
     engine.gates["never"].set()
     assert await ThreadStore(database).active_run(run.thread_id) is None
+
+
+async def test_cancelling_the_group_ends_a_first_message_stored_meanwhile(database: Database) -> None:
+    """The group is cancelled while the statement creating a first message's thread is on its way:
+    once stored, that turn ends as the others did, and the group's end does not wait for its reply."""
+    engine = ScriptedEngine()
+    store = StoredLate(database)
+    runs: list[ActiveRun] = []
+    # the requests' tasks are not the app's: a group of their own around the app's
+    async with anyio.create_task_group() as requests, anyio.create_task_group() as group:
+        manager = TurnManager(group, turn_services(database, engine, CONFIG, threads=store))
+        running = await open_turn(manager, database, "gate:never")
+        await engine_waiting(running)
+
+        async def first_message() -> None:
+            with manager.admit():
+                ask_first = dataclasses.replace(ask(CONFIG, new_id("thr"), "gate:never"), new_thread=True)
+                runs.append(await manager.open(ask_first))
+
+        async def stored_after_the_cut() -> None:
+            async def cut() -> bool:
+                return running.run_id in engine.cancelled
+
+            await eventually(cut)
+            store.gate.set()
+
+        requests.start_soon(first_message)
+        await store.committed.wait()
+        requests.start_soon(stored_after_the_cut)
+        group.cancel_scope.cancel()
+    assert names(running)[-2:] == ["error", "done"]
+    [first] = runs
+    assert names(first)[-2:] == ["error", "done"]
+    assert first.channel.events[-2].data["code"] == "shutting_down"
+    engine.gates["never"].set()
+    assert await ThreadStore(database).active_run(first.thread_id) is None
 
 
 async def test_the_group_waits_for_its_turns(database: Database) -> None:

@@ -21,10 +21,11 @@ from proxy.tenants import TenantConfig
 from proxy.turns.manager import TurnManager
 from proxy.turns.runner import ActiveRun
 from proxy.turns.turn_request import ThreadBusy, ThreadMissing
+from proxy.usage.budget import BudgetGuard
 from proxy.usage.store import UsageEntry, UsageStore
 from proxy.visitors import Visitor
 from tests.support.scripted_engine import ScriptedEngine
-from tests.support.turn_jobs import ask, end_turn, turn_services
+from tests.support.turn_jobs import StoredLate, ask, end_turn, turn_services
 from tests.support.waiting import eventually
 
 
@@ -230,6 +231,63 @@ async def test_the_offline_fallback_reads_the_history_the_tenants_engine_needed_
     assert seen[0].history == (HistoryMessage("assistant", "m1"), HistoryMessage("user", "m2"))
     assert seen[0].user_text == "hello"
     assert [e.name for e in run.channel.events][-2:] == ["run.completed", "done"]
+
+
+class SpentOnceStored:
+    """Today's usage, past the tenant's cap; read once the thread's statement committed."""
+
+    def __init__(self, committed: anyio.Event) -> None:
+        self.committed = committed
+        self.decided = anyio.Event()
+
+    async def day_total(self, tenant: str, day: Any) -> int:
+        await self.committed.wait()
+        self.decided.set()
+        return 1100
+
+
+async def test_the_offline_model_of_a_first_message_has_the_message_only_as_its_input(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its budget, a first message is answered by the offline model, which reads the history
+    itself (the tenant's provider keeps the conversation). Its thread stored meanwhile, the
+    visitor's message is the turn's input, not also a message before it."""
+    seen: list[Turn] = []
+
+    class Recording(OfflineEngine):
+        async def stream_turn(self, turn: Turn) -> Any:
+            seen.append(turn)
+            async for event in super().stream_turn(turn):
+                yield event
+
+    monkeypatch.setattr("proxy.turns.fallback.OfflineEngine", Recording)
+    tenant = tenant_name()
+    config = TenantConfig(
+        name=tenant, domains=[f"{tenant}.test"], fallback="offline", budget={"daily_hard_tokens": 1000}
+    )
+    store = StoredLate(database)
+    usage = SpentOnceStored(store.committed)
+    services = dataclasses.replace(
+        turn_services(database, KeepsTheConversation(), config, threads=store),
+        budgets=BudgetGuard(usage, [config]),  # type: ignore[arg-type]
+    )
+    runs: list[ActiveRun] = []
+    opened = anyio.Event()
+    async with anyio.create_task_group() as group:
+        manager = TurnManager(group, services)
+
+        async def first_message() -> None:
+            runs.append(await manager.open(dataclasses.replace(ask(config, new_id("thr"), "hello"), new_thread=True)))
+            opened.set()
+
+        group.start_soon(first_message)
+        await usage.decided.wait()  # the thread is stored, the turn goes on to the offline model
+        store.gate.set()
+        await opened.wait()
+        await runs[0].channel_closed()
+    assert [turn.user_text for turn in seen] == ["hello"]
+    assert seen[0].history == ()
+    assert [e.name for e in runs[0].channel.events][-2:] == ["run.completed", "done"]
 
 
 # -- ending a turn -----------------------------------------------------------------------------

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
+
 from proxy.engines.base import Engine
 from proxy.store.db import Database
 from proxy.store.event_log import EventLog
-from proxy.store.threads import EndStep, ThreadStore
+from proxy.store.threads import EndStep, LockedThread, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolSet
 from proxy.turns.runner import TurnServices
@@ -49,3 +53,19 @@ async def end_turn(
     """Write a turn's end as a run does, to its last step: ``saved`` or ``lost``."""
     steps = [step async for step in store.finish_turn(thread_id, run_id, reply, usage=usage, provider_id=provider_id)]
     return steps[-1]
+
+
+class StoredLate(ThreadStore):
+    """The statement creating a first message's thread commits at once; its answer reaches the
+    turn once ``gate`` opens (a batch's round trip, a busy loop)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.committed = anyio.Event()
+        self.gate = anyio.Event()
+
+    async def create_locked(self, thread_id: str, **kwargs: Any) -> LockedThread:
+        created = await super().create_locked(thread_id, **kwargs)
+        self.committed.set()
+        await self.gate.wait()
+        return created

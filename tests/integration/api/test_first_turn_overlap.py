@@ -46,6 +46,13 @@ def served(pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: Sim
             base_url=simulator.base_url,
             tools=["escalate_to_human"],
         ),
+        make_tenant(
+            "overlap-conversations",
+            ["conversations.overlap.test"],
+            engine="responses",
+            base_url=simulator.base_url,
+            context="conversations",
+        ),
     )
     settings = make_settings(pg_url, Path(tmp_path_factory.mktemp("overlap")), provider_max_retries=0)
     with ServerThread(create_app(settings, tenants=tenants)) as server:
@@ -169,6 +176,61 @@ async def test_a_failing_statement_cancels_the_provider_request_and_stores_nothi
         "select count(*) as n from turn_marks where tenant = 'overlap' and thread_id not in (select id from threads)"
     )  # the tenant's own: other tests of the shared database erase threads and leave their marks to age out
     assert marks is not None and marks["n"] == 0
+
+
+async def test_a_failing_statement_deletes_the_conversation_its_turn_made_on_the_provider(
+    served: ServerThread, sim: httpx.AsyncClient, pg_url: str, refused_visitor: str
+) -> None:
+    """The conversation holds the visitor's message and no thread of ours records it: left on the
+    provider, nothing (a thread's deletion, an erasure) would ever reach it."""
+    headers = {"Origin": "https://conversations.overlap.test", "X-Visitor-Id": refused_visitor}
+    slow = "[[pace:ttft=0,gap=200,tokens=200]] my address is 1 Main Street"
+    async with httpx.AsyncClient(base_url=served.url, headers=headers, timeout=30) as http:
+        async with threads_locked(pg_url) as conn:
+            started = asyncio.create_task(http.post("/v1/threads", json={"message": slow}))
+            requests = await provider_requests(sim, min_count=2)  # the conversation, then the response
+            assert await eventually(lambda: waiting_inserts(conn)) == 1
+        response = await started
+        assert response.status_code == 503, response.text
+    [created] = [entry for entry in requests if entry["method"] == "POST" and entry["path"] == "/v1/conversations"]
+    [asked] = [entry for entry in requests if entry["path"] == "/v1/responses"]
+    conversation_id = asked["body"]["conversation"]
+
+    async def deleted() -> bool:
+        entries = await provider_requests(sim)
+        return any(entry["method"] == "DELETE" and entry["path"].endswith(conversation_id) for entry in entries)
+
+    assert created is not None and await eventually(deleted)
+    gone = await sim.get(f"/v1/conversations/{conversation_id}", headers={"Authorization": "Bearer sk-test"})
+    assert gone.status_code == 404, gone.text
+
+
+async def test_a_turn_that_fails_before_its_thread_is_stored_marks_the_error_once_it_is(
+    pg_url: str, tmp_path: Path, simulator: SimulatorServer, sim: httpx.AsyncClient, database: Database
+) -> None:
+    """The turn times out while the statement creating its thread still waits: the thread, once
+    stored, carries the error as any other thread whose turn failed."""
+    tenants = directory(make_tenant("overlap-timeout", ["overlap.test"], engine="chat", base_url=simulator.base_url))
+    settings = make_settings(pg_url, tmp_path, provider_max_retries=0, turn_timeout=1.0)
+    headers = {"Origin": ORIGIN, "X-Visitor-Id": visitor()}
+    slow = "[[pace:ttft=0,gap=200,tokens=200]] tell me everything"
+    with ServerThread(create_app(settings, tenants=tenants)) as server:
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
+            async with threads_locked(pg_url) as conn:
+                started = asyncio.create_task(http.post("/v1/threads", json={"message": slow}))
+                assert await eventually(lambda: waiting_inserts(conn)) == 1
+                await provider_requests(sim, min_disconnected=1)  # past the turn's deadline: given up
+            response = await started
+    assert response.status_code == 201, response.text
+    events = sse_events(response.text)
+    thread_id = events[0][1]["thread_id"]
+    assert [(name, data.get("code")) for name, data, _ in events][-2:] == [("error", "turn_timeout"), ("done", None)]
+
+    async def marks() -> list[tuple[str, str]]:
+        rows = await database.fetch_all("select kind, name from turn_marks where thread_id = %s", (thread_id,))
+        return [(row["kind"], row["name"]) for row in rows]
+
+    assert await eventually(marks) == [("error", "turn_timeout")]
 
 
 async def test_first_messages_of_many_visitors_at_once_each_get_their_reply(
