@@ -197,7 +197,18 @@ class RateLimiter:
         """:meth:`rules` narrowed to ``scopes``, kept for the caller's next checks: a message is
         checked three or four times, and its visitor and address come back with the next message."""
         wanted = None if scopes is None else tuple(scopes)
-        key = (tenant.name, visitor, client_ip, action, via_client_key, wanted)
+        # the key holds only what the rules depend on: a new visitor's thread check, or anyone's
+        # tenant-wide one, finds the rules of an earlier caller (from its address, of its tenant)
+        by_visitor = action == "message" and (wanted is None or "visitor" in wanted)
+        by_ip = not via_client_key and (wanted is None or "ip" in wanted)
+        key = (
+            tenant.name,
+            visitor if by_visitor else None,
+            client_ip if by_ip else None,
+            action,
+            via_client_key,
+            wanted,
+        )
         known = self._rules.get(key)
         if known is not None and known[0] is tenant.limits:
             return known[1]
