@@ -43,6 +43,7 @@ _THREADS = "Too many new conversations from your network. Please try again later
 _AUTH = "Too many failed attempts to authenticate from your network. Please try again later."
 AUTH_WINDOW = 300.0  # seconds over which failed authentications are counted
 RULES_KEPT = 4096  # callers whose rules are kept (all are forgotten when full: rebuilt on their next check)
+ADDRESSES_KEPT = 4096  # (peer, X-Forwarded-For) pairs whose client address is kept, likewise
 _CLIENT_IP = "proxy.client_ip"  # the request's address as the limiter resolved it, in the ASGI scope
 
 
@@ -105,6 +106,8 @@ class RateLimiter:
         self._quiet_until = 0.0
         # (tenant, visitor, address, action, client key?, scopes) -> (the tenant's limits, its rules)
         self._rules: dict[tuple[Any, ...], tuple[LimitsConfig, tuple[Rule, ...]]] = {}
+        # (peer, X-Forwarded-For headers) -> (the trusted proxies it was resolved with, the address)
+        self._addresses: dict[tuple[str, tuple[bytes, ...]], tuple[TrustedProxies, str]] = {}
 
     @classmethod
     @asynccontextmanager
@@ -149,9 +152,24 @@ class RateLimiter:
         known = scope.get(_CLIENT_IP)
         if known is not None and known[0] is self.trusted_proxies:
             return str(known[1])
-        ip = resolve_client_ip(scope, self.trusted_proxies)
-        scope[_CLIENT_IP] = (self.trusted_proxies, ip)
-        return ip
+        proxies = self.trusted_proxies
+        # what the answer depends on: the peer and (from a trusted proxy) the X-Forwarded-For
+        # headers, kept per those, as the same addresses and proxy chains come again and again
+        client = scope.get("client")
+        facts = (
+            str(client[0]) if client and client[0] else "",
+            tuple(value for name, value in scope.get("headers") or () if name.lower() == b"x-forwarded-for")
+            if proxies
+            else (),
+        )
+        kept = self._addresses.get(facts)
+        if kept is None or kept[0] is not proxies:
+            if len(self._addresses) >= ADDRESSES_KEPT:
+                self._addresses.clear()
+            kept = (proxies, resolve_client_ip(scope, proxies))
+            self._addresses[facts] = kept
+        scope[_CLIENT_IP] = kept
+        return kept[1]
 
     def rules(
         self,
