@@ -264,6 +264,10 @@ def test_wait_time(prev: int, curr: int, limit: int, elapsed: float, expected: f
 def test_ip_key() -> None:
     assert ip_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
     assert ip_key("2001:db8::1", 128) == "2001:db8::1"
+    assert ip_key("2001:db8:1:2a3b:3:4:5:6", 56) == "2001:db8:1:2a00::/56"
+    assert ip_key("2001:db8:1:2a3b:3:4:5:6", 48) == "2001:db8:1::/48"
+    assert ip_key("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 127) == "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe/127"
+    assert ip_key("::", 64) == "::/64"
     assert ip_key("203.0.113.9") == "203.0.113.9"
     assert ip_key("testclient") == "testclient"
 
