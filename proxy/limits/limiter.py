@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from proxy.errors import ProxyError
 from proxy.limits.backends import Clock, LimitBackend, MemoryBackend, RedisBackend, Rule, Scope
 from proxy.limits.client_ip import client_ip as resolve_client_ip
+from proxy.limits.client_ip import forwarded_headers, peer_host, resolve
 from proxy.limits.settings import LimitSettings, TrustedProxies
 
 if TYPE_CHECKING:
@@ -157,18 +158,12 @@ class RateLimiter:
         proxies = self.trusted_proxies
         # what the answer depends on: the peer and (from a trusted proxy) the X-Forwarded-For
         # headers, kept per those, as the same addresses and proxy chains come again and again
-        client = scope.get("client")
-        facts = (
-            str(client[0]) if client and client[0] else "",
-            tuple(value for name, value in scope.get("headers") or () if name.lower() == b"x-forwarded-for")
-            if proxies
-            else (),
-        )
+        facts = (peer_host(scope), forwarded_headers(scope) if proxies else ())
         kept = self._addresses.get(facts)
         if kept is None or kept[0] is not proxies:
             if len(self._addresses) >= ADDRESSES_KEPT:
                 self._addresses.clear()
-            kept = (proxies, resolve_client_ip(scope, proxies))
+            kept = (proxies, resolve(*facts, proxies))
             self._addresses[facts] = kept
         scope[_CLIENT_IP] = kept
         return kept[1]
