@@ -45,6 +45,7 @@ _AUTH = "Too many failed attempts to authenticate from your network. Please try 
 AUTH_WINDOW = 300.0  # seconds over which failed authentications are counted
 RULES_KEPT = 4096  # callers whose rules are kept (all are forgotten when full: rebuilt on their next check)
 ADDRESSES_KEPT = 4096  # (peer, X-Forwarded-For) pairs whose client address is kept, likewise
+FORWARDED_KEPT_BYTES = 512  # longer X-Forwarded-For headers are resolved each time, not kept
 _CLIENT_IP = "proxy.client_ip"  # the request's address as the limiter resolved it, in the ASGI scope
 
 
@@ -147,7 +148,8 @@ class RateLimiter:
         """The caller's address, believing ``X-Forwarded-For`` only from ``PROXY_TRUSTED_PROXIES``.
 
         Worked out once per request (kept in its ASGI scope): a message is checked against the
-        limits three times, and working it out took ~40 µs each time (ipaddress parsing).
+        limits three times, and working it out took ~40 µs each time (ipaddress parsing). Kept
+        across requests too, per peer and ``X-Forwarded-For`` headers: the same come again and again.
         """
         scope = getattr(request_or_scope, "scope", request_or_scope)
         if not isinstance(scope, dict):
@@ -161,10 +163,12 @@ class RateLimiter:
         facts = (peer_host(scope), forwarded_headers(scope) if proxies else ())
         kept = self._addresses.get(facts)
         if kept is None or kept[0] is not proxies:
-            if len(self._addresses) >= ADDRESSES_KEPT:
-                self._addresses.clear()
             kept = (proxies, resolve(*facts, proxies))
-            self._addresses[facts] = kept
+            # a long header (anyone can send one) is not kept: the memory stays small
+            if sum(map(len, facts[1])) <= FORWARDED_KEPT_BYTES:
+                if len(self._addresses) >= ADDRESSES_KEPT:
+                    self._addresses.clear()
+                self._addresses[facts] = kept
         scope[_CLIENT_IP] = kept
         return kept[1]
 

@@ -150,3 +150,13 @@ def test_the_limiter_keeps_addresses_per_peer_header_and_trust() -> None:
     limiter.trusted_proxies = TrustedProxies.parse("unix")
     assert limiter.client_ip(scope("10.1.2.3", "203.0.113.9")) == "10.1.2.3"
     assert limiter.client_ip(scope(None, "198.51.100.4")) == "198.51.100.4"
+
+
+def test_a_long_forwarded_header_is_resolved_but_not_kept() -> None:
+    from proxy.limits.limiter import FORWARDED_KEPT_BYTES, RateLimiter
+
+    limiter = RateLimiter(None, trusted_proxies=TRUSTED)
+    padding = ", ".join(["198.51.100.1"] * (FORWARDED_KEPT_BYTES // 10))
+    assert limiter.client_ip(scope("10.1.2.3", f"{padding}, 203.0.113.9, 10.0.0.1")) == "203.0.113.9"
+    assert limiter.client_ip(scope("10.1.2.3", "203.0.113.5")) == "203.0.113.5"
+    assert len(limiter._addresses) == 1
