@@ -86,12 +86,15 @@ class MemoryBackend:
         now = self.clock()
         if now >= self._next_sweep:
             self._sweep(now)
-        worst: Denial | None = None
+        counters = self._counters
+        worst: Rule | None = None
+        worst_wait = 0.0
         updates: list[tuple[str, tuple[int, int, int, float]]] = []
         for rule in rules:
-            bucket = math.floor(now / rule.window)
+            window = rule.window
+            bucket = math.floor(now / window)
             curr, prev = 0, 0
-            stored = self._counters.get(rule.key)
+            stored = counters.get(rule.key)
             if stored is not None:
                 stored_bucket, stored_curr, stored_prev, _ = stored
                 if stored_bucket == bucket:
@@ -100,14 +103,15 @@ class MemoryBackend:
                     prev = stored_curr
                 elif stored_bucket > bucket:  # the clock went back: stay in the newer window
                     bucket, curr, prev = stored_bucket, stored_curr, stored_prev
-            elapsed = max(0.0, now - bucket * rule.window)
-            wait = wait_time(prev, curr, rule.limit, rule.window, elapsed)
-            if wait > 0 and (worst is None or wait > worst.retry_after):
-                worst = Denial(rule.scope, wait)
-            updates.append((rule.key, (bucket, curr + 1, prev, rule.window)))
-        if worst is not None or not count:
-            return worst
-        self._counters.update(updates)
+            elapsed = now - bucket * window
+            wait = wait_time(prev, curr, rule.limit, window, elapsed if elapsed > 0 else 0.0)
+            if wait > worst_wait:
+                worst, worst_wait = rule, wait
+            updates.append((rule.key, (bucket, curr + 1, prev, window)))
+        if worst is not None:
+            return Denial(worst.scope, worst_wait)
+        if count:
+            counters.update(updates)
         return None
 
     def _sweep(self, now: float) -> None:

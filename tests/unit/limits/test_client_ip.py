@@ -128,3 +128,35 @@ def test_the_limiter_works_the_address_out_once_per_request_and_per_trust() -> N
     request["headers"] = []  # the answer is kept for this request: later checks agree with the first
     assert trusting.client_ip(request) == "203.0.113.9"
     assert RateLimiter(None).client_ip(request) == "10.1.2.3"  # another limiter trusts nobody
+
+
+def test_the_limiter_keeps_addresses_per_peer_header_and_trust() -> None:
+    """Requests from one peer with other X-Forwarded-For chains, or under changed trust, get their own answer."""
+    from proxy.limits.limiter import RateLimiter
+
+    limiter = RateLimiter(None, trusted_proxies=TRUSTED)
+    cases = [
+        (scope("10.1.2.3", "203.0.113.9"), "203.0.113.9"),
+        (scope("10.1.2.3", "198.51.100.4"), "198.51.100.4"),
+        (scope("10.1.2.3", "198.51.100.4", "203.0.113.1, 10.9.9.9"), "203.0.113.1"),
+        (scope("10.1.2.3"), "10.1.2.3"),
+        (scope("203.0.113.50", "198.51.100.4"), "203.0.113.50"),  # spoofed: the peer is not trusted
+        (scope("2001:db8:ffff::1", "2001:db8:1::5"), "2001:db8:1::5"),
+        (scope(None, "198.51.100.4"), "unknown"),  # a Unix socket, not trusted
+    ]
+    for _ in range(2):  # the second time round from what the limiter kept
+        for request, expected in cases:
+            assert limiter.client_ip(request) == expected
+    limiter.trusted_proxies = TrustedProxies.parse("unix")
+    assert limiter.client_ip(scope("10.1.2.3", "203.0.113.9")) == "10.1.2.3"
+    assert limiter.client_ip(scope(None, "198.51.100.4")) == "198.51.100.4"
+
+
+def test_a_long_forwarded_header_is_resolved_but_not_kept() -> None:
+    from proxy.limits.limiter import FORWARDED_KEPT_BYTES, RateLimiter
+
+    limiter = RateLimiter(None, trusted_proxies=TRUSTED)
+    padding = ", ".join(["198.51.100.1"] * (FORWARDED_KEPT_BYTES // 10))
+    assert limiter.client_ip(scope("10.1.2.3", f"{padding}, 203.0.113.9, 10.0.0.1")) == "203.0.113.9"
+    assert limiter.client_ip(scope("10.1.2.3", "203.0.113.5")) == "203.0.113.5"
+    assert len(limiter._addresses) == 1

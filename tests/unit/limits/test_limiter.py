@@ -264,6 +264,10 @@ def test_wait_time(prev: int, curr: int, limit: int, elapsed: float, expected: f
 def test_ip_key() -> None:
     assert ip_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
     assert ip_key("2001:db8::1", 128) == "2001:db8::1"
+    assert ip_key("2001:db8:1:2a3b:3:4:5:6", 56) == "2001:db8:1:2a00::/56"
+    assert ip_key("2001:db8:1:2a3b:3:4:5:6", 48) == "2001:db8:1::/48"
+    assert ip_key("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 127) == "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe/127"
+    assert ip_key("::", 64) == "::/64"
     assert ip_key("203.0.113.9") == "203.0.113.9"
     assert ip_key("testclient") == "testclient"
 
@@ -308,3 +312,43 @@ async def test_scopes_narrow_the_kept_rules_per_check() -> None:
                 tenant=t.config, visitor="v:dave", client_ip="203.0.113.8", action="message", scopes=("tenant",)
             )
         assert full.value.scope == "tenant"
+
+
+async def test_kept_rules_stay_per_tenant_visitor_and_address() -> None:
+    """Rules kept for one caller's checks never count another tenant, visitor or address's requests."""
+    clock = Clock()
+    strict = tenant(threads_per_hour_per_ip=1, messages_per_minute_per_visitor=1, messages_per_minute_per_tenant=2)
+    loose = tenant(threads_per_hour_per_ip=2, messages_per_minute_per_visitor=2, messages_per_minute_per_tenant=3)
+    async with RateLimiter.open(LimitSettings(_env_file=None), clock=clock) as limiter:  # type: ignore[call-arg]
+        for t in (strict, loose):  # a thread each from one address: the loose tenant allows a second
+            await limiter.check(tenant=t.config, visitor="v:alice", client_ip="203.0.113.7", action="thread")
+        with pytest.raises(RateLimited) as refused:
+            await limiter.check(tenant=strict.config, visitor="v:bob", client_ip="203.0.113.7", action="thread")
+        assert refused.value.scope == "ip"
+        await limiter.check(tenant=strict.config, visitor="v:bob", client_ip="203.0.113.8", action="thread")
+        await limiter.check(tenant=loose.config, visitor="v:bob", client_ip="203.0.113.7", action="thread")
+
+        own = ("visitor", "ip")
+        for t in (strict, loose):
+            for who in ("v:alice", "v:bob"):  # each visitor's own counter, whoever was checked before
+                await limiter.check(tenant=t.config, visitor=who, client_ip="203.0.113.7", action="message", scopes=own)
+        with pytest.raises(RateLimited) as refused:
+            await limiter.check(
+                tenant=strict.config, visitor="v:alice", client_ip="203.0.113.9", action="message", scopes=own
+            )
+        assert refused.value.scope == "visitor"
+        await limiter.check(
+            tenant=loose.config, visitor="v:alice", client_ip="203.0.113.9", action="message", scopes=own
+        )
+
+        wide = ("tenant",)
+        for t, room in ((strict, 2), (loose, 3)):  # each tenant's own tenant-wide allowance
+            for i in range(room):
+                await limiter.check(
+                    tenant=t.config, visitor=f"v:x{i}", client_ip=f"198.51.100.{i}", action="message", scopes=wide
+                )
+            with pytest.raises(RateLimited) as full:
+                await limiter.check(
+                    tenant=t.config, visitor="v:late", client_ip="198.51.100.99", action="message", scopes=wide
+                )
+            assert full.value.scope == "tenant"
