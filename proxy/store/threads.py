@@ -95,21 +95,11 @@ class ThreadStore:
         assert row is not None
         return ThreadRecord.from_row(row)
 
-    async def create_locked(
-        self,
-        thread_id: str,
-        *,
-        tenant: str,
-        visitor: Visitor,
-        engine: str,
-        run_id: str,
-        lease_seconds: float,
-        user_text: str,
-    ) -> LockedThread:
-        """A new thread, its turn lock taken by ``run_id`` and the visitor's message stored: one
+    async def create_locked(self, new: NewTurn) -> LockedThread:
+        """A new thread, its turn lock taken by ``new.run_id`` and the visitor's message stored: one
         round trip for what :meth:`create` then :meth:`lock` do for a thread's first message,
         shared with the first messages that arrive meanwhile (:class:`~proxy.store.batching.Batcher`)."""
-        return await self._new_turns.call(NewTurn(thread_id, tenant, visitor, engine, run_id, lease_seconds, user_text))
+        return await self._new_turns.call(new)
 
     async def _create_locked(self, asked: Sequence[NewTurn]) -> list[LockedThread]:
         rows = await self.db.fetch_all(NEW_TURNS, new_turns_params(asked))

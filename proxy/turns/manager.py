@@ -153,15 +153,7 @@ class TurnManager:
         run.creating = creating = ThreadCreation(asyncio.get_running_loop())
         self._launch(run)
         try:
-            created = await self.services.threads.create_locked(
-                new.thread_id,
-                tenant=new.tenant,
-                visitor=new.visitor,
-                engine=new.engine,
-                run_id=new.run_id,
-                lease_seconds=new.lease_seconds,
-                user_text=new.user_text,
-            )
+            created = await self.services.threads.create_locked(new)
         except BaseException:
             run.cancel(NOT_CREATED)
             creating.settle(False)

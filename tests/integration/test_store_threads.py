@@ -5,7 +5,7 @@ import asyncio
 import psycopg
 
 from proxy.store.db import Database
-from proxy.store.threads import LockedThread, ThreadStore, new_id
+from proxy.store.threads import LockedThread, NewTurn, ThreadStore, new_id
 from proxy.visitors import Visitor
 from tests.support.turn_jobs import end_turn
 
@@ -83,10 +83,10 @@ async def test_first_messages_arriving_together_each_get_their_locked_thread(dat
     ]
 
     async def first(n: int) -> LockedThread:
-        return await store.create_locked(
+        return await store.create_locked(NewTurn(
             new_id("thr"), tenant="t-burst", visitor=visitors[n], engine="chat", run_id=f"run_burst_{n}",
             lease_seconds=60, user_text=f"hello {n}",
-        )  # fmt: skip
+        ))  # fmt: skip
 
     made = await asyncio.gather(*(first(n) for n in range(12)))
     for n, thread in enumerate(made):
@@ -106,10 +106,10 @@ async def test_a_first_message_the_database_refuses_fails_alone(database: Databa
     taken = (await store.create(tenant="t-burst-dup", visitor=Visitor(), engine="chat")).id
 
     async def first(thread_id: str, n: int) -> LockedThread:
-        return await store.create_locked(
+        return await store.create_locked(NewTurn(
             thread_id, tenant="t-burst-dup", visitor=Visitor(), engine="chat", run_id=f"run_dup_{n}",
             lease_seconds=60, user_text="hi",
-        )  # fmt: skip
+        ))  # fmt: skip
 
     ids = [new_id("thr"), taken, new_id("thr")]  # the second one's id exists: its statement fails
     results = await asyncio.gather(*(first(thread_id, n) for n, thread_id in enumerate(ids)), return_exceptions=True)

@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 
 from proxy.store.db import Database
-from proxy.store.threads import Lease, LockedThread, ThreadStore, new_id
+from proxy.store.threads import Lease, LockedThread, NewTurn, ThreadStore, new_id
 from proxy.store.turn_ends import TurnEnd, TurnEnds
 from proxy.usage.store import UsageEntry
 from proxy.visitors import Visitor
@@ -23,10 +23,10 @@ def run(tenant: str, n: int) -> str:
 
 
 async def opened(store: ThreadStore, tenant: str, n: int) -> LockedThread:
-    return await store.create_locked(
+    return await store.create_locked(NewTurn(
         new_id("thr"), tenant=tenant, visitor=Visitor(f"v:{n}"), engine="chat", run_id=run(tenant, n),
         lease_seconds=60, user_text=f"question {n}",
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 async def test_turns_ending_together_are_each_saved(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:

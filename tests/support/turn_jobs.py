@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 
 from proxy.engines.base import Engine
 from proxy.store.db import Database
 from proxy.store.event_log import EventLog
-from proxy.store.threads import EndStep, LockedThread, ThreadStore
+from proxy.store.threads import EndStep, LockedThread, NewTurn, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolSet
 from proxy.turns.runner import TurnServices
@@ -64,8 +62,8 @@ class StoredLate(ThreadStore):
         self.committed = anyio.Event()
         self.gate = anyio.Event()
 
-    async def create_locked(self, thread_id: str, **kwargs: Any) -> LockedThread:
-        created = await super().create_locked(thread_id, **kwargs)
+    async def create_locked(self, new: NewTurn) -> LockedThread:
+        created = await super().create_locked(new)
         self.committed.set()
         await self.gate.wait()
         return created
