@@ -24,7 +24,7 @@ from litestar.enums import HttpMethod, ScopeType
 from litestar.middleware._internal.cors import CORSMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from proxy.observability.access import OFF, AccessLog
+from proxy.observability.access import OFF, AccessLog, StatusNoted
 
 Header = tuple[bytes, bytes]
 _ALLOW_ORIGIN = b"access-control-allow-origin"
@@ -69,21 +69,6 @@ class _CORSSend:
                     _set(headers, header)
             else:  # the usual case: none of them there yet, so each is appended in turn
                 headers.extend(self.added)
-        return self.send(message)
-
-
-class _Status:
-    """``send`` noting the response's status."""
-
-    __slots__ = ("send", "status")
-
-    def __init__(self, send: Send) -> None:
-        self.send = send
-        self.status = 500
-
-    def __call__(self, message: Any) -> Awaitable[None]:  # a Message; Any: read by its type
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
         return self.send(message)
 
 
@@ -142,7 +127,7 @@ class LeanCORSMiddleware(CORSMiddleware):
         """Litestar's answer, and its access line (no route's :class:`~proxy.api.middleware.FrontDoor`
         sees a preflight)."""
         start = time.perf_counter()
-        status = _Status(send)
+        status = StatusNoted(send)
         await super().__call__(scope, receive, status)
         self.access.write(scope, status.status, time.perf_counter() - start)
 

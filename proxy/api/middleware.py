@@ -32,7 +32,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
-from proxy.observability.access import OFF, AccessLog
+from proxy.observability.access import OFF, AccessLog, StatusNoted
 from proxy.observability.logging import request_id, request_id_of
 from proxy.observability.metrics import RequestSeries
 from proxy.store.db import request_wait_limit
@@ -65,15 +65,14 @@ class _Sent:
         return self.send(message)
 
 
-class _Started:
+class _Started(StatusNoted):
     """``send`` noting in the scope's state that the response has started, and its status."""
 
-    __slots__ = ("send", "state", "status")
+    __slots__ = ("state",)
 
     def __init__(self, send: Send, state: ScopeState) -> None:
-        self.send = send
+        super().__init__(send)
         self.state = state
-        self.status = 500
 
     def __call__(self, message: Any) -> Awaitable[None]:  # a Message; Any: read by its type
         if message["type"] == "http.response.start":

@@ -16,7 +16,10 @@ middleware for preflights.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
+
+from litestar.types import Send
 
 LOGGER = "proxy.access"
 _INFO = logging.INFO
@@ -58,6 +61,21 @@ class AccessLog:
         record.status = status
         record.duration_ms = round(seconds * 1000, 1)
         logger.handle(record)
+
+
+class StatusNoted:
+    """``send`` noting the response's status for the access line (500 until a response starts)."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+
+    def __call__(self, message: Any) -> Awaitable[None]:  # a Message; Any: read by its type
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        return self.send(message)
 
 
 OFF = AccessLog(enabled=False)
