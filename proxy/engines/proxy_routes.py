@@ -42,7 +42,11 @@ class ProxyRoute:
 
     def describe(self) -> str:
         if self.proxy is None:
-            how = "direct (NO_PROXY lists the host)" if self.bypassed else "direct (no proxy in the environment)"
+            how = "direct"
+            if self.bypassed:
+                how += " (NO_PROXY lists the host)"
+            elif self.problem is None:
+                how += " (no proxy in the environment)"
         else:
             how = f"through {self.proxy} ({self.variable}"
             scheme = yarl.URL(self.proxy).scheme
