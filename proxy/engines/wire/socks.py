@@ -3,8 +3,8 @@ connected to the proxy, the proxy asked to connect it on to the target; TLS with
 the request then go over it as over a direct connection.
 
 ``socks5h://`` sends the target's name to the proxy, which resolves it (what a network whose own
-DNS knows no outside names needs); ``socks5://`` resolves it here and sends the address, as curl
-does. Errors are ``OSError`` naming the proxy, as a direct connection's would be: a refusal
+DNS knows no outside names needs); ``socks5://`` resolves it here and sends its first address, as
+curl does. Errors are ``OSError`` naming the proxy, as a direct connection's would be: a refusal
 (``ConnectionRefusedError``: no acceptable method, credentials refused, the proxy's reply code), a
 close during the handshake (``ConnectionResetError``) or an answer that is not SOCKS5
 (``ConnectionError``); the caller's connect timeout bounds the whole of it.

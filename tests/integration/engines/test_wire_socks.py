@@ -277,3 +277,25 @@ def test_an_ignored_proxy_is_a_warning_in_the_log(env: pytest.MonkeyPatch, caplo
             " the proxy resolves the provider's name)",
         ),
     ]
+
+
+async def test_the_engines_say_where_their_calls_go_as_they_are_built(
+    env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, transport: str
+) -> None:
+    """At start-up, before any call: the app builds every tenant's engine then."""
+    from proxy.engines.factory import build_engine, shared_http_client
+    from proxy.settings import Settings
+    from tests.support.apps import make_tenant
+
+    env.setenv("ALL_PROXY", "socks4://proxy.corp:1080")
+    settings = Settings(_env_file=None, provider_transport=transport)  # type: ignore[call-arg]
+    with caplog.at_level(logging.INFO, logger="proxy.engines.proxy_routes"):
+        async with shared_http_client(settings) as pool:
+            for name in ("one", "two"):  # one provider: said once
+                build_engine(make_tenant(name, [f"{name}.test"], engine="chat"), pool, settings)
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "provider calls to https://api.openai.com: direct; ALL_PROXY=socks4://proxy.corp:1080 is ignored: not a"
+        " proxy the provider calls can go through (http://, https://, socks5://, socks5h://)"
+    ]
+    assert caplog.records[0].levelno == logging.WARNING
