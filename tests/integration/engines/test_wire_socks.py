@@ -15,7 +15,7 @@ import pytest
 
 from proxy.engines.base import EngineError
 from proxy.engines.proxy_routes import log_route, proxy_route
-from proxy.engines.wire.target import environment_proxy
+from proxy.engines.wire.target import SocksHop, Target, environment_proxy
 from tests.integration.engines import wire_servers
 from tests.integration.engines.socks_server import IPV4, NAME, Asked, Socks5Proxy
 from tests.integration.engines.test_wire_environment import (
@@ -63,6 +63,25 @@ def test_netrc_s_credentials_are_not_sent_to_a_socks5_proxy(env: pytest.MonkeyPa
     env.setenv("ALL_PROXY", "socks5h://proxy.corp:1080")
 
     assert environment_proxy("https://api.example.com/v1") == ("socks5h://proxy.corp:1080", None)
+
+
+def test_a_target_through_a_socks5_proxy_connects_to_it_and_sends_its_own_request() -> None:
+    target = Target.of("https://api.example.com/v1/x?y=1", {}, "socks5h://us%40er:p%3Ass@proxy.corp", "Basic x")
+    plain = Target.of("http://api.example.com:8080/v1", {}, "socks5://proxy.corp:9050", None)
+
+    assert (target.connect_host, target.connect_port, target.connect_tls, target.tls) == (
+        "proxy.corp",
+        1080,
+        False,
+        True,
+    )
+    assert target.socks == SocksHop(remote_names=True, username=b"us@er", password=b"p:ss")
+    assert target.tunnel is None and b"Proxy-Authorization" not in target.head  # netrc's value is not for SOCKS
+    assert target.head.startswith(b"POST /v1/x?y=1 HTTP/1.1\r\nHost: api.example.com\r\n")
+    assert plain.socks == SocksHop(remote_names=False) and plain.connect_port == 9050
+    assert plain.head.startswith(b"POST /v1 HTTP/1.1\r\nHost: api.example.com:8080\r\n")  # not absolute-form
+    with pytest.raises(OSError, match="255 bytes at most"):
+        Target.of("https://api.example.com/v1", {}, f"socks5://{'u' * 256}:p@proxy.corp", None)
 
 
 # -- the streams, over the wire client --------------------------------------------------------------
