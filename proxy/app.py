@@ -59,6 +59,7 @@ from proxy.turns.admission import Admission
 from proxy.turns.channel import WRITE_PAUSE
 from proxy.turns.leases import keeping_leases
 from proxy.turns.manager import TurnManager
+from proxy.turns.provider_deletes import running_provider_deletes
 from proxy.turns.remote_cancel import relaying_cancels
 from proxy.turns.runner import TurnServices
 from proxy.usage.budget import BudgetGuard
@@ -144,6 +145,8 @@ def create_app(
             runtime = await stack.enter_async_context(open_runtime(settings, tenants=tenants))
             http_client = await stack.enter_async_context(shared_http_client(settings))
             engines = {tenant.name: engine_factory(tenant, http_client, settings) for tenant in tenants}
+            # before the turns' task group, so it closes after their last epilogue
+            provider_deletes = await stack.enter_async_context(running_provider_deletes(runtime.db))
             await stack.enter_async_context(run_outbox_worker(runtime.db, mail_settings))
             limiter = await stack.enter_async_context(RateLimiter.open(limit_settings))
             task_group = await stack.enter_async_context(anyio.create_task_group())
@@ -165,6 +168,7 @@ def create_app(
                 engines=engines,
                 toolsets={tenant.name: tools.subset(tenant.config.tools) for tenant in tenants},
                 tool_services=ToolServices(embedders=EmbedderCache(tenants), marks=console.marks),
+                provider_deletes=provider_deletes,
                 timeout=settings.turn_timeout,
                 lease=settings.turn_lease,
             )

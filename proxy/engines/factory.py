@@ -15,7 +15,7 @@ import openai
 from proxy.engines.base import AssistantProfile, Engine
 from proxy.engines.context import probes_for
 from proxy.engines.provider_http import KEEPALIVE_SECONDS, ProviderPool
-from proxy.engines.proxied import HttpxPool
+from proxy.engines.proxied import EnvironmentProxied, HttpxPool
 from proxy.settings import Settings
 from proxy.tenants import Tenant, TenantConfig
 
@@ -81,6 +81,8 @@ def provider_client(tenant: Tenant, http_client: httpx2.AsyncClient, settings: S
 
 def build_engine(tenant: Tenant, http_client: httpx2.AsyncClient, settings: Settings) -> Engine:
     client = provider_client(tenant, http_client, settings)
+    if isinstance(http_client, EnvironmentProxied):
+        http_client.proxy_for(str(client.base_url))  # read (and logged) now: where its calls will go
     profile = profile_for(tenant.config)
     if tenant.config.engine == "responses":
         from proxy.engines.responses import ResponsesEngine

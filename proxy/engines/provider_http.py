@@ -64,6 +64,7 @@ from proxy.engines.event_stream import Body, EventStream, HttpxBody
 from proxy.engines.proxied import EnvironmentProxied
 from proxy.engines.scopes import cancel_scope
 from proxy.engines.wire import Target, WirePool
+from proxy.engines.wire.target import SOCKS_SCHEMES
 
 __all__ = ("EventStream", "ProviderPool", "StreamEndpoint")
 
@@ -83,6 +84,7 @@ class ProviderPool(EnvironmentProxied):
     def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._wire: WirePool | None = None
+        self._socks: list[httpx2.AsyncHTTPTransport] = []
         self._ssl: ssl.SSLContext = httpx2.create_ssl_context()  # the CA bundle httpx2 and the SDK use
         timeout = httpx2.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout)
         super().__init__(transport=AiohttpTransport(client=self.session), timeout=timeout, follow_redirects=True)
@@ -97,7 +99,14 @@ class ProviderPool(EnvironmentProxied):
         return self._session
 
     def proxied_transport(self, proxy: httpx2.Proxy) -> httpx2.AsyncBaseTransport:
-        """The SDK's calls through ``proxy``, over the same session (aiohttp takes the proxy per request)."""
+        """The SDK's calls through ``proxy``, over the same session (aiohttp takes the proxy per
+        request); through a SOCKS5 proxy, which aiohttp does not speak, over ``httpx2``'s own
+        connections (its ``socks`` extra)."""
+        if proxy.url.scheme in SOCKS_SCHEMES:
+            limits = httpx2.Limits(max_connections=None, keepalive_expiry=KEEPALIVE_SECONDS)
+            transport = httpx2.AsyncHTTPTransport(verify=self._ssl, limits=limits, proxy=proxy)
+            self._socks.append(transport)
+            return transport
         return AiohttpTransport(client=self.session, proxy=proxy)
 
     def wire(self) -> WirePool:
@@ -108,6 +117,9 @@ class ProviderPool(EnvironmentProxied):
         return self._wire
 
     async def close_more(self) -> None:
+        transports, self._socks = self._socks, []
+        for transport in transports:
+            await transport.aclose()
         if self._wire is not None:
             self._wire.close()
             self._wire = None

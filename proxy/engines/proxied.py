@@ -2,11 +2,14 @@
 
 One reading of the environment for every provider call: ``HTTP(S)_PROXY``, ``ALL_PROXY``,
 ``NO_PROXY`` and the proxy's credentials (its URL's, else netrc's), by
-:func:`~proxy.engines.wire.target.environment_proxy`, once per origin. The streams of the chat and
-responses engines take it over the wire client; the SDK's other calls (conversations, probes, the
-assistants engine) through the ``httpx2`` client here, which picks a transport per URL
-(``_transport_for_url``). ``httpx2``'s own lookup is off (it differs on ``NO_PROXY`` and knows no
-netrc for a proxy), and aiohttp's (``trust_env``) drops an ``https://`` proxy.
+:func:`~proxy.engines.wire.target.environment_proxy`, once per origin, and logged then
+(:func:`~proxy.engines.proxy_routes.log_route`; the engines' factory looks each tenant's provider up
+at start-up). The streams of the chat and responses engines take it over the wire client; the SDK's
+other calls (conversations, probes, the assistants engine) through the ``httpx2`` client here, which
+picks a transport per URL (``_transport_for_url``). ``httpx2``'s own lookup is off (it differs on
+``NO_PROXY`` and knows no netrc for a proxy), and aiohttp's (``trust_env``) drops an ``https://``
+proxy. An ``http://`` or ``https://`` proxy, or a SOCKS5 one (``socks5://``, ``socks5h://``: over
+``httpx2``'s ``socks`` extra here, :mod:`proxy.engines.wire.socks` for the streams).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import httpx2
 import yarl
 
+from proxy.engines.proxy_routes import log_route
 from proxy.engines.wire.target import environment_proxy
 
 __all__ = ("EnvironmentProxied", "HttpxPool")
@@ -43,6 +47,7 @@ class EnvironmentProxied(httpx2.AsyncClient):
         found = self._proxies.get(origin)
         if found is None:
             found = self._proxies[origin] = environment_proxy(url)
+            log_route(url)
         return found
 
     def proxied_transport(self, proxy: httpx2.Proxy) -> httpx2.AsyncBaseTransport:

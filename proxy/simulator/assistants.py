@@ -17,6 +17,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from proxy.simulator.errors import invalid_request, missing_parameter, not_found
+from proxy.simulator.faults import delete_fault
 from proxy.simulator.listing import cursor_page
 from proxy.simulator.models import check_model
 from proxy.simulator.state import SimulatorState, now
@@ -210,6 +211,7 @@ class ThreadController(Controller):
 
     @delete("/{thread_id:str}", status_code=HTTP_200_OK)
     async def remove(self, sim: NamedDependency[SimulatorState], thread_id: FromPath[str]) -> dict[str, Any]:
+        delete_fault(sim.delete_faults)
         get_thread(sim, thread_id)
         del sim.threads[thread_id]
         return {"id": thread_id, "object": "thread.deleted", "deleted": True}

@@ -2,7 +2,8 @@
 
 * ``POST /_sim/faults`` ``{"next": ["500", "cut"]}`` queues faults for the next model calls
   (responses create, runs create, submit_tool_outputs, chat completions), one each, in order;
-  ``GET /_sim/faults`` shows what is still queued.
+  ``GET /_sim/faults`` shows what is still queued. ``{"deletes": ["500", "500"]}`` fails the next
+  deletes of conversations and threads (HTTP kinds only), one each, in order.
 * ``GET /_sim/requests`` lists the logged ``/v1`` requests. With ``min_count``, ``min_ended``
   (streams that ended, whatever the outcome) or ``min_disconnected`` it first waits, up to
   ``timeout`` seconds, until the log has that many - so tests synchronise without sleeping.
@@ -31,18 +32,24 @@ class ControlController(Controller):
     async def queue_faults(
         self, sim: NamedDependency[SimulatorState], data: JSONBody[dict[str, Any]]
     ) -> dict[str, Any]:
-        kinds = data.get("next")
-        if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
+        queues = {"next": sim.faults, "deletes": sim.delete_faults}
+        if not queues.keys() & data.keys():
             raise invalid_request("'next' must be a list of fault kinds.", param="next")
-        try:
-            sim.faults.push(kinds)
-        except ValueError as exc:
-            raise invalid_request(str(exc), param="next") from exc
-        return {"pending": sim.faults.pending()}
+        for param, queue in queues.items():
+            if param not in data:
+                continue
+            kinds = data[param]
+            if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
+                raise invalid_request(f"'{param}' must be a list of fault kinds.", param=param)
+            try:
+                queue.push(kinds)
+            except ValueError as exc:
+                raise invalid_request(str(exc), param=param) from exc
+        return {"pending": sim.faults.pending(), "deletes": sim.delete_faults.pending()}
 
     @get("/faults")
     async def pending_faults(self, sim: NamedDependency[SimulatorState]) -> dict[str, Any]:
-        return {"pending": sim.faults.pending()}
+        return {"pending": sim.faults.pending(), "deletes": sim.delete_faults.pending()}
 
     @get("/requests")
     async def requests(

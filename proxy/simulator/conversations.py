@@ -11,6 +11,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from proxy.simulator.errors import APIError, invalid_request, not_found
+from proxy.simulator.faults import delete_fault
 from proxy.simulator.items import check_tool_pairing, limit_error, normalize_items
 from proxy.simulator.listing import cursor_page
 from proxy.simulator.state import SimulatorState, now
@@ -98,6 +99,7 @@ class ConversationController(Controller):
 
     @delete("/{conversation_id:str}", status_code=HTTP_200_OK)
     async def remove(self, sim: NamedDependency[SimulatorState], conversation_id: FromPath[str]) -> dict[str, Any]:
+        delete_fault(sim.delete_faults)
         get_conversation(sim, conversation_id)
         del sim.conversations[conversation_id]
         return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}

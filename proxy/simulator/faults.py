@@ -13,6 +13,9 @@
 ``run_rate_limit``      ``response.failed`` / ``thread.run.failed`` with ``rate_limit_exceeded`` before
                         any delta (chat completions: an error object inside the stream)
 ======================  =================================================================================
+
+The deletes of conversations and threads take the HTTP kinds (``429``, ``quota``, ``500``, ``401``),
+queued apart (``POST /_sim/faults`` ``{"deletes": [...]}``): :func:`delete_fault`.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ __all__ = (
     "CUT_FAILURE",
     "FAULT_AFTER_DELTAS",
     "FAULT_KINDS",
+    "HTTP_FAULT_KINDS",
     "RATE_LIMITED",
     "SERVER_ERROR",
     "FaultQueue",
     "RunFailure",
+    "delete_fault",
     "http_fault",
     "run_failure",
 )
@@ -58,6 +63,9 @@ _HTTP_FAULTS: Final = {
     ),
     "401": lambda: APIError(401, "Incorrect API key provided.", code="invalid_api_key"),
 }
+
+
+HTTP_FAULT_KINDS: Final = frozenset(_HTTP_FAULTS)
 
 
 def http_fault(kind: str | None) -> APIError | None:
@@ -90,17 +98,18 @@ def run_failure(kind: str | None) -> RunFailure | None:
 
 
 class FaultQueue:
-    """Faults for the next model calls, first in first out."""
+    """Faults for the next model calls (or deletes: ``known``), first in first out."""
 
-    __slots__ = ("_pending",)
+    __slots__ = ("_known", "_pending")
 
-    def __init__(self) -> None:
+    def __init__(self, known: frozenset[str] = FAULT_KINDS) -> None:
+        self._known = known
         self._pending: deque[str] = deque()
 
     def push(self, kinds: Iterable[str]) -> None:
         kinds = list(kinds)
-        if unknown := [kind for kind in kinds if kind not in FAULT_KINDS]:
-            raise ValueError(f"unknown fault kinds {unknown}; known: {sorted(FAULT_KINDS)}")
+        if unknown := [kind for kind in kinds if kind not in self._known]:
+            raise ValueError(f"unknown fault kinds {unknown}; known: {sorted(self._known)}")
         self._pending.extend(kinds)
 
     def pop(self) -> str | None:
@@ -111,3 +120,9 @@ class FaultQueue:
 
     def clear(self) -> None:
         self._pending.clear()
+
+
+def delete_fault(queue: FaultQueue) -> None:
+    """Raise the error of the next delete fault queued, if there is one."""
+    if error := http_fault(queue.pop()):
+        raise error

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 
-from proxy.simulator.faults import FaultQueue
+from proxy.simulator.faults import HTTP_FAULT_KINDS, FaultQueue
 from proxy.simulator.script import ModelInput, Pace, Reply, decide
 from proxy.simulator.streaming import EventStream, Outcome, Program, StreamOwner
 
@@ -137,6 +137,7 @@ class SimulatorState:
         self.pace = Pace(config.ttft_ms, config.token_gap_ms, config.reply_tokens)
         self.new_id = IdFactory()
         self.faults = FaultQueue()
+        self.delete_faults = FaultQueue(HTTP_FAULT_KINDS)  # for the next deletes of conversations and threads
         self.log = RequestLog(config.request_log_size)
         size = config.store_size
         self.conversations: Store[Conversation] = Store(size)
@@ -151,6 +152,7 @@ class SimulatorState:
 
     def reset(self) -> None:
         self.faults.clear()
+        self.delete_faults.clear()
         self.log.clear()
         for store in (self.conversations, self.responses, self.assistants, self.threads, self.runs):
             store.clear()

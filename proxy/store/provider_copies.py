@@ -1,4 +1,4 @@
-"""Deleting the provider-side copies of deleted threads, once, from any number of workers.
+r"""Deleting the provider-side copies of deleted threads, once, from any number of workers.
 
 A thread's delete statement queues its provider id in ``provider_deletions``. :func:`drain`
 leases due rows (``FOR UPDATE SKIP LOCKED`` in a short statement, then a lease time), asks the
@@ -7,6 +7,11 @@ that keep nothing do nothing), and removes the rows that are done. A worker that
 lease that expires; a failure is retried later, at most ``MAX_ATTEMPTS`` times. Only the rows of
 the tenants given (those this process has an engine for) are taken, so deployments with other
 tenants that share the database leave each other's rows alone.
+
+A conversation whose thread was never stored (:mod:`proxy.turns.provider_deletes`) is queued here
+too, leased by the worker that retries it (:func:`hold`, :func:`renew`): the drains of other
+workers leave it alone while it does, take it once the lease runs out (that worker died), and the
+next start takes what it :func:`release`\ d at shutdown.
 """
 
 from __future__ import annotations
@@ -81,3 +86,31 @@ async def drain(
             done += 1
         if len(rows) < batch:
             return done
+
+
+async def hold(db: Database, tenant: str, provider_id: str, lease: float, error: str) -> int:
+    """Queue ``provider_id`` leased for ``lease`` seconds by the caller, who retries it; its row's id."""
+    row = await db.fetch_one(
+        "insert into provider_deletions (tenant, provider_id, lease_until, last_error)"
+        " values (%s, %s, now() + make_interval(secs => %s), %s) returning id",
+        (tenant, provider_id, lease, error[:500]),
+    )
+    assert row is not None
+    return int(row["id"])
+
+
+async def renew(db: Database, row_id: int, lease: float, error: str) -> None:
+    await db.execute(
+        "update provider_deletions set lease_until = now() + make_interval(secs => %s), last_error = %s where id = %s",
+        (lease, error[:500], row_id),
+    )
+
+
+async def release(db: Database, row_id: int) -> None:
+    """Due at once for any worker's drain (the next start's first)."""
+    await db.execute("update provider_deletions set lease_until = null where id = %s", (row_id,))
+
+
+async def forget(db: Database, row_id: int) -> None:
+    """The copy is deleted: the row goes."""
+    await db.execute("delete from provider_deletions where id = %s", (row_id,))

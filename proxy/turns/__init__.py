@@ -7,6 +7,7 @@ __all__ = (
     "events",
     "leases",
     "manager",
+    "provider_deletes",
     "remote_cancel",
     "runner",
     "turn_request",

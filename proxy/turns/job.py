@@ -14,6 +14,7 @@ from proxy.store.event_log import EventLog
 from proxy.store.threads import LockedThread, ThreadStore
 from proxy.tenants import TenantConfig
 from proxy.tools.registry import ToolServices, ToolSet
+from proxy.turns.provider_deletes import ProviderDeletes
 from proxy.usage.budget import BudgetGuard
 from proxy.visitors import Visitor
 
@@ -32,6 +33,8 @@ class TurnServices:
     timeout: float  # seconds a turn may run (PROXY_TURN_TIMEOUT)
     lease: float  # seconds of a turn's lock on its thread, renewed while it runs (PROXY_TURN_LEASE)
     tool_services: ToolServices = field(default_factory=ToolServices)  # for tools (ToolContext.services)
+    # retries the provider conversations of turns whose thread was never stored (None: tried once)
+    provider_deletes: ProviderDeletes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -217,22 +217,32 @@ class ActiveRun:
         self.publish(ERROR, public.as_dict())
 
     async def _drop_provider_copy(self) -> None:
-        """Delete the conversation the turn of a thread never stored created on the provider, best effort.
+        """Delete the conversation the turn of a thread never stored created on the provider.
 
         It holds the visitor's message, and no thread of ours records it: neither the thread's
-        deletion nor the visitor's erasure could reach it later.
+        deletion nor the visitor's erasure could reach it later. Tried once here; if that fails, the
+        worker's :class:`~proxy.turns.provider_deletes.ProviderDeletes` tries again until it is done.
         """
         created = self.provider_state
         if created is None or created == self.job.thread.provider_id:
             return
+        failure = f"no answer within {PROVIDER_DELETE_WAIT:g} s"
         with anyio.move_on_after(PROVIDER_DELETE_WAIT):
             try:
                 await self.job.engine.delete_conversation(created)
+                return
             except Exception as exc:
-                logger.warning(
-                    "could not delete the provider conversation of a thread never stored",
-                    extra={"tenant": self.job.tenant, "run_id": self.run_id, "detail": str(exc)},
-                )
+                failure = str(exc) or type(exc).__name__
+        deletes = self.services.provider_deletes
+        logger.warning(
+            "could not delete the provider conversation %s of a thread never stored: %s%s",
+            created,
+            failure,
+            "; trying again" if deletes is not None else "",
+            extra={"tenant": self.job.tenant, "run_id": self.run_id, "provider_id": created, "detail": failure},
+        )
+        if deletes is not None:
+            deletes.put(self.job.tenant, self.job.engine, created, failure)
 
     async def _epilogue(self) -> None:
         """Save the end (``saving``), count and log the turn, and close the stream."""

@@ -21,10 +21,10 @@ in use: each running turn holds one), host addresses kept ten seconds (as aiohtt
 cache), each tried in turn, TLS with the caller's context (hostname checked),
 connect and read timeouts, chunked, ``Content-Length`` and close-delimited bodies, ``gzip`` and
 ``deflate`` bodies, proxies (absolute-form requests through an ``http://`` proxy, a ``CONNECT``
-tunnel for ``https://`` targets, ``Proxy-Authorization``), a reused connection that the server had
-closed retried once on a new one before any answer, and a response closed before its end closing
-its connection (a cancelled turn too). Not done: redirects (providers' APIs do not redirect a
-streamed POST), HTTP/2, ``brotli`` (never asked for: no ``Accept-Encoding`` is sent).
+tunnel for ``https://`` targets, ``Proxy-Authorization``; a SOCKS5 proxy's handshake), a reused
+connection that the server had closed retried once on a new one before any answer, and a response
+closed before its end closing its connection (a cancelled turn too). Not done: redirects
+(providers' APIs do not redirect a streamed POST), HTTP/2, ``brotli`` (never asked for: no ``Accept-Encoding`` is sent).
 
 Errors are the standard library's: ``OSError`` (``ConnectionError`` for a closed or malformed
 connection, ``ssl.SSLError``, ``socket.gaierror``) and ``TimeoutError``, which
@@ -34,8 +34,9 @@ Its modules: ``target`` (a URL's connection key and request head, worked out onc
 keep-alive connections per origin and the hosts' addresses), ``connection`` (one connection's
 protocol and parser callbacks), ``feed`` (its body: SSE splitting and the turn's wake-ups, the hot
 path), ``pacing`` (its reading held between the stream's writes, one timer ending the holds),
-``tunnel`` (``CONNECT`` through a proxy), ``silences`` (the shared read-timeout timer),
-``response`` (the answer the caller holds), ``decoding`` (``gzip`` and ``deflate`` bodies).
+``tunnel`` (``CONNECT`` through a proxy), ``socks`` (through a SOCKS5 proxy), ``silences`` (the
+shared read-timeout timer), ``response`` (the answer the caller holds), ``decoding`` (``gzip`` and
+``deflate`` bodies).
 """
 
 from __future__ import annotations

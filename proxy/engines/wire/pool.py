@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from proxy.engines.wire.connection import Connection
 from proxy.engines.wire.response import WireResponse
 from proxy.engines.wire.silences import Silences
+from proxy.engines.wire.socks import socks_connect
 from proxy.engines.wire.target import Target
 from proxy.engines.wire.tunnel import open_tunnel
 
@@ -87,6 +88,20 @@ class WirePool:
 
     async def _open(self, target: Target) -> Connection:
         loop = asyncio.get_running_loop()
+        if target.socks is not None:  # connected through the proxy, then as a direct connection
+            sock = await socks_connect(
+                target.socks, target.connect_host, target.connect_port, target.host, target.port, self._resolve
+            )
+            tls = self._tls if target.tls else None
+            server_hostname = target.host if tls else None
+            try:
+                _, socks_conn = await loop.create_connection(
+                    lambda: Connection(self, target.key), sock=sock, ssl=tls, server_hostname=server_hostname
+                )
+            except BaseException:
+                sock.close()
+                raise
+            return socks_conn
         tls = self._tls if target.connect_tls else None
         conn: Connection | None = None
         failed: OSError | None = None

@@ -80,7 +80,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.Monk
             "https://api.example.com/v1",
             "https://proxy.corp:8443",
         ),
-        ({"ALL_PROXY": "socks5://proxy.corp:1080"}, "https://api.example.com/v1", None),
+        ({"ALL_PROXY": "socks4://proxy.corp:1080"}, "https://api.example.com/v1", None),  # said at start-up
     ],
     ids=[
         "https-proxy",

@@ -69,7 +69,7 @@ def test_the_proxy_s_credentials_are_decoded_for_basic_and_an_explicit_value_win
     [
         ("ftp://files.example.com/x", None, {}, "only http and https URLs"),
         ("http:///v1", None, {}, "only http and https URLs"),
-        ("https://api.example.com/v1", "socks5://proxy.corp:1080", {}, "only http and https proxies"),
+        ("https://api.example.com/v1", "socks4://proxy.corp:1080", {}, "only http, https, socks5, socks5h proxies"),
         ("https://api.example.com/v1", None, {"X-Evil": "a\r\nHost: b"}, "cannot be sent"),
         ("https://api.example.com/v1", None, {"X:Evil": "a"}, "cannot be sent"),
         ("https://api.example.com/v1", None, {"": "a"}, "cannot be sent"),

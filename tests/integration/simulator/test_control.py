@@ -45,9 +45,10 @@ async def test_rejected_requests_are_logged_too(simulator: object, control: Cont
 async def test_reset_forgets_objects_and_the_log(client: openai.AsyncOpenAI, control: Control) -> None:
     conversation = await client.conversations.create()
     await control.queue("500")
+    (await control.http.post("/_sim/faults", json={"deletes": ["500"]})).raise_for_status()
     await control.reset()
     assert await control.requests() == []
-    assert (await control.http.get("/_sim/faults")).json() == {"pending": []}
+    assert (await control.http.get("/_sim/faults")).json() == {"pending": [], "deletes": []}
     with pytest.raises(openai.NotFoundError):
         await client.conversations.retrieve(conversation.id)
 
@@ -55,3 +56,29 @@ async def test_reset_forgets_objects_and_the_log(client: openai.AsyncOpenAI, con
 async def test_waiting_for_the_log_times_out_honestly(control: Control) -> None:
     response = await control.http.get("/_sim/requests", params={"min_count": 1, "timeout": 0.01})
     assert response.json() == {"requests": [], "satisfied": False}
+
+
+async def test_queued_delete_faults_fail_the_next_deletes_of_conversations_and_threads(
+    client: openai.AsyncOpenAI, control: Control
+) -> None:
+    await control.reset()
+    conversation = await client.conversations.create()
+    thread = await client.beta.threads.create()
+    queued = await control.http.post("/_sim/faults", json={"deletes": ["500", "429"]})
+    assert queued.json() == {"pending": [], "deletes": ["500", "429"]}
+
+    with pytest.raises(openai.InternalServerError):
+        await client.conversations.delete(conversation.id)
+    with pytest.raises(openai.RateLimitError):
+        await client.beta.threads.delete(thread.id)
+    assert (await client.conversations.delete(conversation.id)).deleted
+    assert (await client.beta.threads.delete(thread.id)).deleted
+    assert (await control.http.get("/_sim/faults")).json() == {"pending": [], "deletes": []}
+
+
+@pytest.mark.parametrize("body", [{"deletes": ["cut"]}, {"deletes": "500"}, {"other": []}])
+async def test_delete_faults_are_http_kinds_only(control: Control, body: dict[str, object]) -> None:
+    response = await control.http.post("/_sim/faults", json=body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
