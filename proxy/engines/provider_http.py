@@ -61,6 +61,7 @@ from proxy.engines.errors import (
     should_retry,
 )
 from proxy.engines.event_stream import Body, EventStream, HttpxBody
+from proxy.engines.idle_close import OnceMoreOnClose
 from proxy.engines.proxied import EnvironmentProxied
 from proxy.engines.scopes import cancel_scope
 from proxy.engines.wire import Target, WirePool
@@ -87,7 +88,8 @@ class ProviderPool(EnvironmentProxied):
         self._socks: list[httpx2.AsyncHTTPTransport] = []
         self._ssl: ssl.SSLContext = httpx2.create_ssl_context()  # the CA bundle httpx2 and the SDK use
         timeout = httpx2.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout)
-        super().__init__(transport=AiohttpTransport(client=self.session), timeout=timeout, follow_redirects=True)
+        transport = OnceMoreOnClose(AiohttpTransport(client=self.session))
+        super().__init__(transport=transport, timeout=timeout, follow_redirects=True)
 
     def session(self) -> aiohttp.ClientSession:
         """The SDK's session. Not ``trust_env``: aiohttp's lookup drops an ``https://`` proxy (with a

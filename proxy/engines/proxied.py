@@ -21,6 +21,7 @@ from typing import Any
 import httpx2
 import yarl
 
+from proxy.engines.idle_close import OnceMoreOnClose
 from proxy.engines.proxy_routes import log_route
 from proxy.engines.wire.target import environment_proxy
 
@@ -78,7 +79,7 @@ class EnvironmentProxied(httpx2.AsyncClient):
         transport = self._proxied.get((proxy, auth))
         if transport is None:
             headers = {"Proxy-Authorization": auth} if auth else None  # netrc's; the URL's stay in it
-            transport = self.proxied_transport(httpx2.Proxy(proxy, headers=headers))
+            transport = OnceMoreOnClose(self.proxied_transport(httpx2.Proxy(proxy, headers=headers)))
             self._proxied[proxy, auth] = transport
         return transport
 
@@ -89,7 +90,8 @@ class HttpxPool(EnvironmentProxied):
     def __init__(self, *, timeout: httpx2.Timeout, limits: httpx2.Limits) -> None:
         self._ssl: ssl.SSLContext = httpx2.create_ssl_context()  # SSL_CERT_FILE / SSL_CERT_DIR still count
         self._limits = limits
-        super().__init__(verify=self._ssl, timeout=timeout, limits=limits, follow_redirects=True)
+        transport = OnceMoreOnClose(httpx2.AsyncHTTPTransport(verify=self._ssl, limits=limits))
+        super().__init__(transport=transport, timeout=timeout, follow_redirects=True)
 
     def proxied_transport(self, proxy: httpx2.Proxy) -> httpx2.AsyncBaseTransport:
         proxy.ssl_context = self._ssl  # an https:// proxy's certificate checked as the provider's
