@@ -1,22 +1,31 @@
-"""A target through a SOCKS5 proxy (RFC 1928, with RFC 1929's user name and password): a socket
-connected to the proxy, the proxy asked to connect it on to the target; TLS with the target and
-the request then go over it as over a direct connection.
+"""A target through a SOCKS5 proxy: python-socks connects to the proxy and does its handshake
+(RFC 1928, with RFC 1929's user name and password); TLS with the target and the request then go
+over the socket it hands back as over a direct connection.
 
 ``socks5h://`` sends the target's name to the proxy, which resolves it (what a network whose own
-DNS knows no outside names needs); ``socks5://`` resolves it here and sends its first address, as
-curl does. Errors are ``OSError`` naming the proxy, as a direct connection's would be: a refusal
-(``ConnectionRefusedError``: no acceptable method, credentials refused, the proxy's reply code), a
-close during the handshake (``ConnectionResetError``) or an answer that is not SOCKS5
-(``ConnectionError``); the caller's connect timeout bounds the whole of it.
+DNS knows no outside names needs); ``socks5://`` resolves it here, through the caller's cached
+lookup, and sends its first address, as curl does. The proxy's own name goes through that lookup
+too, each of its addresses tried in turn. Errors are ``OSError`` naming the proxy, as a direct
+connection's would be (:func:`_error` maps the library's): a refusal (``ConnectionRefusedError``:
+no acceptable method, credentials refused, the proxy's reply), a close during the handshake
+(``ConnectionResetError``) or an answer that is not SOCKS5 (``ConnectionError``); the caller's
+connect timeout bounds the whole of it.
+
+The library offers the user name and password only when both are set (``socks5://user@host``
+offers none) and sends them as ASCII (:class:`~proxy.engines.wire.target.SocksHop` refuses others).
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
+import math
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from python_socks import ProxyConnectionError, ProxyError, ProxyType
+from python_socks._errors import IncompleteReadError  # what a close during the handshake is the cause of
+from python_socks.async_.asyncio import Proxy
 
 from proxy.engines.wire.target import SocksHop
 
@@ -24,20 +33,8 @@ __all__ = ("socks_connect",)
 
 Resolve = Callable[[str, int], Awaitable[list[tuple[Any, ...]]]]
 
-_VERSION = 5
-_NO_AUTH, _USER_PASSWORD, _NO_ACCEPTABLE = 0x00, 0x02, 0xFF
-_CONNECT = 0x01
-_IPV4, _NAME, _IPV6 = 0x01, 0x03, 0x04
-_REPLIES = {
-    0x01: "general SOCKS server failure",
-    0x02: "connection not allowed by ruleset",
-    0x03: "network unreachable",
-    0x04: "host unreachable",
-    0x05: "connection refused",
-    0x06: "TTL expired",
-    0x07: "command not supported",
-    0x08: "address type not supported",
-}
+# python-socks' words for the two refusals before the proxy's reply (which carries a code instead)
+_NO_METHOD, _LOGIN_REFUSED = "No acceptable authentication methods", "authentication failure"
 
 
 async def socks_connect(
@@ -45,79 +42,42 @@ async def socks_connect(
 ) -> socket.socket:
     """A non-blocking socket through the proxy at ``proxy_host:proxy_port`` to ``host:port``, the
     handshake done (``resolve``: the caller's cached lookup, for the proxy's host and, for
-    ``socks5://``, the target's). Each of the proxy's addresses is tried in turn."""
-    loop = asyncio.get_running_loop()
-    address = host
+    ``socks5://``, the target's)."""
     if not hop.remote_names and not _is_address(host):
-        address = (await resolve(host, port))[0][0]
-    sock = await _connected(loop, proxy_host, proxy_port, resolve)
-    try:
-        await _handshake(loop, sock, hop, address, port, f"{proxy_host}:{proxy_port}")
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-async def _connected(loop: asyncio.AbstractEventLoop, host: str, port: int, resolve: Resolve) -> socket.socket:
+        host = (await resolve(host, port))[0][0]  # an address: the library sends it as one
+    username = None if hop.username is None else hop.username.decode("ascii")
+    password = None if hop.password is None else hop.password.decode("ascii")
     failed: OSError | None = None
-    for address in await resolve(host, port):
-        sock = socket.socket(socket.AF_INET6 if len(address) == 4 else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setblocking(False)
+    for address in await resolve(proxy_host, proxy_port):
+        proxy = Proxy(ProxyType.SOCKS5, address[0], proxy_port, username, password, rdns=hop.remote_names)
         try:
-            await loop.sock_connect(sock, address)
-        except BaseException as exc:
-            sock.close()
-            if not isinstance(exc, OSError):
-                raise
-            failed = exc
-            continue
-        return sock
-    raise failed or ConnectionError(f"no address for the SOCKS5 proxy {host}")
+            return await proxy.connect(host, port, timeout=math.inf)  # the caller's timeout bounds it
+        except ProxyConnectionError as exc:  # this address of the proxy did not answer: the next one
+            failed = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        except TimeoutError:
+            raise  # the socket's own: a timeout, as a direct connection's would be
+        except (ProxyError, OSError) as exc:
+            raise _error(exc, hop, f"{proxy_host}:{proxy_port}", f"{host}:{port}") from exc
+    raise failed or ConnectionError(f"no address for the SOCKS5 proxy {proxy_host}")
 
 
-async def _handshake(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, hop: SocksHop, host: str, port: int, proxy: str
-) -> None:
-    methods = bytes([_NO_AUTH, _USER_PASSWORD]) if hop.username is not None else bytes([_NO_AUTH])
-    await loop.sock_sendall(sock, bytes([_VERSION, len(methods)]) + methods)
-    version, method = await _read(loop, sock, 2, proxy)
-    if version != _VERSION:
-        raise ConnectionError(f"the proxy at {proxy} did not answer as a SOCKS5 proxy")
-    if method == _USER_PASSWORD and hop.username is not None:
-        password = hop.password or b""
-        request = bytes([1, len(hop.username)]) + hop.username + bytes([len(password)]) + password
-        await loop.sock_sendall(sock, request)
-        if (await _read(loop, sock, 2, proxy))[1] != 0:
-            raise ConnectionRefusedError(f"the SOCKS5 proxy at {proxy} refused the user name and password")
-    elif method != _NO_AUTH:
-        hint = " (it may want a user name and password: socks5://user:password@host)" if hop.username is None else ""
-        raise ConnectionRefusedError(f"the SOCKS5 proxy at {proxy} accepts none of the methods offered{hint}")
-    await loop.sock_sendall(sock, bytes([_VERSION, _CONNECT, 0]) + _address(host) + port.to_bytes(2, "big"))
-    version, reply, _, kind = await _read(loop, sock, 4, proxy)
-    if version != _VERSION:
-        raise ConnectionError(f"the proxy at {proxy} did not answer as a SOCKS5 proxy")
-    if reply != 0:
-        reason = _REPLIES.get(reply, f"reply {reply}")
-        raise ConnectionRefusedError(f"the SOCKS5 proxy at {proxy} could not connect to {host}:{port} ({reason})")
-    if kind == _NAME:
-        length = (await _read(loop, sock, 1, proxy))[0]
-    elif kind in (_IPV4, _IPV6):
-        length = 4 if kind == _IPV4 else 16
-    else:
-        raise ConnectionError(f"the SOCKS5 proxy at {proxy} answered an unknown address type ({kind})")
-    await _read(loop, sock, length + 2, proxy)  # the address the proxy bound, and its port: unused
-
-
-def _address(host: str) -> bytes:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        name = host.encode("ascii")  # a URL's host as sent: IDNA already
-        if not 0 < len(name) <= 255:
-            raise OSError(f"cannot ask a SOCKS5 proxy for {host!r}: a name of 1 to 255 bytes") from None
-        return bytes([_NAME, len(name)]) + name
-    return bytes([_IPV4 if ip.version == 4 else _IPV6]) + ip.packed
+def _error(exc: ProxyError | OSError, hop: SocksHop, proxy: str, target: str) -> OSError:
+    """The library's error during the handshake, as this module's docstring says it."""
+    if isinstance(exc, OSError):  # the socket's own (a reset, a broken pipe), not the library's
+        return ConnectionResetError(f"the SOCKS5 proxy at {proxy} closed the connection during its handshake ({exc})")
+    said = str(exc)
+    if exc.error_code is not None:
+        reason = said[:1].lower() + said[1:]
+        return ConnectionRefusedError(f"the SOCKS5 proxy at {proxy} could not connect to {target} ({reason})")
+    if said.startswith(_NO_METHOD):
+        hint = " (it may want a user name and password: socks5://user:password@host)"
+        hint = "" if hop.username and hop.password else hint
+        return ConnectionRefusedError(f"the SOCKS5 proxy at {proxy} accepts none of the methods offered{hint}")
+    if _LOGIN_REFUSED in said:
+        return ConnectionRefusedError(f"the SOCKS5 proxy at {proxy} refused the user name and password")
+    if isinstance(exc.__cause__, IncompleteReadError):
+        return ConnectionResetError(f"the SOCKS5 proxy at {proxy} closed the connection during its handshake")
+    return ConnectionError(f"the proxy at {proxy} did not answer as a SOCKS5 proxy ({said})")
 
 
 def _is_address(host: str) -> bool:
@@ -126,13 +86,3 @@ def _is_address(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-async def _read(loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int, proxy: str) -> bytes:
-    data = b""
-    while len(data) < size:
-        part = await loop.sock_recv(sock, size - len(data))
-        if not part:
-            raise ConnectionResetError(f"the SOCKS5 proxy at {proxy} closed the connection during its handshake")
-        data += part
-    return data

@@ -23,7 +23,7 @@ _SOCKS_PORT = 1080
 class SocksHop:
     """The SOCKS5 proxy's part of a connection (:mod:`proxy.engines.wire.socks`): whether the
     target's name goes to the proxy (``socks5h``) or is resolved here first (``socks5``), and the
-    user name and password it is offered (RFC 1929), if any."""
+    user name and password it is offered (RFC 1929, ASCII), if any."""
 
     remote_names: bool
     username: bytes | None = None
@@ -94,6 +94,8 @@ def _socks_hop(via: yarl.URL) -> SocksHop:
     password = None if via.user is None else (via.password or "").encode()
     if len(username or b"") > 255 or len(password or b"") > 255:  # one byte each for their lengths
         raise OSError("cannot use the SOCKS5 proxy: its user name and password are 255 bytes at most")
+    if not (username or b"").isascii() or not (password or b"").isascii():  # as python-socks sends them
+        raise OSError("cannot use the SOCKS5 proxy: its user name and password must be ASCII")
     return SocksHop(via.scheme == "socks5h", username, password)
 
 

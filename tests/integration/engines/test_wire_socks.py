@@ -82,6 +82,8 @@ def test_a_target_through_a_socks5_proxy_connects_to_it_and_sends_its_own_reques
     assert plain.head.startswith(b"POST /v1 HTTP/1.1\r\nHost: api.example.com:8080\r\n")  # not absolute-form
     with pytest.raises(OSError, match="255 bytes at most"):
         Target.of("https://api.example.com/v1", {}, f"socks5://{'u' * 256}:p@proxy.corp", None)
+    with pytest.raises(OSError, match="must be ASCII"):
+        Target.of("https://api.example.com/v1", {}, "socks5://us%C3%A9r:p@proxy.corp", None)
 
 
 # -- the streams, over the wire client --------------------------------------------------------------
@@ -139,7 +141,7 @@ async def test_an_https_provider_through_a_socks5_proxy_with_a_password(
         (Socks5Proxy(credentials=(b"u", b"right")), "u:wrong@", "refused the user name and password"),
         (Socks5Proxy(credentials=(b"u", b"p")), "", "may want a user name and password"),
         (Socks5Proxy(reply=2), "", "could not connect to 127.0.0.1:9 (connection not allowed by ruleset)"),
-        (Socks5Proxy(), "", "could not connect to 127.0.0.1:9 (connection refused)"),  # nothing listens there
+        (Socks5Proxy(), "", "to 127.0.0.1:9 (connection refused by destination host)"),  # nothing listens there
     ],
     ids=["wrong-password", "no-password", "ruleset", "target-refused"],
 )
@@ -171,6 +173,27 @@ async def test_an_http_proxy_named_as_socks5_is_said_to_be_no_socks5_proxy(env: 
 
     assert error.code == "upstream_unavailable"
     assert f"the proxy at 127.0.0.1:{proxy_port} did not answer as a SOCKS5 proxy" in str(error.__cause__)
+
+
+async def closing_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A SOCKS5 proxy that reads the client's greeting and closes without answering it."""
+    await reader.readexactly(3)
+    writer.close()
+
+
+async def test_a_socks5_proxy_closing_during_its_handshake_is_an_unavailable_provider(
+    env: pytest.MonkeyPatch,
+) -> None:
+    async with serving(closing_proxy) as proxy_port:
+        env.setenv("ALL_PROXY", f"socks5h://127.0.0.1:{proxy_port}")
+        async with endpoint("http://127.0.0.1:9/v1") as to:
+            error = await refused(to)
+
+    assert error.code == "upstream_unavailable"
+    assert isinstance(error.__cause__, ConnectionResetError)
+    assert f"the SOCKS5 proxy at 127.0.0.1:{proxy_port} closed the connection during its handshake" in str(
+        error.__cause__
+    )
 
 
 async def test_a_silent_socks5_proxy_is_a_provider_timeout(env: pytest.MonkeyPatch) -> None:
