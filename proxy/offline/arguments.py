@@ -164,6 +164,11 @@ def update_insight(args: dict[str, Any], slots: Slots, spec: ToolSpec) -> dict[s
         out["by"] = "revenue"
     if slots.by_month and question == "revenue":
         out["by_month"] = True
+    if question == "top_customers" and "least" in _enum(spec, "rank"):
+        if slots.low_end and not slots.of_shown:  # "who spent the least?": of all customers, not of a list shown
+            out["rank"] = "least"
+        elif slots.question == "top_customers" and slots.question_weight >= 2.5 and not (slots.pick or slots.of_shown):
+            out.pop("rank", None)  # "who are our top customers?" after the lowest spenders
     if slots.limit:
         out["limit"] = slots.limit
     return out

@@ -60,10 +60,11 @@ def plan_tool(
             query = " ".join(words)
             search = Call("search_products", {"query": query, "limit": 3})
             return Plan("calls", name, slots, (search,), together_with=query)
-        # "who spent the least?" right after the top customers of March: about those shown
+        # "who spent the least?" right after the top customers of March: the same month (and, for
+        # "who of them spent the least?", the same list)
         same = [c for c in previous.calls if c.arguments.get("question") == args.get("question")] if previous else []
         if same and slots.pick and slots.period is None:
-            kept = ("date_from", "date_to", "currency", "limit")
+            kept = ("date_from", "date_to", "currency", "limit", "rank")
             args = {k: v for k, v in same[-1].arguments.items() if k in kept} | args
         context = previous.user if same and previous is not None else ""
         return Plan("calls", name, slots, (Call(name, args),), followup=bool(same), context=context)
