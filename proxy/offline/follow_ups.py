@@ -67,6 +67,37 @@ def _products_of(turn: Turn) -> list[str]:
     return found
 
 
+_AMOUNT_CURRENCY = re.compile(r"\b\d[\d,]*(?:\.\d+)? ([A-Z]{3})\b")
+
+
+def _only_currency(slots: Slots) -> bool:
+    """Whether the message changes nothing but the currency ("in dollars?", "and in USD?")."""
+    prices = slots.prices
+    return bool(
+        prices.currency
+        and prices.min_price is None
+        and prices.max_price is None
+        and not (slots.query or slots.period or slots.pick or slots.tally or slots.ordinal or slots.limit)
+        and not (slots.by_month or slots.low_end or slots.question_weight >= 2.5)
+    )
+
+
+def _already_in(previous: Turn, base: Call, slots: Slots) -> str | None:
+    """The currency a currency-only follow-up asks for when the answer before was already in it:
+    the previous call's currency, else the one currency of the amounts in the previous reply."""
+    if not _only_currency(slots):
+        return None
+    by_units = base.arguments.get("question") == "best_sellers" and base.arguments.get("by") != "revenue"
+    if by_units and slots.by_revenue:  # "in dollars?" after the best sellers by units: by revenue, in dollars
+        return None
+    asked = (slots.prices.currency or "").upper()
+    given = base.arguments.get("currency")
+    if isinstance(given, str) and given:
+        return asked if given.upper() == asked else None
+    shown = set(_AMOUNT_CURRENCY.findall(previous.reply))
+    return asked if shown == {asked} else None
+
+
 def product_from_history(previous: Turn | None, slots: Slots) -> str | None:
     if previous is None:
         return None
@@ -92,6 +123,8 @@ def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Pl
     base = next((c for c in reversed(previous.calls) if c.name in specs and c.name not in _NOT_REPEATED), None)
     if base is None:
         return None
+    if (currency := _already_in(previous, base, slots)) is not None:  # "in dollars?" after a list in dollars
+        return Plan("talk", f"already_in:{currency}", slots, followup=True, context=previous.user)
     args: dict[str, Any] = dict(base.arguments)
     spec = specs[base.name]
     if base.name == "search_products":

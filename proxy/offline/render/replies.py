@@ -45,6 +45,8 @@ def small_talk(kind: str, tools: Sequence[ToolSpec]) -> str:
         return f"Hello! {can}\n\nWhat can I do for you?"
     if kind == "thanks":
         return "You're welcome! Is there anything else I can help with?"
+    if kind.startswith("already_in:"):
+        return f"Those amounts are already in {kind.partition(':')[2]}."
     if kind.startswith("cannot:"):
         return cannot(kind.partition(":")[2])
     if kind.startswith("policy:"):

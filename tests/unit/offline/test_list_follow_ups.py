@@ -270,3 +270,34 @@ def test_who_spent_the_least_after_a_months_top_customers_is_about_that_month() 
     assert least.startswith(f"Of our top 5 customers by spend, {low['name']}")
     calls, _ = chat.ask("who spent the least?", TOP_OUTPUT)
     assert calls == [("shop_insights", march | {"rank": "least"})]  # of all customers, in that month
+
+
+def test_in_dollars_after_an_answer_in_dollars_says_so_instead_of_repeating_it() -> None:
+    usd = FRAME | {"currency": "usd", "currencies_with_orders": ["eur", "usd"], "customers": TOP[:2]}
+    chat = Chat()
+    calls, _ = chat.ask("Who are our top customers in USD?", usd)
+    assert calls == [("shop_insights", {"question": "top_customers", "currency": "USD"})]
+    for question in ("in dollars?", "and in USD?"):
+        calls, again = chat.ask(question)
+        assert calls == [] and again == "Those amounts are already in USD."
+    calls, _ = chat.ask("and in euros?", usd)
+    assert calls == [("shop_insights", {"question": "top_customers", "currency": "EUR"})]
+
+    headphones = {"query": "wireless headphones", "filters": {"currency": "USD", "max_price": 100}, "products": [],
+                  "nothing_matches": True, "alternatives": []}  # fmt: skip
+    chat = Chat()
+    chat.ask("Wireless headphones under $100?", headphones)
+    calls, again = chat.ask("in dollars?")
+    assert calls == [] and again == "Those amounts are already in USD."
+
+
+def test_in_dollars_after_an_answer_in_euros_shows_the_dollar_figures() -> None:
+    chat = Chat()
+    chat.ask("Who are our top customers?", TOP_OUTPUT)  # no currency asked: the shop's main one, EUR
+    calls, _ = chat.ask("in dollars?", TOP_OUTPUT)
+    assert calls == [("shop_insights", {"question": "top_customers", "currency": "USD"})]
+    chat = Chat()  # a transcript of text only, of a shop whose main currency is USD: the amounts say
+    chat.messages.append(Message("user", "Who are our top customers?"))
+    chat.messages.append(Message("assistant", "Our top customers by spend:\n1. Mia Bakker: 17774.81 USD in 119 orders"))
+    calls, again = chat.ask("in dollars?")
+    assert calls == [] and again == "Those amounts are already in USD."
