@@ -77,15 +77,20 @@ def shop_wide_arguments(slots: Slots, earlier: Mapping[str, Any] | None = None) 
     ranged = bounds.min_price is not None or bounds.max_price is not None
     if not pick or named or ranged or before.get("min_price") is not None or before.get("max_price") is not None:
         return None
+    return shop_end_arguments(pick, bounds.currency or before.get("currency"), slots.limit)
+
+
+def shop_end_arguments(pick: str, currency: str | None, limit: int | None = None) -> dict[str, Any]:
+    """The search for the cheapest (or, ``pick`` "priciest", the dearest) products of the whole shop."""
     args: dict[str, Any] = {"query": GENERIC_QUERY}
-    if currency := bounds.currency or before.get("currency"):
+    if currency:
         args["currency"] = currency
     if pick == "priciest":
         args["min_price"] = _NO_PRICE_ABOVE
     else:
         args["max_price"] = _NO_PRICE_BELOW
-    if slots.limit:
-        args["limit"] = slots.limit
+    if limit:
+        args["limit"] = limit
     return args
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from proxy.offline import arguments
+from proxy.offline import arguments, price_edges
 from proxy.offline.conversation import Call, Turn
 from proxy.offline.plan import Plan
 from proxy.offline.slots import Slots
@@ -98,6 +99,49 @@ def _already_in(previous: Turn, base: Call, slots: Slots) -> str | None:
     return asked if shown == {asked} else None
 
 
+def shown_currency(turn: Turn) -> str | None:
+    """The currency of the first price shown in ``turn``: in its outputs, else in its reply."""
+    for result in turn.results():
+        data = result.data if isinstance(result.data, dict) else {}
+        for card in [*(data.get("products") or []), *(data.get("alternatives") or [])]:
+            prices = card.get("prices") if isinstance(card, dict) else None
+            if isinstance(prices, list) and prices and (found := _AMOUNT_CURRENCY.search(str(prices[0]))):
+                return found.group(1)
+    found = _AMOUNT_CURRENCY.search(turn.reply)
+    return found.group(1) if found else None
+
+
+def _first_step(previous: Turn, base: Call) -> Call:
+    """The first search of a turn that narrowed a price range step by step (its later searches are
+    a device of :mod:`proxy.offline.price_edges`, not what the visitor asked)."""
+    steps = [c for c in previous.calls if c.name == "search_products" and price_edges.is_step(c.arguments)]
+    return steps[0] if len(steps) >= 2 and base in steps else base
+
+
+def edge_plan(slots: Slots, earlier: dict[str, Any], currency: str | None) -> Plan | None:
+    """The dearest (or cheapest) product of any kind within the price bounds of the ``earlier``
+    search, changed by this message ("the most expensive?" after "something under 20"); the whole
+    shop's when the message says so ("the most expensive in the shop?")."""
+    before = arguments.without_shop_wide_bound(earlier)
+    if not slots.pick or slots.query or before.get("query", arguments.GENERIC_QUERY) != arguments.GENERIC_QUERY:
+        return None
+    bounded = arguments.apply_prices({k: v for k, v in before.items() if k != "limit"}, slots)
+    currency = bounded.get("currency") or currency
+    low, high = bounded.get("min_price"), bounded.get("max_price")
+    if low is None and high is None:
+        return None  # no range: the whole shop's end (arguments.shop_wide_arguments)
+    asked_range = slots.prices.min_price is not None or slots.prices.max_price is not None
+    whole = slots.whole_shop and not asked_range
+    if whole or (slots.pick == "priciest" and high is None) or (slots.pick == "cheapest" and low is None):
+        # the whole shop's dearest is within "over 100", its cheapest within "under 20"
+        call = Call("search_products", arguments.shop_end_arguments(slots.pick, currency, slots.limit))
+        return Plan("calls", "search_products", slots, (call,), shop_wide=True)
+    first = price_edges.first_search(slots.pick, bounded, currency)
+    if first is None:
+        return None
+    return Plan("calls", "search_products", slots, (first,), edge=slots.pick)
+
+
 def product_from_history(previous: Turn | None, slots: Slots) -> str | None:
     if previous is None:
         return None
@@ -128,6 +172,10 @@ def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Pl
     args: dict[str, Any] = dict(base.arguments)
     spec = specs[base.name]
     if base.name == "search_products":
+        base = _first_step(previous, base)
+        args = dict(base.arguments)
+        if (edge := edge_plan(slots, args, shown_currency(previous))) is not None:
+            return replace(edge, followup=True, context=previous.user)
         shop_wide = arguments.shop_wide_arguments(slots, args)
         if shop_wide is not None:  # "and the cheapest one?" after "what do you have?"
             call = Call(base.name, shop_wide)

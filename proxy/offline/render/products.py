@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from proxy.offline import price_edges
 from proxy.offline.conversation import Result
 from proxy.offline.follow_ups import ASKS_IF
 from proxy.offline.plan import Plan
@@ -111,6 +112,35 @@ def _shop_wide(plan: Plan, data: Mapping[str, Any], currency: str | None) -> str
     line += f" at {prices_text(top, currency)}." if top.get("prices") else "."
     if others:
         line += "\n\nNext:\n" + bullets(card_line(c, currency) for c in others)
+    return line
+
+
+def render_edge(plan: Plan, results: Sequence[Result]) -> str:
+    """The dearest (or cheapest) product within the price bounds of the first search, with those of
+    the same price (see :mod:`proxy.offline.price_edges`)."""
+    first = results[0]
+    data = first.data if isinstance(first.data, Mapping) else {}
+    filters = _filters(data, first)
+    currency = text(filters.get("currency")) or None
+    within = filter_text(filters)
+    if first.error is not None:
+        return f"I couldn't search the catalogue just now ({first.error})."
+    at_end, proven = price_edges.outcome(plan.edge, results)
+    if not at_end:
+        return f"We have nothing{within}."
+    which = "most expensive" if plan.edge == "priciest" else "cheapest"
+    top = at_end[0]
+    if proven:
+        line = f"The {which} product{within} is {text(top.get('name'))} ({text(top.get('id'))})"
+    else:
+        line = f"The {which} product{within} I found is {text(top.get('name'))} ({text(top.get('id'))})"
+    line += f" at {prices_text(top, currency)}."
+    same = [f"{text(c.get('name'))} ({text(c.get('id'))})" for c in at_end[1:]]
+    if same:
+        line += f" {join(same)} {'costs' if len(same) == 1 else 'cost'} the same."
+    if not proven:
+        higher = "higher" if plan.edge == "priciest" else "lower"
+        line += f" There may be others at a {higher} price in that range: name a kind of product to compare within it."
     return line
 
 
