@@ -46,9 +46,12 @@ def _cannot(name: str, args: dict[str, Any], slots: Slots) -> str | None:
 
 
 def _products_of(turn: Turn) -> list[str]:
-    """Product ids of the last product list shown in ``turn``, in order: from the tool outputs, else
-    from the reply's text (a transcript without tool items)."""
-    found: list[str] = list(dict.fromkeys(_PRODUCT_ID.findall(turn.reply)))
+    """Product ids of the last product list shown in ``turn``, in order: as the reply names them
+    (what the visitor saw: "the first one" is the first named), else from the tool outputs."""
+    shown: list[str] = list(dict.fromkeys(_PRODUCT_ID.findall(turn.reply)))
+    if shown:
+        return shown
+    found: list[str] = []
     for result in turn.results():
         data = result.data
         if not isinstance(data, dict):
@@ -71,7 +74,7 @@ def _products_of(turn: Turn) -> list[str]:
 _AMOUNT_CURRENCY = re.compile(r"\b\d[\d,]*(?:\.\d+)? ([A-Z]{3})\b")
 
 
-def _only_currency(slots: Slots) -> bool:
+def only_currency(slots: Slots) -> bool:
     """Whether the message changes nothing but the currency ("in dollars?", "and in USD?")."""
     prices = slots.prices
     return bool(
@@ -86,7 +89,7 @@ def _only_currency(slots: Slots) -> bool:
 def _already_in(previous: Turn, base: Call, slots: Slots) -> str | None:
     """The currency a currency-only follow-up asks for when the answer before was already in it:
     the previous call's currency, else the one currency of the amounts in the previous reply."""
-    if not _only_currency(slots):
+    if not only_currency(slots):
         return None
     by_units = base.arguments.get("question") == "best_sellers" and base.arguments.get("by") != "revenue"
     if by_units and slots.by_revenue:  # "in dollars?" after the best sellers by units: by revenue, in dollars
@@ -164,6 +167,10 @@ def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Pl
         if picked:
             call = Call("get_product", {"product_id": picked})
             return Plan("calls", "get_product", slots, (call,), followup=True, context=previous.user)
+    last = previous.calls[-1] if previous.calls else None
+    if last is not None and last.name == "get_product" and last.name in specs and only_currency(slots):
+        # "in dollars?" after one product's details: its price in dollars
+        return Plan("calls", last.name, slots, (last,), followup=True, context=previous.user)
     base = next((c for c in reversed(previous.calls) if c.name in specs and c.name not in _NOT_REPEATED), None)
     if base is None:
         return None

@@ -8,7 +8,7 @@ from typing import Any
 
 from proxy.offline import price_edges
 from proxy.offline.conversation import Result
-from proxy.offline.follow_ups import ASKS_IF
+from proxy.offline.follow_ups import ASKS_IF, only_currency
 from proxy.offline.plan import Plan
 from proxy.offline.render.common import (
     MAX_ITEMS,
@@ -223,6 +223,8 @@ def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> s
 
 def render_product(card: Mapping[str, Any], plan: Plan | None = None) -> str:
     """One product in full; for "is it waterproof?" first whether its description says so."""
+    if plan is not None and plan.followup and only_currency(plan.slots) and plan.slots.prices.currency:
+        return _price_in(card, plan.slots.prices.currency)
     details = _details(card)
     if plan is None or not ASKS_IF.search(plan.slots.text):
         return details
@@ -233,6 +235,18 @@ def render_product(card: Mapping[str, Any], plan: Plan | None = None) -> str:
     if all(word_in(w, card_words(card)) for w in words):
         return f'Yes, its description mentions "{asked}". {details}'
     return f"Its description doesn't mention \"{asked}\", so I can't confirm that. {details}"
+
+
+def _price_in(card: Mapping[str, Any], currency: str) -> str:
+    """One product's price in ``currency`` ("in dollars?" after its details), or that it has none."""
+    head = f"{text(card.get('name'))} ({text(card.get('id'))})"
+    prices = [str(p) for p in card.get("prices") or []]
+    wanted = [p for p in prices if p.upper().endswith(currency.upper()) or f" {currency.upper()}/" in p.upper()]
+    if wanted:
+        return f"{head} costs {join(wanted, 'or')}."
+    if prices:
+        return f"{head} has no price in {currency.upper()}; it costs {join(prices, 'or')}."
+    return f"{head} has no price listed."
 
 
 _NOT_A_FEATURE = frozenset({"come", "comes", "really", "also", "still", "actually", "good", "available"})

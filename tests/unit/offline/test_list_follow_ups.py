@@ -301,3 +301,30 @@ def test_in_dollars_after_an_answer_in_euros_shows_the_dollar_figures() -> None:
     chat.messages.append(Message("assistant", "Our top customers by spend:\n1. Mia Bakker: 17774.81 USD in 119 orders"))
     calls, again = chat.ask("in dollars?")
     assert calls == [] and again == "Those amounts are already in USD."
+
+
+def test_it_after_a_pick_is_the_product_the_reply_named_first() -> None:
+    speaker = {"id": "prod_speaker", "name": "Waterproof Speaker", "prices": ["88.99 EUR"], "match": "partial"}
+    jackets = [
+        {"id": "prod_j1", "name": "Tidal Waterproof Jacket", "prices": ["207.99 USD"], "match": "strong"},
+        {"id": "prod_j2", "name": "Summit Waterproof Jacket", "prices": ["300.99 USD"], "match": "strong"},
+    ]
+    output = {"query": "waterproof jacket", "filters": {"currency": "USD", "max_price": 150}, "products": [speaker],
+              "nothing_matches": True, "alternatives": jackets}  # fmt: skip
+    chat = Chat()
+    chat.ask("Do you have a waterproof jacket under 150 USD?", output)
+    _, dearest = chat.ask("the most expensive?", output)
+    assert dearest.startswith('The most expensive match for "waterproof jacket" is Summit Waterproof Jacket')
+    calls, _ = chat.ask("tell me more about it", jackets[1])
+    assert calls == [("get_product", {"product_id": "prod_j2"})]  # the one named, not the partial match listed
+
+
+def test_in_dollars_after_a_products_details_is_its_price_in_dollars() -> None:
+    tent = {"id": "prod_t", "name": "Two-Person Tent", "prices": ["278.99 EUR", "306.99 USD"], "description": "x"}
+    chat = Chat()
+    chat.ask("tell me about prod_t", tent)
+    calls, price = chat.ask("in dollars?", tent)
+    assert calls == [("get_product", {"product_id": "prod_t"})]
+    assert price == "Two-Person Tent (prod_t) costs 306.99 USD."
+    _, none = chat.ask("and in pounds?", tent)
+    assert none == "Two-Person Tent (prod_t) has no price in GBP; it costs 278.99 EUR or 306.99 USD."
