@@ -71,6 +71,7 @@ def _products_of(turn: Turn) -> list[str]:
     return found
 
 
+_ORDERS = frozenset({"customer_orders", "find_customer"})
 _AMOUNT_CURRENCY = re.compile(r"\b\d[\d,]*(?:\.\d+)? ([A-Z]{3})\b")
 
 
@@ -176,6 +177,10 @@ def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Pl
         return None
     if (currency := _already_in(previous, base, slots)) is not None:  # "in dollars?" after a list in dollars
         return Plan("talk", f"already_in:{currency}", slots, followup=True, context=previous.user)
+    if base.name in _ORDERS and only_currency(slots):  # orders are in the currency they were charged in
+        charged = sorted(set(_AMOUNT_CURRENCY.findall(previous.reply)))
+        if charged:
+            return Plan("talk", f"charged_in:{','.join(charged)}", slots, followup=True, context=previous.user)
     args: dict[str, Any] = dict(base.arguments)
     spec = specs[base.name]
     if base.name == "search_products":

@@ -45,6 +45,12 @@ def small_talk(kind: str, tools: Sequence[ToolSpec]) -> str:
         return f"Hello! {can}\n\nWhat can I do for you?"
     if kind == "thanks":
         return "You're welcome! Is there anything else I can help with?"
+    if kind.startswith("charged_in:"):
+        charged = kind.partition(":")[2].split(",")
+        return (
+            f"Those orders were charged in {join(charged, 'and')}, and I can only show them in the currency they"
+            " were charged in; I don't convert amounts between currencies."
+        )
     if kind.startswith("already_in:"):
         return f"Those amounts are already in {kind.partition(':')[2]}."
     if kind.startswith("cannot:"):

@@ -328,3 +328,12 @@ def test_in_dollars_after_a_products_details_is_its_price_in_dollars() -> None:
     assert price == "Two-Person Tent (prod_t) costs 306.99 USD."
     _, none = chat.ask("and in pounds?", tent)
     assert none == "Two-Person Tent (prod_t) has no price in GBP; it costs 278.99 EUR or 306.99 USD."
+
+
+def test_in_dollars_after_orders_charged_in_euros_says_so_and_what_is_in_it_stays_the_last_order() -> None:
+    chat = Chat()
+    chat.ask("Where is my last order?", ORDERS_OUTPUT)
+    calls, dollars = chat.ask("in dollars?", ORDERS_OUTPUT)
+    assert calls == [] and dollars.startswith("Those orders were charged in EUR, and I can only show them")
+    _, contents = chat.ask("what's in it?", ORDERS_OUTPUT)
+    assert ORDERS[0]["number"] in contents and ORDERS[1]["number"] not in contents
