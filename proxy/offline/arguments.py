@@ -149,9 +149,9 @@ def update_insight(args: dict[str, Any], slots: Slots, spec: ToolSpec) -> dict[s
     modifier = slots.by_revenue and question == "best_sellers" and slots.question == "revenue"  # "and by revenue?"
     if slots.question and slots.question_weight >= 2.5 and not modifier and not slots.tally:
         question = slots.question  # "how many orders was that?" is about the answer shown, not a new question
-    elif slots.pick == "cheapest" and question in ("largest_purchase", "revenue"):
+    elif (slots.pick == "cheapest" or slots.size == "smallest") and question in ("largest_purchase", "revenue"):
         question = "cheapest_purchase"  # "and the cheapest one?" after a period's revenue: its cheapest order
-    elif slots.pick == "priciest" and question in ("cheapest_purchase", "revenue"):
+    elif (slots.pick == "priciest" or slots.size == "largest") and question in ("cheapest_purchase", "revenue"):
         question = "largest_purchase"
     if question != out.get("question"):
         out = {"question": question} | {k: v for k, v in out.items() if k in ("date_from", "date_to", "currency")}

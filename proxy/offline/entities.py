@@ -271,6 +271,20 @@ def find_pick(text: str) -> str | None:
     return None
 
 
+_LARGER = re.compile(r"\b(?:largest|biggest|highest|greatest|maximum)\b", re.IGNORECASE)
+_SMALLER = re.compile(r"\b(?:smallest|lowest|tiniest|minimum)\b", re.IGNORECASE)
+
+
+def find_size(text: str) -> str | None:
+    """``largest`` or ``smallest`` when the message asks for one end by size ("and the largest?"):
+    of orders, not of prices (the biggest tent is not the dearest)."""
+    if _LARGER.search(text):
+        return "largest"
+    if _SMALLER.search(text):
+        return "smallest"
+    return None
+
+
 def low_end(text: str) -> bool:
     """Whether the message asks for the customers who spent the least ("who spent the least?",
     "bottom customers"), rather than the most."""

@@ -337,3 +337,16 @@ def test_in_dollars_after_orders_charged_in_euros_says_so_and_what_is_in_it_stay
     assert calls == [] and dollars.startswith("Those orders were charged in EUR, and I can only show them")
     _, contents = chat.ask("what's in it?", ORDERS_OUTPUT)
     assert ORDERS[0]["number"] in contents and ORDERS[1]["number"] not in contents
+
+
+def test_the_largest_after_the_cheapest_purchase_is_the_largest_purchase() -> None:
+    cheapest = FRAME | {"which": "cheapest", "orders": []}
+    chat = Chat()
+    chat.ask("Who made the cheapest purchase, and what did they buy?", cheapest)
+    calls, _ = chat.ask("in dollars?", cheapest)
+    assert calls == [("shop_insights", {"question": "cheapest_purchase", "currency": "USD"})]
+    for question in ("and the largest?", "the biggest?"):
+        calls, _ = chat.ask(question, FRAME | {"which": "largest", "orders": []})
+        assert calls == [("shop_insights", {"question": "largest_purchase", "currency": "USD"})]
+    calls, _ = chat.ask("and the smallest?", cheapest)
+    assert calls == [("shop_insights", {"question": "cheapest_purchase", "currency": "USD"})]
