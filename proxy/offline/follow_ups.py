@@ -72,6 +72,7 @@ def _products_of(turn: Turn) -> list[str]:
 
 
 _ORDERS = frozenset({"customer_orders", "find_customer"})
+_COUNTS = frozenset({"bought_together", "second_product", "repeat_purchase_rate"})  # answers without amounts
 _AMOUNT_CURRENCY = re.compile(r"\b\d[\d,]*(?:\.\d+)? ([A-Z]{3})\b")
 
 
@@ -177,6 +178,8 @@ def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Pl
         return None
     if (currency := _already_in(previous, base, slots)) is not None:  # "in dollars?" after a list in dollars
         return Plan("talk", f"already_in:{currency}", slots, followup=True, context=previous.user)
+    if base.name == "shop_insights" and base.arguments.get("question") in _COUNTS and only_currency(slots):
+        return Plan("talk", "no_money", slots, followup=True, context=previous.user)
     if base.name in _ORDERS and only_currency(slots):  # orders are in the currency they were charged in
         charged = sorted(set(_AMOUNT_CURRENCY.findall(previous.reply)))
         if charged:

@@ -183,6 +183,7 @@ class Slots:
             or self.ordinal
             or self.limit
             or self.by_revenue
+            or self.by_month
             or self.size
         )
 

@@ -45,6 +45,11 @@ def small_talk(kind: str, tools: Sequence[ToolSpec]) -> str:
         return f"Hello! {can}\n\nWhat can I do for you?"
     if kind == "thanks":
         return "You're welcome! Is there anything else I can help with?"
+    if kind == "no_money":
+        return (
+            "Those figures count orders and customers, not money, so they are the same in every currency."
+            ' For amounts, ask for the revenue or the best sellers by revenue ("revenue in USD").'
+        )
     if kind.startswith("charged_in:"):
         charged = kind.partition(":")[2].split(",")
         return (

@@ -350,3 +350,18 @@ def test_the_largest_after_the_cheapest_purchase_is_the_largest_purchase() -> No
         assert calls == [("shop_insights", {"question": "largest_purchase", "currency": "USD"})]
     calls, _ = chat.ask("and the smallest?", cheapest)
     assert calls == [("shop_insights", {"question": "cheapest_purchase", "currency": "USD"})]
+
+
+def test_a_currency_after_figures_without_money_says_so_and_by_month_follows_the_revenue() -> None:
+    pairs = FRAME | {"pairs_bought_in_the_same_order": []}
+    chat = Chat()
+    chat.ask("Which products are bought together?", pairs)
+    calls, same = chat.ask("in dollars?")
+    assert calls == [] and same.startswith("Those figures count orders and customers, not money")
+    revenue = FRAME | {"revenue": "10.00 EUR", "orders": 1, "customers": 1, "average_order_value": "10.00 EUR"}
+    chat = Chat()
+    chat.ask("What was the revenue in March?", revenue)
+    calls, _ = chat.ask("by month", revenue)
+    assert calls == [
+        ("shop_insights", {"question": "revenue", "date_from": "2026-03-01", "date_to": "2026-03-31", "by_month": True})
+    ]
