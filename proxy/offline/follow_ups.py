@@ -104,6 +104,12 @@ def _already_in(previous: Turn, base: Call, slots: Slots) -> str | None:
     return asked if shown == {asked} else None
 
 
+def has_lookup(turn: Turn, specs: Mapping[str, ToolSpec]) -> bool:
+    """Whether ``turn`` called a tool a follow-up can call again with changes (not a product's
+    details, a lead or a handoff)."""
+    return any(c.name in specs and c.name not in _NOT_REPEATED for c in turn.calls)
+
+
 def shown_currency(turn: Turn) -> str | None:
     """The currency of the first price shown in ``turn``: in its outputs, else in its reply."""
     for result in turn.results():

@@ -45,6 +45,11 @@ def small_talk(kind: str, tools: Sequence[ToolSpec]) -> str:
         return f"Hello! {can}\n\nWhat can I do for you?"
     if kind == "thanks":
         return "You're welcome! Is there anything else I can help with?"
+    if kind == "currency_of_what":
+        return (
+            "Which prices would you like in that currency? Ask about a kind of product with it, for example"
+            ' "tents in USD".'
+        )
     if kind == "no_money":
         return (
             "Those figures count orders and customers, not money, so they are the same in every currency."

@@ -365,3 +365,20 @@ def test_a_currency_after_figures_without_money_says_so_and_by_month_follows_the
     assert calls == [
         ("shop_insights", {"question": "revenue", "date_from": "2026-03-01", "date_to": "2026-03-31", "by_month": True})
     ]
+
+
+def test_a_follow_up_after_a_products_details_changes_the_search_before_them() -> None:
+    headphones = {"query": "wireless headphones", "products": [
+        {"id": "prod_h", "name": "Wireless Headphones", "prices": ["273.99 USD"], "match": "strong"}]}  # fmt: skip
+    chat = Chat()
+    chat.ask("wireless headphones in USD", headphones)
+    chat.ask("tell me more about it", headphones["products"][0])
+    calls, _ = chat.ask("what about under 300?", headphones)
+    assert calls == [("search_products", {"query": "wireless headphones", "currency": "USD", "max_price": 300})]
+
+
+def test_a_currency_with_nothing_shown_before_asks_what_for() -> None:
+    chat = Chat()
+    chat.ask("Can I talk to a person?", {"tell_the_visitor": "Our team has your request."})
+    calls, reply = chat.ask("in dollars?")
+    assert calls == [] and reply.startswith("Which prices would you like in that currency?")
