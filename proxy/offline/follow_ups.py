@@ -129,12 +129,13 @@ def _first_step(previous: Turn, base: Call) -> Call:
     return steps[0] if len(steps) >= 2 and base in steps else base
 
 
-def edge_plan(slots: Slots, earlier: dict[str, Any], currency: str | None) -> Plan | None:
+def edge_plan(slots: Slots, earlier: dict[str, Any], currency: str | None, kept: str | None = None) -> Plan | None:
     """The dearest (or cheapest) product of any kind within the price bounds of the ``earlier``
     search, changed by this message ("the most expensive?" after "something under 20"); the whole
     shop's when the message says so ("the most expensive in the shop?")."""
     before = arguments.without_shop_wide_bound(earlier)
-    if not slots.pick or slots.query or before.get("query", arguments.GENERIC_QUERY) != arguments.GENERIC_QUERY:
+    pick = slots.pick or kept
+    if not pick or slots.query or before.get("query", arguments.GENERIC_QUERY) != arguments.GENERIC_QUERY:
         return None
     bounded = arguments.apply_prices({k: v for k, v in before.items() if k != "limit"}, slots)
     currency = bounded.get("currency") or currency
@@ -143,14 +144,14 @@ def edge_plan(slots: Slots, earlier: dict[str, Any], currency: str | None) -> Pl
         return None  # no range: the whole shop's end (arguments.shop_wide_arguments)
     asked_range = slots.prices.min_price is not None or slots.prices.max_price is not None
     whole = slots.whole_shop and not asked_range
-    if whole or (slots.pick == "priciest" and high is None) or (slots.pick == "cheapest" and low is None):
+    if whole or (pick == "priciest" and high is None) or (pick == "cheapest" and low is None):
         # the whole shop's dearest is within "over 100", its cheapest within "under 20"
-        call = Call("search_products", arguments.shop_end_arguments(slots.pick, currency, slots.limit))
-        return Plan("calls", "search_products", slots, (call,), shop_wide=True)
-    first = price_edges.first_search(slots.pick, bounded, currency)
+        call = Call("search_products", arguments.shop_end_arguments(pick, currency, slots.limit))
+        return Plan("calls", "search_products", replace(slots, pick=pick), (call,), shop_wide=True)
+    first = price_edges.first_search(pick, bounded, currency)
     if first is None:
         return None
-    return Plan("calls", "search_products", slots, (first,), edge=slots.pick)
+    return Plan("calls", "search_products", slots, (first,), edge=pick)
 
 
 def product_from_history(previous: Turn | None, slots: Slots) -> str | None:
@@ -195,7 +196,8 @@ def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Pl
     if base.name == "search_products":
         base = _first_step(previous, base)
         args = dict(base.arguments)
-        if (edge := edge_plan(slots, args, shown_currency(previous))) is not None:
+        kept = price_edges.pick_of(previous.calls)  # "and in euros?" after the dearest under 20: still the dearest
+        if (edge := edge_plan(slots, args, shown_currency(previous), kept)) is not None:
             return replace(edge, followup=True, context=previous.user)
         shop_wide = arguments.shop_wide_arguments(slots, args)
         if shop_wide is not None:  # "and the cheapest one?" after "what do you have?"
