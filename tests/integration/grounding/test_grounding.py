@@ -279,6 +279,12 @@ CASES = [
          lambda f: ["already in USD"]),
     Case("headphones-then-in-dollars", "anonymous", ("Wireless headphones under $100?", "in dollars?"),
          lambda f: ["already in USD"]),
+    Case("cheapest-purchase-then-largest", "staff",
+         ("Who made the cheapest purchase, and what did they buy?", "and the largest?"),
+         lambda f: [f.largest["total_text"], f.largest["name"], "largest purchase"]),
+    Case("last-order-then-in-dollars", "customer", ("Where is my last order?", "in dollars?"),
+         lambda f: ["already in USD"] if f.customer_orders[0]["currency"] == "usd"
+         else [f"charged in {f.customer_orders[0]['currency'].upper()}"]),
     Case("under-20-then-dearest", "anonymous",
          ("Wireless headphones under $100?", "show me something under 20", "the most expensive?"),
          lambda f: ["most expensive product at or under 20 USD is", f.dearest_under_20_usd[0]["price_text"],
