@@ -77,15 +77,20 @@ def shop_wide_arguments(slots: Slots, earlier: Mapping[str, Any] | None = None) 
     ranged = bounds.min_price is not None or bounds.max_price is not None
     if not pick or named or ranged or before.get("min_price") is not None or before.get("max_price") is not None:
         return None
+    return shop_end_arguments(pick, bounds.currency or before.get("currency"), slots.limit)
+
+
+def shop_end_arguments(pick: str, currency: str | None, limit: int | None = None) -> dict[str, Any]:
+    """The search for the cheapest (or, ``pick`` "priciest", the dearest) products of the whole shop."""
     args: dict[str, Any] = {"query": GENERIC_QUERY}
-    if currency := bounds.currency or before.get("currency"):
+    if currency:
         args["currency"] = currency
     if pick == "priciest":
         args["min_price"] = _NO_PRICE_ABOVE
     else:
         args["max_price"] = _NO_PRICE_BELOW
-    if slots.limit:
-        args["limit"] = slots.limit
+    if limit:
+        args["limit"] = limit
     return args
 
 
@@ -144,9 +149,9 @@ def update_insight(args: dict[str, Any], slots: Slots, spec: ToolSpec) -> dict[s
     modifier = slots.by_revenue and question == "best_sellers" and slots.question == "revenue"  # "and by revenue?"
     if slots.question and slots.question_weight >= 2.5 and not modifier and not slots.tally:
         question = slots.question  # "how many orders was that?" is about the answer shown, not a new question
-    elif slots.pick == "cheapest" and question in ("largest_purchase", "revenue"):
+    elif (slots.pick == "cheapest" or slots.size == "smallest") and question in ("largest_purchase", "revenue"):
         question = "cheapest_purchase"  # "and the cheapest one?" after a period's revenue: its cheapest order
-    elif slots.pick == "priciest" and question in ("cheapest_purchase", "revenue"):
+    elif (slots.pick == "priciest" or slots.size == "largest") and question in ("cheapest_purchase", "revenue"):
         question = "largest_purchase"
     if question != out.get("question"):
         out = {"question": question} | {k: v for k, v in out.items() if k in ("date_from", "date_to", "currency")}
@@ -164,6 +169,11 @@ def update_insight(args: dict[str, Any], slots: Slots, spec: ToolSpec) -> dict[s
         out["by"] = "revenue"
     if slots.by_month and question == "revenue":
         out["by_month"] = True
+    if question == "top_customers" and "least" in _enum(spec, "rank"):
+        if slots.low_end and not slots.of_shown:  # "who spent the least?": of all customers, not of a list shown
+            out["rank"] = "least"
+        elif slots.question == "top_customers" and slots.question_weight >= 2.5 and not (slots.pick or slots.of_shown):
+            out.pop("rank", None)  # "who are our top customers?" after the lowest spenders
     if slots.limit:
         out["limit"] = slots.limit
     return out

@@ -116,7 +116,7 @@ _NOT_NAMES = frozenset(
     ]
 )
 _LIMIT = re.compile(
-    r"\b(?:top|first|best|last|latest|biggest|largest)\s+(?P<a>\d{1,2})\b|\b(?P<b>\d{1,2})\s+(?:best|top|most|biggest|largest|cheapest|latest|last|recent|products|items|customers|orders|pairs|results)\b",
+    r"\b(?:top|first|best|last|latest|biggest|largest|bottom|lowest)\s+(?P<a>\d{1,2})\b|\b(?P<b>\d{1,2})\s+(?:best|top|most|biggest|largest|cheapest|latest|last|recent|products|items|customers|orders|pairs|results)\b",
     re.IGNORECASE,
 )
 _ORDINALS = {
@@ -140,6 +140,29 @@ _PRICIEST = re.compile(
 _LEAST_SPENT = re.compile(
     r"\b(?:spent|spends|spend|spending|paid|pays)\s+(?:the\s+)?(?:least|lowest|smallest)\b"
     r"|\b(?:least|lowest|smallest)\s+(?:spent|spend|spending|spender)\b",
+    re.IGNORECASE,
+)
+# "who spent the most?": the high end of a list ranked by money
+_MOST_SPENT = re.compile(r"\b(?:spent|spends|paid|pays)\s+(?:the\s+)?most\b", re.IGNORECASE)
+# The low end of the customers by spend: "bottom customers", "the lowest spenders"
+_LOW_END = re.compile(
+    r"\bbottom\s+(?:\d+\s+)?(?:customers?|clients?|buyers?|spenders?|shoppers?)\b"
+    r"|\b(?:least|lowest|smallest)[\s-]+(?:spending|paying|valuable)\s+(?:customers?|clients?|buyers?|shoppers?)\b"
+    r"|\b(?:lowest|smallest|least|bottom)\s+(?:\d+\s+)?spenders?\b"
+    r"|\b(?:customers?|clients?|buyers?)\s+(?:who|that|with)\s+(?:spent|spend|paid)\s+(?:the\s+)?(?:least|lowest)\b",
+    re.IGNORECASE,
+)
+# The list just shown, named: "who of them spent the least?", "the cheapest of those"
+_OF_SHOWN = re.compile(
+    r"\b(?:of|among|from|in)\s+(?:them|those|these|that\s+list|this\s+list|the\s+list|the\s+ones\s+shown)\b"
+    r"|\bon\s+(?:the|that|this)\s+list\b|\b(?:of|among)\s+(?:our\s+|the\s+|these\s+|those\s+)?top\b",
+    re.IGNORECASE,
+)
+# The whole shop, not the list just shown: "the most expensive in the shop", "who spent the least overall"
+_WHOLE_SHOP = re.compile(
+    r"\boverall\b|\bof\s+all\b|\bat\s+all\b|\bin\s+(?:the\s+|your\s+|our\s+)?(?:whole\s+|entire\s+)?"
+    r"(?:shop|store|catalog(?:ue)?|range)\b|\b(?:you|we)\s+(?:have|sell|carry|stock)\b|\bof\s+everything\b"
+    r"|\bany\s+price\b|\bwhatever\s+(?:the\s+)?price\b",
     re.IGNORECASE,
 )
 # A sum or a count of the list just shown: "how much in total?", "how many orders was that?"
@@ -241,11 +264,41 @@ def find_limit(text: str) -> int | None:
 
 def find_pick(text: str) -> str | None:
     """``cheapest`` or ``priciest`` when the message asks for one end of the price range."""
-    if _PRICIEST.search(text):
+    if _PRICIEST.search(text) or _MOST_SPENT.search(text):
         return "priciest"
     if _CHEAPEST.search(text) or _LEAST_SPENT.search(text):
         return "cheapest"
     return None
+
+
+_LARGER = re.compile(r"\b(?:largest|biggest|highest|greatest|maximum)\b", re.IGNORECASE)
+_SMALLER = re.compile(r"\b(?:smallest|lowest|tiniest|minimum)\b", re.IGNORECASE)
+
+
+def find_size(text: str) -> str | None:
+    """``largest`` or ``smallest`` when the message asks for one end by size ("and the largest?"):
+    of orders, not of prices (the biggest tent is not the dearest)."""
+    if _LARGER.search(text):
+        return "largest"
+    if _SMALLER.search(text):
+        return "smallest"
+    return None
+
+
+def low_end(text: str) -> bool:
+    """Whether the message asks for the customers who spent the least ("who spent the least?",
+    "bottom customers"), rather than the most."""
+    return bool(_LEAST_SPENT.search(text) or _LOW_END.search(text))
+
+
+def of_shown(text: str) -> bool:
+    """Whether the message names the list just shown ("of them", "on the list", "of our top ...")."""
+    return bool(_OF_SHOWN.search(text))
+
+
+def whole_shop(text: str) -> bool:
+    """Whether the message is about the whole shop, not the list just shown ("overall", "in the shop")."""
+    return bool(_WHOLE_SHOP.search(text)) and not of_shown(text)
 
 
 def find_tally(text: str) -> str | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from proxy.offline import arguments
+from proxy.offline import arguments, price_edges
 from proxy.offline.conversation import Call, Turn
 from proxy.offline.plan import Plan
 from proxy.offline.slots import Slots
@@ -45,9 +46,12 @@ def _cannot(name: str, args: dict[str, Any], slots: Slots) -> str | None:
 
 
 def _products_of(turn: Turn) -> list[str]:
-    """Product ids of the last product list shown in ``turn``, in order: from the tool outputs, else
-    from the reply's text (a transcript without tool items)."""
-    found: list[str] = list(dict.fromkeys(_PRODUCT_ID.findall(turn.reply)))
+    """Product ids of the last product list shown in ``turn``, in order: as the reply names them
+    (what the visitor saw: "the first one" is the first named), else from the tool outputs."""
+    shown: list[str] = list(dict.fromkeys(_PRODUCT_ID.findall(turn.reply)))
+    if shown:
+        return shown
+    found: list[str] = []
     for result in turn.results():
         data = result.data
         if not isinstance(data, dict):
@@ -65,6 +69,89 @@ def _products_of(turn: Turn) -> list[str]:
         elif isinstance(data.get("alternatives"), list) and data["alternatives"]:
             found = [p["id"] for p in data["alternatives"] if isinstance(p, dict) and isinstance(p.get("id"), str)]
     return found
+
+
+_ORDERS = frozenset({"customer_orders", "find_customer"})
+_COUNTS = frozenset({"bought_together", "second_product", "repeat_purchase_rate"})  # answers without amounts
+_AMOUNT_CURRENCY = re.compile(r"\b\d[\d,]*(?:\.\d+)? ([A-Z]{3})\b")
+
+
+def only_currency(slots: Slots) -> bool:
+    """Whether the message changes nothing but the currency ("in dollars?", "and in USD?")."""
+    prices = slots.prices
+    return bool(
+        prices.currency
+        and prices.min_price is None
+        and prices.max_price is None
+        and not (slots.query or slots.period or slots.pick or slots.tally or slots.ordinal or slots.limit)
+        and not (slots.by_month or slots.low_end or slots.question_weight >= 2.5)
+    )
+
+
+def _already_in(previous: Turn, base: Call, slots: Slots) -> str | None:
+    """The currency a currency-only follow-up asks for when the answer before was already in it:
+    the previous call's currency, else the one currency of the amounts in the previous reply."""
+    if not only_currency(slots):
+        return None
+    by_units = base.arguments.get("question") == "best_sellers" and base.arguments.get("by") != "revenue"
+    if by_units and slots.by_revenue:  # "in dollars?" after the best sellers by units: by revenue, in dollars
+        return None
+    asked = (slots.prices.currency or "").upper()
+    given = base.arguments.get("currency")
+    if isinstance(given, str) and given:
+        return asked if given.upper() == asked else None
+    shown = set(_AMOUNT_CURRENCY.findall(previous.reply))
+    return asked if shown == {asked} else None
+
+
+def has_lookup(turn: Turn, specs: Mapping[str, ToolSpec]) -> bool:
+    """Whether ``turn`` called a tool a follow-up can call again with changes (not a product's
+    details, a lead or a handoff)."""
+    return any(c.name in specs and c.name not in _NOT_REPEATED for c in turn.calls)
+
+
+def shown_currency(turn: Turn) -> str | None:
+    """The currency of the first price shown in ``turn``: in its outputs, else in its reply."""
+    for result in turn.results():
+        data = result.data if isinstance(result.data, dict) else {}
+        for card in [*(data.get("products") or []), *(data.get("alternatives") or [])]:
+            prices = card.get("prices") if isinstance(card, dict) else None
+            if isinstance(prices, list) and prices and (found := _AMOUNT_CURRENCY.search(str(prices[0]))):
+                return found.group(1)
+    found = _AMOUNT_CURRENCY.search(turn.reply)
+    return found.group(1) if found else None
+
+
+def _first_step(previous: Turn, base: Call) -> Call:
+    """The first search of a turn that narrowed a price range step by step (its later searches are
+    a device of :mod:`proxy.offline.price_edges`, not what the visitor asked)."""
+    steps = [c for c in previous.calls if c.name == "search_products" and price_edges.is_step(c.arguments)]
+    return steps[0] if len(steps) >= 2 and base in steps else base
+
+
+def edge_plan(slots: Slots, earlier: dict[str, Any], currency: str | None, kept: str | None = None) -> Plan | None:
+    """The dearest (or cheapest) product of any kind within the price bounds of the ``earlier``
+    search, changed by this message ("the most expensive?" after "something under 20"); the whole
+    shop's when the message says so ("the most expensive in the shop?")."""
+    before = arguments.without_shop_wide_bound(earlier)
+    pick = slots.pick or kept
+    if not pick or slots.query or before.get("query", arguments.GENERIC_QUERY) != arguments.GENERIC_QUERY:
+        return None
+    bounded = arguments.apply_prices({k: v for k, v in before.items() if k != "limit"}, slots)
+    currency = bounded.get("currency") or currency
+    low, high = bounded.get("min_price"), bounded.get("max_price")
+    if low is None and high is None:
+        return None  # no range: the whole shop's end (arguments.shop_wide_arguments)
+    asked_range = slots.prices.min_price is not None or slots.prices.max_price is not None
+    whole = slots.whole_shop and not asked_range
+    if whole or (pick == "priciest" and high is None) or (pick == "cheapest" and low is None):
+        # the whole shop's dearest is within "over 100", its cheapest within "under 20"
+        call = Call("search_products", arguments.shop_end_arguments(pick, currency, slots.limit))
+        return Plan("calls", "search_products", replace(slots, pick=pick), (call,), shop_wide=True)
+    first = price_edges.first_search(pick, bounded, currency)
+    if first is None:
+        return None
+    return Plan("calls", "search_products", slots, (first,), edge=pick)
 
 
 def product_from_history(previous: Turn | None, slots: Slots) -> str | None:
@@ -89,12 +176,29 @@ def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Pl
         if picked:
             call = Call("get_product", {"product_id": picked})
             return Plan("calls", "get_product", slots, (call,), followup=True, context=previous.user)
+    last = previous.calls[-1] if previous.calls else None
+    if last is not None and last.name == "get_product" and last.name in specs and only_currency(slots):
+        # "in dollars?" after one product's details: its price in dollars
+        return Plan("calls", last.name, slots, (last,), followup=True, context=previous.user)
     base = next((c for c in reversed(previous.calls) if c.name in specs and c.name not in _NOT_REPEATED), None)
     if base is None:
         return None
+    if (currency := _already_in(previous, base, slots)) is not None:  # "in dollars?" after a list in dollars
+        return Plan("talk", f"already_in:{currency}", slots, followup=True, context=previous.user)
+    if base.name == "shop_insights" and base.arguments.get("question") in _COUNTS and only_currency(slots):
+        return Plan("talk", "no_money", slots, followup=True, context=previous.user)
+    if base.name in _ORDERS and only_currency(slots):  # orders are in the currency they were charged in
+        charged = sorted(set(_AMOUNT_CURRENCY.findall(previous.reply)))
+        if charged:
+            return Plan("talk", f"charged_in:{','.join(charged)}", slots, followup=True, context=previous.user)
     args: dict[str, Any] = dict(base.arguments)
     spec = specs[base.name]
     if base.name == "search_products":
+        base = _first_step(previous, base)
+        args = dict(base.arguments)
+        kept = price_edges.pick_of(previous.calls)  # "and in euros?" after the dearest under 20: still the dearest
+        if (edge := edge_plan(slots, args, shown_currency(previous), kept)) is not None:
+            return replace(edge, followup=True, context=previous.user)
         shop_wide = arguments.shop_wide_arguments(slots, args)
         if shop_wide is not None:  # "and the cheapest one?" after "what do you have?"
             call = Call(base.name, shop_wide)

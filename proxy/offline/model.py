@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from proxy.offline import arguments
+from proxy.offline import arguments, price_edges
 from proxy.offline.conversation import Call, Result, split_turns
 from proxy.offline.plan import Plan
 from proxy.offline.planner import make_plan
@@ -43,6 +43,9 @@ def _next_calls(plan: Plan, results: Sequence[Result], tools: Sequence[ToolSpec]
     specs = {t.name: t for t in tools}
     names = [r.call.name for r in results]
     last = results[-1]
+    if plan.edge:
+        found = price_edges.next_search(plan.edge, results) if set(names) == {"search_products"} else None
+        return [found] if found is not None else []
     if plan.together_with and names == ["search_products"] and "shop_insights" in specs:
         strong = _strong_products(last, plan.together_with)
         if strong:
@@ -89,7 +92,7 @@ def respond(
     if current.outputs:
         results = current.results()
         follow = [c for c in _next_calls(plan, results, tools) if c.name in offered]
-        if follow and len(current.calls) < MAX_CALLS_PER_TURN:
+        if follow and len(current.calls) < max(MAX_CALLS_PER_TURN, price_edges.MAX_STEPS if plan.edge else 0):
             return _calls(follow)
         return Answer(text=_clean(render_turn(plan, results, tools)))
     if plan.kind == "calls":

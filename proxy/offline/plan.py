@@ -31,6 +31,9 @@ class Plan:
     shop_wide: bool = False
     """The cheapest (or dearest) products of the whole shop: asked for with no kind of product named
     (:func:`proxy.offline.arguments.shop_wide_arguments`)."""
+    edge: str = ""
+    """``priciest`` or ``cheapest``: the end of a price range over every kind of product, found by
+    narrowing searches (:mod:`proxy.offline.price_edges`)."""
     period: Period | None = None
     """The period the answer is about when the message names none: a follow-up's, taken from the
     question it follows ("and the cheapest one?" after "what did I buy in March?")."""

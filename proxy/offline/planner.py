@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from proxy.offline import arguments
 from proxy.offline.conversation import Call, Turn
-from proxy.offline.follow_ups import follow_up
+from proxy.offline.follow_ups import follow_up, has_lookup, only_currency
 from proxy.offline.intents import THRESHOLD, TOOL_CUES, identity_question, policy_topic, score_tools, small_talk
 from proxy.offline.plan import Plan
 from proxy.offline.slots import find_slots
@@ -46,6 +46,17 @@ def _recalled(history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime,
     if earlier.kind != "calls":
         return None
     return Turn(user=last.user, calls=list(earlier.calls), reply=last.reply)
+
+
+def _last_lookup(history: Sequence[Turn], previous: Turn, specs: Mapping[str, ToolSpec]) -> Turn | None:
+    """When ``previous`` only did something or showed one product (a handoff, a lead, a product's
+    details), the last turn before it that looked something up a follow-up can change."""
+    if has_lookup(previous, specs):
+        return None
+    index = next((i for i, turn in enumerate(history) if turn is previous), None)
+    if index is None:
+        return None
+    return next((turn for turn in reversed(history[:index]) if has_lookup(turn, specs)), None)
 
 
 _ORDERS = ("customer_orders", "find_customer")
@@ -96,6 +107,10 @@ def make_plan(
     weak = best is None or best.score < STRONG or (opener and same_tool)  # "and by revenue?" after best sellers
     if previous is not None and weak and (talk is None or opener) and (slots.modifies or slots.refers_back or opener):
         followed = follow_up(previous, slots, specs)
+        if followed is None and (before := _last_lookup(history, previous, specs)) is not None:
+            followed = follow_up(before, slots, specs)  # "what about under 300?" after a product's details
+        if followed is None and only_currency(slots):  # "in dollars?" after a handoff: nothing to show in it
+            return Plan("talk", "currency_of_what", slots, followup=True)
         if followed is not None:
             return _inherited(followed, previous, history, tools, now) if inherit else followed
 

@@ -163,12 +163,28 @@ class Slots:
     by_revenue: bool
     by_month: bool
     by_customer: bool
+    low_end: bool = False
+    """The customers who spent the least are asked for ("who spent the least?", "bottom customers")."""
+    of_shown: bool = False
+    """The message names the list just shown ("of them", "of those", "of our top customers")."""
+    whole_shop: bool = False
+    """The message is about the whole shop ("overall", "in the shop"), not the list just shown."""
+    size: str | None = None
+    """``largest`` or ``smallest``: one end of a list of orders ("and the largest?")."""
 
     @property
     def modifies(self) -> bool:
         """Whether the message changes something a previous question asked (for follow-ups)."""
         return bool(
-            self.period or self.prices or self.pick or self.tally or self.ordinal or self.limit or self.by_revenue
+            self.period
+            or self.prices
+            or self.pick
+            or self.tally
+            or self.ordinal
+            or self.limit
+            or self.by_revenue
+            or self.by_month
+            or self.size
         )
 
 
@@ -226,4 +242,8 @@ def find_slots(text: str, now: datetime) -> Slots:
         by_revenue=bool(options["by_revenue"]),
         by_month=bool(options["by_month"]),
         by_customer=bool(options["by_customer"]),
+        low_end=entities.low_end(text),
+        of_shown=entities.of_shown(text),
+        whole_shop=entities.whole_shop(text),
+        size=entities.find_size(text),
     )

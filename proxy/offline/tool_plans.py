@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from proxy.offline import arguments
 from proxy.offline.conversation import Call, Turn
-from proxy.offline.follow_ups import product_from_history
+from proxy.offline.follow_ups import edge_plan, product_from_history
 from proxy.offline.intents import has_cue
 from proxy.offline.loose_entities import loose_name, product_words_of
 from proxy.offline.plan import Plan
@@ -23,6 +23,8 @@ def plan_tool(
     if name == "search_products":
         if (shop_wide := arguments.shop_wide_arguments(slots)) is not None:
             return Plan("calls", name, slots, (Call(name, shop_wide),), shop_wide=True)
+        if (edge := edge_plan(slots, {"query": arguments.GENERIC_QUERY}, None)) is not None:
+            return edge  # "the most expensive thing under 20 dollars"
         queries = product_queries(slots.text) if slots.query else [arguments.GENERIC_QUERY]
         calls = tuple(Call(name, arguments.search_arguments(slots, q)) for q in queries)
         return Plan("calls", name, slots, calls)  # several products: parallel searches
@@ -60,10 +62,11 @@ def plan_tool(
             query = " ".join(words)
             search = Call("search_products", {"query": query, "limit": 3})
             return Plan("calls", name, slots, (search,), together_with=query)
-        # "who spent the least?" right after the top customers of March: about those shown
+        # "who spent the least?" right after the top customers of March: the same month (and, for
+        # "who of them spent the least?", the same list)
         same = [c for c in previous.calls if c.arguments.get("question") == args.get("question")] if previous else []
         if same and slots.pick and slots.period is None:
-            kept = ("date_from", "date_to", "currency", "limit")
+            kept = ("date_from", "date_to", "currency", "limit", "rank")
             args = {k: v for k, v in same[-1].arguments.items() if k in kept} | args
         context = previous.user if same and previous is not None else ""
         return Plan("calls", name, slots, (Call(name, args),), followup=bool(same), context=context)

@@ -107,13 +107,26 @@ async def repeat_rate(ins: Insights) -> dict[str, Any]:
     )
 
 
-async def top_customers(ins: Insights, *, currency: str | None = None, limit: int = 10) -> dict[str, Any]:
+RANKS = ("most", "least")
+
+
+async def top_customers(
+    ins: Insights, *, currency: str | None = None, rank: str = "most", limit: int = 10
+) -> dict[str, Any]:
+    """Customers with paid orders in one currency, by what they spent: from the most (``rank``
+    "most") or from the least ("least"). Each says how many customers spent the same, so a reply
+    never calls one of several equal spenders the only one."""
+    if rank not in RANKS:
+        raise InsightError("rank must be 'most' or 'least'")
     cur, found = await ins.currency(currency)
+    order = "desc" if rank == "most" else "asc"
     rows = await ins.rows(
-        "select o.customer_id as id, max(c.name) as name, max(c.email) as email, count(*) as orders,"
-        " sum(o.total) as spent"
-        " from orders o left join customers c on c.id = o.customer_id"
-        " where o.currency = %(cur)s and o.customer_id is not null group by 1 order by spent desc, id limit %(limit)s",
+        ", spend as (select o.customer_id as id, max(c.name) as name, max(c.email) as email, count(*) as orders,"
+        " sum(o.total) as spent from orders o left join customers c on c.id = o.customer_id"
+        " where o.currency = %(cur)s and o.customer_id is not null group by 1),"
+        " ranked as (select *, count(*) over (partition by spent) as same_spent, count(*) over () as ranked"
+        " from spend)"
+        f" select * from ranked order by spent {order}, id limit %(limit)s",
         cur=cur,
         limit=limit,
     )
@@ -124,7 +137,14 @@ async def top_customers(ins: Insights, *, currency: str | None = None, limit: in
             "email": r["email"],
             "orders": r["orders"],
             "spent": fmt(int(r["spent"]), cur),
+            "customers_with_the_same_spend": r["same_spent"],
         }
         for r in rows
     ]
-    return ins.frame(currency=cur, currencies_with_orders=found, customers=customers)
+    return ins.frame(
+        currency=cur,
+        currencies_with_orders=found,
+        rank=f"{rank} spent first",
+        customers_ranked=rows[0]["ranked"] if rows else 0,
+        customers=customers,
+    )

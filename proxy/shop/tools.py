@@ -194,7 +194,8 @@ async def _shop_insights(ctx: ToolContext, args: dict[str, Any]) -> dict[str, An
     if question == "repeat_purchase_rate":
         return await orders.repeat_rate(ins)
     if question == "top_customers":
-        return await orders.top_customers(ins, currency=currency, limit=limit)
+        rank = _text(args, "rank") or "most"
+        return await orders.top_customers(ins, currency=currency, rank=rank, limit=limit)
     raise ToolError(f"question must be one of: {', '.join(QUESTIONS)}")
 
 
@@ -244,7 +245,8 @@ TOOLS = [
         "shop_insights",
         "Exact shop-wide figures computed from paid orders (staff only): best sellers by units or revenue, products "
         "bought together, the most common second product, the cheapest or largest purchase with buyer and items, "
-        "revenue and average order value, repeat-purchase rate, top customers. Periods are inclusive dates (UTC).",
+        "revenue and average order value, repeat-purchase rate, customers by spend (the top, or with rank 'least' the"
+        " lowest). Periods are inclusive dates (UTC).",
         _schema(
             {
                 "question": {"type": "string", "enum": list(QUESTIONS)},
@@ -266,6 +268,12 @@ TOOLS = [
                     "description": "money questions; default: the currency with the most orders",
                 },
                 "by_month": {"type": "boolean", "description": "revenue: add a month-by-month breakdown"},
+                "rank": {
+                    "type": "string",
+                    "enum": list(orders.RANKS),
+                    "description": "top_customers: from those who spent the most (default) or from those who spent"
+                    " the least, among customers with paid orders in the currency",
+                },
                 "limit": _LIMIT,
             },
             ["question"],

@@ -81,9 +81,15 @@ INSIGHT_CUES: dict[str, Cues] = {
         ),
         (r"\bwho (?:spent|spends|buys|bought|orders|ordered|purchased) (?:the )?most\b", 3.5),
         (r"\b(?:customers|clients|buyers) (?:who|that) spent (?:the )?most\b|\bspent the most\b", 3.0),
-        # the low end of the same ranking: the answer says how far the figures go (from the top down)
+        # the low end of the same ranking (rank "least")
         (r"\bwho (?:spent|spends|paid) (?:the )?(?:least|lowest|smallest)\b", 3.5),
         (r"\bspent the least\b|\bleast (?:amount|money) spent\b|\blowest spend(?:ers?|ing)?\b", 3.0),
+        (
+            r"\b(?:bottom|worst|smallest|lowest spending|least spending|least valuable)"
+            r" (?:\d+ )?(?:customer|customers|client|clients|buyer|buyers|spender|spenders|shopper|shoppers)\b",
+            3.5,
+        ),
+        (r"\b(?:least|lowest|smallest) spenders?\b", 3.5),
     ),
 }
 

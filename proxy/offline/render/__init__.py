@@ -9,7 +9,7 @@ from proxy.offline.plan import Plan
 from proxy.offline.render.common import text
 from proxy.offline.render.customers import render_customers, render_orders
 from proxy.offline.render.insights import insight_renderer
-from proxy.offline.render.products import render_product, render_search
+from proxy.offline.render.products import render_edge, render_product, render_search
 from proxy.offline.render.replies import (
     capabilities,
     render_generic,
@@ -57,6 +57,8 @@ def _one(plan: Plan, result: Result, tools: Sequence[ToolSpec], group: Sequence[
 
 def render_turn(plan: Plan, results: Sequence[Result], tools: Sequence[ToolSpec]) -> str:
     """The reply for ``results`` (this turn's outputs, oldest first)."""
+    if plan.edge:
+        return render_edge(plan, results)
     if plan.together_with:
         done = [r for r in results if r.call.name != "search_products"]
         if not done:

@@ -8,7 +8,7 @@ from typing import Any
 
 from proxy.offline.plan import Plan
 from proxy.offline.render.common import MAX_ITEMS, bullets, count, join, numbered, period_text, text
-from proxy.offline.render.top_customers import about_top_customers
+from proxy.offline.render.top_customers import about_shown, end_of_all, least_first, tie_note
 
 Data = Mapping[str, Any]
 
@@ -161,14 +161,30 @@ def top_customers(plan: Plan, data: Data) -> str:
     if not rows:
         return f"No customer placed a paid order{when}."
     if plan.slots.pick or plan.slots.tally:  # "and the cheapest one?", "how many orders was that?"
+        if plan.slots.pick == ("cheapest" if least_first(data) else "priciest") and not plan.slots.tally:
+            return end_of_all(data, rows, when) + _currency_note(data)  # the first row is the end of all
         shown = rows[: _shown(plan)] if plan.followup else rows  # nothing shown before: all those found
-        return about_top_customers(plan, shown, when) + _currency_note(data)
+        return about_shown(plan, data, shown, when) + _currency_note(data)
     lines = [
         f"{text(r.get('name'))} ({text(r.get('email'))}, {text(r.get('id'))}): {text(r.get('spent'))} in "
         f"{count(r.get('orders'), 'orders')}"
         for r in rows[: _limit(plan)]
     ]
-    return f"Our top customers by spend{when}:\n" + numbered(lines) + _currency_note(data)
+    if least_first(data):
+        scope = _ranked_scope(data)
+        head = f"The customers who spent the least{when}{scope}, from the least up:"
+    else:
+        head = f"Our top customers by spend{when}:"
+    return head + "\n" + numbered(lines) + tie_note(rows[: _limit(plan)]) + _currency_note(data)
+
+
+def _ranked_scope(data: Data) -> str:
+    ranked = data.get("customers_ranked")
+    currency = text(data.get("currency")).upper()
+    unit = f" in {currency}" if currency else ""
+    if not isinstance(ranked, int) or not ranked:
+        return ""
+    return f" (of the {count(ranked, 'customers')} with paid orders{unit})"
 
 
 def insight_renderer(data: Data) -> Callable[[Plan, Data], str] | None:

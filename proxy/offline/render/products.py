@@ -6,8 +6,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from proxy.offline import price_edges
 from proxy.offline.conversation import Result
-from proxy.offline.follow_ups import ASKS_IF
+from proxy.offline.follow_ups import ASKS_IF, only_currency
 from proxy.offline.plan import Plan
 from proxy.offline.render.common import (
     MAX_ITEMS,
@@ -114,6 +115,35 @@ def _shop_wide(plan: Plan, data: Mapping[str, Any], currency: str | None) -> str
     return line
 
 
+def render_edge(plan: Plan, results: Sequence[Result]) -> str:
+    """The dearest (or cheapest) product within the price bounds of the first search, with those of
+    the same price (see :mod:`proxy.offline.price_edges`)."""
+    first = results[0]
+    data = first.data if isinstance(first.data, Mapping) else {}
+    filters = _filters(data, first)
+    currency = text(filters.get("currency")) or None
+    within = filter_text(filters)
+    if first.error is not None:
+        return f"I couldn't search the catalogue just now ({first.error})."
+    at_end, proven = price_edges.outcome(plan.edge, results)
+    if not at_end:
+        return f"We have nothing{within}."
+    which = "most expensive" if plan.edge == "priciest" else "cheapest"
+    top = at_end[0]
+    if proven:
+        line = f"The {which} product{within} is {text(top.get('name'))} ({text(top.get('id'))})"
+    else:
+        line = f"The {which} product{within} I found is {text(top.get('name'))} ({text(top.get('id'))})"
+    line += f" at {prices_text(top, currency)}."
+    same = [f"{text(c.get('name'))} ({text(c.get('id'))})" for c in at_end[1:]]
+    if same:
+        line += f" {join(same)} {'costs' if len(same) == 1 else 'cost'} the same."
+    if not proven:
+        higher = "higher" if plan.edge == "priciest" else "lower"
+        line += f" There may be others at a {higher} price in that range: name a kind of product to compare within it."
+    return line
+
+
 def _alternatives(
     data: Mapping[str, Any], extra: Sequence[Result], query: str, filters: Mapping[str, Any], shown: set[str]
 ) -> list[Mapping[str, Any]]:
@@ -193,6 +223,8 @@ def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> s
 
 def render_product(card: Mapping[str, Any], plan: Plan | None = None) -> str:
     """One product in full; for "is it waterproof?" first whether its description says so."""
+    if plan is not None and plan.followup and only_currency(plan.slots) and plan.slots.prices.currency:
+        return _price_in(card, plan.slots.prices.currency)
     details = _details(card)
     if plan is None or not ASKS_IF.search(plan.slots.text):
         return details
@@ -203,6 +235,18 @@ def render_product(card: Mapping[str, Any], plan: Plan | None = None) -> str:
     if all(word_in(w, card_words(card)) for w in words):
         return f'Yes, its description mentions "{asked}". {details}'
     return f"Its description doesn't mention \"{asked}\", so I can't confirm that. {details}"
+
+
+def _price_in(card: Mapping[str, Any], currency: str) -> str:
+    """One product's price in ``currency`` ("in dollars?" after its details), or that it has none."""
+    head = f"{text(card.get('name'))} ({text(card.get('id'))})"
+    prices = [str(p) for p in card.get("prices") or []]
+    wanted = [p for p in prices if p.upper().endswith(currency.upper()) or f" {currency.upper()}/" in p.upper()]
+    if wanted:
+        return f"{head} costs {join(wanted, 'or')}."
+    if prices:
+        return f"{head} has no price in {currency.upper()}; it costs {join(prices, 'or')}."
+    return f"{head} has no price listed."
 
 
 _NOT_A_FEATURE = frozenset({"come", "comes", "really", "also", "still", "actually", "good", "available"})

@@ -45,6 +45,24 @@ def small_talk(kind: str, tools: Sequence[ToolSpec]) -> str:
         return f"Hello! {can}\n\nWhat can I do for you?"
     if kind == "thanks":
         return "You're welcome! Is there anything else I can help with?"
+    if kind == "currency_of_what":
+        return (
+            "Which prices would you like in that currency? Ask about a kind of product with it, for example"
+            ' "tents in USD".'
+        )
+    if kind == "no_money":
+        return (
+            "Those figures count orders and customers, not money, so they are the same in every currency."
+            ' For amounts, ask for the revenue or the best sellers by revenue ("revenue in USD").'
+        )
+    if kind.startswith("charged_in:"):
+        charged = kind.partition(":")[2].split(",")
+        return (
+            f"Those orders were charged in {join(charged, 'and')}, and I can only show them in the currency they"
+            " were charged in; I don't convert amounts between currencies."
+        )
+    if kind.startswith("already_in:"):
+        return f"Those amounts are already in {kind.partition(':')[2]}."
     if kind.startswith("cannot:"):
         return cannot(kind.partition(":")[2])
     if kind.startswith("policy:"):

@@ -53,6 +53,8 @@ class Facts:
     customer_orders: list[dict[str, Any]] = field(default_factory=list)
     top_shown: list[dict[str, Any]] = field(default_factory=list)
     cheapest_march: dict[str, Any] = field(default_factory=dict)
+    least_spenders: list[dict[str, Any]] = field(default_factory=list)
+    dearest_under_20_usd: list[dict[str, Any]] = field(default_factory=list)
 
 
 _PAID_LINES = (

@@ -52,6 +52,26 @@ async def load_list_facts(db: Database, tenant: str, facts: Facts) -> None:
         (tenant, facts.currency, TOP_SHOWN),
     )
     facts.top_shown = [dict(r) | {"spent_text": money(int(r["spent"]), facts.currency)} for r in rows]
+    rows = await db.fetch_all(
+        "with spend as (select c.id, c.name, sum(i.total) as spent from shop_invoices i"
+        " join shop_customers c on c.tenant = i.tenant and c.id = i.customer_id"
+        " where i.tenant = %s and i.status = 'paid' and i.currency = %s group by c.id, c.name)"
+        " select id, name, spent, (select count(*) from spend) as ranked from spend"
+        " where spent = (select min(spent) from spend) order by id",
+        (tenant, facts.currency),
+    )
+    facts.least_spenders = [dict(r) | {"spent_text": money(int(r["spent"]), facts.currency)} for r in rows]
+    rows = await db.fetch_all(
+        "select p.id, p.name, r.unit_amount from shop_products p join shop_prices r on r.tenant = p.tenant"
+        " and r.product_id = p.id and r.active and r.currency = 'usd' where p.tenant = %s and p.active"
+        " and not p.deleted and r.unit_amount <= 2000 and r.unit_amount = (select max(r2.unit_amount)"
+        " from shop_prices r2 join shop_products p2 on p2.tenant = r2.tenant and p2.id = r2.product_id"
+        " where r2.tenant = %s and r2.active and r2.currency = 'usd' and r2.unit_amount <= 2000 and p2.active"
+        " and not p2.deleted) order by p.id",
+        (tenant, tenant),
+    )
+    assert rows, "the demo shop changed: products at or under 20 USD"
+    facts.dearest_under_20_usd = [dict(r) | {"price_text": money(r["unit_amount"], "usd")} for r in rows]
     row = await db.fetch_one(
         "select number, total from shop_invoices where tenant = %s and status = 'paid' and currency = %s"
         " and total > 0 and created >= %s and created < %s order by total, created, id limit 1",

@@ -92,6 +92,17 @@ def shop_end(end: str) -> Callable[[Facts], Expected]:
     return expect
 
 
+def least_of_all(f: Facts) -> Expected:
+    """The customers who spent the least of all with paid orders in the main currency: the one, or
+    how many tie and the amount."""
+    low = f.least_spenders
+    assert low, "the demo shop changed: customers with paid orders"
+    scope = f"of all {low[0]['ranked']} customers with paid orders in {f.currency.upper()}"
+    if len(low) == 1:
+        return [f"{low[0]['name']} (", "spent the least", low[0]["spent_text"], scope]
+    return [f"{len(low)} customers tie for the least spent", low[0]["spent_text"], scope, low[0]["name"]]
+
+
 STAFF_ONLY = ("only available to the shop's staff",)
 SIGN_IN = ("sign in",)
 OWN_ONLY = ("only show your own",)
@@ -258,7 +269,29 @@ CASES = [
     Case("top-customers-then-cheapest", "staff", ("Who are our top customers?", "and the cheapest one?"),
          lambda f: [f.top_shown[-1]["name"], f.top_shown[-1]["spent_text"], "spent the least"]),
     Case("top-customers-then-least", "staff", ("Who are our top customers?", "who spent the least?"),
-         lambda f: [f.top_shown[-1]["name"], "can't name who spent the least of all customers"]),
+         lambda f: least_of_all(f)),
+    Case("top-customers-then-least-of-them", "staff", ("Who are our top customers?", "who of them spent the least?"),
+         lambda f: [f.top_shown[-1]["name"], f.top_shown[-1]["spent_text"], "spent the least"]),
+    Case("least-spender-overall", "staff", ("which customer spent the least overall?",), lambda f: least_of_all(f)),
+    Case("bottom-customers", "staff", ("bottom customers",),
+         lambda f: [f.least_spenders[0]["name"], f.least_spenders[0]["spent_text"], "spent the least"]),
+    Case("top-usd-then-in-dollars", "staff", ("Who are our top customers in USD?", "in dollars?"),
+         lambda f: ["already in USD"]),
+    Case("headphones-then-in-dollars", "anonymous", ("Wireless headphones under $100?", "in dollars?"),
+         lambda f: ["already in USD"]),
+    Case("cheapest-purchase-then-largest", "staff",
+         ("Who made the cheapest purchase, and what did they buy?", "and the largest?"),
+         lambda f: [f.largest["total_text"], f.largest["name"], "largest purchase"]),
+    Case("last-order-then-in-dollars", "customer", ("Where is my last order?", "in dollars?"),
+         lambda f: ["already in USD"] if f.customer_orders[0]["currency"] == "usd"
+         else [f"charged in {f.customer_orders[0]['currency'].upper()}"]),
+    Case("under-20-then-dearest", "anonymous",
+         ("Wireless headphones under $100?", "show me something under 20", "the most expensive?"),
+         lambda f: ["most expensive product at or under 20 USD is", f.dearest_under_20_usd[0]["price_text"],
+                    *(p["name"] for p in f.dearest_under_20_usd)]),
+    Case("under-20-then-shop-dearest", "anonymous",
+         ("Wireless headphones under $100?", "show me something under 20", "the most expensive in the shop?"),
+         lambda f: ["most expensive product in our shop", tuple(p.name for p in f.shop_ends["dearest"][0])]),
     Case("top-customers-then-how-many", "staff", ("Who are our top customers?", "how many orders was that?"),
          lambda f: [f"placed {sum(c['orders'] for c in f.top_shown)} orders between them"]),
     Case("top-customers-then-last-month", "staff", ("Who are our top customers?", "and last month?"),

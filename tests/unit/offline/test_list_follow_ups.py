@@ -153,13 +153,13 @@ def test_the_top_customers_follow_ups_answer_about_the_customers_shown() -> None
     shown = [c for c in TOP if c["name"] in listed]
     assert len(shown) == 5 and TOP[-1]["name"] not in listed
 
-    for question in ("and the cheapest one?", "who spent the least?"):
+    for question in ("and the cheapest one?", "who spent the least of them?", "which of those spent the least"):
         calls, least = chat.ask(question, TOP_OUTPUT)
         assert calls == [("shop_insights", {"question": "top_customers"})]
         low = min(shown, key=lambda c: _amount(c["spent"]))
         assert f"Of our top 5 customers by spend, {low['name']} ({low['email']}, {low['id']}) spent the least:" in least
         assert f"{low['spent']} in {low['orders']} orders" in least
-        assert "can't name who spent the least of all customers" in least and least != listed
+        assert 'Ask "who spent the least overall?"' in least and least != listed
 
     _, most = chat.ask("the most expensive?", TOP_OUTPUT)
     high = max(shown, key=lambda c: _amount(c["spent"]))
@@ -227,17 +227,6 @@ def test_something_under_a_price_after_a_kind_of_product_is_any_product() -> Non
     assert calls == [("search_products", {"query": "products", "max_price": 20})]
 
 
-def test_who_spent_the_least_asked_first_says_how_far_the_figures_go() -> None:
-    calls, least = Chat().ask("who spent the least?", TOP_OUTPUT)
-    assert calls == [("shop_insights", {"question": "top_customers"})]
-    low = min(TOP, key=lambda c: _amount(c["spent"]))  # of all those found: none was shown before
-    assert least.startswith("The shop's figures rank customers from the most spent down, so I can't name who")
-    assert (
-        f"Of our top {len(TOP)} customers by spend, {low['name']} ({low['email']}, {low['id']}) spent the least"
-        in least
-    )
-
-
 def test_the_cheapest_one_after_none_under_a_price_is_the_cheapest_of_that_kind() -> None:
     jackets = [
         {"id": "prod_j2", "name": "Summit Waterproof Jacket", "prices": ["273.99 EUR"], "match": "strong"},
@@ -275,7 +264,121 @@ def test_who_spent_the_least_after_a_months_top_customers_is_about_that_month() 
     march = {"question": "top_customers", "date_from": "2026-03-01", "date_to": "2026-03-31"}
     calls, _ = chat.ask("and in March?", TOP_OUTPUT)
     assert calls == [("shop_insights", march)]
-    calls, least = chat.ask("who spent the least?", TOP_OUTPUT)
+    calls, least = chat.ask("who of them spent the least?", TOP_OUTPUT)
     assert calls == [("shop_insights", march)]
     low = min(TOP[:5], key=lambda c: _amount(c["spent"]))
     assert least.startswith(f"Of our top 5 customers by spend, {low['name']}")
+    calls, _ = chat.ask("who spent the least?", TOP_OUTPUT)
+    assert calls == [("shop_insights", march | {"rank": "least"})]  # of all customers, in that month
+
+
+def test_in_dollars_after_an_answer_in_dollars_says_so_instead_of_repeating_it() -> None:
+    usd = FRAME | {"currency": "usd", "currencies_with_orders": ["eur", "usd"], "customers": TOP[:2]}
+    chat = Chat()
+    calls, _ = chat.ask("Who are our top customers in USD?", usd)
+    assert calls == [("shop_insights", {"question": "top_customers", "currency": "USD"})]
+    for question in ("in dollars?", "and in USD?"):
+        calls, again = chat.ask(question)
+        assert calls == [] and again == "Those amounts are already in USD."
+    calls, _ = chat.ask("and in euros?", usd)
+    assert calls == [("shop_insights", {"question": "top_customers", "currency": "EUR"})]
+
+    headphones = {"query": "wireless headphones", "filters": {"currency": "USD", "max_price": 100}, "products": [],
+                  "nothing_matches": True, "alternatives": []}  # fmt: skip
+    chat = Chat()
+    chat.ask("Wireless headphones under $100?", headphones)
+    calls, again = chat.ask("in dollars?")
+    assert calls == [] and again == "Those amounts are already in USD."
+
+
+def test_in_dollars_after_an_answer_in_euros_shows_the_dollar_figures() -> None:
+    chat = Chat()
+    chat.ask("Who are our top customers?", TOP_OUTPUT)  # no currency asked: the shop's main one, EUR
+    calls, _ = chat.ask("in dollars?", TOP_OUTPUT)
+    assert calls == [("shop_insights", {"question": "top_customers", "currency": "USD"})]
+    chat = Chat()  # a transcript of text only, of a shop whose main currency is USD: the amounts say
+    chat.messages.append(Message("user", "Who are our top customers?"))
+    chat.messages.append(Message("assistant", "Our top customers by spend:\n1. Mia Bakker: 17774.81 USD in 119 orders"))
+    calls, again = chat.ask("in dollars?")
+    assert calls == [] and again == "Those amounts are already in USD."
+
+
+def test_it_after_a_pick_is_the_product_the_reply_named_first() -> None:
+    speaker = {"id": "prod_speaker", "name": "Waterproof Speaker", "prices": ["88.99 EUR"], "match": "partial"}
+    jackets = [
+        {"id": "prod_j1", "name": "Tidal Waterproof Jacket", "prices": ["207.99 USD"], "match": "strong"},
+        {"id": "prod_j2", "name": "Summit Waterproof Jacket", "prices": ["300.99 USD"], "match": "strong"},
+    ]
+    output = {"query": "waterproof jacket", "filters": {"currency": "USD", "max_price": 150}, "products": [speaker],
+              "nothing_matches": True, "alternatives": jackets}  # fmt: skip
+    chat = Chat()
+    chat.ask("Do you have a waterproof jacket under 150 USD?", output)
+    _, dearest = chat.ask("the most expensive?", output)
+    assert dearest.startswith('The most expensive match for "waterproof jacket" is Summit Waterproof Jacket')
+    calls, _ = chat.ask("tell me more about it", jackets[1])
+    assert calls == [("get_product", {"product_id": "prod_j2"})]  # the one named, not the partial match listed
+
+
+def test_in_dollars_after_a_products_details_is_its_price_in_dollars() -> None:
+    tent = {"id": "prod_t", "name": "Two-Person Tent", "prices": ["278.99 EUR", "306.99 USD"], "description": "x"}
+    chat = Chat()
+    chat.ask("tell me about prod_t", tent)
+    calls, price = chat.ask("in dollars?", tent)
+    assert calls == [("get_product", {"product_id": "prod_t"})]
+    assert price == "Two-Person Tent (prod_t) costs 306.99 USD."
+    _, none = chat.ask("and in pounds?", tent)
+    assert none == "Two-Person Tent (prod_t) has no price in GBP; it costs 278.99 EUR or 306.99 USD."
+
+
+def test_in_dollars_after_orders_charged_in_euros_says_so_and_what_is_in_it_stays_the_last_order() -> None:
+    chat = Chat()
+    chat.ask("Where is my last order?", ORDERS_OUTPUT)
+    calls, dollars = chat.ask("in dollars?", ORDERS_OUTPUT)
+    assert calls == [] and dollars.startswith("Those orders were charged in EUR, and I can only show them")
+    _, contents = chat.ask("what's in it?", ORDERS_OUTPUT)
+    assert ORDERS[0]["number"] in contents and ORDERS[1]["number"] not in contents
+
+
+def test_the_largest_after_the_cheapest_purchase_is_the_largest_purchase() -> None:
+    cheapest = FRAME | {"which": "cheapest", "orders": []}
+    chat = Chat()
+    chat.ask("Who made the cheapest purchase, and what did they buy?", cheapest)
+    calls, _ = chat.ask("in dollars?", cheapest)
+    assert calls == [("shop_insights", {"question": "cheapest_purchase", "currency": "USD"})]
+    for question in ("and the largest?", "the biggest?"):
+        calls, _ = chat.ask(question, FRAME | {"which": "largest", "orders": []})
+        assert calls == [("shop_insights", {"question": "largest_purchase", "currency": "USD"})]
+    calls, _ = chat.ask("and the smallest?", cheapest)
+    assert calls == [("shop_insights", {"question": "cheapest_purchase", "currency": "USD"})]
+
+
+def test_a_currency_after_figures_without_money_says_so_and_by_month_follows_the_revenue() -> None:
+    pairs = FRAME | {"pairs_bought_in_the_same_order": []}
+    chat = Chat()
+    chat.ask("Which products are bought together?", pairs)
+    calls, same = chat.ask("in dollars?")
+    assert calls == [] and same.startswith("Those figures count orders and customers, not money")
+    revenue = FRAME | {"revenue": "10.00 EUR", "orders": 1, "customers": 1, "average_order_value": "10.00 EUR"}
+    chat = Chat()
+    chat.ask("What was the revenue in March?", revenue)
+    calls, _ = chat.ask("by month", revenue)
+    assert calls == [
+        ("shop_insights", {"question": "revenue", "date_from": "2026-03-01", "date_to": "2026-03-31", "by_month": True})
+    ]
+
+
+def test_a_follow_up_after_a_products_details_changes_the_search_before_them() -> None:
+    headphones = {"query": "wireless headphones", "products": [
+        {"id": "prod_h", "name": "Wireless Headphones", "prices": ["273.99 USD"], "match": "strong"}]}  # fmt: skip
+    chat = Chat()
+    chat.ask("wireless headphones in USD", headphones)
+    chat.ask("tell me more about it", headphones["products"][0])
+    calls, _ = chat.ask("what about under 300?", headphones)
+    assert calls == [("search_products", {"query": "wireless headphones", "currency": "USD", "max_price": 300})]
+
+
+def test_a_currency_with_nothing_shown_before_asks_what_for() -> None:
+    chat = Chat()
+    chat.ask("Can I talk to a person?", {"tell_the_visitor": "Our team has your request."})
+    calls, reply = chat.ask("in dollars?")
+    assert calls == [] and reply.startswith("Which prices would you like in that currency?")

@@ -52,10 +52,14 @@ def test_a_pick_without_a_kind_of_product_asks_for_the_whole_shop(texts: tuple[s
     assert planned(conversation(*texts)) == [("search_products", args)]
 
 
-def test_a_kind_of_product_or_a_price_range_is_a_search_like_any_other() -> None:
+def test_a_kind_of_product_is_a_search_like_any_other() -> None:
     assert planned(conversation("what's the cheapest tent?")) == [("search_products", {"query": "tent", "limit": 10})]
-    [(name, args)] = planned(conversation("do you ship to Canada?", "the cheapest one under 50 euros?"))
-    assert name == "search_products" and args["max_price"] == 50 and args.get("min_price") is None
+
+
+def test_the_cheapest_under_a_price_is_the_shops_cheapest_in_that_currency() -> None:
+    # the whole shop's cheapest is under any bound some product is under: no range to narrow
+    planned_calls = planned(conversation("do you ship to Canada?", "the cheapest one under 50 euros?"))
+    assert planned_calls == [("search_products", CHEAPEST | {"currency": "EUR"})]
 
 
 def _searched(user: str, args: dict[str, Any], output: dict[str, Any]) -> list[Message]:
@@ -76,8 +80,10 @@ def test_a_follow_up_of_a_search_that_named_no_kind_of_product_asks_for_the_whol
         ("search_products", CHEAPEST | {"currency": "USD"})
     ]
     under = _searched("what do you have under 50 euros?", {"query": "products", "max_price": 50}, some)
-    [(_, args)] = planned([*under, Message("user", "and the cheapest one?")])
-    assert args["max_price"] == 50  # within the range asked for before, not the whole shop
+    # the cheapest under 50: the shop's cheapest, in the currency of the prices shown
+    assert planned([*under, Message("user", "and the cheapest one?")]) == [
+        ("search_products", CHEAPEST | {"currency": "EUR"})
+    ]
 
 
 SHAMPOO = card("prod_a", "Solid Shampoo Bar", "10.99 EUR", "11.99 USD")
