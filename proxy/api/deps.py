@@ -113,15 +113,28 @@ async def provide_caller(request: Request[Any, Any, Any], services: NamedDepende
     return await resolve_caller(request, services)
 
 
-# plain functions (``Provide(..., sync_to_thread=False)``): Litestar calls them without a coroutine
-def provide_services(request: Request[Any, Any, Any]) -> Services:
-    services: Services = request.app.state.services
-    return services
+class AppServices:
+    """The app's :class:`Services` once its lifespan built them, handed to routes as the ``services``
+    and ``db`` dependencies.
 
+    Its methods take no parameters, so Litestar calls them without first validating their
+    arguments through a signature model (as it does for a provider taking ``request``, to read
+    ``request.app.state``): ≈ 5 µs less per request for each (in-process, ``bench/first_pass.py``).
+    """
 
-def provide_db(request: Request[Any, Any, Any]) -> Database:
-    db: Database = request.app.state.services.db
-    return db
+    __slots__ = ("current",)
+
+    def __init__(self) -> None:
+        self.current: Services | None = None
+
+    def services(self) -> Services:
+        current = self.current
+        if current is None:
+            raise RuntimeError("the application has not started")
+        return current
+
+    def db(self) -> Database:
+        return self.services().db
 
 
 CallerDep = NamedDependency[Caller]
