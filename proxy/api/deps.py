@@ -48,7 +48,9 @@ async def count_auth_failure(request: Request[Any, Any, Any], services: Services
 
 def _visitor(request: Request[Any, Any, Any], tenant: Tenant) -> Visitor:
     # a query parameter too, for EventSource, which cannot send headers
-    raw = request.headers.get("x-visitor-id") or request.query_params.get("visitor_id")
+    raw = request.headers.get("x-visitor-id") or None
+    if raw is None and request.scope["query_string"]:  # (no query parameters parsed for nothing)
+        raw = request.query_params.get("visitor_id")
     if raw is None:
         visitor = Visitor()
     elif not _VISITOR_ID.match(raw):

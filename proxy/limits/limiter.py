@@ -239,7 +239,8 @@ class RateLimiter:
         ``scopes`` limits the check to those rules; ``count=False`` refuses when a rule is full
         but counts nothing (the request is counted later, once it is known to cost something).
         """
-        if self.backend is None:
+        backend = self.backend
+        if backend is None:
             return
         rules = self.rules(
             tenant=tenant,
@@ -251,7 +252,13 @@ class RateLimiter:
         )
         if not rules:
             return
-        denial = await self._acquire(rules, count=count)
+        try:  # ``_acquire`` written in: a new chat is checked four times
+            denial = await backend.acquire(rules, count=count)
+        except Exception:
+            if not self.fail_open:
+                raise
+            self._unavailable()
+            denial = None
         if denial is not None:
             raise RateLimited(denial.scope, denial.retry_after, action)
 
@@ -281,8 +288,12 @@ class RateLimiter:
         except Exception:
             if not self.fail_open:
                 raise
-            now = time.monotonic()
-            if now >= self._quiet_until:  # one warning per half minute, not one per request
-                self._quiet_until = now + 30
-                logger.warning("rate limiter unavailable; letting requests through", exc_info=True)
+            self._unavailable()
             return None
+
+    def _unavailable(self) -> None:
+        """Warn that the backend failed and requests go through: once per half minute, not per request."""
+        now = time.monotonic()
+        if now >= self._quiet_until:
+            self._quiet_until = now + 30
+            logger.warning("rate limiter unavailable; letting requests through", exc_info=True)
