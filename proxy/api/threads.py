@@ -30,8 +30,9 @@ logger = logging.getLogger(__name__)
 
 
 # The request bodies are msgspec structs, which Litestar converts to natively (in C) from the decoded
-# JSON, where a pydantic model takes a plugin's decoder and its own validation: ≈ 8 µs less per
-# request (in-process, ``bench/first_pass.py``). Unknown fields are refused, as before.
+# JSON, where a pydantic model takes a plugin's decoder and its own validation: the handler's
+# arguments of a new chat checked in 2.2-2.8 µs instead of 8.3-11.1 (best of five, in-process). The
+# OpenAPI schema is the same; unknown fields are refused, as before.
 
 
 class CreateThreadIn(Struct, forbid_unknown_fields=True):
