@@ -20,7 +20,7 @@ from proxy import __version__
 from proxy.api.compat import CompatController
 from proxy.api.cors import LeanCORSMiddleware
 from proxy.api.database import database_unavailable_handler
-from proxy.api.deps import provide_caller, provide_db, provide_services
+from proxy.api.deps import AppServices, provide_caller
 from proxy.api.errors import exception_handlers
 from proxy.api.frontends import AguiController, UIChatController
 from proxy.api.health import healthz, readyz
@@ -138,6 +138,7 @@ def create_app(
     tenants = tenants or load_tenants(settings)
     tools = tools or default_tools()
     check_tools(tenants, tools)
+    services = AppServices()  # the ``services`` dependency: set by the lifespan
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -179,7 +180,7 @@ def create_app(
             await stack.enter_async_context(keeping_leases(turns))
             # SIGTERM/SIGINT drain the turns before uvicorn closes connections (see proxy.signals)
             await stack.enter_async_context(draining_on_signals(lambda: turns.drain(settings.shutdown_grace)))
-            app.state.services = Services(
+            app.state.services = services.current = Services(
                 settings=settings,
                 tenants=tenants,
                 db=runtime.db,
@@ -237,8 +238,8 @@ def create_app(
         middleware=[front_door(prometheus_config(), settings.db_request_timeout, access_log)],
         dependencies={
             "caller": Provide(provide_caller),
-            "services": Provide(provide_services, sync_to_thread=False),
-            "db": Provide(provide_db, sync_to_thread=False),
+            "services": Provide(services.services, sync_to_thread=False),
+            "db": Provide(services.db, sync_to_thread=False),
         },
         exception_handlers={**exception_handlers, OperationalError: database_unavailable_handler},  # type: ignore[dict-item]
         cors_config=cors,

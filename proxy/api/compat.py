@@ -6,20 +6,22 @@ The stream's shape (one paced frame per write, nothing before the first text) is
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody
 from litestar.response import Stream
-from pydantic import BaseModel, Field
+from msgspec import Meta, Struct
 
 from proxy.api.deps import CallerDep, ServicesDep
 from proxy.api.old_stream import old_reply
 from proxy.api.turns import begin_turn, enforce_limits
 
 
-class ProcessMessageIn(BaseModel):
-    threadId: str = Field(min_length=1, max_length=200)
+class ProcessMessageIn(Struct):
+    """The old body (a msgspec struct, as the v1 routes' bodies: see :mod:`proxy.api.threads`)."""
+
+    threadId: Annotated[str, Meta(min_length=1, max_length=200)]
     message: str
 
 

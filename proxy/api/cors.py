@@ -4,72 +4,34 @@ Litestar's parses every request header into a ``Headers`` to read two of them, a
 headers to every response through ``MutableScopeHeaders``: seven look-ups, each decoding every
 response header's name, and two sorted joins of the configuration, on each response (a quarter of
 a bare route's CPU). Here the request's ``Origin`` and ``Cookie`` are found in the raw headers, the
-response headers are made once from the configuration, and ``send`` is wrapped by a small object
-whose call hands back the next ``send``'s awaitable; the middleware's own call, too, hands back the
-next application's instead of awaiting it in a coroutine held for the whole response (an open
-stream holds every coroutine of its chain). Preflights (``OPTIONS`` with an ``Origin``) go through
-Litestar's own code. The headers set, their values, order and the replacing of headers
-of the same name the response already has are Litestar's (``tests/unit/api/test_lean_cors.py``
-compares the two).
+response headers are made once from the configuration and added by the request's one ``send``
+wrapper (:class:`proxy.api.sent.Sent`, whose call hands back the next ``send``'s awaitable); the
+middleware's own call, too, hands back the next application's instead of awaiting it in a coroutine
+held for the whole response (an open stream holds every coroutine of its chain). Preflights
+(``OPTIONS`` with an ``Origin``) go through Litestar's own code. The headers set, their values,
+order and the replacing of headers of the same name the response already has are Litestar's
+(``tests/unit/api/test_lean_cors.py`` compares the two).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable
-from typing import Any
 
 from litestar.config.cors import CORSConfig
 from litestar.enums import HttpMethod, ScopeType
 from litestar.middleware._internal.cors import CORSMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from proxy.api.sent import SENT, Header, Sent, set_header
 from proxy.observability.access import OFF, AccessLog, StatusNoted
 
-Header = tuple[bytes, bytes]
 _ALLOW_ORIGIN = b"access-control-allow-origin"
 _VARY = (b"vary", b"Origin")
 
 
 def _encoded(name: str, value: str) -> Header:
     return name.lower().encode("latin-1"), value.encode("latin-1")
-
-
-def _set(headers: list[Header], header: Header) -> None:
-    """``MutableScopeHeaders.__setitem__``: replace the first header of that name (and drop the
-    others, as Litestar's index arithmetic does), or append."""
-    name = header[0]
-    indices = [index for index, (found, _) in enumerate(headers) if found.lower() == name]
-    if indices:
-        for index in indices[1:]:
-            del headers[index]
-        headers[indices[0]] = header
-    else:
-        headers.append(header)
-
-
-class _CORSSend:
-    """``send`` adding the CORS headers to the start of the response."""
-
-    __slots__ = ("added", "names", "send")
-
-    def __init__(self, send: Send, added: list[Header], names: frozenset[bytes]) -> None:
-        self.send = send
-        self.added = added
-        self.names = names
-
-    def __call__(self, message: Any) -> Awaitable[None]:  # a Message; Any: read by its type
-        if message["type"] == "http.response.start":
-            headers = message.setdefault("headers", [])
-            if not isinstance(headers, list):
-                headers = message["headers"] = list(headers)
-            names = self.names
-            if any(name.lower() in names for name, _ in headers):
-                for header in self.added:
-                    _set(headers, header)
-            else:  # the usual case: none of them there yet, so each is appended in turn
-                headers.extend(self.added)
-        return self.send(message)
 
 
 class LeanCORSMiddleware(CORSMiddleware):
@@ -89,9 +51,9 @@ class LeanCORSMiddleware(CORSMiddleware):
         self._not_allowed: list[Header] = []
         self._allowed: list[Header] = []
         for header in [*simple, *allow]:
-            _set(self._not_allowed, header)
+            set_header(self._not_allowed, header)
         for header in [*simple, (_ALLOW_ORIGIN, b""), _VARY, *allow]:
-            _set(self._allowed, header)
+            set_header(self._allowed, header)
         self._origin_at = [name for name, _ in self._allowed].index(_ALLOW_ORIGIN)
         self._names = frozenset(name for name, _ in self._allowed)
 
@@ -121,7 +83,8 @@ class LeanCORSMiddleware(CORSMiddleware):
             added[self._origin_at] = (_ALLOW_ORIGIN, origin)
         else:
             added = self._not_allowed
-        return self.app(scope, receive, _CORSSend(send, added, self._names))
+        sent = scope[SENT] = Sent(send, added, self._names)  # type: ignore[literal-required]
+        return self.app(scope, receive, sent)
 
     async def _preflight(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Litestar's answer, and its access line (no route's :class:`~proxy.api.middleware.FrontDoor`

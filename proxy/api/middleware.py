@@ -3,8 +3,9 @@
 These were three middlewares (a request-id closure, Litestar's Prometheus middleware, a
 ``with pool_wait_limit(...)`` block), each a coroutine, and two of them a ``send`` wrapper, held
 for as long as a response is open: thousands of quiet streams each held all of them. Here one
-coroutine frame is held per request and ``send`` is wrapped once, by a small object whose call
-hands back the next ``send``'s awaitable instead of awaiting it in a coroutine of its own.
+coroutine frame is held per request, and ``send`` is the request's one wrapper
+(:class:`proxy.api.sent.Sent`, shared with the CORS and the outer exception middlewares), whose
+call hands back the next ``send``'s awaitable instead of awaiting it in a coroutine of its own.
 
 Litestar puts an exception middleware on either side of it (its own, outside the router; and one
 between the route's middlewares and the handler, so that an error's response passes through them).
@@ -32,37 +33,13 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
+from proxy.api.sent import Sent
 from proxy.observability.access import OFF, AccessLog, StatusNoted
 from proxy.observability.logging import request_id, request_id_of
 from proxy.observability.metrics import RequestSeries
 from proxy.store.db import request_wait_limit
 
 _REQUEST_ID = b"x-request-id"
-
-
-class _Sent:
-    """``send`` with the request id added, noting the status, whether the response started and when
-    its body was last sent."""
-
-    __slots__ = ("duration", "header", "send", "start", "started", "status")
-
-    def __init__(self, send: Send, header: tuple[bytes, bytes], start: float) -> None:
-        self.send = send
-        self.header = header
-        self.start = start
-        self.started = False
-        self.status = 200
-        self.duration = 0.0
-
-    def __call__(self, message: Any) -> Awaitable[None]:  # a Message; Any: read by its type
-        kind = message["type"]
-        if kind == "http.response.start":
-            self.started = True
-            self.status = message["status"]
-            message["headers"] = [*message.get("headers", []), self.header]
-        elif kind == "http.response.body":
-            self.duration = time.perf_counter() - self.start
-        return self.send(message)
 
 
 class _Started(StatusNoted):
@@ -83,7 +60,7 @@ class _Started(StatusNoted):
 
 class LeanExceptionHandlerMiddleware(ExceptionHandlerMiddleware):
     """Litestar's exception middleware (the same handling: ``ExceptionHandlerMiddleware.__call__``
-    with its ``send`` wrapper an object instead of a closure).
+    with the request's :class:`~proxy.api.sent.Sent` in the place of its ``send`` wrapper, a closure).
 
     The outer one (``access`` set) writes the access line of a request the router refused (no
     route: :class:`FrontDoor` never saw it)."""
@@ -91,17 +68,28 @@ class LeanExceptionHandlerMiddleware(ExceptionHandlerMiddleware):
     access: AccessLog = OFF
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope_state = ScopeState.from_scope(scope)
-        sent = _Started(send, scope_state)
+        if scope["type"] != ScopeType.HTTP:
+            await self._other(scope, receive, send)
+            return
+        sent = Sent.of(scope, send)  # the CORS middleware's, or the request's first
         start = time.perf_counter()
         try:
             await self.app(scope, receive, sent)
         except Exception as e:
             try:
-                await self.answer(scope, receive, sent, e, started=scope_state.response_started)
+                await self.answer(scope, receive, sent, e, started=sent.started)
             finally:
-                if "route_handler" not in scope and scope["type"] == ScopeType.HTTP:
-                    self.access.write(scope, sent.status, time.perf_counter() - start)
+                if "route_handler" not in scope:
+                    self.access.write(scope, sent.status if sent.started else 500, time.perf_counter() - start)
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A websocket's (or another non-HTTP scope's): Litestar's handling, without an access line."""
+        scope_state = ScopeState.from_scope(scope)
+        sent = _Started(send, scope_state)
+        try:
+            await self.app(scope, receive, sent)
+        except Exception as e:
+            await self.answer(scope, receive, sent, e, started=scope_state.response_started)
 
     async def answer(self, scope: Scope, receive: Receive, send: Send, exc: Exception, *, started: bool) -> None:
         """What Litestar's does with an exception from the application (``started``: the response
@@ -155,7 +143,9 @@ class FrontDoor:
         rid = request_id_of(scope["headers"])
         rid_token = request_id.set(rid)
         wait_token = request_wait_limit.set(self.pool_wait)
-        sent = _Sent(send, (_REQUEST_ID, rid.encode()), time.perf_counter())
+        sent = Sent.of(scope, send)  # the outer middlewares' (ProxyApp's), or the request's first
+        sent.request_id = (_REQUEST_ID, rid.encode())
+        sent.start = time.perf_counter()
         series = None if self.series.skips(scope) else self.series
         method: str = scope["method"]
         path: str = scope.get("path_template", "")

@@ -155,13 +155,35 @@ def _operator(caller: Caller, visitor: Visitor) -> bool:
 
 
 async def _admitted(services: Services, caller: Caller, request: Request[Any, Any, Any], ask: TurnRequest) -> ActiveRun:
+    limiter = services.limiter
     try:
         with services.turns.admit():  # TurnRefused comes only from here
-            ip = services.limiter.client_ip(request)  # once for the three or four checks
-            if ask.new_thread:
-                await enforce_limits(services, caller, request, "thread", client_ip=ip)
-            await enforce_limits(services, caller, request, "message", scopes=CALLERS_OWN, client_ip=ip)
-            await enforce_limits(services, caller, request, "message", scopes=TENANT_WIDE, count=False, client_ip=ip)
+            ip = limiter.client_ip(request)  # once for the three or four checks
+            tenant, visitor, via_key = caller.tenant.config, caller.visitor.binding, caller.via_client_key
+            try:  # (``enforce_limits``, one call for the checks in a row)
+                if ask.new_thread:
+                    await limiter.check(
+                        tenant=tenant, visitor=visitor, client_ip=ip, action="thread", via_client_key=via_key
+                    )
+                await limiter.check(
+                    tenant=tenant,
+                    visitor=visitor,
+                    client_ip=ip,
+                    action="message",
+                    via_client_key=via_key,
+                    scopes=CALLERS_OWN,
+                )
+                await limiter.check(
+                    tenant=tenant,
+                    visitor=visitor,
+                    client_ip=ip,
+                    action="message",
+                    via_client_key=via_key,
+                    scopes=TENANT_WIDE,
+                    count=False,
+                )
+            except RateLimited as exc:
+                raise rate_limited_error(exc) from None
             run = await _open(services, caller, request, ask)
     except TurnRefused as exc:
         raise refused_error(exc) from None

@@ -108,7 +108,7 @@ class RateLimiter:
         self.ipv6_prefix = ipv6_prefix
         self.fail_open = fail_open
         self._quiet_until = 0.0
-        # (tenant, visitor, address, action, client key?, scopes) -> (the tenant's limits, its rules)
+        # (tenant, visitor, address, action, scopes) -> (the tenant's limits, its rules): see ``rules``
         self._rules: dict[tuple[Any, ...], tuple[LimitsConfig, tuple[Rule, ...]]] = {}
         # (peer, X-Forwarded-For headers) -> (the trusted proxies it was resolved with, the address)
         self._addresses: dict[tuple[str, tuple[bytes, ...]], tuple[TrustedProxies, str]] = {}
@@ -181,70 +181,46 @@ class RateLimiter:
         action: Action,
         via_client_key: bool = False,
         scopes: Collection[Scope] | None = None,
-    ) -> list[Rule]:
+    ) -> Sequence[Rule]:
         """The rules one request is counted against (of ``scopes`` only, if given); limits set to 0
         are left out.
 
-        Keys carry the tenant in braces, Redis Cluster's hash tag, so the keys of one check share
-        a slot and the script may touch them together.
+        Kept for the caller's next checks: a message is checked three or four times, and its
+        visitor and address come back with the next message. The key holds only what the rules
+        depend on, so a new visitor's thread check, or anyone's tenant-wide one, finds the rules
+        of an earlier caller (from its address, of its tenant); a tenant's changed limits replace
+        what was kept for it. Keys carry the tenant in braces, Redis Cluster's hash tag, so the
+        keys of one check share a slot and the script may touch them together.
         """
-        limits = tenant.limits
-        base = f"{self.key_prefix}{{{tenant.name}}}:{action}"
-        wanted: list[tuple[Scope, str, int, float]] = []
-        by_ip = not via_client_key and (scopes is None or "ip" in scopes)
-        if action == "message":
-            if visitor and (scopes is None or "visitor" in scopes):
-                wanted.append(("visitor", visitor, limits.messages_per_minute_per_visitor, MINUTE))
-            if by_ip:  # a server-side client sends everyone's messages from one address
-                wanted.append(("ip", ip_key(client_ip, self.ipv6_prefix), limits.messages_per_minute_per_ip, MINUTE))
-            if scopes is None or "tenant" in scopes:
-                wanted.append(("tenant", "*", limits.messages_per_minute_per_tenant, MINUTE))
-        elif by_ip:
-            wanted.append(("ip", ip_key(client_ip, self.ipv6_prefix), limits.threads_per_hour_per_ip, HOUR))
-        return [
-            Rule(scope, f"{base}:{scope}:{ident}:{int(window)}", limit, window)
-            for scope, ident, limit, window in wanted
-            if limit > 0
-        ]
-
-    def _checked(
-        self,
-        tenant: TenantConfig,
-        visitor: str | None,
-        client_ip: str,
-        action: Action,
-        via_client_key: bool,
-        scopes: Collection[Scope] | None,
-    ) -> Sequence[Rule]:
-        """:meth:`rules` narrowed to ``scopes``, kept for the caller's next checks: a message is
-        checked three or four times, and its visitor and address come back with the next message."""
-        wanted = None if scopes is None else tuple(scopes)
-        # the key holds only what the rules depend on: a new visitor's thread check, or anyone's
-        # tenant-wide one, finds the rules of an earlier caller (from its address, of its tenant)
-        by_visitor = action == "message" and (wanted is None or "visitor" in wanted)
+        wanted = scopes if scopes is None or type(scopes) is tuple else tuple(scopes)
+        by_visitor = action == "message" and bool(visitor) and (wanted is None or "visitor" in wanted)
+        # a server-side client sends everyone's messages from one address: not counted by it
         by_ip = not via_client_key and (wanted is None or "ip" in wanted)
-        key = (
-            tenant.name,
-            visitor if by_visitor else None,
-            client_ip if by_ip else None,
-            action,
-            via_client_key,
-            wanted,
-        )
+        key = (tenant.name, visitor if by_visitor else None, client_ip if by_ip else None, action, wanted)
+        limits = tenant.limits
         known = self._rules.get(key)
-        if known is not None and known[0] is tenant.limits:
+        if known is not None and known[0] is limits:
             return known[1]
-        rules = self.rules(
-            tenant=tenant,
-            visitor=visitor,
-            client_ip=client_ip,
-            action=action,
-            via_client_key=via_client_key,
-            scopes=wanted,
+        wanted_rules: list[tuple[Scope, str, int, float]] = []
+        if action == "message":
+            if by_visitor:
+                wanted_rules.append(("visitor", str(visitor), limits.messages_per_minute_per_visitor, MINUTE))
+            if by_ip:
+                ip = ip_key(client_ip, self.ipv6_prefix)
+                wanted_rules.append(("ip", ip, limits.messages_per_minute_per_ip, MINUTE))
+            if wanted is None or "tenant" in wanted:
+                wanted_rules.append(("tenant", "*", limits.messages_per_minute_per_tenant, MINUTE))
+        elif by_ip:
+            wanted_rules.append(("ip", ip_key(client_ip, self.ipv6_prefix), limits.threads_per_hour_per_ip, HOUR))
+        base = f"{self.key_prefix}{{{tenant.name}}}:{action}"
+        rules = tuple(
+            Rule(scope, f"{base}:{scope}:{ident}:{int(window)}", limit, window)
+            for scope, ident, limit, window in wanted_rules
+            if limit > 0
         )
         if len(self._rules) >= RULES_KEPT:
             self._rules.clear()
-        self._rules[key] = (tenant.limits, tuple(rules))
+        self._rules[key] = (limits, rules)
         return rules
 
     async def check(
@@ -263,12 +239,26 @@ class RateLimiter:
         ``scopes`` limits the check to those rules; ``count=False`` refuses when a rule is full
         but counts nothing (the request is counted later, once it is known to cost something).
         """
-        if self.backend is None:
+        backend = self.backend
+        if backend is None:
             return
-        rules = self._checked(tenant, visitor, client_ip, action, via_client_key, scopes)
+        rules = self.rules(
+            tenant=tenant,
+            visitor=visitor,
+            client_ip=client_ip,
+            action=action,
+            via_client_key=via_client_key,
+            scopes=scopes,
+        )
         if not rules:
             return
-        denial = await self._acquire(rules, count=count)
+        try:  # ``_acquire`` written in: a new chat is checked four times
+            denial = await backend.acquire(rules, count=count)
+        except Exception:
+            if not self.fail_open:
+                raise
+            self._unavailable()
+            denial = None
         if denial is not None:
             raise RateLimited(denial.scope, denial.retry_after, action)
 
@@ -298,8 +288,12 @@ class RateLimiter:
         except Exception:
             if not self.fail_open:
                 raise
-            now = time.monotonic()
-            if now >= self._quiet_until:  # one warning per half minute, not one per request
-                self._quiet_until = now + 30
-                logger.warning("rate limiter unavailable; letting requests through", exc_info=True)
+            self._unavailable()
             return None
+
+    def _unavailable(self) -> None:
+        """Warn that the backend failed and requests go through: once per half minute, not per request."""
+        now = time.monotonic()
+        if now >= self._quiet_until:
+            self._quiet_until = now + 30
+            logger.warning("rate limiter unavailable; letting requests through", exc_info=True)

@@ -8,15 +8,18 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
-from litestar import Litestar, get
+from litestar import Litestar, asgi, get
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromQuery
 from litestar.plugins.prometheus import PrometheusConfig
+from litestar.response import Stream
 from litestar.testing import AsyncTestClient
+from litestar.types import Receive, Scope, Send
 
 from proxy.api.cors import LeanCORSMiddleware
 from proxy.api.middleware import LeanExceptionHandlerMiddleware, front_door
+from proxy.api.sent import SENT, Sent
 from proxy.app import ProxyApp
 from proxy.observability.logging import JsonFormatter, request_id
 from proxy.store.db import request_wait_limit
@@ -136,3 +139,50 @@ async def test_errors_are_answered_as_with_litestars_exception_middlewares() -> 
     assert [status for status, _, _ in got] == [404, 500, 429, 400, 404]
     assert all(("x-request-id", "req-e") in headers for _, headers, _ in got[:4])  # routed: through the door
     assert ("retry-after", "3") in got[2][1]
+
+
+@get("/stream", media_type="text/event-stream")
+async def stream() -> Stream:
+    async def parts() -> AsyncIterator[bytes]:
+        for part in (b"data: a\n\n", b"data: b\n\n"):
+            yield part
+
+    return Stream(parts())
+
+
+@asgi("/raw", copy_scope=False)
+async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+    # the send a route gets is the request's one wrapper, made by the outermost middleware (CORS)
+    shared = isinstance(send, Sent) and send.cors is not None and scope.get(SENT) is send  # type: ignore[call-overload]
+    body = b"shared" if shared else b"stacked"
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def test_answers_through_one_shared_send_are_litestars_with_the_door() -> None:
+    """CORS headers, the request id, streams: the same as through Litestar's own middlewares,
+    with a single ``send`` wrapper for the CORS, exception and front-door middlewares."""
+    config = PrometheusConfig(app_name="door", prefix="door_shared_http", group_path=True)
+    handlers = [seen, stream, raw]
+    cors = CORSConfig(allow_origins=[], allow_origin_regex=r"^https://a\.test$", expose_headers=["X-Request-ID"])
+    ours = ProxyApp(handlers, middleware=[front_door(config, 1.0)], cors_config=cors, logging_config=None)
+    theirs = Litestar(handlers, middleware=[front_door(config, 1.0)], cors_config=cors, logging_config=None)
+    answers = []
+    for app in (ours, theirs):
+        found = []
+        async with AsyncTestClient(app) as client:
+            for path, origin in [
+                ("/seen", "https://a.test"),
+                ("/stream", "https://a.test"),
+                ("/seen", "https://b.test"),
+            ]:
+                response = await client.get(path, headers={"X-Request-ID": "req-s", "Origin": origin})
+                kept = [(k, v) for k, v in response.headers.multi_items() if k not in ("date", "content-length")]
+                found.append((response.status_code, kept, response.content))
+            found.append(((await client.get("/raw", headers={"Origin": "https://a.test"})).content, [], b""))
+        answers.append(found)
+    got, expected = answers
+    assert got[:3] == expected[:3]
+    assert ("access-control-allow-origin", "https://a.test") in got[1][1] and ("x-request-id", "req-s") in got[1][1]
+    assert got[1][2] == b"data: a\n\ndata: b\n\n"
+    assert got[3][0] == b"shared" and expected[3][0] == b"stacked"

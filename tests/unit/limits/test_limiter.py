@@ -352,3 +352,28 @@ async def test_kept_rules_stay_per_tenant_visitor_and_address() -> None:
                     tenant=t.config, visitor="v:late", client_ip="198.51.100.99", action="message", scopes=wide
                 )
             assert full.value.scope == "tenant"
+
+
+async def test_a_client_keys_checks_and_a_visitors_from_the_same_address_are_kept_apart() -> None:
+    """A server-side client is not counted by its address; a visitor from that address still is,
+    before and after the client's rules were kept."""
+    clock = Clock()
+    t = tenant(messages_per_minute_per_ip=1, messages_per_minute_per_visitor=10)
+    async with RateLimiter.open(LimitSettings(_env_file=None), clock=clock) as limiter:  # type: ignore[call-arg]
+        for _ in range(3):
+            await limiter.check(
+                tenant=t.config, visitor="v:server", client_ip="203.0.113.5", action="message", via_client_key=True
+            )
+        await limiter.check(tenant=t.config, visitor="v:ann", client_ip="203.0.113.5", action="message")
+        with pytest.raises(RateLimited) as refused:
+            await limiter.check(tenant=t.config, visitor="v:ben", client_ip="203.0.113.5", action="message")
+        assert refused.value.scope == "ip"
+        await limiter.check(
+            tenant=t.config, visitor="v:server", client_ip="203.0.113.5", action="message", via_client_key=True
+        )
+        assert [
+            rule.scope
+            for rule in limiter.rules(
+                tenant=t.config, visitor="v:server", client_ip="203.0.113.5", action="message", via_client_key=True
+            )
+        ] == ["visitor", "tenant"]
