@@ -13,7 +13,7 @@ some tests run twice, directly and through nginx configured as docs/production.m
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +115,14 @@ def reply_text(visitor: int, n: int) -> str:
     )
 
 
-def ask(visitor: int, n: int) -> str:
-    return f"[[reply:{reply_text(visitor, n)}]] [[pace:ttft=0,gap={PACES[n % len(PACES)]}]]"
+def short_reply_text(visitor: int, n: int) -> str:
+    """Seven tokens instead of 21: at the slower paces each token is a frame of its own, and these
+    still come a frame gap apart, as do the reply's last frames, which decide what is shown."""
+    return f"Reply {n} for visitor {visitor}: mail bob{visitor}x{n}@example.com."
+
+
+def ask(visitor: int, n: int, text: Callable[[int, int], str] = reply_text) -> str:
+    return f"[[reply:{text(visitor, n)}]] [[pace:ttft=0,gap={PACES[n % len(PACES)]}]]"
 
 
 @dataclasses.dataclass
@@ -219,10 +225,14 @@ async def unparsed_reads(page: Page) -> int:
 
 
 async def test_fifty_replies_in_one_thread_each_whole(visitor_pages: list[Page]) -> None:
+    """A long thread (its end frames list the newest twenty of up to 100 messages), every pace in
+    turn. The replies are short ones: full-length replies at every pace are read in
+    ``test_three_visitors_ten_replies_each_at_once``, and a reply's length (at 40 or 70 ms a token)
+    was most of this test's time."""
     page = visitor_pages[0]
     for n in range(50):
-        shown = await send(page, ask(0, n))
-        assert shown == {"text": reply_text(0, n), "error": False}, n
+        shown = await send(page, ask(0, n, short_reply_text))
+        assert shown == {"text": short_reply_text(0, n), "error": False}, n
     print(f"reads that held more or less than one frame: {await unparsed_reads(page)}")
 
 

@@ -190,8 +190,12 @@ def test_a_threshold_outside_one_core_is_refused() -> None:
 
 
 async def test_the_sampler_reads_the_process_cpu_clock() -> None:
-    # every sample: 50 ms of wall time, 50 ms of CPU time: a saturated worker
-    monitor = CpuMonitor(BUSY, interval=0.001, clock=SteppingClock(TICK), cpu_clock=SteppingClock(TICK))
+    # every sample: 50 ms of wall time, 50 ms of CPU time: a saturated worker; the short window
+    # weighs each sample as the default one weighs 50 ms ones (with the default window, samples
+    # taken every 1 ms need thousands of them, seconds of real sleeps, to cross the threshold)
+    monitor = CpuMonitor(
+        BUSY, interval=0.001, window=0.001 / TICK, clock=SteppingClock(TICK), cpu_clock=SteppingClock(TICK)
+    )
     await sample_until_overloaded(monitor)
     assert monitor.busy > BUSY
 

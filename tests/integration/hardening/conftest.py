@@ -80,10 +80,13 @@ def serve(
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def service(
     pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: SimulatorServer
 ) -> Iterator[ServerThread]:
+    """The app as configured above, started once for the folder's tests that need nothing else: they
+    share the database anyway, and their wrong keys stay well below the failed-authentication
+    throttle (10 from one address); a test that changes the app or trips a limit serves its own."""
     with serve(pg_url, tmp_path_factory.mktemp("hardening"), simulator) as server:
         yield server
 

@@ -18,7 +18,7 @@ from proxy.simulator import SimulatorServer
 from proxy.store.db import Database
 from tests.support.apps import sse_events
 from tests.support.ports import free_port
-from tests.support.processes import ProxyProcess
+from tests.support.processes import ProxyProcess, proxy_process
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -41,31 +41,47 @@ def simulator() -> Iterator[SimulatorServer]:
         yield sim
 
 
-@pytest.fixture
-def workers(pg_url: str, simulator: SimulatorServer, tmp_path: Path) -> Iterator[list[tuple[ProxyProcess, str]]]:
-    (tmp_path / "tenants.toml").write_text(TENANTS.format(base_url=simulator.base_url))
-    env = {
-        "PROXY_TENANTS_FILE": str(tmp_path / "tenants.toml"),
-        "PROXY_DATA_DIR": str(tmp_path / "data"),
+@pytest.fixture(scope="module")
+def folder(pg_url: str, simulator: SimulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The workers' working folder, with their tenants file."""
+    path = tmp_path_factory.mktemp("worker-killed")
+    (path / "tenants.toml").write_text(TENANTS.format(base_url=simulator.base_url))
+    return path
+
+
+def worker_env(pg_url: str, folder: Path) -> dict[str, str]:
+    return {
+        "PROXY_TENANTS_FILE": str(folder / "tenants.toml"),
+        "PROXY_DATA_DIR": str(folder / "data"),
         "DATABASE_URL": pg_url,
         "CRASH_KEY": "sk-crash",
         "PROXY_TURN_LEASE": str(LEASE),
         "PROXY_LOG_LEVEL": "info",
     }
-    started = []
-    for name in ("doomed", "survivor"):
-        port = free_port()
-        started.append((ProxyProcess(["serve", "--port", str(port)], env=env, cwd=tmp_path, name=name), port))
-    try:
-        running = []
-        for process, port in started:
-            url = f"http://127.0.0.1:{port}"
-            process.wait_ready(url)
-            running.append((process, url))
-        yield running
-    finally:
-        for process, _ in started:
-            process.kill()
+
+
+@pytest.fixture(scope="module")
+def survivor(pg_url: str, folder: Path) -> Iterator[tuple[ProxyProcess, str]]:
+    """The worker that lives on: one for the module, since each test kills only its doomed one."""
+    port = free_port()
+    with proxy_process(
+        ["serve", "--port", str(port)], env=worker_env(pg_url, folder), cwd=folder, name="survivor"
+    ) as process:
+        url = f"http://127.0.0.1:{port}"
+        process.wait_ready(url)
+        yield process, url
+
+
+@pytest.fixture
+def workers(pg_url: str, folder: Path, survivor: tuple[ProxyProcess, str]) -> Iterator[list[tuple[ProxyProcess, str]]]:
+    """A worker of this test's, to be killed, and the survivor."""
+    port = free_port()
+    with proxy_process(
+        ["serve", "--port", str(port)], env=worker_env(pg_url, folder), cwd=folder, name=f"doomed-{port}"
+    ) as doomed:
+        url = f"http://127.0.0.1:{port}"
+        doomed.wait_ready(url)
+        yield [(doomed, url), survivor]
 
 
 @pytest.fixture
