@@ -146,7 +146,13 @@ class Target:
                 sample.pings += 1
                 return False
             if b"event: message.delta" in event:
-                sample.deltas += 1
+                # the deltas that wait for one write come as one (their text joined): count the
+                # streamed words (the simulator's tokens) rather than the frames
+                data = event.split(b"data: ", 1)[-1]
+                try:
+                    sample.deltas += max(1, len(json.loads(data)["delta"].split()))
+                except (ValueError, KeyError, TypeError):
+                    sample.deltas += 1
                 return False
             if b"event: error" in event:
                 data = event.split(b"data: ", 1)[-1]

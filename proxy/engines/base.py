@@ -131,8 +131,8 @@ class HistoryMessage:
 class Holdable(Protocol):
     """What a :class:`ReadPace` holds: the connection reading a turn's provider answer."""
 
-    def hold(self, seconds: float) -> None:
-        """Read nothing more for at most ``seconds`` (or not at all, when it cannot wait)."""
+    def hold(self, seconds: float) -> bool:
+        """Read nothing more for at most ``seconds`` (or not at all, when it cannot wait: False)."""
         ...
 
 
@@ -151,10 +151,10 @@ class ReadPace:
     def __init__(self) -> None:
         self.source: Holdable | None = None
 
-    def hold(self, seconds: float) -> None:
+    def hold(self, seconds: float) -> bool:
+        """Whether the reading is held (up to ``seconds``: it ends on the holds' next tick)."""
         source = self.source
-        if source is not None:
-            source.hold(seconds)
+        return source is not None and source.hold(seconds)
 
 
 @dataclass(slots=True)

@@ -15,13 +15,13 @@ Stop) reaches the open HTTP stream at once, which a nested generator per round w
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 
-from proxy.engines.base import AssistantProfile, EngineError, EngineEvent, Turn, TurnFinished, Usage
+from proxy.engines.base import AssistantProfile, EngineError, EngineEvent, TextDelta, Turn, TurnFinished, Usage
 from proxy.engines.errors import tool_rounds_exceeded
 from proxy.engines.streams import RoundStream, reading
 from proxy.engines.toolcalls import ToolCall, dispatch_all
@@ -98,6 +98,48 @@ def shared_options(
         params["temperature"] = profile.temperature
 
 
+OnEvent = Callable[[Any], EngineEvent | None]
+_NO_DELTA = TextDelta("", "")
+
+
+def folded(batch: Sequence[Any], on_event: OnEvent) -> tuple[list[EngineEvent], Exception | None]:
+    """The neutral events of one read's streamed events, the consecutive text deltas of one message
+    joined into one; and what ``on_event`` raised, if it did, after the events before it.
+
+    A read carries several tokens when the reading is paced (:mod:`proxy.engines.wire.pacing`):
+    they reach the visitor in the same write anyway, and as one delta they are one event to publish,
+    keep, frame and parse instead of one each. The text, and its order among the other events, is
+    the same.
+    """
+    outs: list[EngineEvent] = []
+    last = _NO_DELTA  # ``outs[-1]`` while it is a delta
+    texts: list[str] = []  # its text and the deltas' joining it
+    try:
+        for raw in batch:
+            out = on_event(raw)
+            if out is None:
+                continue
+            if type(out) is TextDelta:
+                if last is not _NO_DELTA and last.message_id == out.message_id:
+                    texts.append(out.delta)
+                    continue
+                if len(texts) > 1:
+                    outs[-1] = TextDelta(last.message_id, "".join(texts))
+                last, texts = out, [out.delta]
+            else:
+                if len(texts) > 1:
+                    outs[-1] = TextDelta(last.message_id, "".join(texts))
+                last, texts = _NO_DELTA, []
+            outs.append(out)
+    except Exception as exc:  # (an EngineError: the provider failed after the events before it)
+        failed: Exception | None = exc
+    else:
+        failed = None
+    if len(texts) > 1:
+        outs[-1] = TextDelta(last.message_id, "".join(texts))
+    return outs, failed
+
+
 async def run_rounds(rounds: ToolRounds[Any]) -> AsyncGenerator[EngineEvent, None]:
     """Yield the events of the turn ``rounds`` drives, ending with ``TurnFinished``."""
     turn = rounds.turn
@@ -115,10 +157,16 @@ async def run_rounds(rounds: ToolRounds[Any]) -> AsyncGenerator[EngineEvent, Non
                 next_batch = getattr(events, "next_batch", None)
                 if next_batch is not None:  # our provider client: one step per read, not per event
                     while batch := await next_batch():
-                        for raw in batch:  # the hot path: one call per streamed event, nothing more
-                            out = on_event(raw)
+                        if len(batch) == 1:
+                            out = on_event(batch[0])
                             if out is not None:
                                 yield out
+                            continue
+                        outs, failed = folded(batch, on_event)
+                        for out in outs:
+                            yield out
+                        if failed is not None:
+                            raise failed
                 else:
                     async for raw in events:
                         out = on_event(raw)

@@ -69,6 +69,9 @@ def _quiet(waiter: asyncio.Future[bool]) -> None:
         waiter.set_result(True)
 
 
+# A held reading ends on the holds' next tick (proxy.engines.wire.pacing.TICK, 5 ms) at or before
+# the pause's end: what it reads is not held back for the rest of the pause.
+_HOLD_EARLY = 0.006
 # a heartbeat this close to its time goes out now rather than after one more turn of the timer
 _EARLY = 0.001
 K = TypeVar("K")
@@ -230,7 +233,17 @@ class Reader:
     keeps every live async generator in a set of its own, and a worker holds thousands of quiet
     streams)."""
 
-    __slots__ = ("_beats", "_channel", "_heartbeat", "_linger", "_loop", "_pause_due", "_position", "_wrote_text")
+    __slots__ = (
+        "_beats",
+        "_channel",
+        "_heartbeat",
+        "_held_until",
+        "_linger",
+        "_loop",
+        "_pause_due",
+        "_position",
+        "_wrote_text",
+    )
 
     def __init__(self, channel: RunChannel, start: int, heartbeat: float | None, linger: float | None) -> None:
         self._channel = channel
@@ -240,6 +253,7 @@ class Reader:
         self._linger = linger
         self._pause_due = False  # a batch went out: pause before the next
         self._wrote_text = False  # ... and it ended with text: the provider's reading may be held
+        self._held_until = 0.0  # the pause's end while the held reading stands for it (0: none)
         # the loop it runs in, asked once (``asyncio.get_running_loop`` makes a system call, getpid,
         # each time it is asked, and a reader asks twice per write)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -262,11 +276,24 @@ class Reader:
                         # many streams are open (the pause has grown): what comes meanwhile is read
                         # together at its end; with few, CPU is not short, and the provider's end
                         # or a tool call is read the moment it arrives
-                        channel.pace.hold(seconds)
-                    await channel._pause(loop, seconds)
+                        if channel.pace.hold(seconds):
+                            # the held reading is the pause: nothing of the provider's comes before
+                            # it ends, and what comes then is the next batch, taken when published,
+                            # without a timer of the reader's own or a step to find nothing yet
+                            self._held_until = loop.time() + seconds - _HOLD_EARLY
+                        else:
+                            await channel._pause(loop, seconds)
+                    else:
+                        await channel._pause(loop, seconds)
         while True:
             position = self._position
             if position < len(channel.events):
+                if self._held_until:  # (published while the reading is held: not by its read)
+                    left = self._held_until - loop.time()
+                    self._held_until = 0.0
+                    if left > 0 and not channel.closed:
+                        await channel._pause(loop, left)  # the rest of the pause, as without a hold
+                    continue
                 batch = channel.events[position:]
                 self._position = position + len(batch)
                 last = batch[-1].name

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from proxy.turns.channel import WRITE_LINGER, WRITE_PAUSE, Alarms, RunChannel, WritePause, heartbeats
 from proxy.turns.events import Event
+from tests.support.waiting import eventually
 
 
 def publish(channel: RunChannel, *deltas: str) -> None:
@@ -233,11 +234,13 @@ async def test_a_reader_pauses_as_long_as_the_open_streams_ask() -> None:
 class HoldRecorder:
     """Stands for the turn's ``ReadPace``: records how long the reader asks it to hold the reading."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, holding: bool = False) -> None:
         self.holds: list[float] = []
+        self.holding = holding  # whether the connection could hold its reading
 
-    def hold(self, seconds: float) -> None:
+    def hold(self, seconds: float) -> bool:
         self.holds.append(seconds)
+        return self.holding
 
 
 PAUSE_UNDER_LOAD = WRITE_LINGER + 0.01  # a pause grown past its base: many streams are open
@@ -285,3 +288,42 @@ async def test_a_reader_that_does_not_pause_holds_nothing() -> None:
     publish(channel, "b")
     assert texts(await anext(reader)) == ["b"]
     assert pace.holds == []
+
+
+async def test_a_held_reading_is_the_pause_the_reader_takes_its_read_when_it_comes() -> None:
+    """No timer of the reader's own: the read at the hold's end is the next batch, taken at once."""
+    pace = HoldRecorder(holding=True)
+    channel = RunChannel(pace)  # type: ignore[arg-type]
+    publish(channel, "a")
+    reader = channel.follow(linger=PAUSE_UNDER_LOAD)
+    assert texts(await anext(reader)) == ["a"]
+    pending = asyncio.ensure_future(anext(reader))
+    await turns_of_the_loop()
+    assert pace.holds == [PAUSE_UNDER_LOAD] and channel._pausing == [] and len(channel._waiters) == 1
+    held_from = asyncio.get_running_loop().time()
+
+    async def hold_ended() -> bool:  # (the holds' tick: the connection reads again)
+        return asyncio.get_running_loop().time() >= held_from + PAUSE_UNDER_LOAD
+
+    await eventually(hold_ended)
+    publish(channel, "b", "c")  # what the read brings
+    assert texts(await asyncio.wait_for(pending, 30)) == ["b", "c"]
+    channel.close()
+    assert [batch async for batch in reader] == []
+
+
+async def test_what_comes_while_the_reading_is_held_waits_for_the_rest_of_the_pause() -> None:
+    pace = HoldRecorder(holding=True)
+    channel = RunChannel(pace)  # type: ignore[arg-type]
+    publish(channel, "a")
+    reader = channel.follow(linger=30)
+    assert texts(await anext(reader)) == ["a"]
+    pending = asyncio.ensure_future(anext(reader))
+    await turns_of_the_loop()
+    publish(channel, "b")  # not the held read's (a read taken before the hold, an event of the turn)
+    await turns_of_the_loop()
+    assert not pending.done() and len(channel._pausing) == 1  # paused for the rest, as without a hold
+    publish(channel, "c")
+    channel.close()  # the close ends the pause
+    assert texts(await asyncio.wait_for(pending, 30)) == ["b", "c"]
+    assert pace.holds == [30]

@@ -93,22 +93,23 @@ class SseFeed(asyncio.Protocol):
 
     # -- the turn's stream pacing the reading (see proxy.engines.wire.pacing) -------------------
 
-    def hold(self, seconds: float) -> None:
-        """Read nothing for ``seconds``; not while no success's body is being read, nor when the
-        read timeout would come first (it must find the connection reading)."""
+    def hold(self, seconds: float) -> bool:
+        """Read nothing for ``seconds`` (True); not while no success's body is being read, nor when
+        the read timeout would come first (it must find the connection reading)."""
         if self._held or self._split is None or self.complete or self._error is not None:
-            return
+            return False
         silences = self._silences
         now = self._loop.time()
         if silences is not None and self.last_read + silences.seconds <= now + seconds:
-            return
+            return False
         transport = self.transport
         if transport is None or transport.is_closing():
-            return
+            return False
         self._held = True
         if not self._paused:
             transport.pause_reading()  # type: ignore[attr-defined]
         holds(self._loop).add(self, seconds)
+        return True
 
     def release(self) -> None:
         """The hold is over (``Holds``' timer): read again, unless too many events still wait."""

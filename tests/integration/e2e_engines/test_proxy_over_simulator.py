@@ -85,7 +85,8 @@ def text_of(events: list[tuple[str, dict[str, Any], str | None]]) -> str:
 async def test_reply_streams_and_history_continues(proxy_server: ServerThread, engine: str) -> None:
     async with client_for(proxy_server, engine) as http:
         thread_id = (await http.post("/v1/threads")).json()["thread_id"]
-        first = await turn(http, thread_id, "[[reply:Hello from the simulator, friend.]]")
+        # tokens 50 ms apart: each arrives in a read of its own (tokens read together go on as one delta)
+        first = await turn(http, thread_id, "[[pace:gap=50]][[reply:Hello from the simulator, friend.]]")
         names = [name for name, _, _ in first]
         assert names[0] == "run.started" and names[-2:] == ["run.completed", "done"]
         assert names.count("message.delta") > 1  # streamed in pieces

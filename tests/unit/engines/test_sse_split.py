@@ -138,3 +138,26 @@ def test_an_empty_or_repeated_name() -> None:
 
 def test_a_name_that_is_not_utf8_is_decoded_with_replacements() -> None:
     assert NAMED.split(b"event: caf\xe9\ndata: 1\n\n") == [("caf\ufffd", b"1")]
+
+
+# reads of whole events, after a first read: the data splitter's one-split way must say what the
+# general way says (the named splitter has only the general way), whatever else the read holds
+WHOLE_READS = [
+    b"data: 1\n\ndata: 2\n\ndata: 3\n\n",
+    b"data: \n\ndata:x\n\n",
+    b'data: {"c":"data: y"}\n\n',
+    b"data: 1\n\n\n\ndata: 2\n\n",
+    b"data: 1\n\n\ndata: 2\n\n",
+    b"data: 1\nid: 4\n\ndata: 2\n\n",
+    b"data: 1\ndata: 2\n\n",
+    b"data: 1\n\nevent: e\ndata: 2\n\n",
+    b"data: 1\n\n: ping\n\ndata: 2\n\n",
+    b"data: 1\r\n\r\ndata: 2\n\n",
+    b"data: [DONE]\n\n",
+]
+
+
+@pytest.mark.parametrize("read", WHOLE_READS)
+def test_a_read_of_whole_events_split_at_once_as_the_general_way_would(read: bytes) -> None:
+    for before in (b"data: 0\n\n", b"data: 0\r", b"data: 0\n\ndata: cut"):
+        assert DATA.split(before, read) == [data for _, data in NAMED.split(before, read)], (before, read)
