@@ -90,6 +90,7 @@ def end_of_all(data: Data, rows: Sequence[Row], when: str) -> str:
     if after:
         line += f"\n\nNext from the {'top' if most else 'bottom'}:\n"
         line += numbered(f"{_who(r)}: {_spending(r)}" for r in after)
+        line += tie_note(after)
     return line
 
 

@@ -53,6 +53,19 @@ def test_who_spent_the_least_names_the_least_of_all_customers() -> None:
     assert "Next from the bottom:\n1. Bo Small" in least and "can't" not in least
 
 
+def test_the_next_from_the_bottom_say_how_many_more_spent_the_same() -> None:
+    next_tied = [
+        BOTTOM[0],
+        *(_row(n, name, 1, "7.50 EUR", 5) for n, name in ((2, "Bo Small"), (3, "Cy Few"), (4, "Di Thin"))),
+    ]
+    _, least = Chat().ask("who spent the least?", BOTTOM_OUTPUT | {"customers": next_tied})
+    last = "3. Di Thin (di@example.com, cus_4): 7.50 EUR in 1 order"
+    assert f"{last}\n\n2 more customers also spent 7.50 EUR." in least
+
+    _, untied = Chat().ask("who spent the least?", BOTTOM_OUTPUT)
+    assert "also spent" not in untied
+
+
 def test_customers_who_spent_the_same_least_are_named_together() -> None:
     tied = [_row(1, "Ada Low", 1, "4.99 EUR", 4), _row(2, "Bo Small", 1, "4.99 EUR", 4), *BOTTOM[2:]]
     _, least = Chat().ask("who spent the least?", BOTTOM_OUTPUT | {"customers": tied})
