@@ -79,6 +79,14 @@ _NOT_FOUND = ("thread_not_found", "No such thread.")
 _BUSY = ("thread_busy", "A reply is still being written in this thread; wait or stop it.")
 CALLERS_OWN: tuple[Scope, ...] = ("visitor", "ip")
 TENANT_WIDE: tuple[Scope, ...] = ("tenant",)
+# a turn's checks before it opens, in order: (action, scopes (None: all), whether it counts); the
+# tenant-wide message limit is only looked at here and counted once the turn is open
+_Check = tuple[Action, tuple[Scope, ...] | None, bool]
+_MESSAGE_CHECKS: tuple[_Check, ...] = (
+    ("message", CALLERS_OWN, True),
+    ("message", TENANT_WIDE, False),
+)
+_NEW_THREAD_CHECKS: tuple[_Check, ...] = (("thread", None, True), *_MESSAGE_CHECKS)
 
 
 async def begin_turn(
@@ -161,27 +169,16 @@ async def _admitted(services: Services, caller: Caller, request: Request[Any, An
             ip = limiter.client_ip(request)  # once for the three or four checks
             tenant, visitor, via_key = caller.tenant.config, caller.visitor.binding, caller.via_client_key
             try:  # (``enforce_limits``, one call for the checks in a row)
-                if ask.new_thread:
+                for action, scopes, count in _NEW_THREAD_CHECKS if ask.new_thread else _MESSAGE_CHECKS:
                     await limiter.check(
-                        tenant=tenant, visitor=visitor, client_ip=ip, action="thread", via_client_key=via_key
+                        tenant=tenant,
+                        visitor=visitor,
+                        client_ip=ip,
+                        action=action,
+                        via_client_key=via_key,
+                        scopes=scopes,
+                        count=count,
                     )
-                await limiter.check(
-                    tenant=tenant,
-                    visitor=visitor,
-                    client_ip=ip,
-                    action="message",
-                    via_client_key=via_key,
-                    scopes=CALLERS_OWN,
-                )
-                await limiter.check(
-                    tenant=tenant,
-                    visitor=visitor,
-                    client_ip=ip,
-                    action="message",
-                    via_client_key=via_key,
-                    scopes=TENANT_WIDE,
-                    count=False,
-                )
             except RateLimited as exc:
                 raise rate_limited_error(exc) from None
             run = await _open(services, caller, request, ask)

@@ -130,22 +130,8 @@ class ProviderDeletes:
                         continue  # a row leased earlier still comes due when its lease runs out
                 queued.append(orphan)
         lost = [orphan for orphan in left if orphan not in queued]
-        if queued:
-            logger.warning(
-                "%d provider conversation(s) of threads never stored are not deleted yet; the next start"
-                " tries again: %s",
-                len(queued),
-                ", ".join(orphan.label for orphan in queued),
-                extra={"provider_ids": [orphan.provider_id for orphan in queued]},
-            )
-        if lost:
-            logger.error(
-                "%d provider conversation(s) of threads never stored could not be deleted nor queued in the"
-                " database; delete them at the provider: %s",
-                len(lost),
-                ", ".join(orphan.label for orphan in lost),
-                extra={"provider_ids": [orphan.provider_id for orphan in lost]},
-            )
+        _log_left(logging.WARNING, "are not deleted yet; the next start tries again", queued)
+        _log_left(logging.ERROR, "could not be deleted nor queued in the database; delete them at the provider", lost)
 
     def _delay(self, failures: int) -> float:
         return backoff_delay(failures, first=self._first, cap=self._cap)
@@ -202,6 +188,19 @@ class ProviderDeletes:
             orphan.row_failures += 1
             orphan.row_due = anyio.current_time() + self._delay(orphan.row_failures - 1)
             logger.debug("could not queue the delete of %s in the database yet", orphan.label, exc_info=True)
+
+
+def _log_left(level: int, what: str, orphans: list[_Orphan]) -> None:
+    """One line naming the provider conversations left at shutdown (none: no line)."""
+    if orphans:
+        logger.log(
+            level,
+            "%d provider conversation(s) of threads never stored %s: %s",
+            len(orphans),
+            what,
+            ", ".join(orphan.label for orphan in orphans),
+            extra={"provider_ids": [orphan.provider_id for orphan in orphans]},
+        )
 
 
 @asynccontextmanager
