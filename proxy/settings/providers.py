@@ -34,7 +34,11 @@ class ProviderFields(BaseModel):
     provider_max_retries: int = Field(
         2,
         validation_alias="PROXY_PROVIDER_MAX_RETRIES",
-        description="Retries of a failed initial request (429/5xx/connection); a broken stream is never retried.",
+        description=(
+            "Retries of a failed initial request (429/5xx/connection); a broken stream is never retried."
+            " A request on a kept-alive connection the server closed without answering is sent once more"
+            " on a new one, whatever this says."
+        ),
     )
     provider_transport: Literal["aiohttp", "httpx"] = Field(
         "aiohttp",
