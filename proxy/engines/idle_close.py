@@ -20,11 +20,17 @@ __all__ = ("OnceMoreOnClose",)
 
 
 def _closed_unanswered(exc: BaseException) -> bool:
-    """Whether ``exc``, raised before a response's head, says the server closed the connection."""
-    if isinstance(exc, httpx2.RemoteProtocolError):  # httpx2's own connections
-        return True
+    """Whether ``exc``, raised before a response's head, says the server closed the connection
+    without a byte of an answer. Not an answer it could not parse, nor a head cut off: the server
+    read that request, and may have acted on it (a conversation made)."""
+    if isinstance(exc, httpx2.RemoteProtocolError):  # httpx2's own connections (httpcore's words)
+        return str(exc).startswith(_NO_ANSWER)
     cause = exc.__cause__
-    return isinstance(cause, aiohttp.ServerDisconnectedError)  # aiohttp's, mapped by the SDK's transport
+    # aiohttp's, mapped by the SDK's transport; its message is the unfinished head when one came
+    return isinstance(cause, aiohttp.ServerDisconnectedError) and isinstance(cause.message, str)
+
+
+_NO_ANSWER = "Server disconnected without sending a response"
 
 
 class OnceMoreOnClose(httpx2.AsyncBaseTransport):

@@ -35,16 +35,17 @@ class ControlController(Controller):
         queues = {"next": sim.faults, "deletes": sim.delete_faults}
         if not queues.keys() & data.keys():
             raise invalid_request("'next' must be a list of fault kinds.", param="next")
-        for param, queue in queues.items():
-            if param not in data:
-                continue
+        given = {param: queue for param, queue in queues.items() if param in data}
+        for param, queue in given.items():  # all checked before any is queued: a refusal queues nothing
             kinds = data[param]
             if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
                 raise invalid_request(f"'{param}' must be a list of fault kinds.", param=param)
             try:
-                queue.push(kinds)
+                queue.check(kinds)
             except ValueError as exc:
                 raise invalid_request(str(exc), param=param) from exc
+        for param, queue in given.items():
+            queue.push(data[param])
         return {"pending": sim.faults.pending(), "deletes": sim.delete_faults.pending()}
 
     @get("/faults")

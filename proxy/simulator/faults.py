@@ -106,10 +106,14 @@ class FaultQueue:
         self._known = known
         self._pending: deque[str] = deque()
 
-    def push(self, kinds: Iterable[str]) -> None:
-        kinds = list(kinds)
+    def check(self, kinds: Iterable[str]) -> None:
+        """Raise ``ValueError`` naming the kinds this queue does not know."""
         if unknown := [kind for kind in kinds if kind not in self._known]:
             raise ValueError(f"unknown fault kinds {unknown}; known: {sorted(self._known)}")
+
+    def push(self, kinds: Iterable[str]) -> None:
+        kinds = list(kinds)
+        self.check(kinds)
         self._pending.extend(kinds)
 
     def pop(self) -> str | None:

@@ -207,11 +207,15 @@ def _log_left(level: int, what: str, orphans: list[_Orphan]) -> None:
 async def running_provider_deletes(db: Database | None) -> AsyncIterator[ProviderDeletes]:
     """A worker's :class:`ProviderDeletes`, retrying while the block runs; closed after it."""
     deletes = ProviderDeletes(db)
-    async with anyio.create_task_group() as group:
-        group.start_soon(deletes.run)
-        try:
-            yield deletes
-        finally:
-            group.cancel_scope.cancel()
-            with anyio.CancelScope(shield=True):
-                await deletes.close()
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(deletes.run)
+            try:
+                yield deletes
+            finally:
+                group.cancel_scope.cancel()
+    finally:
+        # once the retries have ended: one that succeeded as the block ended removes its row first
+        # (shielded), and is not named as left
+        with anyio.CancelScope(shield=True):
+            await deletes.close()

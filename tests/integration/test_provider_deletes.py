@@ -23,7 +23,7 @@ from proxy.engines.factory import build_engine, shared_http_client
 from proxy.simulator import SimulatorServer
 from proxy.store import provider_copies
 from proxy.store.db import Database
-from proxy.turns.provider_deletes import ProviderDeletes
+from proxy.turns.provider_deletes import ProviderDeletes, running_provider_deletes
 from tests.support.apps import make_settings, make_tenant
 from tests.support.waiting import eventually
 
@@ -199,3 +199,40 @@ async def test_a_conversation_put_after_the_shutdown_is_named_in_an_error(
     [late] = [r for r in caplog.records if r.name == LOGGER]
     assert "conv_late (tenant" in late.getMessage() and "delete it at the provider" in late.getMessage()
     assert deletes.pending == []
+
+
+class Signalling:
+    """The engine's deletes, saying when one has succeeded."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.deleted = anyio.Event()
+
+    async def delete_conversation(self, conversation_id: str | None) -> None:
+        await self.engine.delete_conversation(conversation_id)
+        self.deleted.set()
+
+
+async def test_a_shutdown_as_a_retry_succeeds_stops_cleanly(
+    simulator: SimulatorServer,
+    sim: httpx.AsyncClient,
+    database: Database,
+    tenant: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The worker stops while the retry that deleted the conversation removes its queued row: the
+    retry ends first, nothing fails, and the conversation is not named as left."""
+    async with engine_of(tenant, simulator, tmp_path) as engine:
+        conversation = await engine.create_conversation()
+        assert conversation is not None
+        signalling = Signalling(engine)
+        with caplog.at_level(logging.INFO, logger=LOGGER):
+            async with running_provider_deletes(database) as deletes:
+                deletes.put(tenant, signalling, conversation, "the turn's try failed")
+                await signalling.deleted.wait()  # its first retry, after RETRY_FIRST
+            assert deletes.pending == []
+
+    assert not await exists(sim, conversation)
+    assert await row_of(database, conversation) is None
+    assert not [r for r in caplog.records if r.name == LOGGER and r.levelno >= logging.WARNING]

@@ -35,6 +35,7 @@ class ClosingServer:
 
     close_on: set[int] | None
     status: bytes = b"200 OK"
+    broken: bytes | None = None  # answer every request with these bytes, then close
     requests: int = 0
     connections: int = 0
     bodies: list[bytes] = field(default_factory=list)
@@ -53,6 +54,10 @@ class ClosingServer:
                 self.requests += 1
                 if self.close_on is None or self.requests in self.close_on:
                     return  # closed with the request unanswered
+                if self.broken is not None:
+                    writer.write(self.broken)
+                    await writer.drain()
+                    return
                 writer.write(
                     b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
                     % (self.status, len(CONVERSATION), CONVERSATION)
@@ -106,6 +111,27 @@ async def test_an_answered_failure_is_not_sent_again(pool_kind: str) -> None:
     server = ClosingServer(close_on=set(), status=b"500 Internal Server Error")
     async with client_of(server, pool_kind) as client:
         with pytest.raises(openai.InternalServerError):
+            await client.conversations.create()
+
+    assert server.requests == 1
+
+
+MALFORMED_HEAD = b"HTTP/1.1 two hundred OK\r\n\r\n"
+CUT_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: appl"
+
+
+# (a head cut off looks to httpx2 as no answer at all: "Server disconnected without sending a response")
+@pytest.mark.parametrize(
+    ("pool_kind", "broken"),
+    [("aiohttp", MALFORMED_HEAD), ("httpx", MALFORMED_HEAD), ("aiohttp", CUT_HEAD)],
+    ids=["malformed-head-aiohttp", "malformed-head-httpx", "cut-head-aiohttp"],
+)
+async def test_a_request_the_server_answered_brokenly_is_not_sent_again(pool_kind: str, broken: bytes) -> None:
+    """The server read the request and began to answer it: it may have acted on it (a conversation
+    made), so it is not sent once more."""
+    server = ClosingServer(close_on=set(), broken=broken)
+    async with client_of(server, pool_kind) as client:
+        with pytest.raises(Exception):  # noqa: B017 (which one is the transport's: the count is the point)
             await client.conversations.create()
 
     assert server.requests == 1

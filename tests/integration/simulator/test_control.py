@@ -82,3 +82,11 @@ async def test_delete_faults_are_http_kinds_only(control: Control, body: dict[st
 
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_a_refused_fault_body_queues_nothing(control: Control) -> None:
+    await control.reset()
+    response = await control.http.post("/_sim/faults", json={"next": ["500"], "deletes": ["cut"]})
+
+    assert response.status_code == 400
+    assert (await control.http.get("/_sim/faults")).json() == {"pending": [], "deletes": []}
