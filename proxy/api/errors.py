@@ -91,7 +91,21 @@ def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Res
     status = exc.status_code
     code = "invalid_request" if isinstance(exc, ValidationException) else _CODES.get(status, "error")
     message = "The request body is too large." if status == 413 else exc.detail or "Request failed"
-    return error_response(status, code, message, exc.extra, exc.headers)
+    extra = _named_missing_body(exc.extra) if isinstance(exc, ValidationException) else exc.extra
+    return error_response(status, code, message, extra, exc.headers)
+
+
+# what Litestar's signature model reports for a required body that is empty: the KeyError of its
+# ``data`` parameter, as text
+_MISSING_BODY = {"message": "'data'", "key": "data", "source": "body"}
+_BODY_REQUIRED = {"message": "A JSON body is required.", "key": "body", "source": "body"}
+
+
+def _named_missing_body(extra: Any) -> Any:
+    """The problems of a validation failure, an empty required body said in words."""
+    if isinstance(extra, list) and _MISSING_BODY in extra:
+        return [_BODY_REQUIRED if problem == _MISSING_BODY else problem for problem in extra]
+    return extra
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

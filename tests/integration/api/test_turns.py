@@ -119,6 +119,16 @@ async def test_bad_message_bodies(client: AsyncTestClient, body: object, status:
     assert error["message"]
 
 
+@pytest.mark.parametrize("route", ["v1", "old"])
+async def test_an_empty_body_is_said_to_be_required(client: AsyncTestClient, route: str) -> None:
+    url = f"/v1/threads/{await new_thread(client)}/messages" if route == "v1" else "/open-ai/process-message"
+    response = await client.post(url, content=b"", headers={**SHOP, "Content-Type": "application/json"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["details"] == [{"message": "A JSON body is required.", "key": "body", "source": "body"}]
+
+
 async def test_non_json_and_huge_bodies(client: AsyncTestClient) -> None:
     thread_id = await new_thread(client)
     url = f"/v1/threads/{thread_id}/messages"
