@@ -8,7 +8,9 @@ provider never saw it. The wire client sends it once more on a new connection
 (conversations, items, probes, deletes, the assistants engine), whatever
 ``PROXY_PROVIDER_MAX_RETRIES`` allows, so that a setting of 0 does not turn this race into a failed
 turn. A second close is raised as the connection error it is: aiohttp's own mapping calls it a
-connect timeout, which would send an operator looking for a slow network.
+connect timeout, which would send an operator looking for a slow network. Neither transport says
+whether the connection was a kept one, so a new connection closed unanswered (a balancer giving
+up on a slow request) is sent once more too; the SDK's own retries would send it again anyway.
 """
 
 from __future__ import annotations

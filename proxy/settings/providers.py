@@ -36,8 +36,8 @@ class ProviderFields(BaseModel):
         validation_alias="PROXY_PROVIDER_MAX_RETRIES",
         description=(
             "Retries of a failed initial request (429/5xx/connection); a broken stream is never retried."
-            " A request on a kept-alive connection the server closed without answering is sent once more"
-            " on a new one, whatever this says."
+            " A request whose connection the server closed without answering (a kept-alive connection"
+            " timing out as it arrived) is sent once more on a new one, whatever this says."
         ),
     )
     provider_transport: Literal["aiohttp", "httpx"] = Field(
