@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -463,6 +464,8 @@ async def test_a_dropped_stream_resumes_where_it_stopped(page: Page, site: Site)
     w = Widget(page)
     await w.open()
 
+    last_kept: list[str] = []
+
     async def cut_short(route: Any) -> None:
         if route.request.method != "POST":
             await route.continue_()
@@ -472,15 +475,18 @@ async def test_a_dropped_stream_resumes_where_it_stopped(page: Page, site: Site)
         blank = b"\r\n\r\n" if b"\r\n\r\n" in body else b"\n\n"
         frames = [frame for frame in body.split(blank) if not frame.startswith(b":")]  # no pings
         deltas = [i for i, frame in enumerate(frames) if b"event: message.delta" in frame]
-        keep = frames[: deltas[2] + 1]  # run.started and three deltas arrive ...
-        torn = frames[deltas[3]][:20]  # ... then half a frame, and the connection is gone
+        keep = frames[: deltas[-2] + 1]  # run.started and all the deltas but the last arrive ...
+        torn = frames[deltas[-1]][:20]  # ... then half a frame, and the connection is gone
+        ids = [line[4:] for line in keep[-1].decode().splitlines() if line.startswith("id: ")]
+        last_kept.extend(ids)
         await route.fulfill(response=response, body=blank.join(keep) + blank + torn)
 
     await page.route("**/v1/threads", cut_short)  # the first message starts the conversation
     words = " ".join(f"part{i}" for i in range(1, 13))
     async with page.expect_request(lambda r: "/events?last_event_id=" in r.url) as resumed:
-        await w.send(f"[[reply:{words}]]")
-    assert (await resumed.value).url.endswith("%3A4")  # run.started (1) and three deltas (2-4) were seen
+        # paced, so that the reply comes in several deltas (a provider read's tokens are one)
+        await w.send(f"[[pace:gap=50]] [[reply:{words}]]")
+    assert len(last_kept) == 1 and (await resumed.value).url.endswith(quote(last_kept[0], safe=""))
     reply = await w.reply_done()
     await expect(reply.locator(".bubble")).to_have_text(words)  # nothing lost, nothing twice
     await expect(w.log.locator(".msg.error")).to_have_count(0)
