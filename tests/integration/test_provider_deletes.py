@@ -39,13 +39,6 @@ def simulator() -> Iterator[SimulatorServer]:
 
 
 @pytest.fixture
-async def sim(simulator: SimulatorServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=simulator.root_url, timeout=20) as client:
-        await client.post("/_sim/reset")
-        yield client
-
-
-@pytest.fixture
 def tenant() -> str:
     """A tenant of its own: the drains here take only its rows of the shared database."""
     return f"orphans-{secrets.token_hex(4)}"

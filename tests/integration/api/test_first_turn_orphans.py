@@ -39,13 +39,6 @@ def simulator() -> Iterator[SimulatorServer]:
 
 
 @pytest.fixture
-async def sim(simulator: SimulatorServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=simulator.root_url, timeout=20) as client:
-        await client.post("/_sim/reset")
-        yield client
-
-
-@pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(provider_deletes, "RETRY_FIRST", 0.05)
     monkeypatch.setattr(provider_deletes, "RETRY_CAP", 0.2)

@@ -59,13 +59,6 @@ def served(pg_url: str, tmp_path_factory: pytest.TempPathFactory, simulator: Sim
         yield server
 
 
-@pytest.fixture
-async def sim(simulator: SimulatorServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=simulator.root_url, timeout=20) as client:
-        await client.post("/_sim/reset")
-        yield client
-
-
 async def provider_requests(sim: httpx.AsyncClient, **at_least: int) -> list[dict[str, Any]]:
     """The simulator's logged requests, once it saw at least as many as asked (it waits for them)."""
     answer = (await sim.get("/_sim/requests", params={**at_least, "timeout": 10})).json()
