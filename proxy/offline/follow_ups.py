@@ -23,6 +23,12 @@ ASKS_IF = re.compile(
 # Calls that do something rather than look something up: a follow-up never repeats them.
 _NOT_REPEATED = frozenset({"get_product", "capture_lead", "sendEmail", "escalate_to_human"})
 _PRODUCT_ID = re.compile(r"\bprod_\w+")
+_CUSTOMER_ID = re.compile(r"\bcus_\w+")
+_ABOUT_PERSON = re.compile(
+    r"\b(?:about|on) (?:her|him|them)\b|\b(?:her|his) (?:details|info|information|record|account|email)\b"
+    r"|\bwho is (?:she|he)\b",
+    re.I,
+)
 _ANYTHING = re.compile(r"\b(?:something|anything|any\s+product|whatever)\b", re.I)
 # Answers a pick ("the cheapest one?") or a tally ("how many orders was that?") cannot be read from:
 # their follow-up says so and what can be asked instead (see replies.cannot).
@@ -129,6 +135,35 @@ def _first_step(previous: Turn, base: Call) -> Call:
     return steps[0] if len(steps) >= 2 and base in steps else base
 
 
+MAX_SHOWN_AGAIN = 5  # products of the answer before shown again in another currency
+
+
+def _in_other_currency(
+    previous: Turn, search: dict[str, Any], slots: Slots, specs: Mapping[str, ToolSpec]
+) -> Plan | None:
+    """ "in dollars?" after a search for a kind of product within a limit in euros ("a jacket under
+    150 EUR"): the products just shown, in dollars. The limit stays as given: prices are set per
+    currency, and 150 EUR is not 150 USD. A budget for anything ("something under 20") is read again
+    in the currency asked (:func:`edge_plan`)."""
+    if search.get("query", arguments.GENERIC_QUERY) == arguments.GENERIC_QUERY:
+        return None
+    asked = slots.prices.currency
+    given = search.get("currency")
+    limit = arguments.without_shop_wide_bound(search)
+    low, high = limit.get("min_price"), limit.get("max_price")
+    if not (only_currency(slots) and asked and isinstance(given, str) and "get_product" in specs):
+        return None
+    if given.upper() == asked.upper() or (low is None and high is None):
+        return None
+    shown = _products_of(previous)[:MAX_SHOWN_AGAIN]
+    if not shown:
+        return None
+    calls = tuple(Call("get_product", {"product_id": pid}) for pid in shown)
+    return Plan(
+        "calls", "get_product", slots, calls, followup=True, context=previous.user, unconverted=(low, high, given)
+    )
+
+
 def edge_plan(slots: Slots, earlier: dict[str, Any], currency: str | None, kept: str | None = None) -> Plan | None:
     """The dearest (or cheapest) product of any kind within the price bounds of the ``earlier``
     search, changed by this message ("the most expensive?" after "something under 20"); the whole
@@ -168,8 +203,17 @@ def product_from_history(previous: Turn | None, slots: Slots) -> str | None:
     return None
 
 
+def asks_about_person(text: str) -> bool:
+    """Whether the message asks about a person named before ("tell me more about her")."""
+    return _ABOUT_PERSON.search(text) is not None
+
+
 def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Plan | None:
     """The previous question again, with what this message changes ("what about April?")."""
+    named = _CUSTOMER_ID.findall(previous.reply)
+    if "find_customer" in specs and named and asks_about_person(slots.text):  # the first customer the reply named
+        call = Call("find_customer", {"customer_id": named[0]})
+        return Plan("calls", "find_customer", slots, (call,), followup=True, context=previous.user)
     about_it = slots.refers_back and (_DETAILS.search(slots.text) or ASKS_IF.search(slots.text))
     if "get_product" in specs and (slots.ordinal is not None or about_it):
         picked = product_from_history(previous, slots)
@@ -196,6 +240,8 @@ def follow_up(previous: Turn, slots: Slots, specs: Mapping[str, ToolSpec]) -> Pl
     if base.name == "search_products":
         base = _first_step(previous, base)
         args = dict(base.arguments)
+        if (moved := _in_other_currency(previous, args, slots, specs)) is not None:
+            return moved
         kept = price_edges.pick_of(previous.calls)  # "and in euros?" after the dearest under 20: still the dearest
         if (edge := edge_plan(slots, args, shown_currency(previous), kept)) is not None:
             return replace(edge, followup=True, context=previous.user)

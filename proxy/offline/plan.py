@@ -11,6 +11,8 @@ from proxy.offline.periods import Period
 from proxy.offline.slots import Slots
 
 Kind = Literal["calls", "talk", "ask_contact", "unknown"]
+PriceLimit = tuple[float | None, float | None, str]
+"""A search's price limit as given: (min_price, max_price, currency)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,9 @@ class Plan:
     edge: str = ""
     """``priciest`` or ``cheapest``: the end of a price range over every kind of product, found by
     narrowing searches (:mod:`proxy.offline.price_edges`)."""
+    unconverted: PriceLimit | None = None
+    """ "in dollars?" after a search within a limit in another currency: the products shown, in the
+    currency asked, and the limit as it was given (prices are set per currency, never converted)."""
     period: Period | None = None
     """The period the answer is about when the message names none: a follow-up's, taken from the
     question it follows ("and the cheapest one?" after "what did I buy in March?")."""

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from proxy.offline import arguments
 from proxy.offline.conversation import Call, Turn
-from proxy.offline.follow_ups import follow_up, has_lookup, only_currency
+from proxy.offline.follow_ups import asks_about_person, follow_up, has_lookup, only_currency
 from proxy.offline.intents import THRESHOLD, TOOL_CUES, identity_question, policy_topic, score_tools, small_talk
 from proxy.offline.plan import Plan
 from proxy.offline.slots import find_slots
@@ -18,7 +18,9 @@ from proxy.offline.types import ToolSpec
 from proxy.offline.words import looks_like_words
 
 STRONG = 3.0  # a cue this sure is a new question, not a follow-up of the last one
-_OPENER = re.compile(r"^\s*(?:and|what about|how about|same|also|only|now|ok(?:ay)?,? and|but|then|what if)\b", re.I)
+_OPENER = re.compile(
+    r"^\s*(?:and|what about|how about|same|also|only|now|ok(?:ay)?,? and|but|then|what if|by(?! the way))\b", re.I
+)
 _CHANGE_ORDER = re.compile(
     r"\b(?:cancel|change|modify|amend|edit|update)\s+(?:my|an|the|this|that|our)?\s*"
     r"(?:order|purchase|delivery address)\b",
@@ -82,6 +84,28 @@ def _inherited(plan: Plan, previous: Turn, history: Sequence[Turn], tools: Seque
     return plan
 
 
+def _kept_pick(plan: Plan, previous: Turn, history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime) -> Plan:
+    """A follow-up that only changes the period or currency of a question about the one customer who
+    spent the least (or the most) asks about that one customer again ("and in March?" after "who
+    spent the least overall?"), not for the whole list. Back through the follow-ups to the question."""
+    args = plan.calls[0].arguments if plan.calls else {}
+    slots = plan.slots
+    if plan.intent != "shop_insights" or args.get("question") != "top_customers":
+        return plan
+    if slots.pick or slots.tally or slots.limit or slots.question_weight >= 2.5 or slots.of_shown:
+        return plan
+    found = [i for i, turn in enumerate(history) if turn is previous or (turn.user and turn.user == previous.user)]
+    for index in reversed(range(max(0, found[-1] - _PERIOD_LOOKBACK + 1), found[-1] + 1) if found else range(0)):
+        earlier = make_plan(history[index].user, tools, now, history[:index], depth=1, inherit=False)
+        if earlier.intent != "shop_insights":
+            return plan
+        if earlier.slots.pick and not (earlier.slots.tally or earlier.slots.of_shown):
+            return replace(plan, slots=replace(slots, pick=earlier.slots.pick))
+        if not earlier.followup:
+            return plan
+    return plan
+
+
 def make_plan(
     text: str,
     tools: Sequence[ToolSpec],
@@ -105,14 +129,17 @@ def make_plan(
     opener = _OPENER.match(text) is not None
     same_tool = previous is not None and best is not None and any(c.name == best.tool for c in previous.calls)
     weak = best is None or best.score < STRONG or (opener and same_tool)  # "and by revenue?" after best sellers
-    if previous is not None and weak and (talk is None or opener) and (slots.modifies or slots.refers_back or opener):
+    back = slots.modifies or slots.refers_back or opener or asks_about_person(text)
+    if previous is not None and weak and (talk is None or opener) and back:
         followed = follow_up(previous, slots, specs)
         if followed is None and (before := _last_lookup(history, previous, specs)) is not None:
             followed = follow_up(before, slots, specs)  # "what about under 300?" after a product's details
         if followed is None and only_currency(slots):  # "in dollars?" after a handoff: nothing to show in it
             return Plan("talk", "currency_of_what", slots, followup=True)
         if followed is not None:
-            return _inherited(followed, previous, history, tools, now) if inherit else followed
+            if not inherit:
+                return followed
+            return _kept_pick(_inherited(followed, previous, history, tools, now), previous, history, tools, now)
 
     if _CHANGE_ORDER.search(text):
         return Plan("talk", "policy:changing or cancelling orders", slots)

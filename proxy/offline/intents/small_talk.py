@@ -26,6 +26,12 @@ _IDENTITY = re.compile(
     r"\bare (?:you|u) (?:a |an )?(?:real |actual )?(?:bot|robot|ai|human|real|person|machine|people)\b"
 )
 _HOW_ARE_YOU = re.compile(r"\bhow (?:are|r) (?:you|u)\b|\bhow s it going\b|\bhow do you do\b")
+# Questions about the world outside the shop, which no tool of a shop answers ("what's the weather in
+# Paris?"): said so, rather than searched for in the catalogue.
+_OFF_TOPIC = re.compile(
+    r"\b(?:what|how) s the weather\b|\bweather (?:like|forecast|today|tomorrow)\b|\bis it (?:going to )?(?:rain|snow)"
+    r"|\btell me a joke\b|\b(?:latest|today s) news\b|\bwho won the\b|\bmeaning of life\b"
+)
 _ACK = re.compile(
     r"^(?:ok|okay|k|yes|yeah|yep|no|nope|sure|cool|nice|great|fine|alright|lol|haha|hmm|ah|oh|i see|got it|right)"
     r"(?: (?:ok|okay|thanks|then|cool|great|lol))*$"
@@ -38,8 +44,8 @@ def identity_question(text: str) -> bool:
 
 
 def small_talk(text: str) -> str | None:
-    """``greeting``, ``thanks``, ``goodbye``, ``how_are_you``, ``ack`` or ``capabilities`` for
-    messages that are only that."""
+    """``greeting``, ``thanks``, ``goodbye``, ``how_are_you``, ``ack``, ``capabilities`` or
+    ``off_topic`` for messages that are only that."""
     canon = canonical_text(text)
     words = canon.split()
     if _IDENTITY.search(canon) and len(words) <= 10:
@@ -56,4 +62,6 @@ def small_talk(text: str) -> str | None:
         return "goodbye"
     if _GREETING.search(canon) and len(words) <= 6:
         return "greeting"
+    if _OFF_TOPIC.search(canon):
+        return "off_topic"
     return None

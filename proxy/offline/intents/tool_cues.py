@@ -39,7 +39,12 @@ TOOL_CUES: dict[str, Cues] = {
         (r"\b(?:find|look ?up|search|lookup|search for|check) (?:the |a |for )?(?:customer|client)\b", 3.5),
         (r"\bcus_\w+", 3.0),
         (r"\bmy (?:account|details|profile|record|customer record|contact details|email address)\b", 3.0),
-        (r"\bwho am i\b|\bwhat do you know about me\b|\bwhich email\b|\bon file\b|\bmy (?:email|name)\b", 3.0),
+        # "what's my name?" asks for the record; "my name is Tom, tom@example.com" leaves contact details
+        (
+            r"\bwho am i\b|\bwhat do you know about me\b|\bwhich email\b|\bon file\b"
+            r"|\bmy (?:email|name)\b(?! is\b| s\b)",
+            3.0,
+        ),
         (r"\bcustomer\b|\bclient\b", 1.0),
     ),
     "customer_orders": cues(

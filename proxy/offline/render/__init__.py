@@ -9,7 +9,7 @@ from proxy.offline.plan import Plan
 from proxy.offline.render.common import text
 from proxy.offline.render.customers import render_customers, render_orders
 from proxy.offline.render.insights import insight_renderer
-from proxy.offline.render.products import render_edge, render_product, render_search
+from proxy.offline.render.products import render_edge, render_product, render_search, render_unconverted
 from proxy.offline.render.replies import (
     capabilities,
     render_generic,
@@ -59,6 +59,8 @@ def render_turn(plan: Plan, results: Sequence[Result], tools: Sequence[ToolSpec]
     """The reply for ``results`` (this turn's outputs, oldest first)."""
     if plan.edge:
         return render_edge(plan, results)
+    if plan.unconverted is not None:
+        return render_unconverted(plan, results)
     if plan.together_with:
         done = [r for r in results if r.call.name != "search_products"]
         if not done:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -93,14 +94,29 @@ def match_of(card: Mapping[str, Any], query: str) -> str:
     return "strong" if hits == len(wanted) else "partial" if hits else "none"
 
 
+def _whole_month(start: str, end: str) -> str | None:
+    """ "March 2026" when ``start`` .. ``end`` (ISO dates) is one whole calendar month."""
+    try:
+        first, last = date.fromisoformat(start[:10]), date.fromisoformat(end[:10])
+    except ValueError:
+        return None
+    if first.day != 1 or (first.year, first.month) != (last.year, last.month):
+        return None
+    if (last + timedelta(days=1)).month == last.month:
+        return None
+    return f"{first:%B} {first.year}"
+
+
 def period_text(data: Mapping[str, Any]) -> str:
-    """ " from A to B" for an insight's period, "" for all of the data."""
+    """ " in March 2026" or " from A to B" for an insight's period, "" for all of the data."""
     raw = text(data.get("period")).split(" (")[0]
     if " .. " not in raw:
         return ""
     start, end = (part.strip() for part in raw.split(" .. ", 1))
     start_known, end_known = bool(re.match(r"\d{4}-", start)), bool(re.match(r"\d{4}-", end))
     if start_known and end_known:
+        if month := _whole_month(start, end):
+            return f" in {month}"
         return f" from {start} to {end}" if start != end else f" on {start}"
     if start_known:
         return f" since {start}"

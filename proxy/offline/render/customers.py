@@ -53,6 +53,8 @@ def render_customers(plan: Plan, result: Result) -> str:
         return f"No, there is no customer {asked}." if asked else "I found no customer record."
     if _own(result):
         return "Here is your customer record: " + customer_line(customers[0]) + "."
+    if len(customers) == 1 and plan.followup and result.call.arguments.get("customer_id"):  # "more about her"
+        return "Here is the customer record of " + customer_line(customers[0]) + "."
     if len(customers) == 1:
         return f"Yes, there is one customer {asked}: " + customer_line(customers[0]) + "."
     more = "\n\nThere are more; an email address or full name would narrow it down." if data.get("more") else ""

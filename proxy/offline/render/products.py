@@ -93,7 +93,7 @@ def _pick(plan: Plan, cards: Sequence[Mapping[str, Any]], currency: str | None, 
     line = f"The {which}{about} is {text(top.get('name'))} ({text(top.get('id'))}) at {prices_text(top, currency)}."
     others = [c for c in ordered[1:MAX_ITEMS] if c is not top]
     if others:
-        line += "\n\nNext:\n" + bullets(card_line(c, currency) for c in others)
+        line += "\n\nNext by price:\n" + bullets(card_line(c, currency) for c in others)
     return line
 
 
@@ -111,8 +111,24 @@ def _shop_wide(plan: Plan, data: Mapping[str, Any], currency: str | None) -> str
     line = f"The {which} product in our shop{where} is {text(top.get('name'))} ({text(top.get('id'))})"
     line += f" at {prices_text(top, currency)}." if top.get("prices") else "."
     if others:
-        line += "\n\nNext:\n" + bullets(card_line(c, currency) for c in others)
+        line += "\n\nNext by price:\n" + bullets(card_line(c, currency) for c in others)
     return line
+
+
+def render_unconverted(plan: Plan, results: Sequence[Result]) -> str:
+    """The products of the answer before in the currency asked for, with the limit as it was given."""
+    assert plan.unconverted is not None
+    low, high, given = plan.unconverted
+    asked = (plan.slots.prices.currency or "").upper()
+    cards = [r.data for r in results if r.error is None and isinstance(r.data, Mapping) and r.data.get("id")]
+    if not cards:
+        return "I couldn't look those products up just now."
+    within = filter_text({"currency": given, "min_price": low, "max_price": high}).strip()
+    lines = bullets(card_line(c, asked) for c in cards)
+    return (
+        f"In {asked}, {'that product costs' if len(cards) == 1 else 'those products cost'}:\n{lines}\n\n"
+        f"Your limit stays as you gave it, {within}: our {asked} prices are set on their own, not converted."
+    )
 
 
 def render_edge(plan: Plan, results: Sequence[Result]) -> str:
@@ -164,6 +180,17 @@ def _alternatives(
     return partial
 
 
+SEARCH_LIMIT = 5  # search_products' own default for how many it returns
+
+
+def _capped(result: Result, cards: Sequence[Mapping[str, Any]], strong: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the search returned as many products as it was allowed to (so there may be more), or
+    more matches than an answer lists."""
+    asked = result.call.arguments.get("limit")
+    limit = asked if isinstance(asked, int) and asked > 0 else SEARCH_LIMIT
+    return len(strong) > MAX_ITEMS or (len(cards) >= limit and len(strong) == len(cards))
+
+
 def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> str:
     first = results[0]
     data = first.data if isinstance(first.data, Mapping) else {}
@@ -187,6 +214,9 @@ def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> s
             return render_product(strong[0], plan)
         head = "Yes, here is what we have" if _YES_NO.search(plan.slots.text) else "Here is what we have"
         about = f' for "{query}"' if query and query != "products" else ""
+        if _capped(first, cards, strong):  # there may be more than those listed: never say it is all
+            yes = "Yes, here" if head.startswith("Yes") else "Here"
+            head = f"{yes} are {min(len(strong), MAX_ITEMS)} of the products we have"
         if query == "products" and not filters:
             head, about = "Here are some of our products", ""
         return f"{head}{about}{filter_text(filters)}:\n" + bullets(card_line(c, currency) for c in strong[:MAX_ITEMS])

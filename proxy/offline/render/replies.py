@@ -58,7 +58,7 @@ def small_talk(kind: str, tools: Sequence[ToolSpec]) -> str:
     if kind.startswith("charged_in:"):
         charged = kind.partition(":")[2].split(",")
         return (
-            f"Those orders were charged in {join(charged, 'and')}, and I can only show them in the currency they"
+            f"Those amounts were charged in {join(charged, 'and')}, and I can only show them in the currency they"
             " were charged in; I don't convert amounts between currencies."
         )
     if kind.startswith("already_in:"):
@@ -90,6 +90,8 @@ def small_talk(kind: str, tools: Sequence[ToolSpec]) -> str:
             "I'm the shop's automated assistant, an offline model that finds answers in the shop's data by the"
             f" words you use. {can}\n\nAsk in plain words, one thing at a time."
         )
+    if kind == "off_topic":
+        return f"I'm afraid I can't help with that: I only know about this shop. {can}"
     return f"Sorry, I'm not sure what you mean. {can}"
 
 

@@ -183,7 +183,7 @@ def test_a_period_without_orders_says_so_for_the_top_customers() -> None:
     assert calls == [
         ("shop_insights", {"question": "top_customers", "date_from": "2026-11-01", "date_to": "2026-11-30"})
     ]
-    assert november == "No customer placed a paid order from 2026-11-01 to 2026-11-30."
+    assert november == "No customer placed a paid order in November 2026."
     _, count = chat.ask("how many orders was that?", empty)
     assert count == november
 
@@ -334,7 +334,7 @@ def test_in_dollars_after_orders_charged_in_euros_says_so_and_what_is_in_it_stay
     chat = Chat()
     chat.ask("Where is my last order?", ORDERS_OUTPUT)
     calls, dollars = chat.ask("in dollars?", ORDERS_OUTPUT)
-    assert calls == [] and dollars.startswith("Those orders were charged in EUR, and I can only show them")
+    assert calls == [] and dollars.startswith("Those amounts were charged in EUR, and I can only show them")
     _, contents = chat.ask("what's in it?", ORDERS_OUTPUT)
     assert ORDERS[0]["number"] in contents and ORDERS[1]["number"] not in contents
 

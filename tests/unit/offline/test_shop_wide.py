@@ -119,7 +119,7 @@ def test_the_answer_names_the_shops_cheapest_products_in_the_order_given() -> No
     messages = conversation("do you ship to Canada?", "and the cheapest one?")
     text = answered(messages, CHEAPEST, beyond("max_price", SHAMPOO, DICE, TOOTHBRUSH))
     assert text == (
-        "The cheapest product in our shop is Solid Shampoo Bar (prod_a) at 10.99 EUR or 11.99 USD.\n\nNext:\n"
+        "The cheapest product in our shop is Solid Shampoo Bar (prod_a) at 10.99 EUR or 11.99 USD.\n\nNext by price:\n"
         "- Dice Set (prod_b): 11.99 EUR or 12.99 USD\n- Bamboo Toothbrush Set (prod_c): 11.99 EUR or 12.99 USD"
     )
 
