@@ -12,7 +12,7 @@ from proxy.offline.conversation import Call, Turn
 from proxy.offline.follow_ups import asks_about_person, follow_up, has_lookup, only_currency
 from proxy.offline.intents import THRESHOLD, TOOL_CUES, identity_question, policy_topic, score_tools, small_talk
 from proxy.offline.plan import Plan
-from proxy.offline.slots import find_slots
+from proxy.offline.slots import Slots, find_slots
 from proxy.offline.tool_plans import plan_tool
 from proxy.offline.types import ToolSpec
 from proxy.offline.words import looks_like_words
@@ -84,6 +84,27 @@ def _inherited(plan: Plan, previous: Turn, history: Sequence[Turn], tools: Seque
     return plan
 
 
+def _shown_in(previous: Turn, slots: Slots, now: datetime) -> str:
+    """The currency the products of ``previous`` were shown in when it showed them again in another
+    currency ("in dollars?" after a jacket under 150 EUR) and this message names none."""
+    if slots.prices.currency or not previous.calls or any(c.name != "get_product" for c in previous.calls):
+        return ""
+    before = find_slots(previous.user, now)
+    return (before.prices.currency or "") if only_currency(before) else ""
+
+
+def _in_shown_currency(plan: Plan, currency: str) -> Plan:
+    """A follow-up of a search after its products were shown in ``currency``: a limit this message
+    gives is in that currency ("something under 20" after "in euros?"); else the search keeps its
+    limit and its answer shows prices in that currency."""
+    if plan.intent != "search_products" or plan.edge or plan.shop_wide or len(plan.calls) != 1:
+        return plan
+    if plan.slots.prices.min_price is not None or plan.slots.prices.max_price is not None:
+        call = plan.calls[0]
+        return replace(plan, calls=(Call(call.name, call.arguments | {"currency": currency}),))
+    return replace(plan, shown_in=currency)
+
+
 def _kept_pick(plan: Plan, previous: Turn, history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime) -> Plan:
     """A follow-up that only changes the period or currency of a question about the one customer who
     spent the least (or the most) asks about that one customer again ("and in March?" after "who
@@ -134,6 +155,8 @@ def make_plan(
         followed = follow_up(previous, slots, specs)
         if followed is None and (before := _last_lookup(history, previous, specs)) is not None:
             followed = follow_up(before, slots, specs)  # "what about under 300?" after a product's details
+            if followed is not None and (shown := _shown_in(previous, slots, now)):
+                followed = _in_shown_currency(followed, shown)
         if followed is None and only_currency(slots):  # "in dollars?" after a handoff: nothing to show in it
             return Plan("talk", "currency_of_what", slots, followup=True)
         if followed is not None:

@@ -196,7 +196,7 @@ def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> s
     data = first.data if isinstance(first.data, Mapping) else {}
     query = text(data.get("query")) or text(first.call.arguments.get("query"))
     filters = _filters(data, first)
-    currency = text(filters.get("currency")) or None
+    currency = plan.shown_in or text(filters.get("currency")) or None
     if plan.shop_wide:
         return _shop_wide(plan, data, currency) or _NAME_A_KIND
     cards = _cards(data.get("products"))

@@ -31,6 +31,7 @@ class Facts:
     best_units: tuple[str, int] = ("", 0)
     best_units_march: tuple[str, int] = ("", 0)
     best_revenue: tuple[str, str] = ("", "")
+    best_revenue_march: tuple[str, str] = ("", "")
     top_pair: tuple[str, str, int] = ("", "", 0)
     second_product: tuple[str, int] = ("", 0)
     cheapest: dict[str, Any] = field(default_factory=dict)
@@ -55,6 +56,7 @@ class Facts:
     cheapest_march: dict[str, Any] = field(default_factory=dict)
     least_spenders: list[dict[str, Any]] = field(default_factory=list)
     dearest_under_20_usd: list[dict[str, Any]] = field(default_factory=list)
+    least_spenders_march: list[dict[str, Any]] = field(default_factory=list)
 
 
 _PAID_LINES = (
@@ -121,6 +123,7 @@ async def load_facts(db: Database, tenant: str) -> Facts:
     units: Counter[str] = Counter()
     units_march: Counter[str] = Counter()
     revenue: Counter[str] = Counter()
+    revenue_march: Counter[str] = Counter()
     by_invoice: dict[str, list[tuple[int, str]]] = {}
     for r in lines:
         units[r["product_id"]] += r["quantity"]
@@ -128,6 +131,8 @@ async def load_facts(db: Database, tenant: str) -> Facts:
             units_march[r["product_id"]] += r["quantity"]
         if r["currency"] == cur:
             revenue[r["product_id"]] += r["amount"]
+            if MARCH[0] <= r["created"] < MARCH[1]:
+                revenue_march[r["product_id"]] += r["amount"]
         by_invoice.setdefault(r["invoice_id"], []).append((r["position"], r["product_id"]))
 
     def top(counter: Counter[str]) -> tuple[str, int]:
@@ -140,6 +145,8 @@ async def load_facts(db: Database, tenant: str) -> Facts:
     facts.best_units_march = (names[pid], n)
     pid, n = top(revenue)
     facts.best_revenue = (names[pid], money(n, cur))
+    pid, n = top(revenue_march)
+    facts.best_revenue_march = (names[pid], money(n, cur))
 
     pairs: Counter[tuple[str, str]] = Counter()
     seconds: Counter[str] = Counter()

@@ -52,15 +52,8 @@ async def load_list_facts(db: Database, tenant: str, facts: Facts) -> None:
         (tenant, facts.currency, TOP_SHOWN),
     )
     facts.top_shown = [dict(r) | {"spent_text": money(int(r["spent"]), facts.currency)} for r in rows]
-    rows = await db.fetch_all(
-        "with spend as (select c.id, c.name, sum(i.total) as spent from shop_invoices i"
-        " join shop_customers c on c.tenant = i.tenant and c.id = i.customer_id"
-        " where i.tenant = %s and i.status = 'paid' and i.currency = %s group by c.id, c.name)"
-        " select id, name, spent, (select count(*) from spend) as ranked from spend"
-        " where spent = (select min(spent) from spend) order by id",
-        (tenant, facts.currency),
-    )
-    facts.least_spenders = [dict(r) | {"spent_text": money(int(r["spent"]), facts.currency)} for r in rows]
+    facts.least_spenders = await _least_spenders(db, tenant, facts.currency)
+    facts.least_spenders_march = await _least_spenders(db, tenant, facts.currency, MARCH)
     rows = await db.fetch_all(
         "select p.id, p.name, r.unit_amount from shop_products p join shop_prices r on r.tenant = p.tenant"
         " and r.product_id = p.id and r.active and r.currency = 'usd' where p.tenant = %s and p.active"
@@ -79,6 +72,23 @@ async def load_list_facts(db: Database, tenant: str, facts: Facts) -> None:
     )
     assert row is not None
     facts.cheapest_march = {"number": row["number"], "total_text": money(row["total"], facts.currency)}
+
+
+async def _least_spenders(
+    db: Database, tenant: str, currency: str, period: tuple[Any, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The customers who spent the least (in paid orders in ``currency``, within ``period``), with
+    how many customers were ranked."""
+    within = " and i.created >= %s and i.created < %s" if period else ""
+    rows = await db.fetch_all(
+        "with spend as (select c.id, c.name, c.email, sum(i.total) as spent from shop_invoices i"
+        " join shop_customers c on c.tenant = i.tenant and c.id = i.customer_id"
+        f" where i.tenant = %s and i.status = 'paid' and i.currency = %s{within} group by c.id, c.name, c.email)"
+        " select id, name, email, spent, (select count(*) from spend) as ranked from spend"
+        " where spent = (select min(spent) from spend) order by id",
+        (tenant, currency, *(period or ())),
+    )
+    return [dict(r) | {"spent_text": money(int(r["spent"]), currency)} for r in rows]
 
 
 def ends(orders: list[dict[str, Any]], cheapest: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:

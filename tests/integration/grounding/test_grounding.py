@@ -92,15 +92,27 @@ def shop_end(end: str) -> Callable[[Facts], Expected]:
     return expect
 
 
-def least_of_all(f: Facts) -> Expected:
-    """The customers who spent the least of all with paid orders in the main currency: the one, or
-    how many tie and the amount."""
-    low = f.least_spenders
+def least_of_all(f: Facts, march: bool = False) -> Expected:
+    """The customers who spent the least of all with paid orders in the main currency (in March 2026):
+    the one, or how many tie and the amount; never the list from the least up."""
+    low = f.least_spenders_march if march else f.least_spenders
     assert low, "the demo shop changed: customers with paid orders"
     scope = f"of all {low[0]['ranked']} customers with paid orders in {f.currency.upper()}"
+    when = " in March 2026" if march else ""
     if len(low) == 1:
-        return [f"{low[0]['name']} (", "spent the least", low[0]["spent_text"], scope]
-    return [f"{len(low)} customers tie for the least spent", low[0]["spent_text"], scope, low[0]["name"]]
+        return [f"{low[0]['name']} (", f"spent the least{when} ({scope})", low[0]["spent_text"]]
+    return [f"{len(low)} customers tie for the least spent{when}", low[0]["spent_text"], scope, low[0]["name"]]
+
+
+def same_in(key: str, currency: str, limit: str) -> Callable[[Facts], Expected]:
+    """ "in dollars?" after none under a limit in euros: the same products in dollars, the limit kept."""
+
+    def expect(f: Facts) -> Expected:
+        best = cheapest(f.products[key], currency)
+        return [f"In {currency.upper()}, those products cost", best.name, price(best, currency),
+                f"at or under {limit}: our {currency.upper()} prices are set on their own"]  # fmt: skip
+
+    return expect
 
 
 STAFF_ONLY = ("only available to the shop's staff",)
@@ -275,6 +287,16 @@ CASES = [
     Case("least-spender-overall", "staff", ("which customer spent the least overall?",), lambda f: least_of_all(f)),
     Case("bottom-customers", "staff", ("bottom customers",),
          lambda f: [f.least_spenders[0]["name"], f.least_spenders[0]["spent_text"], "spent the least"]),
+    Case("least-spender-then-march", "staff", ("who spent the least overall?", "and in March?"),
+         lambda f: least_of_all(f, march=True)),
+    Case("least-spender-then-about-her", "staff", ("which customer spent the least overall?", "tell me more about her"),
+         lambda f: ["customer record of", f.least_spenders[0]["name"], f.least_spenders[0]["email"]]),
+    Case("best-march-then-by-revenue", "staff", ("What were the best sellers in March?", "by revenue?"),
+         lambda f: ["by revenue in March 2026", f.best_revenue_march[0], f.best_revenue_march[1]]),
+    Case("jacket-then-in-dollars", "anonymous", ("Do you have a waterproof jacket under 150 EUR?", "in dollars?"),
+         same_in("waterproof jacket", "usd", "150 EUR")),
+    Case("headphones-then-in-euros", "anonymous", ("Wireless headphones under $100?", "in euros?"),
+         same_in("wireless headphones", "eur", "100 USD")),
     Case("top-usd-then-in-dollars", "staff", ("Who are our top customers in USD?", "in dollars?"),
          lambda f: ["already in USD"]),
     Case("headphones-then-in-dollars", "anonymous", ("Wireless headphones under $100?", "in dollars?"),
@@ -312,6 +334,9 @@ CASES = [
     Case("handoff-human", "anonymous", ("i want to speak to a real human",), lambda f: [("team", "colleague")]),
     Case("handoff-then-email", "anonymous", ("Can I talk to a person?", "sure, it's kim.{engine}@example.com"),
          lambda f: ["saved", "kim.{engine}@example.com"]),
+    Case("lead-name-and-email-after-handoff", "anonymous",
+         ("Can I talk to a person?", "my name is Tom Test, tom.{engine}@example.com"),
+         lambda f: ["saved", "tom.{engine}@example.com"]),
     Case("are-you-a-person", "anonymous", ("are you a real person?",), lambda f: ["automated assistant"]),
     Case("ok", "anonymous", ("ok",), lambda f: ["Alright"]),
     Case("hello", "anonymous", ("hi",), lambda f: [CAPABILITIES]),
@@ -319,7 +344,8 @@ CASES = [
     Case("what-can-you-do", "anonymous", ("what can you do?",), lambda f: ["find products"]),
     Case("keyboard-mash", "anonymous", ("asdfghjkl",), lambda f: ["not sure", CAPABILITIES]),
     Case("nonsense-words", "anonymous", ("purple monkey dishwasher",), lambda f: ["couldn't find"]),
-    Case("off-topic", "anonymous", ("what's the weather like in Paris?",), lambda f: [CAPABILITIES]),
+    Case("off-topic", "anonymous", ("what's the weather like in Paris?",),
+         lambda f: ["can't help with that", CAPABILITIES]),
 ]  # fmt: skip
 
 
