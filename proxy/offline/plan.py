@@ -40,8 +40,8 @@ class Plan:
     """ "in dollars?" after a search within a limit in another currency: the products shown, in the
     currency asked, and the limit as it was given (prices are set per currency, never converted)."""
     shown_in: str = ""
-    """The currency the answer before showed its products in, when the search keeps a limit in
-    another (:attr:`unconverted`): prices are shown in it, the limit as given."""
+    """ "the most expensive?" after products shown again in another currency (:attr:`unconverted`):
+    the pick is among those products, in that currency."""
     period: Period | None = None
     """The period the answer is about when the message names none: a follow-up's, taken from the
     question it follows ("and the cheapest one?" after "what did I buy in March?")."""

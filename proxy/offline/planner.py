@@ -95,14 +95,26 @@ def _shown_in(previous: Turn, slots: Slots, now: datetime) -> str:
 
 def _in_shown_currency(plan: Plan, currency: str) -> Plan:
     """A follow-up of a search after its products were shown in ``currency``: a limit this message
-    gives is in that currency ("something under 20" after "in euros?"); else the search keeps its
-    limit and its answer shows prices in that currency."""
+    gives is in that currency ("something under 20" after "in euros?")."""
     if plan.intent != "search_products" or plan.edge or plan.shop_wide or len(plan.calls) != 1:
         return plan
     if plan.slots.prices.min_price is not None or plan.slots.prices.max_price is not None:
         call = plan.calls[0]
         return replace(plan, calls=(Call(call.name, call.arguments | {"currency": currency}),))
-    return replace(plan, shown_in=currency)
+    return plan
+
+
+def _pick_of_shown(previous: Turn, slots: Slots, now: datetime) -> Plan | None:
+    """ "the most expensive?" after products shown again in another currency: the dearest of those
+    products, in that currency (their details again, to compare their prices in it)."""
+    shown = _shown_in(previous, slots, now)
+    if not shown or not slots.pick or slots.query or slots.prices.min_price is not None:
+        return None
+    if slots.prices.max_price is not None:
+        return None
+    ids = dict.fromkeys(str(c.arguments.get("product_id")) for c in previous.calls)
+    calls = tuple(Call("get_product", {"product_id": pid}) for pid in ids)
+    return Plan("calls", "get_product", slots, calls, followup=True, context=previous.user, shown_in=shown)
 
 
 def _kept_pick(plan: Plan, previous: Turn, history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime) -> Plan:
@@ -152,7 +164,7 @@ def make_plan(
     weak = best is None or best.score < STRONG or (opener and same_tool)  # "and by revenue?" after best sellers
     back = slots.modifies or slots.refers_back or opener or asks_about_person(text)
     if previous is not None and weak and (talk is None or opener) and back:
-        followed = follow_up(previous, slots, specs)
+        followed = _pick_of_shown(previous, slots, now) or follow_up(previous, slots, specs)
         if followed is None and (before := _last_lookup(history, previous, specs)) is not None:
             followed = follow_up(before, slots, specs)  # "what about under 300?" after a product's details
             if followed is not None and (shown := _shown_in(previous, slots, now)):

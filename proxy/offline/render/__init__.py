@@ -9,7 +9,13 @@ from proxy.offline.plan import Plan
 from proxy.offline.render.common import text
 from proxy.offline.render.customers import render_customers, render_orders
 from proxy.offline.render.insights import insight_renderer
-from proxy.offline.render.products import render_edge, render_product, render_search, render_unconverted
+from proxy.offline.render.products import (
+    render_edge,
+    render_pick_of_shown,
+    render_product,
+    render_search,
+    render_unconverted,
+)
 from proxy.offline.render.replies import (
     capabilities,
     render_generic,
@@ -61,6 +67,8 @@ def render_turn(plan: Plan, results: Sequence[Result], tools: Sequence[ToolSpec]
         return render_edge(plan, results)
     if plan.unconverted is not None:
         return render_unconverted(plan, results)
+    if plan.shown_in:
+        return render_pick_of_shown(plan, results)
     if plan.together_with:
         done = [r for r in results if r.call.name != "search_products"]
         if not done:

@@ -131,6 +131,23 @@ def render_unconverted(plan: Plan, results: Sequence[Result]) -> str:
     )
 
 
+def render_pick_of_shown(plan: Plan, results: Sequence[Result]) -> str:
+    """The cheapest (or dearest) of the products shown again in another currency, in it."""
+    currency = plan.shown_in
+    cards = [r.data for r in results if r.error is None and isinstance(r.data, Mapping) and r.data.get("id")]
+    ordered = [c for c in _by_price(cards, currency) if price_of(c, currency) is not None]
+    if not ordered:
+        return "I couldn't look those products up just now."
+    if plan.slots.pick == "priciest":
+        ordered.reverse()
+    which = "most expensive" if plan.slots.pick == "priciest" else "cheapest"
+    top = ordered[0]
+    line = f"The {which} of those is {text(top.get('name'))} ({text(top.get('id'))}) at {prices_text(top, currency)}."
+    if ordered[1:]:
+        line += "\n\nNext by price:\n" + bullets(card_line(c, currency) for c in ordered[1:MAX_ITEMS])
+    return line
+
+
 def render_edge(plan: Plan, results: Sequence[Result]) -> str:
     """The dearest (or cheapest) product within the price bounds of the first search, with those of
     the same price (see :mod:`proxy.offline.price_edges`)."""
@@ -196,7 +213,7 @@ def render_search(plan: Plan, results: Sequence[Result], capabilities: str) -> s
     data = first.data if isinstance(first.data, Mapping) else {}
     query = text(data.get("query")) or text(first.call.arguments.get("query"))
     filters = _filters(data, first)
-    currency = plan.shown_in or text(filters.get("currency")) or None
+    currency = text(filters.get("currency")) or None
     if plan.shop_wide:
         return _shop_wide(plan, data, currency) or _NAME_A_KIND
     cards = _cards(data.get("products"))

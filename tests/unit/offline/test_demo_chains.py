@@ -69,11 +69,10 @@ def test_in_dollars_after_a_kind_of_product_under_a_euro_limit_shows_those_produ
         "Your limit stays as you gave it, at or under 150 EUR: our USD prices are set on their own, not converted."
     )
     made, dearest = chat.ask("the most expensive?")  # of those, in the currency they were shown in last
-    assert [name for name, _ in made] == ["search_products"] and made[0][1]["currency"] == "EUR"
+    assert [name for name, _ in made] == ["get_product", "get_product"]
     assert dearest == (
-        'The most expensive match for "waterproof jacket" is Summit Waterproof Jacket (prod_summit) at 300.99 USD.'
+        "The most expensive of those is Summit Waterproof Jacket (prod_summit) at 300.99 USD."
         "\n\nNext by price:\n- Tidal Waterproof Jacket (prod_tidal): 207.99 USD"
-        '\n\nNothing that matches "waterproof jacket" is at or under 150 EUR.'
     )
 
 
