@@ -3,6 +3,7 @@ cheapest / largest purchase, revenue, repeat-purchase rate, top customers."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from proxy.offline.render.common import MAX_ITEMS, bullets, count, join, numbere
 from proxy.offline.render.top_customers import about_shown, end_of_all, least_first, tie_note
 
 Data = Mapping[str, Any]
+_HOW_MANY_CUSTOMERS = re.compile(r"\bhow many (?:customers|clients|buyers)\b|\bnumber of (?:customers|buyers)\b", re.I)
 
 
 def _limit(plan: Plan) -> int:
@@ -149,9 +151,15 @@ def repeat_rate(plan: Plan, data: Data) -> str:
     rate = data.get("repeat_purchase_rate_percent")
     if rate is None:
         return f"No customer placed a paid order{when}, so there is no repeat purchase rate."
+    again, buyers = text(data.get("customers_with_two_or_more_orders")), text(data.get("customers_with_orders"))
+    if _HOW_MANY_CUSTOMERS.search(plan.slots.text):  # the count asked for first, the rate after it
+        return (
+            f"{count(buyers, 'customers')} placed paid orders{when}; {again} of them ({rate}%) ordered two or more"
+            " times."
+        )
     return (
-        f"The repeat purchase rate{when} is {rate}%: {text(data.get('customers_with_two_or_more_orders'))} of "
-        f"{text(data.get('customers_with_orders'))} customers with paid orders ordered two or more times."
+        f"The repeat purchase rate{when} is {rate}%: {again} of {buyers} customers with paid orders ordered two or"
+        " more times."
     )
 
 

@@ -142,6 +142,8 @@ def render_pick_of_shown(plan: Plan, results: Sequence[Result]) -> str:
         ordered.reverse()
     which = "most expensive" if plan.slots.pick == "priciest" else "cheapest"
     top = ordered[0]
+    if len(ordered) == 1:
+        return f"That is the only one: {text(top.get('name'))} ({text(top.get('id'))}) at {prices_text(top, currency)}."
     line = f"The {which} of those is {text(top.get('name'))} ({text(top.get('id'))}) at {prices_text(top, currency)}."
     if ordered[1:]:
         line += "\n\nNext by price:\n" + bullets(card_line(c, currency) for c in ordered[1:MAX_ITEMS])

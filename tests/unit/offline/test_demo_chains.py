@@ -164,3 +164,31 @@ def test_a_list_as_long_as_the_search_allowed_does_not_claim_to_be_all() -> None
     assert reply.startswith("Here are 5 of the products we have at or under 20 EUR:\n- Mug 0 (prod_0): 10.99 EUR")
     _, few = Chat(lambda name, args: result | {"products": mugs[:2]}).ask("show me something under 20 euros")
     assert few.startswith("Here is what we have at or under 20 EUR:")
+
+
+def test_how_many_customers_says_the_count_first() -> None:
+    rate = {
+        "repeat_purchase_rate_percent": 78.4,
+        "customers_with_two_or_more_orders": 1257,
+        "customers_with_orders": 1603,
+    }
+    made, reply = Chat(lambda name, args: rate).ask("how many customers do we have?")
+    assert made == [("shop_insights", {"question": "repeat_purchase_rate"})]
+    assert reply == "1603 customers placed paid orders; 1257 of them (78.4%) ordered two or more times."
+    _, rate_reply = Chat(lambda name, args: rate).ask("what's the repeat purchase rate?")
+    assert rate_reply.startswith("The repeat purchase rate is 78.4%: 1257 of 1603 customers")
+
+
+def test_the_most_expensive_of_one_product_shown_in_another_currency_is_that_one() -> None:
+    def shop(name: str, args: dict[str, Any]) -> Any:
+        if name == "get_product":
+            return JACKETS[args["product_id"]]
+        filters = {"currency": "EUR", "max_price": 200}
+        return {"query": args["query"], "filters": filters, "products": [JACKETS["prod_tidal"] | {"match": "strong"}]}
+
+    chat = Chat(shop)
+    chat.ask("Do you have a waterproof jacket under 200 EUR?")
+    _, dollars = chat.ask("in dollars?")
+    assert dollars.startswith("In USD, that product costs:\n- Tidal Waterproof Jacket (prod_tidal): 207.99 USD")
+    _, dearest = chat.ask("the most expensive?")
+    assert dearest == "That is the only one: Tidal Waterproof Jacket (prod_tidal) at 207.99 USD."
