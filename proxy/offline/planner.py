@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -62,7 +62,15 @@ def _last_lookup(history: Sequence[Turn], previous: Turn, specs: Mapping[str, To
 
 
 _ORDERS = ("customer_orders", "find_customer")
-_PERIOD_LOOKBACK = 8  # earlier messages searched for the period a chain of follow-ups is about
+_PERIOD_LOOKBACK = 8  # earlier messages searched for what a chain of follow-ups is about
+
+
+def _chain(previous: Turn, history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime) -> Iterator[Plan]:
+    """The plans of ``previous`` and the messages before it, newest first (a chain of follow-ups is
+    read back through these to the question it follows)."""
+    found = [i for i, turn in enumerate(history) if turn is previous or (turn.user and turn.user == previous.user)]
+    for index in reversed(range(max(0, found[-1] - _PERIOD_LOOKBACK + 1), found[-1] + 1) if found else range(0)):
+        yield make_plan(history[index].user, tools, now, history[:index], depth=1, inherit=False)
 
 
 def _inherited(plan: Plan, previous: Turn, history: Sequence[Turn], tools: Sequence[ToolSpec], now: datetime) -> Plan:
@@ -72,9 +80,7 @@ def _inherited(plan: Plan, previous: Turn, history: Sequence[Turn], tools: Seque
     none when a fresh question without one comes first."""
     if plan.intent not in _ORDERS or plan.slots.period is not None:
         return plan
-    found = [i for i, turn in enumerate(history) if turn is previous or (turn.user and turn.user == previous.user)]
-    for index in reversed(range(max(0, found[-1] - _PERIOD_LOOKBACK + 1), found[-1] + 1) if found else range(0)):
-        earlier = make_plan(history[index].user, tools, now, history[:index], depth=1, inherit=False)
+    for earlier in _chain(previous, history, tools, now):
         if earlier.intent not in _ORDERS:
             return plan
         if earlier.slots.period is not None:
@@ -127,9 +133,7 @@ def _kept_pick(plan: Plan, previous: Turn, history: Sequence[Turn], tools: Seque
         return plan
     if slots.pick or slots.tally or slots.limit or slots.question_weight >= 2.5 or slots.of_shown:
         return plan
-    found = [i for i, turn in enumerate(history) if turn is previous or (turn.user and turn.user == previous.user)]
-    for index in reversed(range(max(0, found[-1] - _PERIOD_LOOKBACK + 1), found[-1] + 1) if found else range(0)):
-        earlier = make_plan(history[index].user, tools, now, history[:index], depth=1, inherit=False)
+    for earlier in _chain(previous, history, tools, now):
         if earlier.intent != "shop_insights":
             return plan
         if earlier.slots.pick and not (earlier.slots.tally or earlier.slots.of_shown):
