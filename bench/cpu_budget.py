@@ -7,7 +7,13 @@ worker process of a target runs in a cgroup of its own whose CPU time is capped 
 (the completely fair scheduler's quota over a 10 ms period), and the target's other processes (a
 supervisor, multiprocessing's resource tracker) in one beside them, under a cgroup capped at
 ``workers × CORES``: one worker is one share of a core, N workers get N shares, whatever runs
-beside them. The simulator, the load generator and Postgres stay outside.
+beside them.
+
+A cap alone reserves nothing: on a shared machine other work still takes the CPU a worker may
+use, and a share that others can take is not a share. So the bench's cgroup as a whole weighs
+:data:`PRIORITY` times an ordinary process with the scheduler; the simulator, the load generator
+and Postgres run in it too (in a cgroup without a cap, :meth:`CpuBudget.favour`), so that other
+work slows neither the floor nor the load. Within it, the caps hold.
 
 The processes are moved after the target answered, so start-up runs at full speed; a process a
 worker forks later lands in its parent's cgroup and so stays within the budget. Each cgroup is
@@ -42,6 +48,7 @@ CGROUP_V2 = Path("/sys/fs/cgroup")
 # periods it stays under 6 ms, closer to what a worker sharing a core sees.
 PERIOD_US = 10_000
 MIN_QUOTA_US = 1_000  # the kernel refuses a smaller quota
+PRIORITY = 8  # the bench's weight with the scheduler, in ordinary processes (cpu.shares 1024, cpu.weight 100)
 # processes of multiprocessing's own that serve the workers rather than requests
 _HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.semaphore_tracker", "multiprocessing.forkserver")
 _REMOVE_WAIT_S = 5.0  # an exiting process may hold its cgroup a moment after its parent reaped it
@@ -58,10 +65,18 @@ class Controller:
     root: Path
     version: int  # 1: cpu.cfs_quota_us and cpu.cfs_period_us; 2: cpu.max
 
-    def make(self, group: Path, cores: float | None, *, parent_of_leaves: bool = False) -> None:
-        """Create ``group`` (under ``root``), capped at ``cores`` of CPU time (None: no cap of its own)."""
+    def make(
+        self, group: Path, cores: float | None, *, parent_of_leaves: bool = False, priority: float | None = None
+    ) -> None:
+        """Create ``group`` (under ``root``), capped at ``cores`` of CPU time (None: no cap of its own),
+        weighing ``priority`` ordinary processes with the scheduler (None: as one)."""
         path = self.root / group
         path.mkdir(exist_ok=True)
+        if priority is not None:
+            if self.version == 1:
+                (path / "cpu.shares").write_text(f"{round(1024 * priority)}\n")
+            else:
+                (path / "cpu.weight").write_text(f"{min(10_000, round(100 * priority))}\n")
         if cores is not None:
             quota = max(MIN_QUOTA_US, round(cores * PERIOD_US))
             if self.version == 1:
@@ -210,15 +225,29 @@ class CpuBudget:
     cores: float
     controller: Controller
     top: Path = field(default_factory=lambda: Path(f"assistant-proxy-bench-{os.getpid()}"))
+    priority: float = PRIORITY
     _targets: dict[str, int] = field(default_factory=dict)  # target -> workers found
+    _made: bool = False
+
+    def _top(self) -> None:
+        if not self._made:
+            self.controller.make(self.top, None, parent_of_leaves=True, priority=self.priority)
+            self._made = True
+
+    def favour(self, pids: list[int]) -> None:
+        """Run ``pids`` (the simulator, the load generator, Postgres) in the bench's cgroup, uncapped."""
+        self._top()
+        self.controller.make(self.top / "uncapped", None)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                self.controller.move(self.top / "uncapped", pid)
 
     def apply(self, target: str, root_pid: int, workers: int) -> int:
         """Cap ``target`` (started as ``root_pid`` with ``workers`` workers); the workers found.
 
         The target's cgroup is capped at ``workers × cores``; each worker found in it at ``cores``.
         """
-        if not self._targets:
-            self.controller.make(self.top, None, parent_of_leaves=True)
+        self._top()
         group = self.top / target
         self.controller.make(group, workers * self.cores, parent_of_leaves=True)
         self._targets[target] = 0
@@ -250,5 +279,7 @@ class CpuBudget:
         """Remove every cgroup made here."""
         for target in list(self._targets):
             self.release(target)
-        with contextlib.suppress(OSError):
-            self.controller.remove(self.top)
+        if self._made:
+            with contextlib.suppress(OSError):
+                self.controller.remove(self.top)
+            self._made = False

@@ -57,6 +57,7 @@ from bench.targets import (
 
 ALL_TARGETS = ("simulator", "proxy", "litellm")
 CAPACITY_BOUND_MS = 50.0  # the added TTFT p99 a target may show at its capacity (--capacity-bound)
+FLOOR_TRIES = 3  # measurements of the floor at one rate when it comes out slow
 
 
 def log(message: str) -> None:
@@ -200,6 +201,11 @@ class Bench:
             if found != workers:
                 log(f"{name}: {workers} workers asked for, {found} found; the cap on all is {workers} shares")
 
+    def favour(self, pids: list[int]) -> None:
+        """With ``--cpu-per-worker``: the simulator, load generator, Postgres get the bench's priority."""
+        if self.budget is not None:
+            self.budget.favour(pids)
+
     def remove(self, name: str) -> None:
         """Stop a target started for one search, and remove its cgroups."""
         self.services.pop(name).stop()
@@ -278,6 +284,7 @@ class Bench:
         )
         stderr.close()
         self.loadgen = proc
+        self.favour([proc.pid])
         assert proc.stdin is not None
         proc.stdin.write(json.dumps(spec) + "\n")
         proc.stdin.flush()
@@ -359,10 +366,23 @@ class Bench:
         return {"rate": rate} | result
 
     def floor_at(self, rate: float) -> dict[str, Any]:
-        """The simulator's own TTFT at ``rate`` arrivals a second (measured once per rate)."""
+        """The simulator's own TTFT at ``rate`` arrivals a second (measured once per rate).
+
+        The simulator answers ``--ttft-ms`` after a request by construction, so a p99 far above
+        that is the machine's noise; subtracted, it would let a slow target pass. Such a floor is
+        measured again (up to :data:`FLOOR_TRIES` times) and the lowest p99 kept.
+        """
         if rate not in self.floors:
-            self.floors[rate] = self.arrivals("simulator", rate)
+            runs = [self.arrivals("simulator", rate)]
+            while len(runs) < FLOOR_TRIES and self._noisy_floor(runs[-1]):
+                log(f"the floor at {rate:g} new chats/s was slow: measured again")
+                runs.append(self.arrivals("simulator", rate))
+            self.floors[rate] = min(runs, key=lambda r: r["load"]["start_to_first_ms"]["p99"] or float("inf"))
         return self.floors[rate]
+
+    def _noisy_floor(self, run: dict[str, Any]) -> bool:
+        p99 = run["load"]["start_to_first_ms"]["p99"]
+        return p99 is None or p99 - self.args.ttft_ms > self.args.capacity_bound / 2
 
     def capacity(self, target: str, workers: int) -> dict[str, Any]:
         """The highest rate of new chats ``target`` takes with added TTFT p99 <= the bound, no errors.
@@ -479,6 +499,7 @@ def start_targets(bench: Bench, args: argparse.Namespace, skipped: dict[str, str
     """Start what was asked for; LiteLLM starts (and installs, the first time) beside the others."""
     workdir = bench.workdir
     bench.services["simulator"] = start_simulator(workdir, workers=args.sim_workers)
+    bench.favour([p.pid for p in bench.services["simulator"].processes()])
     log(f"simulator on {bench.services['simulator'].url}")
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         peer = None
@@ -489,6 +510,7 @@ def start_targets(bench: Bench, args: argparse.Namespace, skipped: dict[str, str
             if database_url is None:
                 bench.postgres = start_postgres(workdir)
                 database_url, bench.pg_dir = bench.postgres.url, bench.postgres.data_dir
+                bench.favour([p.pid for p in postgres_processes(bench.pg_dir)])
             bench.add(
                 "proxy",
                 start_proxy(workdir, bench.services["simulator"], database_url, with_responses=args.with_responses),

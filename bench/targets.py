@@ -139,17 +139,21 @@ def _launch(name: str, argv: list[str], env: dict[str, str], workdir: Path, port
 
 def _wait_ready(service: Service, path: str, timeout: float, headers: dict[str, str] | None = None) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not service.alive():
-            raise StartError(f"{service.name} exited with {service.proc.returncode}:\n{service.log_tail()}")
-        request = urllib.request.Request(service.url + path, headers=headers or {})
-        try:
-            with urllib.request.urlopen(request, timeout=2) as response:
-                if response.status < 500:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            if not service.alive():
+                raise StartError(f"{service.name} exited with {service.proc.returncode}:\n{service.log_tail()}")
+            request = urllib.request.Request(service.url + path, headers=headers or {})
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.status < 500:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+    except BaseException:  # stopped while waiting (SIGTERM, Ctrl-C): nobody else knows this process yet
+        service.stop()
+        raise
     service.stop()
     raise StartError(f"{service.name} did not answer {path} within {timeout:.0f} s:\n{service.log_tail()}")
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from bench.capacity import search
 from bench.report import capacity_scaling, capacity_table
+from bench.run import Bench, parse_args
 
 
 def target(capacity: float, flips: dict[float, int] | None = None) -> Callable[[float], bool]:
@@ -84,3 +87,30 @@ def test_the_table_gives_the_rate_per_core_and_the_growth_with_workers() -> None
     assert "capped at 0.5 core" in table
     assert "| proxy-2w | 2 | 76* | 38.0 | 76.0 |" in table  # 2 workers of half a core: one core
     assert "| proxy | 2 | 1.90× (over 1) |" in table
+
+
+class FloorBench(Bench):
+    """The orchestrator with the simulator's runs replaced by given TTFT p99s, one per run."""
+
+    def __init__(self, p99s: list[float]) -> None:
+        super().__init__(parse_args(["--capacity"]), Path("."))
+        self.p99s = p99s
+        self.measured = 0
+
+    def arrivals(self, target: str, rate: float) -> dict[str, Any]:
+        p99 = self.p99s[self.measured]
+        self.measured += 1
+        return {"rate": rate, "load": {"start_to_first_ms": {"p99": p99}}}
+
+
+def test_a_slow_floor_is_measured_again_and_the_lowest_kept() -> None:
+    bench = FloorBench([330.0, 215.0, 201.0])  # the simulator answers after 200 ms
+    assert bench.floor_at(16)["load"]["start_to_first_ms"]["p99"] == 215.0
+    assert bench.measured == 2  # 215 is within half the bound of 200: no third run
+    assert bench.floor_at(16)["load"]["start_to_first_ms"]["p99"] == 215.0 and bench.measured == 2
+
+
+def test_a_floor_is_measured_at_most_three_times() -> None:
+    bench = FloorBench([400.0, 390.0, 380.0, 201.0])
+    assert bench.floor_at(64)["load"]["start_to_first_ms"]["p99"] == 380.0
+    assert bench.measured == 3
