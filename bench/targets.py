@@ -34,6 +34,7 @@ BENCH = ROOT / "bench"
 WORK = BENCH / ".work"
 LITELLM_VENV = Path(os.environ.get("BENCH_LITELLM_VENV") or Path.home() / ".cache" / "assistant-proxy" / "litellm-venv")
 LITELLM_REQUIREMENT = "litellm[proxy]"
+LITELLM_HEALTHCHECK_S = 120  # LiteLLM's --timeout_worker_healthcheck (uvicorn's default: 5)
 MODEL = "gpt-4.1-mini"
 PROVIDER_KEY = "sk-bench"
 ORIGIN = "http://bench.local"
@@ -378,6 +379,9 @@ def start_litellm(
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of the price list at start-up
         "BENCH_SIMULATOR_BASE": f"{simulator.url}/v1",
         "BENCH_PROVIDER_KEY": PROVIDER_KEY,
+        # uvicorn's supervisor restarts a worker that does not answer its ping within 5 s; a worker
+        # still importing LiteLLM on a busy machine does not, and was restarted again and again
+        "TIMEOUT_WORKER_HEALTHCHECK": str(LITELLM_HEALTHCHECK_S),
     }
     argv = [
         str(exe), "--config", str(BENCH / "litellm.yaml"),

@@ -137,3 +137,15 @@ def test_the_real_controller_caps_the_processes(server: subprocess.Popen[bytes])
         server.wait()
         budget.close()
     assert not (controller.root / budget.top).exists()
+
+
+def test_the_bench_weighs_more_and_its_helpers_run_uncapped(tmp_path: Path, server: subprocess.Popen[bytes]) -> None:
+    root = fake_v1(tmp_path)
+    budget = CpuBudget(0.5, Controller(root, 1))
+    budget.favour([server.pid])
+    assert (root / budget.top / "cpu.shares").read_text() == "8192\n"  # eight ordinary processes
+    assert int((root / budget.top / "uncapped" / "cgroup.procs").read_text()) == server.pid
+    assert not (root / budget.top / "uncapped" / "cpu.cfs_quota_us").exists()
+    v2 = CpuBudget(0.5, Controller(tmp_path, 2))
+    v2.favour([server.pid])
+    assert (tmp_path / v2.top / "cpu.weight").read_text() == "800\n"
