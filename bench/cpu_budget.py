@@ -48,7 +48,9 @@ CGROUP_V2 = Path("/sys/fs/cgroup")
 # periods it stays under 6 ms, closer to what a worker sharing a core sees.
 PERIOD_US = 10_000
 MIN_QUOTA_US = 1_000  # the kernel refuses a smaller quota
-PRIORITY = 8  # the bench's weight with the scheduler, in ordinary processes (cpu.shares 1024, cpu.weight 100)
+# The bench's weight with the scheduler, in ordinary processes (cpu.shares 1024, cpu.weight 100):
+# at 8, a machine with a load average of 13 still took 60 % of the CPU from under the bench.
+PRIORITY = 32
 # processes of multiprocessing's own that serve the workers rather than requests
 _HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.semaphore_tracker", "multiprocessing.forkserver")
 _REMOVE_WAIT_S = 5.0  # an exiting process may hold its cgroup a moment after its parent reaped it

@@ -143,9 +143,9 @@ def test_the_bench_weighs_more_and_its_helpers_run_uncapped(tmp_path: Path, serv
     root = fake_v1(tmp_path)
     budget = CpuBudget(0.5, Controller(root, 1))
     budget.favour([server.pid])
-    assert (root / budget.top / "cpu.shares").read_text() == "8192\n"  # eight ordinary processes
+    assert (root / budget.top / "cpu.shares").read_text() == "32768\n"  # 32 ordinary processes
     assert int((root / budget.top / "uncapped" / "cgroup.procs").read_text()) == server.pid
     assert not (root / budget.top / "uncapped" / "cpu.cfs_quota_us").exists()
     v2 = CpuBudget(0.5, Controller(tmp_path, 2))
     v2.favour([server.pid])
-    assert (tmp_path / v2.top / "cpu.weight").read_text() == "800\n"
+    assert (tmp_path / v2.top / "cpu.weight").read_text() == "3200\n"
