@@ -103,7 +103,8 @@ def capacity_scaling(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "kind": kind,
                     "workers": c["workers"],
                     "over_workers": base["workers"],
-                    "ratio": _ratio(c["max_rate"], base["max_rate"]),
+                    # None where either held no rate tried: "< the lowest" over "< the lowest" says nothing
+                    "ratio": _ratio(c["max_rate"] or None, base["max_rate"]),
                 }
             )
     return rows
@@ -314,7 +315,8 @@ def capacity_table(results: dict[str, Any]) -> str:
     if budget:
         rows += [
             f"Every worker of ours and LiteLLM's is capped at {budget:g} core of CPU time (a cgroup each, "
-            "`--cpu-per-worker`); the simulator, the load generator and Postgres are not."
+            "`--cpu-per-worker`); the simulator, the load generator and Postgres run uncapped, and all of them "
+            "with a weight over other work on the machine."
         ]
     rows += [
         "",

@@ -76,8 +76,13 @@ def test_the_table_gives_the_rate_per_core_and_the_growth_with_workers() -> None
         }
 
     capacity = [found("proxy", 1, 40), found("proxy", 2, 76), found("litellm", 1, 20), found("litellm", 2, 30)]
+    capacity += [found("other", 1, 1), found("other", 2, 0)]  # two workers held no rate tried
     scaling = capacity_scaling(capacity)
-    assert [(r["kind"], r["workers"], r["ratio"]) for r in scaling] == [("proxy", 2, 1.9), ("litellm", 2, 1.5)]
+    assert [(r["kind"], r["workers"], r["ratio"]) for r in scaling] == [
+        ("proxy", 2, 1.9),
+        ("litellm", 2, 1.5),
+        ("other", 2, None),
+    ]
     results = {
         "settings": {"cpu_per_worker": 0.5, "capacity": {"duration": 6, "bound_added_p99_ms": 50}},
         "capacity": capacity,
