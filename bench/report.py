@@ -38,6 +38,7 @@ def derive(results: dict[str, Any]) -> None:
     results["ratios"] = ratios(results["runs"])
     derive_bursts(results)
     results["capacity_ratios"] = capacity_ratios(results.get("capacity") or [])
+    results["capacity_scaling"] = capacity_scaling(results.get("capacity") or [])
     results["targets_check"] = check(results)
 
 
@@ -87,6 +88,25 @@ def capacity_ratios(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 else:  # LiteLLM held no rate tried: below its lowest failing one, so the ratio is a floor
                     ratio, at_least = _ratio(ours["max_rate"] or None, peer["first_failing_rate"]), True
                 rows.append({"workers": workers, "ours": kind, "ratio": ratio, "at_least": at_least})
+    return rows
+
+
+def capacity_scaling(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target's capacity at N workers over its capacity at the fewest workers searched."""
+    rows = []
+    for kind in dict.fromkeys(c["kind"] for c in found):
+        searched = sorted((c for c in found if c["kind"] == kind), key=lambda c: c["workers"])
+        base = searched[0]
+        for c in searched[1:]:
+            rows.append(
+                {
+                    "kind": kind,
+                    "workers": c["workers"],
+                    "over_workers": base["workers"],
+                    # None where either held no rate tried: "< the lowest" over "< the lowest" says nothing
+                    "ratio": _ratio(c["max_rate"] or None, base["max_rate"]),
+                }
+            )
     return rows
 
 
@@ -286,25 +306,44 @@ def _step(step: dict[str, Any]) -> str:
 
 def capacity_table(results: dict[str, Any]) -> str:
     c = results["settings"].get("capacity") or {}
+    budget = results["settings"].get("cpu_per_worker")
     rows = [
         f"Capacity: the highest rate of new chats (Poisson arrivals, {c.get('duration', 0):g} s per step) with "
-        f"added TTFT p99 <= {c.get('bound_added_p99_ms', 0):g} ms and no errors.",
+        f"added TTFT p99 <= {c.get('bound_added_p99_ms', 0):g} ms and no errors; a failed step and the rate "
+        "found are tried again (two of three decide; * : the rate found did not hold twice).",
+    ]
+    if budget:
+        rows += [
+            f"Every worker of ours and LiteLLM's is capped at {budget:g} core of CPU time (a cgroup each, "
+            "`--cpu-per-worker`); the simulator, the load generator and Postgres run uncapped, and all of them "
+            "with a weight over other work on the machine."
+        ]
+    rows += [
         "",
-        "| target | workers | new chats/s | per worker | first rate that failed | steps (rate: added p99 ms) |",
-        "|---|---:|---:|---:|---:|---|",
+        "| target | workers | new chats/s | per worker | per core | first rate that failed "
+        "| steps (rate: added p99 ms) |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for found in results.get("capacity") or []:
         steps = ", ".join(_step(s) for s in found["steps"])
         failing = found["first_failing_rate"]
+        cores = found["workers"] * budget if budget else None
         if found["max_rate"] == 0 and failing is not None:  # not even the lowest rate tried held
             rate, per_worker = f"< {failing:g}", f"< {failing / found['workers']:.2g}"
+            per_core = f"< {failing / cores:.2g}" if cores else "–"
         else:
             at_least = "≥ " if found["capped"] else ""
-            rate, per_worker = f"{at_least}{found['max_rate']:g}", f"{at_least}{found['per_worker']:.1f}"
+            unsure = "" if found.get("confirmed", True) else "*"
+            rate, per_worker = f"{at_least}{found['max_rate']:g}{unsure}", f"{at_least}{found['per_worker']:.1f}"
+            per_core = f"{at_least}{found['max_rate'] / cores:.1f}" if cores else "–"
         rows.append(
-            f"| {found['target']} | {found['workers']} | {rate} | {per_worker} | "
+            f"| {found['target']} | {found['workers']} | {rate} | {per_worker} | {per_core} | "
             f"{'–' if failing is None else f'{failing:g}'} | {steps} |"
         )
+    if results.get("capacity_scaling"):
+        rows += ["", "| target | workers | capacity over fewer workers |", "|---|---:|---:|"]
+        for r in results["capacity_scaling"]:
+            rows.append(f"| {r['kind']} | {r['workers']} | {_x(r['ratio'])} (over {r['over_workers']}) |")
     if results.get("capacity_ratios"):
         rows += ["", "| workers | ours | capacity ours/LiteLLM |", "|---:|---|---:|"]
         for r in results["capacity_ratios"]:

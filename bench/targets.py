@@ -34,6 +34,7 @@ BENCH = ROOT / "bench"
 WORK = BENCH / ".work"
 LITELLM_VENV = Path(os.environ.get("BENCH_LITELLM_VENV") or Path.home() / ".cache" / "assistant-proxy" / "litellm-venv")
 LITELLM_REQUIREMENT = "litellm[proxy]"
+LITELLM_HEALTHCHECK_S = 120  # LiteLLM's --timeout_worker_healthcheck (uvicorn's default: 5)
 MODEL = "gpt-4.1-mini"
 PROVIDER_KEY = "sk-bench"
 ORIGIN = "http://bench.local"
@@ -139,17 +140,21 @@ def _launch(name: str, argv: list[str], env: dict[str, str], workdir: Path, port
 
 def _wait_ready(service: Service, path: str, timeout: float, headers: dict[str, str] | None = None) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not service.alive():
-            raise StartError(f"{service.name} exited with {service.proc.returncode}:\n{service.log_tail()}")
-        request = urllib.request.Request(service.url + path, headers=headers or {})
-        try:
-            with urllib.request.urlopen(request, timeout=2) as response:
-                if response.status < 500:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            if not service.alive():
+                raise StartError(f"{service.name} exited with {service.proc.returncode}:\n{service.log_tail()}")
+            request = urllib.request.Request(service.url + path, headers=headers or {})
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.status < 500:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+    except BaseException:  # stopped while waiting (SIGTERM, Ctrl-C): nobody else knows this process yet
+        service.stop()
+        raise
     service.stop()
     raise StartError(f"{service.name} did not answer {path} within {timeout:.0f} s:\n{service.log_tail()}")
 
@@ -374,6 +379,9 @@ def start_litellm(
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of the price list at start-up
         "BENCH_SIMULATOR_BASE": f"{simulator.url}/v1",
         "BENCH_PROVIDER_KEY": PROVIDER_KEY,
+        # uvicorn's supervisor restarts a worker that does not answer its ping within 5 s; a worker
+        # still importing LiteLLM on a busy machine does not, and was restarted again and again
+        "TIMEOUT_WORKER_HEALTHCHECK": str(LITELLM_HEALTHCHECK_S),
     }
     argv = [
         str(exe), "--config", str(BENCH / "litellm.yaml"),
