@@ -44,22 +44,62 @@ logger = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 WORKERS_ENV = "WEB_CONCURRENCY"
-_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+_OWN_CGROUPS = Path("/proc/self/cgroup")
+# uvicorn's supervisor kills a worker that has not answered its ping for this long. A thread of the
+# worker answers, so a busy event loop still answers; what is slow is a worker's start (imports) on
+# a loaded machine, which uvicorn's 5 s default counts as hung and restarts, again and again.
+WORKER_HEALTHCHECK_TIMEOUT = 30.0
 
 
-def usable_cores(cpu_max: Path = _CPU_MAX) -> int:
-    """The cores this process may run on: its CPU affinity, capped by a cgroup CPU quota (a
-    container limited to 2 CPUs on a 64-core host gets 2)."""
+def _quota_cores(folder: Path) -> float | None:
+    """The CPU quota of one cgroup folder in cores (cgroup v2's ``cpu.max`` or v1's CFS quota and
+    period), or None when it sets none."""
+    try:
+        quota, period = (folder / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((folder / "cpu.cfs_quota_us").read_text())
+        period_us = int((folder / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+
+
+def _cgroup_folders(root: Path, own_cgroups: Path) -> Iterator[Path]:
+    """The folders whose CPU quota caps this process: the hierarchy's root (inside a container,
+    the container's own cgroup) and this process's cgroup under it (on a host: a systemd slice, a
+    cgroup made for it), for cgroup v2 and v1's ``cpu`` controller alike."""
+    yield root
+    yield from (root / "cpu", root / "cpu,cpuacct")
+    try:
+        lines = own_cgroups.read_text().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        hierarchy, controllers, path = [*line.split(":", 2), "", ""][:3]
+        relative = path.strip().lstrip("/")
+        if not relative:
+            continue
+        if hierarchy == "0":  # cgroup v2
+            yield root / relative
+        elif "cpu" in controllers.split(","):
+            yield root / controllers / relative
+            yield root / "cpu" / relative
+
+
+def usable_cores(cgroup_root: Path = _CGROUP_ROOT, own_cgroups: Path = _OWN_CGROUPS) -> int:
+    """The cores this process may run on: its CPU affinity, capped by the tightest cgroup CPU quota
+    over it (a container limited to 2 CPUs on a 64-core host gets 2)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    try:
-        quota, period = cpu_max.read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, math.ceil(int(quota) / int(period)))
-    except (OSError, ValueError):
-        pass  # no cgroup v2 quota
+    quotas = [q for q in map(_quota_cores, _cgroup_folders(cgroup_root, own_cgroups)) if q is not None]
+    if quotas:
+        cores = min(cores, math.ceil(min(quotas)))
     return max(1, cores)
 
 
@@ -317,4 +357,5 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "http": "proxy.serving:BoundedHttpToolsProtocol",
         "h11_max_incomplete_event_size": settings.max_header_bytes,  # should h11 ever be chosen
         "timeout_keep_alive": 5,
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_TIMEOUT,
     }

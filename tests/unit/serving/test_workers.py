@@ -30,13 +30,50 @@ def test_a_bad_count_is_refused(given: str) -> None:
 def test_a_cgroup_quota_caps_the_cores(tmp_path: Path) -> None:
     cpu_max = tmp_path / "cpu.max"
     affinity = len(os.sched_getaffinity(0))
+    none_own = tmp_path / "no-such-cgroup-file"
     cpu_max.write_text("max 100000\n")
-    assert usable_cores(cpu_max) == affinity
+    assert usable_cores(tmp_path, none_own) == affinity
     cpu_max.write_text("50000 100000\n")  # half a core: still one worker
-    assert usable_cores(cpu_max) == 1
+    assert usable_cores(tmp_path, none_own) == 1
     cpu_max.write_text(f"{(affinity + 8) * 100000} 100000\n")  # a quota above the cores we may use
-    assert usable_cores(cpu_max) == affinity
-    assert usable_cores(tmp_path / "missing") == affinity
+    assert usable_cores(tmp_path, none_own) == affinity
+    assert usable_cores(tmp_path / "missing", none_own) == affinity
+
+
+def _own_cgroups(tmp_path: Path, *lines: str) -> Path:
+    own = tmp_path / "self-cgroup"
+    own.write_text("".join(f"{line}\n" for line in lines))
+    return own
+
+
+def test_a_cgroup_v1_quota_on_the_process_own_cgroup_caps_the_cores(tmp_path: Path) -> None:
+    """On a host with cgroup v1 (or a systemd slice), the quota sits on the process's own cgroup
+    under the ``cpu`` controller's hierarchy, not at the root."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: no quota can lower the count")
+    root = tmp_path / "fs"
+    folder = root / "cpu" / "shop" / "proxy"
+    folder.mkdir(parents=True)
+    (root / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")  # the root sets none
+    (root / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    (folder / "cpu.cfs_quota_us").write_text("100000\n")
+    (folder / "cpu.cfs_period_us").write_text("100000\n")
+    own = _own_cgroups(tmp_path, "4:memory:/elsewhere", "1:cpu:/shop/proxy", "0::/")
+    assert usable_cores(root, own) == 1
+    (folder / "cpu.cfs_quota_us").write_text("-1\n")
+    assert usable_cores(root, own) == len(os.sched_getaffinity(0))
+
+
+def test_a_cgroup_v2_quota_on_the_process_own_cgroup_caps_the_cores(tmp_path: Path) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: no quota can lower the count")
+    root = tmp_path / "fs"
+    folder = root / "system.slice" / "proxy.service"
+    folder.mkdir(parents=True)
+    (root / "cpu.max").write_text("max 100000\n")
+    (folder / "cpu.max").write_text("100000 100000\n")  # one core, below the root (which sets none)
+    own = _own_cgroups(tmp_path, "0::/system.slice/proxy.service")
+    assert usable_cores(root, own) == 1
 
 
 def test_several_workers_get_a_temporary_metrics_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
