@@ -39,11 +39,12 @@ def ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, ex
     vectors within the filters (the neighbours offered when no product has any of the words).
 
     ``near``: the %(top)s nearest vectors within the filters, with the query's words each has.
-    Then the word tiers (``levels``: at least m words, m from all down to one, full-text queries
-    %(tq1)s, %(tq2)s, ...): each keeps at most %(cap)s products not yet seen, read through the GIN
-    index (on our own tables the nearest of the first %(scan)s), and only while fewer than
-    %(limit)s products have as many words as it asks for (a condition evaluated once, before the
-    tier's scan, so unneeded tiers read nothing). Results are ordered by how many words they
+    Then the word tiers (``levels``: at least m words, m from all down to one; %(tq1)s, %(tq2)s,
+    ...: a full-text query per combination of m words, each a scan of the GIN index, where one
+    query for the whole tier made the index merge every word's products): each keeps at most
+    %(cap)s products not yet seen (on our own tables the nearest of the first %(scan)s), and only
+    while fewer than %(limit)s products have as many words as it asks for (a condition evaluated
+    once, before the tier's scan, so unneeded tiers read nothing). Results are ordered by how many words they
     have, then by reciprocal rank fusion of the word ranking (words, full-text rank, distance)
     with the vector ranking."""
     near, has_text = near_cte(data, f, dims, exact=exact)
@@ -95,8 +96,8 @@ def ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, ex
             sql.SQL(
                 "{t} as (select c.id, array(select w.i from words w where c.fts @@ w.q order by w.i) as matched,"
                 " ts_rank_cd(c.fts, %(anyq)s::tsquery) as rank, c.distance from (select c.id, c.fts, c.distance"
-                " from {source} c where ({found}) < %(limit)s and c.fts @@ {tq}::tsquery and {flt} and c.id not in"
-                " (select s.id from {prev} s) limit {scan}) c {nearest} limit %(cap)s),"
+                " from {source} c where ({found}) < %(limit)s and c.fts @@ any({tq}::tsquery[]) and {flt} and c.id"
+                " not in (select s.id from {prev} s) limit {scan}) c {nearest} limit %(cap)s),"
                 " {h} as (select * from {prev} union all select * from {t})"
             ).format(
                 t=sql.Identifier(f"t{j}"),
