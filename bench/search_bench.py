@@ -53,6 +53,7 @@ SEARCH_MODULES = (
     "search_near",
     "search_ranked",
     "search_statement",
+    "search_sql",
 )
 ADJECTIVES = [
     "Compact",

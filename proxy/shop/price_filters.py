@@ -73,19 +73,31 @@ def price_conditions(f: Filters) -> list[sql.Composable]:
 
 
 def product_filter(
-    alias: str, f: Filters, column: str = "id", *, per_row: bool = False, prices_per_row: bool | None = None
+    alias: str,
+    f: Filters,
+    column: str = "id",
+    *,
+    per_row: bool = False,
+    prices_per_row: bool | None = None,
+    native: bool = False,
 ) -> sql.Composable:
     """Active products with (if asked) an active price in the currency and range; ``alias.column``
     is the product id. The price test is a semi-join, so Postgres may start from the prices when
     few are in range. ``per_row`` (and ``prices_per_row`` for the price test alone) looks each
     row's product and prices up instead: a scalar subquery is never turned into a join, and for
-    a few hundred known rows the lookups cost less than a hash of every price in range."""
+    a few hundred known rows the lookups cost less than a hash of every price in range.
+
+    ``native``: the ids are our own tables' documents, each of a product row (products are
+    marked deleted, never removed): the product is active unless it is among the shop's inactive
+    ones, a lookup in a small index (a few of them, when most products are for sale) instead of
+    one in the index of every product (6 against under 1 microsecond, a few hundred per search)."""
     ident = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
-    active = (
-        "(select p.active from products p where p.id = {})"
-        if per_row
-        else "exists (select 1 from products p where p.id = {} and p.active)"
-    )
+    if native:
+        active = "(select x.id from inactive_products x where x.id = {}) is null"
+    elif per_row:
+        active = "(select p.active from products p where p.id = {})"
+    else:
+        active = "exists (select 1 from products p where p.id = {} and p.active)"
     parts: list[sql.Composable] = [sql.SQL(active).format(ident)]
     if cond := price_conditions(f):
         test = (

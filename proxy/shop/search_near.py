@@ -52,10 +52,12 @@ def near(data: ShopData, f: Filters, dims: int, *, exact: bool) -> tuple[sql.Com
         ).format(doc=doc, cond=cond, gate=gate)
 
     if exact:
-        return sql.SQL("near as ({})").format(exhaustive(product_filter("d", f, "record_id"), sql.SQL("true"))), True
+        return sql.SQL("near as ({})").format(
+            exhaustive(product_filter("d", f, "record_id", native=True), sql.SQL("true"))
+        ), True
     # the walk: ORDER BY must be the indexed expression itself for the HNSW index to serve it
     walk = sql.SQL("select c.* from ({doc} order by {distance} limit %(n)s) c where {flt}").format(
-        doc=doc, distance=distance, flt=product_filter("c", f, per_row=True)
+        doc=doc, distance=distance, flt=product_filter("c", f, per_row=True, native=True)
     )
     price = price_conditions(f)
     if not price:
@@ -72,7 +74,7 @@ def near(data: ShopData, f: Filters, dims: int, *, exact: bool) -> tuple[sql.Com
             price=sql.SQL(" and ").join(price),
             walk=walk,
             exhaustive=exhaustive(
-                product_filter("d", f, "record_id", per_row=True, prices_per_row=False),
+                product_filter("d", f, "record_id", per_row=True, prices_per_row=False, native=True),
                 sql.SQL("(not (select many from sel) or (select count(*) from walked) < %(limit)s)"),
             ),
         ),

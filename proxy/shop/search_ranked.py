@@ -17,9 +17,9 @@ from psycopg.rows import dict_row
 from proxy.shop.embedders import Embedder
 from proxy.shop.price_filters import Filters, filter_params, price_conditions
 from proxy.shop.search_cards import card_of
-from proxy.shop.search_sql import GENERIC, run_generic
+from proxy.shop.search_sql import GENERIC, Positional, run_generic
 from proxy.shop.search_statement import statement
-from proxy.shop.search_words import Hit, QueryWords, tiers
+from proxy.shop.search_words import Hit, QueryWords, tier_groups
 from proxy.shop.source import ShopData, query_embedding, vector_literal
 
 if TYPE_CHECKING:
@@ -63,23 +63,21 @@ class Ranked:
     stale: bool = False  # the tenant's vectors changed since ``dims`` was read: nothing else is valid
 
 
-async def ranked(
-    db: Database,
-    data: ShopData,
-    embedder: Embedder,
-    qw: QueryWords,
-    text: str,
-    f: Filters,
-    *,
-    dims: int,
-    limit: int,
-    exact: bool = False,
-) -> Ranked:
-    """The search's results with their cards, in one statement and one round trip (see
-    ``search_statement.ranked_query``). ``exact`` compares every vector and reads every word match: slow, the
-    reference the bench measures recall against."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A search's statement with its parameters and the settings it runs with (``run_generic``)."""
+
+    query: Positional
+    params: dict[str, Any]
+    settings: dict[str, str]
+
+
+async def prepare(
+    data: ShopData, embedder: Embedder, qw: QueryWords, text: str, f: Filters, *, dims: int, limit: int, exact: bool
+) -> Prepared:
+    """The statement of a search for ``qw`` (``text`` embedded) within ``f``, and how it runs."""
     vector = await query_embedding(embedder, text, dims)
-    levels = [m for m, _ in tiers(qw)] if qw.words else []
+    groups = tier_groups(qw) if qw.words else []
     fetch = (FILTERED_FETCH if qw.words else NEAREST_FETCH) if price_conditions(f) else CANDIDATES
     # without words the nearest vectors are the whole answer: within a price filter they come
     # from all along the walk's list, whose far end a wider walk makes exact
@@ -96,19 +94,38 @@ async def ranked(
         embedder=embedder.name,
     )
     if qw.words:
-        params.update(wq=qw.queries, anyq=qw.any_query(), **{f"tq{j}": tq for j, (_, tq) in enumerate(tiers(qw), 1)})
-    query = statement(data, f, dims, levels, exact=exact)
+        params.update(wq=qw.queries, anyq=qw.any_query(), **{f"tq{j}": tqs for j, (_, tqs) in enumerate(groups, 1)})
+    # The generic plan; sequential scans off: the word tiers must read the GIN index (a scan with
+    # a LIMIT looks cheap to the planner for a common word, and reads the whole table for a rare
+    # one) and the price checks the indexes.
+    settings = {**GENERIC, "hnsw.ef_search": str(ef)}
+    return Prepared(statement(data, f, dims, [m for m, _ in groups], exact=exact), params, settings)
+
+
+async def ranked(
+    db: Database,
+    data: ShopData,
+    embedder: Embedder,
+    qw: QueryWords,
+    text: str,
+    f: Filters,
+    *,
+    dims: int,
+    limit: int,
+    exact: bool = False,
+) -> Ranked:
+    """The search's results with their cards, in one statement and one round trip (see
+    ``search_statement.ranked_query``). ``exact`` compares every vector and reads every word match: slow, the
+    reference the bench measures recall against."""
+    run = await prepare(data, embedder, qw, text, f, dims=dims, limit=limit, exact=exact)
     async with db.connection() as conn:
         if exact:
             async with conn.transaction():
                 await conn.execute("set local enable_indexscan = off")  # for the ANN query of other sources
                 cur = AsyncRawCursor(conn, row_factory=dict_row)
-                rows = await (await cur.execute(query.text, query.args(params))).fetchall()
+                rows = await (await cur.execute(run.query.text, run.query.args(run.params))).fetchall()
         else:
-            # One round trip, the generic plan; sequential scans off: the word tiers must read the
-            # GIN index (a scan with a LIMIT looks cheap to the planner for a common word, and
-            # reads the whole table for a rare one) and the price checks the indexes.
-            rows = await run_generic(conn, query, params, {**GENERIC, "hnsw.ef_search": str(ef)})
+            rows = await run_generic(conn, run.query, run.params, run.settings)
     hits, cards, nearest = [], {}, []
     for r in sorted(rows, key=lambda r: (r["kind"], r["pos"])):
         if r["kind"] == "stale":

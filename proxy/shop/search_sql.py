@@ -50,19 +50,18 @@ async def run_generic(
 ) -> list[DictRow]:
     """``statement`` in a transaction of its own with ``settings`` (``set_config`` ..., true),
     prepared and run with its generic plan: planning these statements takes longer than running
-    them, and their shape needs no parameter-specific plan. Its four statements go out together
-    (psycopg's transaction block would wait for its BEGIN and its COMMIT); a failed statement
-    leaves the transaction open, and the pool rolls it back. JIT is off: the plans' estimated
+    them, and their shape needs no parameter-specific plan. The settings and the statement go
+    out together in a pipeline, which is one implicit transaction up to its closing Sync (on a
+    connection in autocommit mode, as the pool's are): no BEGIN and COMMIT to send and run, and
+    a failed statement's transaction ends with the pipeline. JIT is off: the plans' estimated
     costs (their exact branches) are above Postgres's JIT thresholds, so a server built with JIT
     would compile them at every search, for tens of milliseconds."""
     names = sorted(settings)
     configure = "select " + ", ".join(f"set_config('{name}', %s, true)" for name in names)
     cur = AsyncRawCursor(conn, row_factory=dict_row)
     async with conn.pipeline():
-        await conn.execute("begin")
         await conn.execute(configure, [settings[name] for name in names], prepare=True)
         await cur.execute(statement.text, statement.args(params), prepare=True)
-        await conn.execute("commit")
     return await cur.fetchall()
 
 

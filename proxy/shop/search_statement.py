@@ -39,11 +39,12 @@ def ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, ex
     vectors within the filters (the neighbours offered when no product has any of the words).
 
     ``near``: the %(top)s nearest vectors within the filters, with the query's words each has.
-    Then the word tiers (``levels``: at least m words, m from all down to one, full-text queries
-    %(tq1)s, %(tq2)s, ...): each keeps at most %(cap)s products not yet seen, read through the GIN
-    index (on our own tables the nearest of the first %(scan)s), and only while fewer than
-    %(limit)s products have as many words as it asks for (a condition evaluated once, before the
-    tier's scan, so unneeded tiers read nothing). Results are ordered by how many words they
+    Then the word tiers (``levels``: at least m words, m from all down to one; %(tq1)s, %(tq2)s,
+    ...: a full-text query per combination of m words, each a scan of the GIN index, where one
+    query for the whole tier made the index merge every word's products): each keeps at most
+    %(cap)s products not yet seen (on our own tables the nearest of the first %(scan)s), and only
+    while fewer than %(limit)s products have as many words as it asks for (a condition evaluated
+    once, before the tier's scan, so unneeded tiers read nothing). Results are ordered by how many words they
     have, then by reciprocal rank fusion of the word ranking (words, full-text rank, distance)
     with the vector ranking."""
     near, has_text = near_cte(data, f, dims, exact=exact)
@@ -54,11 +55,13 @@ def ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, ex
         return _final(data, ctes, dims)
     ctes.insert(0, WORDS_CTE)
     if has_text:
-        # our own tables: the text (and the vector) is in the row already read
+        # our own tables: the text (and the vector) is in the row already read; the words and the
+        # rank only for the products with one of the words (often few of the walk's)
         ctes.append(
             sql.SQL(
-                "h0 as (select n.id, array(select w.i from words w where n.fts @@ w.q order by w.i) as matched,"
-                " ts_rank_cd(n.fts, %(anyq)s::tsquery) as rank, n.distance from near n)"
+                "h0 as (select n.id, case when n.fts @@ %(anyq)s::tsquery then array(select w.i from words w where"
+                " n.fts @@ w.q order by w.i) else '{}' end as matched, case when n.fts @@ %(anyq)s::tsquery then"
+                " ts_rank_cd(n.fts, %(anyq)s::tsquery) else 0 end as rank, n.distance from near n)"
             )
         )
         vec = sql.SQL("vector({})").format(sql.Literal(dims))
@@ -84,14 +87,17 @@ def ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, ex
         else "select count(*) from (select s.id from {prev} s, unnest(s.matched) x group by s.id"
         " having count(distinct x) >= {m}) z"
     )
+    # "not in" the products found so far: a hashed subplan, built once per tier. As "not exists",
+    # the generic plan could join them to every product read, and did (83,300 comparisons for one
+    # tier when the planner expected few products with the words).
     for j, m in enumerate(levels, 1):
         prev = sql.Identifier(f"h{j - 1}")
         ctes.append(
             sql.SQL(
                 "{t} as (select c.id, array(select w.i from words w where c.fts @@ w.q order by w.i) as matched,"
                 " ts_rank_cd(c.fts, %(anyq)s::tsquery) as rank, c.distance from (select c.id, c.fts, c.distance"
-                " from {source} c where ({found}) < %(limit)s and c.fts @@ {tq}::tsquery and {flt} and not exists"
-                " (select 1 from {prev} s where s.id = c.id) limit {scan}) c {nearest} limit %(cap)s),"
+                " from {source} c where ({found}) < %(limit)s and c.fts @@ any({tq}::tsquery[]) and {flt} and c.id"
+                " not in (select s.id from {prev} s) limit {scan}) c {nearest} limit %(cap)s),"
                 " {h} as (select * from {prev} union all select * from {t})"
             ).format(
                 t=sql.Identifier(f"t{j}"),
@@ -102,7 +108,7 @@ def ranked_query(data: ShopData, f: Filters, dims: int, levels: list[int], *, ex
                 scan=sql.SQL("%(scan)s" if has_text else "%(cap)s"),
                 nearest=sql.SQL("order by c.distance, c.id" if has_text else ""),
                 tq=sql.Placeholder(f"tq{j}"),
-                flt=product_filter("c", f),
+                flt=product_filter("c", f, native=has_text),
             )
         )
     last = sql.Identifier(f"h{len(levels)}")

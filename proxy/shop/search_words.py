@@ -111,13 +111,18 @@ WORDS_CTE = sql.SQL(
 )
 
 
-def tiers(qw: QueryWords) -> list[tuple[int, str]]:
-    """(m, a full-text query for products with at least m of the words), m from all words down to
-    one; a tier that would need more than MAX_COMBINATIONS word combinations is skipped."""
+def tier_groups(qw: QueryWords) -> list[tuple[int, list[str]]]:
+    """(m, the full-text queries of every combination of m words), m from all words down to one;
+    a tier that would need more than MAX_COMBINATIONS word combinations is skipped. A product
+    with at least m of the words matches one of them."""
     k, out = len(qw.queries), []
     for m in range(k, 0, -1):
         if m not in (1, k) and math.comb(k, m) > MAX_COMBINATIONS:
             continue
-        groups = (" & ".join(f"({qw.queries[i]})" for i in combo) for combo in combinations(range(k), m))
-        out.append((m, " | ".join(f"({g})" for g in groups)))
+        out.append((m, [" & ".join(f"({qw.queries[i]})" for i in combo) for combo in combinations(range(k), m)]))
     return out
+
+
+def tiers(qw: QueryWords) -> list[tuple[int, str]]:
+    """(m, one full-text query for products with at least m of the words): ``tier_groups`` joined."""
+    return [(m, " | ".join(f"({g})" for g in groups)) for m, groups in tier_groups(qw)]

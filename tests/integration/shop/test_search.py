@@ -417,3 +417,27 @@ async def test_a_search_after_re_embedding_with_another_embedder_is_refused(data
     other = ShopConfig(embedder="offline:128")
     got = ok(await call("search_products", {"query": "espresso machine"}, tenant=tenant, shop=other))
     assert "Espresso Machine" in got["products"][0]["name"]
+
+
+async def test_the_search_plan_checks_candidates_among_inactive_products_and_tiers_by_combination(
+    catalog_shop: str, database: Database
+) -> None:
+    """The generic plan a search runs: each candidate is looked up among the shop's inactive
+    products (a small index), the products found so far are a hash, and a tier of m of the words
+    reads the GIN index once per combination of m words."""
+    from proxy.shop.price_filters import Filters
+    from proxy.shop.search_ranked import prepare
+    from proxy.shop.search_words import query_words
+    from proxy.shop.source import NativeShopData
+
+    data = NativeShopData(catalog_shop)
+    qw = await query_words(database, data, "steel water bottle")
+    run = await prepare(data, OfflineEmbedder(), qw, qw.text(), Filters(), dims=256, limit=10, exact=False)
+    async with database.transaction() as conn:
+        for name, value in run.settings.items():
+            await conn.execute("select set_config(%s, %s, true)", (name, value))
+        cur = await conn.execute(f"explain (generic_plan, costs off) {run.query.text}")
+        plan = "\n".join(r["QUERY PLAN"] for r in await cur.fetchall())
+    assert "shop_products_inactive_idx" in plan
+    assert "hashed SubPlan" in plan
+    assert "fts @@ ANY" in plan
