@@ -3,6 +3,9 @@ full-text queries (all words first, down to any one) that rank products by how m
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -16,6 +19,8 @@ from proxy.shop.source import NativeShopData, ShopData
 
 if TYPE_CHECKING:
     from proxy.store.db import Database
+
+logger = logging.getLogger(__name__)
 
 VOCABULARY_TTL = 60.0  # seconds a shop's word list is reused for typo correction
 MAX_COMBINATIONS = 20  # word combinations in one tier's query
@@ -53,7 +58,8 @@ def _tsquery_term(lexeme: str) -> str:
 # --- ----------------------------------------------------------------------------
 
 _lexemes: dict[str, str | None] = {}  # word -> its 'english' stem (None: a Postgres stop word)
-_vocabularies: dict[str, tuple[float, Vocabulary]] = {}
+_vocabularies: dict[str, tuple[float, Vocabulary]] = {}  # shop -> (when read, its words)
+_refreshing: dict[str, asyncio.Task[Vocabulary]] = {}  # shop -> the refresh of its words under way
 
 
 async def _stems(db: Database, words: list[str]) -> dict[str, str | None]:
@@ -70,12 +76,7 @@ async def _stems(db: Database, words: list[str]) -> dict[str, str | None]:
     return {w: _lexemes.get(w) for w in words}
 
 
-async def vocabulary(db: Database, data: ShopData) -> Vocabulary:
-    """The shop's product words, reused for a minute (a word added since only misses typo correction)."""
-    key = repr(data)
-    cached = _vocabularies.get(key)
-    if cached and time.monotonic() - cached[0] < VOCABULARY_TTL:
-        return cached[1]
+async def _load_vocabulary(db: Database, data: ShopData, key: str) -> Vocabulary:
     if isinstance(data, NativeShopData):  # kept by a trigger as documents are written
         query: sql.Composed = sql.SQL("select word from shop_product_words where tenant = {}").format(
             sql.Literal(data.tenant)
@@ -88,6 +89,30 @@ async def vocabulary(db: Database, data: ShopData) -> Vocabulary:
     vocab = Vocabulary(r["word"] for r in rows)
     _vocabularies[key] = (time.monotonic(), vocab)
     return vocab
+
+
+def _refreshed(key: str, task: asyncio.Task[Vocabulary]) -> None:
+    _refreshing.pop(key, None)
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.warning("the shop's word list was not refreshed (the last one is kept): %s", error)
+
+
+async def vocabulary(db: Database, data: ShopData) -> Vocabulary:
+    """The shop's product words (a word added since the list was read only misses typo correction).
+
+    Only a shop's first search waits for its list. Once the list is ``VOCABULARY_TTL`` old, a
+    search still uses it and starts one refresh in the background, so no search waits on the
+    reload (at 100,000 products, a reload inside a search was a latency spike a minute per worker).
+    """
+    key = repr(data)
+    cached = _vocabularies.get(key)
+    if cached is None:
+        return await _load_vocabulary(db, data, key)
+    if time.monotonic() - cached[0] >= VOCABULARY_TTL and key not in _refreshing:
+        task = asyncio.get_running_loop().create_task(_load_vocabulary(db, data, key), name=f"words of {key}")
+        _refreshing[key] = task
+        task.add_done_callback(functools.partial(_refreshed, key))
+    return cached[1]
 
 
 async def query_words(db: Database, data: ShopData, query: str) -> QueryWords:

@@ -441,3 +441,30 @@ async def test_the_search_plan_checks_candidates_among_inactive_products_and_tie
     assert "shop_products_inactive_idx" in plan
     assert "hashed SubPlan" in plan
     assert "fts @@ ANY" in plan
+
+
+async def test_a_word_list_a_minute_old_answers_at_once_and_is_read_again_in_the_background(
+    catalog_shop: str, database: Database
+) -> None:
+    """No search waits for the shop's word list once it has one: the old list answers, and the next
+    search after the background read sees a word added since."""
+    from proxy.shop import search_words
+    from proxy.shop.source import NativeShopData
+
+    data, key, word = NativeShopData(catalog_shop), repr(NativeShopData(catalog_shop)), "quokkaphone"
+    first = await search_words.vocabulary(database, data)
+    await database.execute("insert into shop_product_words (tenant, word) values (%s, %s)", (catalog_shop, word))
+    try:
+        read_at, words = search_words._vocabularies[key]
+        search_words._vocabularies[key] = (read_at - search_words.VOCABULARY_TTL, words)
+        stale = await search_words.vocabulary(database, data)
+        assert stale is first and word not in stale
+        refresh = search_words._refreshing[key]
+        assert await search_words.vocabulary(database, data) is first  # one refresh at a time
+        assert search_words._refreshing.get(key) is refresh
+        await refresh
+        fresh = await search_words.vocabulary(database, data)
+        assert word in fresh and key not in search_words._refreshing
+    finally:
+        await database.execute("delete from shop_product_words where tenant = %s and word = %s", (catalog_shop, word))
+        search_words._vocabularies.pop(key, None)
