@@ -10,10 +10,16 @@ from typing import Any
 from proxy.offline.conversation import Result
 from proxy.offline.plan import Plan
 from proxy.offline.render.common import MAX_ITEMS, bullets, count, join, text
-from proxy.offline.render.order_sums import pick_answer, tally_answer
+from proxy.offline.render.order_sums import one_total, pick_answer, tally_answer
 from proxy.offline.words import content_words, tokens, word_in
 
 _LATEST = re.compile(r"\b(?:last|latest|recent|newest|most recent|current)\b|\bwhere is my\b|\bstatus\b", re.I)
+_ORDERS_WORD = re.compile(r"\borders\b", re.I)
+
+
+def _about_one_order(text: str) -> bool:
+    """Whether a question asked about one order, the latest ("where is my last order?"), not a list."""
+    return _LATEST.search(text) is not None and _ORDERS_WORD.search(text) is None
 
 
 def _own(result: Result) -> bool:
@@ -207,6 +213,10 @@ def render_orders(plan: Plan, results: Sequence[Result]) -> str:
         more = bool(data.get("more")) and period is not None and inside[-1] is orders[-1]
         more = more or (bool(data.get("more")) and period is None)
         span = f" {_when(period.label)}" if period is not None else ""
+        if plan.slots.tally == "total" and period is None and plan.followup and _about_one_order(plan.context):
+            # "how much in total?" after the last order: that order's total, then all of them
+            every = tally_answer(inside, "total", who, whose, "", data.get("orders_total"), more)
+            return one_total(orders[0], whose) + " " + every
         if plan.slots.tally:
             return tally_answer(inside, plan.slots.tally, who, whose, span, data.get("orders_total"), more)
         return pick_answer(inside, plan.slots.pick == "cheapest", whose, span, order_line, more)

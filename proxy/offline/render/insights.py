@@ -33,13 +33,24 @@ def _rows(data: Data, key: str) -> list[Mapping[str, Any]]:
     return [r for r in data.get(key) or [] if isinstance(r, Mapping)]
 
 
-def _currency_note(data: Data) -> str:
+def _other_currencies(data: Data) -> tuple[str, list[str]]:
+    """The answer's currency and the shop's other currencies with orders (counted separately)."""
     currency = text(data.get("currency")).upper()
-    others = [text(c).upper() for c in data.get("currencies_with_orders") or [] if text(c).upper() != currency]
+    return currency, [text(c).upper() for c in data.get("currencies_with_orders") or [] if text(c).upper() != currency]
+
+
+def _currency_note(data: Data) -> str:
+    currency, others = _other_currencies(data)
     if not currency:
         return ""
     note = f"\n\nAmounts are in {currency}"
     return note + (f"; orders in {join(others)} are counted separately." if others else ".")
+
+
+def _others_note(data: Data) -> str:
+    """ " Orders in USD are counted separately." when the shop has orders in other currencies."""
+    currency, others = _other_currencies(data)
+    return f" Orders in {join(others)} are counted separately." if currency and others else ""
 
 
 def best_sellers(plan: Plan, data: Data) -> str:
@@ -133,6 +144,8 @@ def revenue(plan: Plan, data: Data) -> str:
     when = period_text(data)
     if not data.get("orders"):
         return f"There were no paid orders{when}." + _currency_note(data)
+    if plan.slots.tally == "count":  # "how many orders was that?": the count first, the amount after it
+        return f"{count(data.get('orders'), 'paid orders')}{when}, {text(data.get('revenue'))}." + _others_note(data)
     line = (
         f"Revenue{when}: {text(data.get('revenue'))} from {count(data.get('orders'), 'paid orders')} by "
         f"{count(data.get('customers'), 'customers')}; the average order value is"

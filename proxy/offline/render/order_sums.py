@@ -105,6 +105,14 @@ def pick_answer(orders: Sequence[Order], cheapest: bool, whose: str, when: str, 
     return head + (f"\n\nThe {which} item {where}: {item}." if item else "")
 
 
+def one_total(order: Order, whose: str) -> str:
+    """What one order comes to ("how much in total?" after the last order), its status when unpaid."""
+    number = text(order.get("number")) or text(order.get("invoice_id"))
+    status = text(order.get("status"))
+    unpaid = f" ({status}, not paid)" if status and status != "paid" else ""
+    return f"{_capital(whose)} last order, {number}, comes to {text(order.get('total'))}{unpaid}."
+
+
 def tally_answer(
     orders: Sequence[Order], tally: str, who: str, whose: str, when: str, all_count: Any = None, more: bool = False
 ) -> str:

@@ -42,6 +42,7 @@ class Facts:
     repeat_rate: str = ""
     buyers: int = 0
     revenue_march_usd: str = ""
+    revenue_march_usd_orders: int = 0
     top_customer: dict[str, Any] = field(default_factory=dict)
     companions: dict[str, dict[str, str]] = field(default_factory=dict)
     unique_customer: dict[str, Any] = field(default_factory=dict)
@@ -213,12 +214,13 @@ async def load_facts(db: Database, tenant: str) -> Facts:
     facts.repeat_rate = f"{round(100.0 * row['repeaters'] / row['buyers'], 1)}%"
     facts.buyers = row["buyers"]
     row = await db.fetch_one(
-        "select coalesce(sum(total), 0) as revenue from shop_invoices where tenant = %s and status = 'paid'"
-        " and currency = 'usd' and created >= %s and created < %s",
+        "select coalesce(sum(total), 0) as revenue, count(*) as n from shop_invoices where tenant = %s"
+        " and status = 'paid' and currency = 'usd' and created >= %s and created < %s",
         (tenant, *MARCH),
     )
     assert row is not None
     facts.revenue_march_usd = money(int(row["revenue"]), "usd")
+    facts.revenue_march_usd_orders = row["n"]
 
     row = await db.fetch_one(
         "select c.id, c.name, c.email, sum(i.total) as spent, count(*) as orders from shop_invoices i"

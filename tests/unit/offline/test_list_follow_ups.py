@@ -382,3 +382,31 @@ def test_a_currency_with_nothing_shown_before_asks_what_for() -> None:
     chat.ask("Can I talk to a person?", {"tell_the_visitor": "Our team has your request."})
     calls, reply = chat.ask("in dollars?")
     assert calls == [] and reply.startswith("Which prices would you like in that currency?")
+
+
+def test_how_much_in_total_after_the_last_order_is_that_orders_total_then_all_of_them() -> None:
+    chat = Chat()
+    chat.ask("Where is my last order?", ORDERS_OUTPUT)
+    _, total = chat.ask("how much in total?", ORDERS_OUTPUT)
+    paid = [o for o in ORDERS if o["status"] == "paid"]
+    paid_sum = sum((_amount(o["total"]) for o in paid), Decimal(0))
+    assert total.startswith(f"Your last order, {ORDERS[0]['number']}, comes to {ORDERS[0]['total']}. ")
+    assert f"Your paid orders come to {paid_sum} EUR in all ({len(paid)} orders)" in total
+
+
+def test_how_much_in_total_after_a_list_of_orders_is_the_sum_of_those_shown() -> None:
+    chat = Chat()
+    chat.ask("show me my orders", ORDERS_OUTPUT)
+    _, total = chat.ask("how much in total?", ORDERS_OUTPUT)
+    paid_sum = sum((_amount(o["total"]) for o in ORDERS if o["status"] == "paid"), Decimal(0))
+    assert total.startswith(f"Your paid orders come to {paid_sum} EUR in all")
+
+
+def test_how_many_orders_after_a_periods_revenue_gives_the_count_first_in_the_currency_asked() -> None:
+    revenue = FRAME | {"currency": "USD", "currencies_with_orders": ["EUR", "USD"], "revenue": "1234.50 USD",
+                       "orders": 256, "customers": 90, "average_order_value": "4.82 USD"}  # fmt: skip
+    chat = Chat()
+    chat.ask("Revenue in March in dollars", revenue | {"period": "2026-03-01 .. 2026-03-31 (inclusive, UTC)"})
+    calls, how_many = chat.ask("how many orders was that?", revenue | {"period": "2026-03-01 .. 2026-03-31"})
+    assert calls[0][1]["currency"] == "USD" and calls[0][1]["question"] == "revenue"
+    assert how_many == "256 paid orders in March 2026, 1234.50 USD. Orders in EUR are counted separately."
