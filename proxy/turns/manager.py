@@ -38,11 +38,13 @@ from proxy.observability.metrics import OPEN_STREAMS, TURNS_REFUSED
 from proxy.store.threads import HeldThread, LockedThread, NewTurn, new_id
 from proxy.turns.admission import Admission, TurnRefused
 from proxy.turns.dropped_readers import DroppedReaders
+from proxy.turns.eager import start_eagerly
 from proxy.turns.events import DONE, Batches
 from proxy.turns.first_turn import ThreadCreation, expected_thread
 from proxy.turns.runner import INTERRUPTED, SHUTTING_DOWN, ActiveRun, TurnJob, TurnServices
 from proxy.turns.stops import NOT_CREATED
 from proxy.turns.turn_request import ThreadBusy, ThreadHeld, ThreadMissing, TurnRequest, turn_visitor
+from proxy.turns.young_gc import StartingTurns
 
 __all__ = ("CUT_WAIT", "DISCONNECT_GRACE", "TurnManager")
 
@@ -69,7 +71,7 @@ class TurnManager:
         self._tasks: set[asyncio.Task[None]] = set()  # the turns' tasks, running or ending
         self._idle: asyncio.Event | None = None  # set when the last turn's task ends
         self._keeping = False  # a task of the group follows the turns' tasks (see _keep)
-        self._admitted = 0  # admitted, not started yet
+        self._admitted = StartingTurns()  # admitted, not started yet (young collections wait while many are)
         self.admission = admission or Admission()
         self.accepting = True
         # a drain's cut (or the group's cancellation) ended the running turns: one holding its thread
@@ -85,15 +87,15 @@ class TurnManager:
         Turns admitted but not started yet count against the cap on running turns, so that
         concurrent requests cannot all slip under it while they wait for their thread's lock.
         """
-        reason = "shutting_down" if not self.accepting else self.admission.refusal(self.active + self._admitted)
+        reason = "shutting_down" if not self.accepting else self.admission.refusal(self.active + self._admitted.count)
         if reason is not None:
             TURNS_REFUSED.labels(reason).inc()
             raise TurnRefused(reason)
-        self._admitted += 1
+        self._admitted.enter()
         try:
             yield
         finally:
-            self._admitted -= 1
+            self._admitted.leave()
 
     # -- opening -----------------------------------------------------------------------------------
 
@@ -171,10 +173,6 @@ class TurnManager:
         run = self._run(ask, thread, run_id, engine, window)
         self._holding(run)
         self._launch(run)
-        # let the turn run up to its provider request before the caller's response starts (headers
-        # through the middlewares, the streaming task): the provider starts thinking ~1.5 ms sooner
-        # (asyncio's own yield: anyio's checkpoint looks the event loop's library up on every call)
-        await asyncio.sleep(0)
         return run
 
     def _holding(self, run: ActiveRun) -> None:
@@ -201,8 +199,9 @@ class TurnManager:
         return ActiveRun(job, services)
 
     def _launch(self, run: ActiveRun) -> None:
-        """Run the turn in a task of its own (see the module)."""
-        task = asyncio.get_running_loop().create_task(self._execute(run), name=f"turn {run.run_id}")
+        """Run the turn in a task of its own (see the module), started eagerly: it has run up to its
+        first wait, its provider request sent, when this returns (:mod:`proxy.turns.eager`)."""
+        task = start_eagerly(self._execute(run), name=f"turn {run.run_id}")
         self._tasks.add(task)
         task.add_done_callback(self._ended)
         if not self._keeping:
@@ -310,7 +309,7 @@ class TurnManager:
             if self._runs:
                 logger.info("draining %d running turn(s) for up to %.0f s", len(self._runs), timeout)
         with anyio.move_on_after(timeout):
-            while (running := [run for run in self._runs.values() if not run.finished]) or self._admitted:
+            while (running := [run for run in self._runs.values() if not run.finished]) or self._admitted.count:
                 if running:
                     await running[0].channel_closed()
                 else:

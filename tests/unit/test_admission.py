@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+from contextlib import ExitStack
 from typing import Any
 
 import anyio
@@ -13,6 +15,7 @@ from proxy.api.turns import refused_error
 from proxy.settings import Settings
 from proxy.turns.admission import RETRY_AFTER, Admission, CpuMonitor, LagMonitor, TurnRefused
 from proxy.turns.manager import TurnManager
+from proxy.turns.young_gc import DEFERRED_THRESHOLD, STARTING
 from tests.support.waiting import eventually
 
 
@@ -339,6 +342,30 @@ async def test_admitted_turns_hold_their_place_until_started_or_failed() -> None
         assert refused("max_active_turns") == before + 1
 
     await manager(Admission(max_active_turns=2), body)
+
+
+async def test_young_collections_wait_while_many_turns_are_starting() -> None:
+    outside = gc.get_threshold()
+    serving = (20000, *outside[1:])
+
+    async def body(turns: TurnManager) -> None:
+        with ExitStack() as starting:
+            for _ in range(STARTING - 1):
+                starting.enter_context(turns.admit())
+            assert gc.get_threshold() == serving  # a few at once: as usual
+            starting.enter_context(turns.admit())
+            assert gc.get_threshold() == (DEFERRED_THRESHOLD, *outside[1:])
+            with pytest.raises(RuntimeError), turns.admit():
+                raise RuntimeError("a request failed")
+            with turns.admit():
+                assert gc.get_threshold()[0] == DEFERRED_THRESHOLD
+        assert gc.get_threshold() == serving  # none starting: put back, the collection due runs now
+
+    gc.set_threshold(*serving)
+    try:
+        await manager(Admission(), body)
+    finally:
+        gc.set_threshold(*outside)
 
 
 async def test_shutting_down_refuses_before_anything_else() -> None:
