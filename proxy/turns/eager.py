@@ -9,16 +9,17 @@ done; the provider takes them as they come, on its own core, while the worker go
 next requests.
 
 The first step runs with the new task as the current task (``asyncio.current_task``, anyio's cancel
-scopes and sniffio see it) and in the task's own context. Python 3.11 has no public way to do this
-(3.12 has ``eager_start``); :func:`start_eagerly` uses asyncio's ``_enter_task`` and
-``_leave_task``, the two calls its own tasks use around each step (``tests/unit/test_eager.py``
-fails if they change).
+scopes and sniffio see it) and in the task's own context. From Python 3.12 on, :func:`start_eagerly` is
+asyncio's own ``Task(..., eager_start=True)``. Python 3.11 has no public way to do this: there it
+uses asyncio's ``_enter_task`` and ``_leave_task``, the two calls its own tasks use around each
+step (``tests/unit/test_eager.py`` fails if they change).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 from collections.abc import Coroutine, Generator
 from typing import Any, TypeVar
 
@@ -81,9 +82,18 @@ def start_eagerly(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> a
     """A task running ``coro``, its first step (up to its first wait) already run when this returns.
 
     Call it from a task (the caller's step is put aside for the new one's first step and taken up
-    again after it); from outside a task it is an ordinary task.
+    again after it).
     """
     loop = asyncio.get_running_loop()
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coro, loop=loop, name=name, eager_start=True)
+    return _started_by_hand(loop, coro, name)
+
+
+def _started_by_hand(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], name: str | None
+) -> asyncio.Task[T]:
+    """Python 3.11: the task's first step run here, as that task (from outside a task: an ordinary task)."""
     context = contextvars.copy_context()
     resumed = _Resumed(coro)
     task = loop.create_task(resumed, name=name, context=context)
