@@ -70,8 +70,8 @@ def _quota_cores(folder: Path) -> float | None:
 
 def _cgroup_folders(root: Path, own_cgroups: Path) -> Iterator[Path]:
     """The folders whose CPU quota caps this process: the hierarchy's root (inside a container,
-    the container's own cgroup) and this process's cgroup under it (on a host: a systemd slice, a
-    cgroup made for it), for cgroup v2 and v1's ``cpu`` controller alike."""
+    the container's own cgroup), this process's cgroup under it and every one between (on a host:
+    a systemd slice, a cgroup made for it), for cgroup v2 and v1's ``cpu`` controller alike."""
     yield root
     yield from (root / "cpu", root / "cpu,cpuacct")
     try:
@@ -80,14 +80,14 @@ def _cgroup_folders(root: Path, own_cgroups: Path) -> Iterator[Path]:
         return
     for line in lines:
         hierarchy, controllers, path = [*line.split(":", 2), "", ""][:3]
-        relative = path.strip().lstrip("/")
-        if not relative:
-            continue
-        if hierarchy == "0":  # cgroup v2
-            yield root / relative
-        elif "cpu" in controllers.split(","):
-            yield root / controllers / relative
-            yield root / "cpu" / relative
+        parts = [p for p in path.strip().split("/") if p]
+        for depth in range(1, len(parts) + 1):  # its own cgroup and those above it (a slice)
+            relative = Path(*parts[:depth])
+            if hierarchy == "0":  # cgroup v2
+                yield root / relative
+            elif "cpu" in controllers.split(","):
+                yield root / controllers / relative
+                yield root / "cpu" / relative
 
 
 def usable_cores(cgroup_root: Path = _CGROUP_ROOT, own_cgroups: Path = _OWN_CGROUPS) -> int:

@@ -92,9 +92,12 @@ async def _load_vocabulary(db: Database, data: ShopData, key: str) -> Vocabulary
 
 
 def _refreshed(key: str, task: asyncio.Task[Vocabulary]) -> None:
-    _refreshing.pop(key, None)
+    if _refreshing.get(key) is task:
+        del _refreshing[key]
     if not task.cancelled() and (error := task.exception()) is not None:
-        logger.warning("the shop's word list was not refreshed (the last one is kept): %s", error)
+        logger.warning("the shop's word list was not refreshed (the last one is kept a minute more): %s", error)
+        if (cached := _vocabularies.get(key)) is not None:
+            _vocabularies[key] = (time.monotonic(), cached[1])  # not a refresh per search while it fails
 
 
 async def vocabulary(db: Database, data: ShopData) -> Vocabulary:
@@ -108,8 +111,10 @@ async def vocabulary(db: Database, data: ShopData) -> Vocabulary:
     cached = _vocabularies.get(key)
     if cached is None:
         return await _load_vocabulary(db, data, key)
-    if time.monotonic() - cached[0] >= VOCABULARY_TTL and key not in _refreshing:
-        task = asyncio.get_running_loop().create_task(_load_vocabulary(db, data, key), name=f"words of {key}")
+    loop = asyncio.get_running_loop()
+    under_way = _refreshing.get(key)
+    if time.monotonic() - cached[0] >= VOCABULARY_TTL and (under_way is None or under_way.get_loop() is not loop):
+        task = loop.create_task(_load_vocabulary(db, data, key), name=f"words of {key}")
         _refreshing[key] = task
         task.add_done_callback(functools.partial(_refreshed, key))
     return cached[1]

@@ -64,7 +64,11 @@ class _Resumed(Coroutine[Any, Any, T]):
         return self._coro.send(value)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        self._first = None
+        # cancelled before the task's own first step: the task was not waiting on what the first
+        # step waits on yet, so cancelling the task did not cancel it; cancel it here, as a task does
+        first, self._first = self._first, None
+        if first is not None and isinstance(first, asyncio.Future) and not first.done():
+            first.cancel()
         if self._outcome is not None or self._error is not None:
             return self.send(None)  # ended already: its outcome stands
         if val is None and tb is None:

@@ -45,5 +45,6 @@ class StartingTurns:
     def leave(self) -> None:
         self.count -= 1
         if self.count == 0 and self._kept is not None:
-            gc.set_threshold(*self._kept)
+            if gc.get_threshold()[0] == DEFERRED_THRESHOLD:  # not set since by someone else (a shutdown)
+                gc.set_threshold(*self._kept)
             self._kept = None

@@ -389,3 +389,23 @@ def test_refusals_become_503_with_retry_after() -> None:
     shutting_down = refused_error(TurnRefused("shutting_down"))
     assert shutting_down.status_code == 503 and shutting_down.code == "shutting_down"
     assert shutting_down.headers == {"Retry-After": str(RETRY_AFTER)}
+
+
+def test_thresholds_set_by_someone_else_while_turns_start_are_left_as_set() -> None:
+    """A shutdown puts the app's thresholds back while turns may still be starting: the last of
+    them to leave does not put the ones it kept over the shutdown's."""
+    from proxy.turns.young_gc import StartingTurns
+
+    outside = gc.get_threshold()
+    try:
+        gc.set_threshold(20_000, *outside[1:])
+        starting = StartingTurns()
+        for _ in range(STARTING):
+            starting.enter()
+        assert gc.get_threshold()[0] == DEFERRED_THRESHOLD
+        gc.set_threshold(700, *outside[1:])  # the shutdown's restore
+        for _ in range(STARTING):
+            starting.leave()
+        assert gc.get_threshold()[0] == 700
+    finally:
+        gc.set_threshold(*outside)

@@ -107,3 +107,17 @@ async def test_outside_a_task_it_is_an_ordinary_task() -> None:
     loop.call_soon(lambda: made.set_result(start_eagerly(turn())))
     task = await made
     assert await task == "done" and steps == ["ran"]
+
+
+async def test_cancelled_before_its_own_first_step_the_task_cancels_what_it_waits_on() -> None:
+    """As an ordinary task does: what the first step waits on is cancelled with the task."""
+    waited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def turn() -> None:
+        await waited
+
+    task = start_eagerly(turn())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert waited.cancelled()

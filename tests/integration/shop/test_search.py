@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -467,4 +468,29 @@ async def test_a_word_list_a_minute_old_answers_at_once_and_is_read_again_in_the
         assert word in fresh and key not in search_words._refreshing
     finally:
         await database.execute("delete from shop_product_words where tenant = %s and word = %s", (catalog_shop, word))
+        search_words._vocabularies.pop(key, None)
+
+
+async def test_a_failed_read_of_the_word_list_keeps_the_old_one_a_minute_more(catalog_shop: str) -> None:
+    """While the database fails, not every search starts another read of the list."""
+    from proxy.shop import search_words
+    from proxy.shop.query_words import Vocabulary
+    from proxy.shop.source import NativeShopData
+
+    class Failing:
+        async def fetch_all(self, *_: object) -> list[dict[str, object]]:
+            raise OSError("connection refused")
+
+    data = NativeShopData(catalog_shop)
+    key, old = repr(data), Vocabulary(["kettle"])
+    search_words._vocabularies[key] = (time.monotonic() - search_words.VOCABULARY_TTL, old)
+    try:
+        assert await search_words.vocabulary(Failing(), data) is old  # type: ignore[arg-type]
+        with pytest.raises(OSError):
+            await search_words._refreshing[key]
+        assert key not in search_words._refreshing
+        assert time.monotonic() - search_words._vocabularies[key][0] < search_words.VOCABULARY_TTL
+        assert await search_words.vocabulary(Failing(), data) is old  # type: ignore[arg-type]
+        assert key not in search_words._refreshing  # no new read for a minute
+    finally:
         search_words._vocabularies.pop(key, None)

@@ -128,3 +128,14 @@ def test_a_dead_workers_live_gauges_are_dropped_and_its_counters_kept(tmp_path: 
         assert scraped["done_total"] == 7
     finally:
         alive.communicate("\n", timeout=30)
+
+
+def test_a_quota_on_a_slice_above_the_process_cgroup_caps_the_cores(tmp_path: Path) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: no quota can lower the count")
+    root = tmp_path / "fs"
+    (root / "shop.slice" / "proxy.scope").mkdir(parents=True)
+    (root / "shop.slice" / "cpu.max").write_text("100000 100000\n")
+    (root / "shop.slice" / "proxy.scope" / "cpu.max").write_text("max 100000\n")
+    own = _own_cgroups(tmp_path, "0::/shop.slice/proxy.scope")
+    assert usable_cores(root, own) == 1
