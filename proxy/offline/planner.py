@@ -110,13 +110,12 @@ def _in_shown_currency(plan: Plan, currency: str) -> Plan:
     return plan
 
 
-def _pick_of_shown(previous: Turn, slots: Slots, now: datetime) -> Plan | None:
-    """ "the most expensive?" after products shown again in another currency: the dearest of those
-    products, in that currency (their details again, to compare their prices in it)."""
-    shown = _shown_in(previous, slots, now)
-    if not shown or not slots.pick or slots.query or slots.prices.min_price is not None:
+def _pick_of_shown(previous: Turn, slots: Slots, shown: str) -> Plan | None:
+    """ "the most expensive?" after products shown again in the currency ``shown``: the dearest of
+    those products, in that currency (their details again, to compare their prices in it)."""
+    if not shown or not slots.pick or slots.query:
         return None
-    if slots.prices.max_price is not None:
+    if slots.prices.min_price is not None or slots.prices.max_price is not None:
         return None
     ids = dict.fromkeys(str(c.arguments.get("product_id")) for c in previous.calls)
     calls = tuple(Call("get_product", {"product_id": pid}) for pid in ids)
@@ -168,10 +167,11 @@ def make_plan(
     weak = best is None or best.score < STRONG or (opener and same_tool)  # "and by revenue?" after best sellers
     back = slots.modifies or slots.refers_back or opener or asks_about_person(text)
     if previous is not None and weak and (talk is None or opener) and back:
-        followed = _pick_of_shown(previous, slots, now) or follow_up(previous, slots, specs)
+        shown = _shown_in(previous, slots, now)
+        followed = _pick_of_shown(previous, slots, shown) or follow_up(previous, slots, specs)
         if followed is None and (before := _last_lookup(history, previous, specs)) is not None:
             followed = follow_up(before, slots, specs)  # "what about under 300?" after a product's details
-            if followed is not None and (shown := _shown_in(previous, slots, now)):
+            if followed is not None and shown:
                 followed = _in_shown_currency(followed, shown)
         if followed is None and only_currency(slots):  # "in dollars?" after a handoff: nothing to show in it
             return Plan("talk", "currency_of_what", slots, followup=True)
